@@ -1,0 +1,47 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (see README.md).
+# Each creates its own virtualenv in .venv and installs the project into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# System tools the tests and the demo use: installed when missing and we may (root).
+SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck
+
+.PHONY: demo test lint unit bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "warning: missing$$missing (install them for the full test suite)"; \
+	  fi; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/mp demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: system-deps lint unit
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/reconcile.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

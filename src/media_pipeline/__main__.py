@@ -1,0 +1,5 @@
+"""Allow `python -m media_pipeline`."""
+
+from media_pipeline.cli import main
+
+main()

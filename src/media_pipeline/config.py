@@ -1,0 +1,520 @@
+"""The configuration file: described once in SCHEMA, from which come validation and the example.
+
+Every setting is a `Setting` with its help text, its example and its default; `load_config`
+checks a file against the schema and reports every problem at once, naming the key, and
+`example_yaml` prints the same schema as a commented file that `load_config` accepts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import string
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from media_pipeline.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
+JOB_KINDS = ("rip", "remux", "transcode", "filebot")
+ITEM_TYPES = ("movie", "tv")
+GATES = ("remux_review", "filebot_confirm")
+TEMPLATE_FIELDS = (
+    "input_dir",
+    "output_dir",
+    "title",
+    "type",
+    "disc_label",
+    "destination",
+    "job_id",
+)
+DEFAULT_SCRIPT_ARGS = ("{input_dir}", "{output_dir}")
+
+
+@dataclass(frozen=True)
+class ScriptSpec:
+    path: str
+    args: tuple[str, ...] = DEFAULT_SCRIPT_ARGS
+    timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    kinds: tuple[str, ...]
+    max_running: int = 1
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    heartbeat_seconds: int = 30
+    stale_after_seconds: int = 300
+    max_attempts: int = 3
+    retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str
+    staging_root: str
+    library_root: str
+    database: str
+    queue_dir: str
+    workers: dict[str, WorkerSpec]
+    # kind -> item type -> script; a kind given one script maps both types to it.
+    scripts: dict[str, dict[str, ScriptSpec]]
+    gates: tuple[str, ...]
+    jobs: JobSettings = field(default_factory=JobSettings)
+    lock_timeout_seconds: int = 60
+
+    @property
+    def lock_path(self) -> str:
+        return self.database + ".lock"
+
+    def script_for(self, kind: str, item_type: str) -> ScriptSpec | None:
+        return self.scripts.get(kind, {}).get(item_type)
+
+
+# ---------------------------------------------------------------------------
+# Value checkers. Each takes (value, key, problems) and returns the clean value, or
+# None after appending one sentence to problems. `key` is the dotted path of the value.
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def absolute_path(value: Any, key: str, problems: list[str]) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"key '{key}' must be a path, not {_type_name(value)}")
+        return None
+    if "\0" in value:
+        problems.append(f"key '{key}' holds a NUL character")
+        return None
+    if not os.path.isabs(value):
+        problems.append(f"key '{key}' must be an absolute path, got '{value}'")
+        return None
+    return os.path.normpath(value)
+
+
+def positive_int(value: Any, key: str, problems: list[str]) -> int | None:
+    # bool is an int in Python; `max_attempts: yes` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"key '{key}' must be a whole number of at least 1, got {value!r}")
+        return None
+    return value
+
+
+def gate_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        problems.append(f"key '{key}' must be a list of gates ({', '.join(GATES)})")
+        return None
+    unknown = [gate for gate in value if gate not in GATES]
+    if unknown:
+        problems.append(
+            f"key '{key}' names unknown gate(s) {', '.join(map(repr, unknown))}; "
+            f"known gates are {', '.join(GATES)}"
+        )
+        return None
+    return tuple(dict.fromkeys(value))
+
+
+def _check_keys(
+    mapping: dict, allowed: tuple[str, ...], key: str, problems: list[str]
+) -> bool:
+    good = True
+    for name in mapping:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else str(name)
+            hint = difflib.get_close_matches(str(name), allowed, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(f"unknown key '{where}'{suggestion}")
+            good = False
+    return good
+
+
+def _template_problems(template: str) -> list[str]:
+    """Fields in a script argument that are not plain known names."""
+    found = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        return [f"is not a valid template ({error})"]
+    for _literal, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        # Attribute and index lookups ({title.__class__}) would let a template reach
+        # into Python objects; only bare names are allowed.
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            found.append(
+                f"uses '{{{name}}}'; the fields are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
+            )
+    return found
+
+
+def _script_spec(value: Any, key: str, problems: list[str]) -> ScriptSpec | None:
+    if isinstance(value, str):
+        value = {"path": value}
+    if not isinstance(value, dict):
+        problems.append(f"key '{key}' must be a mapping with 'path' (and 'args')")
+        return None
+    if not _check_keys(value, ("path", "args", "timeout_seconds"), key, problems):
+        return None
+    if "path" not in value:
+        problems.append(f"key '{key}.path' is missing")
+        return None
+    path = absolute_path(value["path"], f"{key}.path", problems)
+    args = value.get("args", list(DEFAULT_SCRIPT_ARGS))
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        problems.append(f"key '{key}.args' must be a list of text arguments")
+        return None
+    for index, template in enumerate(args):
+        for problem in _template_problems(template):
+            problems.append(f"key '{key}.args[{index}]' {problem}")
+    timeout = value.get("timeout_seconds")
+    if timeout is not None:
+        timeout = positive_int(timeout, f"{key}.timeout_seconds", problems)
+    if path is None:
+        return None
+    return ScriptSpec(path=path, args=tuple(args), timeout_seconds=timeout)
+
+
+def script_table(value: Any, key: str, problems: list[str]) -> dict | None:
+    if not isinstance(value, dict):
+        problems.append(f"key '{key}' must be a mapping of job kind to script")
+        return None
+    if not _check_keys(value, JOB_KINDS, key, problems):
+        return None
+    table: dict[str, dict[str, ScriptSpec]] = {}
+    for kind, entry in value.items():
+        where = f"{key}.{kind}"
+        if isinstance(entry, dict) and set(entry) & set(ITEM_TYPES):
+            if not _check_keys(entry, ITEM_TYPES, where, problems):
+                continue
+            per_type = {
+                item_type: _script_spec(spec, f"{where}.{item_type}", problems)
+                for item_type, spec in entry.items()
+            }
+            table[kind] = {t: s for t, s in per_type.items() if s is not None}
+        else:
+            spec = _script_spec(entry, where, problems)
+            if spec is not None:
+                table[kind] = dict.fromkeys(ITEM_TYPES, spec)
+    return table
+
+
+def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
+    if not isinstance(value, dict) or not value:
+        problems.append(f"key '{key}' must be a mapping of host name to {{kinds: [...]}}")
+        return None
+    workers = {}
+    for name, entry in value.items():
+        where = f"{key}.{name}"
+        if not isinstance(entry, dict):
+            problems.append(f"key '{where}' must be a mapping like {{kinds: [rip]}}")
+            continue
+        if not _check_keys(entry, ("kinds", "max_running"), where, problems):
+            continue
+        kinds = entry.get("kinds")
+        if not isinstance(kinds, list) or not kinds or any(k not in JOB_KINDS for k in kinds):
+            problems.append(
+                f"key '{where}.kinds' must be a list of job kinds from {', '.join(JOB_KINDS)}"
+            )
+            continue
+        max_running = positive_int(entry.get("max_running", 1), f"{where}.max_running", problems)
+        if max_running is not None:
+            workers[str(name)] = WorkerSpec(kinds=tuple(kinds), max_running=max_running)
+    return workers
+
+
+# ---------------------------------------------------------------------------
+# The schema.
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    help: str
+    example: Any
+    check: Callable[[Any, str, list[str]], Any] | None = None
+    default: Any = REQUIRED
+    children: tuple[Setting, ...] = ()
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting(
+        "staging_root",
+        "The shared filesystem (NFS or CIFS), mounted at the same path on every host.",
+        "/mnt/staging",
+        absolute_path,
+    ),
+    Setting(
+        "library_root",
+        "Where the filebot script files finished items (the Plex library).",
+        "/mnt/library",
+        absolute_path,
+    ),
+    Setting(
+        "database",
+        "The controller's SQLite database. Keep it on local disk, never on the share: "
+        "SQLite's locking is not safe over NFS.",
+        "/var/lib/media-pipeline/state.db",
+        absolute_path,
+        default="/var/lib/media-pipeline/state.db",
+    ),
+    Setting(
+        "queue_dir",
+        "The job queue, on the share. Default: <staging_root>/.pipeline/jobs.",
+        "/mnt/staging/.pipeline/jobs",
+        absolute_path,
+        default=None,
+    ),
+    Setting(
+        "workers",
+        "Host name -> the job kinds it runs (rip, remux, transcode, filebot) and how many "
+        "of its jobs may run at once.",
+        {
+            "ct302": {"kinds": ["rip"]},
+            "ct303": {"kinds": ["remux"]},
+            "ct304": {"kinds": ["transcode", "filebot"], "max_running": 1},
+        },
+        worker_table,
+        default={
+            "ct302": {"kinds": ["rip"]},
+            "ct303": {"kinds": ["remux"]},
+            "ct304": {"kinds": ["transcode", "filebot"]},
+        },
+    ),
+    Setting(
+        "scripts",
+        "Job kind -> the script that does it: {path, args, timeout_seconds}, or one per item "
+        "type under 'movie' and 'tv'. args are templates; the default is "
+        '["{input_dir}", "{output_dir}"] and the fields are ' + ", ".join(TEMPLATE_FIELDS) + ".",
+        {
+            "rip": {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
+            "remux": {
+                "movie": {"path": "/opt/media/scripts/organize-and-remux-movie.sh"},
+                "tv": {"path": "/opt/media/scripts/organize-and-remux-tv.sh"},
+            },
+            "transcode": {"path": "/opt/media/scripts/transcode-queue.sh"},
+            "filebot": {
+                "path": "/opt/media/scripts/filebot-process.sh",
+                "args": ["{input_dir}", "{destination}"],
+            },
+        },
+        script_table,
+        default={
+            "rip": {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
+            "remux": {
+                "movie": {"path": "/opt/media/scripts/organize-and-remux-movie.sh"},
+                "tv": {"path": "/opt/media/scripts/organize-and-remux-tv.sh"},
+            },
+            "transcode": {"path": "/opt/media/scripts/transcode-queue.sh"},
+            "filebot": {"path": "/opt/media/scripts/filebot-process.sh"},
+        },
+    ),
+    Setting(
+        "gates",
+        "Approval gates that are on: remux_review (look at the remux before transcoding) "
+        "and filebot_confirm (confirm the library destination). [] turns both off.",
+        list(GATES),
+        gate_list,
+        default=list(GATES),
+    ),
+    Setting(
+        "jobs",
+        "How jobs are watched and retried.",
+        None,
+        children=(
+            Setting(
+                "heartbeat_seconds",
+                "A running job's worker touches its heartbeat this often.",
+                30,
+                positive_int,
+                default=30,
+            ),
+            Setting(
+                "stale_after_seconds",
+                "A running job whose heartbeat is older than this was orphaned (its host "
+                "rebooted or its worker was killed) and is put back in the queue.",
+                300,
+                positive_int,
+                default=300,
+            ),
+            Setting(
+                "max_attempts",
+                "A job that fails this many times fails for good: the item becomes FAILED.",
+                3,
+                positive_int,
+                default=3,
+            ),
+            Setting(
+                "retention_days",
+                "Completed and cancelled jobs are removed from the queue folders after this "
+                "many days; their history stays in the database.",
+                30,
+                positive_int,
+                default=30,
+            ),
+        ),
+    ),
+    Setting(
+        "lock_timeout_seconds",
+        "How long a controller command waits for the database lock before it gives up "
+        "(exit 3).",
+        60,
+        positive_int,
+        default=60,
+    ),
+)
+
+
+def _check_block(
+    settings: tuple[Setting, ...], data: dict, prefix: str, problems: list[str]
+) -> dict:
+    _check_keys(data, tuple(s.key for s in settings), prefix, problems)
+    values = {}
+    for setting in settings:
+        key = f"{prefix}.{setting.key}" if prefix else setting.key
+        if setting.children:
+            block = data.get(setting.key, {})
+            if block is None:
+                block = {}
+            if not isinstance(block, dict):
+                problems.append(f"key '{key}' must be a mapping")
+                block = {}
+            values[setting.key] = _check_block(setting.children, block, key, problems)
+        elif setting.key in data:
+            values[setting.key] = setting.check(data[setting.key], key, problems)
+        elif setting.default is REQUIRED:
+            problems.append(f"key '{key}' is missing (for example: {setting.example})")
+        elif setting.default is None:
+            values[setting.key] = None
+        else:
+            values[setting.key] = setting.check(setting.default, key, problems)
+    return values
+
+
+def parse_config(data: Any, source: str) -> Config:
+    """Check already-parsed YAML against SCHEMA; raise ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [f"must be a YAML mapping of settings, not {_type_name(data)}"])
+    problems: list[str] = []
+    values = _check_block(SCHEMA, data, "", problems)
+    staging_root, database = values.get("staging_root"), values.get("database")
+    if staging_root and database and _is_within(database, staging_root):
+        problems.append(
+            f"key 'database' ({database}) is inside staging_root; keep the database on the "
+            "controller's local disk, SQLite is not safe on a network share"
+        )
+    for name, worker in (values.get("workers") or {}).items():
+        for kind in worker.kinds:
+            if values.get("scripts") is not None and kind not in values["scripts"]:
+                problems.append(f"key 'workers.{name}.kinds' names '{kind}', which has no script")
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(
+        source=source,
+        staging_root=values["staging_root"],
+        library_root=values["library_root"],
+        database=values["database"],
+        queue_dir=values["queue_dir"] or os.path.join(values["staging_root"], ".pipeline", "jobs"),
+        workers=values["workers"],
+        scripts=values["scripts"],
+        gates=values["gates"],
+        jobs=JobSettings(**values["jobs"]),
+        lock_timeout_seconds=values["lock_timeout_seconds"],
+    )
+
+
+def load_config(path: str | None) -> Config:
+    """Read and check the config at path (default: $MP_CONFIG, else the system path)."""
+    path = path or os.environ.get("MP_CONFIG") or DEFAULT_CONFIG_PATH
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(
+            path,
+            [
+                "no such file; pass --config PATH or set MP_CONFIG "
+                "('mp config example' prints a file to start from)"
+            ],
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, [f"cannot be read ({error})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(error, "problem", None) or str(error)
+        raise ConfigError(path, [f"is not valid YAML ({where}{reason})"]) from None
+    return parse_config(data, path)
+
+
+def _is_within(path: str, root: str) -> bool:
+    path, root = os.path.normpath(path), os.path.normpath(root)
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Paths this host cannot see. Warnings only: hosts that share a config see different
+    things (the ripper has no transcode script), so only the command that needs a path
+    treats its absence as an error."""
+    warnings = []
+    for key in ("staging_root", "library_root"):
+        if not os.path.isdir(getattr(config, key)):
+            warnings.append(f"key '{key}': {getattr(config, key)} is not a folder on this host")
+    database_folder = os.path.dirname(config.database)
+    if not os.path.isdir(database_folder):
+        warnings.append(f"key 'database': folder {database_folder} does not exist on this host")
+    seen = set()
+    for kind, per_type in config.scripts.items():
+        for item_type, spec in per_type.items():
+            if spec.path in seen:
+                continue
+            seen.add(spec.path)
+            if not os.access(spec.path, os.X_OK):
+                warnings.append(
+                    f"key 'scripts.{kind}' ({item_type}): {spec.path} is not an executable "
+                    "file on this host"
+                )
+    return warnings
+
+
+def example_yaml() -> str:
+    """A commented config file generated from SCHEMA; `load_config` accepts it as it is."""
+    lines = [
+        "# media-pipeline configuration (generated by 'mp config example').",
+        "# One file for every host; each command uses the parts it needs.",
+        "",
+    ]
+    for setting in SCHEMA:
+        lines.extend(_example_lines(setting, indent=""))
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _example_lines(setting: Setting, indent: str) -> list[str]:
+    wrapped = textwrap.wrap(setting.help, width=86 - len(indent))
+    lines = [f"{indent}# {line}" for line in wrapped]
+    if setting.children:
+        lines.append(f"{indent}{setting.key}:")
+        for child in setting.children:
+            lines.extend(_example_lines(child, indent + "  "))
+        return lines
+    dumped = yaml.safe_dump(
+        {setting.key: setting.example}, default_flow_style=None, sort_keys=False, width=200
+    ).rstrip("\n")
+    lines.extend(f"{indent}{line}" for line in dumped.splitlines())
+    return lines

@@ -1,0 +1,48 @@
+"""What names an item: its key (type, title, disc label), its uid, and its stage folders."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+# Stage folders under staging_root, in pipeline order.
+STAGES = ("1-ripped", "2-remuxed", "3-transcoded")
+# item type -> the folder that holds that type inside each stage.
+TYPE_FOLDERS = {"movie": "movies", "tv": "tv"}
+FOLDER_TYPES = {folder: item_type for item_type, folder in TYPE_FOLDERS.items()}
+
+
+@dataclass(frozen=True, order=True)
+class ItemKey:
+    """(type, title, disc_label): the same key names the item's folder in every stage."""
+
+    type: str
+    title: str
+    disc_label: str = ""
+
+    @property
+    def uid(self) -> str:
+        """Derived from the key alone, so it survives losing the database."""
+        raw = "\0".join((self.type, self.title, self.disc_label)).encode("utf-8")
+        return hashlib.sha256(raw).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        """The `type/title[/disc_label]` form that `mp` accepts as ITEM."""
+        parts = [self.type, self.title] + ([self.disc_label] if self.disc_label else [])
+        return "/".join(parts)
+
+    def folder(self, staging_root: str, stage: str) -> str:
+        parts = [staging_root, stage, TYPE_FOLDERS[self.type], self.title]
+        if self.disc_label:
+            parts.append(self.disc_label)
+        return os.path.join(*parts)
+
+
+def printable(text: str) -> str:
+    """Text safe to show on one terminal line: control characters (a newline in a folder
+    name, an escape sequence) are shown escaped instead of acting on the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

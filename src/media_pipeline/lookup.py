@@ -1,0 +1,38 @@
+"""Find the item a person means by ITEM: an id, a uid or its prefix, or type/title[/disc]."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from media_pipeline.errors import UsageError
+from media_pipeline.items import ItemKey, printable
+
+
+def find_item(db: Database, text: str) -> dict:
+    """The media_items row ITEM names; UsageError (exit 2) if none or several do."""
+    text = text.strip()
+    if not text:
+        raise UsageError("ITEM is empty; give an id, a uid or type/title[/disc label]")
+    if "/" in text:
+        item_type, _, rest = text.partition("/")
+        title, _, disc_label = rest.partition("/")
+        if item_type not in ("movie", "tv"):
+            raise UsageError(
+                f"item '{printable(text)}' must start with movie/ or tv/ (type/title/disc label)"
+            )
+        key = ItemKey(item_type, title, disc_label)
+        rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
+    else:
+        rows = []
+        if text.isdigit():
+            rows = list(db.query("SELECT * FROM media_items WHERE id = ?", [int(text)]))
+        # A uid is hex; anything else is no uid (and cannot smuggle LIKE's wildcards in).
+        if not rows and all(ch in "0123456789abcdef" for ch in text.lower()):
+            pattern = text.lower() + "%"
+            rows = list(db.query("SELECT * FROM media_items WHERE uid LIKE ?", [pattern]))
+    if not rows:
+        raise UsageError(f"no item matches '{printable(text)}' (see 'mp status')")
+    if len(rows) > 1:
+        names = ", ".join(f"{row['uid']} ({printable(row['title'])})" for row in rows[:5])
+        raise UsageError(f"'{printable(text)}' matches {len(rows)} items: {names}; be more exact")
+    return rows[0]

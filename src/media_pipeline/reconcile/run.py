@@ -1,0 +1,159 @@
+"""`mp reconcile`: scan, plan, and (unless a dry run) apply: database first, then markers.
+
+The database is written first because the controller's own files are derived from it:
+if the command dies between the two, the next run sees files that differ from the
+database and writes them again. The other way round, a state file could get ahead of
+the database and a later run would take it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlite_utils import Database
+
+from media_pipeline.config import Config
+from media_pipeline.errors import PipelineError, SafetyRefusal
+from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.items import printable
+from media_pipeline.markers import write_controller_file
+from media_pipeline.reconcile.plan import ReconcilePlan, plan_reconcile
+from media_pipeline.reconcile.scan import ScanResult, scan_staging
+from media_pipeline.store import (
+    controller_database,
+    drop_cache_tables,
+    open_database_readonly,
+    utc_now,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconcileResult:
+    plan: ReconcilePlan
+    applied: bool
+    items_seen: int
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        plan = self.plan
+        if plan.empty:
+            return f"reconcile: {self.items_seen} items, nothing to change"
+        verb = "applied" if self.applied else "would apply"
+        return (
+            f"reconcile: {self.items_seen} items; {verb} {len(plan.new_items)} new, "
+            f"{len(plan.transitions)} state changes, {len(plan.writes)} files written"
+        )
+
+
+def load_items(db: Database) -> dict[str, dict]:
+    return {row["uid"]: row for row in db.query("SELECT * FROM media_items")}
+
+
+def last_recorded_states(db: Database) -> dict[str, str]:
+    """The last state in each item's history (history outlives the cache tables)."""
+    return {
+        row["item_uid"]: row["to_state"]
+        for row in db.query(
+            "SELECT item_uid, to_state FROM state_transitions WHERE id IN "
+            "(SELECT max(id) FROM state_transitions GROUP BY item_uid)"
+        )
+    }
+
+
+def refuse_if_unmounted(config: Config, scan: ScanResult, rows: dict[str, dict]) -> None:
+    """An empty mount point looks like a staging area where every item vanished."""
+    if scan.stages_present:
+        return
+    if any(row.get("folder_path") for row in rows.values()):
+        raise SafetyRefusal(
+            f"staging_root {config.staging_root} holds none of the stage folders, but the "
+            "database knows items there; is the share mounted? Nothing was changed"
+        )
+
+
+def _plan(config: Config, db: Database | None, rebuild: bool) -> tuple[ReconcilePlan, ...]:
+    scan = scan_staging(config.staging_root)
+    rows = load_items(db) if db is not None else {}
+    refuse_if_unmounted(config, scan, rows)
+    if rebuild:
+        rows = {}
+    needs_history = db is not None and any(key.uid not in rows for key in scan.items)
+    history = last_recorded_states(db) if needs_history else {}
+    plan, warnings = plan_reconcile(scan, rows, history, utc_now())
+    return plan, warnings, len(scan.items)
+
+
+def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
+    """Write the plan: the database in one transaction, then the controller's files.
+    Returns the files that could not be written."""
+    with db.atomic():
+        if plan.new_items:
+            db["media_items"].insert_all(plan.new_items)
+        for item_id, updates in plan.updated_items:
+            db["media_items"].update(item_id, updates)
+        now = utc_now()
+        db["state_transitions"].insert_all(
+            {
+                "item_uid": t.item_uid,
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                "trigger": t.trigger,
+                "reason": t.reason,
+                "at": now,
+            }
+            for t in plan.transitions
+        )
+    for transition in plan.transitions:
+        log.info(
+            "%s",
+            transition.describe(),
+            extra={
+                "event": "transition",
+                "item": transition.item_name,
+                "from": transition.from_state,
+                "to": transition.to_state,
+            },
+        )
+    for note in plan.notes:
+        log.warning("%s", note)
+    failures = []
+    for write in plan.writes:
+        try:
+            write_controller_file(write.folder, write.name, write.text)
+        except OSError as error:
+            if error.errno in SHARE_GONE_ERRNOS:
+                raise SafetyRefusal(
+                    f"{printable(write.folder)} became unreachable while writing "
+                    f"{write.name} ({error.strerror}); is the share still mounted?"
+                ) from None
+            failures.append(f"{write.describe()} failed ({error.strerror or error})")
+    return failures
+
+
+def run_reconcile(
+    config: Config, *, dry_run: bool = False, rebuild: bool = False
+) -> ReconcileResult:
+    if dry_run:
+        db = open_database_readonly(config)
+        try:
+            plan, warnings, seen = _plan(config, db, rebuild)
+        finally:
+            if db is not None:
+                db.close()
+        return ReconcileResult(plan, applied=False, items_seen=seen, warnings=warnings)
+
+    with controller_database(config) as db:
+        plan, warnings, seen = _plan(config, db, rebuild)
+        if rebuild:
+            drop_cache_tables(db)
+            log.info("cache tables dropped; rebuilding from %s", config.staging_root)
+        failures = apply_plan(db, plan)
+    if failures:
+        raise PipelineError(
+            f"{len(failures)} controller file(s) could not be written, first: {failures[0]}; "
+            "the database is up to date and the next reconcile tries again"
+        )
+    return ReconcileResult(plan, applied=True, items_seen=seen, warnings=warnings)

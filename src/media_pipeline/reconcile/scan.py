@@ -1,0 +1,145 @@
+"""Walk the stage folders under staging_root and read every item's markers.
+
+Reads only; the one place reconcile learns what the filesystem says. One `scandir` per
+folder and one per item's `.pipeline/`, so a no-op reconcile costs about a bare walk.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from media_pipeline.errors import SafetyRefusal
+from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.items import FOLDER_TYPES, STAGES, ItemKey, printable
+from media_pipeline.markers import FolderMarkers, read_folder_markers
+
+
+@dataclass
+class ScannedItem:
+    key: ItemKey
+    # stage -> that stage's folder for the item, in pipeline order
+    folders: dict[str, FolderMarkers] = field(default_factory=dict)
+
+    @property
+    def done(self) -> frozenset[str]:
+        # A marker counts in whichever of the item's folders it is: a script run by hand
+        # may have written it beside its input rather than its output.
+        found: frozenset[str] = frozenset()
+        for markers in self.folders.values():
+            found |= markers.done
+        return found
+
+    @property
+    def current(self) -> FolderMarkers:
+        """The furthest stage folder: where the controller writes the item's files."""
+        return self.folders[max(self.folders, key=STAGES.index)]
+
+    def latest_with(self, attribute: str) -> FolderMarkers | None:
+        """The furthest folder holding a given controller file, for restoring after a
+        database loss."""
+        for stage in reversed(STAGES):
+            markers = self.folders.get(stage)
+            if markers is not None and getattr(markers, attribute) is not None:
+                return markers
+        return None
+
+
+@dataclass
+class ScanResult:
+    items: dict[ItemKey, ScannedItem]
+    stages_present: tuple[str, ...]
+    warnings: list[str]
+
+
+def _subfolders(path: str, warnings: list[str]) -> list[tuple[str, str]]:
+    """(name, path) of the visible sub-folders of path; names that are not valid UTF-8
+    are reported and passed over, since they cannot be stored or shown faithfully."""
+    found = []
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        name = entry.name
+        # Dot names are ours (.pipeline), NFS's (.nfs1234) or a writer's temporary files.
+        if name.startswith("."):
+            continue
+        try:
+            if not entry.is_dir():
+                continue
+        except OSError:
+            continue
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            warnings.append(
+                f"folder {printable(entry.path)} is passed over: its name is not valid UTF-8"
+            )
+            continue
+        found.append((name, entry.path))
+    return found
+
+
+def _item_folders(stage_path: str, warnings: list[str]):
+    for type_folder, type_path in _subfolders(stage_path, warnings):
+        item_type = FOLDER_TYPES.get(type_folder)
+        if item_type is None:
+            continue
+        for title, title_path in _subfolders(type_path, warnings):
+            if item_type == "movie":
+                yield ItemKey("movie", title), title_path
+            else:
+                for disc_label, disc_path in _subfolders(title_path, warnings):
+                    yield ItemKey("tv", title, disc_label), disc_path
+
+
+def scan_staging(staging_root: str) -> ScanResult:
+    """Every item folder under the stage folders, with its markers.
+
+    Raises SafetyRefusal when the share fails under us (stale handle, I/O error): a
+    half-read tree must never be taken for a tree where items vanished.
+    """
+    check_staging_root(staging_root)
+    items: dict[ItemKey, ScannedItem] = {}
+    warnings: list[str] = []
+    present = []
+    try:
+        for stage in STAGES:
+            stage_path = os.path.join(staging_root, stage)
+            if not os.path.isdir(stage_path):
+                continue
+            present.append(stage)
+            for key, folder in _item_folders(stage_path, warnings):
+                item = items.get(key)
+                if item is None:
+                    item = items[key] = ScannedItem(key)
+                item.folders[stage] = read_folder_markers(folder)
+    except OSError as error:
+        raise SafetyRefusal(
+            f"staging_root {staging_root} failed while being read "
+            f"({error.strerror or error}{': ' + error.filename if error.filename else ''}); "
+            "is the share still mounted?"
+        ) from None
+    return ScanResult(items=items, stages_present=tuple(present), warnings=warnings)
+
+
+def check_staging_root(staging_root: str) -> None:
+    """Refuse (exit 3) unless staging_root is a reachable folder."""
+    try:
+        os.stat(staging_root)
+    except FileNotFoundError:
+        raise SafetyRefusal(
+            f"staging_root {staging_root} does not exist; is the share mounted?"
+        ) from None
+    except OSError as error:
+        if error.errno in SHARE_GONE_ERRNOS:
+            raise SafetyRefusal(
+                f"staging_root {staging_root} is unreachable ({error.strerror}); "
+                "is the share mounted?"
+            ) from None
+        raise SafetyRefusal(
+            f"staging_root {staging_root} cannot be used ({error.strerror})"
+        ) from None
+    if not os.path.isdir(staging_root):
+        raise SafetyRefusal(f"staging_root {staging_root} is not a folder")

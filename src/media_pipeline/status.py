@@ -1,0 +1,119 @@
+"""`mp status`: items grouped by state, for a person (80 columns) or a program (JSON)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from media_pipeline.config import Config
+from media_pipeline.items import printable
+from media_pipeline.states import DISPLAY_ORDER
+from media_pipeline.store import local_time, reading_database
+
+TITLE_WIDTH = 44
+
+
+@dataclass
+class StatusReport:
+    items: list[dict]
+    database_exists: bool
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(item["state"] for item in self.items)
+        return {str(state): counted[state] for state in DISPLAY_ORDER if counted[state]}
+
+    @property
+    def missing(self) -> list[dict]:
+        return [item for item in self.items if item["missing_since"]]
+
+
+def run_status(config: Config) -> StatusReport:
+    with reading_database(config) as db:
+        if db is None:
+            return StatusReport(items=[], database_exists=False)
+        rows = list(
+            db.query(
+                """
+                SELECT m.*, (
+                    SELECT gate FROM human_approvals a
+                    WHERE a.item_uid = m.uid AND a.status = 'pending'
+                    ORDER BY a.requested_at LIMIT 1
+                ) AS pending_approval
+                FROM media_items m ORDER BY m.type, m.title, m.disc_label
+                """
+            )
+        )
+    return StatusReport(items=rows, database_exists=True)
+
+
+def status_json(report: StatusReport) -> dict:
+    fields = (
+        "id",
+        "uid",
+        "type",
+        "title",
+        "disc_label",
+        "state",
+        "folder_path",
+        "pending_approval",
+        "updated_at",
+        "stopped_in",
+        "reason",
+        "missing_since",
+    )
+    return {
+        "items": [{name: item.get(name) for name in fields} for item in report.items],
+        "counts": report.counts,
+    }
+
+
+def _shorten(text: str, width: int) -> str:
+    text = printable(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _note(item: dict) -> str:
+    if item["missing_since"]:
+        return "MISSING from staging"
+    if item["pending_approval"]:
+        return f"awaits {item['pending_approval']}"
+    if item["stopped_in"]:
+        reason = f": {item['reason']}" if item["reason"] else ""
+        return _shorten(f"in {item['stopped_in']}{reason}", 24)
+    return ""
+
+
+def format_status(report: StatusReport) -> str:
+    if not report.database_exists:
+        return "No database yet: run 'mp reconcile' to scan the staging area."
+    if not report.items:
+        return "No items yet: nothing with a marker under the staging area."
+    by_state: dict[str, list[dict]] = {}
+    for item in report.items:
+        by_state.setdefault(item["state"], []).append(item)
+    blocks = []
+    for state in DISPLAY_ORDER:
+        items = by_state.get(state)
+        if not items:
+            continue
+        rows = [
+            [
+                item["id"],
+                item["uid"][:8],
+                _shorten(item["type"] + "/" + item["title"]
+                         + (f"/{item['disc_label']}" if item["disc_label"] else ""), TITLE_WIDTH),
+                local_time(item["updated_at"]),
+                _note(item),
+            ]
+            for item in items
+        ]
+        table = tabulate(rows, headers=["id", "uid", "item", "since", "note"], tablefmt="simple")
+        blocks.append(f"{state} ({len(items)})\n{table}")
+    counts = ", ".join(f"{count} {state}" for state, count in report.counts.items())
+    summary = f"{len(report.items)} items: {counts}"
+    if report.missing:
+        summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
+    return "\n\n".join([*blocks, summary])

@@ -1,0 +1,245 @@
+"""The controller's SQLite database: opening it under its lock, and its schema migrations.
+
+The database is a cache of the filesystem plus history. Only controller commands open it,
+and each holds the lock file beside it for as long as it has the database open, so two
+timers never interleave their writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import filelock
+from sqlite_utils import Database
+
+from media_pipeline.config import Config
+from media_pipeline.errors import SafetyRefusal, UsageError
+
+log = logging.getLogger(__name__)
+
+# Tables rebuilt from the filesystem by `mp reconcile --rebuild`; state_transitions is
+# history and stays (it is keyed by item uid, which does not change).
+CACHE_TABLES = ("media_items", "human_approvals", "jobs")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _migration_1(db: Database) -> None:
+    db["media_items"].create(
+        {
+            "id": int,
+            "uid": str,
+            "type": str,
+            "title": str,
+            "disc_label": str,
+            "state": str,
+            "stopped_in": str,  # for FAILED/REJECTED/CANCELLED: the state it stopped in
+            "reason": str,
+            "folder_path": str,
+            "missing_since": str,
+            "priority": int,
+            "created_at": str,
+            "updated_at": str,  # when the state last changed
+        },
+        pk="id",
+        not_null={"uid", "type", "title", "disc_label", "state", "created_at", "updated_at"},
+        defaults={"disc_label": "", "priority": 0},
+    )
+    db["media_items"].create_index(["uid"], unique=True)
+    db["media_items"].create_index(["type", "title", "disc_label"], unique=True)
+    db["state_transitions"].create(
+        {
+            "id": int,
+            "item_uid": str,
+            "from_state": str,
+            "to_state": str,
+            "trigger": str,
+            "reason": str,
+            "at": str,
+        },
+        pk="id",
+        not_null={"item_uid", "to_state", "trigger", "at"},
+    )
+    db["state_transitions"].create_index(["item_uid", "id"])
+    db["human_approvals"].create(
+        {
+            "id": int,
+            "item_uid": str,
+            "gate": str,
+            "status": str,  # pending, approved, rejected
+            "prompt": str,  # JSON: what the person is shown
+            "requested_at": str,
+            "decided_at": str,
+            "decided_by": str,
+            "reason": str,
+            "destination": str,
+        },
+        pk="id",
+        not_null={"item_uid", "gate", "status", "requested_at"},
+    )
+    db["human_approvals"].create_index(["item_uid", "gate"])
+    db["jobs"].create(
+        {
+            "id": str,  # the queue's job id
+            "item_uid": str,
+            "kind": str,
+            "state": str,  # the queue folder it was last seen in
+            "attempts": int,
+            "max_attempts": int,
+            "priority": int,
+            "worker": str,
+            "created_at": str,
+            "claimed_at": str,
+            "finished_at": str,
+            "exit_code": int,
+            "reason": str,
+        },
+        pk="id",
+        not_null={"item_uid", "kind", "state", "created_at"},
+    )
+    db["jobs"].create_index(["item_uid"])
+    db["jobs"].create_index(["state"])
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _connect(path: str, timeout: float) -> Database:
+    connection = sqlite3.connect(path, timeout=timeout)
+    # Plugins are for the sqlite-utils CLI; loading them costs start-up time for nothing.
+    return Database(connection, execute_plugins=False)
+
+
+def schema_version(db: Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: Database, path: str) -> None:
+    """Bring the schema up to SCHEMA_VERSION; each migration commits with its version."""
+    version = schema_version(db)
+    if version > SCHEMA_VERSION:
+        raise UsageError(
+            f"database {path} has schema version {version}, newer than this media-pipeline "
+            f"knows ({SCHEMA_VERSION}); upgrade media-pipeline"
+        )
+    for number in range(version + 1, SCHEMA_VERSION + 1):
+        with db.atomic():
+            MIGRATIONS[number - 1](db)
+            db.execute(f"PRAGMA user_version = {number}")
+        log.info("database schema migrated to version %d", number)
+
+
+def open_database(config: Config) -> Database:
+    """Open (creating if needed) and migrate the database. Call under `controller_lock`."""
+    folder = os.path.dirname(config.database)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        db = _connect(config.database, timeout=config.lock_timeout_seconds)
+        with db.ensure_autocommit_on():
+            db.execute("PRAGMA journal_mode=WAL")
+        migrate(db, config.database)
+    except sqlite3.DatabaseError as error:
+        raise SafetyRefusal(
+            f"database {config.database} cannot be used ({error}); "
+            "move it aside and run 'mp reconcile' to rebuild it from the filesystem"
+        ) from None
+    except OSError as error:
+        raise SafetyRefusal(
+            f"database folder {folder} cannot be used ({error.strerror or error})"
+        ) from None
+    return db
+
+
+def open_database_readonly(config: Config) -> Database | None:
+    """Open the database for reading only, or None if it does not exist yet.
+
+    Used by dry runs, which must not create or migrate anything. Opening a WAL database
+    and closing it without writing leaves the file as it was.
+    """
+    if not os.path.exists(config.database):
+        return None
+    try:
+        db = _connect(config.database, timeout=config.lock_timeout_seconds)
+        version = schema_version(db)
+    except sqlite3.DatabaseError as error:
+        raise SafetyRefusal(f"database {config.database} cannot be read ({error})") from None
+    if version != SCHEMA_VERSION:
+        db.close()
+        raise UsageError(
+            f"database {config.database} has schema version {version}, this media-pipeline "
+            f"uses {SCHEMA_VERSION}; run 'mp reconcile' once without --dry-run to migrate it"
+        )
+    return db
+
+
+@contextlib.contextmanager
+def controller_lock(config: Config) -> Iterator[None]:
+    """Hold the lock file beside the database, or refuse (exit 3) after the timeout."""
+    folder = os.path.dirname(config.database)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise SafetyRefusal(
+            f"database folder {folder} cannot be created ({error.strerror or error})"
+        ) from None
+    lock = filelock.FileLock(config.lock_path, timeout=config.lock_timeout_seconds)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise SafetyRefusal(
+            f"lock {config.lock_path} is still held by another media-pipeline command after "
+            f"{config.lock_timeout_seconds} s; refusing to run beside it"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def controller_database(config: Config) -> Iterator[Database]:
+    """The database, open and migrated, under the controller lock."""
+    with controller_lock(config):
+        db = open_database(config)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def drop_cache_tables(db: Database) -> None:
+    with db.atomic():
+        for table in CACHE_TABLES:
+            db.execute(f"DELETE FROM [{table}]")
+
+
+@contextlib.contextmanager
+def reading_database(config: Config) -> Iterator[Database | None]:
+    """The database for a command that only reads (status, history), or None before the
+    first reconcile. Readers take no lock: WAL gives them a consistent snapshot, and a
+    person must be able to look while a stuck writer holds the lock."""
+    db = open_database_readonly(config)
+    try:
+        yield db
+    finally:
+        if db is not None:
+            db.close()
+
+
+def local_time(timestamp: str | None) -> str:
+    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read."""
+    if not timestamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
