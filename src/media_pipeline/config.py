@@ -124,9 +124,7 @@ def gate_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | No
     return tuple(dict.fromkeys(value))
 
 
-def _check_keys(
-    mapping: dict, allowed: tuple[str, ...], key: str, problems: list[str]
-) -> bool:
+def _check_keys(mapping: dict, allowed: tuple[str, ...], key: str, problems: list[str]) -> bool:
     good = True
     for name in mapping:
         if name not in allowed:
@@ -151,9 +149,8 @@ def _template_problems(template: str) -> list[str]:
         # Attribute and index lookups ({title.__class__}) would let a template reach
         # into Python objects; only bare names are allowed.
         if name not in TEMPLATE_FIELDS or spec or conversion:
-            found.append(
-                f"uses '{{{name}}}'; the fields are {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
-            )
+            fields = ", ".join("{" + known + "}" for known in TEMPLATE_FIELDS)
+            found.append(f"uses '{{{name}}}'; the fields are {fields}")
     return found
 
 
@@ -367,8 +364,7 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting(
         "lock_timeout_seconds",
-        "How long a controller command waits for the database lock before it gives up "
-        "(exit 3).",
+        "How long a controller command waits for the database lock before it gives up (exit 3).",
         60,
         positive_int,
         default=60,
@@ -513,8 +509,11 @@ def _example_lines(setting: Setting, indent: str) -> list[str]:
         for child in setting.children:
             lines.extend(_example_lines(child, indent + "  "))
         return lines
+    # Nested mappings read best with their innermost level inline ({kinds: [rip]});
+    # a scalar or a list at the top must stay in block style to remain `key: value`.
+    flow = None if isinstance(setting.example, dict) else False
     dumped = yaml.safe_dump(
-        {setting.key: setting.example}, default_flow_style=None, sort_keys=False, width=200
+        {setting.key: setting.example}, default_flow_style=flow, sort_keys=False, width=200
     ).rstrip("\n")
     lines.extend(f"{indent}{line}" for line in dumped.splitlines())
     return lines

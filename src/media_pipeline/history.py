@@ -54,7 +54,9 @@ def run_history(config: Config, item_text: str) -> ItemHistory:
                 detail += f" by {row['decided_by']}"
             if row["reason"]:
                 detail += f" ({row['reason']})"
-            events.append(HistoryEvent(row["decided_at"] or row["requested_at"], "approval", detail))
+            events.append(
+                HistoryEvent(row["decided_at"] or row["requested_at"], "approval", detail)
+            )
     # Stable sort: events at the same second keep the order they were recorded in.
     events.sort(key=lambda event: event.at)
     return ItemHistory(item=item, events=events)

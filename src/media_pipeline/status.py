@@ -103,8 +103,13 @@ def format_status(report: StatusReport) -> str:
             [
                 item["id"],
                 item["uid"][:8],
-                _shorten(item["type"] + "/" + item["title"]
-                         + (f"/{item['disc_label']}" if item["disc_label"] else ""), TITLE_WIDTH),
+                _shorten(
+                    item["type"]
+                    + "/"
+                    + item["title"]
+                    + (f"/{item['disc_label']}" if item["disc_label"] else ""),
+                    TITLE_WIDTH,
+                ),
                 local_time(item["updated_at"]),
                 _note(item),
             ]

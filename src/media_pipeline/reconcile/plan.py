@@ -8,24 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from media_pipeline.item_state import METADATA_FIELDS, metadata_for
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
 from media_pipeline.reconcile.scan import ScannedItem, ScanResult
 from media_pipeline.states import MARKER_STATES, State, marker_state, parse_state, settle_state
 
-# The item fields kept in .pipeline/metadata.json, from which a lost database is rebuilt.
-METADATA_FIELDS = (
-    "uid",
-    "type",
-    "title",
-    "disc_label",
-    "state",
-    "stopped_in",
-    "reason",
-    "priority",
-    "created_at",
-    "updated_at",
-)
 # The item fields reconcile owns; a difference in any of them is an update.
 ITEM_FIELDS = (*METADATA_FIELDS, "folder_path", "missing_since")
 
@@ -99,10 +87,6 @@ def _restored(item: ScannedItem, warnings: list[str]) -> tuple[dict, State | Non
     return metadata, recorded
 
 
-def _metadata_for(row: dict) -> dict:
-    return {name: row.get(name) for name in METADATA_FIELDS}
-
-
 def _plan_scanned_item(
     item: ScannedItem,
     row: dict | None,
@@ -157,8 +141,9 @@ def _plan_scanned_item(
             plan.updated_items.append((row["id"], updates))
         if changed:
             plan.transitions.append(
-                Transition(key.uid, key.name, row["state"], desired["state"], "auto",
-                           _marker_reason(state))
+                Transition(
+                    key.uid, key.name, row["state"], desired["state"], "auto", _marker_reason(state)
+                )
             )
         if row.get("missing_since"):
             plan.notes.append(f"{printable(key.name)}: its folder is back, no longer missing")
@@ -167,7 +152,7 @@ def _plan_scanned_item(
     wanted_state = state_text(desired["state"])
     if current.state_text != wanted_state:
         plan.writes.append(FileWrite(current.folder, STATE_FILE, wanted_state))
-    wanted_metadata = metadata_text(_metadata_for(desired))
+    wanted_metadata = metadata_text(metadata_for(desired))
     if current.metadata_text != wanted_metadata:
         plan.writes.append(FileWrite(current.folder, METADATA_FILE, wanted_metadata))
 

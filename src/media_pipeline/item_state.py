@@ -1,0 +1,107 @@
+"""Changing an item's state by hand or by decision, and keeping its own files in step.
+
+Reconcile moves states from markers; commands such as cancel, retry and approve move
+them on a person's word. Both record the change the same way: the row, one
+`state_transitions` row with its trigger, then the item's `.pipeline/state` and
+`metadata.json` (so that the change survives losing the database).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from sqlite_utils import Database
+
+from media_pipeline.markers import (
+    METADATA_FILE,
+    STATE_FILE,
+    metadata_text,
+    state_text,
+    write_controller_file,
+)
+from media_pipeline.states import STOPPED, State
+from media_pipeline.store import utc_now
+
+log = logging.getLogger(__name__)
+
+# The item fields kept in .pipeline/metadata.json, from which a lost database is rebuilt.
+METADATA_FIELDS = (
+    "uid",
+    "type",
+    "title",
+    "disc_label",
+    "state",
+    "stopped_in",
+    "reason",
+    "priority",
+    "created_at",
+    "updated_at",
+)
+
+
+def metadata_for(row: dict) -> dict:
+    return {name: row.get(name) for name in METADATA_FIELDS}
+
+
+def item_name(row: dict) -> str:
+    return "/".join(part for part in (row["type"], row["title"], row["disc_label"]) if part)
+
+
+def change_state(
+    db: Database,
+    row: dict,
+    to_state: State,
+    *,
+    trigger: str,
+    reason: str | None = None,
+) -> dict:
+    """Move an item to to_state in the database, with its transition row; returns the new
+    row. A stopped state (FAILED, REJECTED, CANCELLED) remembers the state it stopped in."""
+    now = utc_now()
+    stopped_in = None
+    if to_state in STOPPED:
+        stopped_in = row["stopped_in"] if row["state"] in STOPPED else row["state"]
+    updates = {
+        "state": str(to_state),
+        "stopped_in": stopped_in,
+        "reason": reason,
+        "updated_at": now,
+    }
+    with db.atomic():
+        db["media_items"].update(row["id"], updates)
+        db["state_transitions"].insert(
+            {
+                "item_uid": row["uid"],
+                "from_state": row["state"],
+                "to_state": str(to_state),
+                "trigger": trigger,
+                "reason": reason,
+                "at": now,
+            }
+        )
+    log.info(
+        "%s: %s -> %s (%s)",
+        item_name(row),
+        row["state"],
+        to_state,
+        reason or trigger,
+        extra={
+            "event": "transition",
+            "item": item_name(row),
+            "from": row["state"],
+            "to": str(to_state),
+        },
+    )
+    return {**row, **updates}
+
+
+def write_item_files(row: dict) -> bool:
+    """Write the item's `state` and `metadata.json` into its current folder, if it has
+    one on this host. Returns whether they were written; reconcile retries otherwise."""
+    folder = row.get("folder_path")
+    if not folder or not os.path.isdir(folder):
+        return False
+    write_controller_file(folder, STATE_FILE, state_text(row["state"]))
+    write_controller_file(folder, METADATA_FILE, metadata_text(metadata_for(row)))
+    return True
