@@ -165,7 +165,7 @@ def example() -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @common_options
 def demo(config_path: str | None, directory: str | None) -> None:
-    """Run a whole pipeline in a sandbox folder (a temporary one if DIR is not given)."""
+    """Run a whole pipeline in a sandbox folder (a temporary one if DIRECTORY is not given)."""
     from media_pipeline.demo import run_demo
 
     del config_path  # the demo writes its own config into the sandbox

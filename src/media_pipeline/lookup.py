@@ -10,8 +10,8 @@ from media_pipeline.items import ItemKey, printable
 
 def find_item(db: Database, text: str) -> dict:
     """The media_items row ITEM names; UsageError (exit 2) if none or several do."""
-    text = text.strip()
-    if not text:
+    # Titles may begin or end with spaces: only the id and uid forms are trimmed.
+    if not text.strip():
         raise UsageError("ITEM is empty; give an id, a uid or type/title[/disc label]")
     if "/" in text:
         item_type, _, rest = text.partition("/")
@@ -23,6 +23,7 @@ def find_item(db: Database, text: str) -> dict:
         key = ItemKey(item_type, title, disc_label)
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
     else:
+        text = text.strip()
         rows = []
         if text.isdigit():
             rows = list(db.query("SELECT * FROM media_items WHERE id = ?", [int(text)]))

@@ -12,7 +12,8 @@ from media_pipeline.items import printable
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
 
-TITLE_WIDTH = 44
+SCREEN_WIDTH = 80
+NOTE_WIDTH = 24
 
 
 @dataclass
@@ -86,6 +87,34 @@ def _note(item: dict) -> str:
     return ""
 
 
+def _item_name(item: dict) -> str:
+    return "/".join(part for part in (item["type"], item["title"], item["disc_label"]) if part)
+
+
+def _state_block(state: str, items: list[dict]) -> str:
+    """One state's heading and table, the item column cut to keep within 80 columns."""
+    notes = [_shorten(_note(item), NOTE_WIDTH) for item in items]
+    headers = (
+        ["id", "uid", "item", "since", "note"] if any(notes) else ["id", "uid", "item", "since"]
+    )
+
+    def render(item_width: int) -> str:
+        rows = []
+        for item, note in zip(items, notes, strict=True):
+            row = [item["id"], item["uid"][:8], _shorten(_item_name(item), item_width)]
+            row.append(local_time(item["updated_at"]))
+            rows.append([*row, note][: len(headers)])
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+    # Render once at full width, then cut the item column by however much is too wide.
+    longest = max(len(_shorten(_item_name(item), 10_000)) for item in items)
+    table = render(longest)
+    overflow = max(len(line) for line in table.splitlines()) - SCREEN_WIDTH
+    if overflow > 0:
+        table = render(max(longest - overflow, 12))
+    return f"{state} ({len(items)})\n{table}"
+
+
 def format_status(report: StatusReport) -> str:
     if not report.database_exists:
         return "No database yet: run 'mp reconcile' to scan the staging area."
@@ -94,29 +123,7 @@ def format_status(report: StatusReport) -> str:
     by_state: dict[str, list[dict]] = {}
     for item in report.items:
         by_state.setdefault(item["state"], []).append(item)
-    blocks = []
-    for state in DISPLAY_ORDER:
-        items = by_state.get(state)
-        if not items:
-            continue
-        rows = [
-            [
-                item["id"],
-                item["uid"][:8],
-                _shorten(
-                    item["type"]
-                    + "/"
-                    + item["title"]
-                    + (f"/{item['disc_label']}" if item["disc_label"] else ""),
-                    TITLE_WIDTH,
-                ),
-                local_time(item["updated_at"]),
-                _note(item),
-            ]
-            for item in items
-        ]
-        table = tabulate(rows, headers=["id", "uid", "item", "since", "note"], tablefmt="simple")
-        blocks.append(f"{state} ({len(items)})\n{table}")
+    blocks = [_state_block(state, by_state[state]) for state in DISPLAY_ORDER if state in by_state]
     counts = ", ".join(f"{count} {state}" for state, count in report.counts.items())
     summary = f"{len(report.items)} items: {counts}"
     if report.missing:

@@ -1,0 +1,51 @@
+"""`mp demo` as a user runs it: the installed console script, in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def mp_command() -> list[str]:
+    script = Path(sys.executable).with_name("mp")
+    return [str(script)] if script.exists() else [shutil.which("mp") or "mp"]
+
+
+def test_demo_ends_with_every_item_in_the_library(tmp_path):
+    sandbox = tmp_path / "demo"
+    env = {**os.environ}
+    env.pop("MP_CONFIG", None)
+    run = subprocess.run(
+        [*mp_command(), "demo", str(sandbox)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert "IN_LIBRARY (3)" in run.stdout
+    status = subprocess.run(
+        [*mp_command(), "status", "--json", "--config", str(sandbox / "config.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    data = json.loads(status.stdout)
+    assert data["counts"] == {"IN_LIBRARY": 3}
+    # A second demo into the same folder refuses rather than overwrite it.
+    again = subprocess.run(
+        [*mp_command(), "demo", str(sandbox)], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert again.returncode == 2
+    assert "already holds a demo" in again.stderr
+
+
+def test_console_scripts_are_the_same_commands(tmp_path):
+    bin_dir = Path(sys.executable).parent
+    for name in ("mp-reconcile", "mp-status", "mp-dispatch", "mp-claim", "mp-approve"):
+        script = bin_dir / name
+        assert script.exists(), name
+        run = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0
+        assert "--config" in run.stdout and "--log-format" in run.stdout
