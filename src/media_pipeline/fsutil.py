@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import threading
 
 # errno values that mean the share is not there (unmounted, stale NFS handle, server gone),
 # as opposed to a missing file: these make a command refuse rather than act.
@@ -18,11 +18,15 @@ def write_atomic(path: str, content: str | bytes) -> None:
     """Write a file so that readers see the old content or the new, never a part.
 
     The temporary file sits in the same folder so that the rename stays on one filesystem
-    (rename is atomic there, on NFS too); it starts with a dot so scanners pass it over.
+    (rename is atomic there, on NFS too), starts with a dot so scanners pass it over, and
+    is named for this process and thread so no other writer shares it. It is created
+    with the usual 0666-minus-umask mode (not mkstemp's 0600): other hosts and people
+    read these files.
     """
-    folder = os.path.dirname(path)
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
     data = content.encode("utf-8") if isinstance(content, str) else content
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)

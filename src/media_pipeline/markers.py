@@ -82,5 +82,10 @@ def metadata_text(metadata: dict) -> str:
 def write_controller_file(folder: str, name: str, text: str) -> None:
     """Atomically write one of the controller's files into folder/.pipeline/."""
     pipeline = os.path.join(folder, PIPELINE_DIR)
-    os.makedirs(pipeline, exist_ok=True)
-    write_atomic(os.path.join(pipeline, name), text)
+    try:
+        write_atomic(os.path.join(pipeline, name), text)
+    except FileNotFoundError:
+        # Most folders already have .pipeline/ (the scripts' markers live there), so it is
+        # made only when the first try finds it missing.
+        os.makedirs(pipeline, exist_ok=True)
+        write_atomic(os.path.join(pipeline, name), text)

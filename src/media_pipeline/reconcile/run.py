@@ -9,6 +9,7 @@ the database and a later run would take it back.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
@@ -18,7 +19,7 @@ from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.markers import write_controller_file
-from media_pipeline.reconcile.plan import ReconcilePlan, plan_reconcile
+from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_reconcile
 from media_pipeline.reconcile.scan import ScanResult, scan_staging
 from media_pipeline.store import (
     controller_database,
@@ -28,6 +29,9 @@ from media_pipeline.store import (
 )
 
 log = logging.getLogger(__name__)
+
+WRITE_THREADS = 4
+PARALLEL_WRITES_FROM = 32
 
 
 @dataclass
@@ -86,6 +90,20 @@ def _plan(config: Config, db: Database | None, rebuild: bool) -> tuple[Reconcile
     return plan, warnings, len(scan.items)
 
 
+def _write_file(write: FileWrite) -> str | None:
+    """Write one controller file; a sentence if it failed, SafetyRefusal if the share went."""
+    try:
+        write_controller_file(write.folder, write.name, write.text)
+    except OSError as error:
+        if error.errno in SHARE_GONE_ERRNOS:
+            raise SafetyRefusal(
+                f"{printable(write.folder)} became unreachable while writing "
+                f"{write.name} ({error.strerror}); is the share still mounted?"
+            ) from None
+        return f"{write.describe()} failed ({error.strerror or error})"
+    return None
+
+
 def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
     """Write the plan: the database in one transaction, then the controller's files.
     Returns the files that could not be written."""
@@ -119,17 +137,14 @@ def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
         )
     for note in plan.notes:
         log.warning("%s", note)
-    failures = []
-    for write in plan.writes:
-        try:
-            write_controller_file(write.folder, write.name, write.text)
-        except OSError as error:
-            if error.errno in SHARE_GONE_ERRNOS:
-                raise SafetyRefusal(
-                    f"{printable(write.folder)} became unreachable while writing "
-                    f"{write.name} ({error.strerror}); is the share still mounted?"
-                ) from None
-            failures.append(f"{write.describe()} failed ({error.strerror or error})")
+    if len(plan.writes) < PARALLEL_WRITES_FROM:
+        outcomes = [_write_file(write) for write in plan.writes]
+    else:
+        # Creating a file costs a round trip on NFS (and ~0.5 ms on a local disk); a few
+        # threads overlap them, which makes a first or rebuilding run about twice as fast.
+        with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
+            outcomes = list(pool.map(_write_file, plan.writes))
+    failures = [outcome for outcome in outcomes if outcome]
     return failures
 
 
