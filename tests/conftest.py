@@ -20,6 +20,7 @@ from media_pipeline.items import ItemKey
 class Sandbox:
     root: Path
     config_path: Path
+    scripts: Path | None = None
 
     @property
     def config(self):
@@ -67,6 +68,35 @@ class Sandbox:
     def status_json(self) -> dict:
         return json.loads(self.mp("status", "--json").stdout)
 
+    def write_pipeline_config(self, **overrides) -> None:
+        scripts = {kind: {"path": str(self.scripts / f"{kind}.sh")} for kind in KINDS}
+        scripts["rip"]["args"] = ["{output_dir}", "{title}"]
+        scripts["filebot"]["args"] = ["{input_dir}", "{destination}"]
+        settings = {
+            "workers": {"w1": {"kinds": list(KINDS), "max_running": 50}},
+            "scripts": scripts,
+            "jobs": {
+                "heartbeat_seconds": 1,
+                "stale_after_seconds": 30,
+                "backoff_seconds": 60,
+                "cancel_grace_seconds": 1,
+                "max_attempts": 3,
+            },
+        }
+        settings.update(overrides)
+        self.write_config(**settings)
+
+    def runlog(self) -> list[str]:
+        path = self.root / "runlog"
+        return path.read_text().splitlines() if path.exists() else []
+
+    def queue(self, state: str) -> list[str]:
+        folder = self.staging / ".pipeline" / "jobs" / state
+        return sorted(os.listdir(folder)) if folder.exists() else []
+
+    def behave(self, kind: str, behaviour: str) -> None:
+        (self.root / f"behaviour.{kind}").write_text(behaviour)
+
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
@@ -89,3 +119,48 @@ def tree_snapshot(*roots: Path) -> dict[str, bytes | None]:
                 path = os.path.join(folder, name)
                 snapshot[path] = Path(path).read_bytes()
     return snapshot
+
+
+# A stand-in for the owner's stage scripts: logs each start and end to $MP_TEST_RUNLOG,
+# then behaves as $MP_TEST_BEHAVIOUR (or the per-kind file beside it) says.
+FAKE_SCRIPT = r"""#!/usr/bin/env bash
+set -u
+kind="$(basename "$0" .sh)"
+behaviour="${MP_TEST_BEHAVIOUR:-ok}"
+if [ -f "$MP_TEST_DIR/behaviour.$kind" ]; then behaviour="$(cat "$MP_TEST_DIR/behaviour.$kind")"; fi
+printf 'start %s %s\n' "$kind" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
+printf '%s\n' "$@" > "$MP_TEST_DIR/args.$MP_JOB_ID"
+env | grep '^MP_' | sort > "$MP_TEST_DIR/env.$MP_JOB_ID"
+case "$kind" in
+  filebot) marker_dir="$MP_INPUT_DIR" ;;
+  *) marker_dir="$MP_OUTPUT_DIR" ;;
+esac
+case "$behaviour" in
+  fail) echo "something broke"; exit 3 ;;
+  nomarker) exit 0 ;;
+  block) touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
+  stubborn) trap '' TERM; touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
+esac
+mkdir -p "$marker_dir/.pipeline"
+echo "output of $kind" > "$marker_dir/$kind.out"
+touch "$marker_dir/.pipeline/$kind.done"
+date -Iseconds > "$marker_dir/.pipeline/$kind.timestamp"
+printf 'done %s %s\n' "$kind" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
+"""
+
+KINDS = ("rip", "remux", "transcode", "filebot")
+
+
+@pytest.fixture
+def pipeline(sandbox, monkeypatch):
+    """A sandbox whose config runs fake scripts on worker 'w1' (every kind)."""
+    scripts = sandbox.root / "scripts"
+    scripts.mkdir()
+    for kind in KINDS:
+        path = scripts / f"{kind}.sh"
+        path.write_text(FAKE_SCRIPT)
+        path.chmod(0o755)
+    sandbox.scripts = scripts
+    sandbox.write_pipeline_config()
+    monkeypatch.setenv("MP_TEST_DIR", str(sandbox.root))
+    return sandbox

@@ -10,10 +10,7 @@ import sys
 
 from conftest import tree_snapshot
 
-from media_pipeline.item_state import change_state, write_item_files
 from media_pipeline.items import ItemKey
-from media_pipeline.states import State
-from media_pipeline.store import controller_database
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC1 = ItemKey("tv", "The Wire", "S01 Disc1")
@@ -114,31 +111,30 @@ def test_dry_run_before_any_database_creates_nothing(sandbox):
     assert "would: movie/Heat (1995): new item, REMUXED (remux.done seen)" in result.stdout
 
 
-def test_losing_the_database_loses_nothing(sandbox):
-    build_tree(sandbox)
-    sandbox.mp("reconcile")
-    # States no marker can prove: a job queued, and a failure with its reason.
-    with controller_database(sandbox.config) as db:
-        rows = {
-            row["title"] + row["disc_label"]: row for row in db.query("SELECT * FROM media_items")
-        }
-        write_item_files(
-            change_state(db, rows["The WireS01 Disc1"], State.REMUXING, trigger="auto")
-        )
-        write_item_files(
-            change_state(db, rows["Heat (1995)"], State.FAILED, trigger="auto", reason="exit 1")
-        )
-    sandbox.mp("reconcile")
-    before = sandbox.status_json()
-    assert before["counts"] == {"REMUXING": 1, "IN_LIBRARY": 1, "FAILED": 1}
+def test_losing_the_database_loses_nothing(pipeline):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    build_tree(pipeline)
+    pipeline.mark(EXTRA, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    # States no marker proves: a job queued, a failure and its reason, a cancel.
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    (still_pending,) = [name for name in pipeline.queue("pending") if "_remux_" in name]
+    uid = next(key.uid for key in (DISC1, EXTRA) if key.uid in still_pending)
+    pipeline.mp("cancel", uid)
+    pipeline.mp("reconcile")
+    before = pipeline.status_json()
+    assert before["counts"] == {"TRANSCODING": 1, "IN_LIBRARY": 1, "FAILED": 1, "CANCELLED": 1}
 
-    for path in sandbox.database.parent.iterdir():
+    for path in pipeline.database.parent.iterdir():
         path.unlink()
-    sandbox.mp("reconcile")
-    after = sandbox.status_json()
+    pipeline.mp("reconcile")
+    after = pipeline.status_json()
     assert without_ids(after) == without_ids(before)
     failed = next(i for i in after["items"] if i["state"] == "FAILED")
-    assert (failed["stopped_in"], failed["reason"]) == ("REMUXED", "exit 1")
+    assert failed["stopped_in"] == "REMUXING"
+    assert "script exited with 3" in failed["reason"]
 
 
 def test_rebuild_keeps_history_and_adds_no_duplicate_rows(sandbox):

@@ -16,6 +16,7 @@ import click
 
 from media_pipeline.config import Config, config_warnings, example_yaml, load_config
 from media_pipeline.errors import PipelineError
+from media_pipeline.items import printable
 from media_pipeline.logs import setup_logging
 
 log = logging.getLogger("media_pipeline.cli")
@@ -92,7 +93,7 @@ def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
     for warning in result.warnings:
         log.warning("%s", warning)
     if dry_run:
-        for line in result.plan.describe():
+        for line in result.describe():
             click.echo(f"would: {line}")
     click.echo(result.summary())
 
@@ -124,20 +125,103 @@ def history(config_path: str | None, item: str) -> None:
     click.echo(format_history(run_history(_config(config_path), item)))
 
 
-def _not_yet(name: str, issue: int) -> click.Command:
-    @click.command(name=name, help=f"Not built yet (issue #{issue}).")
-    @common_options
-    def command(config_path: str | None) -> None:
-        raise PipelineError(f"'mp {name}' is not built yet (issue #{issue})")
+@mp.command()
+@click.option("--dry-run", is_flag=True, help="Print the jobs it would write, write nothing.")
+@common_options
+def dispatch(config_path: str | None, dry_run: bool) -> None:
+    """Write a job into the queue for every item that needs one."""
+    from media_pipeline.jobs.dispatch import run_dispatch
 
-    return command
+    result = run_dispatch(_config(config_path), dry_run=dry_run)
+    verb = "would queue" if dry_run else "queued"
+    for name, job in result.queued:
+        click.echo(f"{verb} {job} for {printable(name)}")
+    for name, gate in result.waiting:
+        click.echo(f"waiting: {printable(name)} needs {gate} approval ('mp approve')")
+    click.echo(
+        f"dispatch: {len(result.queued)} job(s) {verb}, {len(result.waiting)} awaiting approval"
+    )
 
 
-dispatch = _not_yet("dispatch", 3)
-claim = _not_yet("claim", 3)
-approve = _not_yet("approve", 4)
-for _command in (dispatch, claim, approve):
-    mp.add_command(_command)
+@mp.command()
+@click.option("--worker", metavar="NAME", help="Worker name from the config [default: hostname].")
+@click.option("--dry-run", is_flag=True, help="Say which job it would claim; claim nothing.")
+@common_options
+def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
+    """Claim and run at most one job this worker may run (exit 0 when there is none)."""
+    from media_pipeline.jobs.claim import run_claim
+
+    result = run_claim(_config(config_path), worker, dry_run=dry_run)
+    click.echo(result.message)
+    if result.failed:
+        sys.exit(1)
+
+
+@mp.command()
+@click.option("--state", "state", metavar="S", help="Only this folder: pending, running, ...")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+@common_options
+def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
+    """The job queue by folder, with worker, attempts, age and heartbeat age."""
+    from media_pipeline.jobs.listing import format_jobs, list_jobs
+
+    found = list_jobs(_config(config_path), state)
+    if as_json:
+        _echo_json({"jobs": found})
+    else:
+        click.echo(format_jobs(found))
+
+
+@mp.command()
+@click.option("--type", "item_type", type=click.Choice(["movie", "tv"]), required=True)
+@click.option("--title", required=True, help="The movie's or show's folder name.")
+@click.option("--disc-label", default="", help="For tv: the disc's folder name (S01 Disc1).")
+@common_options
+def rip(config_path: str | None, item_type: str, title: str, disc_label: str) -> None:
+    """Queue a rip job for a disc."""
+    from media_pipeline.jobs.manage import run_rip
+
+    click.echo(run_rip(_config(config_path), item_type, title, disc_label).message)
+
+
+@mp.command()
+@click.argument("item")
+@common_options
+def cancel(config_path: str | None, item: str) -> None:
+    """Cancel the item's pending or running job; the item becomes CANCELLED."""
+    from media_pipeline.jobs.manage import run_cancel
+
+    click.echo(run_cancel(_config(config_path), item).message)
+
+
+@mp.command()
+@click.argument("item")
+@common_options
+def retry(config_path: str | None, item: str) -> None:
+    """Send a FAILED, REJECTED or CANCELLED item back to where it stopped."""
+    from media_pipeline.jobs.manage import run_retry
+
+    click.echo(run_retry(_config(config_path), item).message)
+
+
+@mp.command()
+@click.argument("item")
+@click.argument("priority", type=int)
+@common_options
+def priority(config_path: str | None, item: str, priority: int) -> None:
+    """Set an item's priority (default 0, higher first, -499 to 499)."""
+    from media_pipeline.jobs.manage import run_priority
+
+    click.echo(run_priority(_config(config_path), item, priority).message)
+
+
+@click.command(name="approve", help="Not built yet (issue #4).")
+@common_options
+def approve(config_path: str | None) -> None:
+    raise PipelineError("'mp approve' is not built yet (issue #4)")
+
+
+mp.add_command(approve)
 
 
 @mp.group(name="config")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import string
 import textwrap
 from collections.abc import Callable
@@ -54,6 +55,8 @@ class JobSettings:
     stale_after_seconds: int = 300
     max_attempts: int = 3
     retention_days: int = 30
+    backoff_seconds: int = 60
+    cancel_grace_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class Config:
     gates: tuple[str, ...]
     jobs: JobSettings = field(default_factory=JobSettings)
     lock_timeout_seconds: int = 60
+    # kind -> (start minute, end minute) of the day, local time; may wrap midnight
+    windows: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def lock_path(self) -> str:
@@ -212,6 +217,10 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
     workers = {}
     for name, entry in value.items():
         where = f"{key}.{name}"
+        # The name goes into running/ID.WORKER.PID folder names.
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", str(name)):
+            problems.append(f"key '{where}': a worker name may hold only letters, digits, . _ -")
+            continue
         if not isinstance(entry, dict):
             problems.append(f"key '{where}' must be a mapping like {{kinds: [rip]}}")
             continue
@@ -227,6 +236,36 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
         if max_running is not None:
             workers[str(name)] = WorkerSpec(kinds=tuple(kinds), max_running=max_running)
     return workers
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def window_table(value: Any, key: str, problems: list[str]) -> dict | None:
+    if not isinstance(value, dict):
+        problems.append(f"key '{key}' must be a mapping of job kind to HH:MM-HH:MM")
+        return None
+    if not _check_keys(value, JOB_KINDS, key, problems):
+        return None
+    windows = {}
+    for kind, text in value.items():
+        match = _CLOCK.match(str(text).replace(" ", ""))
+        if not isinstance(text, str) or match is None:
+            problems.append(f"key '{key}.{kind}' must look like 01:00-07:00, got {text!r}")
+            continue
+        hour1, minute1, hour2, minute2 = map(int, match.groups())
+        windows[kind] = (hour1 * 60 + minute1, hour2 * 60 + minute2)
+    return windows
+
+
+def window_open(window: tuple[int, int] | None, minute_of_day: int) -> bool:
+    """Whether a kind may start now; no window means always."""
+    if window is None:
+        return True
+    start, end = window
+    if start <= end:
+        return start <= minute_of_day < end
+    return minute_of_day >= start or minute_of_day < end
 
 
 # ---------------------------------------------------------------------------
@@ -353,6 +392,20 @@ SCHEMA: tuple[Setting, ...] = (
                 default=3,
             ),
             Setting(
+                "backoff_seconds",
+                "A failed attempt waits this long before the next, doubling each time.",
+                60,
+                positive_int,
+                default=60,
+            ),
+            Setting(
+                "cancel_grace_seconds",
+                "On cancel or timeout a script gets SIGTERM, then SIGKILL this much later.",
+                30,
+                positive_int,
+                default=30,
+            ),
+            Setting(
                 "retention_days",
                 "Completed and cancelled jobs are removed from the queue folders after this "
                 "many days; their history stays in the database.",
@@ -361,6 +414,14 @@ SCHEMA: tuple[Setting, ...] = (
                 default=30,
             ),
         ),
+    ),
+    Setting(
+        "windows",
+        "Job kind -> the hours of the day (this host's local time) when workers may start "
+        "it, as HH:MM-HH:MM; a window may wrap midnight. Kinds not listed run any time.",
+        {"transcode": "01:00-07:00"},
+        window_table,
+        default={},
     ),
     Setting(
         "lock_timeout_seconds",
@@ -429,6 +490,7 @@ def parse_config(data: Any, source: str) -> Config:
         gates=values["gates"],
         jobs=JobSettings(**values["jobs"]),
         lock_timeout_seconds=values["lock_timeout_seconds"],
+        windows=values["windows"],
     )
 
 

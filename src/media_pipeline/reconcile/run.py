@@ -18,8 +18,14 @@ from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_file
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_reconcile
+from media_pipeline.reconcile.queue_sync import (
+    recover_stale_jobs,
+    remove_expired_jobs,
+    sync_jobs,
+)
 from media_pipeline.reconcile.scan import ScanResult, scan_staging
 from media_pipeline.store import (
     controller_database,
@@ -40,15 +46,20 @@ class ReconcileResult:
     applied: bool
     items_seen: int
     warnings: list[str] = field(default_factory=list)
+    queue_changes: list[str] = field(default_factory=list)
+
+    def describe(self) -> list[str]:
+        return [*self.plan.describe(), *self.queue_changes]
 
     def summary(self) -> str:
         plan = self.plan
-        if plan.empty:
+        if plan.empty and not self.queue_changes:
             return f"reconcile: {self.items_seen} items, nothing to change"
         verb = "applied" if self.applied else "would apply"
         return (
             f"reconcile: {self.items_seen} items; {verb} {len(plan.new_items)} new, "
-            f"{len(plan.transitions)} state changes, {len(plan.writes)} files written"
+            f"{len(plan.transitions)} state changes, {len(plan.writes)} files written, "
+            f"{len(self.queue_changes)} queue changes"
         )
 
 
@@ -78,16 +89,19 @@ def refuse_if_unmounted(config: Config, scan: ScanResult, rows: dict[str, dict])
         )
 
 
-def _plan(config: Config, db: Database | None, rebuild: bool) -> tuple[ReconcilePlan, ...]:
+def _scan(config: Config, db: Database | None) -> tuple[ScanResult, dict[str, dict]]:
     scan = scan_staging(config.staging_root)
     rows = load_items(db) if db is not None else {}
     refuse_if_unmounted(config, scan, rows)
+    return scan, rows
+
+
+def _plan(db: Database | None, scan: ScanResult, rows: dict[str, dict], rebuild: bool):
     if rebuild:
         rows = {}
     needs_history = db is not None and any(key.uid not in rows for key in scan.items)
     history = last_recorded_states(db) if needs_history else {}
-    plan, warnings = plan_reconcile(scan, rows, history, utc_now())
-    return plan, warnings, len(scan.items)
+    return plan_reconcile(scan, rows, history, utc_now())
 
 
 def _write_file(write: FileWrite) -> str | None:
@@ -151,24 +165,36 @@ def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
 def run_reconcile(
     config: Config, *, dry_run: bool = False, rebuild: bool = False
 ) -> ReconcileResult:
+    queue = Queue(config.queue_dir)
     if dry_run:
         db = open_database_readonly(config)
         try:
-            plan, warnings, seen = _plan(config, db, rebuild)
+            scan, rows = _scan(config, db)
+            queue_changes = recover_stale_jobs(config, queue, dry_run=True)
+            queue_changes += remove_expired_jobs(config, queue, dry_run=True)
+            plan, warnings = _plan(db, scan, rows, rebuild)
+            queue_changes += sync_jobs(config, db, queue, dry_run=True)
         finally:
             if db is not None:
                 db.close()
-        return ReconcileResult(plan, applied=False, items_seen=seen, warnings=warnings)
+        return ReconcileResult(plan, False, len(scan.items), warnings, queue_changes)
 
     with controller_database(config) as db:
-        plan, warnings, seen = _plan(config, db, rebuild)
+        scan, rows = _scan(config, db)
+        # Jobs first: a stale job taken back is then seen as pending below.
+        queue_changes = recover_stale_jobs(config, queue, dry_run=False)
+        queue_changes += remove_expired_jobs(config, queue, dry_run=False)
+        plan, warnings = _plan(db, scan, rows, rebuild)
         if rebuild:
             drop_cache_tables(db)
             log.info("cache tables dropped; rebuilding from %s", config.staging_root)
         failures = apply_plan(db, plan)
+        queue_changes += sync_jobs(config, db, queue, dry_run=False)
+    for change in queue_changes:
+        log.info("%s", change, extra={"event": "queue"})
     if failures:
         raise PipelineError(
             f"{len(failures)} controller file(s) could not be written, first: {failures[0]}; "
             "the database is up to date and the next reconcile tries again"
         )
-    return ReconcileResult(plan, applied=True, items_seen=seen, warnings=warnings)
+    return ReconcileResult(plan, True, len(scan.items), warnings, queue_changes)

@@ -1,0 +1,349 @@
+"""`mp claim`: take at most one job this worker may run, run it, record the outcome.
+
+Runs on every worker host; it never opens the database. The queue folder is the only
+thing it shares with the controller, and every move it makes there is one rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import filelock
+
+from media_pipeline.config import Config, ScriptSpec, window_open
+from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
+from media_pipeline.fsutil import write_atomic
+from media_pipeline.jobs.queue import (
+    HEARTBEAT_FILE,
+    LOG_FILE,
+    RESULT_FILE,
+    SPEC_FILE,
+    JobName,
+    Queue,
+    read_json,
+    write_json,
+)
+from media_pipeline.jobs.runner import RunOutcome, run_script
+from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
+from media_pipeline.reconcile.scan import check_staging_root
+
+log = logging.getLogger(__name__)
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass
+class ClaimResult:
+    message: str
+    job_id: str | None = None
+    outcome: str | None = None  # completed, retry, failed, cancelled, interrupted
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("retry", "failed")
+
+
+def default_worker() -> str:
+    return socket.gethostname().split(".")[0]
+
+
+def _local_lock_path(worker: str) -> str:
+    # Local, not on the share: file locks on NFS are unreliable, and the claimers it
+    # serializes (instances of one worker) all run on this host.
+    folder = "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
+    return os.path.join(folder, f"media-pipeline-claim-{worker}.lock")
+
+
+def _script_ready(config: Config, job: JobName) -> ScriptSpec | None:
+    script = config.script_for(job.kind, job.item_type)
+    if script is None or not os.access(script.path, os.X_OK):
+        return None
+    return script
+
+
+def _due(queue: Queue, job: JobName, now: float) -> bool:
+    """Whether a pending job's back-off is over. Only read for jobs the worker would
+    otherwise take, best first, so picking reads one or two specs, not the queue."""
+    spec = read_json(os.path.join(queue.folder("pending", job.job_id), SPEC_FILE))
+    not_before = (spec or {}).get("not_before", 0)
+    if isinstance(not_before, bool) or not isinstance(not_before, int | float):
+        return True  # a bad spec is claimed and failed with its reason, not skipped forever
+    return not_before <= now
+
+
+def choose_and_claim(
+    config: Config, queue: Queue, worker: str, kinds: tuple[str, ...], *, dry_run: bool
+) -> tuple[JobName | None, str | None, list[str]]:
+    """Claim the best job this worker may run now. Returns (job, running folder, kinds
+    left pending because this host lacks their script)."""
+    spec = config.workers[worker]
+    now = time.time()
+    missing_scripts: list[str] = []
+    own = sum(1 for entry in queue.running() if entry.worker == worker)
+    if own >= spec.max_running:
+        return None, None, []
+    for job in queue.pending():
+        if job.kind not in kinds:
+            continue
+        if _script_ready(config, job) is None:
+            missing_scripts.append(f"{job.kind} ({job.item_type})")
+            continue
+        if not _due(queue, job, now):
+            continue
+        if dry_run:
+            return job, None, missing_scripts
+        folder = queue.claim(job.job_id, worker, os.getpid())
+        if folder is not None:
+            return job, folder, missing_scripts
+    return None, None, missing_scripts
+
+
+def _log_tail(folder: str) -> str:
+    try:
+        with open(os.path.join(folder, LOG_FILE), "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            data = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
+
+
+def _environment(spec: JobSpec) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "MP_JOB_ID": spec.job_id,
+            "MP_ITEM_TYPE": spec.key.type,
+            "MP_ITEM_TITLE": spec.key.title,
+            "MP_DISC_LABEL": spec.key.disc_label,
+            "MP_INPUT_DIR": spec.input_dir,
+            "MP_OUTPUT_DIR": spec.output_dir,
+            "MP_DESTINATION": spec.destination,
+        }
+    )
+    return env
+
+
+def _now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def backoff_until(config: Config, attempts: int, now: float) -> float:
+    return now + config.jobs.backoff_seconds * 2 ** max(0, attempts - 1)
+
+
+def record_failure(
+    config: Config,
+    queue: Queue,
+    folder: str,
+    job_id: str,
+    spec_data: dict,
+    reason: str,
+    *,
+    exit_code: int | None,
+    worker: str,
+    retry_at_once: bool = False,
+) -> str:
+    """A failed attempt: back to pending/ with attempts + 1 and a back-off, or to failed/
+    once max_attempts is reached. Returns the folder it went to. Shared by claim and by
+    reconcile's stale-job recovery."""
+    attempts = int(spec_data.get("attempts", 0)) + 1
+    max_attempts = int(spec_data.get("max_attempts", config.jobs.max_attempts))
+    result = {
+        "status": "failed",
+        "reason": reason,
+        "exit_code": exit_code,
+        "attempt": attempts,
+        "max_attempts": max_attempts,
+        "worker": worker,
+        "finished_at": _now_text(),
+        "log_tail": _log_tail(folder),
+    }
+    write_json(os.path.join(folder, RESULT_FILE), result)
+    if attempts < max_attempts:
+        now = time.time()
+        updated = {
+            **spec_data,
+            "attempts": attempts,
+            "not_before": now if retry_at_once else backoff_until(config, attempts, now),
+            "last_error": reason,
+        }
+        write_json(os.path.join(folder, SPEC_FILE), updated)
+        queue.move(folder, "pending", job_id)
+        return "pending"
+    write_json(os.path.join(folder, SPEC_FILE), {**spec_data, "attempts": attempts})
+    queue.move(folder, "failed", job_id)
+    return "failed"
+
+
+def _finish(
+    config: Config,
+    queue: Queue,
+    folder: str,
+    spec: JobSpec,
+    outcome: RunOutcome,
+    worker: str,
+) -> ClaimResult:
+    job_id = spec.job_id
+    if outcome.stopped == "cancelled":
+        write_json(
+            os.path.join(folder, RESULT_FILE),
+            {
+                "status": "cancelled",
+                "exit_code": outcome.exit_code,
+                "worker": worker,
+                "finished_at": _now_text(),
+                "log_tail": _log_tail(folder),
+            },
+        )
+        queue.move(folder, "cancelled", job_id)
+        return ClaimResult(f"job {job_id} cancelled; its scripts were stopped", job_id, "cancelled")
+    if outcome.stopped == "interrupted":
+        # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
+        write_json(os.path.join(folder, SPEC_FILE), {**spec.raw, "not_before": 0})
+        queue.move(folder, "pending", job_id)
+        return ClaimResult(
+            f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
+        )
+    if outcome.stopped == "timeout":
+        script = config.script_for(spec.kind, spec.key.type)
+        reason = f"timed out after {script.timeout_seconds} s"
+    elif outcome.exit_code != 0:
+        reason = f"script exited with {outcome.exit_code}"
+    elif not os.path.exists(spec.marker_path):
+        reason = f"script exited 0 but did not write {spec.marker_path}"
+    else:
+        write_json(
+            os.path.join(folder, RESULT_FILE),
+            {
+                "status": "completed",
+                "exit_code": 0,
+                "worker": worker,
+                "seconds": round(outcome.seconds, 3),
+                "finished_at": _now_text(),
+            },
+        )
+        queue.move(folder, "completed", job_id)
+        return ClaimResult(
+            f"job {job_id} completed in {outcome.seconds:.1f} s", job_id, "completed"
+        )
+    went = record_failure(
+        config, queue, folder, job_id, spec.raw, reason, exit_code=outcome.exit_code, worker=worker
+    )
+    if went == "pending":
+        return ClaimResult(f"job {job_id} failed ({reason}); it will be retried", job_id, "retry")
+    return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
+
+
+def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = False) -> ClaimResult:
+    worker = worker or default_worker()
+    if worker not in config.workers:
+        known = ", ".join(sorted(config.workers))
+        raise UsageError(
+            f"worker '{worker}' is not under 'workers' in {config.source} (known: {known}); "
+            "pass --worker NAME"
+        )
+    check_staging_root(config.staging_root)
+    queue = Queue(config.queue_dir)
+    minute = datetime.now().hour * 60 + datetime.now().minute
+    kinds = tuple(
+        kind
+        for kind in config.workers[worker].kinds
+        if window_open(config.windows.get(kind), minute)
+    )
+    if not kinds:
+        return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
+    lock = filelock.FileLock(_local_lock_path(worker), timeout=config.lock_timeout_seconds)
+    try:
+        with lock:
+            job, folder, missing = choose_and_claim(config, queue, worker, kinds, dry_run=dry_run)
+    except filelock.Timeout:
+        raise SafetyRefusal(f"claim lock {lock.lock_file} is held by another claimer") from None
+    if job is None:
+        if missing:
+            raise PipelineError(
+                f"worker {worker} has no executable script for {', '.join(sorted(set(missing)))}"
+                f" on this host; those jobs stay in pending/ for another worker"
+            )
+        closed = [kind for kind in config.workers[worker].kinds if kind not in kinds]
+        note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
+        return ClaimResult(f"worker {worker}: no job to run{note}")
+    if dry_run:
+        return ClaimResult(f"would claim {job.job_id}", job.job_id)
+    return _run_claimed(config, queue, folder, job, worker)
+
+
+def _run_claimed(
+    config: Config, queue: Queue, folder: str, job: JobName, worker: str
+) -> ClaimResult:
+    write_atomic(os.path.join(folder, "claimed_by"), worker + "\n")
+    write_atomic(os.path.join(folder, "claimed_at"), _now_text() + "\n")
+    write_atomic(os.path.join(folder, "state"), "running\n")
+    with open(os.path.join(folder, HEARTBEAT_FILE), "a"):
+        pass
+    spec_data = read_json(os.path.join(folder, SPEC_FILE))
+    try:
+        spec = parse_spec(spec_data, job, config)
+        if spec.kind not in config.workers[worker].kinds:
+            raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
+    except SpecError as error:
+        write_json(
+            os.path.join(folder, RESULT_FILE),
+            {
+                "status": "failed",
+                "reason": f"refused: {error}",
+                "worker": worker,
+                "finished_at": _now_text(),
+                "exit_code": None,
+            },
+        )
+        queue.move(folder, "failed", job.job_id)
+        raise PipelineError(f"job {job.job_id} refused, nothing was run: {error}") from None
+
+    script = config.script_for(spec.kind, spec.key.type)
+    fields = spec.template_fields()
+    argv = [script.path, *(template.format(**fields) for template in script.args)]
+    log.info(
+        "running %s: %s",
+        job.job_id,
+        script.path,
+        extra={"event": "job_start", "job": job.job_id, "worker": worker, "item": spec.key.name},
+    )
+    outcome = run_script(
+        argv,
+        _environment(spec),
+        folder,
+        heartbeat_seconds=config.jobs.heartbeat_seconds,
+        timeout_seconds=script.timeout_seconds,
+        grace_seconds=config.jobs.cancel_grace_seconds,
+    )
+    try:
+        result = _finish(config, queue, folder, spec, outcome, worker)
+    except FileNotFoundError:
+        # Reconcile judged this job stale and took it back while it ran (a heartbeat
+        # that could not reach the share); the queue already has it elsewhere.
+        return ClaimResult(
+            f"job {job.job_id} was taken back as stale while it ran; outcome not recorded",
+            job.job_id,
+            "failed",
+        )
+    level = logging.INFO if not result.failed else logging.WARNING
+    log.log(
+        level,
+        "%s",
+        result.message,
+        extra={
+            "event": "job_" + (result.outcome or "done"),
+            "job": job.job_id,
+            "worker": worker,
+            "item": spec.key.name,
+        },
+    )
+    return result

@@ -1,0 +1,222 @@
+"""`mp rip`, `mp cancel`, `mp retry`, `mp priority`: a person's changes to items and jobs.
+
+Each runs on the controller under the database lock, changes the item through
+`item_state` (so the change reaches the item's own files) and moves jobs only by rename.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from media_pipeline.config import Config
+from media_pipeline.errors import UsageError
+from media_pipeline.item_state import change_state, item_name, write_item_files
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.dispatch import submit_job
+from media_pipeline.jobs.queue import (
+    CANCEL_FILE,
+    SPEC_FILE,
+    JobName,
+    Queue,
+    clamp_priority,
+    make_job_id,
+    read_json,
+    write_json,
+)
+from media_pipeline.lookup import find_item
+from media_pipeline.reconcile.scan import check_staging_root
+from media_pipeline.states import STOPPED, State
+from media_pipeline.store import controller_database, utc_now
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ManageResult:
+    message: str
+
+
+def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
+    for label, value in (("title", title), ("disc label", disc_label)):
+        if "/" in value or "\0" in value or value.startswith("."):
+            raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name")
+    if not title.strip():
+        raise UsageError("the title is empty")
+    if item_type == "tv" and not disc_label:
+        raise UsageError("a tv rip needs --disc-label (for example 'S01 Disc1')")
+    return ItemKey(item_type, title, disc_label)
+
+
+def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") -> ManageResult:
+    """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
+    key = _key_from_parts(item_type, title, disc_label if item_type == "tv" else "")
+    check_staging_root(config.staging_root)
+    queue = Queue(config.queue_dir)
+    with controller_database(config) as db:
+        rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
+        if rows:
+            row = rows[0]
+            raise UsageError(
+                f"{printable(key.name)} is already tracked (state {row['state']}); "
+                "use 'mp retry' for a stopped item"
+            )
+        now = utc_now()
+        row = {
+            "uid": key.uid,
+            "type": key.type,
+            "title": key.title,
+            "disc_label": key.disc_label,
+            "state": str(State.RIPPING),
+            "priority": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        db["media_items"].insert(row)
+        row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
+        db["state_transitions"].insert(
+            {
+                "item_uid": key.uid,
+                "from_state": None,
+                "to_state": str(State.RIPPING),
+                "trigger": "manual",
+                "reason": "mp rip",
+                "at": now,
+            }
+        )
+        job_id = submit_job(config, db, queue, row, "rip")
+    return ManageResult(f"queued {job_id} for {printable(key.name)}")
+
+
+def _find_live(queue: Queue, uid: str) -> tuple[str, str] | None:
+    return queue.live_job_for(uid)
+
+
+def run_cancel(config: Config, item_text: str) -> ManageResult:
+    check_staging_root(config.staging_root)
+    queue = Queue(config.queue_dir)
+    with controller_database(config) as db:
+        row = find_item(db, item_text)
+        name = item_name(row)
+        live = _find_live(queue, row["uid"])
+        if live is None:
+            if row["state"] == State.CANCELLED:
+                return ManageResult(f"{printable(name)} is already cancelled")
+            raise UsageError(
+                f"{printable(name)} has no pending or running job to cancel (state {row['state']})"
+            )
+        state, folder_name = live
+        message = None
+        if state == "pending":
+            try:
+                queue.move(queue.folder("pending", folder_name), "cancelled", folder_name)
+                message = f"cancelled pending job {folder_name}"
+            except FileNotFoundError:
+                # A worker claimed it between our look and our rename: cancel it running.
+                live = _find_live(queue, row["uid"])
+                if live is None:
+                    raise UsageError(
+                        f"the job of {printable(name)} finished meanwhile; nothing to cancel"
+                    ) from None
+                state, folder_name = live
+        if state == "running":
+            path = os.path.join(queue.folder("running", folder_name), CANCEL_FILE)
+            with open(path, "w") as handle:
+                handle.write(utc_now() + "\n")
+            message = (
+                f"asked the worker running {folder_name.partition('.')[0]} to stop "
+                "it; the job moves to cancelled/ when it has"
+            )
+        if row["state"] not in STOPPED:
+            write_item_files(
+                change_state(db, row, State.CANCELLED, trigger="manual", reason="mp cancel")
+            )
+    return ManageResult(f"{printable(name)}: {message}")
+
+
+# Where a stopped item goes back to: the state before its last job or gate.
+RETRY_TARGET = {
+    State.RIPPING: State.RIPPING,
+    State.REMUXING: State.RIPPED,
+    State.REMUXED: State.REMUXED,
+    State.TRANSCODING: State.REMUXED,
+    State.TRANSCODED: State.TRANSCODED,
+    State.FILING: State.TRANSCODED,
+}
+
+
+def run_retry(config: Config, item_text: str) -> ManageResult:
+    check_staging_root(config.staging_root)
+    queue = Queue(config.queue_dir)
+    with controller_database(config) as db:
+        row = find_item(db, item_text)
+        name = item_name(row)
+        if row["state"] not in STOPPED:
+            raise UsageError(
+                f"{printable(name)} is {row['state']}; only FAILED, REJECTED or "
+                "CANCELLED items can be retried"
+            )
+        if queue.live_job_for(row["uid"]) is not None:
+            raise UsageError(
+                f"{printable(name)} still has a live job; wait for its cancel to finish"
+            )
+        stopped_in = State(row["stopped_in"]) if row["stopped_in"] else None
+        target = RETRY_TARGET.get(stopped_in)
+        if target is None:
+            raise UsageError(
+                f"{printable(name)} does not record where it stopped; run "
+                "'mp reconcile' and look at 'mp history'"
+            )
+        if row["state"] == State.REJECTED:
+            _forget_rejection(db, row)
+        row = change_state(db, row, target, trigger="manual", reason=f"mp retry ({row['state']})")
+        write_item_files(row)
+        if target == State.RIPPING:
+            job_id = submit_job(config, db, queue, row, "rip")
+            return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}")
+    return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+
+
+def _forget_rejection(db: Database, row: dict) -> None:
+    """A retried rejection asks the person again rather than keep the old 'no'."""
+    db.execute(
+        "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND status = "
+        "'rejected'",
+        [row["uid"]],
+    )
+
+
+def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
+    """Set an item's priority; a job still pending is re-queued under a name that sorts by
+    the new priority. The old name is first taken out of pending/ by rename, so the job is
+    never claimable under two names."""
+    priority = clamp_priority(priority)
+    check_staging_root(config.staging_root)
+    queue = Queue(config.queue_dir)
+    with controller_database(config) as db:
+        row = find_item(db, item_text)
+        db["media_items"].update(row["id"], {"priority": priority})
+        row = {**row, "priority": priority}
+        write_item_files(row)
+        live = queue.live_job_for(row["uid"])
+        message = f"{printable(item_name(row))}: priority {priority}"
+        if live is None or live[0] != "pending":
+            return ManageResult(message + ("; its running job keeps its place" if live else ""))
+        old_id = live[1]
+        holding = queue.folder("tmp", old_id)
+        try:
+            os.rename(queue.folder("pending", old_id), holding)
+        except FileNotFoundError:
+            return ManageResult(message + "; its job was claimed meanwhile")
+        job = JobName.parse(old_id)
+        new_id = make_job_id(
+            job.kind, ItemKey(row["type"], row["title"], row["disc_label"]), priority, job.created
+        )
+        spec = read_json(os.path.join(holding, SPEC_FILE)) or {}
+        write_json(os.path.join(holding, SPEC_FILE), {**spec, "id": new_id, "priority": priority})
+        os.rename(holding, queue.folder("pending", new_id))
+        db.execute("UPDATE jobs SET id = ?, priority = ? WHERE id = ?", [new_id, priority, old_id])
+    return ManageResult(message + f"; job re-queued as {new_id}")

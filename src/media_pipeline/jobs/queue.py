@@ -1,0 +1,207 @@
+"""The job queue: folders on the share, moved between by rename (DESIGN section 6).
+
+    <queue_dir>/tmp/ pending/ running/ completed/ failed/ cancelled/
+
+A rename within one filesystem is atomic, on NFS too, so whichever process's rename
+succeeds owns the job. Everything a claimer needs to choose a job (priority, age, kind,
+item type) is in the job's name, so choosing reads one folder listing, not every spec.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from media_pipeline.fsutil import read_text, write_atomic
+from media_pipeline.items import ItemKey
+
+QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
+LIVE_DIRS = ("pending", "running")
+SPEC_FILE = "spec.json"
+RESULT_FILE = "result.json"
+CANCEL_FILE = "cancel"
+HEARTBEAT_FILE = "heartbeat"
+LOG_FILE = "log"
+
+# Priorities run from -499 to 499; the name holds 500 - priority so that a plain sort
+# puts the highest priority first, then the oldest.
+PRIORITY_LIMIT = 499
+SLUG_LENGTH = 40
+_NAME = re.compile(
+    r"^job_p(?P<rank>\d{3})_(?P<created>\d{8}T\d{12})_(?P<kind>[a-z]+)_(?P<type>movie|tv)_"
+    r"(?P<uid>[0-9a-f]{12})(?:_[A-Za-z0-9-]*)?$"
+)
+
+
+@dataclass(frozen=True, order=True)
+class JobName:
+    """What a job's folder name says: sorting JobNames sorts by priority, then age."""
+
+    job_id: str
+    kind: str
+    item_type: str
+    item_uid: str
+
+    @property
+    def priority(self) -> int:
+        return 500 - int(self.job_id[5:8])
+
+    @property
+    def created(self) -> datetime:
+        return datetime.strptime(self.job_id.split("_")[2], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+
+    @classmethod
+    def parse(cls, job_id: str) -> JobName | None:
+        match = _NAME.match(job_id)
+        if match is None:
+            return None
+        return cls(job_id, match["kind"], match["type"], match["uid"])
+
+
+def clamp_priority(priority: int) -> int:
+    return max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, priority))
+
+
+def slug(text: str) -> str:
+    """A readable, safe fragment of a title for a job name (only [A-Za-z0-9-])."""
+    ascii_text = text.encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", ascii_text).strip("-")[:SLUG_LENGTH].strip("-")
+
+
+def make_job_id(kind: str, key: ItemKey, priority: int, now: datetime) -> str:
+    rank = 500 - clamp_priority(priority)
+    created = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
+    words = slug(key.title + (" " + key.disc_label if key.disc_label else ""))
+    return f"job_p{rank:03d}_{created}_{kind}_{key.type}_{key.uid}" + (f"_{words}" if words else "")
+
+
+@dataclass(frozen=True)
+class RunningName:
+    """`running/ID.WORKER.PID`: a name unique to its claimer."""
+
+    job_id: str
+    worker: str
+    pid: int
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.job_id}.{self.worker}.{self.pid}"
+
+    @classmethod
+    def parse(cls, name: str) -> RunningName | None:
+        job_id, _, rest = name.partition(".")
+        worker, _, pid = rest.rpartition(".")
+        if not worker or not pid.isdigit() or JobName.parse(job_id) is None:
+            return None
+        return cls(job_id, worker, int(pid))
+
+
+class Queue:
+    """One queue folder. Methods that touch the share say what they move."""
+
+    def __init__(self, queue_dir: str):
+        self.root = queue_dir
+
+    def folder(self, state: str, name: str = "") -> str:
+        return os.path.join(self.root, state, name) if name else os.path.join(self.root, state)
+
+    def ensure_layout(self) -> None:
+        for state in QUEUE_DIRS:
+            os.makedirs(self.folder(state), exist_ok=True)
+
+    def names(self, state: str) -> list[str]:
+        try:
+            return [name for name in os.listdir(self.folder(state)) if not name.startswith(".")]
+        except FileNotFoundError:
+            return []
+
+    def pending(self) -> list[JobName]:
+        """Pending jobs, best first. Names that are not job names are passed over."""
+        found = (JobName.parse(name) for name in self.names("pending"))
+        return sorted(job for job in found if job is not None)
+
+    def running(self) -> list[RunningName]:
+        found = (RunningName.parse(name) for name in self.names("running"))
+        return [entry for entry in found if entry is not None]
+
+    def live_job_for(self, item_uid: str) -> tuple[str, str] | None:
+        """(state, folder name) of the item's pending or running job, if it has one."""
+        for state in LIVE_DIRS:
+            for name in self.names(state):
+                parsed = JobName.parse(name.partition(".")[0])
+                if parsed is not None and parsed.item_uid == item_uid:
+                    return state, name
+        return None
+
+    # -- writing jobs ----------------------------------------------------------------
+
+    def submit(self, spec: dict) -> str:
+        """Build the job in tmp/, then rename it into pending/: never half a job there."""
+        self.ensure_layout()
+        job_id = spec["id"]
+        building = self.folder("tmp", job_id)
+        os.makedirs(building)
+        write_json(os.path.join(building, SPEC_FILE), spec)
+        write_atomic(os.path.join(building, "state"), "pending\n")
+        os.rename(building, self.folder("pending", job_id))
+        return job_id
+
+    def claim(self, job_id: str, worker: str, pid: int) -> str | None:
+        """Rename pending/ID to running/ID.WORKER.PID; the path if this process won."""
+        target = self.folder("running", RunningName(job_id, worker, pid).folder_name)
+        try:
+            os.rename(self.folder("pending", job_id), target)
+        except FileNotFoundError:
+            # Lost the race, or NFS replied ENOENT to a retransmitted rename that had in
+            # fact succeeded: the target is ours alone, so its existence decides.
+            return target if os.path.isdir(target) else None
+        except OSError:
+            return target if os.path.isdir(target) else None
+        return target
+
+    def move(self, source: str, state: str, job_id: str) -> str:
+        """Rename a job folder into state/ID; FileNotFoundError if it is no longer there.
+
+        Refuses to replace an existing folder: os.rename would replace an empty one.
+        """
+        target = self.folder(state, job_id)
+        if os.path.exists(target):
+            raise FileExistsError(target)
+        with contextlib.suppress(OSError):
+            write_atomic(os.path.join(source, "state"), state + "\n")
+        os.rename(source, target)
+        return target
+
+    def remove(self, state: str, name: str) -> None:
+        """Delete a finished job's folder (retention); logs and specs only, never media."""
+        assert state in ("completed", "cancelled", "failed")
+        shutil.rmtree(self.folder(state, name))
+
+
+def write_json(path: str, data: dict) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def read_json(path: str) -> dict | None:
+    """A JSON object from the share, or None if absent or not a JSON object."""
+    text = read_text(path)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def age_seconds(path: str, now: float) -> float | None:
+    """Seconds since path was modified, never negative: another host's clock may be ahead."""
+    try:
+        return max(0.0, now - os.stat(path).st_mtime)
+    except FileNotFoundError:
+        return None

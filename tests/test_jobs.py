@@ -1,0 +1,264 @@
+"""The job queue through the real commands: dispatch, claim (running real scripts),
+reconcile reading the outcomes, cancel, retry, priority, rip."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime, timedelta
+
+from media_pipeline.items import ItemKey
+
+MOVIE = ItemKey("movie", "Heat (1995)")
+DISC = ItemKey("tv", "The Wire", "S02 Disc1")
+
+
+def ripped(pipeline, *keys):
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+
+
+def state_of(pipeline, key) -> str:
+    return next(i for i in pipeline.status_json()["items"] if i["uid"] == key.uid)["state"]
+
+
+def job_folder(pipeline, state, name):
+    return pipeline.staging / ".pipeline" / "jobs" / state / name
+
+
+def test_dispatch_writes_one_job_per_item_and_moves_it_on(pipeline):
+    ripped(pipeline, MOVIE, DISC)
+    dry = pipeline.mp("dispatch", "--dry-run")
+    assert "would queue remux job for movie/Heat (1995)" in dry.stdout
+    assert pipeline.queue("pending") == []
+    out = pipeline.mp("dispatch")
+    assert "2 job(s) queued" in out.stdout
+    pending = pipeline.queue("pending")
+    assert len(pending) == 2 and all("_remux_" in name for name in pending)
+    assert pipeline.queue("tmp") == []
+    assert state_of(pipeline, MOVIE) == "REMUXING"
+    spec = json.loads((job_folder(pipeline, "pending", pending[0]) / "spec.json").read_text())
+    assert set(spec) >= {
+        "id",
+        "kind",
+        "item",
+        "input_dir",
+        "output_dir",
+        "destination",
+        "priority",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "not_before",
+    }
+    # Running it again writes nothing more: never two live jobs for an item.
+    assert "0 job(s) queued" in pipeline.mp("dispatch").stdout
+    assert len(pipeline.queue("pending")) == 2
+
+
+def test_claim_runs_the_script_with_arguments_and_environment(pipeline):
+    ripped(pipeline, DISC)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} completed" in result.stdout
+    assert pipeline.queue("completed") == [job_id]
+    args = (pipeline.root / f"args.{job_id}").read_text().splitlines()
+    assert args == [str(pipeline.folder(DISC, "1-ripped")), str(pipeline.folder(DISC, "2-remuxed"))]
+    env = dict(
+        line.split("=", 1) for line in (pipeline.root / f"env.{job_id}").read_text().splitlines()
+    )
+    assert env["MP_JOB_ID"] == job_id
+    assert env["MP_ITEM_TITLE"] == "The Wire" and env["MP_DISC_LABEL"] == "S02 Disc1"
+    assert env["MP_ITEM_TYPE"] == "tv"
+    folder = job_folder(pipeline, "completed", job_id)
+    assert json.loads((folder / "result.json").read_text())["status"] == "completed"
+    assert (folder / "claimed_by").read_text() == "w1\n"
+    pipeline.mp("reconcile")
+    assert state_of(pipeline, DISC) == "REMUXED"
+    jobs = json.loads(pipeline.mp("jobs", "--json").stdout)["jobs"]
+    assert [(j["id"], j["state"], j["worker"]) for j in jobs] == [(job_id, "completed", "w1")]
+    assert "completed" in pipeline.mp("history", DISC.uid).stdout
+
+
+def test_a_whole_pipeline_with_gates_off(pipeline):
+    pipeline.mp("rip", "--type", "movie", "--title", MOVIE.title)
+    assert state_of(pipeline, MOVIE) == "RIPPING"
+    for _ in range(4):
+        assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    assert state_of(pipeline, MOVIE) == "IN_LIBRARY"
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert [line.split()[:2] for line in pipeline.runlog() if line.startswith("done")] == [
+        ["done", "rip"],
+        ["done", "remux"],
+        ["done", "transcode"],
+        ["done", "filebot"],
+    ]
+    filebot_id = next(n for n in pipeline.queue("completed") if "_filebot_" in n)
+    args = (pipeline.root / f"args.{filebot_id}").read_text().splitlines()
+    library = pipeline.root / "library"
+    assert args[1] == str(library / "Movies" / MOVIE.title / f"{MOVIE.title}.mkv")
+
+
+def test_exit_0_without_the_marker_is_a_failure_and_backs_off(pipeline):
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "nomarker")
+    result = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "did not write" in result.stdout and "will be retried" in result.stdout
+    (job_id,) = pipeline.queue("pending")
+    spec = json.loads((job_folder(pipeline, "pending", job_id) / "spec.json").read_text())
+    assert spec["attempts"] == 1
+    assert spec["not_before"] > time.time() + 30  # back-off: 60 s for the first failure
+    # Inside the back-off, nothing is claimed.
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert pipeline.runlog() == [f"start remux {job_id}"]
+
+
+def test_max_attempts_fails_the_job_and_the_item_until_retry(pipeline):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 2, "backoff_seconds": 1})
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    (job_id,) = pipeline.queue("pending")
+    spec_path = job_folder(pipeline, "pending", job_id) / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["not_before"] = 0  # the back-off has passed
+    spec_path.write_text(json.dumps(spec))
+    result = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "failed for good (script exited with 3)" in result.stdout
+    assert pipeline.queue("failed") == [job_id]
+    outcome = json.loads((job_folder(pipeline, "failed", job_id) / "result.json").read_text())
+    assert outcome["exit_code"] == 3 and "something broke" in outcome["log_tail"]
+    pipeline.mp("reconcile")
+    item = next(i for i in pipeline.status_json()["items"])
+    assert item["state"] == "FAILED" and "script exited with 3" in item["reason"]
+    assert item["stopped_in"] == "REMUXING"
+    pipeline.behave("remux", "ok")
+    assert "back to RIPPED" in pipeline.mp("retry", MOVIE.uid).stdout
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    assert state_of(pipeline, MOVIE) == "REMUXED"
+
+
+def test_a_closed_window_leaves_the_job_pending(pipeline):
+    later = datetime.now() + timedelta(hours=2)
+    window = f"{later:%H}:00-{(later + timedelta(hours=1)):%H}:00"
+    pipeline.write_pipeline_config(windows={"remux": window})
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert "outside its time window" in result.stdout
+    assert len(pipeline.queue("pending")) == 1 and pipeline.runlog() == []
+
+
+def test_a_script_past_its_timeout_is_stopped_and_fails(pipeline):
+    pipeline.write_pipeline_config()
+    config = json.loads(json.dumps(__import__("yaml").safe_load(pipeline.config_path.read_text())))
+    config["scripts"]["remux"]["timeout_seconds"] = 1
+    pipeline.write_config(
+        **{
+            k: v
+            for k, v in config.items()
+            if k not in ("staging_root", "library_root", "database", "gates")
+        }
+    )
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "block")
+    result = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "timed out after 1 s" in result.stdout
+
+
+def test_priority_requeues_a_pending_job_under_a_better_name(pipeline):
+    ripped(pipeline, MOVIE, DISC)
+    pipeline.mp("dispatch")
+    before = pipeline.queue("pending")
+    disc_job = next(n for n in before if DISC.uid in n)
+    result = pipeline.mp("priority", "tv/The Wire/S02 Disc1", "10")
+    assert "re-queued" in result.stdout
+    after = pipeline.queue("pending")
+    assert len(after) == 2 and disc_job not in after
+    assert pipeline.queue("tmp") == []
+    # The better job is claimed first.
+    first = pipeline.mp("claim", "--worker", "w1").stdout
+    assert DISC.uid in first
+    history = pipeline.mp("history", DISC.uid).stdout
+    assert "job_p490_" in history
+
+
+def test_worker_not_in_config_is_a_usage_error(pipeline):
+    result = pipeline.mp("claim", "--worker", "nobody", expect=2)
+    assert "worker 'nobody' is not under 'workers'" in result.stderr
+
+
+def test_rip_refuses_an_item_already_tracked(pipeline):
+    pipeline.mp("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1")
+    result = pipeline.mp(
+        "rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1", expect=2
+    )
+    assert "already tracked" in result.stderr
+    assert (
+        "needs --disc-label" in pipeline.mp("rip", "--type", "tv", "--title", "X", expect=2).stderr
+    )
+    assert (
+        "cannot be a folder name"
+        in pipeline.mp("rip", "--type", "movie", "--title", "../etc", expect=2).stderr
+    )
+
+
+def test_losing_the_database_rebuilds_jobs_and_queued_rips(pipeline):
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1")
+    pipeline.mp("reconcile")
+    before = pipeline.status_json()
+    jobs_before = pipeline.mp("history", MOVIE.uid).stdout
+    for path in pipeline.database.parent.iterdir():
+        path.unlink()
+    pipeline.mp("reconcile")
+    after = pipeline.status_json()
+    strip = lambda status: sorted(  # noqa: E731
+        (i["uid"], i["state"]) for i in status["items"]
+    )
+    assert strip(after) == strip(before)
+    history = pipeline.mp("history", MOVIE.uid).stdout
+    job_lines = [line for line in jobs_before.splitlines() if line[18:].startswith("job ")]
+    assert job_lines and all(line in history for line in job_lines)
+    assert "remux job" in history and "completed" in history
+
+
+def test_a_job_that_vanished_from_the_queue_is_dispatched_again(pipeline):
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    import shutil
+
+    shutil.rmtree(job_folder(pipeline, "pending", job_id))
+    result = pipeline.mp("reconcile")
+    assert "REMUXING -> RIPPED" in result.stderr
+    pipeline.mp("dispatch")
+    assert len(pipeline.queue("pending")) == 1
+
+
+def test_old_finished_jobs_are_removed_but_their_history_stays(pipeline):
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    (job_id,) = pipeline.queue("completed")
+    folder = job_folder(pipeline, "completed", job_id)
+    old = time.time() - 31 * 86400
+    for path in (folder / "result.json", folder):
+        os.utime(path, (old, old))
+    result = pipeline.mp("reconcile")
+    assert "folder removed" in result.stderr
+    assert pipeline.queue("completed") == []
+    assert job_id in pipeline.mp("history", MOVIE.uid).stdout
