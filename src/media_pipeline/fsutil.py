@@ -7,6 +7,8 @@ import errno
 import os
 import threading
 
+from media_pipeline.errors import SafetyRefusal
+
 # errno values that mean the share is not there (unmounted, stale NFS handle, server gone),
 # as opposed to a missing file: these make a command refuse rather than act.
 SHARE_GONE_ERRNOS = frozenset(
@@ -49,3 +51,24 @@ def read_text(path: str, limit: int = 1 << 20) -> str | None:
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     return data.decode("utf-8", errors="replace")
+
+
+def check_staging_root(staging_root: str) -> None:
+    """Refuse (exit 3) unless staging_root is a reachable folder."""
+    try:
+        os.stat(staging_root)
+    except FileNotFoundError:
+        raise SafetyRefusal(
+            f"staging_root {staging_root} does not exist; is the share mounted?"
+        ) from None
+    except OSError as error:
+        if error.errno in SHARE_GONE_ERRNOS:
+            raise SafetyRefusal(
+                f"staging_root {staging_root} is unreachable ({error.strerror}); "
+                "is the share mounted?"
+            ) from None
+        raise SafetyRefusal(
+            f"staging_root {staging_root} cannot be used ({error.strerror})"
+        ) from None
+    if not os.path.isdir(staging_root):
+        raise SafetyRefusal(f"staging_root {staging_root} is not a folder")

@@ -12,16 +12,16 @@ import socket
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import filelock
 
 from media_pipeline.config import Config, ScriptSpec, window_open
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
-from media_pipeline.fsutil import write_atomic
+from media_pipeline.fsutil import check_staging_root, write_atomic
+from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
-    LOG_FILE,
     RESULT_FILE,
     SPEC_FILE,
     JobName,
@@ -31,11 +31,8 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
-from media_pipeline.reconcile.scan import check_staging_root
 
 log = logging.getLogger(__name__)
-
-LOG_TAIL_LINES = 20
 
 
 @dataclass
@@ -104,17 +101,6 @@ def choose_and_claim(
     return None, None, missing_scripts
 
 
-def _log_tail(folder: str) -> str:
-    try:
-        with open(os.path.join(folder, LOG_FILE), "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 8192))
-            data = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
-    return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
-
-
 def _environment(spec: JobSpec) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -129,58 +115,6 @@ def _environment(spec: JobSpec) -> dict[str, str]:
         }
     )
     return env
-
-
-def _now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def backoff_until(config: Config, attempts: int, now: float) -> float:
-    return now + config.jobs.backoff_seconds * 2 ** max(0, attempts - 1)
-
-
-def record_failure(
-    config: Config,
-    queue: Queue,
-    folder: str,
-    job_id: str,
-    spec_data: dict,
-    reason: str,
-    *,
-    exit_code: int | None,
-    worker: str,
-    retry_at_once: bool = False,
-) -> str:
-    """A failed attempt: back to pending/ with attempts + 1 and a back-off, or to failed/
-    once max_attempts is reached. Returns the folder it went to. Shared by claim and by
-    reconcile's stale-job recovery."""
-    attempts = int(spec_data.get("attempts", 0)) + 1
-    max_attempts = int(spec_data.get("max_attempts", config.jobs.max_attempts))
-    result = {
-        "status": "failed",
-        "reason": reason,
-        "exit_code": exit_code,
-        "attempt": attempts,
-        "max_attempts": max_attempts,
-        "worker": worker,
-        "finished_at": _now_text(),
-        "log_tail": _log_tail(folder),
-    }
-    write_json(os.path.join(folder, RESULT_FILE), result)
-    if attempts < max_attempts:
-        now = time.time()
-        updated = {
-            **spec_data,
-            "attempts": attempts,
-            "not_before": now if retry_at_once else backoff_until(config, attempts, now),
-            "last_error": reason,
-        }
-        write_json(os.path.join(folder, SPEC_FILE), updated)
-        queue.move(folder, "pending", job_id)
-        return "pending"
-    write_json(os.path.join(folder, SPEC_FILE), {**spec_data, "attempts": attempts})
-    queue.move(folder, "failed", job_id)
-    return "failed"
 
 
 def _finish(
@@ -199,8 +133,8 @@ def _finish(
                 "status": "cancelled",
                 "exit_code": outcome.exit_code,
                 "worker": worker,
-                "finished_at": _now_text(),
-                "log_tail": _log_tail(folder),
+                "finished_at": now_text(),
+                "log_tail": log_tail(folder),
             },
         )
         queue.move(folder, "cancelled", job_id)
@@ -227,7 +161,7 @@ def _finish(
                 "exit_code": 0,
                 "worker": worker,
                 "seconds": round(outcome.seconds, 3),
-                "finished_at": _now_text(),
+                "finished_at": now_text(),
             },
         )
         queue.move(folder, "completed", job_id)
@@ -284,7 +218,7 @@ def _run_claimed(
     config: Config, queue: Queue, folder: str, job: JobName, worker: str
 ) -> ClaimResult:
     write_atomic(os.path.join(folder, "claimed_by"), worker + "\n")
-    write_atomic(os.path.join(folder, "claimed_at"), _now_text() + "\n")
+    write_atomic(os.path.join(folder, "claimed_at"), now_text() + "\n")
     write_atomic(os.path.join(folder, "state"), "running\n")
     with open(os.path.join(folder, HEARTBEAT_FILE), "a"):
         pass
@@ -300,7 +234,7 @@ def _run_claimed(
                 "status": "failed",
                 "reason": f"refused: {error}",
                 "worker": worker,
-                "finished_at": _now_text(),
+                "finished_at": now_text(),
                 "exit_code": None,
             },
         )

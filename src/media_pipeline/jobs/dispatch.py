@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.fsutil import check_staging_root
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import LIVE_DIRS, JobName, Queue
 from media_pipeline.jobs.spec import build_spec
-from media_pipeline.reconcile.scan import check_staging_root
 from media_pipeline.states import State
 from media_pipeline.store import controller_database, open_database_readonly, utc_now
 

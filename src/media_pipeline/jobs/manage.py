@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
+from media_pipeline.fsutil import check_staging_root
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.dispatch import submit_job
@@ -28,7 +29,6 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.lookup import find_item
-from media_pipeline.reconcile.scan import check_staging_root
 from media_pipeline.states import STOPPED, State
 from media_pipeline.store import controller_database, utc_now
 

@@ -15,8 +15,8 @@ from sqlite_utils import Database
 from media_pipeline.config import Config
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import printable
-from media_pipeline.jobs.claim import record_failure
 from media_pipeline.jobs.dispatch import KIND_STATES
+from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
     LIVE_DIRS,

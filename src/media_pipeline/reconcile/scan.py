@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
-from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.fsutil import check_staging_root
 from media_pipeline.items import FOLDER_TYPES, STAGES, ItemKey, printable
 from media_pipeline.markers import FolderMarkers, read_folder_markers
 
@@ -122,24 +122,3 @@ def scan_staging(staging_root: str) -> ScanResult:
             "is the share still mounted?"
         ) from None
     return ScanResult(items=items, stages_present=tuple(present), warnings=warnings)
-
-
-def check_staging_root(staging_root: str) -> None:
-    """Refuse (exit 3) unless staging_root is a reachable folder."""
-    try:
-        os.stat(staging_root)
-    except FileNotFoundError:
-        raise SafetyRefusal(
-            f"staging_root {staging_root} does not exist; is the share mounted?"
-        ) from None
-    except OSError as error:
-        if error.errno in SHARE_GONE_ERRNOS:
-            raise SafetyRefusal(
-                f"staging_root {staging_root} is unreachable ({error.strerror}); "
-                "is the share mounted?"
-            ) from None
-        raise SafetyRefusal(
-            f"staging_root {staging_root} cannot be used ({error.strerror})"
-        ) from None
-    if not os.path.isdir(staging_root):
-        raise SafetyRefusal(f"staging_root {staging_root} is not a folder")

@@ -1,0 +1,228 @@
+"""Claimers as real processes: racing each other, killed with SIGKILL, cancelled."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from media_pipeline.items import ItemKey
+
+HERE = Path(__file__).parent
+MOVIE = ItemKey("movie", "Heat (1995)")
+
+
+def mp_script() -> str:
+    return str(Path(sys.executable).with_name("mp"))
+
+
+def wait_for(path: Path, seconds: float = 30) -> None:
+    """Wait for a file a real process writes; fail the test if it never comes."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def start_claim(pipeline, worker="w1") -> subprocess.Popen:
+    return subprocess.Popen(
+        [mp_script(), "claim", "--worker", worker, "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+    )
+
+
+def queued(pipeline, *keys):
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    return pipeline.queue("pending")
+
+
+def running_job_folder(pipeline) -> Path:
+    (name,) = pipeline.queue("running")
+    return pipeline.staging / ".pipeline" / "jobs" / "running" / name
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_concurrent_claimers_run_every_job_exactly_once(pipeline):
+    pipeline.write_pipeline_config(
+        workers={
+            "wa": {"kinds": ["remux"], "max_running": 10},
+            "wb": {"kinds": ["remux"], "max_running": 10},
+        }
+    )
+    keys = [ItemKey("movie", f"Film {number:03d}") for number in range(240)]
+    jobs = queued(pipeline, *keys)
+    assert len(jobs) == 240
+    env = {**os.environ, "MP_TEST_DIR": str(pipeline.root)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "claim_loop.py"), str(pipeline.config_path), worker],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for worker in ("wa", "wb") * 3
+    ]
+    ran = []
+    for process in workers:
+        out, err = process.communicate(timeout=240)
+        assert process.returncode == 0, err
+        ran.append(int(out))
+    starts = Counter(line.split()[2] for line in pipeline.runlog() if line.startswith("start"))
+    assert sum(ran) == 240
+    assert set(starts) == set(jobs)
+    assert max(starts.values()) == 1, "a job ran twice"
+    assert sorted(pipeline.queue("completed")) == sorted(jobs)
+    assert pipeline.queue("pending") == [] and pipeline.queue("running") == []
+    assert sum(1 for count in ran if count) >= 2, "the work was shared"
+
+
+def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    folder = running_job_folder(pipeline)
+    worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
+    # A reboot: the worker and its script die at once, nothing gets to clean up.
+    os.killpg(worker.pid, signal.SIGKILL)
+    os.killpg(script_pid, signal.SIGKILL)
+    worker.wait()
+    assert pipeline.queue("running") == [folder.name]
+    # Not stale yet: reconcile leaves it alone.
+    assert "taken back" not in pipeline.mp("reconcile").stderr
+    old = time.time() - 3600
+    os.utime(folder / "heartbeat", (old, old))
+    result = pipeline.mp("reconcile")
+    assert f"job {job_id}: worker w1 vanished" in result.stderr
+    assert pipeline.queue("pending") == [job_id]
+    spec = json.loads(
+        (pipeline.staging / ".pipeline/jobs/pending" / job_id / "spec.json").read_text()
+    )
+    assert spec["attempts"] == 1 and spec["not_before"] <= time.time()
+    pipeline.behave("remux", "ok")
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    log = pipeline.runlog()
+    assert log.count(f"start remux {job_id}") == 2
+    assert log.count(f"done remux {job_id}") == 1
+    assert pipeline.queue("completed") == [job_id]
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["counts"] == {"REMUXED": 1}
+    del worker_pid
+
+
+def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    folder = running_job_folder(pipeline)
+    _worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
+    os.killpg(worker.pid, signal.SIGKILL)
+    os.killpg(script_pid, signal.SIGKILL)
+    worker.wait()
+    # The script had written its marker just before the host went down.
+    marker = pipeline.folder(MOVIE, "2-remuxed") / ".pipeline"
+    marker.mkdir(parents=True)
+    (marker / "remux.done").touch()
+    old = time.time() - 3600
+    os.utime(folder / "heartbeat", (old, old))
+    result = pipeline.mp("reconcile")
+    assert "vanished after its script finished; completed" in result.stderr
+    assert pipeline.queue("completed") == [job_id] and pipeline.queue("pending") == []
+    assert pipeline.runlog().count(f"start remux {job_id}") == 1
+
+
+def test_cancel_a_pending_job(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    result = pipeline.mp("cancel", MOVIE.uid)
+    assert "cancelled pending job" in result.stdout
+    assert pipeline.queue("cancelled") == [job_id] and pipeline.queue("pending") == []
+    assert pipeline.status_json()["items"][0]["state"] == "CANCELLED"
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert "back to RIPPED" in pipeline.mp("retry", MOVIE.uid).stdout
+
+
+def _cancel_running(pipeline, behaviour):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", behaviour)
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    _worker_pid, script_pid = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
+    result = pipeline.mp("cancel", MOVIE.uid)
+    assert "asked the worker" in result.stdout
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert f"job {job_id} cancelled" in out
+    assert pipeline.queue("cancelled") == [job_id] and pipeline.queue("running") == []
+    outcome = json.loads(
+        (pipeline.staging / ".pipeline/jobs/cancelled" / job_id / "result.json").read_text()
+    )
+    assert outcome["status"] == "cancelled"
+    assert not alive(script_pid), "the script was stopped"
+    assert pipeline.status_json()["items"][0]["state"] == "CANCELLED"
+    return outcome
+
+
+def test_cancel_a_running_job_stops_its_script(pipeline):
+    outcome = _cancel_running(pipeline, "block")
+    assert outcome["exit_code"] == -signal.SIGTERM
+
+
+def test_cancel_kills_a_script_that_ignores_sigterm(pipeline):
+    outcome = _cancel_running(pipeline, "stubborn")
+    assert outcome["exit_code"] == -signal.SIGKILL
+
+
+def test_a_stopped_worker_puts_its_job_back_without_counting_an_attempt(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    worker.send_signal(signal.SIGTERM)
+    out, _err = worker.communicate(timeout=60)
+    assert "put back in the queue" in out
+    spec = json.loads(
+        (pipeline.staging / ".pipeline/jobs/pending" / job_id / "spec.json").read_text()
+    )
+    assert spec["attempts"] == 0 and spec["not_before"] == 0
+
+
+def test_max_running_limits_a_worker(pipeline):
+    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}})
+    jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{jobs[0]}")
+    try:
+        assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+        assert pipeline.queue("pending") == [jobs[1]]
+    finally:
+        running_uid = jobs[0].split("_")[5]
+        pipeline.mp("cancel", running_uid)
+        worker.communicate(timeout=60)
+
+
+def test_claim_dry_run_claims_nothing(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    assert f"would claim {job_id}" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
+    assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
