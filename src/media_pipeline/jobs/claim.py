@@ -6,6 +6,7 @@ thing it shares with the controller, and every move it makes there is one rename
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -18,10 +19,11 @@ import filelock
 
 from media_pipeline.config import Config, ScriptSpec, window_open
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
-from media_pipeline.fsutil import check_staging_root, write_atomic
+from media_pipeline.fsutil import check_staging_root, read_text, write_atomic
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
+    NOT_BEFORE_FILE,
     RESULT_FILE,
     SPEC_FILE,
     JobName,
@@ -65,40 +67,69 @@ def _script_ready(config: Config, job: JobName) -> ScriptSpec | None:
 
 
 def _due(queue: Queue, job: JobName, now: float) -> bool:
-    """Whether a pending job's back-off is over. Only read for jobs the worker would
-    otherwise take, best first, so picking reads one or two specs, not the queue."""
-    spec = read_json(os.path.join(queue.folder("pending", job.job_id), SPEC_FILE))
-    not_before = (spec or {}).get("not_before", 0)
-    if isinstance(not_before, bool) or not isinstance(not_before, int | float):
-        return True  # a bad spec is claimed and failed with its reason, not skipped forever
-    return not_before <= now
+    """Whether a pending job's back-off is over: only a job put back after a failure has
+    a not_before file, so most candidates cost one failed stat."""
+    text = read_text(os.path.join(queue.folder("pending", job.job_id), NOT_BEFORE_FILE), 64)
+    if text is None:
+        return True
+    try:
+        return float(text) <= now
+    except ValueError:
+        return True  # a bad file is no reason to skip a job forever
 
 
-def choose_and_claim(
-    config: Config, queue: Queue, worker: str, kinds: tuple[str, ...], *, dry_run: bool
-) -> tuple[JobName | None, str | None, list[str]]:
-    """Claim the best job this worker may run now. Returns (job, running folder, kinds
-    left pending because this host lacks their script)."""
-    spec = config.workers[worker]
-    now = time.time()
-    missing_scripts: list[str] = []
-    own = sum(1 for entry in queue.running() if entry.worker == worker)
-    if own >= spec.max_running:
-        return None, None, []
-    for job in queue.pending():
-        if job.kind not in kinds:
-            continue
-        if _script_ready(config, job) is None:
-            missing_scripts.append(f"{job.kind} ({job.item_type})")
-            continue
-        if not _due(queue, job, now):
-            continue
-        if dry_run:
-            return job, None, missing_scripts
-        folder = queue.claim(job.job_id, worker, os.getpid())
-        if folder is not None:
-            return job, folder, missing_scripts
-    return None, None, missing_scripts
+class Claimer:
+    """Claims jobs for one worker, best first.
+
+    It keeps a sorted snapshot of pending/ between claims (as dirq's iterator does), so
+    a loop of claims lists the folder once rather than once per job; the snapshot is
+    taken again when used up or older than SNAPSHOT_SECONDS, so a new job of higher
+    priority waits at most that long. A one-shot `mp claim` lists the folder once.
+    """
+
+    SNAPSHOT_SECONDS = 2.0
+
+    def __init__(self, config: Config, queue: Queue, worker: str, kinds: tuple[str, ...]):
+        self.config = config
+        self.queue = queue
+        self.worker = worker
+        self.kinds = kinds
+        self._names: list[str] = []
+        self._position = 0
+        self._taken_at = float("-inf")
+
+    def _candidates(self):
+        stale = time.monotonic() - self._taken_at > self.SNAPSHOT_SECONDS
+        if stale or self._position >= len(self._names):
+            self._names = sorted(self.queue.names("pending"))
+            self._position = 0
+            self._taken_at = time.monotonic()
+        while self._position < len(self._names):
+            job = JobName.parse(self._names[self._position])
+            self._position += 1
+            if job is not None and job.kind in self.kinds:
+                yield job
+
+    def claim_next(self, *, dry_run: bool = False) -> tuple[JobName | None, str | None, list[str]]:
+        """Claim the best job this worker may run now. Returns (job, its running folder,
+        kinds left pending because this host lacks their script)."""
+        limit = self.config.workers[self.worker].max_running
+        missing_scripts: list[str] = []
+        if sum(1 for entry in self.queue.running() if entry.worker == self.worker) >= limit:
+            return None, None, []
+        now = time.time()
+        for job in self._candidates():
+            if _script_ready(self.config, job) is None:
+                missing_scripts.append(f"{job.kind} ({job.item_type})")
+                continue
+            if not _due(self.queue, job, now):
+                continue
+            if dry_run:
+                return job, None, missing_scripts
+            folder = self.queue.claim(job.job_id, self.worker, os.getpid())
+            if folder is not None:
+                return job, folder, missing_scripts
+        return None, None, missing_scripts
 
 
 def _environment(spec: JobSpec) -> dict[str, str]:
@@ -142,6 +173,8 @@ def _finish(
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
         write_json(os.path.join(folder, SPEC_FILE), {**spec.raw, "not_before": 0})
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, NOT_BEFORE_FILE))
         queue.move(folder, "pending", job_id)
         return ClaimResult(
             f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
@@ -197,7 +230,8 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     lock = filelock.FileLock(_local_lock_path(worker), timeout=config.lock_timeout_seconds)
     try:
         with lock:
-            job, folder, missing = choose_and_claim(config, queue, worker, kinds, dry_run=dry_run)
+            claimer = Claimer(config, queue, worker, kinds)
+            job, folder, missing = claimer.claim_next(dry_run=dry_run)
     except filelock.Timeout:
         raise SafetyRefusal(f"claim lock {lock.lock_file} is held by another claimer") from None
     if job is None:
@@ -219,7 +253,6 @@ def _run_claimed(
 ) -> ClaimResult:
     write_atomic(os.path.join(folder, "claimed_by"), worker + "\n")
     write_atomic(os.path.join(folder, "claimed_at"), now_text() + "\n")
-    write_atomic(os.path.join(folder, "state"), "running\n")
     with open(os.path.join(folder, HEARTBEAT_FILE), "a"):
         pass
     spec_data = read_json(os.path.join(folder, SPEC_FILE))

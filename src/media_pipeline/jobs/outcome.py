@@ -11,7 +11,15 @@ import time
 from datetime import UTC, datetime
 
 from media_pipeline.config import Config
-from media_pipeline.jobs.queue import LOG_FILE, RESULT_FILE, SPEC_FILE, Queue, write_json
+from media_pipeline.fsutil import write_atomic
+from media_pipeline.jobs.queue import (
+    LOG_FILE,
+    NOT_BEFORE_FILE,
+    RESULT_FILE,
+    SPEC_FILE,
+    Queue,
+    write_json,
+)
 
 LOG_TAIL_LINES = 20
 
@@ -65,13 +73,15 @@ def record_failure(
     write_json(os.path.join(folder, RESULT_FILE), result)
     if attempts < max_attempts:
         now = time.time()
+        not_before = now if retry_at_once else backoff_until(config, attempts, now)
         updated = {
             **spec_data,
             "attempts": attempts,
-            "not_before": now if retry_at_once else backoff_until(config, attempts, now),
+            "not_before": not_before,
             "last_error": reason,
         }
         write_json(os.path.join(folder, SPEC_FILE), updated)
+        write_atomic(os.path.join(folder, NOT_BEFORE_FILE), f"{not_before:.3f}\n")
         queue.move(folder, "pending", job_id)
         return "pending"
     write_json(os.path.join(folder, SPEC_FILE), {**spec_data, "attempts": attempts})

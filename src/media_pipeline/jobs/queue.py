@@ -3,17 +3,19 @@
     <queue_dir>/tmp/ pending/ running/ completed/ failed/ cancelled/
 
 A rename within one filesystem is atomic, on NFS too, so whichever process's rename
-succeeds owns the job. Everything a claimer needs to choose a job (priority, age, kind,
-item type) is in the job's name, so choosing reads one folder listing, not every spec.
+succeeds owns the job. The folder a job is in is its state; no file inside repeats it
+(a copy could only disagree with the folder after a crash between two writes).
+Everything a claimer needs to choose a job (priority, age, kind, item type) is in the
+job's name, so choosing reads one folder listing, not every spec.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -26,6 +28,9 @@ SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel"
 HEARTBEAT_FILE = "heartbeat"
+# Written beside the spec when a job goes back with a back-off, so a claimer learns which
+# jobs must wait from one stat instead of reading every spec.
+NOT_BEFORE_FILE = "not_before"
 LOG_FILE = "log"
 
 # Priorities run from -499 to 499; the name holds 500 - priority so that a plain sort
@@ -120,10 +125,16 @@ class Queue:
         except FileNotFoundError:
             return []
 
-    def pending(self) -> list[JobName]:
-        """Pending jobs, best first. Names that are not job names are passed over."""
-        found = (JobName.parse(name) for name in self.names("pending"))
-        return sorted(job for job in found if job is not None)
+    def pending(self) -> Iterator[JobName]:
+        """Pending jobs, best first. Names that are not job names are passed over.
+
+        A job name sorts as its priority and age do, so a plain sort of the names orders
+        them, and a claimer parses only as many as it looks at, not the whole queue.
+        """
+        for name in sorted(self.names("pending")):
+            job = JobName.parse(name)
+            if job is not None:
+                yield job
 
     def running(self) -> list[RunningName]:
         found = (RunningName.parse(name) for name in self.names("running"))
@@ -147,7 +158,6 @@ class Queue:
         building = self.folder("tmp", job_id)
         os.makedirs(building)
         write_json(os.path.join(building, SPEC_FILE), spec)
-        write_atomic(os.path.join(building, "state"), "pending\n")
         os.rename(building, self.folder("pending", job_id))
         return job_id
 
@@ -172,8 +182,6 @@ class Queue:
         target = self.folder(state, job_id)
         if os.path.exists(target):
             raise FileExistsError(target)
-        with contextlib.suppress(OSError):
-            write_atomic(os.path.join(source, "state"), state + "\n")
         os.rename(source, target)
         return target
 
