@@ -17,7 +17,7 @@ from datetime import datetime
 
 import filelock
 
-from media_pipeline.config import Config, ScriptSpec, window_open
+from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
 from media_pipeline.fsutil import check_staging_root, read_text, write_atomic
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
@@ -59,11 +59,9 @@ def _local_lock_path(worker: str) -> str:
     return os.path.join(folder, f"media-pipeline-claim-{worker}.lock")
 
 
-def _script_ready(config: Config, job: JobName) -> ScriptSpec | None:
+def _script_ready(config: Config, job: JobName) -> bool:
     script = config.script_for(job.kind, job.item_type)
-    if script is None or not os.access(script.path, os.X_OK):
-        return None
-    return script
+    return script is not None and os.access(script.path, os.X_OK)
 
 
 def _due(queue: Queue, job: JobName, now: float) -> bool:
@@ -97,6 +95,7 @@ class Claimer:
         self._names: list[str] = []
         self._position = 0
         self._taken_at = float("-inf")
+        self._scripts: dict[tuple[str, str], bool] = {}
 
     def _candidates(self):
         stale = time.monotonic() - self._taken_at > self.SNAPSHOT_SECONDS
@@ -104,6 +103,7 @@ class Claimer:
             self._names = sorted(self.queue.names("pending"))
             self._position = 0
             self._taken_at = time.monotonic()
+            self._scripts.clear()
         while self._position < len(self._names):
             job = JobName.parse(self._names[self._position])
             self._position += 1
@@ -119,7 +119,10 @@ class Claimer:
             return None, None, []
         now = time.time()
         for job in self._candidates():
-            if _script_ready(self.config, job) is None:
+            ready = self._scripts.get((job.kind, job.item_type))
+            if ready is None:
+                ready = self._scripts[job.kind, job.item_type] = _script_ready(self.config, job)
+            if not ready:
                 missing_scripts.append(f"{job.kind} ({job.item_type})")
                 continue
             if not _due(self.queue, job, now):

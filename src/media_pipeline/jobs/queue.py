@@ -11,6 +11,7 @@ job's name, so choosing reads one folder listing, not every spec.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -177,12 +178,16 @@ class Queue:
     def move(self, source: str, state: str, job_id: str) -> str:
         """Rename a job folder into state/ID; FileNotFoundError if it is no longer there.
 
-        Refuses to replace an existing folder: os.rename would replace an empty one.
+        A job folder is never empty (it holds spec.json), and rename never replaces a
+        non-empty folder, so a job already at the target makes this fail, not clobber.
         """
         target = self.folder(state, job_id)
-        if os.path.exists(target):
-            raise FileExistsError(target)
-        os.rename(source, target)
+        try:
+            os.rename(source, target)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise FileExistsError(target) from None
+            raise
         return target
 
     def remove(self, state: str, name: str) -> None:
