@@ -41,7 +41,9 @@ unit: $(STAMP)
 test: system-deps lint unit
 
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/reconcile.py
+	$(BIN)/python benchmarks/queue.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
