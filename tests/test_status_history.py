@@ -114,7 +114,7 @@ def test_every_command_has_help_text():
         assert command.help.split("\n")[0][:40] in result.stdout
 
 
-def test_commands_not_built_yet_say_so_with_exit_1(sandbox):
-    for command in ("approve",):
-        result = sandbox.mp(command, expect=1)
-        assert "not built yet" in result.stderr
+def test_bare_approve_without_a_terminal_says_how_to_decide(sandbox):
+    result = sandbox.mp("approve", expect=2)
+    assert "mp approve ITEM --yes" in result.stderr and "--reject --reason" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -10,12 +10,14 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
+from datetime import datetime
 
 import click
 
 from media_pipeline.config import Config, config_warnings, example_yaml, load_config
-from media_pipeline.errors import PipelineError
+from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.items import printable
 from media_pipeline.logs import setup_logging
 
@@ -100,16 +102,40 @@ def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
 
 @mp.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+@click.option("--watch", is_flag=True, help="Redraw every 2 s until Ctrl-C.")
 @common_options
-def status(config_path: str | None, as_json: bool) -> None:
+def status(config_path: str | None, as_json: bool, watch: bool) -> None:
     """Items grouped by state, with what needs a person's attention."""
     from media_pipeline.status import format_status, run_status, status_json
 
-    report = run_status(_config(config_path))
+    config = _config(config_path)
     if as_json:
-        _echo_json(status_json(report))
-    else:
-        click.echo(format_status(report))
+        _echo_json(status_json(run_status(config)))
+        return
+    color = sys.stdout.isatty()
+    if not watch:
+        click.echo(format_status(run_status(config), color=color))
+        return
+    try:
+        while True:
+            text = format_status(run_status(config), color=color)
+            if color:
+                click.clear()
+            click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S}  (every 2 s, Ctrl-C to stop)\n")
+            click.echo(text)
+            time.sleep(2)
+    except KeyboardInterrupt:
+        click.echo("")
+
+
+@mp.command()
+@click.argument("item")
+@common_options
+def why(config_path: str | None, item: str) -> None:
+    """Say what ITEM is waiting for, and since when."""
+    from media_pipeline.why import run_why
+
+    click.echo(run_why(_config(config_path), item))
 
 
 @mp.command()
@@ -215,13 +241,61 @@ def priority(config_path: str | None, item: str, priority: int) -> None:
     click.echo(run_priority(_config(config_path), item, priority).message)
 
 
-@click.command(name="approve", help="Not built yet (issue #4).")
+NON_INTERACTIVE_HELP = (
+    "'mp approve' asks in a terminal; without one, decide with "
+    "'mp approve ITEM --yes [--destination TEXT]' or 'mp approve ITEM --reject --reason TEXT', "
+    "and list what waits with 'mp approve --list'"
+)
+
+
+@mp.command()
+@click.argument("item", required=False)
+@click.option("--yes", "approve_it", is_flag=True, help="Approve ITEM's pending gate.")
+@click.option("--reject", is_flag=True, help="Reject ITEM's pending gate (needs --reason).")
+@click.option("--reason", metavar="TEXT", help="Why it is rejected.")
+@click.option("--destination", metavar="TEXT", help="At filebot_confirm: the library path.")
+@click.option("--list", "list_only", is_flag=True, help="List the pending approvals.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: JSON for programs.")
 @common_options
-def approve(config_path: str | None) -> None:
-    raise PipelineError("'mp approve' is not built yet (issue #4)")
+def approve(
+    config_path: str | None,
+    item: str | None,
+    approve_it: bool,
+    reject: bool,
+    reason: str | None,
+    destination: str | None,
+    list_only: bool,
+    as_json: bool,
+) -> None:
+    """Decide the pending approvals: interactively, or for ITEM with --yes / --reject."""
+    from media_pipeline.approve import session
 
+    config = _config(config_path)
+    if list_only:
+        approvals = session.pending_approvals(config)
+        if as_json:
+            _echo_json({"approvals": [approval.as_json() for approval in approvals]})
+        else:
+            for approval in approvals:
+                click.echo(
+                    f"{approval.requested_at}  {approval.gate:<16} {printable(approval.name)}"
+                )
+            click.echo(f"{len(approvals)} pending approval(s)")
+        return
+    if item is not None or approve_it or reject:
+        if item is None or approve_it == reject:
+            raise UsageError("give ITEM and exactly one of --yes or --reject")
+        click.echo(
+            session.decide(
+                config, item, approved=approve_it, reason=reason, destination=destination
+            )
+        )
+        return
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(NON_INTERACTIVE_HELP)
+    from media_pipeline.approve.terminal import TerminalPrompter
 
-mp.add_command(approve)
+    click.echo(session.run_approve(config, TerminalPrompter()).describe())
 
 
 @mp.group(name="config")

@@ -60,6 +60,15 @@ class JobSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    ntfy_url: str | None = None
+    ntfy_priority: int = 3
+    ntfy_tags: tuple[str, ...] = ("film_projector",)
+    webhook_url: str | None = None
+    timeout_seconds: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     source: str
     staging_root: str
@@ -74,6 +83,7 @@ class Config:
     lock_timeout_seconds: int = 60
     # kind -> (start minute, end minute) of the day, local time; may wrap midnight
     windows: dict[str, tuple[int, int]] = field(default_factory=dict)
+    notify: NotifySettings = field(default_factory=lambda: NotifySettings())
 
     @property
     def lock_path(self) -> str:
@@ -258,6 +268,29 @@ def window_table(value: Any, key: str, problems: list[str]) -> dict | None:
     return windows
 
 
+def http_url(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        problems.append(f"key '{key}' must be an http:// or https:// URL, got {value!r}")
+        return None
+    return value
+
+
+def priority_1_to_5(value: Any, key: str, problems: list[str]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
+        problems.append(f"key '{key}' must be a number from 1 to 5, got {value!r}")
+        return None
+    return value
+
+
+def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"key '{key}' must be a list of words")
+        return None
+    return tuple(value)
+
+
 def window_open(window: tuple[int, int] | None, minute_of_day: int) -> bool:
     """Whether a kind may start now; no window means always."""
     if window is None:
@@ -424,6 +457,47 @@ SCHEMA: tuple[Setting, ...] = (
         default={},
     ),
     Setting(
+        "notify",
+        "Where to tell a person that an approval waits or a job failed for good. Each "
+        "event is sent once; a notification that fails is logged, never fatal.",
+        None,
+        children=(
+            Setting(
+                "ntfy_url",
+                "An ntfy topic URL, like https://ntfy.sh/<a topic only you know> or your own "
+                "server's. null: off.",
+                None,
+                http_url,
+                default=None,
+            ),
+            Setting(
+                "ntfy_priority", "ntfy priority, 1 (min) to 5 (max).", 3, priority_1_to_5, default=3
+            ),
+            Setting(
+                "ntfy_tags",
+                "ntfy tags (emoji short codes shown beside the title).",
+                ["film_projector"],
+                text_list,
+                default=["film_projector"],
+            ),
+            Setting(
+                "webhook_url",
+                "A URL that gets each event as a JSON POST, like "
+                "http://homeassistant.lan:8123/api/webhook/media-pipeline. null: off.",
+                None,
+                http_url,
+                default=None,
+            ),
+            Setting(
+                "timeout_seconds",
+                "How long one notification may take.",
+                10,
+                positive_int,
+                default=10,
+            ),
+        ),
+    ),
+    Setting(
         "lock_timeout_seconds",
         "How long a controller command waits for the database lock before it gives up (exit 3).",
         60,
@@ -491,6 +565,7 @@ def parse_config(data: Any, source: str) -> Config:
         jobs=JobSettings(**values["jobs"]),
         lock_timeout_seconds=values["lock_timeout_seconds"],
         windows=values["windows"],
+        notify=NotifySettings(**values["notify"]),
     )
 
 

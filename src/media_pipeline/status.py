@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+import click
 from tabulate import tabulate
 
 from media_pipeline.config import Config
@@ -91,7 +92,23 @@ def _item_name(item: dict) -> str:
     return "/".join(part for part in (item["type"], item["title"], item["disc_label"]) if part)
 
 
-def _state_block(state: str, items: list[dict]) -> str:
+# A colour per state, for a terminal.
+STATE_COLOURS = {
+    "RIPPING": "blue",
+    "RIPPED": "cyan",
+    "REMUXING": "blue",
+    "REMUXED": "cyan",
+    "TRANSCODING": "blue",
+    "TRANSCODED": "cyan",
+    "FILING": "blue",
+    "IN_LIBRARY": "green",
+    "FAILED": "red",
+    "REJECTED": "magenta",
+    "CANCELLED": "yellow",
+}
+
+
+def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     """One state's heading and table, the item column cut to keep within 80 columns."""
     notes = [_shorten(_note(item), NOTE_WIDTH) for item in items]
     headers = (
@@ -112,10 +129,13 @@ def _state_block(state: str, items: list[dict]) -> str:
     overflow = max(len(line) for line in table.splitlines()) - SCREEN_WIDTH
     if overflow > 0:
         table = render(max(longest - overflow, 12))
-    return f"{state} ({len(items)})\n{table}"
+    heading = f"{state} ({len(items)})"
+    if color:
+        heading = click.style(heading, fg=STATE_COLOURS.get(state), bold=True)
+    return f"{heading}\n{table}"
 
 
-def format_status(report: StatusReport) -> str:
+def format_status(report: StatusReport, color: bool = False) -> str:
     if not report.database_exists:
         return "No database yet: run 'mp reconcile' to scan the staging area."
     if not report.items:

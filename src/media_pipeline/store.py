@@ -108,7 +108,24 @@ def _migration_1(db: Database) -> None:
     db["jobs"].create_index(["state"])
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+def _migration_2(db: Database) -> None:
+    # One row per event that was (or is being) notified, so timers never repeat one.
+    db["notifications"].create(
+        {
+            "event": str,  # e.g. approval:<uid>:<gate>:<requested_at>, job_failed:<job id>
+            "title": str,
+            "message": str,
+            "status": str,  # sent, failed
+            "attempts": int,
+            "last_error": str,
+            "created_at": str,
+            "sent_at": str,
+        },
+        pk="event",
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from media_pipeline.approve.gates import archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import check_staging_root
@@ -171,7 +172,7 @@ def run_retry(config: Config, item_text: str) -> ManageResult:
                 "'mp reconcile' and look at 'mp history'"
             )
         if row["state"] == State.REJECTED:
-            _forget_rejection(db, row)
+            _forget_rejection(config, db, row)
         row = change_state(db, row, target, trigger="manual", reason=f"mp retry ({row['state']})")
         write_item_files(row)
         if target == State.RIPPING:
@@ -180,8 +181,15 @@ def run_retry(config: Config, item_text: str) -> ManageResult:
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
 
 
-def _forget_rejection(db: Database, row: dict) -> None:
-    """A retried rejection asks the person again rather than keep the old 'no'."""
+def _forget_rejection(config: Config, db: Database, row: dict) -> None:
+    """A retried rejection asks the person again rather than keep the old 'no': the
+    rejection is superseded in the database and its file moved aside (kept)."""
+    key = ItemKey(row["type"], row["title"], row["disc_label"])
+    for (gate,) in db.execute(
+        "SELECT DISTINCT gate FROM human_approvals WHERE item_uid = ? AND status = 'rejected'",
+        [row["uid"]],
+    ).fetchall():
+        archive_decision(config, key, gate)
     db.execute(
         "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND status = "
         "'rejected'",

@@ -30,6 +30,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
+from media_pipeline.notify import Event, notify
 from media_pipeline.states import State
 from media_pipeline.store import utc_now
 
@@ -195,6 +196,19 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             if not dry_run:
                 write_item_files(
                     change_state(db, item, State.FAILED, trigger="auto", reason=reason[:500])
+                )
+                name_text = item_name(item)
+                notify(
+                    config,
+                    db,
+                    Event(
+                        key=f"job_failed:{job.job_id}",
+                        kind="job_failed",
+                        title=f"Failed: {name_text}",
+                        item=name_text,
+                        high_priority=True,
+                        message=f"{name_text}: {reason}. 'mp why' explains, 'mp retry' retries.",
+                    ),
                 )
         elif state == "cancelled" and current == running_state:
             changes.append(f"{printable(item_name(item))}: {current} -> CANCELLED (job cancelled)")

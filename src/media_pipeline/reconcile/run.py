@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
+from media_pipeline.approve.gates import open_approvals, restore_decisions
 from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_file
+from media_pipeline.notify import retry_failed as retry_failed_notifications
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_reconcile
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
@@ -174,6 +176,8 @@ def run_reconcile(
             queue_changes += remove_expired_jobs(config, queue, dry_run=True)
             plan, warnings = _plan(db, scan, rows, rebuild)
             queue_changes += sync_jobs(config, db, queue, dry_run=True)
+            queue_changes += restore_decisions(config, db, scan, dry_run=True)
+            queue_changes += open_approvals(config, db, dry_run=True)
         finally:
             if db is not None:
                 db.close()
@@ -190,6 +194,9 @@ def run_reconcile(
             log.info("cache tables dropped; rebuilding from %s", config.staging_root)
         failures = apply_plan(db, plan)
         queue_changes += sync_jobs(config, db, queue, dry_run=False)
+        queue_changes += restore_decisions(config, db, scan, dry_run=False)
+        queue_changes += open_approvals(config, db, dry_run=False)
+        retry_failed_notifications(config, db)
     for change in queue_changes:
         log.info("%s", change, extra={"event": "queue"})
     if failures:

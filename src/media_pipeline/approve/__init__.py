@@ -1,0 +1,1 @@
+"""Approval gates: opening them, asking a person, recording decisions that survive."""

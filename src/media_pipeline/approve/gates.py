@@ -1,0 +1,175 @@
+"""The two approval gates: when one opens, what it shows, and its decision files.
+
+Reconcile opens a gate's approval when an item reaches the gate's state with the gate
+on, once per visit. A decision lives twice: in `human_approvals` and in
+`.pipeline/approval.<gate>.json` in the item's folder for that stage, which is what
+brings decisions back after the database is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from sqlite_utils import Database
+
+from media_pipeline.approve.probe import describe_files
+from media_pipeline.config import Config
+from media_pipeline.destination import proposed_destination
+from media_pipeline.item_state import item_name
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.markers import APPROVAL_PREFIX, PIPELINE_DIR, parse_json_object
+from media_pipeline.notify import Event, notify
+from media_pipeline.states import State
+from media_pipeline.store import utc_now
+
+if TYPE_CHECKING:
+    from media_pipeline.reconcile.scan import ScanResult
+
+log = logging.getLogger(__name__)
+
+# gate -> the state an item waits in for it, and the stage folder its decision file is in
+GATE_STATES = {"remux_review": State.REMUXED, "filebot_confirm": State.TRANSCODED}
+GATE_STAGES = {"remux_review": "2-remuxed", "filebot_confirm": "3-transcoded"}
+DECIDED = ("approved", "rejected")
+
+
+def row_key(row: dict) -> ItemKey:
+    return ItemKey(row["type"], row["title"], row["disc_label"])
+
+
+def decision_path(config: Config, key: ItemKey, gate: str) -> str:
+    folder = key.folder(config.staging_root, GATE_STAGES[gate])
+    return os.path.join(folder, PIPELINE_DIR, f"{APPROVAL_PREFIX}{gate}.json")
+
+
+def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
+    """What the person is shown at a gate."""
+    folder = key.folder(config.staging_root, GATE_STAGES[gate])
+    prompt: dict = {"folder": folder, "files": describe_files(folder)}
+    if gate == "filebot_confirm":
+        prompt["destination"] = proposed_destination(key, config.library_root)
+    return prompt
+
+
+def _approvals_in_force(db: Database) -> dict[tuple[str, str], dict]:
+    """(item uid, gate) -> its latest approval row that is pending or decided."""
+    latest = {}
+    for row in db.query("SELECT * FROM human_approvals WHERE status != 'superseded' ORDER BY id"):
+        latest[(row["item_uid"], row["gate"])] = row
+    return latest
+
+
+def open_approvals(config: Config, db: Database | None, *, dry_run: bool) -> list[str]:
+    """Open one approval for every item waiting at a gate that is on and has none."""
+    if db is None or not config.gates:
+        return []
+    changes = []
+    in_force = _approvals_in_force(db)
+    for gate in config.gates:
+        state = GATE_STATES[gate]
+        for item in db.query(
+            "SELECT * FROM media_items WHERE state = ? AND missing_since IS NULL", [str(state)]
+        ):
+            if (item["uid"], gate) in in_force:
+                continue
+            name = item_name(item)
+            changes.append(f"{printable(name)}: {gate} approval opened")
+            if dry_run:
+                continue
+            requested_at = utc_now()
+            prompt = prompt_for(config, row_key(item), gate)
+            db["human_approvals"].insert(
+                {
+                    "item_uid": item["uid"],
+                    "gate": gate,
+                    "status": "pending",
+                    "prompt": json.dumps(prompt, ensure_ascii=False),
+                    "requested_at": requested_at,
+                }
+            )
+            log.info(
+                "%s: %s approval opened",
+                name,
+                gate,
+                extra={"event": "approval_opened", "item": name},
+            )
+            notify(
+                config,
+                db,
+                Event(
+                    key=f"approval_opened:{item['uid']}:{gate}:{requested_at}",
+                    kind="approval_opened",
+                    title=f"Approval needed: {name}",
+                    message=f"{name} waits for {gate.replace('_', ' ')}. "
+                    f"Run 'mp approve' on the controller.",
+                    item=name,
+                ),
+            )
+    return changes
+
+
+def restore_decisions(
+    config: Config, db: Database | None, scan: ScanResult, *, dry_run: bool
+) -> list[str]:
+    """Decisions found in approval files that the database lacks (lost, rebuilt, or a
+    crash between the file and the database write) go back into the database."""
+    if db is None:
+        return []
+    changes = []
+    recorded = {
+        (row["item_uid"], row["gate"], row["decided_at"]): row
+        for row in db.query("SELECT * FROM human_approvals")
+    }
+    in_force = _approvals_in_force(db)
+    for key, item in scan.items.items():
+        for stage_markers in item.folders.values():
+            for gate, text in stage_markers.approval_texts.items():
+                decision = parse_json_object(text)
+                if gate not in GATE_STATES or not _valid_decision(decision):
+                    continue
+                if (key.uid, gate, decision["at"]) in recorded:
+                    continue
+                changes.append(
+                    f"{printable(key.name)}: {gate} {decision['status']} "
+                    "(restored from its approval file)"
+                )
+                if dry_run:
+                    continue
+                row = {
+                    "item_uid": key.uid,
+                    "gate": gate,
+                    "status": decision["status"],
+                    "requested_at": decision.get("requested_at") or decision["at"],
+                    "decided_at": decision["at"],
+                    "decided_by": str(decision.get("by") or "")[:200] or None,
+                    "reason": str(decision.get("reason") or "")[:2000] or None,
+                    "destination": decision.get("destination") or None,
+                    "prompt": json.dumps(decision.get("prompt") or {}),
+                }
+                pending = in_force.get((key.uid, gate))
+                if pending is not None and pending["status"] == "pending":
+                    db["human_approvals"].update(pending["id"], row)
+                else:
+                    db["human_approvals"].insert(row)
+    return changes
+
+
+def _valid_decision(decision: dict | None) -> bool:
+    return (
+        decision is not None
+        and decision.get("status") in DECIDED
+        and isinstance(decision.get("at"), str)
+        and (decision.get("destination") is None or isinstance(decision["destination"], str))
+    )
+
+
+def archive_decision(config: Config, key: ItemKey, gate: str) -> None:
+    """Move a decision file aside (kept, renamed) when the item is sent back to its gate,
+    so the old decision is neither in force nor restored after a database loss."""
+    path = decision_path(config, key, gate)
+    if os.path.exists(path):
+        stamp = utc_now().replace(":", "").replace("+", "Z")
+        os.rename(path, path.removesuffix(".json") + f".superseded-{stamp}.json")

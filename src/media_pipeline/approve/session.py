@@ -1,0 +1,287 @@
+"""`mp approve`: walk the pending approvals with a prompter, or decide one from flags.
+
+The walk asks abstract questions of a `Prompter`; `approve/terminal.py` answers them with
+questionary, tests answer them from a script. The database lock is taken only while a
+decision is written, never while a person thinks, so timers keep running meanwhile.
+"""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlite_utils import Database
+
+from media_pipeline.approve.gates import decision_path, row_key
+from media_pipeline.config import Config
+from media_pipeline.errors import UsageError
+from media_pipeline.fsutil import write_atomic
+from media_pipeline.item_state import change_state, item_name, write_item_files
+from media_pipeline.items import printable
+from media_pipeline.lookup import find_item
+from media_pipeline.states import State
+from media_pipeline.store import controller_database, reading_database, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class Choice(enum.Enum):
+    APPROVE = "Approve"
+    REJECT = "Reject"
+    SKIP = "Skip"
+    QUIT = "Quit"
+
+
+@dataclass
+class PendingApproval:
+    id: int
+    gate: str
+    requested_at: str
+    item: dict
+    prompt: dict
+
+    @property
+    def name(self) -> str:
+        return item_name(self.item)
+
+    def as_json(self) -> dict:
+        item = {key: self.item[key] for key in ("id", "uid", "type", "title", "disc_label")}
+        return {
+            "id": self.id,
+            "gate": self.gate,
+            "requested_at": self.requested_at,
+            "item": item,
+            "prompt": self.prompt,
+        }
+
+
+class Prompter(Protocol):
+    def show(self, approval: PendingApproval, position: int, total: int) -> None: ...
+
+    def choose(self, approval: PendingApproval) -> Choice: ...
+
+    def ask_reason(self, approval: PendingApproval) -> str | None: ...
+
+    def edit_destination(self, approval: PendingApproval, proposed: str) -> str | None: ...
+
+    def tell(self, message: str) -> None: ...
+
+
+@dataclass
+class ApproveSummary:
+    approved: int = 0
+    rejected: int = 0
+    skipped: int = 0
+    quit: bool = False
+
+    def describe(self) -> str:
+        return (
+            f"approve: {self.approved} approved, {self.rejected} rejected, {self.skipped} skipped"
+        )
+
+
+def _pending(db: Database, item_uid: str | None = None) -> list[PendingApproval]:
+    where, params = "a.status = 'pending'", []
+    if item_uid is not None:
+        where += " AND a.item_uid = ?"
+        params.append(item_uid)
+    found = []
+    for row in db.query(
+        f"SELECT a.id AS approval_id, a.gate, a.requested_at, a.prompt, m.* "
+        f"FROM human_approvals a JOIN media_items m ON m.uid = a.item_uid "
+        f"WHERE {where} ORDER BY a.requested_at, a.id",
+        params,
+    ):
+        prompt = json.loads(row.pop("prompt") or "{}")
+        approval_id, gate, requested_at = (
+            row.pop("approval_id"),
+            row.pop("gate"),
+            row.pop("requested_at"),
+        )
+        found.append(PendingApproval(approval_id, gate, requested_at, row, prompt))
+    return found
+
+
+def pending_approvals(config: Config) -> list[PendingApproval]:
+    with reading_database(config) as db:
+        return _pending(db) if db is not None else []
+
+
+def decided_by() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def check_destination(config: Config, destination: str) -> str:
+    """A destination a person typed: relative to library_root, and never outside it."""
+    path = os.path.normpath(os.path.join(config.library_root, destination.strip()))
+    root = os.path.normpath(config.library_root)
+    if "\0" in destination or not (path == root or path.startswith(root + os.sep)):
+        raise UsageError(
+            f"destination '{printable(destination)}' is outside library_root {config.library_root}"
+        )
+    if destination.rstrip().endswith(os.sep):
+        path += os.sep
+    return path
+
+
+def record_decision(
+    config: Config,
+    db: Database,
+    approval: PendingApproval,
+    *,
+    approved: bool,
+    by: str,
+    reason: str | None = None,
+    destination: str | None = None,
+) -> None:
+    """Write a decision: first the approval file (what survives losing the database),
+    then the database, then, for a rejection, the item's state."""
+    now = utc_now()
+    status = "approved" if approved else "rejected"
+    key = row_key(approval.item)
+    if approval.gate == "filebot_confirm" and approved:
+        destination = destination or approval.prompt.get("destination")
+    decision = {
+        "status": status,
+        "at": now,
+        "by": by,
+        "reason": reason,
+        "destination": destination if approved else None,
+        "gate": approval.gate,
+        "requested_at": approval.requested_at,
+        "item": {
+            "uid": key.uid,
+            "type": key.type,
+            "title": key.title,
+            "disc_label": key.disc_label,
+        },
+        "prompt": approval.prompt,
+    }
+    path = decision_path(config, key, approval.gate)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, json.dumps(decision, indent=2, ensure_ascii=False) + "\n")
+    with db.atomic():
+        db["human_approvals"].update(
+            approval.id,
+            {
+                "status": status,
+                "decided_at": now,
+                "decided_by": by,
+                "reason": reason,
+                "destination": decision["destination"],
+            },
+        )
+    log.info(
+        "%s: %s %s by %s",
+        approval.name,
+        approval.gate,
+        status,
+        by,
+        extra={"event": f"approval_{status}", "item": approval.name},
+    )
+    if not approved:
+        item = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
+        write_item_files(
+            change_state(
+                db, item, State.REJECTED, trigger="approval", reason=f"{approval.gate}: {reason}"
+            )
+        )
+
+
+def _decide_one(config: Config, approval: PendingApproval, **decision) -> bool:
+    """Record one decision under the lock, if the approval is still pending."""
+    with controller_database(config) as db:
+        current = [a for a in _pending(db, approval.item["uid"]) if a.id == approval.id]
+        if not current:
+            return False
+        record_decision(config, db, current[0], by=decided_by(), **decision)
+    return True
+
+
+def decide(
+    config: Config,
+    item_text: str,
+    *,
+    approved: bool,
+    reason: str | None = None,
+    destination: str | None = None,
+) -> str:
+    """`mp approve ITEM --yes|--reject`: decide the item's pending approval."""
+    if not approved and not (reason and reason.strip()):
+        raise UsageError("--reject needs --reason TEXT (it is kept with the decision)")
+    with reading_database(config) as db:
+        if db is None:
+            raise UsageError("no database yet: run 'mp reconcile' first")
+        item = find_item(db, item_text)
+        pending = _pending(db, item["uid"])
+    name = printable(item_name(item))
+    if not pending:
+        raise UsageError(f"{name} has no pending approval (state {item['state']})")
+    approval = pending[0]
+    if destination is not None:
+        if approval.gate != "filebot_confirm":
+            raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
+        destination = check_destination(config, destination)
+    if not _decide_one(config, approval, approved=approved, reason=reason, destination=destination):
+        raise UsageError(f"the approval of {name} was decided meanwhile")
+    verb = "approved" if approved else "rejected"
+    return f"{name}: {approval.gate} {verb}"
+
+
+def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
+    """Walk the pending approvals, oldest first, asking the prompter about each."""
+    summary = ApproveSummary()
+    approvals = pending_approvals(config)
+    if not approvals:
+        prompter.tell("No approvals are pending.")
+        return summary
+    for position, approval in enumerate(approvals, start=1):
+        prompter.show(approval, position, len(approvals))
+        choice = prompter.choose(approval)
+        if choice is Choice.QUIT:
+            summary.quit = True
+            break
+        if choice is Choice.SKIP:
+            summary.skipped += 1
+            continue
+        decision: dict = {"approved": choice is Choice.APPROVE}
+        if choice is Choice.REJECT:
+            reason = prompter.ask_reason(approval)
+            if not reason:
+                prompter.tell("No reason given: skipped, still pending.")
+                summary.skipped += 1
+                continue
+            decision["reason"] = reason
+        elif approval.gate == "filebot_confirm":
+            proposed = approval.prompt.get("destination") or ""
+            while True:
+                edited = prompter.edit_destination(approval, proposed)
+                if edited is None:
+                    break
+                try:
+                    decision["destination"] = check_destination(config, edited)
+                    break
+                except UsageError as error:
+                    prompter.tell(str(error))
+            if edited is None:
+                summary.skipped += 1
+                continue
+        if _decide_one(config, approval, **decision):
+            if decision["approved"]:
+                summary.approved += 1
+            else:
+                summary.rejected += 1
+        else:
+            prompter.tell(f"{printable(approval.name)} was decided meanwhile; skipped.")
+            summary.skipped += 1
+    return summary

@@ -1,0 +1,165 @@
+"""`mp why ITEM`: what an item waits for, and since when, in a sentence or two."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime
+
+from media_pipeline.config import Config, window_open
+from media_pipeline.errors import UsageError
+from media_pipeline.fsutil import read_text
+from media_pipeline.item_state import item_name
+from media_pipeline.items import printable
+from media_pipeline.jobs.dispatch import KIND_STATES, NEXT_JOB
+from media_pipeline.jobs.queue import (
+    HEARTBEAT_FILE,
+    NOT_BEFORE_FILE,
+    SPEC_FILE,
+    JobName,
+    Queue,
+    RunningName,
+    age_seconds,
+    read_json,
+)
+from media_pipeline.lookup import find_item
+from media_pipeline.states import State
+from media_pipeline.store import local_time, reading_database
+
+RUNNING_STATES = {state: kind for kind, state in KIND_STATES.items()}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
+    folder = queue.folder("pending", name)
+    job = JobName.parse(name)
+    now = time.time()
+    not_before = read_text(os.path.join(folder, NOT_BEFORE_FILE), 64)
+    if not_before:
+        try:
+            until = float(not_before)
+        except ValueError:
+            until = 0
+        if until > now:
+            spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
+            return (
+                f"Its {kind} job failed {spec.get('attempts', '?')} time(s) (last: "
+                f"{printable(str(spec.get('last_error', 'no reason recorded')))}) and backs "
+                f"off until {datetime.fromtimestamp(until):%Y-%m-%d %H:%M}."
+            )
+    window = config.windows.get(kind)
+    if window is not None:
+        moment = datetime.now()
+        minute = moment.hour * 60 + moment.minute
+        if not window_open(window, minute):
+            return (
+                f"Its {kind} job waits for the {kind} window {_clock(window[0])}-"
+                f"{_clock(window[1])} (it is {moment:%H:%M} now)."
+            )
+    workers = sorted(name for name, spec in config.workers.items() if kind in spec.kinds)
+    waited = _duration(now - job.created.timestamp()) if job else "a while"
+    if not workers:
+        return (
+            f"Its {kind} job has waited {waited}, but no worker under 'workers' in "
+            f"{config.source} runs {kind} jobs."
+        )
+    return (
+        f"Its {kind} job has waited {waited} in the queue for a worker to claim it; "
+        f"{', '.join(workers)} can run it (each claims from its mp-claim timer)."
+    )
+
+
+def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
+    entry = RunningName.parse(name)
+    folder = queue.folder("running", name)
+    beat = age_seconds(os.path.join(folder, HEARTBEAT_FILE), time.time())
+    claimed = read_text(os.path.join(folder, "claimed_at"), 64) or ""
+    since = local_time(claimed.strip())
+    if beat is not None and beat > config.jobs.stale_after_seconds:
+        return (
+            f"Its {kind} job was running on {entry.worker}, but its heartbeat stopped "
+            f"{_duration(beat)} ago; the next reconcile puts it back in the queue."
+        )
+    beat_text = f"heartbeat {_duration(beat)} ago" if beat is not None else "no heartbeat yet"
+    return f"Its {kind} job is running on {entry.worker} since {since} ({beat_text})."
+
+
+def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> str:
+    """The sentence for one item, from its row, its approvals and the queue."""
+    state = State(item["state"])
+    since = local_time(item["updated_at"])
+    if item.get("missing_since"):
+        return (
+            f"Its folder vanished from staging on {local_time(item['missing_since'])}; it is "
+            f"kept as MISSING ({state}) and nothing moves until the folder is back."
+        )
+    pending = [a for a in approvals if a["status"] == "pending"]
+    if pending:
+        gate = pending[0]["gate"]
+        return (
+            f"It waits for a person's {gate} approval since "
+            f"{local_time(pending[0]['requested_at'])}: run 'mp approve'."
+        )
+    live = queue.live_job_for(item["uid"])
+    if state in RUNNING_STATES:
+        kind = RUNNING_STATES[state]
+        if live is None:
+            return (
+                f"It is {state} since {since}, but its {kind} job is not in the queue; the "
+                "next reconcile sends it back to be queued again."
+            )
+        if live[0] == "pending":
+            return _pending_job(config, queue, live[1], kind)
+        return _running_job(config, queue, live[1], kind)
+    if state in NEXT_JOB:
+        kind, gate, _running = NEXT_JOB[state]
+        if gate in config.gates:
+            decided = [a for a in approvals if a["gate"] == gate and a["status"] == "approved"]
+            if not decided:
+                return f"It is {state} since {since}; the next reconcile opens its {gate} approval."
+            return (
+                f"{gate} was approved by {decided[-1]['decided_by']} on "
+                f"{local_time(decided[-1]['decided_at'])}; it waits for 'mp dispatch' to queue "
+                f"its {kind} job."
+            )
+        return f"It is {state} since {since} and waits for 'mp dispatch' to queue its {kind} job."
+    stopped_in = item.get("stopped_in") or "?"
+    reason = printable(item.get("reason") or "no reason recorded")
+    if state == State.FAILED:
+        return f"It failed in {stopped_in} on {since}: {reason}. 'mp retry' tries again."
+    if state == State.REJECTED:
+        return f"A person rejected it on {since} ({reason}). 'mp retry' asks again."
+    if state == State.CANCELLED:
+        return f"It was cancelled in {stopped_in} on {since}. 'mp retry' resumes it."
+    return f"Done: in the library since {since}."
+
+
+def run_why(config: Config, item_text: str) -> str:
+    with reading_database(config) as db:
+        if db is None:
+            raise UsageError("no database yet: run 'mp reconcile' first")
+        item = find_item(db, item_text)
+        approvals = list(
+            db.query(
+                "SELECT * FROM human_approvals WHERE item_uid = ? AND status != 'superseded' "
+                "ORDER BY id",
+                [item["uid"]],
+            )
+        )
+    return (
+        f"{printable(item_name(item))}: {explain(config, item, approvals, Queue(config.queue_dir))}"
+    )
