@@ -39,11 +39,13 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
         response.read()
 
 
-def _send(config: Config, event: Event) -> list[str]:
-    """Send one event to every configured service; the errors, if any."""
+def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[str]]:
+    """Send one event to every configured service not in skip; (services that took it,
+    errors)."""
     settings = config.notify
     errors = []
-    if settings.ntfy_url:
+    sent = set()
+    if settings.ntfy_url and "ntfy" not in skip:
         priority = (
             min(5, settings.ntfy_priority + 1) if event.high_priority else settings.ntfy_priority
         )
@@ -78,9 +80,10 @@ def _send(config: Config, event: Event) -> list[str]:
                 {"Content-Type": "application/json"},
                 settings.timeout_seconds,
             )
+            sent.add("webhook")
         except (urllib.error.URLError, OSError, ValueError) as error:
             errors.append(f"webhook {settings.webhook_url}: {error}")
-    return errors
+    return sent, errors
 
 
 def _header_safe(text: str) -> str:
@@ -101,7 +104,8 @@ def notify(config: Config, db: Database, event: Event) -> None:
     row = rows[0] if rows else None
     if row and (row["status"] == "sent" or row["attempts"] >= MAX_ATTEMPTS):
         return
-    errors = _send(config, event)
+    already = set(filter(None, (row["sent_to"] or "").split(","))) if row else set()
+    sent, errors = _send(config, event, skip=already)
     attempts = (row["attempts"] if row else 0) + 1
     db["notifications"].upsert(
         {
@@ -109,6 +113,7 @@ def notify(config: Config, db: Database, event: Event) -> None:
             "title": event.title,
             "message": event.message,
             "status": "failed" if errors else "sent",
+            "sent_to": ",".join(sorted(already | sent)),
             "attempts": attempts,
             "last_error": "; ".join(errors)[:500] if errors else None,
             "created_at": row["created_at"] if row else utc_now(),
@@ -121,7 +126,8 @@ def notify(config: Config, db: Database, event: Event) -> None:
 
 
 def retry_failed(config: Config, db: Database) -> None:
-    """Try again the notifications that failed on an earlier run."""
+    """Try again the notifications that failed on an earlier run (call it before this
+    run raises new events, so a failure is not retried within the same run)."""
     if not (config.notify.ntfy_url or config.notify.webhook_url):
         return
     for row in list(

@@ -116,6 +116,7 @@ def _migration_2(db: Database) -> None:
             "title": str,
             "message": str,
             "status": str,  # sent, failed
+            "sent_to": str,  # services that took it (ntfy, webhook), comma-separated
             "attempts": int,
             "last_error": str,
             "created_at": str,

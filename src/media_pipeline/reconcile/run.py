@@ -193,10 +193,10 @@ def run_reconcile(
             drop_cache_tables(db)
             log.info("cache tables dropped; rebuilding from %s", config.staging_root)
         failures = apply_plan(db, plan)
+        retry_failed_notifications(config, db)
         queue_changes += sync_jobs(config, db, queue, dry_run=False)
         queue_changes += restore_decisions(config, db, scan, dry_run=False)
         queue_changes += open_approvals(config, db, dry_run=False)
-        retry_failed_notifications(config, db)
     for change in queue_changes:
         log.info("%s", change, extra={"event": "queue"})
     if failures:

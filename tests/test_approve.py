@@ -1,0 +1,259 @@
+"""Approval gates through the real commands: opening, deciding, surviving a database
+loss, the scripted walk, and the destination reaching the filebot job."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from media_pipeline.approve.session import Choice, run_approve
+from media_pipeline.destination import proposed_destination, season_number
+from media_pipeline.items import ItemKey
+
+MOVIE = ItemKey("movie", "Heat (1995)")
+DISC = ItemKey("tv", "The Wire", "S02 Disc1")
+GATES = ["remux_review", "filebot_confirm"]
+
+
+@pytest.fixture
+def gated(pipeline):
+    pipeline.write_pipeline_config(gates=GATES)
+    return pipeline
+
+
+def remuxed(pipeline, *keys):
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+        pipeline.mark(key, "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+
+
+def listed(pipeline) -> list[dict]:
+    return json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+
+
+def item(pipeline, key) -> dict:
+    return next(i for i in pipeline.status_json()["items"] if i["uid"] == key.uid)
+
+
+def test_destination_in_plex_naming():
+    library = "/mnt/library"
+    assert proposed_destination(MOVIE, library) == "/mnt/library/Movies/Heat (1995)/Heat (1995).mkv"
+    assert proposed_destination(DISC, library) == "/mnt/library/TV Shows/The Wire/Season 02/"
+    assert season_number("Season 3 Disc 2") == 3
+    assert season_number("S10 D1") == 10
+    assert season_number("Disc 1") is None
+    bare = ItemKey("tv", "Planet Earth", "Disc 4")
+    assert proposed_destination(bare, library).endswith("Planet Earth/Season 01/")
+
+
+def test_a_gate_opens_once_and_holds_dispatch(gated):
+    remuxed(gated, MOVIE)
+    gated.mp("reconcile")
+    gated.mp("reconcile")
+    approvals = listed(gated)
+    assert len(approvals) == 1
+    approval = approvals[0]
+    assert approval["gate"] == "remux_review"
+    assert approval["item"] == {
+        "id": item(gated, MOVIE)["id"],
+        "uid": MOVIE.uid,
+        "type": "movie",
+        "title": MOVIE.title,
+        "disc_label": "",
+    }
+    assert [f["name"] for f in approval["prompt"]["files"]] == ["video.mkv"]
+    assert approval["prompt"]["files"][0]["size"] == len(b"not really video")
+    out = gated.mp("dispatch").stdout
+    assert "needs remux_review approval" in out and gated.queue("pending") == []
+    assert item(gated, MOVIE)["pending_approval"] == "remux_review"
+    assert "awaits remux_review" in gated.mp("status").stdout
+
+
+def test_approve_yes_lets_the_item_go_on_and_the_destination_reaches_filebot(gated):
+    remuxed(gated, MOVIE)
+    assert "remux_review approved" in gated.mp("approve", MOVIE.uid, "--yes").stdout
+    gated.mp("dispatch")
+    gated.mp("claim", "--worker", "w1")
+    gated.mp("reconcile")
+    (approval,) = listed(gated)
+    assert approval["gate"] == "filebot_confirm"
+    assert approval["prompt"]["destination"].endswith("Movies/Heat (1995)/Heat (1995).mkv")
+    outside = gated.mp("approve", MOVIE.uid, "--yes", "--destination", "/etc/x", expect=2)
+    assert "outside library_root" in outside.stderr
+    gated.mp("approve", MOVIE.uid, "--yes", "--destination", "Movies/Heat/Heat.mkv")
+    gated.mp("dispatch")
+    (job_id,) = gated.queue("pending")
+    gated.mp("claim", "--worker", "w1")
+    env = dict(
+        line.split("=", 1) for line in (gated.root / f"env.{job_id}").read_text().splitlines()
+    )
+    assert env["MP_DESTINATION"] == str(gated.root / "library" / "Movies" / "Heat" / "Heat.mkv")
+    args = (gated.root / f"args.{job_id}").read_text().splitlines()
+    assert args[1] == env["MP_DESTINATION"]
+    gated.mp("reconcile")
+    assert item(gated, MOVIE)["state"] == "IN_LIBRARY"
+    history = gated.mp("history", MOVIE.uid).stdout
+    assert "remux_review: approved by" in history and "filebot_confirm: approved" in history
+
+
+def test_reject_needs_a_reason_and_holds_until_retry(gated):
+    remuxed(gated, MOVIE)
+    assert "needs --reason" in gated.mp("approve", MOVIE.uid, "--reject", expect=2).stderr
+    gated.mp("approve", MOVIE.uid, "--reject", "--reason", "wrong audio track")
+    rejected = item(gated, MOVIE)
+    assert rejected["state"] == "REJECTED" and "wrong audio track" in rejected["reason"]
+    decision = json.loads(
+        (gated.folder(MOVIE, "2-remuxed") / ".pipeline" / "approval.remux_review.json").read_text()
+    )
+    assert decision["status"] == "rejected" and decision["reason"] == "wrong audio track"
+    assert decision["by"]
+    gated.mp("reconcile")
+    assert listed(gated) == [] and gated.queue("pending") == []
+    assert "'mp retry' asks again" in gated.mp("why", MOVIE.uid).stdout
+    gated.mp("retry", MOVIE.uid)
+    gated.mp("reconcile")
+    assert [a["gate"] for a in listed(gated)] == ["remux_review"]
+    assert item(gated, MOVIE)["state"] == "REMUXED"
+
+
+def test_decisions_survive_losing_the_database(gated):
+    other = ItemKey("movie", "Alien (1979)")
+    remuxed(gated, MOVIE, other, DISC)
+    gated.mp("approve", MOVIE.uid, "--yes")
+    gated.mp("approve", other.uid, "--reject", "--reason", "bad rip")
+    before = {i["uid"]: (i["state"], i["reason"]) for i in gated.status_json()["items"]}
+    for path in gated.database.parent.iterdir():
+        path.unlink()
+    result = gated.mp("reconcile")
+    assert "remux_review approved (restored from its approval file)" in result.stderr
+    after = {i["uid"]: (i["state"], i["reason"]) for i in gated.status_json()["items"]}
+    assert after == before
+    # Only the undecided item asks again; the approved one goes on.
+    assert [a["item"]["uid"] for a in listed(gated)] == [DISC.uid]
+    assert "1 job(s) queued" in gated.mp("dispatch").stdout
+    assert gated.queue("pending")[0].count(MOVIE.uid) == 1
+
+
+def test_bad_approval_files_are_not_trusted(gated):
+    remuxed(gated, MOVIE)
+    path = gated.folder(MOVIE, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
+    path.write_text('{"status": "approved"}')  # no time: not a decision we wrote
+    for found in gated.database.parent.iterdir():
+        found.unlink()
+    gated.mp("reconcile")
+    assert [a["gate"] for a in listed(gated)] == ["remux_review"]
+
+
+class ScriptedPrompter:
+    """Answers from a list, as a person would, and keeps what it was shown."""
+
+    def __init__(self, *answers):
+        self.answers = list(answers)
+        self.shown = []
+        self.told = []
+
+    def show(self, approval, position, total):
+        self.shown.append((approval.gate, approval.item["title"], position, total))
+
+    def choose(self, approval):
+        return self.answers.pop(0)
+
+    def ask_reason(self, approval):
+        return self.answers.pop(0)
+
+    def edit_destination(self, approval, proposed):
+        answer = self.answers.pop(0)
+        return proposed if answer == "" else answer
+
+    def tell(self, message):
+        self.told.append(message)
+
+
+def test_the_walk_approves_rejects_skips_and_quits(gated):
+    keys = [ItemKey("movie", name) for name in ("A", "B", "C", "D")]
+    remuxed(gated, *keys)
+    prompter = ScriptedPrompter(Choice.APPROVE, Choice.REJECT, "too dark", Choice.SKIP, Choice.QUIT)
+    summary = run_approve(gated.config, prompter)
+    assert (summary.approved, summary.rejected, summary.skipped, summary.quit) == (1, 1, 1, True)
+    assert [s[2:] for s in prompter.shown] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    states = {i["title"]: i["state"] for i in gated.status_json()["items"]}
+    assert states["B"] == "REJECTED"
+    assert sorted(a["item"]["title"] for a in listed(gated)) == ["C", "D"]
+
+
+def test_the_walk_edits_a_destination_and_refuses_one_outside_the_library(gated):
+    gated.mark(MOVIE, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    prompter = ScriptedPrompter(Choice.APPROVE, "/tmp/elsewhere", "Movies/Heat/Heat 1995.mkv")
+    summary = run_approve(gated.config, prompter)
+    assert summary.approved == 1
+    assert any("outside library_root" in message for message in prompter.told)
+    decision = json.loads(
+        (
+            gated.folder(MOVIE, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
+        ).read_text()
+    )
+    assert decision["destination"] == str(gated.root / "library" / "Movies/Heat/Heat 1995.mkv")
+
+
+def test_remux_review_shows_tracks_from_ffprobe(gated):
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed (make test installs it)")
+    folder = gated.folder(MOVIE, "2-remuxed")
+    folder.mkdir(parents=True)
+    subtitles = gated.root / "subs.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:01,500\nHello\n")
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=320x240:rate=10:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:duration=2",
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-map",
+            "2",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-disposition:a:0",
+            "default",
+            "-disposition:a:1",
+            "0",
+            str(folder / "Heat.mkv"),
+        ],
+        check=True,
+    )
+    (folder / ".pipeline").mkdir()
+    (folder / ".pipeline" / "remux.done").touch()
+    gated.mp("reconcile")
+    (approval,) = listed(gated)
+    (described,) = approval["prompt"]["files"]
+    assert described["video"] == {"codec": "mpeg4", "width": 320, "height": 240}
+    assert 1.9 < described["duration"] < 2.2
+    assert [(a["language"], a["default"]) for a in described["audio"]] == [
+        ("eng", True),
+        ("fra", False),
+    ]

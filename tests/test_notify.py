@@ -1,0 +1,139 @@
+"""Notifications against a real HTTP server on 127.0.0.1: sent once, never fatal."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from media_pipeline.items import ItemKey
+
+MOVIE = ItemKey("movie", "Heat (1995)")
+
+
+class Receiver:
+    """A local server that records every request and answers with `status`."""
+
+    def __init__(self):
+        self.requests = []
+        self.status = 200
+        self.failing_paths: set[str] = set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((self.path, dict(self.headers), body))
+                failing = self.path in receiver.failing_paths
+                self.send_response(500 if failing else receiver.status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+def configure(pipeline, receiver_url, **jobs):
+    pipeline.write_pipeline_config(
+        gates=["remux_review"],
+        notify={
+            "ntfy_url": f"{receiver_url}/mp-topic",
+            "webhook_url": f"{receiver_url}/hook",
+            "timeout_seconds": 5,
+        },
+        jobs={"max_attempts": 1, **jobs},
+    )
+
+
+def remuxed(pipeline):
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mark(MOVIE, "2-remuxed", "remux")
+
+
+def test_an_opened_approval_is_notified_once_to_ntfy_and_the_webhook(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    assert len(receiver.requests) == 2
+    ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
+    assert ntfy[1]["Title"] == "Approval needed: movie/Heat (1995)"
+    assert ntfy[1]["Priority"] == "3" and ntfy[1]["Tags"] == "film_projector"
+    assert b"remux review" in ntfy[2] and b"mp approve" in ntfy[2]
+    hook = json.loads(next(r for r in receiver.requests if r[0] == "/hook")[2])
+    assert hook["event"] == "approval_opened" and hook["item"] == "movie/Heat (1995)"
+
+
+def test_a_job_that_fails_for_good_is_notified_with_high_priority(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    pipeline.write_pipeline_config(
+        notify={"ntfy_url": f"{receiver.url}/mp-topic"}, jobs={"max_attempts": 1}
+    )
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    (request,) = receiver.requests
+    assert request[1]["Title"] == "Failed: movie/Heat (1995)"
+    assert request[1]["Priority"] == "4" and "warning" in request[1]["Tags"]
+    assert b"script exited with 3" in request[2]
+
+
+def test_a_failing_service_never_fails_the_command_and_is_tried_again(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    remuxed(pipeline)
+    receiver.status = 500
+    result = pipeline.mp("reconcile")
+    assert "notification not sent (attempt 1 of 3)" in result.stderr
+    assert "remux_review approval opened" in result.stderr
+    receiver.status = 200
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    paths = [r[0] for r in receiver.requests]
+    assert paths.count("/mp-topic") == 2 and paths.count("/hook") == 2
+
+
+def test_an_unreachable_service_is_logged(pipeline):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    configure(pipeline, f"http://127.0.0.1:{port}")
+    remuxed(pipeline)
+    result = pipeline.mp("reconcile")
+    assert "notification not sent" in result.stderr
+    assert pipeline.status_json()["items"][0]["pending_approval"] == "remux_review"
+
+
+def test_a_retry_goes_only_to_the_service_that_failed(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    remuxed(pipeline)
+    receiver.failing_paths = {"/hook"}
+    pipeline.mp("reconcile")
+    receiver.failing_paths = set()
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    assert [r[0] for r in receiver.requests] == ["/mp-topic", "/hook", "/hook"]
