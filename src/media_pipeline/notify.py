@@ -59,9 +59,10 @@ def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[
             _post(
                 settings.ntfy_url, event.message.encode("utf-8"), headers, settings.timeout_seconds
             )
+            sent.add("ntfy")
         except (urllib.error.URLError, OSError, ValueError) as error:
             errors.append(f"ntfy {settings.ntfy_url}: {error}")
-    if settings.webhook_url:
+    if settings.webhook_url and "webhook" not in skip:
         body = json.dumps(
             {
                 "event": event.kind,
