@@ -1,0 +1,148 @@
+"""`mp why ITEM`: one sentence for each thing an item can be waiting for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from media_pipeline.items import ItemKey
+
+MOVIE = ItemKey("movie", "Heat (1995)")
+
+
+def why(pipeline) -> str:
+    out = pipeline.mp("why", MOVIE.uid).stdout
+    assert out.startswith("movie/Heat (1995): ")
+    return out
+
+
+def ripped(pipeline):
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+
+
+def test_waiting_for_dispatch(pipeline):
+    ripped(pipeline)
+    assert "waits for 'mp dispatch' to queue its remux job" in why(pipeline)
+
+
+def test_waiting_for_an_approval_and_after_it(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    ripped(pipeline)
+    pipeline.mark(MOVIE, "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+    assert "waits for a person's remux_review approval since" in why(pipeline)
+    pipeline.mp("approve", MOVIE.uid, "--yes")
+    text = why(pipeline)
+    assert "remux_review was approved by" in text and "waits for 'mp dispatch'" in text
+
+
+def test_a_job_no_worker_has_claimed_names_the_workers_that_could(pipeline):
+    pipeline.write_pipeline_config(
+        workers={
+            "w1": {"kinds": ["rip"]},
+            "ct303": {"kinds": ["remux"]},
+            "spare": {"kinds": ["remux", "transcode"]},
+        }
+    )
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    text = why(pipeline)
+    assert "Its remux job has waited" in text and "ct303, spare can run it" in text
+
+
+def test_no_worker_runs_the_kind(pipeline):
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["rip"]}})
+    assert "no worker under 'workers'" in why(pipeline)
+
+
+def test_a_closed_window(pipeline):
+    later = datetime.now() + timedelta(hours=3)
+    window = f"{later:%H}:00-{(later + timedelta(hours=1)):%H}:00"
+    pipeline.write_pipeline_config(windows={"remux": window})
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    assert f"waits for the remux window {window}" in why(pipeline)
+
+
+def test_a_back_off(pipeline):
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    text = why(pipeline)
+    assert "failed 1 time(s) (last: script exited with 3) and backs off until" in text
+
+
+def test_running_and_then_a_stale_heartbeat(pipeline):
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    pipeline.behave("remux", "block")
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            "claim",
+            "--worker",
+            "w1",
+            "--config",
+            str(pipeline.config_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+    )
+    try:
+        started = pipeline.root / f"started.{job_id}"
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert "Its remux job is running on w1 since" in why(pipeline)
+        (folder,) = (pipeline.staging / ".pipeline/jobs/running").iterdir()
+        old = time.time() - 3600
+        os.utime(folder / "heartbeat", (old, old))
+        assert "heartbeat stopped 60 min ago" in why(pipeline)
+    finally:
+        pipeline.mp("cancel", MOVIE.uid)
+        worker.wait(timeout=60)
+
+
+def test_a_failure_a_rejection_a_cancel_and_the_end(pipeline):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    text = why(pipeline)
+    assert "It failed in REMUXING on" in text and "script exited with 3" in text
+    assert "'mp retry' tries again" in text
+    pipeline.mp("retry", MOVIE.uid)
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", MOVIE.uid)
+    assert "It was cancelled in REMUXING" in why(pipeline)
+    pipeline.mark(MOVIE, "3-transcoded", "transcode", "filebot")
+    pipeline.mp("reconcile")
+    assert "Done: in the library since" in why(pipeline)
+
+
+def test_a_vanished_job_and_a_vanished_folder(pipeline):
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    shutil.rmtree(pipeline.staging / ".pipeline/jobs/pending" / job_id)
+    assert "its remux job is not in the queue" in why(pipeline)
+    pipeline.mp("reconcile")
+    shutil.rmtree(pipeline.folder(MOVIE, "1-ripped"))
+    pipeline.mark(ItemKey("movie", "Other"), "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    assert "Its folder vanished from staging" in why(pipeline)
