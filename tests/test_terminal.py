@@ -1,0 +1,155 @@
+"""The interactive prompts in a real terminal: tmux runs `mp`, we type and read the screen."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from media_pipeline.items import ItemKey
+
+pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
+
+
+class Terminal:
+    def __init__(self, command: str):
+        self.name = f"mp-test-{uuid.uuid4().hex[:8]}"
+        # The shell stays after the command so its last words can be read.
+        subprocess.run(
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "120",
+                "-y",
+                "50",
+                f"{command}; echo EXIT-$?; sleep 120",
+            ],
+            check=True,
+        )
+
+    def screen(self) -> str:
+        return subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        ).stdout
+
+    def wait_for(self, text: str, seconds: float = 30) -> str:
+        deadline = time.monotonic() + seconds
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
+            time.sleep(0.05)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def type(self, text: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def terminal_for(pipeline):
+    opened = []
+
+    def start(*args: str) -> Terminal:
+        mp = Path(sys.executable).with_name("mp")
+        command = " ".join([str(mp), *args, "--config", str(pipeline.config_path)])
+        opened.append(Terminal(command))
+        return opened[-1]
+
+    yield start
+    for terminal in opened:
+        terminal.close()
+
+
+def decision(pipeline, key, stage, gate) -> dict:
+    path = pipeline.folder(key, stage) / ".pipeline" / f"approval.{gate}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
+    pipeline.write_pipeline_config(gates=["remux_review", "filebot_confirm"])
+    first, second, third = (ItemKey("movie", name) for name in ("Alpha", "Bravo", "Charlie"))
+    filed = ItemKey("tv", "Delta", "S03 Disc2")
+    for key in (first, second, third):
+        pipeline.mark(key, "2-remuxed", "remux")
+    pipeline.mark(filed, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+
+    terminal = terminal_for("approve")
+    screen = terminal.wait_for("Decision:")
+    assert "[1 of 4] remux_review: movie/Alpha" in screen and "video.mkv" in screen
+    terminal.keys("Enter")  # Approve is first: Enter approves
+
+    screen = terminal.wait_for("[2 of 4] remux_review: movie/Bravo")
+    terminal.wait_for("Decision:")
+    terminal.keys("Down", "Enter")  # Reject
+    terminal.wait_for("Why reject it?")
+    terminal.type("audio out of sync")
+    terminal.keys("Enter")
+
+    terminal.wait_for("[3 of 4] remux_review: movie/Charlie")
+    terminal.keys("Down", "Down", "Enter")  # Skip
+
+    screen = terminal.wait_for("[4 of 4] filebot_confirm: tv/Delta/S03 Disc2")
+    assert "TV Shows/Delta/Season 03/" in screen
+    terminal.keys("Enter")  # Approve
+    terminal.wait_for("Library destination")
+    terminal.keys("C-u")
+    terminal.type("TV Shows/Delta (2019)/Season 03/")
+    terminal.keys("Enter")
+
+    screen = terminal.wait_for("EXIT-")
+    assert "approve: 2 approved, 1 rejected, 1 skipped" in screen and "EXIT-0" in screen
+    assert decision(pipeline, first, "2-remuxed", "remux_review")["status"] == "approved"
+    rejected = decision(pipeline, second, "2-remuxed", "remux_review")
+    assert rejected["status"] == "rejected" and rejected["reason"] == "audio out of sync"
+    assert decision(pipeline, third, "2-remuxed", "remux_review") == {}
+    filed_decision = decision(pipeline, filed, "3-transcoded", "filebot_confirm")
+    assert (
+        filed_decision["destination"]
+        == str(pipeline.root / "library" / "TV Shows" / "Delta (2019)" / "Season 03") + "/"
+    )
+    pending = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert [a["item"]["title"] for a in pending] == ["Charlie"]
+
+
+def test_quit_leaves_the_rest_pending(pipeline, terminal_for):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    pipeline.mark(ItemKey("movie", "Alpha"), "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+    terminal = terminal_for("approve")
+    terminal.wait_for("Decision:")
+    terminal.keys("Down", "Down", "Down", "Enter")  # Quit
+    screen = terminal.wait_for("EXIT-")
+    assert "0 approved, 0 rejected, 0 skipped" in screen
+    assert len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]) == 1
+
+
+def test_status_watch_redraws_until_ctrl_c(pipeline, terminal_for):
+    pipeline.mark(ItemKey("movie", "Alpha"), "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    terminal = terminal_for("status", "--watch")
+    screen = terminal.wait_for("Ctrl-C to stop")
+    assert "RIPPED (1)" in screen and "movie/Alpha" in screen
+    pipeline.mark(ItemKey("movie", "Bravo"), "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    terminal.wait_for("movie/Bravo")  # redrawn with the new item
+    terminal.keys("C-c")
+    screen = terminal.wait_for("EXIT-")
+    assert "EXIT-0" in screen and "Traceback" not in screen
