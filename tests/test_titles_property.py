@@ -87,6 +87,7 @@ def test_any_folder_name_is_tracked_exactly_and_never_executed(movie_titles, sho
                     "staging_root": str(staging),
                     "library_root": str(root),
                     "database": str(root / "db" / "state.db"),
+                    "gates": [],
                 }
             )
         )

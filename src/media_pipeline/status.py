@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import click
 from tabulate import tabulate
 
 from media_pipeline.config import Config
 from media_pipeline.items import printable
+from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue, age_seconds
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
 
@@ -21,6 +24,7 @@ NOTE_WIDTH = 24
 class StatusReport:
     items: list[dict]
     database_exists: bool
+    running_jobs: list[dict] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -32,10 +36,33 @@ class StatusReport:
         return [item for item in self.items if item["missing_since"]]
 
 
+def running_jobs(config: Config) -> list[dict]:
+    """The jobs in running/, from the share: what each worker is doing now."""
+    queue = Queue(config.queue_dir)
+    now = time.time()
+    jobs = []
+    for entry in queue.running():
+        job = JobName.parse(entry.job_id)
+        folder = queue.folder("running", entry.folder_name)
+        beat = age_seconds(os.path.join(folder, HEARTBEAT_FILE), now)
+        jobs.append(
+            {
+                "id": entry.job_id,
+                "kind": job.kind,
+                "item_uid": job.item_uid,
+                "worker": entry.worker,
+                "heartbeat_age_seconds": None if beat is None else round(beat),
+                "stale": beat is not None and beat > config.jobs.stale_after_seconds,
+            }
+        )
+    return jobs
+
+
 def run_status(config: Config) -> StatusReport:
+    jobs = running_jobs(config)
     with reading_database(config) as db:
         if db is None:
-            return StatusReport(items=[], database_exists=False)
+            return StatusReport(items=[], database_exists=False, running_jobs=jobs)
         rows = list(
             db.query(
                 """
@@ -48,7 +75,7 @@ def run_status(config: Config) -> StatusReport:
                 """
             )
         )
-    return StatusReport(items=rows, database_exists=True)
+    return StatusReport(items=rows, database_exists=True, running_jobs=jobs)
 
 
 def status_json(report: StatusReport) -> dict:
@@ -69,6 +96,7 @@ def status_json(report: StatusReport) -> dict:
     return {
         "items": [{name: item.get(name) for name in fields} for item in report.items],
         "counts": report.counts,
+        "running_jobs": report.running_jobs,
     }
 
 
@@ -146,6 +174,16 @@ def format_status(report: StatusReport, color: bool = False) -> str:
     blocks = [_state_block(state, by_state[state]) for state in DISPLAY_ORDER if state in by_state]
     counts = ", ".join(f"{count} {state}" for state, count in report.counts.items())
     summary = f"{len(report.items)} items: {counts}"
+    waiting = sum(1 for item in report.items if item["pending_approval"])
+    if waiting:
+        summary += f"\n{waiting} approval(s) pending: 'mp approve'"
+    if report.running_jobs:
+        names = {item["uid"]: _item_name(item) for item in report.items}
+        for job in report.running_jobs:
+            beat = job["heartbeat_age_seconds"]
+            state = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s ago"
+            item = _shorten(names.get(job["item_uid"], job["item_uid"]), 36)
+            summary += f"\nrunning: {job['kind']} of {item} on {job['worker']} ({state})"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
     return "\n\n".join([*blocks, summary])
