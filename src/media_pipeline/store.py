@@ -261,3 +261,18 @@ def local_time(timestamp: str | None) -> str:
     except ValueError:
         return timestamp
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def duration_text(seconds: float | None, *, short: bool = False) -> str:
+    """A duration for people: '45 s', '12 min', '5 h', '3 days' (or 45s, 12m, 5h, 3d)."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    for limit, size, long_unit, short_unit in (
+        (120, 1, " s", "s"),
+        (7200, 60, " min", "m"),
+        (172800, 3600, " h", "h"),
+    ):
+        if seconds < limit:
+            return f"{seconds // size}{short_unit if short else long_unit}"
+    return f"{seconds // 86400}{'d' if short else ' days'}"

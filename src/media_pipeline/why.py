@@ -24,20 +24,9 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.states import State
-from media_pipeline.store import local_time, reading_database
+from media_pipeline.store import duration_text, local_time, reading_database
 
 RUNNING_STATES = {state: kind for kind, state in KIND_STATES.items()}
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
 
 
 def _clock(minutes: int) -> str:
@@ -71,7 +60,7 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
                 f"{_clock(window[1])} (it is {moment:%H:%M} now)."
             )
     workers = sorted(name for name, spec in config.workers.items() if kind in spec.kinds)
-    waited = _duration(now - job.created.timestamp()) if job else "a while"
+    waited = duration_text(now - job.created.timestamp()) if job else "a while"
     if not workers:
         return (
             f"Its {kind} job has waited {waited}, but no worker under 'workers' in "
@@ -92,9 +81,9 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     if beat is not None and beat > config.jobs.stale_after_seconds:
         return (
             f"Its {kind} job was running on {entry.worker}, but its heartbeat stopped "
-            f"{_duration(beat)} ago; the next reconcile puts it back in the queue."
+            f"{duration_text(beat)} ago; the next reconcile puts it back in the queue."
         )
-    beat_text = f"heartbeat {_duration(beat)} ago" if beat is not None else "no heartbeat yet"
+    beat_text = f"heartbeat {duration_text(beat)} ago" if beat is not None else "no heartbeat yet"
     return f"Its {kind} job is running on {entry.worker} since {since} ({beat_text})."
 
 

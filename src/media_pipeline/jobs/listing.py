@@ -21,6 +21,7 @@ from media_pipeline.jobs.queue import (
     age_seconds,
     read_json,
 )
+from media_pipeline.store import duration_text
 
 STATES = QUEUE_DIRS[1:]
 
@@ -67,19 +68,6 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
     return jobs
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds}s"
-    if seconds < 7200:
-        return f"{seconds // 60}m"
-    if seconds < 172800:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
-
-
 def format_jobs(jobs: list[dict]) -> str:
     if not jobs:
         return "The queue is empty."
@@ -88,7 +76,7 @@ def format_jobs(jobs: list[dict]) -> str:
     for job in jobs:
         waits = ""
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
-            waits = f"retry in {_duration(job['not_before'] - now)}"
+            waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
         note = waits or (printable(str(job["reason"]))[:30] if job["reason"] else "")
         attempts = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
@@ -98,8 +86,8 @@ def format_jobs(jobs: list[dict]) -> str:
                 printable(job["item"])[:28],
                 job["worker"] or "",
                 attempts,
-                _duration(job["age_seconds"]),
-                _duration(job["heartbeat_age_seconds"]),
+                duration_text(job["age_seconds"], short=True),
+                duration_text(job["heartbeat_age_seconds"], short=True),
                 note,
             ]
         )

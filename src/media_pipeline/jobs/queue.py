@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from media_pipeline.fsutil import read_text, write_atomic
 from media_pipeline.items import ItemKey
+from media_pipeline.markers import parse_json_object
 
 QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
 LIVE_DIRS = ("pending", "running")
@@ -202,14 +203,7 @@ def write_json(path: str, data: dict) -> None:
 
 def read_json(path: str) -> dict | None:
     """A JSON object from the share, or None if absent or not a JSON object."""
-    text = read_text(path)
-    if text is None:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    return parse_json_object(read_text(path))
 
 
 def age_seconds(path: str, now: float) -> float | None:
