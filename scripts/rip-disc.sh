@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Rip a disc into OUTPUT_DIR: every title as MKV, with makemkvcon when it is installed.
+# Without makemkvcon (the demo, a test), copies the folder that stands for the disc:
+# $MP_DISC_ROOT/<type>/<title>[/<disc label>]/.
+#   rip-disc.sh OUTPUT_DIR TITLE
+set -euo pipefail
+
+output_dir=${1:?usage: rip-disc.sh OUTPUT_DIR TITLE}
+title=${2:?usage: rip-disc.sh OUTPUT_DIR TITLE}
+mkdir -p -- "$output_dir"
+
+if command -v makemkvcon >/dev/null 2>&1 && [[ -z ${MP_DISC_ROOT:-} ]]; then
+  echo "ripping '$title' from ${MP_DISC_DEVICE:-disc:0} with makemkvcon"
+  makemkvcon --robot mkv "${MP_DISC_DEVICE:-disc:0}" all "$output_dir"
+else
+  source_dir="${MP_DISC_ROOT:?no makemkvcon and no MP_DISC_ROOT to copy a disc from}/${MP_ITEM_TYPE:-movie}/$title"
+  if [[ -n ${MP_DISC_LABEL:-} ]]; then
+    source_dir="$source_dir/$MP_DISC_LABEL"
+  fi
+  echo "no makemkvcon: copying the disc folder $source_dir"
+  for file in "$source_dir"/*.mkv; do
+    [[ -e $file ]] || { echo "no titles in $source_dir" >&2; exit 1; }
+    cp -n -- "$file" "$output_dir/"
+  done
+fi
+
+mkdir -p -- "$output_dir/.pipeline"
+touch -- "$output_dir/.pipeline/rip.done"
+date -Iseconds > "$output_dir/.pipeline/rip.timestamp"
