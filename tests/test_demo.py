@@ -24,6 +24,31 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "IN_LIBRARY (3)" in run.stdout
+    library = sandbox / "library"
+    movie = library / "Movies" / "Big Buck Bunny (2008)" / "Big Buck Bunny (2008).mkv"
+    episodes = sorted((library / "TV Shows" / "Demo Show" / "Season 01").glob("*.mkv"))
+    assert movie.exists()
+    assert len(episodes) == 6, "three episodes per disc; the short menu loops are not episodes"
+    if shutil.which("ffprobe"):
+        assert run.stdout.startswith("media-pipeline demo: real ffmpeg")
+        streams = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name:stream_tags=language",
+                "-of",
+                "csv=p=0",
+                str(movie),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert streams == ["h264", "aac,eng", "aac,fra", "subrip,eng"]
+    else:
+        assert "WITHOUT ffmpeg" in run.stdout.splitlines()[0]
     status = subprocess.run(
         [*mp_command(), "status", "--json", "--config", str(sandbox / "config.yaml")],
         capture_output=True,

@@ -37,6 +37,10 @@ def handle_errors(function: Callable) -> Callable:
         except KeyboardInterrupt:
             click.echo("mp: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`mp jobs | head`): not an error worth a traceback.
+            sys.stderr.close()
+            sys.exit(141)
 
     return wrapper
 

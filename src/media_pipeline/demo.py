@@ -1,88 +1,223 @@
-"""`mp demo [DIR]`: a sandbox with its own config, staging, library and database, driven
-from disc to library so that `mp status --config DIR/config.yaml` shows the result.
+"""`mp demo [DIR]`: the whole pipeline in a sandbox, driven by the real commands.
 
-Until the job queue lands (issue #3) the stage scripts are simulated: each step writes
-what the script would write (a file and its three marker lines' worth of markers), and
-the real reconcile picks it up.
+The sandbox holds its own config, staging, library, database and a folder of simulated
+discs made with ffmpeg (a movie with a main feature and two extras; two discs of a TV
+season with three episodes and an extra each; English and French audio and an English
+subtitle). The reference scripts from the repository's scripts/ do the work; the demo
+runs reconcile, dispatch and approvals as the controller would, and claim as each of the
+three hosts would, until every item is in the library.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable
-from datetime import datetime
+from pathlib import Path
 
 import yaml
 
-from media_pipeline.config import load_config
+from media_pipeline.approve.session import decide, pending_approvals
+from media_pipeline.config import Config, load_config
 from media_pipeline.errors import UsageError
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.claim import run_claim
+from media_pipeline.jobs.dispatch import run_dispatch
+from media_pipeline.jobs.manage import run_rip
 from media_pipeline.reconcile import run_reconcile
 from media_pipeline.status import format_status, run_status
 
-DEMO_ITEMS = (
-    ItemKey("movie", "Big Buck Bunny (2008)"),
-    ItemKey("tv", "Demo Show", "S01 Disc1"),
-    ItemKey("tv", "Demo Show", "S01 Disc2"),
-)
+MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
+SEASON = (ItemKey("tv", "Demo Show", "S01 Disc1"), ItemKey("tv", "Demo Show", "S01 Disc2"))
+HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
+SCRIPTS = {
+    "rip": ("rip-disc.sh", ["{output_dir}", "{title}"]),
+    "transcode": ("transcode-queue.sh", None),
+    "filebot": ("filebot-process.sh", ["{input_dir}", "{destination}"]),
+}
+# What the scripts read from their environment in the demo.
+DEMO_ENVIRONMENT = {
+    "MP_AUDIO_LANGS": "eng fra",
+    "MP_SUB_LANGS": "eng",
+    "MP_CRF": "30",
+    "MP_PRESET": "ultrafast",
+    "MP_NO_FILEBOT": "1",  # file by copying even where FileBot is installed
+}
+MAX_ROUNDS = 12
 
-# (step title, stage folder the script writes, marker it writes, file it leaves)
-SIMULATED_STEPS = (
-    ("rip: the discs are ripped", "1-ripped", "rip", "title_t00.mkv"),
-    ("remux: main feature and episodes remuxed", "2-remuxed", "remux", "remuxed.mkv"),
-    ("transcode: files transcoded", "3-transcoded", "transcode", "transcoded.mkv"),
-    ("filebot: items filed into the library", "3-transcoded", "filebot", None),
-)
+
+def repository_scripts() -> Path:
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    if not (scripts / "rip-disc.sh").exists():
+        raise UsageError(
+            f"the demo runs the reference scripts from the repository's scripts/ folder, "
+            f"which is not at {scripts}; run it from a clone (make demo)"
+        )
+    return scripts
 
 
-def write_demo_config(sandbox: str) -> str:
-    config = {
-        "staging_root": os.path.join(sandbox, "staging"),
-        "library_root": os.path.join(sandbox, "library"),
-        "database": os.path.join(sandbox, "state.db"),
-        # The gates need `mp approve` (issue #4); the foundation demo runs with them off.
-        "gates": [],
+def _title(path: Path, seconds: float, tone: int, with_ffmpeg: bool) -> None:
+    """One simulated disc title: small test video, English and French audio, English
+    subtitles. Without ffmpeg, a placeholder whose size stands for its length."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not with_ffmpeg:
+        path.write_bytes(b"placeholder video " * int(seconds * 1000))
+        return
+    subtitles = path.with_suffix(".srt")
+    # The cue ends inside the title: a subtitle past the end would lengthen the file.
+    end = f"00:00:00,{int(seconds * 800):03d}" if seconds < 1.25 else "00:00:01,000"
+    subtitles.write_text(f"1\n00:00:00,000 --> {end}\nHello from the demo\n")
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc=size=160x120:rate=10:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={tone}:duration={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={tone * 2}:duration={seconds}",
+            "-i",
+            str(subtitles),
+            "-map",
+            "0",
+            "-map",
+            "1",
+            "-map",
+            "2",
+            "-map",
+            "3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-c:s",
+            "srt",
+            "-metadata:s:a:0",
+            "language=eng",
+            "-metadata:s:a:1",
+            "language=fra",
+            "-metadata:s:s:0",
+            "language=eng",
+            str(path),
+        ],
+        check=True,
+    )
+    subtitles.unlink()
+
+
+def make_discs(root: Path, with_ffmpeg: bool) -> None:
+    movie = root / "movie" / MOVIE.title
+    _title(movie / "title_t00.mkv", 0.6, 330, with_ffmpeg)  # an extra
+    _title(movie / "title_t01.mkv", 2.0, 440, with_ffmpeg)  # the main feature
+    _title(movie / "title_t02.mkv", 0.4, 550, with_ffmpeg)  # another extra
+    for disc in SEASON:
+        folder = root / "tv" / disc.title / disc.disc_label
+        for episode in range(3):
+            _title(folder / f"title_t{episode:02d}.mkv", 1.2, 300 + 100 * episode, with_ffmpeg)
+        _title(folder / "title_t03.mkv", 0.3, 900, with_ffmpeg)  # a menu loop
+
+
+def write_demo_config(sandbox: Path, scripts: Path) -> Path:
+    script_table = {
+        kind: {"path": str(scripts / name), **({"args": args} if args else {})}
+        for kind, (name, args) in SCRIPTS.items()
     }
-    path = os.path.join(sandbox, "config.yaml")
+    script_table["remux"] = {
+        "movie": {"path": str(scripts / "organize-and-remux-movie.sh")},
+        "tv": {"path": str(scripts / "organize-and-remux-tv.sh")},
+    }
+    config = {
+        "staging_root": str(sandbox / "staging"),
+        "library_root": str(sandbox / "library"),
+        "database": str(sandbox / "state.db"),
+        "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
+        "scripts": script_table,
+        "gates": ["remux_review", "filebot_confirm"],
+        "jobs": {"heartbeat_seconds": 5, "backoff_seconds": 1},
+    }
+    path = sandbox / "config.yaml"
     with open(path, "x", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
-    for root in ("staging_root", "library_root"):
-        os.makedirs(config[root], exist_ok=True)
+    for folder in ("staging", "library"):
+        (sandbox / folder).mkdir(exist_ok=True)
     return path
 
 
-def _simulate_script(staging_root: str, key: ItemKey, stage: str, marker: str, file: str | None):
-    folder = key.folder(staging_root, stage)
-    os.makedirs(os.path.join(folder, ".pipeline"), exist_ok=True)
-    if file:
-        with open(os.path.join(folder, file), "wb") as handle:
-            handle.write(b"simulated video for " + key.name.encode())
-    with open(os.path.join(folder, ".pipeline", f"{marker}.done"), "w"):
-        pass
-    with open(os.path.join(folder, ".pipeline", f"{marker}.timestamp"), "w") as handle:
-        handle.write(datetime.now().astimezone().isoformat(timespec="seconds") + "\n")
+def _drive(config: Config, echo: Callable[[str], None]) -> None:
+    for key in (MOVIE, *SEASON):
+        echo(f"  mp rip: {run_rip(config, key.type, key.title, key.disc_label).message}")
+    for round_number in range(1, MAX_ROUNDS + 1):
+        echo(f"\nround {round_number}")
+        for change in run_reconcile(config).describe():
+            if not change.startswith("write "):
+                echo(f"  ct303 reconcile: {change}")
+        for approval in pending_approvals(config):
+            echo(f"  ct303 approve --yes: {decide(config, approval.item['uid'], approved=True)}")
+        for name, job_id in run_dispatch(config).queued:
+            echo(f"  ct303 dispatch: {job_id.split('_')[3]} job for {name}")
+        for host in HOSTS:
+            while True:
+                result = run_claim(config, host)
+                if result.job_id is None:
+                    break
+                echo(f"  {host} claim: {result.message}")
+                if result.failed:
+                    raise UsageError(f"the demo's {host} job failed: {result.message}")
+        items = run_status(config).items
+        if items and all(item["state"] == "IN_LIBRARY" for item in items):
+            return
+    raise UsageError(f"the demo did not finish in {MAX_ROUNDS} rounds; see mp status")
 
 
-def run_demo(directory: str | None, echo: Callable[[str], None]) -> str:
-    sandbox = os.path.abspath(directory or tempfile.mkdtemp(prefix="mp-demo-"))
-    os.makedirs(sandbox, exist_ok=True)
-    if os.path.exists(os.path.join(sandbox, "config.yaml")):
+def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
+    with_ffmpeg = bool(shutil.which("ffmpeg") and shutil.which("ffprobe"))
+    if with_ffmpeg:
+        echo("media-pipeline demo: real ffmpeg remux and transcode, scripts from scripts/.")
+    else:
+        echo(
+            "media-pipeline demo WITHOUT ffmpeg: the scripts COPY files instead of remuxing "
+            "and transcoding (install ffmpeg for the real thing)."
+        )
+    sandbox = Path(directory or tempfile.mkdtemp(prefix="mp-demo-")).resolve()
+    sandbox.mkdir(parents=True, exist_ok=True)
+    if (sandbox / "config.yaml").exists():
         raise UsageError(
             f"{sandbox} already holds a demo (config.yaml); give an empty or new folder"
         )
-    echo("media-pipeline demo (foundation): scripts are SIMULATED by writing their markers;")
-    echo("the job queue, approvals and real ffmpeg arrive with issues #3 to #5.")
-    config_path = write_demo_config(sandbox)
-    config = load_config(config_path)
+    scripts = sandbox / "scripts"
+    shutil.copytree(repository_scripts(), scripts)
     echo(f"sandbox: {sandbox}")
-    for number, (title, stage, marker, file) in enumerate(SIMULATED_STEPS, start=1):
-        echo(f"\n[{number}/{len(SIMULATED_STEPS)}] {title} (simulated)")
-        for key in DEMO_ITEMS:
-            _simulate_script(config.staging_root, key, stage, marker, file)
-        result = run_reconcile(config)
-        for transition in result.plan.transitions:
-            echo(f"  reconcile: {transition.describe()}")
+    echo("making the simulated discs ...")
+    make_discs(sandbox / "discs", with_ffmpeg)
+    config = load_config(str(write_demo_config(sandbox, scripts)))
+    saved = {name: os.environ.get(name) for name in (*DEMO_ENVIRONMENT, "MP_DISC_ROOT")}
+    os.environ.update({**DEMO_ENVIRONMENT, "MP_DISC_ROOT": str(sandbox / "discs")})
+    try:
+        _drive(config, echo)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     echo("\n" + format_status(run_status(config)))
-    echo(f"\nSee it again with: mp status --config {config_path}")
+    library = sorted(
+        str(path.relative_to(sandbox / "library")) for path in (sandbox / "library").rglob("*.mkv")
+    )
+    echo("\nlibrary:\n" + "\n".join(f"  {name}" for name in library))
+    echo(f"\nSee it again with: mp status --config {sandbox / 'config.yaml'}")
     return sandbox
