@@ -6,7 +6,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System tools the tests and the demo use: installed when missing and we may (root).
-SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck
+SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck \
+	systemd-analyze:systemd
 
 .PHONY: demo test lint unit bench system-deps clean
 

@@ -302,6 +302,45 @@ def approve(
     click.echo(session.run_approve(config, TerminalPrompter()).describe())
 
 
+@mp.group(name="timers")
+def timers_group() -> None:
+    """Install the systemd units that run media-pipeline on this host."""
+
+
+@timers_group.command(name="install")
+@click.option(
+    "--dest",
+    metavar="DIR",
+    help="Write here [default: /etc/systemd/system, or the user unit folder with --user].",
+)
+@click.option("--user", is_flag=True, help="Units for a user's systemd, not the system's.")
+@click.option(
+    "--worker",
+    "workers",
+    multiple=True,
+    metavar="NAME",
+    help="Enable a claim timer for this worker [default: this host, if a worker].",
+)
+@click.option(
+    "--controller/--no-controller",
+    default=None,
+    help="Enable reconcile and dispatch [default: where the database folder is].",
+)
+@common_options
+def timers_install(config_path, dest, user, workers, controller) -> None:
+    """Write the units with this installation's mp and config, and say what to enable."""
+    from media_pipeline.timers import run_timers_install
+
+    result = run_timers_install(
+        _config(config_path), dest=dest, user=user, workers=tuple(workers), controller=controller
+    )
+    for path in result.written:
+        click.echo(f"wrote {path}")
+    click.echo("then run:")
+    for line in result.enable:
+        click.echo(f"  {line}")
+
+
 @mp.group(name="config")
 def config_group() -> None:
     """Check a config file, or print a commented example."""

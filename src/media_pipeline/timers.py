@@ -1,0 +1,194 @@
+"""`mp timers install`: the systemd units that run media-pipeline, written for this host.
+
+The units are generated here, from one description, so `timers/` in the repository
+(rendered for the default paths) and what `mp timers install` writes cannot drift.
+Services are oneshot; a timer counts from the end of its service's last run
+(OnUnitInactiveSec=), so a run never overlaps the previous one, and one claim instance
+runs at most one job at a time. Path units are no substitute: inotify sees nothing
+another host writes over NFS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from media_pipeline.config import Config
+from media_pipeline.errors import UsageError
+
+# (unit name, what it does, command, seconds between runs)
+CONTROLLER_UNITS = (
+    ("mp-reconcile", "rescan markers and the job queue into the database", "reconcile", 60),
+    ("mp-dispatch", "queue a job for every item that needs one", "dispatch", 60),
+)
+CLAIM_UNIT = ("mp-claim@", "claim and run one job as worker %i", "claim --worker %i", 30)
+
+
+@dataclass(frozen=True)
+class UnitPaths:
+    mp: str
+    config: str
+    staging_root: str
+    library_root: str
+    queue_dir: str
+    database_folder: str
+
+
+def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
+    return UnitPaths(
+        mp=mp or installed_mp(),
+        config=os.path.abspath(config.source),
+        staging_root=config.staging_root,
+        library_root=config.library_root,
+        queue_dir=config.queue_dir,
+        database_folder=os.path.dirname(config.database),
+    )
+
+
+def installed_mp() -> str:
+    """The `mp` of this installation (the one beside this Python), for ExecStart."""
+    beside = Path(sys.executable).with_name("mp")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mp")
+    if found is None:
+        raise UsageError("cannot find the 'mp' command of this installation for ExecStart")
+    return os.path.abspath(found)
+
+
+def _hardening(paths: UnitPaths, writes: list[str], user: bool) -> list[str]:
+    if user:
+        # A user manager cannot set up most of these without privileges; left out.
+        return []
+    return [
+        "",
+        "# Hardening: the service sees the whole system read-only except what it must write.",
+        "# Drop a line here (or add a path) if your scripts need more.",
+        "ProtectSystem=strict",
+        # '-': a path missing on this host is skipped rather than failing the start.
+        "ReadWritePaths=" + " ".join(f"-{path}" for path in dict.fromkeys(writes)),
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+    ]
+
+
+def _service(
+    description: str, command: str, identifier: str, paths: UnitPaths, writes: list[str], user: bool
+) -> str:
+    lines = [
+        "[Unit]",
+        f"Description=media-pipeline: {description}",
+        f"RequiresMountsFor={paths.staging_root}",
+        "After=network-online.target remote-fs.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"Environment=MP_CONFIG={paths.config}",
+        f"ExecStart={paths.mp} {command} --config {paths.config}",
+        f"SyslogIdentifier={identifier}",
+        *_hardening(paths, writes, user),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _timer(description: str, every_seconds: int) -> str:
+    lines = [
+        "[Unit]",
+        f"Description=media-pipeline: {description}",
+        "",
+        "[Timer]",
+        # Count from the end of the last run, not its start: a oneshot service that
+        # takes longer than the interval is never started again while it still runs.
+        "OnActiveSec=30s",
+        f"OnUnitInactiveSec={every_seconds}s",
+        "AccuracySec=1s",
+        # Hosts sharing one NFS server should not all arrive at the same second.
+        "RandomizedDelaySec=5s",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_units(paths: UnitPaths, *, user: bool = False) -> dict[str, str]:
+    """File name -> text of every unit."""
+    units = {}
+    controller_writes = [paths.staging_root, paths.queue_dir, paths.database_folder]
+    for name, what, command, every in CONTROLLER_UNITS:
+        units[f"{name}.service"] = _service(what, command, name, paths, controller_writes, user)
+        units[f"{name}.timer"] = _timer(f"run {name} every {every} s", every)
+    name, what, command, every = CLAIM_UNIT
+    claim_writes = [paths.staging_root, paths.queue_dir, paths.library_root, "/run/lock"]
+    units[f"{name}.service"] = _service(what, command, "mp-claim-%i", paths, claim_writes, user)
+    units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
+    return units
+
+
+# What timers/ in the repository holds: the units for the documented default paths.
+REFERENCE_PATHS = UnitPaths(
+    mp="/usr/local/bin/mp",
+    config="/etc/media-pipeline/config.yaml",
+    staging_root="/mnt/staging",
+    library_root="/mnt/library",
+    queue_dir="/mnt/staging/.pipeline/jobs",
+    database_folder="/var/lib/media-pipeline",
+)
+
+
+def default_unit_folder(user: bool) -> str:
+    if user:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+        return os.path.join(base, "systemd", "user")
+    return "/etc/systemd/system"
+
+
+@dataclass
+class InstallResult:
+    folder: str
+    written: list[str]
+    enable: list[str]
+
+
+def run_timers_install(
+    config: Config,
+    *,
+    dest: str | None = None,
+    user: bool = False,
+    workers: tuple[str, ...] = (),
+    controller: bool | None = None,
+) -> InstallResult:
+    """Write the units and say which to enable on this host: a claim instance per worker
+    (default: this host's name, when it is a worker in the config), and reconcile and
+    dispatch where the database lives (default: where its folder exists)."""
+    folder = dest or default_unit_folder(user)
+    for worker in workers:
+        if worker not in config.workers:
+            raise UsageError(f"worker '{worker}' is not under 'workers' in {config.source}")
+    if not workers:
+        host = socket.gethostname().split(".")[0]
+        workers = (host,) if host in config.workers else ()
+    if controller is None:
+        controller = os.path.isdir(os.path.dirname(config.database))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        written = []
+        for name, text in render_units(paths_for(config), user=user).items():
+            path = os.path.join(folder, name)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            written.append(path)
+    except OSError as error:
+        raise UsageError(f"cannot write units into {folder} ({error.strerror})") from None
+    timers = [f"{name}.timer" for name, *_rest in CONTROLLER_UNITS] if controller else []
+    timers += [f"mp-claim@{worker}.timer" for worker in workers]
+    systemctl = "systemctl --user" if user else "systemctl"
+    enable = [f"{systemctl} daemon-reload"]
+    if timers:
+        enable.append(f"{systemctl} enable --now " + " ".join(timers))
+    return InstallResult(folder, written, enable)

@@ -1,0 +1,103 @@
+"""systemd units: generated once, installed with this installation's paths, verified by
+systemd-analyze; and the reference scripts pass shellcheck."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from media_pipeline.timers import REFERENCE_PATHS, render_units
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_repository_timers_folder_is_the_generated_reference():
+    units = render_units(REFERENCE_PATHS)
+    on_disk = {path.name: path.read_text() for path in (REPO / "timers").iterdir()}
+    assert on_disk == units
+
+
+def test_units_are_oneshot_and_count_from_the_end_of_the_last_run():
+    units = render_units(REFERENCE_PATHS)
+    for name, text in units.items():
+        if name.endswith(".service"):
+            assert "Type=oneshot" in text and "RequiresMountsFor=/mnt/staging" in text
+            assert "ProtectSystem=strict" in text and "SyslogIdentifier=" in text
+        else:
+            assert "OnUnitInactiveSec=" in text and "OnUnitActiveSec" not in text
+            assert "AccuracySec=1s" in text and "RandomizedDelaySec=" in text
+    assert "OnUnitInactiveSec=30s" in units["mp-claim@.timer"]
+    assert "OnUnitInactiveSec=60s" in units["mp-reconcile.timer"]
+    assert "claim --worker %i" in units["mp-claim@.service"]
+
+
+def test_install_writes_units_for_this_installation(pipeline):
+    dest = pipeline.root / "units"
+    result = pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
+    mp = str(Path(sys.executable).with_name("mp"))
+    service = (dest / "mp-claim@.service").read_text()
+    assert f"ExecStart={mp} claim --worker %i --config {pipeline.config_path}" in service
+    assert f"ReadWritePaths=-{pipeline.staging}" in service
+    assert (
+        "systemctl enable --now mp-reconcile.timer mp-dispatch.timer mp-claim@w1.timer"
+        in result.stdout
+    )
+    user = pipeline.mp(
+        "timers",
+        "install",
+        "--dest",
+        str(pipeline.root / "user"),
+        "--user",
+        "--no-controller",
+        "--worker",
+        "w1",
+    )
+    assert "systemctl --user enable --now mp-claim@w1.timer" in user.stdout
+    assert "ProtectSystem" not in (pipeline.root / "user" / "mp-claim@.service").read_text()
+    unknown = pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "nope", expect=2)
+    assert "worker 'nope' is not under 'workers'" in unknown.stderr
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_installed_units_pass_systemd_analyze_verify(pipeline):
+    dest = pipeline.root / "units"
+    pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
+    # A template is verified as an instance, the way systemd would start it.
+    for suffix in ("service", "timer"):
+        shutil.copy(dest / f"mp-claim@.{suffix}", dest / f"mp-claim@w1.{suffix}")
+    units = [str(path) for path in sorted(dest.iterdir()) if "@." not in path.name]
+    run = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    # Unknown keys are only warnings to systemd; here they are failures.
+    assert run.stderr.strip() == "", run.stderr
+
+
+@pytest.mark.skipif(not shutil.which("shellcheck"), reason="shellcheck not installed")
+def test_reference_scripts_pass_shellcheck():
+    scripts = sorted(str(path) for path in (REPO / "scripts").glob("*.sh"))
+    assert len(scripts) == 6
+    run = subprocess.run(
+        ["shellcheck", "-x", *scripts], capture_output=True, text=True, cwd=REPO / "scripts"
+    )
+    assert run.returncode == 0, run.stdout
+
+
+def test_reference_scripts_end_with_the_three_marker_lines():
+    for name, marker in (
+        ("rip-disc.sh", "rip"),
+        ("organize-and-remux-movie.sh", "remux"),
+        ("organize-and-remux-tv.sh", "remux"),
+        ("transcode-queue.sh", "transcode"),
+        ("filebot-process.sh", "filebot"),
+    ):
+        tail = (REPO / "scripts" / name).read_text().strip().splitlines()[-3:]
+        assert tail[0].startswith("mkdir -p -- ") and tail[0].endswith('/.pipeline"')
+        assert tail[1].startswith("touch -- ") and tail[1].endswith(f'/.pipeline/{marker}.done"')
+        assert tail[2].startswith("date -Iseconds > ")
+        assert tail[2].endswith(f'/.pipeline/{marker}.timestamp"')
