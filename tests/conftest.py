@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +145,20 @@ case "$behaviour" in
 esac
 mkdir -p "$marker_dir/.pipeline"
 echo "output of $kind" > "$marker_dir/$kind.out"
+if [ "$kind" = filebot ]; then
+  case "$MP_DESTINATION" in
+    */) mkdir -p "$MP_DESTINATION"; echo filed > "$MP_DESTINATION/episode.out" ;;
+    *) mkdir -p "$(dirname "$MP_DESTINATION")"
+       cp "$MP_TEST_DIR/sample.mkv" "$MP_DESTINATION" 2>/dev/null ||
+         echo filed > "$MP_DESTINATION" ;;
+  esac
+fi
+case "$behaviour" in
+  empty) : > "$marker_dir/$kind.out" ;;
+  garbage) echo "not video" > "$marker_dir/broken.mkv" ;;
+  long) ffmpeg -nostdin -v error -f lavfi -i testsrc=size=64x48:rate=5:duration=4 \
+          "$marker_dir/long.mkv" ;;
+esac
 touch "$marker_dir/.pipeline/$kind.done"
 date -Iseconds > "$marker_dir/.pipeline/$kind.timestamp"
 printf 'done %s %s\n' "$kind" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
@@ -151,9 +167,36 @@ printf 'done %s %s\n' "$kind" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
 KINDS = ("rip", "remux", "transcode", "filebot")
 
 
+@pytest.fixture(scope="session")
+def sample_media(tmp_path_factory) -> Path | None:
+    """A one-second real video file, where ffmpeg is installed (verification probes it)."""
+    if not shutil.which("ffmpeg"):
+        return None
+    path = tmp_path_factory.mktemp("media") / "sample.mkv"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x48:rate=5:duration=1",
+            "-c:v",
+            "mpeg4",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
 @pytest.fixture
-def pipeline(sandbox, monkeypatch):
+def pipeline(sandbox, monkeypatch, sample_media):
     """A sandbox whose config runs fake scripts on worker 'w1' (every kind)."""
+    if sample_media is not None:
+        shutil.copy(sample_media, sandbox.root / "sample.mkv")
     scripts = sandbox.root / "scripts"
     scripts.mkdir()
     for kind in KINDS:

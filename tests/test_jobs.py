@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from datetime import datetime, timedelta
+
+import pytest
 
 from media_pipeline.items import ItemKey
 
@@ -262,3 +265,32 @@ def test_old_finished_jobs_are_removed_but_their_history_stays(pipeline):
     assert "folder removed" in result.stderr
     assert pipeline.queue("completed") == []
     assert job_id in pipeline.mp("history", MOVIE.uid).stdout
+
+
+def _verification_fails(pipeline, behaviour) -> str:
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", behaviour)
+    result = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "outputs failed verification" in result.stdout
+    assert pipeline.queue("completed") == [] and len(pipeline.queue("pending")) == 1
+    return result.stdout
+
+
+def test_an_empty_output_fails_verification(pipeline):
+    assert "remux.out is empty" in _verification_fails(pipeline, "empty")
+
+
+def test_unreadable_media_fails_verification(pipeline):
+    if not shutil.which("ffprobe"):
+        pytest.skip("ffprobe is not installed (make test installs it)")
+    assert "broken.mkv is not readable media" in _verification_fails(pipeline, "garbage")
+
+
+def test_an_output_much_longer_than_any_input_fails_verification(pipeline):
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed (make test installs it)")
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    shutil.copy(pipeline.root / "sample.mkv", pipeline.folder(MOVIE, "1-ripped") / "t00.mkv")
+    text = _verification_fails(pipeline, "long")
+    assert "long.mkv lasts 4.0 s; no input lasts about as long (1.0 s)" in text

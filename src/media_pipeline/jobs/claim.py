@@ -33,6 +33,7 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
+from media_pipeline.jobs.verify import verify_outputs
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +190,8 @@ def _finish(
         reason = f"script exited with {outcome.exit_code}"
     elif not os.path.exists(spec.marker_path):
         reason = f"script exited 0 but did not write {spec.marker_path}"
+    elif (problem := verify_outputs(spec)) is not None:
+        reason = f"outputs failed verification: {problem}"
     else:
         write_json(
             os.path.join(folder, RESULT_FILE),

@@ -1,0 +1,75 @@
+"""A job is done only when its outputs are there: present, not empty and, where ffprobe
+is installed, readable media lasting about as long as what went in."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe
+from media_pipeline.jobs.spec import JobSpec
+
+# An output lasts "as long" as an input within this share of it, or this many seconds
+# (container and codec frame boundaries move short titles by a fraction of a second).
+TOLERANCE_SHARE = 0.05
+TOLERANCE_SECONDS = 0.5
+
+
+def _files(path: str) -> list[str]:
+    """The visible regular files of a folder, or the file itself."""
+    if os.path.isfile(path):
+        return [path]
+    try:
+        entries = sorted(os.scandir(path), key=lambda entry: entry.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [e.path for e in entries if not e.name.startswith(".") and e.is_file()]
+
+
+def _is_media(path: str) -> bool:
+    return path.lower().endswith(MEDIA_SUFFIXES)
+
+
+def _durations(ffprobe: str, paths: list[str]) -> list[float]:
+    found = []
+    for path in paths:
+        if _is_media(path):
+            duration = probe(ffprobe, path).get("duration")
+            if duration:
+                found.append(duration)
+    return found
+
+
+def verify_outputs(spec: JobSpec) -> str | None:
+    """None when the job's outputs check out, else the reason they do not."""
+    if spec.kind == "filebot":
+        where = spec.destination or spec.output_dir
+        inputs: list[str] = []  # the filing script moved them: nothing left to compare
+    else:
+        where = spec.output_dir
+        inputs = _files(spec.input_dir) if spec.input_dir else []
+    outputs = _files(where)
+    if not outputs:
+        return f"no output files in {where}"
+    for path in outputs:
+        if os.path.getsize(path) == 0:
+            return f"output {path} is empty"
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    input_durations = _durations(ffprobe, inputs)
+    for path in outputs:
+        if not _is_media(path):
+            continue
+        duration = probe(ffprobe, path).get("duration")
+        if not duration:
+            return f"output {path} is not readable media (ffprobe)"
+        if input_durations and not any(
+            abs(duration - source) <= max(source * TOLERANCE_SHARE, TOLERANCE_SECONDS)
+            for source in input_durations
+        ):
+            lengths = ", ".join(f"{source:.1f}" for source in input_durations)
+            return (
+                f"output {path} lasts {duration:.1f} s; no input lasts about as long ({lengths} s)"
+            )
+    return None
