@@ -133,6 +133,20 @@ def status(config_path: str | None, as_json: bool, watch: bool) -> None:
 
 
 @mp.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+@common_options
+def stats(config_path: str | None, as_json: bool) -> None:
+    """Per stage: jobs done, median and 95th percentile time, bytes in and out; failures."""
+    from media_pipeline.stats import format_stats, run_stats
+
+    result = run_stats(_config(config_path))
+    if as_json:
+        _echo_json(result.as_json())
+    else:
+        click.echo(format_stats(result))
+
+
+@mp.command()
 @click.argument("item")
 @common_options
 def why(config_path: str | None, item: str) -> None:

@@ -27,6 +27,7 @@ from media_pipeline.jobs.claim import run_claim
 from media_pipeline.jobs.dispatch import run_dispatch
 from media_pipeline.jobs.manage import run_rip
 from media_pipeline.reconcile import run_reconcile
+from media_pipeline.stats import format_stats, run_stats
 from media_pipeline.status import format_status, run_status
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
@@ -215,6 +216,7 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
             else:
                 os.environ[name] = value
     echo("\n" + format_status(run_status(config)))
+    echo("\n" + format_stats(run_stats(config)))
     library = sorted(
         str(path.relative_to(sandbox / "library")) for path in (sandbox / "library").rglob("*.mkv")
     )

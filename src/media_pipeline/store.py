@@ -126,7 +126,14 @@ def _migration_2(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
+def _migration_3(db: Database) -> None:
+    # What a completed job measured, for `mp stats`.
+    db["jobs"].add_column("seconds", float)
+    db["jobs"].add_column("bytes_in", int)
+    db["jobs"].add_column("bytes_out", int)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -33,7 +33,7 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
-from media_pipeline.jobs.verify import verify_outputs
+from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ def _finish(
     elif (problem := verify_outputs(spec)) is not None:
         reason = f"outputs failed verification: {problem}"
     else:
+        bytes_in, bytes_out = measure_bytes(spec)
         write_json(
             os.path.join(folder, RESULT_FILE),
             {
@@ -200,6 +201,8 @@ def _finish(
                 "exit_code": 0,
                 "worker": worker,
                 "seconds": round(outcome.seconds, 3),
+                "bytes_in": bytes_in,
+                "bytes_out": bytes_out,
                 "finished_at": now_text(),
             },
         )

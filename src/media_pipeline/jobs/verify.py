@@ -40,14 +40,27 @@ def _durations(ffprobe: str, paths: list[str]) -> list[float]:
     return found
 
 
+def output_place(spec: JobSpec) -> str:
+    return (spec.destination or spec.output_dir) if spec.kind == "filebot" else spec.output_dir
+
+
+def measure_bytes(spec: JobSpec) -> tuple[int, int]:
+    """Bytes that went in and came out, for `mp stats` (the input folder is measured after
+    the job, so a filing script that moved its input reports 0 in)."""
+    inputs = _files(spec.input_dir) if spec.input_dir else []
+    outputs = _files(output_place(spec))
+
+    def total(paths: list[str]) -> int:
+        return sum(os.path.getsize(path) for path in paths if os.path.exists(path))
+
+    return total(inputs), total(outputs)
+
+
 def verify_outputs(spec: JobSpec) -> str | None:
     """None when the job's outputs check out, else the reason they do not."""
-    if spec.kind == "filebot":
-        where = spec.destination or spec.output_dir
-        inputs: list[str] = []  # the filing script moved them: nothing left to compare
-    else:
-        where = spec.output_dir
-        inputs = _files(spec.input_dir) if spec.input_dir else []
+    where = output_place(spec)
+    # The filing script moved its inputs: nothing is left to compare with.
+    inputs = _files(spec.input_dir) if spec.input_dir and spec.kind != "filebot" else []
     outputs = _files(where)
     if not outputs:
         return f"no output files in {where}"

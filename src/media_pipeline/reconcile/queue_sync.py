@@ -142,7 +142,18 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
         "finished_at": result.get("finished_at") if state in FINISHED_DIRS else None,
         "exit_code": exit_code if isinstance(exit_code, int) else None,
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
+        **{
+            name: _number(result.get(name)) if state == "completed" else None
+            for name in ("seconds", "bytes_in", "bytes_out")
+        },
     }
+
+
+def _number(value):
+    """A measurement from result.json, or None if it is not a plain number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value
 
 
 def _queue_jobs(queue: Queue) -> list[tuple[str, str, JobName]]:
