@@ -74,3 +74,23 @@ def test_console_scripts_are_the_same_commands(tmp_path):
         run = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0
         assert "--config" in run.stdout and "--log-format" in run.stdout
+
+
+def test_demo_without_ffmpeg_copies_and_says_so(tmp_path):
+    # A PATH with every usual tool but ffmpeg and ffprobe.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in os.listdir("/usr/bin"):
+        if name not in ("ffmpeg", "ffprobe", "makemkvcon", "filebot"):
+            (tools / name).symlink_to(Path("/usr/bin") / name)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{tools}"}
+    env.pop("MP_CONFIG", None)
+    sandbox = tmp_path / "demo"
+    run = subprocess.run(
+        [*mp_command(), "demo", str(sandbox)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[0].startswith("media-pipeline demo WITHOUT ffmpeg")
+    assert "IN_LIBRARY (3)" in run.stdout
+    episodes = list((sandbox / "library" / "TV Shows" / "Demo Show" / "Season 01").glob("*.mkv"))
+    assert len(episodes) == 6
