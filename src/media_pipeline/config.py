@@ -586,7 +586,8 @@ def load_config(path: str | None) -> Config:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, [f"cannot be read ({error})"]) from None
     try:
-        data = yaml.safe_load(text)
+        # The C loader when PyYAML has it: every timer run parses this file.
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

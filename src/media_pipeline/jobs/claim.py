@@ -10,16 +10,13 @@ import contextlib
 import logging
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-import filelock
-
 from media_pipeline.config import Config, window_open
-from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
-from media_pipeline.fsutil import check_staging_root, read_text, write_atomic
+from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.fsutil import check_staging_root, local_lock, read_text, write_atomic
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
@@ -56,7 +53,12 @@ def default_worker() -> str:
 def _local_lock_path(worker: str) -> str:
     # Local, not on the share: file locks on NFS are unreliable, and the claimers it
     # serializes (instances of one worker) all run on this host.
-    folder = "/run/lock" if os.access("/run/lock", os.W_OK) else tempfile.gettempdir()
+    if os.access("/run/lock", os.W_OK):
+        folder = "/run/lock"
+    else:
+        import tempfile  # only where /run/lock is not ours to write
+
+        folder = tempfile.gettempdir()
     return os.path.join(folder, f"media-pipeline-claim-{worker}.lock")
 
 
@@ -236,13 +238,9 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     )
     if not kinds:
         return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
-    lock = filelock.FileLock(_local_lock_path(worker), timeout=config.lock_timeout_seconds)
-    try:
-        with lock:
-            claimer = Claimer(config, queue, worker, kinds)
-            job, folder, missing = claimer.claim_next(dry_run=dry_run)
-    except filelock.Timeout:
-        raise SafetyRefusal(f"claim lock {lock.lock_file} is held by another claimer") from None
+    with local_lock(_local_lock_path(worker), config.lock_timeout_seconds):
+        claimer = Claimer(config, queue, worker, kinds)
+        job, folder, missing = claimer.claim_next(dry_run=dry_run)
     if job is None:
         if missing:
             raise PipelineError(
