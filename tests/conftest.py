@@ -141,6 +141,8 @@ case "$behaviour" in
   fail) echo "something broke"; exit 3 ;;
   nomarker) exit 0 ;;
   block) touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
+  wait) touch "$MP_TEST_DIR/started.$MP_JOB_ID"
+        while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
   stubborn) trap '' TERM; touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
 esac
 mkdir -p "$marker_dir/.pipeline"

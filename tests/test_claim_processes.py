@@ -240,3 +240,20 @@ def test_claim_dry_run_claims_nothing(pipeline):
     (job_id,) = queued(pipeline, MOVIE)
     assert f"would claim {job_id}" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
     assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
+
+
+def test_a_drained_worker_finishes_its_job_and_claims_no_more(pipeline):
+    jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
+    pipeline.behave("remux", "wait")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{jobs[0]}")
+    assert "drained" in pipeline.mp("worker", "drain", "w1").stdout
+    assert "drained (claim nothing): w1" in pipeline.mp("status").stdout
+    (pipeline.root / "release").touch()
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {jobs[0]} completed" in out
+    assert "is drained" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert pipeline.queue("pending") == [jobs[1]]
+    assert "resumed" in pipeline.mp("worker", "resume", "w1").stdout
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert "not under 'workers'" in pipeline.mp("worker", "drain", "nobody", expect=2).stderr

@@ -316,6 +316,31 @@ def approve(
     click.echo(session.run_approve(config, TerminalPrompter()).describe())
 
 
+@mp.group(name="worker")
+def worker_group() -> None:
+    """Drain a worker before maintenance, or resume it."""
+
+
+@worker_group.command(name="drain")
+@click.argument("name")
+@common_options
+def worker_drain(config_path: str | None, name: str) -> None:
+    """NAME finishes its running job and claims no more."""
+    from media_pipeline.jobs.drain import set_drained
+
+    click.echo(set_drained(_config(config_path), name, True))
+
+
+@worker_group.command(name="resume")
+@click.argument("name")
+@common_options
+def worker_resume(config_path: str | None, name: str) -> None:
+    """NAME claims jobs again."""
+    from media_pipeline.jobs.drain import set_drained
+
+    click.echo(set_drained(_config(config_path), name, False))
+
+
 @mp.group(name="timers")
 def timers_group() -> None:
     """Install the systemd units that run media-pipeline on this host."""

@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from media_pipeline.config import Config
 from media_pipeline.items import printable
+from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue, age_seconds
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
@@ -25,6 +26,7 @@ class StatusReport:
     items: list[dict]
     database_exists: bool
     running_jobs: list[dict] = field(default_factory=list)
+    drained: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -60,9 +62,10 @@ def running_jobs(config: Config) -> list[dict]:
 
 def run_status(config: Config) -> StatusReport:
     jobs = running_jobs(config)
+    drained = drained_workers(config)
     with reading_database(config) as db:
         if db is None:
-            return StatusReport(items=[], database_exists=False, running_jobs=jobs)
+            return StatusReport([], False, running_jobs=jobs, drained=drained)
         rows = list(
             db.query(
                 """
@@ -75,7 +78,7 @@ def run_status(config: Config) -> StatusReport:
                 """
             )
         )
-    return StatusReport(items=rows, database_exists=True, running_jobs=jobs)
+    return StatusReport(rows, True, running_jobs=jobs, drained=drained)
 
 
 def status_json(report: StatusReport) -> dict:
@@ -97,6 +100,7 @@ def status_json(report: StatusReport) -> dict:
         "items": [{name: item.get(name) for name in fields} for item in report.items],
         "counts": report.counts,
         "running_jobs": report.running_jobs,
+        "drained_workers": report.drained,
     }
 
 
@@ -177,6 +181,8 @@ def format_status(report: StatusReport, color: bool = False) -> str:
     waiting = sum(1 for item in report.items if item["pending_approval"])
     if waiting:
         summary += f"\n{waiting} approval(s) pending: 'mp approve'"
+    if report.drained:
+        summary += f"\ndrained (claim nothing): {', '.join(report.drained)}"
     if report.running_jobs:
         names = {item["uid"]: _item_name(item) for item in report.items}
         for job in report.running_jobs:

@@ -17,6 +17,7 @@ from datetime import datetime
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import check_staging_root, local_lock, read_text, write_atomic
+from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
@@ -229,6 +230,10 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
             "pass --worker NAME"
         )
     check_staging_root(config.staging_root)
+    if is_drained(config, worker):
+        return ClaimResult(
+            f"worker {worker} is drained: claims nothing ('mp worker resume {worker}')"
+        )
     queue = Queue(config.queue_dir)
     minute = datetime.now().hour * 60 + datetime.now().minute
     kinds = tuple(
