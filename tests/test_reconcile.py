@@ -250,3 +250,12 @@ def test_the_database_uses_wal_and_a_schema_version(sandbox):
     assert connection.execute("PRAGMA user_version").fetchone()[0] >= 1
     tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert {"media_items", "state_transitions", "human_approvals", "jobs"} <= tables
+
+
+def test_quiet_logs_only_warnings(sandbox):
+    sandbox.mark(MOVIE, "1-ripped", "rip")
+    result = sandbox.mp("reconcile", "-q")
+    assert result.stderr == ""
+    sandbox.mark(DISC1, "1-ripped", "rip")
+    verbose = sandbox.mp("reconcile", "-v")
+    assert "INFO tv/The Wire/S01 Disc1: new item, RIPPED" in verbose.stderr
