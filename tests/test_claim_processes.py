@@ -257,3 +257,20 @@ def test_a_drained_worker_finishes_its_job_and_claims_no_more(pipeline):
     assert "resumed" in pipeline.mp("worker", "resume", "w1").stdout
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
     assert "not under 'workers'" in pipeline.mp("worker", "drain", "nobody", expect=2).stderr
+
+
+def test_a_heartbeat_from_a_clock_ahead_is_never_stale_nor_negative(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "wait")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    folder = running_job_folder(pipeline)
+    future = time.time() + 3600  # written by a host whose clock is an hour ahead
+    os.utime(folder / "heartbeat", (future, future))
+    assert "taken back" not in pipeline.mp("reconcile").stderr
+    jobs = json.loads(pipeline.mp("jobs", "--json", "--state", "running").stdout)["jobs"]
+    assert jobs[0]["heartbeat_age_seconds"] == 0
+    assert "(heartbeat 0 s ago)" in pipeline.mp("why", MOVIE.uid).stdout
+    (pipeline.root / "release").touch()
+    out, _err = worker.communicate(timeout=60)
+    assert "completed" in out

@@ -224,12 +224,37 @@ def test_garbage_in_controller_files_is_reported_not_trusted(sandbox):
     assert (folder / ".pipeline" / "state").read_text() == "RIPPED\n"
 
 
-def test_a_corrupt_database_is_refused_with_a_way_out(sandbox):
+def test_a_corrupt_database_is_moved_aside_and_rebuilt(sandbox):
     build_tree(sandbox)
-    sandbox.database.parent.mkdir()
-    sandbox.database.write_bytes(b"this is not sqlite" * 100)
-    result = sandbox.mp("reconcile", expect=3)
-    assert "move it aside" in result.stderr
+    sandbox.mp("reconcile")
+    before = sandbox.status_json()
+    garbage = b"this is not sqlite" * 100
+    for path in sandbox.database.parent.glob("state.db*"):
+        path.unlink()
+    sandbox.database.write_bytes(garbage)
+    result = sandbox.mp("reconcile")
+    assert "is corrupt" in result.stderr and "moved it aside to" in result.stderr
+    (aside,) = sandbox.database.parent.glob("state.db.corrupt-*")
+    assert aside.read_bytes() == garbage, "the corrupt file is kept, not deleted"
+    assert without_ids(sandbox.status_json()) == without_ids(before)
+
+
+def test_a_locked_database_is_not_taken_for_a_corrupt_one(sandbox):
+    import sqlite3
+
+    build_tree(sandbox)
+    sandbox.write_config(lock_timeout_seconds=1)
+    sandbox.mp("reconcile")
+    holder = sqlite3.connect(sandbox.database)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        sandbox.mark(EXTRA, "1-ripped", "rip")
+        result = sandbox.mp("reconcile", expect=3)
+        assert "database is locked" in result.stderr
+        assert not list(sandbox.database.parent.glob("state.db.corrupt-*"))
+    finally:
+        holder.rollback()
+        holder.close()
 
 
 def test_json_log_lines_carry_the_transition_fields(sandbox):

@@ -162,8 +162,26 @@ def migrate(db: Database, path: str) -> None:
         log.info("database schema migrated to version %d", number)
 
 
-def open_database(config: Config) -> Database:
-    """Open (creating if needed) and migrate the database. Call under `controller_lock`."""
+# SQLite's own words for "this file is not a database we can trust".
+CORRUPT_CODES = (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT)
+
+
+def move_aside(path: str) -> str:
+    """Rename a corrupt database (and its WAL files) out of the way, keeping them."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = f"{path}.corrupt-{stamp}"
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.rename(path + suffix, aside + suffix)
+    return aside
+
+
+def open_database(config: Config, *, _second_try: bool = False) -> Database:
+    """Open (creating if needed) and migrate the database. Call under `controller_lock`.
+
+    A corrupt database is moved aside, kept, and replaced by a new one: the filesystem
+    holds everything needed to rebuild it, which the next reconcile does.
+    """
     folder = os.path.dirname(config.database)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -172,10 +190,17 @@ def open_database(config: Config) -> Database:
             db.execute("PRAGMA journal_mode=WAL")
         migrate(db, config.database)
     except sqlite3.DatabaseError as error:
-        raise SafetyRefusal(
-            f"database {config.database} cannot be used ({error}); "
-            "move it aside and run 'mp reconcile' to rebuild it from the filesystem"
-        ) from None
+        if getattr(error, "sqlite_errorcode", None) in CORRUPT_CODES and not _second_try:
+            aside = move_aside(config.database)
+            log.warning(
+                "database %s is corrupt (%s); moved it aside to %s and started a new one, "
+                "which reconcile rebuilds from the filesystem",
+                config.database,
+                error,
+                aside,
+            )
+            return open_database(config, _second_try=True)
+        raise SafetyRefusal(f"database {config.database} cannot be used ({error})") from None
     except OSError as error:
         raise SafetyRefusal(
             f"database folder {folder} cannot be used ({error.strerror or error})"
@@ -236,6 +261,15 @@ def controller_database(config: Config) -> Iterator[Database]:
         db = open_database(config)
         try:
             yield db
+        except sqlite3.OperationalError as error:
+            # Our own lock is held, so this is someone else (an sqlite3 shell left open,
+            # a backup tool) holding the database itself past the busy timeout.
+            if "locked" in str(error) or "busy" in str(error):
+                raise SafetyRefusal(
+                    f"database {config.database} is locked by another process ({error}) "
+                    f"past {config.lock_timeout_seconds} s; nothing more was written"
+                ) from None
+            raise
         finally:
             db.close()
 
