@@ -294,3 +294,14 @@ def test_an_output_much_longer_than_any_input_fails_verification(pipeline):
     shutil.copy(pipeline.root / "sample.mkv", pipeline.folder(MOVIE, "1-ripped") / "t00.mkv")
     text = _verification_fails(pipeline, "long")
     assert "long.mkv lasts 4.0 s; no input lasts about as long (1.0 s)" in text
+
+
+def test_a_job_half_built_by_a_dead_dispatch_is_cleared_after_an_hour(pipeline):
+    tmp = pipeline.staging / ".pipeline" / "jobs" / "tmp"
+    (tmp / "job_p500_20261124T000000000000_remux_movie_0123456789ab").mkdir(parents=True)
+    fresh = tmp / "job_p500_20261124T000000000001_remux_movie_0123456789ab"
+    fresh.mkdir()
+    old = time.time() - 7200
+    os.utime(tmp / "job_p500_20261124T000000000000_remux_movie_0123456789ab", (old, old))
+    assert "half-built in tmp/" in pipeline.mp("reconcile").stderr
+    assert pipeline.queue("tmp") == [fresh.name]

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import check_staging_root, local_lock, read_text, write_atomic
 from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
@@ -133,8 +134,10 @@ class Claimer:
                 continue
             if dry_run:
                 return job, None, missing_scripts
+            crash_point("claim:chosen")
             folder = self.queue.claim(job.job_id, self.worker, os.getpid())
             if folder is not None:
+                crash_point("claim:claimed")
                 return job, folder, missing_scripts
         return None, None, missing_scripts
 
@@ -209,6 +212,7 @@ def _finish(
                 "finished_at": now_text(),
             },
         )
+        crash_point("claim:moving")
         queue.move(folder, "completed", job_id)
         return ClaimResult(
             f"job {job_id} completed in {outcome.seconds:.1f} s", job_id, "completed"
@@ -295,6 +299,7 @@ def _run_claimed(
         script.path,
         extra={"event": "job_start", "job": job.job_id, "worker": worker, "item": spec.key.name},
     )
+    crash_point("claim:starting")
     outcome = run_script(
         argv,
         _environment(spec),
@@ -303,6 +308,7 @@ def _run_claimed(
         timeout_seconds=script.timeout_seconds,
         grace_seconds=config.jobs.cancel_grace_seconds,
     )
+    crash_point("claim:exited")
     try:
         result = _finish(config, queue, folder, spec, outcome, worker)
     except FileNotFoundError:

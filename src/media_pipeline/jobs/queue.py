@@ -192,8 +192,9 @@ class Queue:
         return target
 
     def remove(self, state: str, name: str) -> None:
-        """Delete a finished job's folder (retention); logs and specs only, never media."""
-        assert state in ("completed", "cancelled", "failed")
+        """Delete a finished or half-built job's folder: logs and specs, never media."""
+        if state not in ("completed", "cancelled", "failed", "tmp"):
+            raise ValueError(f"jobs in {state}/ are never removed")
         shutil.rmtree(self.folder(state, name))
 
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from media_pipeline.faults import crash_point
 from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE
 
 POLL_SECONDS = 0.5
@@ -85,6 +86,7 @@ def run_script(
             )
         with open(os.path.join(job_folder, "pid"), "w") as handle:
             handle.write(f"{os.getpid()} {process.pid}\n")
+        crash_point("claim:running")
         last_beat = time.monotonic()
         while True:
             try:

@@ -104,11 +104,22 @@ def _move_quietly(move, *args, **kwargs) -> None:
         log.info("a job moved while reconcile was taking it back; left as the worker left it")
 
 
+# A job still in tmp/ after this long was never finished by the dispatch that built it.
+HALF_BUILT_SECONDS = 3600
+
+
 def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[str]:
-    """Completed and cancelled job folders older than retention_days (history stays)."""
+    """Completed and cancelled job folders older than retention_days (history stays),
+    and jobs half-built in tmp/ by a dispatch that died (it builds a new one)."""
     changes = []
     cutoff = config.jobs.retention_days * 86400
     now = time.time()
+    for name in queue.names("tmp"):
+        age = age_seconds(queue.folder("tmp", name), now)
+        if age is not None and age > HALF_BUILT_SECONDS:
+            changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; removed")
+            if not dry_run:
+                queue.remove("tmp", name)
     for state in ("completed", "cancelled"):
         for name in queue.names(state):
             folder = queue.folder(state, name)

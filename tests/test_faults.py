@@ -1,0 +1,141 @@
+"""Crash at every step: SIGKILL `mp claim` at each point of its life, and `mp reconcile`
+and `mp dispatch` at random points; then the timers' commands run until nothing changes
+must converge: every job completed exactly once, every item in the library, the
+database intact."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from media_pipeline.items import ItemKey
+
+STEPS = (
+    "claim:chosen",
+    "claim:claimed",
+    "claim:starting",
+    "claim:running",
+    "claim:exited",
+    "claim:moving",
+)
+ITEMS = (ItemKey("movie", "Heat (1995)"), ItemKey("tv", "The Wire", "S01 Disc1"))
+MP = str(Path(sys.executable).with_name("mp"))
+
+
+def command(pipeline, *args: str, crash_at: str | None = None) -> subprocess.Popen:
+    env = {**os.environ, "MP_TEST_DIR": str(pipeline.root)}
+    env.pop("MP_CRASH_AT", None)
+    if crash_at:
+        env["MP_CRASH_AT"] = crash_at
+    return subprocess.Popen(
+        [MP, *args, "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def run(pipeline, *args: str) -> str:
+    process = command(pipeline, *args)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode in (0, 1), (args, out, err)
+    return out
+
+
+def kill_orphaned_scripts(pipeline) -> None:
+    """What systemd does when a claim service's main process dies: the rest of its cgroup
+    (the script, in its own session) is killed too."""
+    for folder in (pipeline.staging / ".pipeline" / "jobs" / "running").glob("*"):
+        pid_file = folder / "pid"
+        if pid_file.exists():
+            _worker, script = map(int, pid_file.read_text().split())
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(script, signal.SIGKILL)
+
+
+def let_time_pass(pipeline) -> None:
+    """Make every running job's heartbeat old, as the stale time passing would."""
+    old = time.time() - 3600
+    for folder in (pipeline.staging / ".pipeline" / "jobs" / "running").glob("*"):
+        for path in (folder, folder / "heartbeat"):
+            if path.exists():
+                os.utime(path, (old, old))
+
+
+def converge(pipeline) -> dict:
+    for _round in range(12):
+        let_time_pass(pipeline)
+        run(pipeline, "reconcile")
+        run(pipeline, "dispatch")
+        while "completed" in run(pipeline, "claim", "--worker", "w1"):
+            pass
+        status = json.loads(run(pipeline, "status", "--json"))
+        if set(status["counts"]) == {"IN_LIBRARY"}:
+            return status
+    return status
+
+
+def assert_each_job_done_once(pipeline, items) -> None:
+    done = Counter(
+        (line.split()[1], next(k.uid for k in items if k.uid in line.split()[2]))
+        for line in pipeline.runlog()
+        if line.startswith("done")
+    )
+    assert done == {
+        (kind, key.uid): 1 for kind in ("remux", "transcode", "filebot") for key in items
+    }, done
+    connection = sqlite3.connect(pipeline.database)
+    assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    connection.close()
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_claim_killed_at_each_step_converges_with_each_job_done_once(pipeline, step):
+    for key in ITEMS:
+        pipeline.mark(key, "1-ripped", "rip")
+    run(pipeline, "reconcile")
+    run(pipeline, "dispatch")
+    crashed = command(pipeline, "claim", "--worker", "w1", crash_at=step)
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -signal.SIGKILL
+    kill_orphaned_scripts(pipeline)
+    status = converge(pipeline)
+    assert status["counts"] == {"IN_LIBRARY": len(ITEMS)}
+    assert_each_job_done_once(pipeline, ITEMS)
+
+
+def test_reconcile_and_dispatch_killed_at_random_points(pipeline):
+    chance = random.Random(20261124)
+    items = [ItemKey("movie", f"Film {number}") for number in range(5)]
+    for key in items:
+        pipeline.mark(key, "1-ripped", "rip")
+    kills = Counter()
+    for round_number in range(100):
+        name = ("reconcile", "dispatch")[round_number % 2]
+        process = command(pipeline, name)
+        # Start-up takes about 0.15 s: most kills land in the work itself.
+        time.sleep(chance.uniform(0.1, 0.4))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills[name] += 1
+        process.communicate(timeout=120)
+        if round_number % 10 == 9:
+            run(pipeline, "claim", "--worker", "w1")
+    status = converge(pipeline)
+    assert status["counts"] == {"IN_LIBRARY": len(items)}
+    assert_each_job_done_once(pipeline, items)
+    # The seed and the delays make most runs die part-way; say how many did.
+    print(f"killed mid-run: {dict(kills)} of 50 each")
+    assert kills["reconcile"] + kills["dispatch"] >= 20, kills
