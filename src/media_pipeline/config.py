@@ -7,11 +7,9 @@ checks a file against the schema and reports every problem at once, naming the k
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import string
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +142,8 @@ def _check_keys(mapping: dict, allowed: tuple[str, ...], key: str, problems: lis
     for name in mapping:
         if name not in allowed:
             where = f"{key}.{name}" if key else str(name)
+            import difflib  # only on a mistake
+
             hint = difflib.get_close_matches(str(name), allowed, n=1)
             suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
             problems.append(f"unknown key '{where}'{suggestion}")
@@ -640,6 +640,8 @@ def example_yaml() -> str:
 
 
 def _example_lines(setting: Setting, indent: str) -> list[str]:
+    import textwrap  # only for `mp config example`
+
     wrapped = textwrap.wrap(setting.help, width=86 - len(indent))
     lines = [f"{indent}# {line}" for line in wrapped]
     if setting.children:

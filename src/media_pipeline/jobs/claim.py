@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, UsageError
@@ -30,9 +30,10 @@ from media_pipeline.jobs.queue import (
     read_json,
     write_json,
 )
-from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
-from media_pipeline.jobs.verify import measure_bytes, verify_outputs
+
+if TYPE_CHECKING:
+    from media_pipeline.jobs.runner import RunOutcome
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ClaimResult:
 
 
 def default_worker() -> str:
-    return socket.gethostname().split(".")[0]
+    return os.uname().nodename.split(".")[0]
 
 
 def _local_lock_path(worker: str) -> str:
@@ -166,6 +167,8 @@ def _finish(
     outcome: RunOutcome,
     worker: str,
 ) -> ClaimResult:
+    from media_pipeline.jobs.verify import measure_bytes, verify_outputs
+
     job_id = spec.job_id
     if outcome.stopped == "cancelled":
         write_json(
@@ -299,6 +302,9 @@ def _run_claimed(
         script.path,
         extra={"event": "job_start", "job": job.job_id, "worker": worker, "item": spec.key.name},
     )
+    # Loaded only now: a claim that finds no job (most of them) never needs subprocess.
+    from media_pipeline.jobs.runner import run_script
+
     crash_point("claim:starting")
     outcome = run_script(
         argv,

@@ -15,7 +15,6 @@ import errno
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,6 +194,8 @@ class Queue:
         """Delete a finished or half-built job's folder: logs and specs, never media."""
         if state not in ("completed", "cancelled", "failed", "tmp"):
             raise ValueError(f"jobs in {state}/ are never removed")
+        import shutil
+
         shutil.rmtree(self.folder(state, name))
 
 
