@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck \
 	systemd-analyze:systemd
 
-.PHONY: demo test lint unit bench system-deps clean
+.PHONY: demo test lint unit bench soak system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,12 @@ test: system-deps lint unit
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/reconcile.py
-	$(BIN)/python benchmarks/queue.py
+	-$(BIN)/python benchmarks/reconcile.py
+	-$(BIN)/python benchmarks/queue.py
+	-$(BIN)/python benchmarks/startup.py
+
+soak: $(STAMP)
+	$(BIN)/python benchmarks/soak.py --items 1000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
