@@ -18,6 +18,7 @@ import click
 
 from media_pipeline.config import Config, config_warnings, example_yaml, load_config
 from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.logs import setup_logging
 
@@ -41,6 +42,13 @@ def handle_errors(function: Callable) -> Callable:
             # The reader went away (`mp jobs | head`): not an error worth a traceback.
             sys.stderr.close()
             sys.exit(141)
+        except OSError as error:
+            # A filesystem failure we did not foresee (permissions, a full disk, the
+            # share gone mid-command): one sentence, the traceback only with -v.
+            log.debug("filesystem error", exc_info=True)
+            where = f"{error.filename}: " if error.filename else ""
+            click.echo(f"mp: {where}{error.strerror or error}", err=True)
+            sys.exit(3 if error.errno in SHARE_GONE_ERRNOS else 1)
 
     return wrapper
 
