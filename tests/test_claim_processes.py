@@ -110,17 +110,23 @@ def test_concurrent_claimers_run_every_job_exactly_once(pipeline):
     assert sum(1 for count in ran if count) >= 2, "the work was shared"
 
 
-def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
+def reboot_mid_job(pipeline) -> tuple[str, Path]:
+    """Start a claim whose script blocks, then kill the worker and its script at once,
+    as a reboot does: nothing gets to clean up. Returns the job id and its folder."""
     (job_id,) = queued(pipeline, MOVIE)
     pipeline.behave("remux", "block")
     worker = start_claim(pipeline)
     wait_for(pipeline.root / f"started.{job_id}")
     folder = running_job_folder(pipeline)
-    worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
-    # A reboot: the worker and its script die at once, nothing gets to clean up.
+    _worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
     os.killpg(worker.pid, signal.SIGKILL)
     os.killpg(script_pid, signal.SIGKILL)
     worker.wait()
+    return job_id, folder
+
+
+def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
+    job_id, folder = reboot_mid_job(pipeline)
     assert pipeline.queue("running") == [folder.name]
     # Not stale yet: reconcile leaves it alone.
     assert "taken back" not in pipeline.mp("reconcile").stderr
@@ -141,19 +147,10 @@ def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
     assert pipeline.queue("completed") == [job_id]
     pipeline.mp("reconcile")
     assert pipeline.status_json()["counts"] == {"REMUXED": 1}
-    del worker_pid
 
 
 def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
-    (job_id,) = queued(pipeline, MOVIE)
-    pipeline.behave("remux", "block")
-    worker = start_claim(pipeline)
-    wait_for(pipeline.root / f"started.{job_id}")
-    folder = running_job_folder(pipeline)
-    _worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
-    os.killpg(worker.pid, signal.SIGKILL)
-    os.killpg(script_pid, signal.SIGKILL)
-    worker.wait()
+    job_id, folder = reboot_mid_job(pipeline)
     # The script had written its marker just before the host went down.
     marker = pipeline.folder(MOVIE, "2-remuxed") / ".pipeline"
     marker.mkdir(parents=True)
