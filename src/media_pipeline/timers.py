@@ -124,7 +124,14 @@ def render_units(paths: UnitPaths, *, user: bool = False) -> dict[str, str]:
         units[f"{name}.service"] = _service(what, command, name, paths, controller_writes, user)
         units[f"{name}.timer"] = _timer(f"run {name} every {every} s", every)
     name, what, command, every = CLAIM_UNIT
-    claim_writes = [paths.staging_root, paths.queue_dir, paths.library_root, "/run/lock"]
+    # makemkvcon keeps its settings and key in ~/.MakeMKV on the ripper.
+    claim_writes = [
+        paths.staging_root,
+        paths.queue_dir,
+        paths.library_root,
+        "/run/lock",
+        "%h/.MakeMKV",
+    ]
     units[f"{name}.service"] = _service(what, command, "mp-claim-%i", paths, claim_writes, user)
     units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
     return units
