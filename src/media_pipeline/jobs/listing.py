@@ -33,7 +33,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
     now = time.time()
     jobs = []
     for folder_state in [state] if state else STATES:
-        for name in queue.names(folder_state):
+        for name in sorted(queue.names(folder_state)):
             job = JobName.parse(name.partition(".")[0])
             if job is None:
                 continue
@@ -78,18 +78,19 @@ def format_jobs(jobs: list[dict]) -> str:
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
         note = waits or (printable(str(job["reason"]))[:30] if job["reason"] else "")
-        attempts = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
+        failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
             [
                 job["state"],
                 job["kind"],
                 printable(job["item"])[:28],
                 job["worker"] or "",
-                attempts,
+                failures,
                 duration_text(job["age_seconds"], short=True),
                 duration_text(job["heartbeat_age_seconds"], short=True),
                 note,
             ]
         )
-    headers = ["state", "kind", "item", "worker", "tries", "age", "beat", "note"]
+    # "failed": attempts that failed so far, of the most allowed.
+    headers = ["state", "kind", "item", "worker", "failed", "age", "beat", "note"]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
