@@ -271,3 +271,21 @@ def test_a_heartbeat_from_a_clock_ahead_is_never_stale_nor_negative(pipeline):
     (pipeline.root / "release").touch()
     out, _err = worker.communicate(timeout=60)
     assert "completed" in out
+
+
+def test_a_worker_whose_job_was_taken_back_stops_its_script(pipeline):
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    folder = running_job_folder(pipeline)
+    _worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
+    # The share stalled long enough for reconcile to judge the job stale.
+    old = time.time() - 3600
+    os.utime(folder / "heartbeat", (old, old))
+    assert "taken back" in pipeline.mp("reconcile").stderr
+    out, _err = worker.communicate(timeout=60)
+    assert "taken back as stale while it ran; its script was stopped" in out
+    assert worker.returncode == 1
+    assert not alive(script_pid)
+    assert pipeline.queue("pending") == [job_id] and pipeline.queue("running") == []

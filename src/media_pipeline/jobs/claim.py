@@ -170,6 +170,12 @@ def _finish(
     from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 
     job_id = spec.job_id
+    if outcome.stopped == "taken back":
+        return ClaimResult(
+            f"job {job_id} was taken back as stale while it ran; its script was stopped",
+            job_id,
+            "failed",
+        )
     if outcome.stopped == "cancelled":
         write_json(
             os.path.join(folder, RESULT_FILE),

@@ -23,7 +23,7 @@ POLL_SECONDS = 0.5
 @dataclass
 class RunOutcome:
     exit_code: int | None
-    stopped: str | None = None  # "cancelled", "timeout", "interrupted"
+    stopped: str | None = None  # "cancelled", "timeout", "interrupted", "taken back"
     seconds: float = 0.0
 
 
@@ -37,14 +37,23 @@ class _StopRequest:
         self.requested = True
 
 
-def touch(path: str) -> None:
-    # utime(None) asks the file server for its own time, so heartbeats from hosts whose
-    # clocks disagree are still judged on one clock.
+def touch(path: str) -> bool:
+    """Beat: False when the job's folder is gone (taken back as stale) or unreachable.
+
+    utime(None) asks the file server for its own time, so heartbeats from hosts whose
+    clocks disagree are still judged on one clock.
+    """
     try:
         os.utime(path, None)
     except FileNotFoundError:
-        with open(path, "a"):
-            pass
+        try:
+            with open(path, "a"):
+                pass
+        except FileNotFoundError:
+            return False
+    except OSError:
+        return True  # the share hiccuped; the next beat tries again
+    return True
 
 
 def stop_group(process: subprocess.Popen, grace_seconds: float) -> None:
@@ -95,11 +104,16 @@ def run_script(
             except subprocess.TimeoutExpired:
                 pass
             now = time.monotonic()
+            folder_gone = False
             if now - last_beat >= heartbeat_seconds:
-                touch(heartbeat)
                 last_beat = now
+                folder_gone = not touch(heartbeat)
             reason = None
-            if os.path.exists(cancel):
+            if folder_gone:
+                # Reconcile judged us stale and put the job back: another worker may run
+                # it now, so this copy stops rather than run beside it.
+                reason = "taken back"
+            elif os.path.exists(cancel):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:
                 reason = "timeout"
