@@ -43,9 +43,7 @@ test: system-deps lint unit
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	-$(BIN)/python benchmarks/reconcile.py
-	-$(BIN)/python benchmarks/queue.py
-	-$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/report.py $(if $(BIG),--big)
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py --items 1000

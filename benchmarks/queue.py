@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
 import shutil
@@ -182,6 +183,7 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--pending", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="rows as JSON, for report.py")
     arguments = parser.parse_args()
     try:
         import dirq  # noqa: F401
@@ -190,6 +192,32 @@ def main() -> int:
         return 2
     ours, theirs, problems, doubles = throughput(arguments.jobs, arguments.processes)
     library, process = pick_time(arguments.pending, arguments.repeat)
+    if arguments.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": "claims/s, ours / dirq QueueSimple",
+                        "value": ours / theirs,
+                        "target": ">= 1x",
+                        "passed": ours >= theirs,
+                    },
+                    {
+                        "name": "double claims",
+                        "value": doubles,
+                        "target": "0",
+                        "passed": doubles == 0 and problems == 0,
+                    },
+                    {
+                        "name": f"pick from {arguments.pending:,} pending, ms",
+                        "value": library * 1000,
+                        "target": "< 50",
+                        "passed": library < 0.050,
+                    },
+                ]
+            )
+        )
+        return 0
     print(
         f"queue benchmark: {arguments.jobs} jobs, {arguments.processes} processes; "
         f"pick from {arguments.pending} pending (median of {arguments.repeat})"

@@ -17,10 +17,12 @@ compared byte for byte (and by mtime) before and after.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -149,6 +151,22 @@ def snapshot(staging: str, database: str) -> dict:
     return found
 
 
+def cold_peak_rss_mb(config_path: str, staging: str, database: str) -> float:
+    """The peak memory of a cold reconcile, run alone in a child process."""
+    remove_controller_state(staging, database)
+    code = (
+        "import logging, sys; logging.disable(logging.INFO); "
+        "from media_pipeline.config import load_config; "
+        "from media_pipeline.reconcile import run_reconcile; "
+        "run_reconcile(load_config(sys.argv[1]))"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, config_path])
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit("the cold reconcile in a child process failed")
+    return usage.ru_maxrss / 1024  # KiB on Linux
+
+
 def timed(function, *args) -> float:
     start = time.perf_counter()
     function(*args)
@@ -159,6 +177,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="rows as JSON, for report.py")
     arguments = parser.parse_args()
     # Ten thousand "new item" lines would time the terminal, not reconcile.
     logging.getLogger("media_pipeline").setLevel(logging.WARNING)
@@ -197,6 +216,34 @@ def main() -> int:
         walk = statistics.median(walks)
         cold = statistics.median(colds)
         noop = statistics.median(noops)
+        peak = cold_peak_rss_mb(config_path, staging, database)
+        if arguments.json:
+            scale = f"{arguments.items:,}"
+            print(
+                json.dumps(
+                    [
+                        {
+                            "name": f"no-op reconcile / walk ({scale})",
+                            "value": noop / walk,
+                            "target": "<= 2x",
+                            "passed": noop / walk <= 2.0,
+                        },
+                        {
+                            "name": f"cold reconcile / walk ({scale})",
+                            "value": cold / walk,
+                            "target": "<= 5x",
+                            "passed": cold / walk <= 5.0,
+                        },
+                        {
+                            "name": f"peak RSS, cold reconcile ({scale}), MB",
+                            "value": peak,
+                            "target": "< 150",
+                            "passed": peak < 150,
+                        },
+                    ]
+                )
+            )
+            return 0
         print(f"reconcile benchmark: {arguments.items} items, median of {arguments.repeat}")
         print(f"{'run':<18}{'seconds':>9}{'x walk':>9}{'target':>9}  result")
         rows = [
@@ -214,6 +261,7 @@ def main() -> int:
             target_text = "" if target is None else f"<= {target:g}x"
             print(f"{name:<18}{seconds:>9.3f}{ratio:>8.2f}x{target_text:>9}  {verdict}")
         print("no-op reconcile wrote nothing: database and markers byte-identical")
+        print(f"peak RSS of a cold reconcile (own process): {peak:.0f} MB (target < 150 MB)")
         return 1 if failed else 0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
