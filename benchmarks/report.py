@@ -41,7 +41,7 @@ def main() -> int:
     rows = rows_of("reconcile.py", "--items", "10000")
     if arguments.big:
         rows += rows_of("reconcile.py", "--items", "100000", "--repeat", "1")
-    rows += rows_of("queue.py") + rows_of("startup.py")
+    rows += rows_of("job_queue.py") + rows_of("startup.py")
     width = max(len(row["name"]) for row in rows)
     print(f"{'benchmark':<{width}}  {'measured':>9}  {'target':<8}  result")
     for row in rows:

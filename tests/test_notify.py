@@ -137,3 +137,16 @@ def test_a_retry_goes_only_to_the_service_that_failed(pipeline, receiver):
     pipeline.mp("reconcile")
     pipeline.mp("reconcile")
     assert [r[0] for r in receiver.requests] == ["/mp-topic", "/hook", "/hook"]
+
+
+def test_many_approvals_at_once_make_one_notification(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    for number in range(5):
+        key = ItemKey("movie", f"Film {number}")
+        pipeline.mark(key, "1-ripped", "rip")
+        pipeline.mark(key, "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    ntfy = [r for r in receiver.requests if r[0] == "/mp-topic"]
+    assert len(ntfy) == 1
+    assert ntfy[0][1]["Title"] == "5 approvals needed"

@@ -67,6 +67,7 @@ def open_approvals(config: Config, db: Database | None, *, dry_run: bool) -> lis
     if db is None or not config.gates:
         return []
     changes = []
+    opened: list[tuple[str, str, str, str]] = []
     in_force = _approvals_in_force(db)
     for gate in config.gates:
         state = GATE_STATES[gate]
@@ -96,19 +97,47 @@ def open_approvals(config: Config, db: Database | None, *, dry_run: bool) -> lis
                 gate,
                 extra={"event": "approval_opened", "item": name},
             )
+            opened.append((item["uid"], gate, requested_at, name))
+    _notify_opened(config, db, opened)
+    return changes
+
+
+# More approvals than this opened in one run (a first reconcile over a full staging area)
+# make one notification that says how many, not a flood of them.
+NOTIFY_EACH_UP_TO = 3
+
+
+def _notify_opened(config: Config, db: Database, opened: list[tuple[str, str, str, str]]):
+    if not opened:
+        return
+    if len(opened) <= NOTIFY_EACH_UP_TO:
+        for uid, gate, requested_at, name in opened:
             notify(
                 config,
                 db,
                 Event(
-                    key=f"approval_opened:{item['uid']}:{gate}:{requested_at}",
+                    key=f"approval_opened:{uid}:{gate}:{requested_at}",
                     kind="approval_opened",
                     title=f"Approval needed: {name}",
                     message=f"{name} waits for {gate.replace('_', ' ')}. "
-                    f"Run 'mp approve' on the controller.",
+                    "Run 'mp approve' on the controller.",
                     item=name,
                 ),
             )
-    return changes
+        return
+    names = ", ".join(name for *_rest, name in opened[:3])
+    notify(
+        config,
+        db,
+        Event(
+            key=f"approval_opened:{len(opened)}:{opened[0][0]}:{opened[0][2]}",
+            kind="approval_opened",
+            title=f"{len(opened)} approvals needed",
+            message=f"{len(opened)} items wait for a person ({names}, ...). "
+            "Run 'mp approve' on the controller.",
+            item=names,
+        ),
+    )
 
 
 def restore_decisions(

@@ -8,7 +8,7 @@
    reference the whole `mp claim --dry-run` process.
 
     pip install dirq   # benchmark only, never a runtime dependency
-    python benchmarks/queue.py [--jobs 2000] [--processes 4]
+    python benchmarks/job_queue.py [--jobs 2000] [--processes 4]
 """
 
 from __future__ import annotations
