@@ -92,17 +92,13 @@ def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") ->
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 
 
-def _find_live(queue: Queue, uid: str) -> tuple[str, str] | None:
-    return queue.live_job_for(uid)
-
-
 def run_cancel(config: Config, item_text: str) -> ManageResult:
     check_staging_root(config.staging_root)
     queue = Queue(config.queue_dir)
     with controller_database(config) as db:
         row = find_item(db, item_text)
         name = item_name(row)
-        live = _find_live(queue, row["uid"])
+        live = queue.live_job_for(row["uid"])
         if live is None:
             if row["state"] == State.CANCELLED:
                 return ManageResult(f"{printable(name)} is already cancelled")
@@ -117,7 +113,7 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
                 # A worker claimed it between our look and our rename: cancel it running.
-                live = _find_live(queue, row["uid"])
+                live = queue.live_job_for(row["uid"])
                 if live is None:
                     raise UsageError(
                         f"the job of {printable(name)} finished meanwhile; nothing to cancel"

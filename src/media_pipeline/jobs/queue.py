@@ -15,7 +15,6 @@ import errno
 import json
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -125,17 +124,6 @@ class Queue:
             return [name for name in os.listdir(self.folder(state)) if not name.startswith(".")]
         except FileNotFoundError:
             return []
-
-    def pending(self) -> Iterator[JobName]:
-        """Pending jobs, best first. Names that are not job names are passed over.
-
-        A job name sorts as its priority and age do, so a plain sort of the names orders
-        them, and a claimer parses only as many as it looks at, not the whole queue.
-        """
-        for name in sorted(self.names("pending")):
-            job = JobName.parse(name)
-            if job is not None:
-                yield job
 
     def running(self) -> list[RunningName]:
         found = (RunningName.parse(name) for name in self.names("running"))
