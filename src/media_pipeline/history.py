@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
+from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.lookup import find_item
 from media_pipeline.store import local_time, reading_database
@@ -64,8 +65,9 @@ def run_history(config: Config, item_text: str) -> ItemHistory:
 
 def format_history(history: ItemHistory) -> str:
     item = history.item
-    name = "/".join(p for p in (item["type"], item["title"], item["disc_label"]) if p)
-    lines = [f"{printable(name)}  (id {item['id']}, uid {item['uid']}, now {item['state']})"]
+    lines = [
+        f"{printable(item_name(item))}  (id {item['id']}, uid {item['uid']}, now {item['state']})"
+    ]
     for event in history.events:
         lines.append(f"{local_time(event.at)}  {event.kind:<10} {printable(event.text)}")
     return "\n".join(lines)

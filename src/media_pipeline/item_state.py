@@ -13,6 +13,7 @@ import os
 
 from sqlite_utils import Database
 
+from media_pipeline.items import ItemKey
 from media_pipeline.markers import (
     METADATA_FILE,
     STATE_FILE,
@@ -94,6 +95,37 @@ def change_state(
         },
     )
     return {**row, **updates}
+
+
+def create_item(
+    db: Database, key: ItemKey, state: State, *, trigger: str, reason: str, priority: int = 0
+) -> dict:
+    """Add an item no marker has shown yet (a rip queued, an item restored from the queue),
+    with its first transition; returns its row."""
+    now = utc_now()
+    db["media_items"].insert(
+        {
+            "uid": key.uid,
+            "type": key.type,
+            "title": key.title,
+            "disc_label": key.disc_label,
+            "state": str(state),
+            "priority": priority,
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    db["state_transitions"].insert(
+        {
+            "item_uid": key.uid,
+            "from_state": None,
+            "to_state": str(state),
+            "trigger": trigger,
+            "reason": reason,
+            "at": now,
+        }
+    )
+    return next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
 
 
 def write_item_files(row: dict) -> bool:

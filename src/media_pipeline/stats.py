@@ -9,7 +9,9 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
+from media_pipeline.approve.probe import size_text
 from media_pipeline.config import Config
+from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.store import reading_database
 
@@ -50,7 +52,7 @@ def run_stats(config: Config) -> Stats:
             return Stats([], [], [])
         jobs = list(db.query("SELECT * FROM jobs"))
         names = {
-            row["uid"]: "/".join(p for p in (row["type"], row["title"], row["disc_label"]) if p)
+            row["uid"]: item_name(row)
             for row in db.query("SELECT uid, type, title, disc_label FROM media_items")
         }
     stages = []
@@ -96,15 +98,6 @@ def run_stats(config: Config) -> Stats:
     return Stats(stages, sorted(items, key=lambda item: item["item"]), failures)
 
 
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} B"
-
-
 def format_stats(stats: Stats) -> str:
     def seconds(value):
         return "" if value is None else f"{value:.1f} s"
@@ -116,8 +109,8 @@ def format_stats(stats: Stats) -> str:
             s["failed"],
             seconds(s["median_seconds"]),
             seconds(s["p95_seconds"]),
-            _size(s["bytes_in"]),
-            _size(s["bytes_out"]),
+            size_text(s["bytes_in"]),
+            size_text(s["bytes_out"]),
             "" if s["ratio"] is None else f"{s['ratio']:.2f}",
         ]
         for s in stats.stages
@@ -133,8 +126,8 @@ def format_stats(stats: Stats) -> str:
         item_rows = [
             [
                 printable(i["item"])[:40],
-                _size(i["bytes_in"]),
-                _size(i["bytes_out"]),
+                size_text(i["bytes_in"]),
+                size_text(i["bytes_out"]),
                 f"{i['ratio']:.2f}",
             ]
             for i in stats.items
@@ -146,8 +139,8 @@ def format_stats(stats: Stats) -> str:
             disable_numparse=True,
         )
         text += (
-            f"\noverall: {_size(overall['transcode_bytes_in'])} -> "
-            f"{_size(overall['transcode_bytes_out'])} "
+            f"\noverall: {size_text(overall['transcode_bytes_in'])} -> "
+            f"{size_text(overall['transcode_bytes_out'])} "
             f"(ratio {overall['compression_ratio']:.2f})"
         )
     if stats.failures:

@@ -11,6 +11,7 @@ import click
 from tabulate import tabulate
 
 from media_pipeline.config import Config
+from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue, age_seconds
@@ -120,10 +121,6 @@ def _note(item: dict) -> str:
     return ""
 
 
-def _item_name(item: dict) -> str:
-    return "/".join(part for part in (item["type"], item["title"], item["disc_label"]) if part)
-
-
 # A colour per state, for a terminal.
 STATE_COLOURS = {
     "RIPPING": "blue",
@@ -150,13 +147,13 @@ def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     def render(item_width: int) -> str:
         rows = []
         for item, note in zip(items, notes, strict=True):
-            row = [item["id"], item["uid"][:8], _shorten(_item_name(item), item_width)]
+            row = [item["id"], item["uid"][:8], _shorten(item_name(item), item_width)]
             row.append(local_time(item["updated_at"]))
             rows.append([*row, note][: len(headers)])
         return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
     # Render once at full width, then cut the item column by however much is too wide.
-    longest = max(len(_shorten(_item_name(item), 10_000)) for item in items)
+    longest = max(len(_shorten(item_name(item), 10_000)) for item in items)
     table = render(longest)
     overflow = max(len(line) for line in table.splitlines()) - SCREEN_WIDTH
     if overflow > 0:
@@ -184,7 +181,7 @@ def format_status(report: StatusReport, color: bool = False) -> str:
     if report.drained:
         summary += f"\ndrained (claim nothing): {', '.join(report.drained)}"
     if report.running_jobs:
-        names = {item["uid"]: _item_name(item) for item in report.items}
+        names = {item["uid"]: item_name(item) for item in report.items}
         for job in report.running_jobs:
             beat = job["heartbeat_age_seconds"]
             state = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s ago"

@@ -82,7 +82,7 @@ def probe(ffprobe: str, path: str) -> dict:
 
 def summarize_file(described: dict) -> str:
     """One line for a terminal: name, size, duration, video, tracks."""
-    parts = [described["name"], _size(described.get("size", 0))]
+    parts = [described["name"], size_text(described.get("size", 0))]
     if "duration" in described:
         minutes, seconds = divmod(int(described["duration"]), 60)
         parts.append(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
@@ -99,9 +99,11 @@ def summarize_file(described: dict) -> str:
     return "  ".join(parts)
 
 
-def _size(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
+def size_text(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{size} B"
+    return f"{count} B"

@@ -16,7 +16,7 @@ from media_pipeline.approve.gates import archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.item_state import change_state, item_name, write_item_files
+from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.dispatch import submit_job
 from media_pipeline.jobs.queue import (
@@ -65,29 +65,7 @@ def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") ->
                 f"{printable(key.name)} is already tracked (state {row['state']}); "
                 "use 'mp retry' for a stopped item"
             )
-        now = utc_now()
-        row = {
-            "uid": key.uid,
-            "type": key.type,
-            "title": key.title,
-            "disc_label": key.disc_label,
-            "state": str(State.RIPPING),
-            "priority": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
-        db["media_items"].insert(row)
-        row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
-        db["state_transitions"].insert(
-            {
-                "item_uid": key.uid,
-                "from_state": None,
-                "to_state": str(State.RIPPING),
-                "trigger": "manual",
-                "reason": "mp rip",
-                "at": now,
-            }
-        )
+        row = create_item(db, key, State.RIPPING, trigger="manual", reason="mp rip")
         job_id = submit_job(config, db, queue, row, "rip")
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 

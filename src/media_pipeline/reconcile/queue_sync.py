@@ -13,7 +13,7 @@ import time
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.item_state import change_state, item_name, write_item_files
+from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import KIND_STATES
 from media_pipeline.jobs.outcome import record_failure
@@ -273,28 +273,13 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
     change = f"{printable(key.name)}: new item, {running_state} (restored from the queue)"
     if dry_run or db is None:
         return [change]
-    now = utc_now()
-    db["media_items"].insert(
-        {
-            "uid": key.uid,
-            "type": key.type,
-            "title": key.title,
-            "disc_label": key.disc_label,
-            "state": str(running_state),
-            "priority": job.priority,
-            "created_at": now,
-            "updated_at": now,
-        },
-    )
-    db["state_transitions"].insert(
-        {
-            "item_uid": key.uid,
-            "from_state": None,
-            "to_state": str(running_state),
-            "trigger": "auto",
-            "reason": "restored from the queue",
-            "at": now,
-        }
+    create_item(
+        db,
+        key,
+        running_state,
+        trigger="auto",
+        reason="restored from the queue",
+        priority=job.priority,
     )
     return [change]
 
