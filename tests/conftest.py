@@ -94,7 +94,8 @@ class Sandbox:
 
     def queue(self, state: str) -> list[str]:
         folder = self.staging / ".pipeline" / "jobs" / state
-        return sorted(os.listdir(folder)) if folder.exists() else []
+        names = os.listdir(folder) if folder.exists() else []
+        return sorted(name for name in names if not name.startswith("."))  # jobs, not .wait.*
 
     def behave(self, kind: str, behaviour: str) -> None:
         (self.root / f"behaviour.{kind}").write_text(behaviour)

@@ -233,6 +233,30 @@ def test_max_running_limits_a_worker(pipeline):
         worker.communicate(timeout=60)
 
 
+def test_a_worker_slot_is_held_until_the_last_process_of_its_job_is_gone(pipeline):
+    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}})
+    jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
+    pipeline.behave("remux", "block")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{jobs[0]}")
+    _worker_pid, script_pid = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
+    os.killpg(
+        worker.pid, signal.SIGKILL
+    )  # the worker dies; its script, in its own session, runs on
+    worker.wait()
+    try:
+        assert alive(script_pid)
+        assert "no job to run" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
+    finally:
+        os.killpg(script_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while alive(script_pid):  # a zombie until init reaps it; the slot is free before that
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    # Both gone: the slot is free at once, long before the first job would be stale.
+    assert f"would claim {jobs[1]}" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
+
+
 def test_claim_dry_run_claims_nothing(pipeline):
     (job_id,) = queued(pipeline, MOVIE)
     assert f"would claim {job_id}" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout

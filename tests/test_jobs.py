@@ -4,6 +4,7 @@ reconcile reading the outcomes, cancel, retry, priority, rip."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -131,8 +132,11 @@ def test_max_attempts_fails_the_job_and_the_item_until_retry(pipeline):
     (job_id,) = pipeline.queue("pending")
     spec_path = job_folder(pipeline, "pending", job_id) / "spec.json"
     spec = json.loads(spec_path.read_text())
-    assert abs(float((spec_path.parent / "not_before").read_text()) - spec["not_before"]) < 0.01
-    (spec_path.parent / "not_before").write_text("0\n")  # the back-off has passed
+    pending = spec_path.parent.parent
+    (wait,) = pending.glob(".wait.*")
+    assert wait.name == f".wait.{math.ceil(spec['not_before'])}.{job_id}"
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    wait.rename(pending / f".wait.0.{job_id}")  # as if the back-off had passed
     result = pipeline.mp("claim", "--worker", "w1", expect=1)
     assert "failed for good (script exited with 3)" in result.stdout
     assert pipeline.queue("failed") == [job_id]
@@ -194,6 +198,27 @@ def test_priority_requeues_a_pending_job_under_a_better_name(pipeline):
     assert DISC.uid in first
     history = pipeline.mp("history", DISC.uid).stdout
     assert "job_p490_" in history
+
+
+def test_a_backing_off_job_keeps_its_back_off_when_re_queued_and_reconcile_tidies(pipeline):
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.behave("remux", "ok")
+    pipeline.mp("priority", MOVIE.uid, "5")
+    (job_id,) = pipeline.queue("pending")
+    assert job_id.startswith("job_p495_")
+    # Re-queued under its new name, it still waits out the back-off of the old one.
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    pending = job_folder(pipeline, "pending", job_id).parent
+    waits = sorted(path.name for path in pending.glob(".wait.*"))
+    assert len(waits) == 2 and waits[0].endswith(job_id) != waits[1].endswith(job_id)
+    for wait in pending.glob(".wait.*"):
+        wait.rename(pending / (".wait.0." + wait.name.split(".", 3)[3]))
+    pipeline.mp("reconcile")
+    assert list(pending.glob(".wait.*")) == []  # expired back-offs are cleared
+    assert job_id in pipeline.mp("claim", "--worker", "w1").stdout
 
 
 def test_worker_not_in_config_is_a_usage_error(pipeline):

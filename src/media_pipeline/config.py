@@ -343,7 +343,7 @@ SCHEMA: tuple[Setting, ...] = (
     Setting(
         "workers",
         "Host name -> the job kinds it runs (rip, remux, transcode, filebot) and how many "
-        "of its jobs may run at once.",
+        "of its jobs may run at once on that host (max_running, default 1).",
         {
             "ct302": {"kinds": ["rip"]},
             "ct303": {"kinds": ["remux"]},

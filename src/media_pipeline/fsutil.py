@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import os
+import re
 import threading
-import time
-from collections.abc import Iterator
 
 from media_pipeline.errors import SafetyRefusal
 
@@ -77,27 +75,44 @@ def check_staging_root(staging_root: str) -> None:
         raise SafetyRefusal(f"staging_root {staging_root} is not a folder")
 
 
-@contextlib.contextmanager
-def local_lock(path: str, timeout: float) -> Iterator[None]:
-    """An exclusive flock on a local file, given up after timeout seconds (SafetyRefusal).
+def local_lock_folder() -> str:
+    """Where a host's own lock files go: /run/lock, or the temp folder where that is not
+    ours to write (a test, a user without root)."""
+    if os.access("/run/lock", os.W_OK):
+        return "/run/lock"
+    import tempfile  # only where /run/lock is not ours to write
 
-    For locks among processes of one host only: flock over NFS is not to be trusted.
-    Plain fcntl rather than filelock because `mp claim` runs every 30 s on every worker
-    and filelock alone costs it a sixth of its start-up time.
-    """
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SafetyRefusal(
-                        f"lock {path} is still held by another process after {timeout:g} s"
-                    ) from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(descriptor)
+    return tempfile.gettempdir()
+
+
+# Filesystems on this host's own disks: a rename there that reports ENOENT did not happen.
+# On a network filesystem it may have (the server can answer a retransmitted rename with
+# ENOENT after doing the first), and so may on anything not listed here.
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "bcachefs", "tmpfs", "overlay"}
+)
+
+
+def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem path is on ("ext4", "nfs4"), from the kernel's mount
+    table (mountinfo: that table's text, read from /proc when not given); None if it
+    cannot be told."""
+    if mountinfo is None:
+        mountinfo = read_text("/proc/self/mountinfo")
+        if mountinfo is None:
+            return None
+    target = os.path.realpath(path)
+    found, found_length = None, -1
+    for line in mountinfo.splitlines():
+        fields, _, after = line.partition(" - ")
+        parts, kinds = fields.split(), after.split()
+        if len(parts) < 5 or not kinds:
+            continue
+        # Mount points escape space, tab, newline and backslash as octal (\040).
+        point = re.sub(r"\\([0-7]{3})", lambda match: chr(int(match[1], 8)), parts[4])
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        # The longest mount point holding the path is its filesystem; of equal ones,
+        # the later line, mounted over the earlier.
+        if inside and len(point) >= found_length:
+            found, found_length = kinds[0], len(point)
+    return found

@@ -14,7 +14,6 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import KIND_STATES, NEXT_JOB
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
-    NOT_BEFORE_FILE,
     SPEC_FILE,
     JobName,
     Queue,
@@ -37,19 +36,14 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     folder = queue.folder("pending", name)
     job = JobName.parse(name)
     now = time.time()
-    not_before = read_text(os.path.join(folder, NOT_BEFORE_FILE), 64)
-    if not_before:
-        try:
-            until = float(not_before)
-        except ValueError:
-            until = 0
-        if until > now:
-            spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
-            return (
-                f"Its {kind} job failed {spec.get('attempts', '?')} time(s) (last: "
-                f"{printable(str(spec.get('last_error', 'no reason recorded')))}) and backs "
-                f"off until {datetime.fromtimestamp(until):%Y-%m-%d %H:%M}."
-            )
+    spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
+    until = spec.get("not_before")
+    if isinstance(until, int | float) and not isinstance(until, bool) and until > now:
+        return (
+            f"Its {kind} job failed {spec.get('attempts', '?')} time(s) (last: "
+            f"{printable(str(spec.get('last_error', 'no reason recorded')))}) and backs "
+            f"off until {datetime.fromtimestamp(until):%Y-%m-%d %H:%M}."
+        )
     window = config.windows.get(kind)
     if window is not None:
         moment = datetime.now()

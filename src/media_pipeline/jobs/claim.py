@@ -7,6 +7,7 @@ thing it shares with the controller, and every move it makes there is one rename
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import time
@@ -16,9 +17,10 @@ from datetime import datetime
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
-from media_pipeline.fsutil import check_staging_root, local_lock, read_text
+from media_pipeline.fsutil import check_staging_root
 from media_pipeline.jobs.drain import is_drained
-from media_pipeline.jobs.queue import NOT_BEFORE_FILE, JobName, Queue
+from media_pipeline.jobs.queue import JobName, Queue
+from media_pipeline.jobs.slots import take_slot
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +40,9 @@ def default_worker() -> str:
     return os.uname().nodename.split(".")[0]
 
 
-def _local_lock_path(worker: str) -> str:
-    # Local, not on the share: file locks on NFS are unreliable, and the claimers it
-    # serializes (instances of one worker) all run on this host.
-    if os.access("/run/lock", os.W_OK):
-        folder = "/run/lock"
-    else:
-        import tempfile  # only where /run/lock is not ours to write
-
-        folder = tempfile.gettempdir()
-    return os.path.join(folder, f"media-pipeline-claim-{worker}.lock")
-
-
 def _script_ready(config: Config, job: JobName) -> bool:
     script = config.script_for(job.kind, job.item_type)
     return script is not None and os.access(script.path, os.X_OK)
-
-
-def _due(queue: Queue, job: JobName, now: float) -> bool:
-    """Whether a pending job's back-off is over: only a job put back after a failure has
-    a not_before file, so most candidates cost one failed stat."""
-    text = read_text(os.path.join(queue.folder("pending", job.job_id), NOT_BEFORE_FILE), 64)
-    if text is None:
-        return True
-    try:
-        return float(text) <= now
-    except ValueError:
-        return True  # a bad file is no reason to skip a job forever
 
 
 class Claimer:
@@ -74,6 +52,12 @@ class Claimer:
     a loop of claims lists the folder once rather than once per job; the snapshot is
     taken again when used up or older than SNAPSHOT_SECONDS, so a new job of higher
     priority waits at most that long. A one-shot `mp claim` lists the folder once.
+
+    Claimers sharing a snapshot would otherwise race for every job in turn (with four of
+    them, each losing three races in four, and a lost race costs a rename and a stat).
+    So a claimer that loses steps a few places ahead, by an amount that differs between
+    processes, but never past the jobs of the priority it lost at. The jobs it passes
+    are the ones the others are taking; any they leave are first in the next snapshot.
     """
 
     SNAPSHOT_SECONDS = 2.0
@@ -84,14 +68,18 @@ class Claimer:
         self.worker = worker
         self.kinds = kinds
         self._names: list[str] = []
+        self._waits: dict[str, int] = {}
         self._position = 0
+        self._losses = 0
+        self._pid = os.getpid()
         self._taken_at = float("-inf")
         self._scripts: dict[tuple[str, str], bool] = {}
 
     def _candidates(self):
         stale = time.monotonic() - self._taken_at > self.SNAPSHOT_SECONDS
         if stale or self._position >= len(self._names):
-            self._names = sorted(self.queue.names("pending"))
+            names, self._waits = self.queue.pending()
+            self._names = sorted(names)
             self._position = 0
             self._taken_at = time.monotonic()
             self._scripts.clear()
@@ -103,11 +91,9 @@ class Claimer:
 
     def claim_next(self, *, dry_run: bool = False) -> tuple[JobName | None, str | None, list[str]]:
         """Claim the best job this worker may run now. Returns (job, its running folder,
-        kinds left pending because this host lacks their script)."""
-        limit = self.config.workers[self.worker].max_running
+        kinds left pending because this host lacks their script). The caller holds a slot
+        of the worker's max_running (slots.take_slot)."""
         missing_scripts: list[str] = []
-        if sum(1 for entry in self.queue.running() if entry.worker == self.worker) >= limit:
-            return None, None, []
         now = time.time()
         for job in self._candidates():
             ready = self._scripts.get((job.kind, job.item_type))
@@ -116,16 +102,25 @@ class Claimer:
             if not ready:
                 missing_scripts.append(f"{job.kind} ({job.item_type})")
                 continue
-            if not _due(self.queue, job, now):
-                continue
+            if self._waits.get(job.job_id, 0) > now:
+                continue  # backing off after a failure
             if dry_run:
                 return job, None, missing_scripts
             crash_point("claim:chosen")
-            folder = self.queue.claim(job.job_id, self.worker, os.getpid())
+            folder = self.queue.claim(job.job_id, self.worker, self._pid)
             if folder is not None:
                 crash_point("claim:claimed")
+                self._losses = 0
                 return job, folder, missing_scripts
+            self._step_aside(job)
         return None, None, missing_scripts
+
+    def _step_aside(self, lost: JobName) -> None:
+        self._losses += 1
+        skip = self._losses * (1 + self._pid % 4) - 1
+        rank = lost.job_id[:8]  # "job_pNNN": the priority part of the sorted names
+        end = bisect.bisect_left(self._names, rank + "\x7f", self._position)
+        self._position = min(self._position + skip, max(self._position, end - 1))
 
 
 def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = False) -> ClaimResult:
@@ -150,9 +145,13 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     )
     if not kinds:
         return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
-    with local_lock(_local_lock_path(worker), config.lock_timeout_seconds):
-        claimer = Claimer(config, queue, worker, kinds)
-        job, folder, missing = claimer.claim_next(dry_run=dry_run)
+    limit = config.workers[worker].max_running
+    slot = take_slot(config.queue_dir, worker, limit)  # held while the job runs
+    if slot is None:
+        return ClaimResult(f"worker {worker}: no job to run (it runs max_running = {limit})")
+    job, folder, missing = Claimer(config, queue, worker, kinds).claim_next(dry_run=dry_run)
+    if job is None or dry_run:
+        slot.release()
     if job is None:
         if missing:
             raise PipelineError(
@@ -167,4 +166,7 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     # Loaded only now: a claim that finds no job (most of them) needs none of it.
     from media_pipeline.jobs.run_job import run_claimed_job
 
-    return run_claimed_job(config, queue, folder, job, worker)
+    try:
+        return run_claimed_job(config, queue, folder, job, worker, slot.descriptor)
+    finally:
+        slot.release()

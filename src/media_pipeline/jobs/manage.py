@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -199,6 +200,9 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
         )
         spec = read_json(os.path.join(holding, SPEC_FILE)) or {}
         write_json(os.path.join(holding, SPEC_FILE), {**spec, "id": new_id, "priority": priority})
+        not_before = spec.get("not_before")
+        if isinstance(not_before, int | float) and not_before > time.time():
+            queue.hold(new_id, not_before)  # the new name keeps the job's back-off
         os.rename(holding, queue.folder("pending", new_id))
         db.execute("UPDATE jobs SET id = ?, priority = ? WHERE id = ?", [new_id, priority, old_id])
     return ManageResult(message + f"; job re-queued as {new_id}")

@@ -11,10 +11,8 @@ import time
 from datetime import UTC, datetime
 
 from media_pipeline.config import Config
-from media_pipeline.fsutil import write_atomic
 from media_pipeline.jobs.queue import (
     LOG_FILE,
-    NOT_BEFORE_FILE,
     RESULT_FILE,
     SPEC_FILE,
     Queue,
@@ -81,7 +79,8 @@ def record_failure(
             "last_error": reason,
         }
         write_json(os.path.join(folder, SPEC_FILE), updated)
-        write_atomic(os.path.join(folder, NOT_BEFORE_FILE), f"{not_before:.3f}\n")
+        if not_before > now:
+            queue.hold(job_id, not_before)
         queue.move(folder, "pending", job_id)
         return "pending"
     write_json(os.path.join(folder, SPEC_FILE), {**spec_data, "attempts": attempts})

@@ -11,14 +11,17 @@ job's name, so choosing reads one folder listing, not every spec.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import json
+import math
 import os
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
-from media_pipeline.fsutil import read_text, write_atomic
+from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type, read_text, write_atomic
 from media_pipeline.items import ItemKey
 from media_pipeline.markers import parse_json_object
 
@@ -28,10 +31,12 @@ SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel"
 HEARTBEAT_FILE = "heartbeat"
-# Written beside the spec when a job goes back with a back-off, so a claimer learns which
-# jobs must wait from one stat instead of reading every spec.
-NOT_BEFORE_FILE = "not_before"
 LOG_FILE = "log"
+# A job put back with a back-off also gets an empty file `pending/.wait.UNTIL.ID` (UNTIL in
+# whole epoch seconds), written before the job is moved in. The back-offs then come with
+# the one listing a claimer reads anyway, where reading each candidate's spec (or any
+# file inside it) would cost an open per job. The spec's not_before says the same.
+WAIT_PREFIX = ".wait."
 
 # Priorities run from -499 to 499; the name holds 500 - priority so that a plain sort
 # puts the highest priority first, then the oldest.
@@ -43,9 +48,10 @@ _NAME = re.compile(
 )
 
 
-@dataclass(frozen=True, order=True)
-class JobName:
-    """What a job's folder name says: sorting JobNames sorts by priority, then age."""
+class JobName(NamedTuple):
+    """What a job's folder name says: sorting JobNames sorts by priority, then age.
+
+    A NamedTuple, not a dataclass: a claimer makes one per pending job it looks at."""
 
     job_id: str
     kind: str
@@ -85,8 +91,7 @@ def make_job_id(kind: str, key: ItemKey, priority: int, now: datetime) -> str:
     return f"job_p{rank:03d}_{created}_{kind}_{key.type}_{key.uid}" + (f"_{words}" if words else "")
 
 
-@dataclass(frozen=True)
-class RunningName:
+class RunningName(NamedTuple):
     """`running/ID.WORKER.PID`: a name unique to its claimer."""
 
     job_id: str
@@ -111,6 +116,14 @@ class Queue:
 
     def __init__(self, queue_dir: str):
         self.root = queue_dir
+        # Claims build their two paths from these, the one place that is per job.
+        self._pending = os.path.join(queue_dir, "pending", "")
+        self._running = os.path.join(queue_dir, "running", "")
+
+    @functools.cached_property
+    def renames_are_exact(self) -> bool:
+        """Whether a rename that reports ENOENT surely did not happen (a local disk)."""
+        return filesystem_type(self.root) in LOCAL_FILESYSTEMS
 
     def folder(self, state: str, name: str = "") -> str:
         return os.path.join(self.root, state, name) if name else os.path.join(self.root, state)
@@ -124,6 +137,47 @@ class Queue:
             return [name for name in os.listdir(self.folder(state)) if not name.startswith(".")]
         except FileNotFoundError:
             return []
+
+    def pending(self) -> tuple[list[str], dict[str, int]]:
+        """Pending job names and, for those backing off, the epoch second they wait for:
+        one listing."""
+        try:
+            entries = os.listdir(self.folder("pending"))
+        except FileNotFoundError:
+            return [], {}
+        names = []
+        waits: dict[str, int] = {}
+        for name in entries:
+            if not name.startswith("."):
+                names.append(name)
+            elif name.startswith(WAIT_PREFIX):
+                until, _, job_id = name[len(WAIT_PREFIX) :].partition(".")
+                if until.isdigit():
+                    waits[job_id] = max(waits.get(job_id, 0), int(until))
+        return names, waits
+
+    def hold(self, job_id: str, until: float) -> None:
+        """Record that job_id is not to be claimed before until; call before moving it into
+        pending/, so that no claimer sees the job without its back-off."""
+        until = math.ceil(until)
+        with open(self.folder("pending", f"{WAIT_PREFIX}{until}.{job_id}"), "ab"):
+            pass
+
+    def remove_expired_waits(self, now: float) -> int:
+        """Delete back-off files whose time has passed (they no longer hold anything back,
+        whether or not their job is still pending); how many."""
+        removed = 0
+        try:
+            entries = os.listdir(self.folder("pending"))
+        except FileNotFoundError:
+            return 0
+        for name in entries:
+            until = name[len(WAIT_PREFIX) :].partition(".")[0]
+            if name.startswith(WAIT_PREFIX) and until.isdigit() and int(until) < now:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.folder("pending", name))
+                removed += 1
+        return removed
 
     def running(self) -> list[RunningName]:
         found = (RunningName.parse(name) for name in self.names("running"))
@@ -152,12 +206,15 @@ class Queue:
 
     def claim(self, job_id: str, worker: str, pid: int) -> str | None:
         """Rename pending/ID to running/ID.WORKER.PID; the path if this process won."""
-        target = self.folder("running", RunningName(job_id, worker, pid).folder_name)
+        target = f"{self._running}{job_id}.{worker}.{pid}"  # RunningName.folder_name
         try:
-            os.rename(self.folder("pending", job_id), target)
+            os.rename(f"{self._pending}{job_id}", target)
         except FileNotFoundError:
-            # Lost the race, or NFS replied ENOENT to a retransmitted rename that had in
-            # fact succeeded: the target is ours alone, so its existence decides.
+            # Lost the race. Or, on a network filesystem, the server replied ENOENT to a
+            # retransmitted rename it had in fact done: there the target, ours alone,
+            # decides. On a local disk the stat would only slow every lost race.
+            if self.renames_are_exact:
+                return None
             return target if os.path.isdir(target) else None
         except OSError:
             return target if os.path.isdir(target) else None

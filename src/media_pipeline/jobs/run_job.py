@@ -3,7 +3,6 @@ outcome in the queue. Loaded only by a claim that found a job."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 
@@ -15,7 +14,6 @@ from media_pipeline.jobs.claim import ClaimResult
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
-    NOT_BEFORE_FILE,
     RESULT_FILE,
     SPEC_FILE,
     JobName,
@@ -76,9 +74,8 @@ def _finish(
         return ClaimResult(f"job {job_id} cancelled; its scripts were stopped", job_id, "cancelled")
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
+        # Any back-off file of the job has expired: it was claimed after it.
         write_json(os.path.join(folder, SPEC_FILE), {**spec.raw, "not_before": 0})
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, NOT_BEFORE_FILE))
         queue.move(folder, "pending", job_id)
         return ClaimResult(
             f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
@@ -120,7 +117,7 @@ def _finish(
 
 
 def run_claimed_job(
-    config: Config, queue: Queue, folder: str, job: JobName, worker: str
+    config: Config, queue: Queue, folder: str, job: JobName, worker: str, slot_fd: int
 ) -> ClaimResult:
     write_atomic(os.path.join(folder, "claimed_by"), worker + "\n")
     write_atomic(os.path.join(folder, "claimed_at"), now_text() + "\n")
@@ -162,6 +159,7 @@ def run_claimed_job(
         heartbeat_seconds=config.jobs.heartbeat_seconds,
         timeout_seconds=script.timeout_seconds,
         grace_seconds=config.jobs.cancel_grace_seconds,
+        slot_fd=slot_fd,
     )
     crash_point("claim:exited")
     try:

@@ -76,7 +76,13 @@ def run_script(
     heartbeat_seconds: float,
     timeout_seconds: float | None,
     grace_seconds: float,
+    slot_fd: int | None = None,
 ) -> RunOutcome:
+    """Run argv to its end, or until cancelled, timed out, taken back or interrupted.
+
+    slot_fd, the worker's max_running slot, is passed down to the script: the slot then
+    stays held for as long as the script, or anything it started, is still running,
+    even if this worker dies first."""
     heartbeat = os.path.join(job_folder, HEARTBEAT_FILE)
     cancel = os.path.join(job_folder, CANCEL_FILE)
     stop = _StopRequest()
@@ -92,6 +98,7 @@ def run_script(
                 env=env,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=() if slot_fd is None else (slot_fd,),
             )
         with open(os.path.join(job_folder, "pid"), "w") as handle:
             handle.write(f"{os.getpid()} {process.pid}\n")

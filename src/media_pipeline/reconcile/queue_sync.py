@@ -120,6 +120,8 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
             changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; removed")
             if not dry_run:
                 queue.remove("tmp", name)
+    if not dry_run:
+        queue.remove_expired_waits(now)  # housekeeping only: not worth a line of output
     for state in ("completed", "cancelled"):
         for name in queue.names(state):
             folder = queue.folder(state, name)

@@ -1,0 +1,56 @@
+"""The queue's folder mechanics at library level: back-off files, the claim rename, and
+telling a local disk (where a failed rename is final) from a network share."""
+
+from __future__ import annotations
+
+import os
+
+from media_pipeline.fsutil import filesystem_type
+from media_pipeline.jobs.queue import Queue
+
+MOUNTS = """\
+22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+40 22 0:35 / /srv/media rw,relatime shared:20 - nfs4 nas:/export/media rw,vers=4.2
+41 40 0:36 / /srv/media/local\\040disk rw,relatime shared:21 - xfs /dev/sdb1 rw
+42 22 0:37 / /srv/media2 rw - ext4 /dev/sdc1 rw
+43 42 0:38 / /srv/media2 rw - cifs //nas/share rw
+"""
+
+
+def test_the_filesystem_of_a_path_is_its_longest_mount_point():
+    assert filesystem_type("/srv/media/Movies", MOUNTS) == "nfs4"
+    assert filesystem_type("/srv/media", MOUNTS) == "nfs4"
+    assert filesystem_type("/srv/media/local disk/x", MOUNTS) == "xfs"  # \040 is a space
+    assert filesystem_type("/srv/mediax", MOUNTS) == "ext4"  # a prefix, not a parent
+    assert filesystem_type("/srv/media2/jobs", MOUNTS) == "cifs"  # mounted over ext4
+    assert filesystem_type("/srv/x", "garbage line\n\n") is None
+
+
+def test_a_lost_race_on_a_share_asks_whether_the_rename_happened(tmp_path):
+    queue = Queue(str(tmp_path / "jobs"))
+    queue.ensure_layout()
+    job_id = "job_p500_20260101T000000000000_remux_movie_0123456789ab"
+    os.mkdir(queue.folder("pending", job_id))
+    # As on NFS after a retransmitted rename: the job already sits under our own name,
+    # and the rename we see fails with ENOENT.
+    ours = queue.folder("running", f"{job_id}.w1.42")
+    os.rename(queue.folder("pending", job_id), ours)
+    queue.renames_are_exact = False  # what filesystem_type says of an nfs4 share
+    assert queue.claim(job_id, "w1", 42) == ours
+    assert queue.claim(job_id, "w2", 43) is None  # another claimer's name: not ours
+    local = Queue(queue.root)
+    assert local.renames_are_exact  # tmp_path is on this host's disk
+    assert local.claim(job_id, "w1", 42) is None
+
+
+def test_back_off_files_come_with_the_pending_listing(tmp_path):
+    queue = Queue(str(tmp_path / "jobs"))
+    queue.ensure_layout()
+    job_id = "job_p500_20260101T000000000000_remux_movie_0123456789ab"
+    queue.hold(job_id, 1000.2)
+    queue.hold(job_id, 2000.0)
+    os.mkdir(queue.folder("pending", job_id))
+    names, waits = queue.pending()
+    assert names == [job_id] and waits == {job_id: 2000}
+    assert queue.remove_expired_waits(now=1500) == 1
+    assert queue.pending()[1] == {job_id: 2000}
