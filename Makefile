@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# Bytecode now, as a non-editable install would have it: where PYTHONDONTWRITEBYTECODE
+	# is set, every `mp` run would otherwise compile all of its modules again.
+	$(BIN)/python -m compileall -q src
 	touch $(STAMP)
 
 system-deps:

@@ -16,9 +16,9 @@ claim's time with four claimers in benchmarks/job_queue.py.
 
 from __future__ import annotations
 
+import binascii
 import fcntl
 import functools
-import hashlib
 import os
 
 from media_pipeline.fsutil import local_lock_folder
@@ -38,7 +38,9 @@ class Slot:
 
 @functools.cache
 def _slot_prefix(queue_dir: str, worker: str) -> str:
-    queue = hashlib.sha256(os.path.realpath(queue_dir).encode()).hexdigest()[:12]
+    # crc32, not a cryptographic digest: this only tells a host's few queues apart, and
+    # hashlib alone would add a tenth to the start-up of every claim.
+    queue = f"{binascii.crc32(os.path.realpath(queue_dir).encode()):08x}"
     return os.path.join(local_lock_folder(), f"media-pipeline-{worker}-{queue}.slot")
 
 
