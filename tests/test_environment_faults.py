@@ -1,10 +1,12 @@
 """Environment faults: a full disk while writing a marker or a job, a share that stops
-answering. Each: its exit code, one sentence, nothing lost, and the next run recovers."""
+answering or is renamed away mid-reconcile, a read-only queue folder. Each: its exit
+code, one sentence, nothing lost, and the next run recovers."""
 
 from __future__ import annotations
 
 import errno
 import os
+import subprocess
 
 import pytest
 
@@ -82,3 +84,121 @@ def test_a_share_that_stops_answering_is_refused(pipeline, monkeypatch):
     monkeypatch.setattr(os, "scandir", real_scandir)
     monkeypatch.setattr(os, "listdir", real_listdir)
     assert pipeline.status_json()["items"][0]["state"] == "RIPPED"
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder read-only for real, with a read-only bind mount over itself (root
+    ignores permission bits, so chmod would prove nothing)."""
+    mounted = []
+
+    def make(folder):
+        folder = str(folder)
+        bind = subprocess.run(["mount", "--bind", folder, folder], capture_output=True)
+        if bind.returncode != 0:
+            pytest.skip(f"cannot bind-mount here: {bind.stderr.decode().strip()}")
+        mounted.append(folder)
+        subprocess.run(["mount", "-o", "remount,bind,ro", folder, folder], check=True)
+
+    def undo(folder):
+        mounted.remove(str(folder))
+        subprocess.run(["umount", str(folder)], check=True)
+
+    make.undo = undo
+    yield make
+    for folder in reversed(mounted):
+        subprocess.run(["umount", folder], check=True)
+
+
+def test_a_read_only_queue_folder(pipeline, read_only):
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    other = ItemKey("movie", "Alien (1979)")
+    pipeline.mark(other, "1-ripped", "rip")
+    read_only(pipeline.staging / ".pipeline" / "jobs")
+
+    claim = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "Read-only file system (is the share mounted read-only?)" in claim.stderr
+    assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
+    # Reconcile reads the queue and writes only the staging folders and the database.
+    pipeline.mp("reconcile")
+    dispatch = pipeline.mp("dispatch", expect=1)
+    assert "Read-only file system" in dispatch.stderr and "Traceback" not in dispatch.output
+    cancel = pipeline.mp("cancel", MOVIE.uid, expect=1)
+    assert "Read-only file system" in cancel.stderr
+    states = {item["title"]: item["state"] for item in pipeline.status_json()["items"]}
+    assert states == {MOVIE.title: "REMUXING", other.title: "RIPPED"}, "nothing half-done"
+    assert pipeline.queue("pending") == [job_id] and pipeline.queue("tmp") == []
+
+
+def test_a_read_only_queue_folder_recovers_when_writable_again(pipeline, read_only):
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    queue = pipeline.staging / ".pipeline" / "jobs"
+    read_only(queue)
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    read_only.undo(queue)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["items"][0]["state"] == "REMUXED"
+    assert [line.split()[0] for line in pipeline.runlog()] == ["start", "done"]
+
+
+def test_staging_renamed_away_mid_reconcile_is_refused_and_changes_nothing(pipeline, monkeypatch):
+    from media_pipeline.reconcile import scan
+
+    movies = [ItemKey("movie", f"Film {number}") for number in range(6)]
+    for key in movies:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    before = pipeline.status_json()
+    staging, away = str(pipeline.staging), str(pipeline.staging) + ".away"
+    real_read = scan.read_folder_markers
+    reads = []
+
+    def read_then_vanish(folder):
+        reads.append(folder)
+        if len(reads) == 3:  # halfway through the walk, the mount goes
+            os.rename(staging, away)
+        return real_read(folder)
+
+    monkeypatch.setattr(scan, "read_folder_markers", read_then_vanish)
+    result = pipeline.mp("reconcile", expect=3)
+    assert "changed while being read" in result.stderr and "Traceback" not in result.output
+    os.rename(away, staging)
+    monkeypatch.setattr(scan, "read_folder_markers", real_read)
+    assert pipeline.status_json() == before, "no item was marked missing"
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["counts"] == {"RIPPED": 6}
+
+
+def test_an_item_moved_mid_reconcile_is_not_a_vanished_mount(pipeline, monkeypatch):
+    from media_pipeline.reconcile import scan
+
+    movies = [ItemKey("movie", f"Film {number}") for number in range(3)]
+    for key in movies:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    moved = pipeline.folder(movies[2], "1-ripped")
+    real_read = scan.read_folder_markers
+
+    def read_then_move(folder):
+        if moved.exists():  # a script moves one item away while the walk is under way
+            os.rename(moved, pipeline.root / "elsewhere")
+        return real_read(folder)
+
+    monkeypatch.setattr(scan, "read_folder_markers", read_then_move)
+    pipeline.mp("reconcile")
+    assert not moved.exists(), "no ghost of the moved item was written back"
+    monkeypatch.setattr(scan, "read_folder_markers", real_read)
+    pipeline.mp("reconcile")  # the next run sees the walk's outcome settled
+    items = {item["title"]: item for item in pipeline.status_json()["items"]}
+    assert [items[key.title]["state"] for key in movies] == ["RIPPED"] * 3
+    assert [items[key.title]["missing_since"] is not None for key in movies] == [
+        False,
+        False,
+        True,
+    ]

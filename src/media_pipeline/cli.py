@@ -6,6 +6,7 @@ in `handle_errors`; nothing here decides anything about items, jobs or files.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
@@ -47,7 +48,8 @@ def handle_errors(function: Callable) -> Callable:
             # share gone mid-command): one sentence, the traceback only with -v.
             log.debug("filesystem error", exc_info=True)
             where = f"{error.filename}: " if error.filename else ""
-            click.echo(f"mp: {where}{error.strerror or error}", err=True)
+            hint = " (is the share mounted read-only?)" if error.errno == errno.EROFS else ""
+            click.echo(f"mp: {where}{error.strerror or error}{hint}", err=True)
             sys.exit(3 if error.errno in SHARE_GONE_ERRNOS else 1)
 
     return wrapper

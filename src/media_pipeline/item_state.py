@@ -134,6 +134,6 @@ def write_item_files(row: dict) -> bool:
     folder = row.get("folder_path")
     if not folder or not os.path.isdir(folder):
         return False
-    write_controller_file(folder, STATE_FILE, state_text(row["state"]))
-    write_controller_file(folder, METADATA_FILE, metadata_text(metadata_for(row)))
-    return True
+    return write_controller_file(folder, STATE_FILE, state_text(row["state"])) and (
+        write_controller_file(folder, METADATA_FILE, metadata_text(metadata_for(row)))
+    )

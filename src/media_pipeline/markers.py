@@ -79,13 +79,21 @@ def metadata_text(metadata: dict) -> str:
     return json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_controller_file(folder: str, name: str, text: str) -> None:
-    """Atomically write one of the controller's files into folder/.pipeline/."""
+def write_controller_file(folder: str, name: str, text: str) -> bool:
+    """Atomically write one of the controller's files into folder/.pipeline/. False, and
+    nothing written, when folder itself is gone: a script moved the item on meanwhile,
+    and recreating the folder would leave a ghost of the item behind."""
     pipeline = os.path.join(folder, PIPELINE_DIR)
     try:
         write_atomic(os.path.join(pipeline, name), text)
     except FileNotFoundError:
         # Most folders already have .pipeline/ (the scripts' markers live there), so it is
-        # made only when the first try finds it missing.
-        os.makedirs(pipeline, exist_ok=True)
+        # made only when the first try finds it missing; mkdir, never makedirs.
+        try:
+            os.mkdir(pipeline)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return False
         write_atomic(os.path.join(pipeline, name), text)
+    return True

@@ -217,7 +217,11 @@ class Queue:
                 return None
             return target if os.path.isdir(target) else None
         except OSError:
-            return target if os.path.isdir(target) else None
+            # A timeout or I/O error may also hide a rename that happened; anything else
+            # (a read-only or full share) is for the user to see, not a lost race.
+            if os.path.isdir(target):
+                return target
+            raise
         return target
 
     def move(self, source: str, state: str, job_id: str) -> str:

@@ -110,7 +110,8 @@ def _plan(db: Database | None, scan: ScanResult, rows: dict[str, dict], rebuild:
 def _write_file(write: FileWrite) -> str | None:
     """Write one controller file; a sentence if it failed, SafetyRefusal if the share went."""
     try:
-        write_controller_file(write.folder, write.name, write.text)
+        if not write_controller_file(write.folder, write.name, write.text):
+            log.info("%s: the folder moved on meanwhile; the next run writes it", write.folder)
     except OSError as error:
         if error.errno in SHARE_GONE_ERRNOS:
             raise SafetyRefusal(

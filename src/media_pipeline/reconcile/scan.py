@@ -105,20 +105,43 @@ def scan_staging(staging_root: str) -> ScanResult:
     warnings: list[str] = []
     present = []
     try:
+        identities = {"": _identity(staging_root)}
         for stage in STAGES:
             stage_path = os.path.join(staging_root, stage)
             if not os.path.isdir(stage_path):
                 continue
             present.append(stage)
+            identities[stage] = _identity(stage_path)
             for key, folder in _item_folders(stage_path, warnings):
                 item = items.get(key)
                 if item is None:
                     item = items[key] = ScannedItem(key)
                 item.folders[stage] = read_folder_markers(folder)
+        # A folder that vanishes during the walk is an item a script moved, and passed
+        # over; but if the root or a stage folder went (unmounted, renamed away), all
+        # that followed was read as empty. So they must be the very folders they were.
+        changed = [
+            stage or staging_root
+            for stage, before in identities.items()
+            if _identity(os.path.join(staging_root, stage)) != before
+        ]
     except OSError as error:
         raise SafetyRefusal(
             f"staging_root {staging_root} failed while being read "
             f"({error.strerror or error}{': ' + error.filename if error.filename else ''}); "
             "is the share still mounted?"
         ) from None
+    if changed:
+        raise SafetyRefusal(
+            f"staging_root {staging_root} changed while being read ({', '.join(changed)} "
+            "gone or replaced); is the share still mounted? Nothing was changed"
+        )
     return ScanResult(items=items, stages_present=tuple(present), warnings=warnings)
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
