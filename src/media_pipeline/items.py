@@ -12,7 +12,7 @@ TYPE_FOLDERS = {"movie": "movies", "tv": "tv"}
 FOLDER_TYPES = {folder: item_type for item_type, folder in TYPE_FOLDERS.items()}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class ItemKey:
     """(type, title, disc_label): the same key names the item's folder in every stage."""
 

@@ -26,7 +26,7 @@ from media_pipeline.states import State
 from media_pipeline.store import utc_now
 
 if TYPE_CHECKING:
-    from media_pipeline.reconcile.scan import ScanResult
+    from media_pipeline.reconcile.scan import ScannedItem
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,15 @@ def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
     return prompt
 
 
-def _approvals_in_force(db: Database) -> dict[tuple[str, str], dict]:
-    """(item uid, gate) -> its latest approval row that is pending or decided."""
+def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tuple[str, str], dict]:
+    """(item uid, gate) -> its latest approval row that is pending or decided; of the
+    items with those uids, if given."""
+    where, params = "status != 'superseded'", []
+    if uids is not None:
+        where += f" AND item_uid IN ({', '.join('?' * len(uids))})"
+        params = uids
     latest = {}
-    for row in db.query("SELECT * FROM human_approvals WHERE status != 'superseded' ORDER BY id"):
+    for row in db.query(f"SELECT * FROM human_approvals WHERE {where} ORDER BY id", params):
         latest[(row["item_uid"], row["gate"])] = row
     return latest
 
@@ -141,48 +146,55 @@ def _notify_opened(config: Config, db: Database, opened: list[tuple[str, str, st
 
 
 def restore_decisions(
-    config: Config, db: Database | None, scan: ScanResult, *, dry_run: bool
+    config: Config, db: Database | None, items: dict[ItemKey, ScannedItem], *, dry_run: bool
 ) -> list[str]:
-    """Decisions found in approval files that the database lacks (lost, rebuilt, or a
-    crash between the file and the database write) go back into the database."""
-    if db is None:
+    """Decisions found in the approval files of these scanned items that the database
+    lacks (lost, rebuilt, or a crash between the file and the database write) go back
+    into the database."""
+    found = [
+        (key, gate, decision)
+        for key, item in items.items()
+        for stage_markers in item.folders.values()
+        for gate, text in stage_markers.approval_texts.items()
+        if gate in GATE_STATES and _valid_decision(decision := parse_json_object(text))
+    ]
+    if db is None or not found:
         return []
     changes = []
+    uids = sorted({key.uid for key, _gate, _decision in found})
     recorded = {
-        (row["item_uid"], row["gate"], row["decided_at"]): row
-        for row in db.query("SELECT * FROM human_approvals")
+        (row["item_uid"], row["gate"], row["decided_at"])
+        for row in db.query(
+            f"SELECT item_uid, gate, decided_at FROM human_approvals "
+            f"WHERE item_uid IN ({', '.join('?' * len(uids))})",
+            uids,
+        )
     }
-    in_force = _approvals_in_force(db)
-    for key, item in scan.items.items():
-        for stage_markers in item.folders.values():
-            for gate, text in stage_markers.approval_texts.items():
-                decision = parse_json_object(text)
-                if gate not in GATE_STATES or not _valid_decision(decision):
-                    continue
-                if (key.uid, gate, decision["at"]) in recorded:
-                    continue
-                changes.append(
-                    f"{printable(key.name)}: {gate} {decision['status']} "
-                    "(restored from its approval file)"
-                )
-                if dry_run:
-                    continue
-                row = {
-                    "item_uid": key.uid,
-                    "gate": gate,
-                    "status": decision["status"],
-                    "requested_at": decision.get("requested_at") or decision["at"],
-                    "decided_at": decision["at"],
-                    "decided_by": str(decision.get("by") or "")[:200] or None,
-                    "reason": str(decision.get("reason") or "")[:2000] or None,
-                    "destination": decision.get("destination") or None,
-                    "prompt": json.dumps(decision.get("prompt") or {}),
-                }
-                pending = in_force.get((key.uid, gate))
-                if pending is not None and pending["status"] == "pending":
-                    db["human_approvals"].update(pending["id"], row)
-                else:
-                    db["human_approvals"].insert(row)
+    in_force = _approvals_in_force(db, uids)
+    for key, gate, decision in found:
+        if (key.uid, gate, decision["at"]) in recorded:
+            continue
+        changes.append(
+            f"{printable(key.name)}: {gate} {decision['status']} (restored from its approval file)"
+        )
+        if dry_run:
+            continue
+        row = {
+            "item_uid": key.uid,
+            "gate": gate,
+            "status": decision["status"],
+            "requested_at": decision.get("requested_at") or decision["at"],
+            "decided_at": decision["at"],
+            "decided_by": str(decision.get("by") or "")[:200] or None,
+            "reason": str(decision.get("reason") or "")[:2000] or None,
+            "destination": decision.get("destination") or None,
+            "prompt": json.dumps(decision.get("prompt") or {}),
+        }
+        pending = in_force.get((key.uid, gate))
+        if pending is not None and pending["status"] == "pending":
+            db["human_approvals"].update(pending["id"], row)
+        else:
+            db["human_approvals"].insert(row)
     return changes
 
 

@@ -6,12 +6,13 @@ disagree about what would happen.
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from media_pipeline.item_state import METADATA_FIELDS, metadata_for
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
-from media_pipeline.reconcile.scan import ScannedItem, ScanResult
+from media_pipeline.reconcile.scan import ScannedItem
 from media_pipeline.states import MARKER_STATES, State, marker_state, parse_state, settle_state
 
 # The item fields reconcile owns; a difference in any of them is an update.
@@ -157,23 +158,28 @@ def _plan_scanned_item(
         plan.writes.append(FileWrite(current.folder, METADATA_FILE, wanted_metadata))
 
 
-def plan_reconcile(
-    scan: ScanResult,
+def plan_items(
+    items: dict[ItemKey, ScannedItem],
     rows: dict[str, dict],
     last_recorded: dict[str, str],
     now: str,
 ) -> tuple[ReconcilePlan, list[str]]:
-    """What reconcile would change. `rows` are the database's items by uid;
-    `last_recorded` the last state in each item's history, for items being restored."""
+    """What reconcile would change for these scanned items. `rows` are the database's
+    rows for them by uid; `last_recorded` the last state in the history of those being
+    restored. Returns the plan and warnings about what was read."""
     plan = ReconcilePlan()
-    warnings = list(scan.warnings)
-    for key in sorted(scan.items):
-        item = scan.items[key]
-        _plan_scanned_item(item, rows.get(key.uid), last_recorded, now, plan, warnings)
+    warnings: list[str] = []
+    for key in sorted(items):
+        _plan_scanned_item(items[key], rows.get(key.uid), last_recorded, now, plan, warnings)
+    return plan, warnings
 
-    for row in rows.values():
+
+def plan_missing(rows: Iterable[dict], listed: Container[ItemKey], now: str) -> ReconcilePlan:
+    """Items the database has in staging whose folder was not listed: kept, as missing."""
+    plan = ReconcilePlan()
+    for row in rows:
         key = ItemKey(row["type"], row["title"], row["disc_label"])
-        if key in scan.items or not row.get("folder_path") or row.get("missing_since"):
+        if key in listed or not row.get("folder_path") or row.get("missing_since"):
             continue
         # Staging is cleaned up once an item is filed; only earlier items are missed.
         if row["state"] == State.IN_LIBRARY:
@@ -183,4 +189,4 @@ def plan_reconcile(
             f"{printable(key.name)}: its folder is gone from staging; kept as missing "
             f"(state {row['state']})"
         )
-    return plan, warnings
+    return plan

@@ -185,13 +185,15 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     lacks (after losing it) or has not moved on brings the item to the job's state; an
     item whose job vanished from the queue goes back to be dispatched again."""
     changes: list[str] = []
-    jobs = {row["id"]: row for row in db.query("SELECT * FROM jobs")} if db else {}
-    items = {row["uid"]: row for row in db.query("SELECT * FROM media_items")} if db else {}
     queue_jobs = _queue_jobs(queue)
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
         if job.item_uid not in latest or job.job_id > latest[job.item_uid][2].job_id:
             latest[job.item_uid] = (state, name, job)
+    # Only the rows these jobs concern: the tables grow with the library and its history,
+    # the queue folders only with the retention period.
+    jobs = _rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
+    items = _rows_by(db, "media_items", "uid", list(latest))
 
     for state, name, job in queue_jobs:
         known = jobs.get(job.job_id)
@@ -258,9 +260,30 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
                     )
                 )
 
-    for uid, item in items.items():
-        changes.extend(_orphan(config, db, queue, item, latest.get(uid), dry_run))
+    if db is not None:
+        in_job_states = [str(state) for state in (*REVERT, State.RIPPING)]
+        marks = ", ".join("?" * len(in_job_states))
+        for item in list(
+            db.query(
+                f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL",
+                in_job_states,
+            )
+        ):
+            changes.extend(_orphan(config, db, queue, item, latest.get(item["uid"]), dry_run))
     return changes
+
+
+def _rows_by(db: Database | None, table: str, column: str, values: list[str]) -> dict[str, dict]:
+    """table's rows whose column is one of values, by that column; in slices of 500, below
+    SQLite's limit on parameters."""
+    found: dict[str, dict] = {}
+    if db is None:
+        return found
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        sql = f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' * len(chunk))})"
+        found.update((row[column], row) for row in db.query(sql, chunk))
+    return found
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:

@@ -22,13 +22,13 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_file
 from media_pipeline.notify import retry_failed as retry_failed_notifications
-from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_reconcile
+from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
     remove_expired_jobs,
     sync_jobs,
 )
-from media_pipeline.reconcile.scan import ScanResult, scan_staging
+from media_pipeline.reconcile.scan import StagingWalk
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
@@ -45,66 +45,76 @@ WRITE_SLICE = 256
 
 @dataclass
 class ReconcileResult:
-    plan: ReconcilePlan
     applied: bool
     items_seen: int
+    new_items: int = 0
+    transitions: int = 0
+    writes: int = 0
     warnings: list[str] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # each change, kept for a dry run
     queue_changes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # controller files not written
+
+    def add(self, plan: ReconcilePlan, warnings: list[str]) -> None:
+        self.new_items += len(plan.new_items)
+        self.transitions += len(plan.transitions)
+        self.writes += len(plan.writes)
+        self.warnings.extend(warnings)
+        if not self.applied:
+            self.changes.extend(plan.describe())
 
     def describe(self) -> list[str]:
-        return [*self.plan.describe(), *self.queue_changes]
+        return [*self.changes, *self.queue_changes]
 
     def summary(self) -> str:
-        plan = self.plan
-        if plan.empty and not self.queue_changes:
+        if not (self.new_items or self.transitions or self.writes or self.queue_changes):
             return f"reconcile: {self.items_seen} items, nothing to change"
         verb = "applied" if self.applied else "would apply"
         return (
-            f"reconcile: {self.items_seen} items; {verb} {len(plan.new_items)} new, "
-            f"{len(plan.transitions)} state changes, {len(plan.writes)} files written, "
+            f"reconcile: {self.items_seen} items; {verb} {self.new_items} new, "
+            f"{self.transitions} state changes, {self.writes} files written, "
             f"{len(self.queue_changes)} queue changes"
         )
 
 
-def load_items(db: Database) -> dict[str, dict]:
-    return {row["uid"]: row for row in db.query("SELECT * FROM media_items")}
+# Items read, planned and written at a time: memory holds one batch's markers and rows,
+# however large the staging area.
+BATCH_SIZE = 1000
 
 
-def last_recorded_states(db: Database) -> dict[str, str]:
+def _uid_list(keys) -> str:
+    # For "uid IN (...)": uids are 12 hex digits, derived by us, never from input.
+    return ", ".join(f"'{key.uid}'" for key in keys)
+
+
+def load_items(db: Database, keys) -> dict[str, dict]:
+    return {
+        row["uid"]: row
+        for row in db.query(f"SELECT * FROM media_items WHERE uid IN ({_uid_list(keys)})")
+    }
+
+
+def last_recorded_states(db: Database, keys) -> dict[str, str]:
     """The last state in each item's history (history outlives the cache tables)."""
     return {
         row["item_uid"]: row["to_state"]
         for row in db.query(
             "SELECT item_uid, to_state FROM state_transitions WHERE id IN "
-            "(SELECT max(id) FROM state_transitions GROUP BY item_uid)"
+            "(SELECT max(id) FROM state_transitions "
+            f"WHERE item_uid IN ({_uid_list(keys)}) GROUP BY item_uid)"
         )
     }
 
 
-def refuse_if_unmounted(config: Config, scan: ScanResult, rows: dict[str, dict]) -> None:
+def refuse_if_unmounted(config: Config, walk: StagingWalk, db: Database | None) -> None:
     """An empty mount point looks like a staging area where every item vanished."""
-    if scan.stages_present:
+    if walk.stages_present or db is None:
         return
-    if any(row.get("folder_path") for row in rows.values()):
+    if db.execute("SELECT 1 FROM media_items WHERE folder_path IS NOT NULL LIMIT 1").fetchone():
         raise SafetyRefusal(
             f"staging_root {config.staging_root} holds none of the stage folders, but the "
             "database knows items there; is the share mounted? Nothing was changed"
         )
-
-
-def _scan(config: Config, db: Database | None) -> tuple[ScanResult, dict[str, dict]]:
-    scan = scan_staging(config.staging_root)
-    rows = load_items(db) if db is not None else {}
-    refuse_if_unmounted(config, scan, rows)
-    return scan, rows
-
-
-def _plan(db: Database | None, scan: ScanResult, rows: dict[str, dict], rebuild: bool):
-    if rebuild:
-        rows = {}
-    needs_history = db is not None and any(key.uid not in rows for key in scan.items)
-    history = last_recorded_states(db) if needs_history else {}
-    return plan_reconcile(scan, rows, history, utc_now())
 
 
 def _write_file(write: FileWrite) -> str | None:
@@ -174,41 +184,66 @@ def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
 def run_reconcile(
     config: Config, *, dry_run: bool = False, rebuild: bool = False
 ) -> ReconcileResult:
-    queue = Queue(config.queue_dir)
     if dry_run:
         db = open_database_readonly(config)
         try:
-            scan, rows = _scan(config, db)
-            queue_changes = recover_stale_jobs(config, queue, dry_run=True)
-            queue_changes += remove_expired_jobs(config, queue, dry_run=True)
-            plan, warnings = _plan(db, scan, rows, rebuild)
-            queue_changes += sync_jobs(config, db, queue, dry_run=True)
-            queue_changes += restore_decisions(config, db, scan, dry_run=True)
-            queue_changes += open_approvals(config, db, dry_run=True)
+            return _reconcile(config, db, dry_run=True, rebuild=rebuild)
         finally:
             if db is not None:
                 db.close()
-        return ReconcileResult(plan, False, len(scan.items), warnings, queue_changes)
-
     with controller_database(config) as db:
-        scan, rows = _scan(config, db)
-        # Jobs first: a stale job taken back is then seen as pending below.
-        queue_changes = recover_stale_jobs(config, queue, dry_run=False)
-        queue_changes += remove_expired_jobs(config, queue, dry_run=False)
-        plan, warnings = _plan(db, scan, rows, rebuild)
-        if rebuild:
-            drop_cache_tables(db)
-            log.info("cache tables dropped; rebuilding from %s", config.staging_root)
-        failures = apply_plan(db, plan)
-        retry_failed_notifications(config, db)
-        queue_changes += sync_jobs(config, db, queue, dry_run=False)
-        queue_changes += restore_decisions(config, db, scan, dry_run=False)
-        queue_changes += open_approvals(config, db, dry_run=False)
-    for change in queue_changes:
-        log.info("%s", change, extra={"event": "queue"})
-    if failures:
+        result = _reconcile(config, db, dry_run=False, rebuild=rebuild)
+    if result.failures:
         raise PipelineError(
-            f"{len(failures)} controller file(s) could not be written, first: {failures[0]}; "
-            "the database is up to date and the next reconcile tries again"
+            f"{len(result.failures)} controller file(s) could not be written, first: "
+            f"{result.failures[0]}; the database is up to date and the next reconcile tries "
+            "again"
         )
-    return ReconcileResult(plan, True, len(scan.items), warnings, queue_changes)
+    return result
+
+
+def _reconcile(
+    config: Config, db: Database | None, *, dry_run: bool, rebuild: bool
+) -> ReconcileResult:
+    queue = Queue(config.queue_dir)
+    walk = StagingWalk(config.staging_root)
+    refuse_if_unmounted(config, walk, db)
+    result = ReconcileResult(applied=not dry_run, items_seen=len(walk.items))
+    result.warnings.extend(walk.warnings)
+    # Jobs first: a stale job taken back is then seen as pending below.
+    result.queue_changes += recover_stale_jobs(config, queue, dry_run=dry_run)
+    result.queue_changes += remove_expired_jobs(config, queue, dry_run=dry_run)
+    if rebuild and not dry_run:
+        drop_cache_tables(db)
+        log.info("cache tables dropped; rebuilding from %s", config.staging_root)
+    known = db is not None and not rebuild
+    now = utc_now()
+    for batch in walk.batches(BATCH_SIZE):
+        rows = load_items(db, batch) if known else {}
+        restoring = [key for key in batch if key.uid not in rows]
+        history = last_recorded_states(db, restoring) if db is not None and restoring else {}
+        plan, warnings = plan_items(batch, rows, history, now)
+        walk.check_unchanged()  # before anything read after the share went is acted on
+        _apply(db, plan, result, warnings, dry_run)
+        result.queue_changes += restore_decisions(config, db, batch, dry_run=dry_run)
+    walk.check_unchanged()
+    if known:
+        in_staging = db.query(
+            "SELECT id, type, title, disc_label, state, folder_path, missing_since "
+            "FROM media_items WHERE folder_path IS NOT NULL AND missing_since IS NULL"
+        )
+        _apply(db, plan_missing(in_staging, walk.items, now), result, [], dry_run)
+    if not dry_run:
+        retry_failed_notifications(config, db)
+    result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
+    result.queue_changes += open_approvals(config, db, dry_run=dry_run)
+    if not dry_run:
+        for change in result.queue_changes:
+            log.info("%s", change, extra={"event": "queue"})
+    return result
+
+
+def _apply(db, plan: ReconcilePlan, result: ReconcileResult, warnings, dry_run: bool) -> None:
+    result.add(plan, warnings)
+    if not dry_run:
+        result.failures.extend(apply_plan(db, plan))

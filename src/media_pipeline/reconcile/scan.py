@@ -6,7 +6,9 @@ folder and one per item's `.pipeline/`, so a no-op reconcile costs about a bare 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
@@ -94,49 +96,84 @@ def _item_folders(stage_path: str, warnings: list[str]):
                     yield ItemKey("tv", title, disc_label), disc_path
 
 
-def scan_staging(staging_root: str) -> ScanResult:
-    """Every item folder under the stage folders, with its markers.
+class StagingWalk:
+    """The items under the stage folders: listed first (folder names only), then read a
+    batch at a time, so that memory holds every item's name but only one batch of
+    markers; a first run over 100,000 items must fit a small container.
 
-    Raises SafetyRefusal when the share fails under us (stale handle, I/O error): a
-    half-read tree must never be taken for a tree where items vanished.
+    Raises SafetyRefusal when the share fails under it (stale handle, I/O error), and
+    check_unchanged() does when staging_root or a stage folder is no longer the folder
+    it was: a half-read tree must never be taken for a tree where items vanished.
     """
-    check_staging_root(staging_root)
+
+    def __init__(self, staging_root: str):
+        check_staging_root(staging_root)
+        self.root = staging_root
+        self.warnings: list[str] = []
+        self.stages_present: list[str] = []
+        # Each item and the stage folders it has, as bits in STAGES order.
+        self.items: dict[ItemKey, int] = {}
+        with self._share_errors():
+            self._identities = {"": _identity(staging_root)}
+            for index, stage in enumerate(STAGES):
+                stage_path = os.path.join(staging_root, stage)
+                if not os.path.isdir(stage_path):
+                    continue
+                self.stages_present.append(stage)
+                self._identities[stage] = _identity(stage_path)
+                for key, _folder in _item_folders(stage_path, self.warnings):
+                    self.items[key] = self.items.get(key, 0) | 1 << index
+
+    def batches(self, size: int) -> Iterator[dict[ItemKey, ScannedItem]]:
+        """The items with their markers, `size` at a time, in key order."""
+        keys = sorted(self.items)
+        for start in range(0, len(keys), size):
+            batch = {}
+            with self._share_errors():
+                for key in keys[start : start + size]:
+                    item = batch[key] = ScannedItem(key)
+                    stages = self.items[key]
+                    for index, stage in enumerate(STAGES):
+                        if stages & 1 << index:
+                            item.folders[stage] = read_folder_markers(key.folder(self.root, stage))
+            yield batch
+
+    def check_unchanged(self) -> None:
+        """A folder that vanishes during the walk is an item a script moved, and passed
+        over; but if the root or a stage folder went (unmounted, renamed away), all
+        that followed was read as empty. So they must be the very folders they were."""
+        with self._share_errors():
+            changed = [
+                stage or self.root
+                for stage, before in self._identities.items()
+                if _identity(os.path.join(self.root, stage)) != before
+            ]
+        if changed:
+            raise SafetyRefusal(
+                f"staging_root {self.root} changed while being read ({', '.join(changed)} "
+                "gone or replaced); is the share still mounted? Nothing more was changed"
+            )
+
+    @contextlib.contextmanager
+    def _share_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as error:
+            where = f": {error.filename}" if error.filename else ""
+            raise SafetyRefusal(
+                f"staging_root {self.root} failed while being read "
+                f"({error.strerror or error}{where}); is the share still mounted?"
+            ) from None
+
+
+def scan_staging(staging_root: str) -> ScanResult:
+    """Every item folder under the stage folders, with its markers, all at once."""
+    walk = StagingWalk(staging_root)
     items: dict[ItemKey, ScannedItem] = {}
-    warnings: list[str] = []
-    present = []
-    try:
-        identities = {"": _identity(staging_root)}
-        for stage in STAGES:
-            stage_path = os.path.join(staging_root, stage)
-            if not os.path.isdir(stage_path):
-                continue
-            present.append(stage)
-            identities[stage] = _identity(stage_path)
-            for key, folder in _item_folders(stage_path, warnings):
-                item = items.get(key)
-                if item is None:
-                    item = items[key] = ScannedItem(key)
-                item.folders[stage] = read_folder_markers(folder)
-        # A folder that vanishes during the walk is an item a script moved, and passed
-        # over; but if the root or a stage folder went (unmounted, renamed away), all
-        # that followed was read as empty. So they must be the very folders they were.
-        changed = [
-            stage or staging_root
-            for stage, before in identities.items()
-            if _identity(os.path.join(staging_root, stage)) != before
-        ]
-    except OSError as error:
-        raise SafetyRefusal(
-            f"staging_root {staging_root} failed while being read "
-            f"({error.strerror or error}{': ' + error.filename if error.filename else ''}); "
-            "is the share still mounted?"
-        ) from None
-    if changed:
-        raise SafetyRefusal(
-            f"staging_root {staging_root} changed while being read ({', '.join(changed)} "
-            "gone or replaced); is the share still mounted? Nothing was changed"
-        )
-    return ScanResult(items=items, stages_present=tuple(present), warnings=warnings)
+    for batch in walk.batches(len(walk.items) or 1):
+        items.update(batch)
+    walk.check_unchanged()
+    return ScanResult(items, tuple(walk.stages_present), walk.warnings)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
