@@ -218,12 +218,18 @@ def test_a_stopped_worker_puts_its_job_back_without_counting_an_attempt(pipeline
     assert spec["attempts"] == 0 and spec["not_before"] == 0
 
 
-def test_max_running_limits_a_worker(pipeline):
+def one_job_running_of_two(pipeline) -> tuple[list[str], subprocess.Popen]:
+    """A worker with max_running 1, running the first of two jobs, blocked in its script."""
     pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}})
     jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
     pipeline.behave("remux", "block")
     worker = start_claim(pipeline)
     wait_for(pipeline.root / f"started.{jobs[0]}")
+    return jobs, worker
+
+
+def test_max_running_limits_a_worker(pipeline):
+    jobs, worker = one_job_running_of_two(pipeline)
     try:
         assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
         assert pipeline.queue("pending") == [jobs[1]]
@@ -234,15 +240,10 @@ def test_max_running_limits_a_worker(pipeline):
 
 
 def test_a_worker_slot_is_held_until_the_last_process_of_its_job_is_gone(pipeline):
-    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}})
-    jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
-    pipeline.behave("remux", "block")
-    worker = start_claim(pipeline)
-    wait_for(pipeline.root / f"started.{jobs[0]}")
+    jobs, worker = one_job_running_of_two(pipeline)
     _worker_pid, script_pid = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
-    os.killpg(
-        worker.pid, signal.SIGKILL
-    )  # the worker dies; its script, in its own session, runs on
+    # The worker dies; its script, in a session of its own, runs on.
+    os.killpg(worker.pid, signal.SIGKILL)
     worker.wait()
     try:
         assert alive(script_pid)
