@@ -46,7 +46,7 @@ test: system-deps lint unit
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/report.py $(if $(BIG),--big)
+	$(BIN)/python benchmarks/report.py $(if $(QUICK),--quick)
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py --items 1000
