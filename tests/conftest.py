@@ -103,9 +103,13 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Sandbox:
-    box = Sandbox(root=tmp_path, config_path=tmp_path / "config.yaml")
-    box.staging.mkdir()
-    (tmp_path / "library").mkdir()
+    return make_sandbox(tmp_path)
+
+
+def make_sandbox(root: Path) -> Sandbox:
+    box = Sandbox(root=root, config_path=root / "config.yaml")
+    box.staging.mkdir(parents=True)
+    (root / "library").mkdir()
     box.write_config()
     return box
 
@@ -198,6 +202,12 @@ def sample_media(tmp_path_factory) -> Path | None:
 @pytest.fixture
 def pipeline(sandbox, monkeypatch, sample_media):
     """A sandbox whose config runs fake scripts on worker 'w1' (every kind)."""
+    add_fake_scripts(sandbox, sample_media)
+    monkeypatch.setenv("MP_TEST_DIR", str(sandbox.root))
+    return sandbox
+
+
+def add_fake_scripts(sandbox: Sandbox, sample_media: Path | None) -> None:
     if sample_media is not None:
         shutil.copy(sample_media, sandbox.root / "sample.mkv")
     scripts = sandbox.root / "scripts"
@@ -208,5 +218,3 @@ def pipeline(sandbox, monkeypatch, sample_media):
         path.chmod(0o755)
     sandbox.scripts = scripts
     sandbox.write_pipeline_config()
-    monkeypatch.setenv("MP_TEST_DIR", str(sandbox.root))
-    return sandbox
