@@ -7,6 +7,7 @@ import os
 
 from media_pipeline.fsutil import filesystem_type
 from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.slots import take_slot
 
 MOUNTS = """\
 22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
@@ -54,3 +55,20 @@ def test_back_off_files_come_with_the_pending_listing(tmp_path):
     assert names == [job_id] and waits == {job_id: 2000}
     assert queue.remove_expired_waits(now=1500) == 1
     assert queue.pending()[1] == {job_id: 2000}
+
+
+def test_max_running_slots_live_where_systemd_shares_them(tmp_path, monkeypatch):
+    shared = tmp_path / "run" / "media-pipeline"  # what RuntimeDirectory= makes
+    shared.mkdir(parents=True)
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(shared))
+    queue_dir = str(tmp_path / "jobs")
+    first = take_slot(queue_dir, "w1", 2)
+    second = take_slot(queue_dir, "w1", 2)
+    assert first is not None and second is not None
+    assert take_slot(queue_dir, "w1", 2) is None  # both held
+    assert len(list(shared.glob("media-pipeline-w1-*.slot*"))) == 2
+    first.release()
+    again = take_slot(queue_dir, "w1", 2)
+    assert again is not None
+    again.release()
+    second.release()

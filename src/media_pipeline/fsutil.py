@@ -76,8 +76,12 @@ def check_staging_root(staging_root: str) -> None:
 
 
 def local_lock_folder() -> str:
-    """Where a host's own lock files go: /run/lock, or the temp folder where that is not
-    ours to write (a test, a user without root)."""
+    """Where a host's own lock files go: the folder systemd makes for the claim units
+    ($RUNTIME_DIRECTORY), else /run/lock, else the temp folder (a test, a user without
+    root on a distribution where /run/lock is root's)."""
+    runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if runtime and os.access(runtime, os.W_OK):
+        return runtime
     if os.access("/run/lock", os.W_OK):
         return "/run/lock"
     import tempfile  # only where /run/lock is not ours to write

@@ -77,7 +77,13 @@ def _hardening(paths: UnitPaths, writes: list[str], user: bool) -> list[str]:
 
 
 def _service(
-    description: str, command: str, identifier: str, paths: UnitPaths, writes: list[str], user: bool
+    description: str,
+    command: str,
+    identifier: str,
+    paths: UnitPaths,
+    writes: list[str],
+    user: bool,
+    extra: tuple[str, ...] = (),
 ) -> str:
     lines = [
         "[Unit]",
@@ -91,6 +97,7 @@ def _service(
         f"Environment=MP_CONFIG={paths.config}",
         f"ExecStart={paths.mp} {command} --config {paths.config}",
         f"SyslogIdentifier={identifier}",
+        *extra,
         *_hardening(paths, writes, user),
     ]
     return "\n".join(lines) + "\n"
@@ -132,7 +139,13 @@ def render_units(paths: UnitPaths, *, user: bool = False) -> dict[str, str]:
         "/run/lock",
         "%h/.MakeMKV",
     ]
-    units[f"{name}.service"] = _service(what, command, "mp-claim-%i", paths, claim_writes, user)
+    # One folder for the lock files that count each worker's running jobs, shared by all
+    # of the host's claim instances ($RUNTIME_DIRECTORY): PrivateTmp gives each its own
+    # /tmp, and /run/lock is not writable to every user on every distribution.
+    shared_locks = ("RuntimeDirectory=media-pipeline", "RuntimeDirectoryPreserve=yes")
+    units[f"{name}.service"] = _service(
+        what, command, "mp-claim-%i", paths, claim_writes, user, shared_locks
+    )
     units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
     return units
 
