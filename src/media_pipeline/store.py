@@ -293,6 +293,25 @@ def reading_database(config: Config) -> Iterator[Database | None]:
             db.close()
 
 
+def in_slices(values: list, size: int = 500) -> Iterator[tuple[str, list]]:
+    """values in slices for `... IN (marks)`, with the marks to put in the query: bound
+    parameters, and few enough per query for any SQLite (older ones allow 999)."""
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        yield ", ".join("?" * len(chunk)), chunk
+
+
+def rows_by(db: Database | None, table: str, column: str, values: list) -> dict:
+    """table's rows whose column is one of values, by that column."""
+    found: dict = {}
+    if db is None:
+        return found
+    for marks, chunk in in_slices(values):
+        sql = f"SELECT * FROM {table} WHERE {column} IN ({marks})"
+        found.update((row[column], row) for row in db.query(sql, chunk))
+    return found
+
+
 def local_time(timestamp: str | None) -> str:
     """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read."""
     if not timestamp:

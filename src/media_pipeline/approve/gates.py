@@ -23,7 +23,7 @@ from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import APPROVAL_PREFIX, PIPELINE_DIR, parse_json_object
 from media_pipeline.notify import Event, notify
 from media_pipeline.states import State
-from media_pipeline.store import utc_now
+from media_pipeline.store import in_slices, utc_now
 
 if TYPE_CHECKING:
     from media_pipeline.reconcile.scan import ScannedItem
@@ -57,13 +57,17 @@ def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
 def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tuple[str, str], dict]:
     """(item uid, gate) -> its latest approval row that is pending or decided; of the
     items with those uids, if given."""
-    where, params = "status != 'superseded'", []
-    if uids is not None:
-        where += f" AND item_uid IN ({', '.join('?' * len(uids))})"
-        params = uids
+    query = "SELECT * FROM human_approvals WHERE status != 'superseded'"
+    if uids is None:
+        selections = [(query, [])]
+    else:
+        selections = [
+            (f"{query} AND item_uid IN ({marks})", part) for marks, part in in_slices(uids)
+        ]
     latest = {}
-    for row in db.query(f"SELECT * FROM human_approvals WHERE {where} ORDER BY id", params):
-        latest[(row["item_uid"], row["gate"])] = row
+    for sql, params in selections:
+        for row in db.query(f"{sql} ORDER BY id", params):
+            latest[(row["item_uid"], row["gate"])] = row
     return latest
 
 
@@ -164,10 +168,10 @@ def restore_decisions(
     uids = sorted({key.uid for key, _gate, _decision in found})
     recorded = {
         (row["item_uid"], row["gate"], row["decided_at"])
+        for marks, part in in_slices(uids)
         for row in db.query(
-            f"SELECT item_uid, gate, decided_at FROM human_approvals "
-            f"WHERE item_uid IN ({', '.join('?' * len(uids))})",
-            uids,
+            f"SELECT item_uid, gate, decided_at FROM human_approvals WHERE item_uid IN ({marks})",
+            part,
         )
     }
     in_force = _approvals_in_force(db, uids)

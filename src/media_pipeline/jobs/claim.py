@@ -146,27 +146,24 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     if not kinds:
         return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
     limit = config.workers[worker].max_running
-    slot = take_slot(config.queue_dir, worker, limit)  # held while the job runs
+    slot = take_slot(config.queue_dir, worker, limit)
     if slot is None:
         return ClaimResult(f"worker {worker}: no job to run (it runs max_running = {limit})")
-    job, folder, missing = Claimer(config, queue, worker, kinds).claim_next(dry_run=dry_run)
-    if job is None or dry_run:
-        slot.release()
-    if job is None:
-        if missing:
-            raise PipelineError(
-                f"worker {worker} has no executable script for {', '.join(sorted(set(missing)))}"
-                f" on this host; those jobs stay in pending/ for another worker"
-            )
-        closed = [kind for kind in config.workers[worker].kinds if kind not in kinds]
-        note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
-        return ClaimResult(f"worker {worker}: no job to run{note}")
-    if dry_run:
-        return ClaimResult(f"would claim {job.job_id}", job.job_id)
-    # Loaded only now: a claim that finds no job (most of them) needs none of it.
-    from media_pipeline.jobs.run_job import run_claimed_job
+    with slot:  # held while the job runs
+        job, folder, missing = Claimer(config, queue, worker, kinds).claim_next(dry_run=dry_run)
+        if job is None:
+            if missing:
+                kinds_missing = ", ".join(sorted(set(missing)))
+                raise PipelineError(
+                    f"worker {worker} has no executable script for {kinds_missing} on this "
+                    "host; those jobs stay in pending/ for another worker"
+                )
+            closed = [kind for kind in config.workers[worker].kinds if kind not in kinds]
+            note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
+            return ClaimResult(f"worker {worker}: no job to run{note}")
+        if dry_run:
+            return ClaimResult(f"would claim {job.job_id}", job.job_id)
+        # Loaded only now: a claim that finds no job (most of them) needs none of it.
+        from media_pipeline.jobs.run_job import run_claimed_job
 
-    try:
         return run_claimed_job(config, queue, folder, job, worker, slot.descriptor)
-    finally:
-        slot.release()

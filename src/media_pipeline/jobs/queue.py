@@ -132,48 +132,41 @@ class Queue:
         for state in QUEUE_DIRS:
             os.makedirs(self.folder(state), exist_ok=True)
 
-    def names(self, state: str) -> list[str]:
+    def _entries(self, state: str) -> list[str]:
         try:
-            return [name for name in os.listdir(self.folder(state)) if not name.startswith(".")]
+            return os.listdir(self.folder(state))
         except FileNotFoundError:
             return []
+
+    def names(self, state: str) -> list[str]:
+        return [name for name in self._entries(state) if not name.startswith(".")]
 
     def pending(self) -> tuple[list[str], dict[str, int]]:
         """Pending job names and, for those backing off, the epoch second they wait for:
         one listing."""
-        try:
-            entries = os.listdir(self.folder("pending"))
-        except FileNotFoundError:
-            return [], {}
         names = []
         waits: dict[str, int] = {}
-        for name in entries:
+        for name in self._entries("pending"):
             if not name.startswith("."):
                 names.append(name)
-            elif name.startswith(WAIT_PREFIX):
-                until, _, job_id = name[len(WAIT_PREFIX) :].partition(".")
-                if until.isdigit():
-                    waits[job_id] = max(waits.get(job_id, 0), int(until))
+            elif (wait := _wait(name)) is not None:
+                job_id, until = wait
+                waits[job_id] = max(waits.get(job_id, 0), until)
         return names, waits
 
     def hold(self, job_id: str, until: float) -> None:
         """Record that job_id is not to be claimed before until; call before moving it into
         pending/, so that no claimer sees the job without its back-off."""
-        until = math.ceil(until)
-        with open(self.folder("pending", f"{WAIT_PREFIX}{until}.{job_id}"), "ab"):
+        with open(self.folder("pending", f"{WAIT_PREFIX}{math.ceil(until)}.{job_id}"), "ab"):
             pass
 
     def remove_expired_waits(self, now: float) -> int:
         """Delete back-off files whose time has passed (they no longer hold anything back,
         whether or not their job is still pending); how many."""
         removed = 0
-        try:
-            entries = os.listdir(self.folder("pending"))
-        except FileNotFoundError:
-            return 0
-        for name in entries:
-            until = name[len(WAIT_PREFIX) :].partition(".")[0]
-            if name.startswith(WAIT_PREFIX) and until.isdigit() and int(until) < now:
+        for name in self._entries("pending"):
+            wait = _wait(name)
+            if wait is not None and wait[1] < now:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.folder("pending", name))
                 removed += 1
@@ -246,6 +239,14 @@ class Queue:
         import shutil
 
         shutil.rmtree(self.folder(state, name))
+
+
+def _wait(name: str) -> tuple[str, int] | None:
+    """(job id, epoch second) of a back-off file's name, None for any other name."""
+    if not name.startswith(WAIT_PREFIX):
+        return None
+    until, _, job_id = name[len(WAIT_PREFIX) :].partition(".")
+    return (job_id, int(until)) if until.isdigit() else None
 
 
 def write_json(path: str, data: dict) -> None:

@@ -35,6 +35,12 @@ class Slot:
             os.close(self.descriptor)
             self.descriptor = -1
 
+    def __enter__(self) -> Slot:
+        return self
+
+    def __exit__(self, *_exception) -> None:
+        self.release()
+
 
 @functools.cache
 def _slot_prefix(queue_dir: str, worker: str) -> str:

@@ -32,7 +32,7 @@ from media_pipeline.jobs.queue import (
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.notify import Event, notify
 from media_pipeline.states import State
-from media_pipeline.store import utc_now
+from media_pipeline.store import in_slices, rows_by, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +192,8 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             latest[job.item_uid] = (state, name, job)
     # Only the rows these jobs concern: the tables grow with the library and its history,
     # the queue folders only with the retention period.
-    jobs = _rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
-    items = _rows_by(db, "media_items", "uid", list(latest))
+    jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
+    items = rows_by(db, "media_items", "uid", list(latest))
 
     for state, name, job in queue_jobs:
         known = jobs.get(job.job_id)
@@ -262,28 +262,11 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
 
     if db is not None:
         in_job_states = [str(state) for state in (*REVERT, State.RIPPING)]
-        marks = ", ".join("?" * len(in_job_states))
-        for item in list(
-            db.query(
-                f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL",
-                in_job_states,
-            )
-        ):
-            changes.extend(_orphan(config, db, queue, item, latest.get(item["uid"]), dry_run))
+        for marks, states in in_slices(in_job_states):
+            query = f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL"
+            for item in list(db.query(query, states)):  # listed: _orphan writes the table
+                changes.extend(_orphan(config, db, queue, item, latest.get(item["uid"]), dry_run))
     return changes
-
-
-def _rows_by(db: Database | None, table: str, column: str, values: list[str]) -> dict[str, dict]:
-    """table's rows whose column is one of values, by that column; in slices of 500, below
-    SQLite's limit on parameters."""
-    found: dict[str, dict] = {}
-    if db is None:
-        return found
-    for start in range(0, len(values), 500):
-        chunk = values[start : start + 500]
-        sql = f"SELECT * FROM {table} WHERE {column} IN ({', '.join('?' * len(chunk))})"
-        found.update((row[column], row) for row in db.query(sql, chunk))
-    return found
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:

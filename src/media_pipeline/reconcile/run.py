@@ -32,7 +32,9 @@ from media_pipeline.reconcile.scan import StagingWalk
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
+    in_slices,
     open_database_readonly,
+    rows_by,
     utc_now,
 )
 
@@ -82,28 +84,20 @@ class ReconcileResult:
 BATCH_SIZE = 1000
 
 
-def _uid_list(keys) -> str:
-    # For "uid IN (...)": uids are 12 hex digits, derived by us, never from input.
-    return ", ".join(f"'{key.uid}'" for key in keys)
-
-
-def load_items(db: Database, keys) -> dict[str, dict]:
-    return {
-        row["uid"]: row
-        for row in db.query(f"SELECT * FROM media_items WHERE uid IN ({_uid_list(keys)})")
-    }
-
-
 def last_recorded_states(db: Database, keys) -> dict[str, str]:
     """The last state in each item's history (history outlives the cache tables)."""
-    return {
-        row["item_uid"]: row["to_state"]
-        for row in db.query(
-            "SELECT item_uid, to_state FROM state_transitions WHERE id IN "
-            "(SELECT max(id) FROM state_transitions "
-            f"WHERE item_uid IN ({_uid_list(keys)}) GROUP BY item_uid)"
+    found = {}
+    for marks, uids in in_slices([key.uid for key in keys]):
+        found.update(
+            (row["item_uid"], row["to_state"])
+            for row in db.query(
+                "SELECT item_uid, to_state FROM state_transitions WHERE id IN "
+                f"(SELECT max(id) FROM state_transitions WHERE item_uid IN ({marks}) "
+                "GROUP BY item_uid)",
+                uids,
+            )
         )
-    }
+    return found
 
 
 def refuse_if_unmounted(config: Config, walk: StagingWalk, db: Database | None) -> None:
@@ -219,7 +213,7 @@ def _reconcile(
     known = db is not None and not rebuild
     now = utc_now()
     for batch in walk.batches(BATCH_SIZE):
-        rows = load_items(db, batch) if known else {}
+        rows = rows_by(db, "media_items", "uid", [key.uid for key in batch]) if known else {}
         restoring = [key for key in batch if key.uid not in rows]
         history = last_recorded_states(db, restoring) if db is not None and restoring else {}
         plan, warnings = plan_items(batch, rows, history, now)
