@@ -36,6 +36,7 @@ from typing import NamedTuple
 import yaml
 
 from media_pipeline.config import load_config
+from media_pipeline.identity import ensure_share
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.claim import Claimer
 from media_pipeline.jobs.queue import Queue
@@ -62,12 +63,13 @@ def make_config(root: str, processes: int) -> str:
             handle,
         )
     os.makedirs(os.path.join(root, "staging"))
+    ensure_share(load_config(path))  # what the controller's first reconcile does
     return path
 
 
 def fill_queue(config_path: str, count: int) -> None:
     config = load_config(config_path)
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     start = datetime.now(UTC) - timedelta(days=1)
     for number in range(count):
         key = ItemKey("movie", f"Film {number:05d}")
@@ -81,7 +83,7 @@ def our_claimer(config_path: str, worker: str, log_path: str) -> None:
     """Claim until nothing is left, moving each job on to completed/ as a worker does.
     Logs every job id, then the seconds spent inside the claim function alone."""
     config = load_config(config_path)
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     claimer = Claimer(config, queue, worker, ("remux",))
     limit = config.workers[worker].max_running
     claiming = 0.0
@@ -94,7 +96,7 @@ def our_claimer(config_path: str, worker: str, log_path: str) -> None:
             claiming += time.perf_counter() - start
             if job is None:
                 break
-            queue.move(folder, "completed", job.job_id)
+            queue.move("running", folder, "completed", job.job_id)
             slot.release()
             log.write(job.job_id + "\n")
         log.write(f"seconds {claiming}\n")
@@ -219,13 +221,13 @@ def pick_time(pending: int, repeat: int) -> tuple[float, float]:
         config_path = make_config(scratch, 1)
         fill_queue(config_path, pending)
         config = load_config(config_path)
-        queue = Queue(config.queue_dir)
+        queue = Queue.of(config)
         library = []
         for _ in range(repeat):
             start = time.perf_counter()
             job, folder, _ = Claimer(config, queue, "w0", ("remux",)).claim_next()
             library.append(time.perf_counter() - start)
-            queue.move(folder, "pending", job.job_id)  # put it back for the next round
+            queue.move("running", folder, "pending", job.job_id)  # back for the next round
         mp = Path(sys.executable).with_name("mp")
         process = []
         for _ in range(repeat):

@@ -149,6 +149,9 @@ case "$behaviour" in
   wait) touch "$MP_TEST_DIR/started.$MP_JOB_ID"
         while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
   stubborn) trap '' TERM; touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
+  spawn) sleep 1000 & echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
+         touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;
+  chatty) seq 1 400000 | sed 's/^/output line /' ;;
 esac
 mkdir -p "$marker_dir/.pipeline"
 echo "output of $kind" > "$marker_dir/$kind.out"

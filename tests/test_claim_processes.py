@@ -125,6 +125,59 @@ def reboot_mid_job(pipeline) -> tuple[str, Path]:
     return job_id, folder
 
 
+def running(pid: int) -> bool:
+    """Whether pid is a live process (a zombie waiting for its reaper is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
+def wait_until_gone(pids, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while any(running(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {[p for p in pids if running(p)]}"
+        time.sleep(0.05)
+
+
+def test_a_worker_killed_alone_takes_its_script_and_its_children_with_it(pipeline):
+    """kill -9 of `mp claim` only (a manual run, outside systemd): its guard stops the
+    script and the process it started, so stale recovery never starts a second run
+    beside a first one."""
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "spawn")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"started.{job_id}")
+    script_pid, child_pid = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
+    assert running(script_pid) and running(child_pid)
+    os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its group
+    worker.wait()
+    wait_until_gone([script_pid, child_pid])  # within cancel_grace_seconds (1 s here)
+    folder = running_job_folder(pipeline)
+    old = time.time() - 3600
+    os.utime(folder / "heartbeat", (old, old))
+    assert "taken back" in pipeline.mp("reconcile").stderr
+    pipeline.behave("remux", "ok")
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    log = pipeline.runlog()
+    assert log.count(f"start remux {job_id}") == 2 and log.count(f"done remux {job_id}") == 1
+
+
+def test_a_job_log_keeps_its_tail_within_the_cap(pipeline):
+    pipeline.write_pipeline_config(
+        jobs={"heartbeat_seconds": 1, "stale_after_seconds": 30, "log_max_bytes": 100_000}
+    )
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "chatty")  # about 7 MB of output
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    log = (pipeline.staging / ".pipeline/jobs/completed" / job_id / "log").read_bytes()
+    assert len(log) <= 100_000
+    assert log.startswith(b"[media-pipeline: ") and b"bytes of earlier output dropped" in log
+    assert log.endswith(b"output line 400000\n"), "the tail is what is kept"
+
+
 def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
     job_id, folder = reboot_mid_job(pipeline)
     assert pipeline.queue("running") == [folder.name]
@@ -151,9 +204,10 @@ def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
 
 def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     job_id, folder = reboot_mid_job(pipeline)
-    # The script had written its marker just before the host went down.
+    # The script had written its output and marker just before the host went down.
     marker = pipeline.folder(MOVIE, "2-remuxed") / ".pipeline"
     marker.mkdir(parents=True)
+    (marker.parent / "remux.out").write_text("output of remux\n")
     (marker / "remux.done").touch()
     old = time.time() - 3600
     os.utime(folder / "heartbeat", (old, old))
@@ -161,6 +215,21 @@ def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     assert "vanished after its script finished; completed" in result.stderr
     assert pipeline.queue("completed") == [job_id] and pipeline.queue("pending") == []
     assert pipeline.runlog().count(f"start remux {job_id}") == 1
+
+
+def test_a_stale_job_whose_marker_came_without_outputs_is_taken_back(pipeline):
+    job_id, folder = reboot_mid_job(pipeline)
+    marker = pipeline.folder(MOVIE, "2-remuxed") / ".pipeline"
+    marker.mkdir(parents=True)
+    (marker / "remux.done").touch()  # and no output at all
+    old = time.time() - 3600
+    os.utime(folder / "heartbeat", (old, old))
+    result = pipeline.mp("reconcile")
+    assert "outputs failed verification: no output files" in result.stderr
+    assert pipeline.queue("pending") == [job_id]
+    assert not (marker / "remux.done").exists(), "the marker no longer counts"
+    assert (marker / f"remux.done.failed-{job_id}").exists(), "kept, set aside"
+    assert pipeline.status_json()["counts"] == {"REMUXING": 1}
 
 
 def test_cancel_a_pending_job(pipeline):

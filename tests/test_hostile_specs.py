@@ -28,21 +28,29 @@ def tamper(spec_path, **changes):
 
 
 def refused(pipeline, job_id, reason_part):
-    result = pipeline.mp("claim", "--worker", "w1", expect=1)
-    assert "refused, nothing was run" in result.stderr
-    assert reason_part in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    """The job is refused, runs nothing, and is kept in rejected/ with its reason; the
+    claim goes on (exit 0); the honest item is queued again from the controller's own
+    spec and goes through."""
+    result = pipeline.mp("claim", "--worker", "w1")
+    said = result.stdout + result.stderr
+    assert f"job {job_id} refused, nothing was run" in said
+    assert reason_part in said
     assert pipeline.runlog() == [], "no script may run"
-    assert pipeline.queue("failed") == [job_id]
-    folder = pipeline.staging / ".pipeline" / "jobs" / "failed" / job_id
-    outcome = json.loads((folder / "result.json").read_text())
-    assert outcome["status"] == "failed" and reason_part in outcome["reason"]
+    assert pipeline.queue("pending") == [] and pipeline.queue("failed") == []
+    (holder,) = pipeline.queue("rejected")
+    folder = pipeline.staging / ".pipeline" / "jobs" / "rejected" / holder
+    assert reason_part in (folder / "reason").read_text()
+    assert (folder / "entry" / "spec.json").exists(), "kept as it was, for a person to see"
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    assert [line.split()[:2] for line in pipeline.runlog()] == [["start", "remux"], ["done", "remux"]]
 
 
 def test_a_spec_that_does_not_parse(pipeline):
     job_id, path = queued_spec(pipeline)
     path.write_text("{'kind': 'remux'")
-    refused(pipeline, job_id, "spec.json is missing or is not a JSON object")
+    refused(pipeline, job_id, "spec.json is not a JSON object")
 
 
 def test_a_spec_whose_kind_disagrees_with_its_name(pipeline):
@@ -52,19 +60,36 @@ def test_a_spec_whose_kind_disagrees_with_its_name(pipeline):
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "problem"),
     [
-        ("input_dir", "/etc"),
-        ("output_dir", "{staging}/../../../../etc"),
-        ("output_dir", "relative/path"),
-        ("input_dir", "{staging}/1-ripped/movies/Evil"),  # a symlink to /etc
+        ("input_dir", "/etc", "is not this item's input folder"),
+        ("output_dir", "{staging}/../../../../etc", "is not this item's output folder"),
+        ("output_dir", "relative/path", "is not this item's output folder"),
+        ("input_dir", "{staging}/1-ripped/movies/Evil", "is not this item's input folder"),
+        ("output_dir", "{staging}", "is not this item's output folder"),
+        ("output_dir", "{staging}/.pipeline/jobs", "is not this item's output folder"),
+        ("output_dir", "{library}", "is not this item's output folder"),
+        ("input_dir", "{library}/Movies", "is not this item's input folder"),
+        ("destination", "{library}/Movies/Heat.mkv", "is for filebot jobs, not remux"),
     ],
 )
-def test_paths_outside_the_roots(pipeline, field, value):
+def test_paths_that_are_not_the_items_own(pipeline, field, value, problem):
     job_id, path = queued_spec(pipeline)
     os.symlink("/etc", pipeline.staging / "1-ripped" / "movies" / "Evil")
-    tamper(path, **{field: value.format(staging=pipeline.staging)})
-    refused(pipeline, job_id, f"field '{field}' is outside staging_root and library_root")
+    library = pipeline.root / "library"
+    tamper(path, **{field: value.format(staging=pipeline.staging, library=library)})
+    refused(pipeline, job_id, f"field '{field}' {problem}")
+
+
+def test_an_item_folder_replaced_by_a_link_runs_nothing(pipeline):
+    job_id, _path = queued_spec(pipeline)
+    ripped = pipeline.folder(MOVIE, "1-ripped")
+    ripped.rename(pipeline.root / "moved-away")
+    os.symlink("/etc", ripped)
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
+    assert "is a link or not a folder" in result.stdout + result.stderr
+    assert pipeline.runlog() == []
 
 
 def test_an_item_that_does_not_match_the_name(pipeline):
@@ -109,11 +134,23 @@ def test_a_kind_the_worker_does_not_run_stays_pending(pipeline):
     assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
 
 
-def test_junk_in_pending_is_passed_over(pipeline):
+def test_junk_in_pending_is_passed_over_then_rejected(pipeline):
+    pipeline.mp("reconcile")
     pending = pipeline.staging / ".pipeline" / "jobs" / "pending"
-    pending.mkdir(parents=True)
+    pending.mkdir(parents=True, exist_ok=True)
     (pending / "$(touch canary)").mkdir()
     (pending / "job_p500_x_remux_movie_zz").mkdir()
     result = pipeline.mp("claim", "--worker", "w1")
     assert "no job to run" in result.stdout
+    assert not (pipeline.root / "canary").exists()
+    pipeline.mp("reconcile")
+    assert pipeline.queue("pending") == []
+    reasons = [
+        (pipeline.staging / ".pipeline" / "jobs" / "rejected" / holder / "reason").read_text()
+        for holder in pipeline.queue("rejected")
+    ]
+    assert sorted(reasons) == [
+        "pending/$(touch canary): not a name mp gives a job\n",
+        "pending/job_p500_x_remux_movie_zz: not a name mp gives a job\n",
+    ]
     assert not (pipeline.root / "canary").exists()

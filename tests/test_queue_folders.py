@@ -34,8 +34,8 @@ def test_a_lost_race_on_a_share_asks_whether_the_rename_happened(tmp_path):
     os.mkdir(queue.folder("pending", job_id))
     # As on NFS after a retransmitted rename: the job already sits under our own name,
     # and the rename we see fails with ENOENT.
-    ours = queue.folder("running", f"{job_id}.w1.42")
-    os.rename(queue.folder("pending", job_id), ours)
+    ours = f"{job_id}.w1.42"
+    os.rename(queue.folder("pending", job_id), queue.folder("running", ours))
     queue.renames_are_exact = False  # what filesystem_type says of an nfs4 share
     assert queue.claim(job_id, "w1", 42) == ours
     assert queue.claim(job_id, "w2", 43) is None  # another claimer's name: not ours

@@ -10,6 +10,7 @@ import errno
 import functools
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from media_pipeline.config import Config, config_warnings, example_yaml, load_co
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
-from media_pipeline.logs import setup_logging
+from media_pipeline.logs import register_secrets, setup_logging
 
 log = logging.getLogger("media_pipeline.cli")
 
@@ -76,6 +77,9 @@ def common_options(function: Callable) -> Callable:
     @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
     @functools.wraps(function)
     def wrapper(*args, config_path, log_format, verbose, quiet, **kwargs):
+        # First of all: run by hand under a umask of 000, mp would leave world-writable
+        # files on the share for anyone to rewrite. The config's umask follows in _config.
+        os.umask(0o022)
         setup_logging(log_format, -1 if quiet else verbose)
         return function(*args, config_path=config_path, **kwargs)
 
@@ -83,7 +87,12 @@ def common_options(function: Callable) -> Callable:
 
 
 def _config(config_path: str | None) -> Config:
-    return load_config(config_path)
+    """The config, and what it says about this process: its umask, the secrets that
+    log lines must hide."""
+    config = load_config(config_path)
+    os.umask(config.umask)
+    register_secrets(config.notify.secrets)
+    return config
 
 
 def _echo_json(data: dict) -> None:
@@ -192,6 +201,8 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
         click.echo(f"{verb} {job} for {printable(name)}")
     for name, gate in result.waiting:
         click.echo(f"waiting: {printable(name)} needs {gate} approval ('mp approve')")
+    for sentence in result.refused:
+        click.echo(f"not queued: {sentence}" if dry_run else sentence)
     click.echo(
         f"dispatch: {len(result.queued)} job(s) {verb}, {len(result.waiting)} awaiting approval"
     )

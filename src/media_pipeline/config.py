@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from media_pipeline.errors import ConfigError
+from media_pipeline.logs import HIDDEN, redact_url, url_secrets
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
 JOB_KINDS = ("rip", "remux", "transcode", "filebot")
@@ -31,6 +32,11 @@ TEMPLATE_FIELDS = (
     "job_id",
 )
 DEFAULT_SCRIPT_ARGS = ("{input_dir}", "{output_dir}")
+# A config is a few kilobytes; the cap keeps a wrong path (a video, /dev/zero) from
+# being read into memory.
+MAX_CONFIG_BYTES = 1 << 20
+# The C parser when PyYAML has it: every timer run parses the config.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 # NamedTuples rather than frozen dataclasses: as immutable, and a fifth of the import
@@ -53,14 +59,44 @@ class JobSettings(NamedTuple):
     retention_days: int = 30
     backoff_seconds: int = 60
     cancel_grace_seconds: int = 30
+    log_max_bytes: int = 10 * 1024 * 1024
 
 
 class NotifySettings(NamedTuple):
     ntfy_url: str | None = None
     ntfy_priority: int = 3
     ntfy_tags: tuple[str, ...] = ("film_projector",)
+    ntfy_token: str | None = None
+    ntfy_username: str | None = None
+    ntfy_password: str | None = None
     webhook_url: str | None = None
+    # header name -> value, sent with every webhook POST (an Authorization, say)
+    webhook_headers: dict[str, str] = {}  # noqa: RUF012 - never mutated
     timeout_seconds: int = 10
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every text that must never be shown: tokens, passwords, header values (and
+        their last word, the token in 'Bearer <token>'), the URLs' credentials and
+        query values."""
+        found = [self.ntfy_token, self.ntfy_password]
+        for value in self.webhook_headers.values():
+            found.extend((value, value.rsplit(" ", 1)[-1]))
+        for url in (self.ntfy_url, self.webhook_url):
+            found.extend(url_secrets(url or ""))
+        return [secret for secret in found if secret]
+
+    def __repr__(self) -> str:
+        # A Config in a traceback or a test failure must not print the secrets.
+        shown = {
+            name: redact_url(value) if name.endswith("_url") and value else value
+            for name, value in self._asdict().items()
+        }
+        for name in ("ntfy_token", "ntfy_password"):
+            if shown[name] is not None:
+                shown[name] = HIDDEN
+        shown["webhook_headers"] = dict.fromkeys(self.webhook_headers, HIDDEN)
+        return "NotifySettings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 
 class Config(NamedTuple):
@@ -69,6 +105,8 @@ class Config(NamedTuple):
     library_root: str
     database: str
     queue_dir: str
+    # The key that signs approval decisions; on the controller's disk, never the share.
+    decision_key: str
     workers: dict[str, WorkerSpec]
     # kind -> item type -> script; a kind given one script maps both types to it.
     scripts: dict[str, dict[str, ScriptSpec]]
@@ -78,6 +116,8 @@ class Config(NamedTuple):
     # kind -> (start minute, end minute) of the day, local time; may wrap midnight
     windows: dict[str, tuple[int, int]] = {}  # noqa: RUF012 - never mutated
     notify: NotifySettings = NotifySettings()
+    # Applied once the config is loaded; also the umask of the scripts mp runs.
+    umask: int = 0o022
 
     @property
     def lock_path(self) -> str:
@@ -264,13 +304,125 @@ def window_table(value: Any, key: str, problems: list[str]) -> dict | None:
     return windows
 
 
+_HTTP_URL = re.compile(r"^https?://[^/?#]+")
+_PORT = re.compile(r":(\d+)$")
+
+
 def http_url(value: Any, key: str, problems: list[str]) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
-        problems.append(f"key '{key}' must be an http:// or https:// URL, got {value!r}")
+    # A URL may carry a password or a token (user:password@, ?auth=): never echoed whole.
+    shown = redact_url(value) if isinstance(value, str) else _type_name(value)
+    if not isinstance(value, str) or not _HTTP_URL.match(value):
+        problems.append(f"key '{key}' must be an http:// or https:// URL, got {shown!r}")
+        return None
+    if re.search(r"[\x00-\x20\x7f]", value):
+        problems.append(f"key '{key}' holds a space or a control character: {shown!r}")
+        return None
+    host = _HTTP_URL.match(value).group(0).split("://", 1)[1].rpartition("@")[2]
+    if not host or host.startswith(":"):
+        problems.append(f"key '{key}' names no host: {shown!r}")
+        return None
+    port = _PORT.search(host)
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        problems.append(f"key '{key}' has port {port.group(1)}; a port is 1 to 65535")
         return None
     return value
+
+
+def _secret_problem(value: Any, key: str, problems: list[str], rule: str) -> None:
+    # The value is a secret: the message says what is wrong, never what it is.
+    problems.append(f"key '{key}' must be {rule}, got {HIDDEN} ({_type_name(value)})")
+
+
+def token_text(value: Any, key: str, problems: list[str]) -> str | None:
+    """A secret sent in a header as it is: one word of printable ASCII."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]+", value):
+        _secret_problem(value, key, problems, "text in quotes, one word of printable ASCII")
+        return None
+    return value
+
+
+def user_name_text(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or ":" in value or _has_control(value):
+        _secret_problem(value, key, problems, "text in quotes, without ':' or control characters")
+        return None
+    return value
+
+
+def password_text(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    # In quotes: YAML reads an unquoted 012345 as the number 5349.
+    if not isinstance(value, str) or not value or _has_control(value):
+        _secret_problem(value, key, problems, "text in quotes, without control characters")
+        return None
+    return value
+
+
+def _has_control(text: str) -> bool:
+    return re.search(r"[\x00-\x1f\x7f]", text) is not None
+
+
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Set by mp itself: a webhook header of the same name would break the request.
+_RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host", "connection")
+
+
+def header_table(value: Any, key: str, problems: list[str]) -> dict[str, str] | None:
+    """Header name -> value. Values are secrets (an Authorization header), never echoed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"key '{key}' must be a mapping of header name to value")
+        return None
+    headers: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, text in value.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            problems.append(
+                f"key '{key}' has {str(name)[:40]!r}, not a header name "
+                "(letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        elif name.lower() in _RESERVED_HEADERS:
+            problems.append(f"key '{where}': mp sets {name} itself")
+        elif name.lower() in seen:
+            problems.append(f"key '{where}' names a header already given (names ignore case)")
+        elif not isinstance(text, str) or _has_control(text) or not _latin_1(text):
+            # CR or LF would start a header of the value's choosing.
+            _secret_problem(text, where, problems, "text on one line, without control characters")
+        else:
+            headers[name] = text
+        seen.add(str(name).lower())
+    return headers
+
+
+def _latin_1(text: str) -> bool:
+    # What HTTP (and Python's http.client) can put in a header.
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
+    """An octal umask in quotes, "022" or "0002", as its number."""
+    # Unquoted, YAML reads 022 as the number 18 and 22 as 22: the two cannot be told
+    # apart, so only text is accepted.
+    if isinstance(value, str) and re.fullmatch(r"[0-7]{1,4}", value) and int(value, 8) <= 0o777:
+        return int(value, 8)
+    shown = f"the number {value}" if isinstance(value, int) else repr(value)
+    problems.append(
+        f"key '{key}' must be an octal umask in quotes from '000' to '777', like '022', got {shown}"
+    )
+    return None
 
 
 def priority_1_to_5(value: Any, key: str, problems: list[str]) -> int | None:
@@ -337,6 +489,15 @@ SCHEMA: tuple[Setting, ...] = (
         "queue_dir",
         "The job queue, on the share. Default: <staging_root>/.pipeline/jobs.",
         "/mnt/staging/.pipeline/jobs",
+        absolute_path,
+        default=None,
+    ),
+    Setting(
+        "decision_key",
+        "The key that signs approval decisions, made on first use (mode 0600). Keep it on "
+        "the controller's local disk, never on the share. Default: decision.key in the "
+        "database's folder.",
+        "/var/lib/media-pipeline/decision.key",
         absolute_path,
         default=None,
     ),
@@ -434,6 +595,14 @@ SCHEMA: tuple[Setting, ...] = (
                 default=30,
             ),
             Setting(
+                "log_max_bytes",
+                "A job's log keeps at most this many bytes of its script's output; past "
+                "that the tail is kept (the end, where the error is).",
+                10485760,
+                positive_int,
+                default=10485760,
+            ),
+            Setting(
                 "retention_days",
                 "Completed and cancelled jobs are removed from the queue folders after this "
                 "many days; their history stays in the database.",
@@ -476,12 +645,43 @@ SCHEMA: tuple[Setting, ...] = (
                 default=["film_projector"],
             ),
             Setting(
+                "ntfy_token",
+                "An ntfy access token (tk_...), sent as 'Authorization: Bearer <token>', for a "
+                "server or topic that needs one. null: none. It is never logged.",
+                None,
+                token_text,
+                default=None,
+            ),
+            Setting(
+                "ntfy_username",
+                "An ntfy user, with ntfy_password (both or neither; or a token): sent with "
+                "HTTP Basic auth. null: none.",
+                None,
+                user_name_text,
+                default=None,
+            ),
+            Setting(
+                "ntfy_password",
+                "That user's password, in quotes. null: none. It is never logged.",
+                None,
+                password_text,
+                default=None,
+            ),
+            Setting(
                 "webhook_url",
                 "A URL that gets each event as a JSON POST, like "
                 "http://homeassistant.lan:8123/api/webhook/media-pipeline. null: off.",
                 None,
                 http_url,
                 default=None,
+            ),
+            Setting(
+                "webhook_headers",
+                "Header name -> value sent with each webhook POST, like "
+                "{Authorization: Bearer <a long-lived token>}. Values are never logged.",
+                {},
+                header_table,
+                default={},
             ),
             Setting(
                 "timeout_seconds",
@@ -498,6 +698,15 @@ SCHEMA: tuple[Setting, ...] = (
         60,
         positive_int,
         default=60,
+    ),
+    Setting(
+        "umask",
+        "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
+        "make once this file is read; '002' makes them group-writable. Until then mp "
+        "uses 022, whatever it was started with.",
+        "022",
+        umask_text,
+        default="022",
     ),
 )
 
@@ -542,6 +751,16 @@ def parse_config(data: Any, source: str) -> Config:
             f"key 'database' ({database}) is inside staging_root; keep the database on the "
             "controller's local disk, SQLite is not safe on a network share"
         )
+    decision_key = values.get("decision_key")
+    if decision_key is None and database:
+        decision_key = os.path.join(os.path.dirname(database), "decision.key")
+    if staging_root and decision_key and _is_within(decision_key, staging_root):
+        # Whoever can read the key can sign decisions: it must not be on the share.
+        problems.append(
+            f"key 'decision_key' ({decision_key}) is inside staging_root; keep it on the "
+            "controller's local disk"
+        )
+    problems.extend(_credential_problems(data.get("notify"), values["notify"]))
     for name, worker in (values.get("workers") or {}).items():
         for kind in worker.kinds:
             if values.get("scripts") is not None and kind not in values["scripts"]:
@@ -554,6 +773,7 @@ def parse_config(data: Any, source: str) -> Config:
         library_root=values["library_root"],
         database=values["database"],
         queue_dir=values["queue_dir"] or os.path.join(values["staging_root"], ".pipeline", "jobs"),
+        decision_key=decision_key,
         workers=values["workers"],
         scripts=values["scripts"],
         gates=values["gates"],
@@ -561,15 +781,59 @@ def parse_config(data: Any, source: str) -> Config:
         lock_timeout_seconds=values["lock_timeout_seconds"],
         windows=values["windows"],
         notify=NotifySettings(**values["notify"]),
+        umask=values["umask"],
     )
+
+
+def _credential_problems(file_block: Any, notify: dict) -> list[str]:
+    """Credentials that cannot go together: a user without a password, two ways to
+    authenticate to the same service (which one would be sent is anyone's guess).
+    What was given is read from the file's block: a key with a bad value is not missing."""
+    given = set()
+    if isinstance(file_block, dict):
+        given = {key for key, value in file_block.items() if value is not None}
+    problems = []
+    if ("ntfy_username" in given) != ("ntfy_password" in given):
+        missing = "ntfy_username" if "ntfy_password" in given else "ntfy_password"
+        problems.append(
+            f"key 'notify.{missing}' is missing: ntfy_username and ntfy_password go together"
+        )
+    if "ntfy_token" in given and given & {"ntfy_username", "ntfy_password"}:
+        problems.append(
+            "key 'notify.ntfy_token' is set with ntfy_username/ntfy_password; give one: "
+            "a token, or a user name and password"
+        )
+    if given & {"ntfy_token", "ntfy_username"} and _has_user_info(notify.get("ntfy_url")):
+        problems.append(
+            "key 'notify.ntfy_url' holds a user and password (user:password@) and "
+            "ntfy_token or ntfy_username is set too; give the credentials once"
+        )
+    headers = notify.get("webhook_headers") or {}
+    if any(name.lower() == "authorization" for name in headers) and _has_user_info(
+        notify.get("webhook_url")
+    ):
+        problems.append(
+            "key 'notify.webhook_url' holds a user and password (user:password@) and "
+            "webhook_headers has an Authorization header too; give the credentials once"
+        )
+    return problems
+
+
+def _has_user_info(url: str | None) -> bool:
+    return bool(url) and "@" in _HTTP_URL.match(url).group(0)
 
 
 def load_config(path: str | None) -> Config:
     """Read and check the config at path (default: $MP_CONFIG, else the system path)."""
     path = path or os.environ.get("MP_CONFIG") or DEFAULT_CONFIG_PATH
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                path, [f"is larger than {MAX_CONFIG_BYTES >> 20} MiB; a config is a few kilobytes"]
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(
             path,
@@ -581,14 +845,33 @@ def load_config(path: str | None) -> Config:
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, [f"cannot be read ({error})"]) from None
     try:
-        # The C loader when PyYAML has it: every timer run parses this file.
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        _refuse_aliases(text, path)
+        data = yaml.load(text, Loader=YAML_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(error, "problem", None) or str(error)
         raise ConfigError(path, [f"is not valid YAML ({where}{reason})"]) from None
     return parse_config(data, path)
+
+
+def _refuse_aliases(text: str, path: str) -> None:
+    """Refuse any YAML alias (*name) before anything is built from the file.
+
+    An alias repeats what its anchor names, so nine lines of them can stand for a
+    billion values (the 'billion laughs'); building that, or quoting it in an error
+    message, took minutes and gigabytes. A config has no need of them. Scanning the
+    parse events is flat work that builds nothing.
+    """
+    for event in yaml.parse(text, Loader=YAML_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                path,
+                [
+                    f"line {event.start_mark.line + 1}: uses the YAML alias "
+                    f"'*{event.anchor}'; aliases are not allowed, write the value out"
+                ],
+            )
 
 
 def _is_within(path: str, root: str) -> bool:

@@ -1,12 +1,11 @@
-"""Filesystem helpers every writer uses: atomic writes and errors that mean 'share gone'."""
+"""Filesystem facts: errors that mean 'share gone', the staging root's presence, lock
+folders and filesystem types. Files on the share are opened only by `share.py`."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import re
-import threading
 
 from media_pipeline.errors import SafetyRefusal
 
@@ -17,41 +16,13 @@ SHARE_GONE_ERRNOS = frozenset(
 )
 
 
-def write_atomic(path: str, content: str | bytes) -> None:
-    """Write a file so that readers see the old content or the new, never a part.
-
-    The temporary file sits in the same folder so that the rename stays on one filesystem
-    (rename is atomic there, on NFS too), starts with a dot so scanners pass it over, and
-    is named for this process and thread so no other writer shares it. It is created
-    with the usual 0666-minus-umask mode (not mkstemp's 0600): other hosts and people
-    read these files.
-    """
-    folder, name = os.path.split(path)
-    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def read_text(path: str, limit: int = 1 << 20) -> str | None:
-    """A small file's text, or None when it is absent or unreadable as text.
-
-    Marker files come from a shared folder anyone can write, so their size is capped and
-    bad encodings are tolerated rather than trusted.
-    """
+def _read_local(path: str) -> str | None:
+    """A file of this host's own (the kernel's mount table), or None if unreadable."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(limit)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return handle.read(1 << 22).decode("utf-8", errors="replace")
+    except OSError:
         return None
-    return data.decode("utf-8", errors="replace")
 
 
 def check_staging_root(staging_root: str) -> None:
@@ -102,7 +73,7 @@ def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
     table (mountinfo: that table's text, read from /proc when not given); None if it
     cannot be told."""
     if mountinfo is None:
-        mountinfo = read_text("/proc/self/mountinfo")
+        mountinfo = _read_local("/proc/self/mountinfo")
         if mountinfo is None:
             return None
     target = os.path.realpath(path)

@@ -9,7 +9,6 @@ them on a person's word. Both record the change the same way: the row, one
 from __future__ import annotations
 
 import logging
-import os
 
 from sqlite_utils import Database
 
@@ -21,6 +20,7 @@ from media_pipeline.markers import (
     state_text,
     write_controller_file,
 )
+from media_pipeline.share import BadEntry
 from media_pipeline.states import STOPPED, State
 from media_pipeline.store import utc_now
 
@@ -128,12 +128,19 @@ def create_item(
     return next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
 
 
-def write_item_files(row: dict) -> bool:
+def write_item_files(staging_root: str, row: dict) -> bool:
     """Write the item's `state` and `metadata.json` into its current folder, if it has
-    one on this host. Returns whether they were written; reconcile retries otherwise."""
+    one on this host. Returns whether they were written; reconcile retries otherwise
+    (and says why, when a step to the folder is a link mp will not follow)."""
     folder = row.get("folder_path")
-    if not folder or not os.path.isdir(folder):
+    if not folder:
         return False
-    return write_controller_file(folder, STATE_FILE, state_text(row["state"])) and (
-        write_controller_file(folder, METADATA_FILE, metadata_text(metadata_for(row)))
-    )
+    try:
+        return write_controller_file(
+            staging_root, folder, STATE_FILE, state_text(row["state"])
+        ) and write_controller_file(
+            staging_root, folder, METADATA_FILE, metadata_text(metadata_for(row))
+        )
+    except BadEntry as error:
+        log.warning("%s; the item's files were not written", error)
+        return False

@@ -1,14 +1,88 @@
-"""Logging to stderr (which the journal keeps), as text or as one JSON object per line."""
+"""Logging to stderr (which the journal keeps), as text or as one JSON object per line,
+and the one place that says how a secret is shown: as ***."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 # Structured fields a log call may pass in `extra=`; JSON lines carry them as keys.
 FIELDS = ("event", "item", "job", "from", "to", "worker")
+
+HIDDEN = "***"
+# Shorter values are not hidden by `redact`: replacing every "high" would garble every
+# line, and such a value is no secret worth the name.
+MIN_SECRET_LENGTH = 6
+
+# The authority's user:password@ (up to the last @ before the path), with or without
+# a scheme: a URL typed without one still hides its password.
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+
+# Secrets the formatters hide in every line, registered once the config is loaded.
+_registered: tuple[str, ...] = ()
+
+
+def redact_url(url: str) -> str:
+    """url as it may be shown: its user:password@ part, its query values and its
+    fragment become ***. Plain string work, so any text is accepted and nothing raises."""
+    rest, hash_mark, _fragment = url.partition("#")
+    base, question_mark, query = rest.partition("?")
+    base = _USERINFO.sub(lambda match: (match.group(1) or "") + HIDDEN + "@", base, count=1)
+    if question_mark:
+        base += "?" + "&".join(_redact_parameter(pair) for pair in query.split("&"))
+    if hash_mark:
+        base += "#" + HIDDEN
+    return base
+
+
+def _redact_parameter(pair: str) -> str:
+    if not pair:
+        return pair
+    name, equals, _value = pair.partition("=")
+    return f"{name}={HIDDEN}" if equals else HIDDEN
+
+
+def url_secrets(url: str) -> list[str]:
+    """The parts of url that `redact_url` hides, for hiding them in other texts too (an
+    error message quoting only the URL's path and query, say)."""
+    rest, _hash_mark, fragment = url.partition("#")
+    base, _question_mark, query = rest.partition("?")
+    found = [fragment] if fragment else []
+    match = _USERINFO.match(base)
+    if match:
+        userinfo = match.group(0)[len(match.group(1) or "") : -1]
+        found.append(userinfo)
+        found.append(userinfo.partition(":")[2])
+    for pair in query.split("&"):
+        name, equals, value = pair.partition("=")
+        found.append(value if equals else name)
+    return [secret for secret in found if secret]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """text with each of secrets (of MIN_SECRET_LENGTH or more) shown as ***."""
+    # Longest first: a password inside a longer header value hides the whole value.
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= MIN_SECRET_LENGTH:
+            text = text.replace(secret, HIDDEN)
+    return text
+
+
+def register_secrets(secrets: Iterable[str]) -> None:
+    """From now on every log line shows these as ***. Each place that handles a secret
+    hides it already; this catches what they did not foresee (a library's exception
+    text in a traceback at -v)."""
+    global _registered
+    _registered = tuple(secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH)
+
+
+class TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), _registered)
 
 
 class JsonFormatter(logging.Formatter):
@@ -16,14 +90,14 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds"),
             "level": record.levelname.lower(),
-            "message": record.getMessage(),
+            "message": redact(record.getMessage(), _registered),
         }
         for name in FIELDS:
             value = record.__dict__.get(name)
             if value is not None:
-                entry[name] = value
+                entry[name] = redact(value, _registered) if isinstance(value, str) else value
         if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
+            entry["traceback"] = redact(self.formatException(record.exc_info), _registered)
         return json.dumps(entry, ensure_ascii=False)
 
 
@@ -34,7 +108,7 @@ def setup_logging(log_format: str = "text", verbosity: int = 0) -> None:
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter("%(levelname)s %(message)s"))
     root = logging.getLogger("media_pipeline")
     root.handlers[:] = [handler]
     root.setLevel(level)

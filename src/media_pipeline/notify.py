@@ -2,20 +2,26 @@
 
 Each event has a key recorded in the `notifications` table, so timers that run every
 minute send it once. A notification that fails is logged and tried again on a later
-run (up to MAX_ATTEMPTS); it never fails the command that raised the event.
+run (up to MAX_ATTEMPTS); it never fails the command that raised the event. Tokens,
+passwords and header values are sent, never logged nor stored: an error names the URL
+with its credentials and query shown as ***.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import logging
-import urllib.error
+import re
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.config import Config
+from media_pipeline.config import Config, NotifySettings
+from media_pipeline.logs import redact, redact_url
 from media_pipeline.store import utc_now
 
 log = logging.getLogger(__name__)
@@ -34,67 +40,130 @@ class Event:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
+    url, basic = _split_credentials(url)
+    if basic and not any(name.lower() == "authorization" for name in headers):
+        headers = {**headers, "Authorization": basic}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    opener = urllib.request.build_opener(_RefuseRedirects)
+    with opener.open(request, timeout=timeout) as response:
         response.read()
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is reported as the error it is, not followed: urllib would carry the
+    Authorization header to wherever it points, another host included, and turn the
+    POST into a GET that drops the message."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """url without its user:password@ part, and that part as a Basic Authorization
+    value: urllib cannot send it from the URL (it takes it for part of the host name)."""
+    parts = urllib.parse.urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _colon, password = userinfo.partition(":")
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), _basic(
+        urllib.parse.unquote(user), urllib.parse.unquote(password)
+    )
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def _ntfy_headers(settings: NotifySettings, event: Event) -> dict[str, str]:
+    priority = min(5, settings.ntfy_priority + 1) if event.high_priority else settings.ntfy_priority
+    headers = {
+        # A proxy in front of ntfy may take a body without a charset for Latin-1.
+        "Content-Type": "text/plain; charset=utf-8",
+        "Title": header_value(event.title),
+        "Priority": str(priority),
+        "Tags": header_value(
+            ",".join(settings.ntfy_tags + (("warning",) if event.high_priority else ()))
+        ),
+    }
+    if settings.ntfy_token:
+        headers["Authorization"] = f"Bearer {settings.ntfy_token}"
+    elif settings.ntfy_username is not None and settings.ntfy_password is not None:
+        headers["Authorization"] = _basic(settings.ntfy_username, settings.ntfy_password)
+    return headers
+
+
+def _webhook_body(event: Event) -> bytes:
+    return json.dumps(
+        {
+            "event": event.kind,
+            "key": event.key,
+            "title": event.title,
+            "message": event.message,
+            "item": event.item,
+            "at": utc_now(),
+        },
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+# What a failed POST raises: OSError covers URLError and HTTPError, HTTPException a
+# server that answers something other than HTTP, ValueError a URL urllib refuses.
+SEND_ERRORS = (OSError, ValueError, http.client.HTTPException)
 
 
 def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[str]]:
     """Send one event to every configured service not in skip; (services that took it,
-    errors)."""
+    errors). Errors show URLs redacted and no secret: they are logged and stored."""
     settings = config.notify
+    requests = []
+    if settings.ntfy_url and "ntfy" not in skip:
+        body = event.message.encode("utf-8")
+        requests.append(("ntfy", settings.ntfy_url, body, _ntfy_headers(settings, event)))
+    if settings.webhook_url and "webhook" not in skip:
+        headers = {**settings.webhook_headers, "Content-Type": "application/json"}
+        requests.append(("webhook", settings.webhook_url, _webhook_body(event), headers))
     errors = []
     sent = set()
-    if settings.ntfy_url and "ntfy" not in skip:
-        priority = (
-            min(5, settings.ntfy_priority + 1) if event.high_priority else settings.ntfy_priority
-        )
-        headers = {
-            # HTTP headers are Latin-1; ntfy reads RFC 2047 for anything else.
-            "Title": _header_safe(event.title),
-            "Priority": str(priority),
-            "Tags": ",".join(settings.ntfy_tags + (("warning",) if event.high_priority else ())),
-        }
+    for service, url, body, headers in requests:
         try:
-            _post(
-                settings.ntfy_url, event.message.encode("utf-8"), headers, settings.timeout_seconds
-            )
-            sent.add("ntfy")
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            errors.append(f"ntfy {settings.ntfy_url}: {error}")
-    if settings.webhook_url and "webhook" not in skip:
-        body = json.dumps(
-            {
-                "event": event.kind,
-                "key": event.key,
-                "title": event.title,
-                "message": event.message,
-                "item": event.item,
-                "at": utc_now(),
-            },
-            ensure_ascii=False,
-        ).encode("utf-8")
-        try:
-            _post(
-                settings.webhook_url,
-                body,
-                {"Content-Type": "application/json"},
-                settings.timeout_seconds,
-            )
-            sent.add("webhook")
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            errors.append(f"webhook {settings.webhook_url}: {error}")
+            _post(url, body, headers, settings.timeout_seconds)
+            sent.add(service)
+        except SEND_ERRORS as error:
+            # urllib's texts may quote the URL, or only its path and query.
+            text = redact(str(error).replace(url, redact_url(url)), settings.secrets)
+            errors.append(f"{service} {redact_url(url)}: {text}")
     return sent, errors
 
 
-def _header_safe(text: str) -> str:
-    try:
-        text.encode("latin-1")
-        return text
-    except UnicodeEncodeError:
-        from email.header import Header
+# A header value a proxy passes as it is: printable ASCII that does not look encoded.
+_PLAIN_HEADER = re.compile(r"[\x20-\x7e]*")
+# RFC 2047 keeps an encoded-word within 75 characters: 12 of them are =?utf-8?b?...?=,
+# and 45 bytes make 60 characters of base64.
+_WORD_BYTES = 45
 
-        return Header(text, "utf-8").encode()
+
+def header_value(text: str) -> str:
+    """text as an HTTP header value on ONE line: as it is when plain ASCII, else as
+    RFC 2047 encoded-words (UTF-8, base64), which ntfy decodes.
+
+    A title comes from a folder name on the share and may hold anything. A CR or LF
+    would end the header (or fold it, which proxies refuse); Latin-1 bytes come out as
+    mojibake. email.header folds long encoded titles with '\\n ', so the words are made
+    here and joined by spaces, which decoders drop between encoded-words.
+    """
+    text = re.sub(r"[\x00-\x1f\x7f]+", " ", text)
+    if _PLAIN_HEADER.fullmatch(text) and "=?" not in text:
+        return text
+    words, chunk = [], b""
+    for character in text:
+        encoded = character.encode("utf-8", "replace")
+        if len(chunk) + len(encoded) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return " ".join(f"=?utf-8?b?{base64.b64encode(word).decode('ascii')}?=" for word in words)
 
 
 def notify(config: Config, db: Database, event: Event) -> None:

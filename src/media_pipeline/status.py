@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.drain import drained_workers
-from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue, age_seconds
+from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
 
@@ -28,6 +27,7 @@ class StatusReport:
     database_exists: bool
     running_jobs: list[dict] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)  # queue entries in rejected/
 
     @property
     def counts(self) -> dict[str, int]:
@@ -41,13 +41,12 @@ class StatusReport:
 
 def running_jobs(config: Config) -> list[dict]:
     """The jobs in running/, from the share: what each worker is doing now."""
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     now = time.time()
     jobs = []
     for entry in queue.running():
         job = JobName.parse(entry.job_id)
-        folder = queue.folder("running", entry.folder_name)
-        beat = age_seconds(os.path.join(folder, HEARTBEAT_FILE), now)
+        beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
         jobs.append(
             {
                 "id": entry.job_id,
@@ -61,12 +60,21 @@ def running_jobs(config: Config) -> list[dict]:
     return jobs
 
 
+def rejected_entries(config: Config) -> list[dict]:
+    """What was moved to rejected/, newest last: a person should look at these."""
+    return [
+        {"name": entry.name, "job": entry.job.job_id if entry.job else None, "reason": entry.reason}
+        for entry in Queue.of(config).rejected()
+    ]
+
+
 def run_status(config: Config) -> StatusReport:
     jobs = running_jobs(config)
     drained = drained_workers(config)
+    rejected = rejected_entries(config)
     with reading_database(config) as db:
         if db is None:
-            return StatusReport([], False, running_jobs=jobs, drained=drained)
+            return StatusReport([], False, running_jobs=jobs, drained=drained, rejected=rejected)
         rows = list(
             db.query(
                 """
@@ -79,7 +87,7 @@ def run_status(config: Config) -> StatusReport:
                 """
             )
         )
-    return StatusReport(rows, True, running_jobs=jobs, drained=drained)
+    return StatusReport(rows, True, running_jobs=jobs, drained=drained, rejected=rejected)
 
 
 def status_json(report: StatusReport) -> dict:
@@ -102,6 +110,7 @@ def status_json(report: StatusReport) -> dict:
         "counts": report.counts,
         "running_jobs": report.running_jobs,
         "drained_workers": report.drained,
+        "rejected": report.rejected,
     }
 
 
@@ -189,4 +198,11 @@ def format_status(report: StatusReport, color: bool = False) -> str:
             summary += f"\nrunning: {job['kind']} of {item} on {job['worker']} ({state})"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
+    if report.rejected:
+        last = report.rejected[-1]
+        summary += (
+            f"\n{len(report.rejected)} queue entr{'y' if len(report.rejected) == 1 else 'ies'} "
+            f"rejected (not run; 'mp jobs --state rejected'), last: "
+            f"{_shorten(last['reason'], 60)}"
+        )
     return "\n\n".join([*blocks, summary])

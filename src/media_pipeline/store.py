@@ -2,7 +2,8 @@
 
 The database is a cache of the filesystem plus history. Only controller commands open it,
 and each holds the lock file beside it for as long as it has the database open, so two
-timers never interleave their writes.
+timers never interleave their writes. The database, its WAL files, its lock and the
+decision key beside it are the controller's alone: mode 0600 (`private_key`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -25,6 +28,15 @@ log = logging.getLogger(__name__)
 # Tables rebuilt from the filesystem by `mp reconcile --rebuild`; state_transitions is
 # history and stays (it is keyed by item uid, which does not change).
 CACHE_TABLES = ("media_items", "human_approvals", "jobs")
+
+
+# Who else could read the database could read every title and decision; who could
+# write the lock file could hold it. Readable and writable by their owner only.
+PRIVATE_MODE = 0o600
+DATABASE_SUFFIXES = ("", "-wal", "-shm")
+KEY_BYTES = 32
+# A key file is 32 bytes; anything much larger is not one we made.
+MAX_KEY_BYTES = 4096
 
 
 def utc_now() -> str:
@@ -185,6 +197,18 @@ def open_database(config: Config, *, _second_try: bool = False) -> Database:
     folder = os.path.dirname(config.database)
     try:
         os.makedirs(folder, exist_ok=True)
+        # SQLite gives -wal and -shm the mode of the database file, so a database made
+        # 0600 before SQLite first opens it keeps all three private.
+        narrowed = {
+            path: mode
+            for path in (config.database + suffix for suffix in DATABASE_SUFFIXES)
+            if (mode := ensure_private_file(path, create=path == config.database))
+        }
+        if narrowed:
+            log.info(
+                "narrowed %s to mode 0600: the database is the controller's alone",
+                ", ".join(f"{path} (was {mode:04o})" for path, mode in narrowed.items()),
+            )
         db = _connect(config.database, timeout=config.lock_timeout_seconds)
         with db.ensure_autocommit_on():
             db.execute("PRAGMA journal_mode=WAL")
@@ -240,7 +264,17 @@ def controller_lock(config: Config) -> Iterator[None]:
         raise SafetyRefusal(
             f"database folder {folder} cannot be created ({error.strerror or error})"
         ) from None
-    lock = filelock.FileLock(config.lock_path, timeout=config.lock_timeout_seconds)
+    try:
+        mode = ensure_private_file(config.lock_path, create=True)
+        if mode:
+            log.info("narrowed lock %s to mode 0600 (was %04o)", config.lock_path, mode)
+    except OSError as error:
+        raise SafetyRefusal(
+            f"lock {config.lock_path} cannot be used ({error.strerror or error})"
+        ) from None
+    lock = filelock.FileLock(
+        config.lock_path, timeout=config.lock_timeout_seconds, mode=PRIVATE_MODE
+    )
     try:
         lock.acquire()
     except filelock.Timeout:
@@ -252,6 +286,111 @@ def controller_lock(config: Config) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def ensure_private_file(path: str, *, create: bool) -> int | None:
+    """Give path mode 0600: made so if create and it is missing (empty, before anything
+    is written into it), narrowed if it exists with a wider mode. The mode it had, if
+    it was narrowed; None if there was nothing to do."""
+    if create:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE))
+            return None
+        except FileExistsError:
+            pass
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+    if mode & ~PRIVATE_MODE == 0:
+        return None
+    os.chmod(path, mode & PRIVATE_MODE)
+    return mode
+
+
+def private_key(path: str) -> bytes:
+    """The random key stored at path, made on first use: 32 bytes from the system's
+    random source, mode 0600.
+
+    It is written to a temporary file and linked into place, so a reader never sees a
+    part of it and an existing key is never overwritten (two first uses at once both
+    get the one that won). A key that is a symlink, not a regular file, or too short is
+    refused: it is not one mp made, and whoever made it may know it.
+    """
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        pass
+    try:
+        _create_key(path)
+        return _read_key(path)
+    except OSError as error:
+        raise SafetyRefusal(
+            f"decision key {path} cannot be used ({error.strerror or error})"
+        ) from None
+
+
+def _read_key(path: str) -> bytes:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as error:
+        if os.path.islink(path):
+            raise SafetyRefusal(f"decision key {path} is a symlink; refusing to use it") from None
+        if isinstance(error, FileNotFoundError):
+            raise
+        raise SafetyRefusal(f"decision key {path} cannot be read ({error.strerror})") from None
+    try:
+        _check_key_file(path, descriptor)
+        key = os.read(descriptor, MAX_KEY_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if not KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        raise SafetyRefusal(
+            f"decision key {path} holds {len(key)} bytes, not a key mp made "
+            f"({KEY_BYTES}); move it away and a new one is made"
+        )
+    return key
+
+
+def _check_key_file(path: str, descriptor: int) -> None:
+    """Refuse a key file that is not a regular file of ours; narrow a wide mode."""
+    found = os.fstat(descriptor)
+    if not stat.S_ISREG(found.st_mode):
+        raise SafetyRefusal(f"decision key {path} is not a regular file; refusing to use it")
+    if found.st_uid != os.geteuid():
+        raise SafetyRefusal(
+            f"decision key {path} belongs to user id {found.st_uid}, not to the user "
+            "running mp; refusing to use it"
+        )
+    mode = stat.S_IMODE(found.st_mode)
+    if mode & ~PRIVATE_MODE:
+        os.fchmod(descriptor, mode & PRIVATE_MODE)
+        log.info("narrowed decision key %s to mode 0600 (was %04o)", path, mode)
+
+
+def _create_key(path: str) -> None:
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    descriptor = os.open(
+        temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, PRIVATE_MODE
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(secrets.token_bytes(KEY_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+        # link, unlike rename, fails when path exists: a key is never replaced.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    # The new name on disk too: a key lost in a crash would void every signature.
+    folder_descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder_descriptor)
+    finally:
+        os.close(folder_descriptor)
 
 
 @contextlib.contextmanager

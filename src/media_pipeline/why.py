@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import datetime
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import UsageError
-from media_pipeline.fsutil import read_text
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import KIND_STATES, NEXT_JOB
 from media_pipeline.jobs.queue import (
+    CLAIMED_AT_FILE,
     HEARTBEAT_FILE,
     SPEC_FILE,
     JobName,
     Queue,
     RunningName,
-    age_seconds,
-    read_json,
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.states import State
@@ -33,10 +30,9 @@ def _clock(minutes: int) -> str:
 
 
 def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
-    folder = queue.folder("pending", name)
     job = JobName.parse(name)
     now = time.time()
-    spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
+    spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
     until = spec.get("not_before")
     if isinstance(until, int | float) and not isinstance(until, bool) and until > now:
         return (
@@ -68,9 +64,8 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
 
 def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     entry = RunningName.parse(name)
-    folder = queue.folder("running", name)
-    beat = age_seconds(os.path.join(folder, HEARTBEAT_FILE), time.time())
-    claimed = read_text(os.path.join(folder, "claimed_at"), 64) or ""
+    beat = queue.age_seconds("running", name, HEARTBEAT_FILE, time.time())
+    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE)
     since = local_time(claimed.strip())
     if beat is not None and beat > config.jobs.stale_after_seconds:
         return (
@@ -143,6 +138,4 @@ def run_why(config: Config, item_text: str) -> str:
                 [item["uid"]],
             )
         )
-    return (
-        f"{printable(item_name(item))}: {explain(config, item, approvals, Queue(config.queue_dir))}"
-    )
+    return f"{printable(item_name(item))}: {explain(config, item, approvals, Queue.of(config))}"

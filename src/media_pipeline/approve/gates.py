@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from media_pipeline.approve.probe import describe_files
+from media_pipeline.approve.signing import decision_key, verifies
 from media_pipeline.config import Config
 from media_pipeline.destination import proposed_destination
 from media_pipeline.item_state import item_name
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.markers import APPROVAL_PREFIX, PIPELINE_DIR, parse_json_object
+from media_pipeline.markers import archive_decision_file
 from media_pipeline.notify import Event, notify
+from media_pipeline.share import parse_json_object, relative_parts
 from media_pipeline.states import State
 from media_pipeline.store import in_slices, utc_now
 
@@ -40,15 +42,21 @@ def row_key(row: dict) -> ItemKey:
     return ItemKey(row["type"], row["title"], row["disc_label"])
 
 
-def decision_path(config: Config, key: ItemKey, gate: str) -> str:
-    folder = key.folder(config.staging_root, GATE_STAGES[gate])
-    return os.path.join(folder, PIPELINE_DIR, f"{APPROVAL_PREFIX}{gate}.json")
+def gate_folder(config: Config, key: ItemKey, gate: str) -> str:
+    """The item's folder whose `.pipeline/` holds the gate's decision file."""
+    return key.folder(config.staging_root, GATE_STAGES[gate])
+
+
+def destination_inside(config: Config, destination: str | None) -> bool:
+    """Whether a filing destination is a path below library_root (never the root)."""
+    parts = relative_parts(config.library_root, destination) if destination else None
+    return bool(parts) and os.path.isabs(destination)
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
     """What the person is shown at a gate."""
-    folder = key.folder(config.staging_root, GATE_STAGES[gate])
-    prompt: dict = {"folder": folder, "files": describe_files(folder)}
+    folder = gate_folder(config, key, gate)
+    prompt: dict = {"folder": folder, "files": describe_files(config.staging_root, folder)}
     if gate == "filebot_confirm":
         prompt["destination"] = proposed_destination(key, config.library_root)
     return prompt
@@ -71,8 +79,11 @@ def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tup
     return latest
 
 
-def open_approvals(config: Config, db: Database | None, *, dry_run: bool) -> list[str]:
-    """Open one approval for every item waiting at a gate that is on and has none."""
+def open_approvals(
+    config: Config, db: Database | None, *, dry_run: bool, notes: dict | None = None
+) -> list[str]:
+    """Open one approval for every item waiting at a gate that is on and has none.
+    notes: (item uid, gate) -> what the person should know (a decision not restored)."""
     if db is None or not config.gates:
         return []
     changes = []
@@ -91,6 +102,8 @@ def open_approvals(config: Config, db: Database | None, *, dry_run: bool) -> lis
                 continue
             requested_at = utc_now()
             prompt = prompt_for(config, row_key(item), gate)
+            if notes and (item["uid"], gate) in notes:
+                prompt["note"] = notes[(item["uid"], gate)]
             db["human_approvals"].insert(
                 {
                     "item_uid": item["uid"],
@@ -150,22 +163,48 @@ def _notify_opened(config: Config, db: Database, opened: list[tuple[str, str, st
 
 
 def restore_decisions(
-    config: Config, db: Database | None, items: dict[ItemKey, ScannedItem], *, dry_run: bool
+    config: Config,
+    db: Database | None,
+    items: dict[ItemKey, ScannedItem],
+    *,
+    dry_run: bool,
+    notes: dict | None = None,
 ) -> list[str]:
     """Decisions found in the approval files of these scanned items that the database
     lacks (lost, rebuilt, or a crash between the file and the database write) go back
-    into the database."""
+    into the database: only those this controller signed, for this item and gate, with
+    a destination inside library_root. Any other is set aside (kept, renamed) and its
+    gate asks again; notes gets the reason, for the prompt."""
     found = [
-        (key, gate, decision)
+        (key, stage, gate, parse_json_object(text))
         for key, item in items.items()
-        for stage_markers in item.folders.values()
+        for stage, stage_markers in item.folders.items()
         for gate, text in stage_markers.approval_texts.items()
-        if gate in GATE_STATES and _valid_decision(decision := parse_json_object(text))
+        if gate in GATE_STATES and stage == GATE_STAGES[gate]
     ]
     if db is None or not found:
         return []
     changes = []
-    uids = sorted({key.uid for key, _gate, _decision in found})
+    signing_key = decision_key(config)
+    trusted = []
+    for key, _stage, gate, decision in found:
+        problem = _decision_problem(config, key, gate, decision, signing_key)
+        if problem is None:
+            trusted.append((key, gate, decision))
+            continue
+        changes.append(
+            f"{printable(key.name)}: {gate} decision file not restored ({problem}); "
+            "set aside, the gate asks again"
+        )
+        if notes is not None:
+            notes[(key.uid, gate)] = f"A decision file was found and not trusted: {problem}."
+        if not dry_run:
+            stamp = utc_now().replace(":", "").replace("+", "Z")
+            folder = gate_folder(config, key, gate)
+            archive_decision_file(config.staging_root, folder, gate, f"untrusted-{stamp}")
+    if not trusted:
+        return changes
+    uids = sorted({key.uid for key, _gate, _decision in trusted})
     recorded = {
         (row["item_uid"], row["gate"], row["decided_at"])
         for marks, part in in_slices(uids)
@@ -175,7 +214,7 @@ def restore_decisions(
         )
     }
     in_force = _approvals_in_force(db, uids)
-    for key, gate, decision in found:
+    for key, gate, decision in trusted:
         if (key.uid, gate, decision["at"]) in recorded:
             continue
         changes.append(
@@ -202,19 +241,29 @@ def restore_decisions(
     return changes
 
 
-def _valid_decision(decision: dict | None) -> bool:
-    return (
-        decision is not None
-        and decision.get("status") in DECIDED
-        and isinstance(decision.get("at"), str)
-        and (decision.get("destination") is None or isinstance(decision["destination"], str))
-    )
+def _decision_problem(config, key: ItemKey, gate: str, decision, signing_key) -> str | None:
+    """Why a decision file cannot be restored, or None when it can."""
+    if decision is None:
+        return "it is not a JSON object"
+    if not verifies(decision, signing_key):
+        return "its signature does not verify: this controller did not write it"
+    item = decision.get("item")
+    if decision.get("gate") != gate or not isinstance(item, dict) or item.get("uid") != key.uid:
+        return "it was written for another item or gate"
+    if decision.get("status") not in DECIDED or not isinstance(decision.get("at"), str):
+        return "it holds no decision"
+    destination = decision.get("destination")
+    if destination is not None and not (
+        isinstance(destination, str) and destination_inside(config, destination)
+    ):
+        return "its destination is not inside library_root"
+    return None
 
 
 def archive_decision(config: Config, key: ItemKey, gate: str) -> None:
     """Move a decision file aside (kept, renamed) when the item is sent back to its gate,
     so the old decision is neither in force nor restored after a database loss."""
-    path = decision_path(config, key, gate)
-    if os.path.exists(path):
-        stamp = utc_now().replace(":", "").replace("+", "Z")
-        os.rename(path, path.removesuffix(".json") + f".superseded-{stamp}.json")
+    stamp = utc_now().replace(":", "").replace("+", "Z")
+    archive_decision_file(
+        config.staging_root, gate_folder(config, key, gate), gate, f"superseded-{stamp}"
+    )

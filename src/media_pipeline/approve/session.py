@@ -18,13 +18,15 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import decision_path, row_key
+from media_pipeline.approve.gates import destination_inside, gate_folder, row_key
+from media_pipeline.approve.signing import decision_key, sign
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.fsutil import write_atomic
+from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import printable
 from media_pipeline.lookup import find_item
+from media_pipeline.markers import write_decision
 from media_pipeline.states import State
 from media_pipeline.store import controller_database, reading_database, utc_now
 
@@ -124,8 +126,7 @@ def decided_by() -> str:
 def check_destination(config: Config, destination: str) -> str:
     """A destination a person typed: relative to library_root, and never outside it."""
     path = os.path.normpath(os.path.join(config.library_root, destination.strip()))
-    root = os.path.normpath(config.library_root)
-    if "\0" in destination or not (path == root or path.startswith(root + os.sep)):
+    if "\0" in destination or not destination_inside(config, path):
         raise UsageError(
             f"destination '{printable(destination)}' is outside library_root {config.library_root}"
         )
@@ -167,9 +168,13 @@ def record_decision(
         },
         "prompt": approval.prompt,
     }
-    path = decision_path(config, key, approval.gate)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, json.dumps(decision, indent=2, ensure_ascii=False) + "\n")
+    signed = sign(decision, decision_key(config))
+    write_decision(
+        config.staging_root,
+        gate_folder(config, key, approval.gate),
+        approval.gate,
+        json.dumps(signed, indent=2, ensure_ascii=False) + "\n",
+    )
     with db.atomic():
         db["human_approvals"].update(
             approval.id,
@@ -192,14 +197,16 @@ def record_decision(
     if not approved:
         item = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         write_item_files(
+            config.staging_root,
             change_state(
                 db, item, State.REJECTED, trigger="approval", reason=f"{approval.gate}: {reason}"
-            )
+            ),
         )
 
 
 def _decide_one(config: Config, approval: PendingApproval, **decision) -> bool:
     """Record one decision under the lock, if the approval is still pending."""
+    ensure_share(config)
     with controller_database(config) as db:
         current = [a for a in _pending(db, approval.item["uid"]) if a.id == approval.id]
         if not current:

@@ -8,6 +8,7 @@ thing it shares with the controller, and every move it makes there is one rename
 from __future__ import annotations
 
 import bisect
+import errno
 import logging
 import os
 import time
@@ -17,19 +18,25 @@ from datetime import datetime
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
-from media_pipeline.fsutil import check_staging_root
+from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.identity import check_share
 from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.queue import JobName, Queue
 from media_pipeline.jobs.slots import take_slot
 
 log = logging.getLogger(__name__)
 
+# A claim that refuses this many bad jobs in a row stops until its next timer run.
+MAX_REJECTED_PER_CLAIM = 20
+# Rename errors that are the share's, not one job's: a claim stops on them.
+STOPPING_ERRNOS = SHARE_GONE_ERRNOS | {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES}
+
 
 @dataclass
 class ClaimResult:
     message: str
     job_id: str | None = None
-    outcome: str | None = None  # completed, retry, failed, cancelled, interrupted
+    outcome: str | None = None  # completed, retry, failed, cancelled, interrupted, rejected
 
     @property
     def failed(self) -> bool:
@@ -107,7 +114,19 @@ class Claimer:
             if dry_run:
                 return job, None, missing_scripts
             crash_point("claim:chosen")
-            folder = self.queue.claim(job.job_id, self.worker, self._pid)
+            try:
+                folder = self.queue.claim(job.job_id, self.worker, self._pid)
+            except OSError as error:
+                if error.errno in STOPPING_ERRNOS:
+                    raise  # the share itself: for the user to see, not one bad job
+                # This one job cannot move (a name too long for running/, a file where a
+                # folder should be): the next one may. Reconcile rejects it.
+                log.warning(
+                    "job %s cannot be claimed (%s); taking the next",
+                    job.job_id,
+                    error.strerror or error,
+                )
+                continue
             if folder is not None:
                 crash_point("claim:claimed")
                 self._losses = 0
@@ -131,12 +150,12 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
             f"worker '{worker}' is not under 'workers' in {config.source} (known: {known}); "
             "pass --worker NAME"
         )
-    check_staging_root(config.staging_root)
-    if is_drained(config, worker):
+    check_share(config.staging_root)
+    queue = Queue.of(config)
+    if is_drained(queue, worker):
         return ClaimResult(
             f"worker {worker} is drained: claims nothing ('mp worker resume {worker}')"
         )
-    queue = Queue(config.queue_dir)
     minute = datetime.now().hour * 60 + datetime.now().minute
     kinds = tuple(
         kind
@@ -149,8 +168,24 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
     slot = take_slot(config.queue_dir, worker, limit)
     if slot is None:
         return ClaimResult(f"worker {worker}: no job to run (it runs max_running = {limit})")
+    claimer = Claimer(config, queue, worker, kinds)
+    refused: list[str] = []
     with slot:  # held while the job runs
-        job, folder, missing = Claimer(config, queue, worker, kinds).claim_next(dry_run=dry_run)
+        for _attempt in range(MAX_REJECTED_PER_CLAIM):
+            job, folder, missing = claimer.claim_next(dry_run=dry_run)
+            if job is None or dry_run:
+                break
+            # Loaded only now: a claim that finds no job (most of them) needs none of it.
+            from media_pipeline.jobs.run_job import run_claimed_job
+
+            result = run_claimed_job(config, queue, folder, job, worker, slot.descriptor)
+            if result.outcome != "rejected":
+                return result
+            # A job this worker refused ran nothing: one bad entry never stops the claim.
+            refused.append(result.message)
+        else:
+            return ClaimResult(f"worker {worker}: refused {MAX_REJECTED_PER_CLAIM} jobs in a row")
+        before = "".join(f"{message}\n" for message in refused)
         if job is None:
             if missing:
                 kinds_missing = ", ".join(sorted(set(missing)))
@@ -160,10 +195,5 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
                 )
             closed = [kind for kind in config.workers[worker].kinds if kind not in kinds]
             note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
-            return ClaimResult(f"worker {worker}: no job to run{note}")
-        if dry_run:
-            return ClaimResult(f"would claim {job.job_id}", job.job_id)
-        # Loaded only now: a claim that finds no job (most of them) needs none of it.
-        from media_pipeline.jobs.run_job import run_claimed_job
-
-        return run_claimed_job(config, queue, folder, job, worker, slot.descriptor)
+            return ClaimResult(f"{before}worker {worker}: no job to run{note}")
+        return ClaimResult(f"would claim {job.job_id}", job.job_id)

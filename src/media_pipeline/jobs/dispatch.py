@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
+from media_pipeline.approve.gates import destination_inside
 from media_pipeline.config import Config
 from media_pipeline.fsutil import check_staging_root
+from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
-from media_pipeline.items import ItemKey
-from media_pipeline.jobs.queue import LIVE_DIRS, JobName, Queue
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.states import State
 from media_pipeline.store import controller_database, open_database_readonly, utc_now
@@ -39,17 +41,7 @@ KIND_STATES = {"rip": State.RIPPING, **{kind: s for kind, _g, s in NEXT_JOB.valu
 class DispatchResult:
     queued: list[tuple[str, str]] = field(default_factory=list)  # (item name, job id)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (item name, gate)
-    applied: bool = True
-
-
-def live_item_uids(queue: Queue) -> set[str]:
-    uids = set()
-    for state in LIVE_DIRS:
-        for name in queue.names(state):
-            parsed = JobName.parse(name.partition(".")[0])
-            if parsed is not None:
-                uids.add(parsed.item_uid)
-    return uids
+    refused: list[str] = field(default_factory=list)  # approvals asked again, and why
 
 
 def approved_destinations(db: Database) -> dict[tuple[str, str], str | None]:
@@ -88,7 +80,7 @@ def submit_job(
     target = KIND_STATES[kind]
     if row["state"] != target:
         row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")
-    write_item_files(row)
+    write_item_files(config.staging_root, row)
     log.info(
         "queued %s for %s",
         job_id,
@@ -100,10 +92,10 @@ def submit_job(
 
 def _plan(config: Config, db: Database | None, queue: Queue):
     if db is None:
-        return [], []
-    live = live_item_uids(queue)
+        return [], [], []
+    live = queue.live_item_uids()
     approved = approved_destinations(db)
-    todo, waiting = [], []
+    todo, waiting, refused = [], [], []
     rows = db.query(
         "SELECT * FROM media_items WHERE state IN (?, ?, ?) AND missing_since IS NULL "
         "ORDER BY priority DESC, updated_at",
@@ -119,25 +111,51 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 waiting.append((item_name(row), gate))
                 continue
             destination = approved[(row["uid"], gate)]
+            if destination and not destination_inside(config, destination):
+                # Not one a person could have approved here (library_root changed since,
+                # or the database was edited): ask again rather than file there.
+                refused.append((row, gate, destination))
+                continue
         todo.append((row, kind, destination))
-    return todo, waiting
+    return todo, waiting, refused
+
+
+def _ask_again(db: Database, row: dict, gate: str, destination: str) -> str:
+    """Supersede an approval whose destination is outside library_root: the next
+    reconcile opens the gate again. Returns the sentence that says so."""
+    db.execute(
+        "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND gate = ? "
+        "AND status = 'approved'",
+        [row["uid"], gate],
+    )
+    message = (
+        f"{printable(item_name(row))}: its approved destination {printable(destination)} is "
+        f"not inside library_root; not dispatched, {gate} asks again"
+    )
+    log.warning("%s", message, extra={"event": "approval_refused", "item": item_name(row)})
+    return message
 
 
 def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
-    check_staging_root(config.staging_root)
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     if dry_run:
+        check_staging_root(config.staging_root)
         db = open_database_readonly(config)
         try:
-            todo, waiting = _plan(config, db, queue)
+            todo, waiting, refused = _plan(config, db, queue)
         finally:
             if db is not None:
                 db.close()
         queued = [(item_name(row), f"{kind} job") for row, kind, _d in todo]
-        return DispatchResult(queued=queued, waiting=waiting, applied=False)
+        return DispatchResult(
+            queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
+        )
     result = DispatchResult()
+    ensure_share(config)
     with controller_database(config) as db:
-        todo, result.waiting = _plan(config, db, queue)
+        todo, result.waiting, refused = _plan(config, db, queue)
+        for row, gate, destination in refused:
+            result.refused.append(_ask_again(db, row, gate, destination))
         for row, kind, destination in todo:
             job_id = submit_job(config, db, queue, row, kind, destination=destination)
             result.queued.append((item_name(row), job_id))

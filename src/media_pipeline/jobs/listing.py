@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from tabulate import tabulate
@@ -13,36 +12,39 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
     QUEUE_DIRS,
+    REJECTED_DIR,
     RESULT_FILE,
     SPEC_FILE,
-    JobName,
     Queue,
     RunningName,
-    age_seconds,
-    read_json,
+    parse_entry,
 )
 from media_pipeline.store import duration_text
 
-STATES = QUEUE_DIRS[1:]
+STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
 
 
 def list_jobs(config: Config, state: str | None = None) -> list[dict]:
     if state is not None and state not in STATES:
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     now = time.time()
     jobs = []
     for folder_state in [state] if state else STATES:
+        if folder_state == REJECTED_DIR:
+            jobs.extend(_rejected(queue, now))
+            continue
         for name in sorted(queue.names(folder_state)):
-            job = JobName.parse(name.partition(".")[0])
+            job = parse_entry(folder_state, name)
             if job is None:
-                continue
-            folder = queue.folder(folder_state, name)
-            spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
-            result = read_json(os.path.join(folder, RESULT_FILE)) or {}
+                continue  # not a job: the next reconcile moves it to rejected/
+            spec = queue.read_job_json(folder_state, name, SPEC_FILE) or {}
+            result = queue.read_job_json(folder_state, name, RESULT_FILE) or {}
             item = spec.get("item") if isinstance(spec.get("item"), dict) else {}
             running = RunningName.parse(name) if folder_state == "running" else None
-            heartbeat = age_seconds(os.path.join(folder, HEARTBEAT_FILE), now) if running else None
+            heartbeat = (
+                queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
+            )
             not_before = spec.get("not_before")
             jobs.append(
                 {
@@ -56,16 +58,52 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                         if p
                     ),
                     "item_uid": job.item_uid,
-                    "worker": running.worker if running else result.get("worker"),
-                    "attempts": spec.get("attempts"),
-                    "max_attempts": spec.get("max_attempts"),
+                    "worker": running.worker if running else _text(result.get("worker")),
+                    "attempts": _count(spec.get("attempts")),
+                    "max_attempts": _count(spec.get("max_attempts")),
                     "age_seconds": round(max(0.0, now - job.created.timestamp())),
                     "heartbeat_age_seconds": None if heartbeat is None else round(heartbeat),
-                    "not_before": not_before if isinstance(not_before, int | float) else None,
-                    "reason": result.get("reason") if folder_state != "completed" else None,
+                    "not_before": not_before
+                    if isinstance(not_before, int | float) and not isinstance(not_before, bool)
+                    else None,
+                    "reason": _text(result.get("reason")) if folder_state != "completed" else None,
                 }
             )
     return jobs
+
+
+def _rejected(queue: Queue, now: float) -> list[dict]:
+    """Entries moved to rejected/: kept for a person to look at, never run."""
+    found = []
+    for entry in queue.rejected():
+        job = entry.job
+        found.append(
+            {
+                "id": job.job_id if job else entry.name,
+                "state": REJECTED_DIR,
+                "kind": job.kind if job else "",
+                "priority": job.priority if job else None,
+                "item": "",
+                "item_uid": job.item_uid if job else None,
+                "worker": None,
+                "attempts": None,
+                "max_attempts": None,
+                "age_seconds": round(max(0.0, now - job.created.timestamp())) if job else None,
+                "heartbeat_age_seconds": None,
+                "not_before": None,
+                "reason": entry.reason,
+                "folder": queue.folder(REJECTED_DIR, entry.name),
+            }
+        )
+    return found
+
+
+def _text(value) -> str | None:
+    return str(value)[:500] if value else None
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def format_jobs(jobs: list[dict]) -> str:
@@ -77,7 +115,7 @@ def format_jobs(jobs: list[dict]) -> str:
         waits = ""
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
-        note = waits or (printable(str(job["reason"]))[:30] if job["reason"] else "")
+        note = waits or (printable(str(job["reason"]))[:40] if job["reason"] else "")
         failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
             [

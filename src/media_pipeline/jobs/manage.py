@@ -7,7 +7,6 @@ Each runs on the controller under the database lock, changes the item through
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ from sqlite_utils import Database
 from media_pipeline.approve.gates import archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.fsutil import check_staging_root
+from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.dispatch import submit_job
@@ -27,10 +26,10 @@ from media_pipeline.jobs.queue import (
     Queue,
     clamp_priority,
     make_job_id,
-    read_json,
     write_json,
 )
 from media_pipeline.lookup import find_item
+from media_pipeline.share import BadEntry
 from media_pipeline.states import STOPPED, State
 from media_pipeline.store import controller_database, utc_now
 
@@ -56,8 +55,8 @@ def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
 def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") -> ManageResult:
     """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
     key = _key_from_parts(item_type, title, disc_label if item_type == "tv" else "")
-    check_staging_root(config.staging_root)
-    queue = Queue(config.queue_dir)
+    ensure_share(config)
+    queue = Queue.of(config)
     with controller_database(config) as db:
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:
@@ -72,8 +71,8 @@ def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") ->
 
 
 def run_cancel(config: Config, item_text: str) -> ManageResult:
-    check_staging_root(config.staging_root)
-    queue = Queue(config.queue_dir)
+    ensure_share(config)
+    queue = Queue.of(config)
     with controller_database(config) as db:
         row = find_item(db, item_text)
         name = item_name(row)
@@ -88,7 +87,7 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
         message = None
         if state == "pending":
             try:
-                queue.move(queue.folder("pending", folder_name), "cancelled", folder_name)
+                queue.move("pending", folder_name, "cancelled")
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
                 # A worker claimed it between our look and our rename: cancel it running.
@@ -99,16 +98,21 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
                     ) from None
                 state, folder_name = live
         if state == "running":
-            path = os.path.join(queue.folder("running", folder_name), CANCEL_FILE)
-            with open(path, "w") as handle:
-                handle.write(utc_now() + "\n")
+            try:
+                with queue.open_job("running", folder_name) as job:
+                    job.write_atomic(CANCEL_FILE, utc_now() + "\n")
+            except FileNotFoundError:
+                raise UsageError(
+                    f"the job of {printable(name)} finished meanwhile; nothing to cancel"
+                ) from None
             message = (
                 f"asked the worker running {folder_name.partition('.')[0]} to stop "
                 "it; the job moves to cancelled/ when it has"
             )
         if row["state"] not in STOPPED:
             write_item_files(
-                change_state(db, row, State.CANCELLED, trigger="manual", reason="mp cancel")
+                config.staging_root,
+                change_state(db, row, State.CANCELLED, trigger="manual", reason="mp cancel"),
             )
     return ManageResult(f"{printable(name)}: {message}")
 
@@ -125,8 +129,8 @@ RETRY_TARGET = {
 
 
 def run_retry(config: Config, item_text: str) -> ManageResult:
-    check_staging_root(config.staging_root)
-    queue = Queue(config.queue_dir)
+    ensure_share(config)
+    queue = Queue.of(config)
     with controller_database(config) as db:
         row = find_item(db, item_text)
         name = item_name(row)
@@ -149,7 +153,7 @@ def run_retry(config: Config, item_text: str) -> ManageResult:
         if row["state"] == State.REJECTED:
             _forget_rejection(config, db, row)
         row = change_state(db, row, target, trigger="manual", reason=f"mp retry ({row['state']})")
-        write_item_files(row)
+        write_item_files(config.staging_root, row)
         if target == State.RIPPING:
             job_id = submit_job(config, db, queue, row, "rip")
             return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}")
@@ -177,32 +181,35 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
     the new priority. The old name is first taken out of pending/ by rename, so the job is
     never claimable under two names."""
     priority = clamp_priority(priority)
-    check_staging_root(config.staging_root)
-    queue = Queue(config.queue_dir)
+    ensure_share(config)
+    queue = Queue.of(config)
     with controller_database(config) as db:
         row = find_item(db, item_text)
         db["media_items"].update(row["id"], {"priority": priority})
         row = {**row, "priority": priority}
-        write_item_files(row)
+        write_item_files(config.staging_root, row)
         live = queue.live_job_for(row["uid"])
         message = f"{printable(item_name(row))}: priority {priority}"
         if live is None or live[0] != "pending":
             return ManageResult(message + ("; its running job keeps its place" if live else ""))
         old_id = live[1]
-        holding = queue.folder("tmp", old_id)
         try:
-            os.rename(queue.folder("pending", old_id), holding)
+            queue.move("pending", old_id, "tmp")
         except FileNotFoundError:
             return ManageResult(message + "; its job was claimed meanwhile")
         job = JobName.parse(old_id)
         new_id = make_job_id(
             job.kind, ItemKey(row["type"], row["title"], row["disc_label"]), priority, job.created
         )
-        spec = read_json(os.path.join(holding, SPEC_FILE)) or {}
-        write_json(os.path.join(holding, SPEC_FILE), {**spec, "id": new_id, "priority": priority})
+        with queue.open_job("tmp", old_id) as holding:
+            try:
+                spec = holding.read_json(SPEC_FILE) or {}
+            except BadEntry:
+                spec = {}  # the worker refuses it; reconcile queues the item again
+            write_json(holding, SPEC_FILE, {**spec, "id": new_id, "priority": priority})
         not_before = spec.get("not_before")
         if isinstance(not_before, int | float) and not_before > time.time():
             queue.hold(new_id, not_before)  # the new name keeps the job's back-off
-        os.rename(holding, queue.folder("pending", new_id))
+        queue.move("tmp", old_id, "pending", new_id)
         db.execute("UPDATE jobs SET id = ?, priority = ? WHERE id = ?", [new_id, priority, old_id])
     return ManageResult(message + f"; job re-queued as {new_id}")

@@ -11,26 +11,25 @@ import time
 from datetime import UTC, datetime
 
 from media_pipeline.config import Config
-from media_pipeline.jobs.queue import (
-    LOG_FILE,
-    RESULT_FILE,
-    SPEC_FILE,
-    Queue,
-    write_json,
-)
+from media_pipeline.jobs.queue import LOG_FILE, RESULT_FILE, SPEC_FILE, Queue, write_json
+from media_pipeline.share import BadEntry, Folder
 
 LOG_TAIL_LINES = 20
+LOG_TAIL_BYTES = 8192
 
 
-def log_tail(folder: str) -> str:
+def log_tail(job: Folder) -> str:
+    """The last lines of a job's log (never through a link, never more than 8 KiB)."""
     try:
-        with open(os.path.join(folder, LOG_FILE), "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - 8192))
-            data = handle.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
+        descriptor = job.open_file(LOG_FILE, os.O_RDONLY)
+    except (FileNotFoundError, BadEntry):
         return ""
-    return "\n".join(data.splitlines()[-LOG_TAIL_LINES:])
+    try:
+        size = os.fstat(descriptor).st_size
+        data = os.pread(descriptor, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
+    finally:
+        os.close(descriptor)
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
 
 
 def now_text() -> str:
@@ -41,10 +40,19 @@ def backoff_until(config: Config, attempts: int, now: float) -> float:
     return now + config.jobs.backoff_seconds * 2 ** max(0, attempts - 1)
 
 
+def _count(value, default: int) -> int:
+    """A count from a spec that anyone may have edited: a whole number, else default."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return default
+    return value
+
+
 def record_failure(
     config: Config,
     queue: Queue,
-    folder: str,
+    job: Folder,
+    state: str,
+    name: str,
     job_id: str,
     spec_data: dict,
     reason: str,
@@ -54,10 +62,10 @@ def record_failure(
     retry_at_once: bool = False,
 ) -> str:
     """A failed attempt: back to pending/ with attempts + 1 and a back-off, or to failed/
-    once max_attempts is reached. Returns the folder it went to. Shared by claim and by
-    reconcile's stale-job recovery."""
-    attempts = int(spec_data.get("attempts", 0)) + 1
-    max_attempts = int(spec_data.get("max_attempts", config.jobs.max_attempts))
+    once max_attempts is reached. job is the job's open folder, state/name where it is.
+    Returns the folder it went to. Shared by claim and by reconcile's stale-job recovery."""
+    attempts = _count(spec_data.get("attempts"), 0) + 1
+    max_attempts = max(1, _count(spec_data.get("max_attempts"), config.jobs.max_attempts))
     result = {
         "status": "failed",
         "reason": reason,
@@ -66,9 +74,9 @@ def record_failure(
         "max_attempts": max_attempts,
         "worker": worker,
         "finished_at": now_text(),
-        "log_tail": log_tail(folder),
+        "log_tail": log_tail(job),
     }
-    write_json(os.path.join(folder, RESULT_FILE), result)
+    write_json(job, RESULT_FILE, result)
     if attempts < max_attempts:
         now = time.time()
         not_before = now if retry_at_once else backoff_until(config, attempts, now)
@@ -78,11 +86,11 @@ def record_failure(
             "not_before": not_before,
             "last_error": reason,
         }
-        write_json(os.path.join(folder, SPEC_FILE), updated)
+        write_json(job, SPEC_FILE, updated)
         if not_before > now:
             queue.hold(job_id, not_before)
-        queue.move(folder, "pending", job_id)
+        queue.move(state, name, "pending", job_id)
         return "pending"
-    write_json(os.path.join(folder, SPEC_FILE), {**spec_data, "attempts": attempts})
-    queue.move(folder, "failed", job_id)
+    write_json(job, SPEC_FILE, {**spec_data, "attempts": attempts})
+    queue.move(state, name, "failed", job_id)
     return "failed"

@@ -1,16 +1,23 @@
 """The job queue: folders on the share, moved between by rename (DESIGN section 6).
 
-    <queue_dir>/tmp/ pending/ running/ completed/ failed/ cancelled/
+    <queue_dir>/tmp/ pending/ running/ completed/ failed/ cancelled/ rejected/
 
 A rename within one filesystem is atomic, on NFS too, so whichever process's rename
 succeeds owns the job. The folder a job is in is its state; no file inside repeats it
 (a copy could only disagree with the folder after a crash between two writes).
 Everything a claimer needs to choose a job (priority, age, kind, item type) is in the
 job's name, so choosing reads one folder listing, not every spec.
+
+This module knows a job folder's layout; its files are opened only through
+`share.Folder`, so no link planted in the queue is ever followed. Entries that are not
+jobs (a link, a plain file, a name no dispatch makes) are moved to rejected/ with the
+reason, never deleted: mp deletes only job folders it can name, and its own back-off
+files.
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import errno
 import functools
@@ -21,17 +28,26 @@ import re
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type, read_text, write_atomic
+from media_pipeline.config import JOB_KINDS
+from media_pipeline.errors import SafetyRefusal
+from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 from media_pipeline.items import ItemKey
-from media_pipeline.markers import parse_json_object
+from media_pipeline.share import BadEntry, Folder, relative_parts
 
 QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
 LIVE_DIRS = ("pending", "running")
+FINISHED_DIRS = ("completed", "failed", "cancelled")
+REJECTED_DIR = "rejected"
 SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel"
 HEARTBEAT_FILE = "heartbeat"
 LOG_FILE = "log"
+PID_FILE = "pid"
+CLAIMED_BY_FILE = "claimed_by"
+CLAIMED_AT_FILE = "claimed_at"
+REASON_FILE = "reason"
+REJECTED_ENTRY = "entry"
 # A job put back with a back-off also gets an empty file `pending/.wait.UNTIL.ID` (UNTIL in
 # whole epoch seconds), written before the job is moved in. The back-offs then come with
 # the one listing a claimer reads anyway, where reading each candidate's spec (or any
@@ -42,9 +58,14 @@ WAIT_PREFIX = ".wait."
 # puts the highest priority first, then the oldest.
 PRIORITY_LIMIT = 499
 SLUG_LENGTH = 40
+# Bounded in every part: a name that passes is short enough to take `.WORKER.PID` in
+# running/ (a 250-character name once made every claim fail with "File name too long").
 _NAME = re.compile(
-    r"^job_p(?P<rank>\d{3})_(?P<created>\d{8}T\d{12})_(?P<kind>[a-z]+)_(?P<type>movie|tv)_"
-    r"(?P<uid>[0-9a-f]{12})(?:_[A-Za-z0-9-]*)?$"
+    r"^job_p(?P<rank>\d{3})_(?P<created>\d{8}T\d{12})_(?P<kind>"
+    + "|".join(JOB_KINDS)
+    + r")_(?P<type>movie|tv)_(?P<uid>[0-9a-f]{12})(?:_[A-Za-z0-9-]{0,"
+    + str(SLUG_LENGTH)
+    + r"})?$"
 )
 
 
@@ -64,14 +85,31 @@ class JobName(NamedTuple):
 
     @property
     def created(self) -> datetime:
-        return datetime.strptime(self.job_id.split("_")[2], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+        return _created(self.job_id.split("_")[2])
 
     @classmethod
     def parse(cls, job_id: str) -> JobName | None:
         match = _NAME.match(job_id)
-        if match is None:
+        if match is None or _created(match["created"]) is None:
             return None
         return cls(job_id, match["kind"], match["type"], match["uid"])
+
+
+def _created(text: str) -> datetime | None:
+    """The time in a job name, or None when the digits are no date (month 13)."""
+    try:
+        return datetime(
+            int(text[0:4]),
+            int(text[4:6]),
+            int(text[6:8]),
+            int(text[9:11]),
+            int(text[11:13]),
+            int(text[13:15]),
+            int(text[15:21]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        return None
 
 
 def clamp_priority(priority: int) -> int:
@@ -111,14 +149,36 @@ class RunningName(NamedTuple):
         return cls(job_id, worker, int(pid))
 
 
+def parse_entry(state: str, name: str) -> JobName | None:
+    """The job a queue entry's name names, in the form its folder gives names."""
+    if state == "running":
+        running = RunningName.parse(name)
+        return None if running is None else JobName.parse(running.job_id)
+    return JobName.parse(name)
+
+
+class Rejected(NamedTuple):
+    """An entry moved to rejected/: `rejected/<UTC time>.<its name>/{entry,reason}`."""
+
+    name: str
+    job: JobName | None
+    reason: str
+
+
 class Queue:
     """One queue folder. Methods that touch the share say what they move."""
 
-    def __init__(self, queue_dir: str):
+    def __init__(self, queue_dir: str, staging_root: str | None = None):
         self.root = queue_dir
-        # Claims build their two paths from these, the one place that is per job.
-        self._pending = os.path.join(queue_dir, "pending", "")
-        self._running = os.path.join(queue_dir, "running", "")
+        # Below staging_root the queue folder is the share's: each step to it is checked
+        # for links. A queue_dir elsewhere is the administrator's own path.
+        self._staging_root = staging_root
+        self._top: Folder | None = None
+        self._folders: dict[str, Folder] = {}
+
+    @classmethod
+    def of(cls, config) -> Queue:
+        return cls(config.queue_dir, config.staging_root)
 
     @functools.cached_property
     def renames_are_exact(self) -> bool:
@@ -126,17 +186,73 @@ class Queue:
         return filesystem_type(self.root) in LOCAL_FILESYSTEMS
 
     def folder(self, state: str, name: str = "") -> str:
+        """A path, for messages and people: nothing in mp opens a job by its path."""
         return os.path.join(self.root, state, name) if name else os.path.join(self.root, state)
 
+    # -- the queue's own folders -------------------------------------------------------
+
+    def _refuse(self, problem: str):
+        return SafetyRefusal(
+            f"queue folder {problem}; refusing to use a queue that could lead outside the "
+            "share (put a real folder there)"
+        )
+
+    def _open_top(self, create: bool) -> Folder | None:
+        if self._top is not None:
+            return self._top
+        parts = relative_parts(self._staging_root, self.root) if self._staging_root else None
+        try:
+            if parts is not None:
+                with Folder.open_root(self._staging_root) as staging:
+                    self._top = staging.walk(*parts, create=create)
+            else:
+                if create:
+                    os.makedirs(self.root, exist_ok=True)
+                self._top = Folder.open_root(self.root)
+        except FileNotFoundError:
+            if create:
+                raise
+            return None
+        except BadEntry as error:
+            raise self._refuse(str(error)) from None
+        return self._top
+
+    def dir(self, state: str, *, create: bool = False) -> Folder | None:
+        """The queue's state folder, or None if it does not exist yet (and not create).
+        A link there refuses the command (SafetyRefusal): deleting or writing through
+        it would reach outside the share."""
+        folder = self._folders.get(state)
+        if folder is not None:
+            return folder
+        top = self._open_top(create)
+        if top is None:
+            return None
+        try:
+            folder = top.child(state, create=create)
+        except FileNotFoundError:
+            return None
+        except BadEntry as error:
+            raise self._refuse(str(error)) from None
+        self._folders[state] = folder
+        return folder
+
     def ensure_layout(self) -> None:
-        for state in QUEUE_DIRS:
-            os.makedirs(self.folder(state), exist_ok=True)
+        for state in (*QUEUE_DIRS, REJECTED_DIR):
+            self.dir(state, create=True)
+
+    def close(self) -> None:
+        for folder in self._folders.values():
+            folder.close()
+        self._folders.clear()
+        if self._top is not None:
+            self._top.close()
+            self._top = None
+
+    # -- listing -----------------------------------------------------------------------
 
     def _entries(self, state: str) -> list[str]:
-        try:
-            return os.listdir(self.folder(state))
-        except FileNotFoundError:
-            return []
+        folder = self.dir(state)
+        return folder.names() if folder is not None else []
 
     def names(self, state: str) -> list[str]:
         return [name for name in self._entries(state) if not name.startswith(".")]
@@ -154,91 +270,191 @@ class Queue:
                 waits[job_id] = max(waits.get(job_id, 0), until)
         return names, waits
 
-    def hold(self, job_id: str, until: float) -> None:
-        """Record that job_id is not to be claimed before until; call before moving it into
-        pending/, so that no claimer sees the job without its back-off."""
-        with open(self.folder("pending", f"{WAIT_PREFIX}{math.ceil(until)}.{job_id}"), "ab"):
-            pass
-
-    def remove_expired_waits(self, now: float) -> int:
-        """Delete back-off files whose time has passed (they no longer hold anything back,
-        whether or not their job is still pending); how many."""
-        removed = 0
-        for name in self._entries("pending"):
-            wait = _wait(name)
-            if wait is not None and wait[1] < now:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.folder("pending", name))
-                removed += 1
-        return removed
-
     def running(self) -> list[RunningName]:
         found = (RunningName.parse(name) for name in self.names("running"))
         return [entry for entry in found if entry is not None]
 
+    def jobs(self, states=(*LIVE_DIRS, *FINISHED_DIRS)) -> list[tuple[str, str, JobName]]:
+        """(state, folder name, job) of every entry whose name is a job's."""
+        found = []
+        for state in states:
+            for name in self.names(state):
+                job = parse_entry(state, name)
+                if job is not None:
+                    found.append((state, name, job))
+        return found
+
     def live_job_for(self, item_uid: str) -> tuple[str, str] | None:
         """(state, folder name) of the item's pending or running job, if it has one."""
-        for state in LIVE_DIRS:
-            for name in self.names(state):
-                parsed = JobName.parse(name.partition(".")[0])
-                if parsed is not None and parsed.item_uid == item_uid:
-                    return state, name
+        for state, name, job in self.jobs(LIVE_DIRS):
+            if job.item_uid == item_uid:
+                return state, name
         return None
 
-    # -- writing jobs ----------------------------------------------------------------
+    def live_kinds(self) -> dict[str, set[str]]:
+        """item uid -> the kinds of its pending or running jobs."""
+        found: dict[str, set[str]] = {}
+        for _state, _name, job in self.jobs(LIVE_DIRS):
+            found.setdefault(job.item_uid, set()).add(job.kind)
+        return found
+
+    def live_item_uids(self) -> set[str]:
+        return {job.item_uid for _state, _name, job in self.jobs(LIVE_DIRS)}
+
+    # -- one job's folder --------------------------------------------------------------
+
+    def open_job(self, state: str, name: str) -> Folder:
+        """A job's folder: FileNotFoundError if gone, BadEntry if it is a link or a file."""
+        folder = self.dir(state)
+        if folder is None:
+            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(state))
+        return folder.child(name)
+
+    def read_job_json(self, state: str, name: str, file_name: str) -> dict | None:
+        """A JSON file of a job, for showing: None if absent or not safe to read."""
+        try:
+            with self.open_job(state, name) as job:
+                return job.read_json(file_name)
+        except (FileNotFoundError, NotADirectoryError, BadEntry):
+            return None
+
+    def read_job_text(self, state: str, name: str, file_name: str, limit: int = 4096) -> str:
+        """A small text file of a job, for showing: '' if absent or not safe to read."""
+        try:
+            with self.open_job(state, name) as job:
+                return job.read_text(file_name, limit) or ""
+        except (FileNotFoundError, NotADirectoryError, BadEntry):
+            return ""
+
+    def age_seconds(self, state: str, name: str, file_name: str | None, now: float):
+        """Seconds since a job's file (or its folder) changed, never negative; None if
+        gone. Another host's clock may be ahead, hence never below zero."""
+        folder = self.dir(state)
+        if folder is None:
+            return None
+        try:
+            if file_name is None:
+                status = folder.lstat(name)
+            else:
+                with folder.child(name) as job:
+                    status = job.lstat(file_name)
+        except (FileNotFoundError, BadEntry):
+            return None
+        return None if status is None else max(0.0, now - status.st_mtime)
+
+    def still_holds(self, name: str, job: Folder) -> bool:
+        """Whether running/name is still the folder job (not taken back as stale)."""
+        try:
+            status = self.dir("running").lstat(name)
+        except OSError:
+            return True  # the share hiccuped; the next look decides
+        return status is not None and (status.st_dev, status.st_ino) == job.identity()
+
+    # -- writing jobs ------------------------------------------------------------------
 
     def submit(self, spec: dict) -> str:
         """Build the job in tmp/, then rename it into pending/: never half a job there."""
         self.ensure_layout()
         job_id = spec["id"]
-        building = self.folder("tmp", job_id)
-        os.makedirs(building)
-        write_json(os.path.join(building, SPEC_FILE), spec)
-        os.rename(building, self.folder("pending", job_id))
+        building = self.dir("tmp")
+        building.mkdir(job_id)
+        with building.child(job_id) as job:
+            write_json(job, SPEC_FILE, spec)
+        building.rename(job_id, self.dir("pending"), job_id)
         return job_id
 
+    def hold(self, job_id: str, until: float) -> None:
+        """Record that job_id is not to be claimed before until; call before moving it into
+        pending/, so that no claimer sees the job without its back-off."""
+        with contextlib.suppress(FileExistsError):
+            self.dir("pending", create=True).create(f"{WAIT_PREFIX}{math.ceil(until)}.{job_id}")
+
+    def remove_expired_waits(self, now: float) -> int:
+        """Delete back-off files whose time has passed (they no longer hold anything back,
+        whether or not their job is still pending); how many."""
+        folder = self.dir("pending")
+        removed = 0
+        for name in folder.names() if folder is not None else []:
+            wait = _wait(name)
+            if wait is not None and wait[1] < now:
+                with contextlib.suppress(FileNotFoundError):
+                    folder.unlink(name)
+                removed += 1
+        return removed
+
     def claim(self, job_id: str, worker: str, pid: int) -> str | None:
-        """Rename pending/ID to running/ID.WORKER.PID; the path if this process won."""
-        target = f"{self._running}{job_id}.{worker}.{pid}"  # RunningName.folder_name
+        """Rename pending/ID to running/ID.WORKER.PID; the running name if this process
+        won. Raises OSError for anything but a lost race (the caller decides whether one
+        job that cannot move stops the claim)."""
+        target = f"{job_id}.{worker}.{pid}"  # RunningName.folder_name
+        pending, running = self.dir("pending"), self.dir("running", create=True)
         try:
-            os.rename(f"{self._pending}{job_id}", target)
+            os.rename(job_id, target, src_dir_fd=pending.fd, dst_dir_fd=running.fd)
         except FileNotFoundError:
             # Lost the race. Or, on a network filesystem, the server replied ENOENT to a
             # retransmitted rename it had in fact done: there the target, ours alone,
             # decides. On a local disk the stat would only slow every lost race.
             if self.renames_are_exact:
                 return None
-            return target if os.path.isdir(target) else None
+            return target if running.is_folder(target) else None
         except OSError:
-            # A timeout or I/O error may also hide a rename that happened; anything else
-            # (a read-only or full share) is for the user to see, not a lost race.
-            if os.path.isdir(target):
+            # A timeout or I/O error may also hide a rename that happened.
+            if running.is_folder(target):
                 return target
             raise
         return target
 
-    def move(self, source: str, state: str, job_id: str) -> str:
-        """Rename a job folder into state/ID; FileNotFoundError if it is no longer there.
+    def move(self, state: str, name: str, to_state: str, to_name: str | None = None) -> str:
+        """Rename a job folder into to_state/ (as to_name, by default its job id);
+        FileNotFoundError if it is no longer there.
 
         A job folder is never empty (it holds spec.json), and rename never replaces a
         non-empty folder, so a job already at the target makes this fail, not clobber.
         """
-        target = self.folder(state, job_id)
+        to_name = to_name or name.partition(".")[0]
         try:
-            os.rename(source, target)
+            self.dir(state).rename(name, self.dir(to_state, create=True), to_name)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise FileExistsError(target) from None
+                raise FileExistsError(self.folder(to_state, to_name)) from None
             raise
-        return target
+        return to_name
 
     def remove(self, state: str, name: str) -> None:
-        """Delete a finished or half-built job's folder: logs and specs, never media."""
-        if state not in ("completed", "cancelled", "failed", "tmp"):
+        """Delete a finished or half-built job's folder: logs and specs, never media.
+        Only names that are a job's: anything else in the queue is rejected, not removed."""
+        if state not in (*FINISHED_DIRS, "tmp"):
             raise ValueError(f"jobs in {state}/ are never removed")
-        import shutil
+        if parse_entry(state, name) is None:
+            raise ValueError(f"{name!r} is not a job's name; only jobs are removed")
+        self.dir(state).remove_tree(name)
 
-        shutil.rmtree(self.folder(state, name))
+    def reject(self, state: str, name: str, reason: str) -> str:
+        """Move an entry that is not a job mp can use into rejected/, with a reason file.
+        Never deleted by mp; `mp jobs` and `mp status` show it. Returns its new name."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        rejected = self.dir(REJECTED_DIR, create=True)
+        holder = f"{stamp}.{_safe_name(name)}"
+        rejected.mkdir(holder)
+        with rejected.child(holder) as folder:
+            folder.create(REASON_FILE, f"{state}/{_printable(name)}: {reason}\n")
+            self.dir(state).rename(name, folder, REJECTED_ENTRY)
+        return holder
+
+    def rejected(self) -> list[Rejected]:
+        found = []
+        folder = self.dir(REJECTED_DIR)
+        for holder in sorted(folder.names()) if folder is not None else []:
+            _stamp, _, original = holder.partition(".")
+            reason = ""
+            try:
+                with folder.child(holder) as inside:
+                    reason = (inside.read_text(REASON_FILE, 4096) or "").strip()
+            except (OSError, BadEntry):
+                reason = "(no reason file)"
+            job = parse_entry("running", original) or JobName.parse(original)
+            found.append(Rejected(holder, job, reason.splitlines()[0] if reason else ""))
+        return found
 
 
 def _wait(name: str) -> tuple[str, int] | None:
@@ -249,18 +465,19 @@ def _wait(name: str) -> tuple[str, int] | None:
     return (job_id, int(until)) if until.isdigit() else None
 
 
-def write_json(path: str, data: dict) -> None:
-    write_atomic(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
 
-def read_json(path: str) -> dict | None:
-    """A JSON object from the share, or None if absent or not a JSON object."""
-    return parse_json_object(read_text(path))
+def _safe_name(name: str) -> str:
+    """name if it is short and plain, else a stand-in that cannot hurt a listing."""
+    if _SAFE.match(name):
+        return name
+    return f"entry-{binascii.crc32(name.encode('utf-8', 'surrogateescape')):08x}"
 
 
-def age_seconds(path: str, now: float) -> float | None:
-    """Seconds since path was modified, never negative: another host's clock may be ahead."""
-    try:
-        return max(0.0, now - os.stat(path).st_mtime)
-    except FileNotFoundError:
-        return None
+def _printable(name: str) -> str:
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)[:300]
+
+
+def write_json(folder: Folder, name: str, data: dict) -> None:
+    folder.write_atomic(name, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")

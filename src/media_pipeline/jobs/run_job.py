@@ -7,23 +7,24 @@ import logging
 import os
 
 from media_pipeline.config import Config
-from media_pipeline.errors import PipelineError
 from media_pipeline.faults import crash_point
-from media_pipeline.fsutil import write_atomic
 from media_pipeline.jobs.claim import ClaimResult
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
+    CLAIMED_AT_FILE,
+    CLAIMED_BY_FILE,
     HEARTBEAT_FILE,
     RESULT_FILE,
     SPEC_FILE,
     JobName,
     Queue,
-    read_json,
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
+from media_pipeline.markers import has_marker, set_marker_aside
+from media_pipeline.share import BadEntry, Folder
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,25 @@ def _environment(spec: JobSpec) -> dict[str, str]:
     return env
 
 
+def _failure_reason(config: Config, spec: JobSpec, outcome: RunOutcome) -> str | None:
+    """Why a finished run did not do its job, or None when it did: exit 0, its marker
+    written, and its outputs verified."""
+    if outcome.stopped == "timeout":
+        script = config.script_for(spec.kind, spec.key.type)
+        return f"timed out after {script.timeout_seconds} s"
+    if outcome.exit_code != 0:
+        return f"script exited with {outcome.exit_code}"
+    if not has_marker(config.staging_root, spec.marker_folder, spec.kind):
+        return f"script exited 0 but did not write {spec.marker_folder}/.pipeline/{spec.kind}.done"
+    problem = verify_outputs(spec)
+    return None if problem is None else f"outputs failed verification: {problem}"
+
+
 def _finish(
     config: Config,
     queue: Queue,
-    folder: str,
+    running_name: str,
+    job: Folder,
     spec: JobSpec,
     outcome: RunOutcome,
     worker: str,
@@ -59,40 +75,39 @@ def _finish(
             job_id,
             "failed",
         )
+    stopped = outcome.stopped in ("cancelled", "interrupted")
+    reason = None if stopped else _failure_reason(config, spec, outcome)
+    if stopped or reason:
+        # A marker from a run that did not succeed must not move the item on: reconcile
+        # would take the unreadable file for a finished stage (and file it).
+        set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, f"failed-{job_id}")
     if outcome.stopped == "cancelled":
         write_json(
-            os.path.join(folder, RESULT_FILE),
+            job,
+            RESULT_FILE,
             {
                 "status": "cancelled",
                 "exit_code": outcome.exit_code,
                 "worker": worker,
                 "finished_at": now_text(),
-                "log_tail": log_tail(folder),
+                "log_tail": log_tail(job),
             },
         )
-        queue.move(folder, "cancelled", job_id)
+        queue.move("running", running_name, "cancelled", job_id)
         return ClaimResult(f"job {job_id} cancelled; its scripts were stopped", job_id, "cancelled")
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
         # Any back-off file of the job has expired: it was claimed after it.
-        write_json(os.path.join(folder, SPEC_FILE), {**spec.raw, "not_before": 0})
-        queue.move(folder, "pending", job_id)
+        write_json(job, SPEC_FILE, {**spec.raw, "not_before": 0})
+        queue.move("running", running_name, "pending", job_id)
         return ClaimResult(
             f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
         )
-    if outcome.stopped == "timeout":
-        script = config.script_for(spec.kind, spec.key.type)
-        reason = f"timed out after {script.timeout_seconds} s"
-    elif outcome.exit_code != 0:
-        reason = f"script exited with {outcome.exit_code}"
-    elif not os.path.exists(spec.marker_path):
-        reason = f"script exited 0 but did not write {spec.marker_path}"
-    elif (problem := verify_outputs(spec)) is not None:
-        reason = f"outputs failed verification: {problem}"
-    else:
+    if reason is None:
         bytes_in, bytes_out = measure_bytes(spec)
         write_json(
-            os.path.join(folder, RESULT_FILE),
+            job,
+            RESULT_FILE,
             {
                 "status": "completed",
                 "exit_code": 0,
@@ -104,72 +119,104 @@ def _finish(
             },
         )
         crash_point("claim:moving")
-        queue.move(folder, "completed", job_id)
+        queue.move("running", running_name, "completed", job_id)
         return ClaimResult(
             f"job {job_id} completed in {outcome.seconds:.1f} s", job_id, "completed"
         )
     went = record_failure(
-        config, queue, folder, job_id, spec.raw, reason, exit_code=outcome.exit_code, worker=worker
+        config,
+        queue,
+        job,
+        "running",
+        running_name,
+        job_id,
+        spec.raw,
+        reason,
+        exit_code=outcome.exit_code,
+        worker=worker,
     )
     if went == "pending":
         return ClaimResult(f"job {job_id} failed ({reason}); it will be retried", job_id, "retry")
     return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
 
 
-def run_claimed_job(
-    config: Config, queue: Queue, folder: str, job: JobName, worker: str, slot_fd: int
-) -> ClaimResult:
-    write_atomic(os.path.join(folder, "claimed_by"), worker + "\n")
-    write_atomic(os.path.join(folder, "claimed_at"), now_text() + "\n")
-    with open(os.path.join(folder, HEARTBEAT_FILE), "a"):
-        pass
-    spec_data = read_json(os.path.join(folder, SPEC_FILE))
-    try:
-        spec = parse_spec(spec_data, job, config)
-        if spec.kind not in config.workers[worker].kinds:
-            raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
-    except SpecError as error:
-        write_json(
-            os.path.join(folder, RESULT_FILE),
-            {
-                "status": "failed",
-                "reason": f"refused: {error}",
-                "worker": worker,
-                "finished_at": now_text(),
-                "exit_code": None,
-            },
-        )
-        queue.move(folder, "failed", job.job_id)
-        raise PipelineError(f"job {job.job_id} refused, nothing was run: {error}") from None
+def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> ClaimResult:
+    """A job that is not one this worker may run goes to rejected/, and nothing runs.
+    Reconcile sends its item back to be queued again, from the controller's own spec."""
+    queue.reject("running", running_name, f"refused, nothing was run: {problem}")
+    log.warning(
+        "job %s refused, nothing was run: %s",
+        job_id,
+        problem,
+        extra={"event": "job_rejected", "job": job_id},
+    )
+    return ClaimResult(f"job {job_id} refused, nothing was run: {problem}", job_id, "rejected")
 
+
+def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> JobSpec:
+    try:
+        spec_data = job.read_json(SPEC_FILE)
+    except BadEntry as error:
+        raise SpecError(f"spec.json {error.problem}") from None
+    spec = parse_spec(spec_data, name, config)
+    if spec.kind not in config.workers[worker].kinds:
+        raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
+    return spec
+
+
+def run_claimed_job(
+    config: Config, queue: Queue, running_name: str, name: JobName, worker: str, slot_fd: int
+) -> ClaimResult:
+    try:
+        job = queue.open_job("running", running_name)
+    except BadEntry as error:
+        return _reject(queue, running_name, name.job_id, f"{error.problem} (not a job folder)")
+    with job:
+        try:
+            spec = _checked_spec(config, job, name, worker)
+            job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
+            job.write_atomic(CLAIMED_AT_FILE, now_text() + "\n")
+            job.touch(HEARTBEAT_FILE)
+        except (SpecError, BadEntry) as error:
+            return _reject(queue, running_name, name.job_id, str(error))
+        return _run(config, queue, running_name, job, spec, worker, slot_fd)
+
+
+def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd) -> ClaimResult:
     script = config.script_for(spec.kind, spec.key.type)
     fields = spec.template_fields()
     argv = [script.path, *(template.format(**fields) for template in script.args)]
     log.info(
         "running %s: %s",
-        job.job_id,
+        spec.job_id,
         script.path,
-        extra={"event": "job_start", "job": job.job_id, "worker": worker, "item": spec.key.name},
+        extra={"event": "job_start", "job": spec.job_id, "worker": worker, "item": spec.key.name},
     )
     crash_point("claim:starting")
-    outcome = run_script(
-        argv,
-        _environment(spec),
-        folder,
-        heartbeat_seconds=config.jobs.heartbeat_seconds,
-        timeout_seconds=script.timeout_seconds,
-        grace_seconds=config.jobs.cancel_grace_seconds,
-        slot_fd=slot_fd,
-    )
+    try:
+        outcome = run_script(
+            argv,
+            _environment(spec),
+            queue,
+            running_name,
+            job,
+            heartbeat_seconds=config.jobs.heartbeat_seconds,
+            timeout_seconds=script.timeout_seconds,
+            grace_seconds=config.jobs.cancel_grace_seconds,
+            log_max_bytes=config.jobs.log_max_bytes,
+            slot_fd=slot_fd,
+        )
+    except BadEntry as error:  # a log that is a link or a FIFO
+        return _reject(queue, running_name, spec.job_id, str(error))
     crash_point("claim:exited")
     try:
-        result = _finish(config, queue, folder, spec, outcome, worker)
+        result = _finish(config, queue, running_name, job, spec, outcome, worker)
     except FileNotFoundError:
         # Reconcile judged this job stale and took it back while it ran (a heartbeat
         # that could not reach the share); the queue already has it elsewhere.
         return ClaimResult(
-            f"job {job.job_id} was taken back as stale while it ran; outcome not recorded",
-            job.job_id,
+            f"job {spec.job_id} was taken back as stale while it ran; outcome not recorded",
+            spec.job_id,
             "failed",
         )
     level = logging.INFO if not result.failed else logging.WARNING
@@ -179,7 +226,7 @@ def run_claimed_job(
         result.message,
         extra={
             "event": "job_" + (result.outcome or "done"),
-            "job": job.job_id,
+            "job": spec.job_id,
             "worker": worker,
             "item": spec.key.name,
         },

@@ -1,21 +1,28 @@
-"""Run one job's script: its own process group, log captured, heartbeat, cancel, timeout.
+"""Run one job's script: behind its guard, in its own process group, log captured,
+heartbeat, cancel, timeout.
 
 The script runs from an argument list (never a shell) in a new session, so that cancel,
 timeout and a stopping worker can signal every process it started, and nothing it does
-can signal the worker.
+can signal the worker. Between the two sits `guard.py`, which writes the script's
+output into the job's log (capped) and stops the whole group if this worker dies,
+however it dies.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
 from media_pipeline.faults import crash_point
-from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE
+from media_pipeline.jobs import guard
+from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE, PID_FILE, Queue
+from media_pipeline.share import Folder
 
 POLL_SECONDS = 0.5
 
@@ -37,98 +44,129 @@ class _StopRequest:
         self.requested = True
 
 
-def touch(path: str) -> bool:
-    """Beat: False when the job's folder is gone (taken back as stale) or unreachable.
-
-    utime(None) asks the file server for its own time, so heartbeats from hosts whose
-    clocks disagree are still judged on one clock.
-    """
-    try:
-        os.utime(path, None)
-    except FileNotFoundError:
-        try:
-            with open(path, "a"):
-                pass
-        except FileNotFoundError:
-            return False
-    except OSError:
-        return True  # the share hiccuped; the next beat tries again
-    return True
+def beat(job: Folder) -> None:
+    """Touch the heartbeat; a share that hiccups is tried again at the next beat."""
+    with contextlib.suppress(OSError):
+        job.touch(HEARTBEAT_FILE)
 
 
-def stop_group(process: subprocess.Popen, grace_seconds: float) -> None:
-    """SIGTERM the script's whole process group, then SIGKILL what is left after grace."""
+def _ended(pidfd: int, timeout: float) -> bool:
+    """Whether the guard has ended, waiting up to timeout. It is not reaped here: while
+    it is a zombie its pid, and so its group's id, cannot be reused, so signalling the
+    group can never reach an unrelated process."""
+    ready, _, _ = select.select([pidfd], [], [], timeout)
+    return bool(ready)
+
+
+def finish_group(process: subprocess.Popen) -> int:
+    """SIGKILL what is left of the group once its guard has ended, then reap the guard:
+    a child the script left behind must not go on writing into the job's folders after
+    its outcome is recorded, nor hold the worker's slot."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> int:
+    """SIGTERM the job's whole process group, then SIGKILL what is left after grace."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace_seconds)
-    # Children that ignored TERM may outlive the leader; the group id still reaches them.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    _ended(pidfd, grace_seconds)
+    return finish_group(process)
+
+
+def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
+    """Start the guard and, through it, the script. Returns (process, lifeline): the
+    worker holds the lifeline's writing end until the job is over."""
+    lifeline_read, lifeline = os.pipe()
+    log = job.open_append(LOG_FILE)
+    slot = -1 if slot_fd is None else slot_fd
+    try:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                guard.__file__,
+                str(lifeline_read),
+                str(log),
+                str(slot),
+                str(log_max_bytes),
+                str(grace_seconds),
+                "--",
+                *argv,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            pass_fds=tuple(fd for fd in (lifeline_read, log, slot) if fd >= 0),
+        )
+    except BaseException:
+        os.close(lifeline)
+        raise
+    finally:
+        os.close(lifeline_read)
+        os.close(log)
+    return process, lifeline
 
 
 def run_script(
     argv: list[str],
     env: dict[str, str],
-    job_folder: str,
+    queue: Queue,
+    running_name: str,
+    job: Folder,
     *,
     heartbeat_seconds: float,
     timeout_seconds: float | None,
     grace_seconds: float,
+    log_max_bytes: int,
     slot_fd: int | None = None,
 ) -> RunOutcome:
     """Run argv to its end, or until cancelled, timed out, taken back or interrupted.
 
     slot_fd, the worker's max_running slot, is passed down to the script: the slot then
-    stays held for as long as the script, or anything it started, is still running,
-    even if this worker dies first."""
-    heartbeat = os.path.join(job_folder, HEARTBEAT_FILE)
-    cancel = os.path.join(job_folder, CANCEL_FILE)
+    stays held for as long as the script, or anything it started, is still running."""
     stop = _StopRequest()
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     started = time.monotonic()
+    lifeline = pidfd = -1
     try:
-        with open(os.path.join(job_folder, LOG_FILE), "ab") as log:
-            process = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                close_fds=True,
-                pass_fds=() if slot_fd is None else (slot_fd,),
-            )
-        with open(os.path.join(job_folder, "pid"), "w") as handle:
-            handle.write(f"{os.getpid()} {process.pid}\n")
+        process, lifeline = _start(argv, env, job, slot_fd, log_max_bytes, grace_seconds)
+        job.write_atomic(PID_FILE, f"{os.getpid()} {process.pid}\n")
+        pidfd = os.pidfd_open(process.pid)
         crash_point("claim:running")
         last_beat = time.monotonic()
         while True:
-            try:
-                code = process.wait(timeout=POLL_SECONDS)
+            if _ended(pidfd, POLL_SECONDS):
+                code = finish_group(process)
                 return RunOutcome(code, seconds=time.monotonic() - started)
-            except subprocess.TimeoutExpired:
-                pass
             now = time.monotonic()
-            folder_gone = False
+            taken_back = False
             if now - last_beat >= heartbeat_seconds:
                 last_beat = now
-                folder_gone = not touch(heartbeat)
-            reason = None
-            if folder_gone:
+                beat(job)
                 # Reconcile judged us stale and put the job back: another worker may run
                 # it now, so this copy stops rather than run beside it.
+                taken_back = not queue.still_holds(running_name, job)
+            reason = None
+            if taken_back:
                 reason = "taken back"
-            elif os.path.exists(cancel):
+            elif job.exists(CANCEL_FILE):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:
                 reason = "timeout"
             elif stop.requested:
                 reason = "interrupted"
             if reason:
-                stop_group(process, grace_seconds)
-                return RunOutcome(process.returncode, reason, time.monotonic() - started)
+                code = stop_group(process, pidfd, grace_seconds)
+                return RunOutcome(code, reason, time.monotonic() - started)
     finally:
+        for descriptor in (lifeline, pidfd):
+            if descriptor >= 0:
+                os.close(descriptor)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

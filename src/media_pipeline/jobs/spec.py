@@ -15,6 +15,7 @@ from media_pipeline.config import ITEM_TYPES, JOB_KINDS, Config
 from media_pipeline.destination import proposed_destination
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, make_job_id
+from media_pipeline.share import link_in_path, relative_parts
 
 # Where each kind reads from and writes to (stage folders), and which folder gets its
 # `.done` marker: the filebot script marks its input, the others their output.
@@ -47,9 +48,9 @@ class JobSpec:
     raw: dict
 
     @property
-    def marker_path(self) -> str:
-        folder = self.input_dir if self.kind in MARKER_IN_INPUT else self.output_dir
-        return os.path.join(folder, ".pipeline", f"{self.kind}.done")
+    def marker_folder(self) -> str:
+        """The item folder that gets the job's `<kind>.done` marker."""
+        return self.input_dir if self.kind in MARKER_IN_INPUT else self.output_dir
 
     def template_fields(self) -> dict[str, str]:
         return {
@@ -125,14 +126,41 @@ def _integer(data: dict, field: str) -> int:
     return value
 
 
-def _inside(path: str, roots: tuple[str, ...]) -> bool:
-    """Whether path, with symlinks and '..' resolved, is inside one of roots."""
-    resolved = os.path.realpath(path)
-    for root in roots:
-        real_root = os.path.realpath(root)
-        if resolved == real_root or resolved.startswith(real_root.rstrip(os.sep) + os.sep):
-            return True
-    return False
+def folder_name(text: str) -> bool:
+    """Whether text can be one item folder's name as the scanner sees them: not empty,
+    no '/', not hidden (the scanner passes over dot names; '..' would climb)."""
+    return bool(text) and "/" not in text and not text.startswith(".")
+
+
+def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[str, str, str]:
+    """A spec's paths must be its item's own folders for its kind, as this host's config
+    names them (a forged spec once filed `library/Movies` itself), with no link on the
+    way to them, and a filing destination inside library_root."""
+    expected = job_dirs(config, kind, key)
+    found = []
+    for field, wanted in zip(("input_dir", "output_dir"), expected, strict=True):
+        path = _text(data, field, allow_empty=not wanted)
+        same = os.path.normpath(path) == os.path.normpath(wanted) if wanted else not path
+        if not same:
+            raise SpecError(f"field '{field}' is not this item's {field.split('_')[0]} folder")
+        root = config.library_root if wanted == config.library_root else config.staging_root
+        if wanted and (link := link_in_path(root, wanted)) is not None:
+            raise SpecError(f"field '{field}': {link} is a link or not a folder")
+        found.append(wanted)
+    destination = _text(data, "destination", allow_empty=True)
+    if destination and kind != "filebot":
+        raise SpecError(f"field 'destination' is for filebot jobs, not {kind}")
+    if destination:
+        parts = relative_parts(config.library_root, destination)
+        if not os.path.isabs(destination) or not parts:
+            raise SpecError("field 'destination' is not a path inside library_root")
+        if (link := link_in_path(config.library_root, destination)) is not None:
+            raise SpecError(f"field 'destination': {link} is a link or not a folder")
+        if destination.endswith(os.sep):
+            destination = os.path.join(config.library_root, *parts) + os.sep
+        else:
+            destination = os.path.join(config.library_root, *parts)
+    return found[0], found[1], destination
 
 
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
@@ -151,23 +179,15 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     key = ItemKey(
         _text(item, "type"), _text(item, "title"), _text(item, "disc_label", allow_empty=True)
     )
-    if key.type not in ITEM_TYPES or "/" in key.title or "/" in key.disc_label:
+    if (
+        key.type not in ITEM_TYPES
+        or not folder_name(key.title)
+        or (not folder_name(key.disc_label) if key.type == "tv" else key.disc_label)
+    ):
         raise SpecError("field 'item' does not name a movie or tv item folder")
     if key.type != name.item_type or key.uid != name.item_uid or item.get("uid") != key.uid:
         raise SpecError("field 'item' does not match the job's name")
-    roots = (config.staging_root, config.library_root)
-    input_dir = _text(data, "input_dir", allow_empty=kind == "rip")
-    output_dir = _text(data, "output_dir")
-    destination = _text(data, "destination", allow_empty=True)
-    for field, path in (
-        ("input_dir", input_dir),
-        ("output_dir", output_dir),
-        ("destination", destination),
-    ):
-        if path and (not os.path.isabs(path) or not _inside(path, roots)):
-            raise SpecError(f"field '{field}' is outside staging_root and library_root")
-    if destination and not _inside(destination, (config.library_root,)):
-        raise SpecError("field 'destination' is outside library_root")
+    input_dir, output_dir, destination = _check_paths(config, kind, key, data)
     not_before = data.get("not_before", 0)
     if isinstance(not_before, bool) or not isinstance(not_before, int | float):
         raise SpecError("field 'not_before' is not a number")

@@ -1,12 +1,13 @@
 """A job is done only when its outputs are there: present, not empty and, where ffprobe
-is installed, readable media lasting about as long as what went in."""
+is installed, media that is readable to the end it declares and lasts about as long as
+what went in."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
-from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe
+from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe, probe_to_end
 from media_pipeline.jobs.spec import JobSpec
 
 # An output lasts "as long" as an input within this share of it, or this many seconds
@@ -74,15 +75,29 @@ def verify_outputs(spec: JobSpec) -> str | None:
     for path in outputs:
         if not _is_media(path):
             continue
-        duration = probe(ffprobe, path).get("duration")
-        if not duration:
-            return f"output {path} is not readable media (ffprobe)"
-        if input_durations and not any(
-            abs(duration - source) <= max(source * TOLERANCE_SHARE, TOLERANCE_SECONDS)
-            for source in input_durations
-        ):
-            lengths = ", ".join(f"{source:.1f}" for source in input_durations)
-            return (
-                f"output {path} lasts {duration:.1f} s; no input lasts about as long ({lengths} s)"
-            )
+        problem = _media_problem(ffprobe, path, input_durations)
+        if problem is not None:
+            return f"output {path} {problem}"
+    return None
+
+
+def _media_problem(ffprobe: str, path: str, input_durations: list[float]) -> str | None:
+    """Why one media output is not a whole file as long as an input, as words to follow
+    its name; None if it is."""
+    # The header's duration is only what the writer meant to write (ffmpeg puts its
+    # input's duration there before the first packet): the file's end must reach it.
+    described, problem = probe_to_end(ffprobe, path)
+    if problem is not None and not described:
+        return problem  # ffprobe could not run, finish or read the file at all
+    if not (described.get("video") or described.get("audio") or described.get("subtitles")):
+        return "is not readable media (ffprobe finds no tracks in it)"
+    if problem is not None:
+        return problem
+    duration = described["duration"]  # probe_to_end fails a file declaring none
+    if input_durations and not any(
+        abs(duration - source) <= max(source * TOLERANCE_SHARE, TOLERANCE_SECONDS)
+        for source in input_durations
+    ):
+        lengths = ", ".join(f"{source:.1f}" for source in input_durations)
+        return f"lasts {duration:.1f} s; no input lasts about as long ({lengths} s)"
     return None

@@ -95,9 +95,10 @@ def _plan_scanned_item(
     now: str,
     plan: ReconcilePlan,
     warnings: list[str],
+    held: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     key: ItemKey = item.key
-    proven = marker_state(item.done)
+    proven = marker_state(item.done - held)
     if row is not None:
         known = dict(row)
         recorded = parse_state(row["state"])
@@ -163,14 +164,26 @@ def plan_items(
     rows: dict[str, dict],
     last_recorded: dict[str, str],
     now: str,
+    held: dict[str, set[str]] | None = None,
 ) -> tuple[ReconcilePlan, list[str]]:
     """What reconcile would change for these scanned items. `rows` are the database's
     rows for them by uid; `last_recorded` the last state in the history of those being
-    restored. Returns the plan and warnings about what was read."""
+    restored; `held` the kinds of each item's live jobs, whose markers do not count until
+    the job ends (its worker has not verified the outputs yet). Returns the plan and
+    warnings about what was read."""
     plan = ReconcilePlan()
     warnings: list[str] = []
+    held = held or {}
     for key in sorted(items):
-        _plan_scanned_item(items[key], rows.get(key.uid), last_recorded, now, plan, warnings)
+        _plan_scanned_item(
+            items[key],
+            rows.get(key.uid),
+            last_recorded,
+            now,
+            plan,
+            warnings,
+            held.get(key.uid, frozenset()),
+        )
     return plan, warnings
 
 

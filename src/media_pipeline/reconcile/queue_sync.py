@@ -6,8 +6,8 @@ Every function returns one sentence per change; with dry_run they only describe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import time
 
 from sqlite_utils import Database
@@ -18,19 +18,23 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import KIND_STATES
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
+    FINISHED_DIRS,
     HEARTBEAT_FILE,
     LIVE_DIRS,
+    QUEUE_DIRS,
     RESULT_FILE,
     SPEC_FILE,
     JobName,
     Queue,
+    Rejected,
     RunningName,
-    age_seconds,
-    read_json,
+    parse_entry,
     write_json,
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
+from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
+from media_pipeline.share import BadEntry, Folder
 from media_pipeline.states import State
 from media_pipeline.store import in_slices, rows_by, utc_now
 
@@ -38,36 +42,99 @@ log = logging.getLogger(__name__)
 
 # job kind -> the state an item is in before that job is queued
 BEFORE_KIND = {"remux": State.RIPPED, "transcode": State.REMUXED, "filebot": State.TRANSCODED}
-FINISHED_DIRS = ("completed", "failed", "cancelled")
+
+
+def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
+    """Entries of the queue folders that are not jobs mp made (a link, a plain file, a
+    name with an unknown kind or a date that is none, a job moved into running/ by hand)
+    go to rejected/ with the reason: one bad entry must never stop a run, nor sit in
+    pending/ forever without a word."""
+    changes = []
+    for state in QUEUE_DIRS:
+        folder = queue.dir(state)
+        for entry in folder.entries() if folder is not None else []:
+            name = entry.name
+            if name.startswith("."):
+                continue  # back-off files, temporary files, NFS's .nfs files
+            problem = None
+            if parse_entry(state, name) is None:
+                problem = (
+                    "not a running job's name (ID.WORKER.PID); moved here by hand?"
+                    if state == "running" and JobName.parse(name) is not None
+                    else "not a name mp gives a job"
+                )
+            elif not entry.is_dir(follow_symlinks=False):
+                problem = "a link" if entry.is_symlink() else "not a folder"
+                problem = f"is {problem}, not a job folder"
+            if problem is None:
+                continue
+            changes.append(f"{state}/{printable(name)[:120]}: {problem}; moved to rejected/")
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    queue.reject(state, name, problem)
+    return changes
+
+
+def _stale_outcome(config: Config, job: Folder, name: JobName) -> tuple[str | None, str | None]:
+    """For a stale job: (reason to reject it, or None; why its finished run does not
+    count, or None when its marker is there and its outputs verify)."""
+    try:
+        spec = parse_spec(job.read_json(SPEC_FILE), name, config)
+    except (SpecError, BadEntry) as error:
+        return f"its spec cannot be used ({error})", None
+    if not has_marker(config.staging_root, spec.marker_folder, spec.kind):
+        return None, "no marker"
+    from media_pipeline.jobs.verify import verify_outputs  # probes media: only here
+
+    problem = verify_outputs(spec)
+    if problem is not None:
+        set_marker_aside(
+            config.staging_root, spec.marker_folder, spec.kind, f"failed-{spec.job_id}"
+        )
+        return None, f"outputs failed verification: {problem}"
+    return None, None
 
 
 def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[str]:
     """Running jobs whose heartbeat is older than stale_after_seconds lost their worker
     (host rebooted, worker killed): finish them if their marker shows the script did its
-    work, else put them back (claimable at once) or fail them after max_attempts."""
+    work and its outputs verify, else put them back (claimable at once) or fail them
+    after max_attempts."""
     changes = []
     now = time.time()
     for entry in queue.running():
-        folder = queue.folder("running", entry.folder_name)
-        age = age_seconds(os.path.join(folder, HEARTBEAT_FILE), now)
+        running_name = entry.folder_name
+        age = queue.age_seconds("running", running_name, HEARTBEAT_FILE, now)
         if age is None:
-            age = age_seconds(folder, now)
+            age = queue.age_seconds("running", running_name, None, now)
         if age is None or age <= config.jobs.stale_after_seconds:
             continue
         name = JobName.parse(entry.job_id)
-        spec_data = read_json(os.path.join(folder, SPEC_FILE)) or {}
+        vanished = f"worker {entry.worker} vanished (heartbeat {age:.0f} s old)"
+        if dry_run:
+            changes.append(f"job {entry.job_id}: {vanished}; would be taken back")
+            continue
         try:
-            marker = parse_spec(spec_data, name, config).marker_path
-        except SpecError:
-            marker = None
-        if marker and os.path.exists(marker):
-            changes.append(
-                f"job {entry.job_id}: worker {entry.worker} vanished after its "
-                "script finished; completed"
-            )
-            if not dry_run:
+            job = queue.open_job("running", running_name)
+        except FileNotFoundError:
+            continue  # finished meanwhile
+        except BadEntry as error:
+            changes.append(f"job {entry.job_id}: {error.problem}; moved to rejected/")
+            queue.reject("running", running_name, error.problem)
+            continue
+        with job:
+            rejected, failure = _stale_outcome(config, job, name)
+            if rejected:
+                changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
+                queue.reject("running", running_name, rejected)
+            elif failure is None:
+                changes.append(
+                    f"job {entry.job_id}: worker {entry.worker} vanished after its "
+                    "script finished; completed"
+                )
                 write_json(
-                    os.path.join(folder, RESULT_FILE),
+                    job,
+                    RESULT_FILE,
                     {
                         "status": "completed",
                         "exit_code": 0,
@@ -76,23 +143,28 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
                         "note": "recovered by reconcile: the marker was written",
                     },
                 )
-                _move_quietly(queue.move, folder, "completed", entry.job_id)
-            continue
-        reason = f"worker {entry.worker} vanished (heartbeat {age:.0f} s old)"
-        changes.append(f"job {entry.job_id}: {reason}; taken back")
-        if not dry_run:
-            _move_quietly(
-                record_failure,
-                config,
-                queue,
-                folder,
-                entry.job_id,
-                spec_data,
-                reason,
-                exit_code=None,
-                worker=entry.worker,
-                retry_at_once=True,
-            )
+                _move_quietly(queue.move, "running", running_name, "completed")
+            else:
+                reason = vanished if failure == "no marker" else f"{vanished}; {failure}"
+                changes.append(f"job {entry.job_id}: {reason}; taken back")
+                try:
+                    spec_data = job.read_json(SPEC_FILE) or {}
+                except BadEntry:
+                    spec_data = {}
+                _move_quietly(
+                    record_failure,
+                    config,
+                    queue,
+                    job,
+                    "running",
+                    running_name,
+                    entry.job_id,
+                    spec_data,
+                    reason,
+                    exit_code=None,
+                    worker=entry.worker,
+                    retry_at_once=failure == "no marker",
+                )
     return changes
 
 
@@ -109,51 +181,60 @@ HALF_BUILT_SECONDS = 3600
 
 
 def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[str]:
-    """Completed and cancelled job folders older than retention_days (history stays),
-    and jobs half-built in tmp/ by a dispatch that died (it builds a new one)."""
+    """Finished job folders older than retention_days (history stays in the database),
+    and jobs half-built in tmp/ by a dispatch that died (it builds a new one). Only
+    folders named as jobs are removed; rejected/ is never touched."""
     changes = []
     cutoff = config.jobs.retention_days * 86400
     now = time.time()
     for name in queue.names("tmp"):
-        age = age_seconds(queue.folder("tmp", name), now)
-        if age is not None and age > HALF_BUILT_SECONDS:
+        age = queue.age_seconds("tmp", name, None, now)
+        if age is not None and age > HALF_BUILT_SECONDS and JobName.parse(name):
             changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; removed")
             if not dry_run:
-                queue.remove("tmp", name)
+                _remove_quietly(queue, "tmp", name)
     if not dry_run:
         queue.remove_expired_waits(now)  # housekeeping only: not worth a line of output
-    for state in ("completed", "cancelled"):
+    for state in FINISHED_DIRS:
         for name in queue.names(state):
-            folder = queue.folder(state, name)
-            age = age_seconds(os.path.join(folder, RESULT_FILE), now) or age_seconds(folder, now)
+            if JobName.parse(name) is None:
+                continue  # not a job: reject_strays moves it to rejected/
+            age = queue.age_seconds(state, name, RESULT_FILE, now)
+            if age is None:
+                age = queue.age_seconds(state, name, None, now)
             if age is not None and age > cutoff:
                 changes.append(f"job {name}: {state} {age / 86400:.0f} days ago; folder removed")
                 if not dry_run:
-                    queue.remove(state, name)
+                    _remove_quietly(queue, state, name)
     return changes
 
 
+def _remove_quietly(queue: Queue, state: str, name: str) -> None:
+    # Gone meanwhile, or replaced by something that is not a job folder: left alone.
+    with contextlib.suppress(FileNotFoundError, BadEntry):
+        queue.remove(state, name)
+
+
 def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
-    folder = queue.folder(state, name)
-    spec = read_json(os.path.join(folder, SPEC_FILE)) or {}
-    result = read_json(os.path.join(folder, RESULT_FILE)) or {}
+    spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+    result = queue.read_job_json(state, name, RESULT_FILE) or {}
     running = RunningName.parse(name) if state == "running" else None
     attempts = spec.get("attempts")
     exit_code = result.get("exit_code") if state in FINISHED_DIRS else None
+    finished_at = result.get("finished_at") if state in FINISHED_DIRS else None
+    worker = running.worker if running else result.get("worker")
     return {
         "id": job.job_id,
         "item_uid": job.item_uid,
         "kind": job.kind,
         "state": state,
-        "attempts": attempts if isinstance(attempts, int) else None,
-        "max_attempts": spec.get("max_attempts")
-        if isinstance(spec.get("max_attempts"), int)
-        else None,
+        "attempts": _whole(attempts),
+        "max_attempts": _whole(spec.get("max_attempts")),
         "priority": job.priority,
-        "worker": running.worker if running else result.get("worker"),
+        "worker": str(worker)[:100] if worker else None,
         "created_at": job.created.isoformat(timespec="seconds"),
-        "finished_at": result.get("finished_at") if state in FINISHED_DIRS else None,
-        "exit_code": exit_code if isinstance(exit_code, int) else None,
+        "finished_at": str(finished_at)[:40] if finished_at else None,
+        "exit_code": _whole(exit_code, allow_negative=True),
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
         **{
             name: _number(result.get(name)) if state == "completed" else None
@@ -162,21 +243,20 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
     }
 
 
+def _whole(value, *, allow_negative: bool = False) -> int | None:
+    """A count from a file anyone may edit, or None if it is not a plain whole number."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    if not allow_negative and value < 0:
+        return None
+    return value if abs(value) < 2**62 else None
+
+
 def _number(value):
     """A measurement from result.json, or None if it is not a plain number."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return value
-
-
-def _queue_jobs(queue: Queue) -> list[tuple[str, str, JobName]]:
-    found = []
-    for state in (*LIVE_DIRS, *FINISHED_DIRS):
-        for name in queue.names(state):
-            job = JobName.parse(name.partition(".")[0])
-            if job is not None:
-                found.append((state, name, job))
-    return found
+    return value if abs(value) < 2**62 else None
 
 
 def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: bool) -> list[str]:
@@ -185,7 +265,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     lacks (after losing it) or has not moved on brings the item to the job's state; an
     item whose job vanished from the queue goes back to be dispatched again."""
     changes: list[str] = []
-    queue_jobs = _queue_jobs(queue)
+    queue_jobs = queue.jobs()
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
         if job.item_uid not in latest or job.job_id > latest[job.item_uid][2].job_id:
@@ -216,12 +296,13 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             continue
         current = State(item["state"])
         if state == "failed" and current == running_state:
-            result = read_json(os.path.join(queue.folder(state, name), RESULT_FILE)) or {}
+            result = queue.read_job_json(state, name, RESULT_FILE) or {}
             reason = f"{job.kind} failed: {result.get('reason') or 'no reason recorded'}"
             changes.append(f"{printable(item_name(item))}: {current} -> FAILED ({reason})")
             if not dry_run:
                 write_item_files(
-                    change_state(db, item, State.FAILED, trigger="auto", reason=reason[:500])
+                    config.staging_root,
+                    change_state(db, item, State.FAILED, trigger="auto", reason=reason[:500]),
                 )
                 name_text = item_name(item)
                 notify(
@@ -240,9 +321,10 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             changes.append(f"{printable(item_name(item))}: {current} -> CANCELLED (job cancelled)")
             if not dry_run:
                 write_item_files(
+                    config.staging_root,
                     change_state(
                         db, item, State.CANCELLED, trigger="manual", reason="job cancelled"
-                    )
+                    ),
                 )
         elif state in LIVE_DIRS and current == BEFORE_KIND.get(job.kind):
             changes.append(
@@ -251,28 +333,33 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             )
             if not dry_run:
                 write_item_files(
+                    config.staging_root,
                     change_state(
                         db,
                         item,
                         running_state,
                         trigger="auto",
                         reason=f"{job.kind} job in the queue",
-                    )
+                    ),
                 )
 
     if db is not None:
+        refusals = {entry.job.item_uid: entry for entry in queue.rejected() if entry.job}
         in_job_states = [str(state) for state in (*REVERT, State.RIPPING)]
         for marks, states in in_slices(in_job_states):
             query = f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL"
             for item in list(db.query(query, states)):  # listed: _orphan writes the table
-                changes.extend(_orphan(config, db, queue, item, latest.get(item["uid"]), dry_run))
+                uid = item["uid"]
+                changes.extend(
+                    _orphan(config, db, queue, item, latest.get(uid), refusals.get(uid), dry_run)
+                )
     return changes
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
     """An item the database lacks but the queue has a live job for (`mp rip` before the
     database was lost): bring it back in the job's state."""
-    spec_data = read_json(os.path.join(queue.folder(state, name), SPEC_FILE))
+    spec_data = queue.read_job_json(state, name, SPEC_FILE)
     try:
         key = parse_spec(spec_data, job, config).key
     except SpecError:
@@ -293,11 +380,12 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
 
 
 def _marker_written(config, queue, state, name, job) -> bool:
-    spec_data = read_json(os.path.join(queue.folder(state, name), SPEC_FILE))
+    spec_data = queue.read_job_json(state, name, SPEC_FILE)
     try:
-        return os.path.exists(parse_spec(spec_data, job, config).marker_path)
+        spec = parse_spec(spec_data, job, config)
     except SpecError:
         return False
+    return has_marker(config.staging_root, spec.marker_folder, spec.kind)
 
 
 REVERT = {
@@ -305,11 +393,13 @@ REVERT = {
     State.TRANSCODING: State.REMUXED,
     State.FILING: State.TRANSCODED,
 }
+JOB_KINDS_BY_STATE = {state: kind for kind, state in KIND_STATES.items()}
 
 
-def _orphan(config, db, queue, item: dict, latest, dry_run: bool) -> list[str]:
+def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry_run) -> list:
     """An item in a job's state whose job is not live, and did not fail or get
-    cancelled: the job vanished (a queue folder lost, a job deleted by hand)."""
+    cancelled: the job vanished (a queue folder lost, a job deleted by hand), or a
+    worker refused it (a spec changed on the share) and it sits in rejected/."""
     current = State(item["state"])
     if current not in (*REVERT, State.RIPPING) or item.get("missing_since"):
         return []
@@ -318,11 +408,40 @@ def _orphan(config, db, queue, item: dict, latest, dry_run: bool) -> list[str]:
     if latest is not None and _marker_written(config, queue, *latest):
         # Completed after this reconcile read the markers: the next one moves it on.
         return []
-    if current == State.RIPPING:
+    kind = JOB_KINDS_BY_STATE[current]
+    if (
+        refusal is not None
+        and refusal.job.kind == kind
+        and (latest is None or refusal.job.created >= latest[2].created)
+    ):
+        target, reason = _after_refusal(config, db, item, kind, refusal.reason)
+    elif current == State.RIPPING:
         target, reason = State.FAILED, "its rip job is gone from the queue; 'mp retry' to rip again"
     else:
         target, reason = REVERT[current], "its job is gone from the queue; will be dispatched again"
     change = f"{printable(item_name(item))}: {current} -> {target} ({reason})"
     if not dry_run and db is not None:
-        write_item_files(change_state(db, item, target, trigger="auto", reason=reason))
+        write_item_files(
+            config.staging_root, change_state(db, item, target, trigger="auto", reason=reason)
+        )
     return [change]
+
+
+def _after_refusal(config, db, item: dict, kind: str, why: str) -> tuple[State, str]:
+    """A refused job is queued again from the controller's own spec, up to max_attempts
+    refusals since a person last acted on the item; then the item fails, with the reason."""
+    refused = f"its {kind} job was refused by a worker"
+    if db is None:
+        earlier = 0
+    else:
+        earlier = db.execute(
+            "SELECT count(*) FROM state_transitions WHERE item_uid = ? AND reason LIKE ? "
+            "AND id > coalesce((SELECT max(id) FROM state_transitions WHERE item_uid = ? "
+            "AND trigger = 'manual'), 0)",
+            [item["uid"], refused + "%", item["uid"]],
+        ).fetchone()[0]
+    why = printable(why)[:300]
+    current = State(item["state"])
+    if current == State.RIPPING or earlier + 1 >= config.jobs.max_attempts:
+        return State.FAILED, f"{refused} {earlier + 1} time(s), last: {why}"
+    return REVERT[current], f"{refused} ({why}); will be dispatched again"

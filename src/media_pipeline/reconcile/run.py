@@ -8,6 +8,7 @@ the database and a later run would take it back.
 
 from __future__ import annotations
 
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from media_pipeline.approve.gates import open_approvals, restore_decisions
 from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.identity import ensure_share
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_file
@@ -25,10 +27,12 @@ from media_pipeline.notify import retry_failed as retry_failed_notifications
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
+    reject_strays,
     remove_expired_jobs,
     sync_jobs,
 )
 from media_pipeline.reconcile.scan import StagingWalk
+from media_pipeline.share import BadEntry
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
@@ -111,11 +115,13 @@ def refuse_if_unmounted(config: Config, walk: StagingWalk, db: Database | None) 
         )
 
 
-def _write_file(write: FileWrite) -> str | None:
+def _write_file(staging_root: str, write: FileWrite) -> str | None:
     """Write one controller file; a sentence if it failed, SafetyRefusal if the share went."""
     try:
-        if not write_controller_file(write.folder, write.name, write.text):
+        if not write_controller_file(staging_root, write.folder, write.name, write.text):
             log.info("%s: the folder moved on meanwhile; the next run writes it", write.folder)
+    except BadEntry as error:
+        return f"{write.describe()} refused ({printable(str(error))})"
     except OSError as error:
         if error.errno in SHARE_GONE_ERRNOS:
             raise SafetyRefusal(
@@ -126,7 +132,7 @@ def _write_file(write: FileWrite) -> str | None:
     return None
 
 
-def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
+def apply_plan(db: Database, plan: ReconcilePlan, staging_root: str) -> list[str]:
     """Write the plan: the database in one transaction, then the controller's files.
     Returns the files that could not be written."""
     with db.atomic():
@@ -159,8 +165,9 @@ def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
         )
     for note in plan.notes:
         log.warning("%s", note)
+    write_file = functools.partial(_write_file, staging_root)
     if len(plan.writes) < PARALLEL_WRITES_FROM:
-        outcomes = [_write_file(write) for write in plan.writes]
+        outcomes = [write_file(write) for write in plan.writes]
     else:
         # Creating a file costs a round trip on NFS (and ~0.5 ms on a local disk); a few
         # threads overlap them, which makes a first or rebuilding run about twice as fast.
@@ -170,7 +177,7 @@ def apply_plan(db: Database, plan: ReconcilePlan) -> list[str]:
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
             for start in range(0, len(plan.writes), WRITE_SLICE):
                 slice_ = plan.writes[start : start + WRITE_SLICE]
-                outcomes.extend(pool.map(_write_file, slice_))
+                outcomes.extend(pool.map(write_file, slice_))
     failures = [outcome for outcome in outcomes if outcome]
     return failures
 
@@ -199,45 +206,62 @@ def run_reconcile(
 def _reconcile(
     config: Config, db: Database | None, *, dry_run: bool, rebuild: bool
 ) -> ReconcileResult:
-    queue = Queue(config.queue_dir)
+    queue = Queue.of(config)
     walk = StagingWalk(config.staging_root)
+    try:
+        return _reconcile_walk(config, db, queue, walk, dry_run=dry_run, rebuild=rebuild)
+    finally:
+        walk.close()
+        queue.close()
+
+
+def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, rebuild):
     refuse_if_unmounted(config, walk, db)
     result = ReconcileResult(applied=not dry_run, items_seen=len(walk.items))
+    result.queue_changes += ensure_share(config, dry_run=dry_run)
+    listing_warnings = len(walk.warnings)
     result.warnings.extend(walk.warnings)
     # Jobs first: a stale job taken back is then seen as pending below.
+    result.queue_changes += reject_strays(queue, dry_run=dry_run)
     result.queue_changes += recover_stale_jobs(config, queue, dry_run=dry_run)
     result.queue_changes += remove_expired_jobs(config, queue, dry_run=dry_run)
+    # A marker whose job is still live does not count yet: the worker verifies the
+    # outputs first, and sets the marker aside if they fail.
+    held = queue.live_kinds()
     if rebuild and not dry_run:
         drop_cache_tables(db)
         log.info("cache tables dropped; rebuilding from %s", config.staging_root)
     known = db is not None and not rebuild
     now = utc_now()
+    notes: dict[tuple[str, str], str] = {}  # for the prompts of gates that ask again
     for batch in walk.batches(BATCH_SIZE):
         rows = rows_by(db, "media_items", "uid", [key.uid for key in batch]) if known else {}
         restoring = [key for key in batch if key.uid not in rows]
         history = last_recorded_states(db, restoring) if db is not None and restoring else {}
-        plan, warnings = plan_items(batch, rows, history, now)
+        plan, warnings = plan_items(batch, rows, history, now, held)
         walk.check_unchanged()  # before anything read after the share went is acted on
-        _apply(db, plan, result, warnings, dry_run)
-        result.queue_changes += restore_decisions(config, db, batch, dry_run=dry_run)
+        _apply(db, plan, result, warnings, dry_run, config.staging_root)
+        result.queue_changes += restore_decisions(config, db, batch, dry_run=dry_run, notes=notes)
+    result.warnings.extend(walk.warnings[listing_warnings:])  # from reading the items
     walk.check_unchanged()
     if known:
         in_staging = db.query(
             "SELECT id, type, title, disc_label, state, folder_path, missing_since "
             "FROM media_items WHERE folder_path IS NOT NULL AND missing_since IS NULL"
         )
-        _apply(db, plan_missing(in_staging, walk.items, now), result, [], dry_run)
+        plan = plan_missing(in_staging, walk.items, now)
+        _apply(db, plan, result, [], dry_run, config.staging_root)
     if not dry_run:
         retry_failed_notifications(config, db)
     result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
-    result.queue_changes += open_approvals(config, db, dry_run=dry_run)
+    result.queue_changes += open_approvals(config, db, dry_run=dry_run, notes=notes)
     if not dry_run:
         for change in result.queue_changes:
             log.info("%s", change, extra={"event": "queue"})
     return result
 
 
-def _apply(db, plan: ReconcilePlan, result: ReconcileResult, warnings, dry_run: bool) -> None:
+def _apply(db, plan: ReconcilePlan, result, warnings, dry_run: bool, staging_root: str) -> None:
     result.add(plan, warnings)
     if not dry_run:
-        result.failures.extend(apply_plan(db, plan))
+        result.failures.extend(apply_plan(db, plan, staging_root))

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.items import FOLDER_TYPES, STAGES, ItemKey, printable
+from media_pipeline.items import FOLDER_TYPES, STAGES, TYPE_FOLDERS, ItemKey, printable
 from media_pipeline.markers import FolderMarkers, read_folder_markers
+from media_pipeline.share import BadEntry, Folder
 
 
 @dataclass
@@ -54,21 +55,24 @@ class ScanResult:
     warnings: list[str]
 
 
-def _subfolders(path: str, warnings: list[str]) -> list[tuple[str, str]]:
-    """(name, path) of the visible sub-folders of path; names that are not valid UTF-8
-    are reported and passed over, since they cannot be stored or shown faithfully."""
+def _subfolders(folder: Folder, warnings: list[str]) -> list[str]:
+    """The names of the visible sub-folders of folder. A link is passed over with a
+    warning (following it would read, and write, outside the share); so are names that
+    are not valid UTF-8, since they cannot be stored or shown faithfully."""
     found = []
-    try:
-        entries = list(os.scandir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return found
-    for entry in entries:
+    for entry in folder.entries():
         name = entry.name
         # Dot names are ours (.pipeline), NFS's (.nfs1234) or a writer's temporary files.
         if name.startswith("."):
             continue
         try:
-            if not entry.is_dir():
+            if entry.is_symlink():
+                warnings.append(
+                    f"{printable(os.path.join(folder.path, name))} is a symbolic link; "
+                    "passed over (mp never follows links on the share)"
+                )
+                continue
+            if not entry.is_dir(follow_symlinks=False):
                 continue
         except OSError:
             continue
@@ -76,24 +80,12 @@ def _subfolders(path: str, warnings: list[str]) -> list[tuple[str, str]]:
             name.encode("utf-8")
         except UnicodeEncodeError:
             warnings.append(
-                f"folder {printable(entry.path)} is passed over: its name is not valid UTF-8"
+                f"folder {printable(os.path.join(folder.path, name))} is passed over: its "
+                "name is not valid UTF-8"
             )
             continue
-        found.append((name, entry.path))
+        found.append(name)
     return found
-
-
-def _item_folders(stage_path: str, warnings: list[str]):
-    for type_folder, type_path in _subfolders(stage_path, warnings):
-        item_type = FOLDER_TYPES.get(type_folder)
-        if item_type is None:
-            continue
-        for title, title_path in _subfolders(type_path, warnings):
-            if item_type == "movie":
-                yield ItemKey("movie", title), title_path
-            else:
-                for disc_label, disc_path in _subfolders(title_path, warnings):
-                    yield ItemKey("tv", title, disc_label), disc_path
 
 
 class StagingWalk:
@@ -101,9 +93,11 @@ class StagingWalk:
     batch at a time, so that memory holds every item's name but only one batch of
     markers; a first run over 100,000 items must fit a small container.
 
-    Raises SafetyRefusal when the share fails under it (stale handle, I/O error), and
-    check_unchanged() does when staging_root or a stage folder is no longer the folder
-    it was: a half-read tree must never be taken for a tree where items vanished.
+    Every folder is opened below its parent's descriptor without following links.
+    Raises SafetyRefusal when the share fails under it (stale handle, I/O error) or a
+    stage folder is a link, and check_unchanged() does when staging_root or a stage
+    folder is no longer the folder it was: a half-read tree must never be taken for a
+    tree where items vanished.
     """
 
     def __init__(self, staging_root: str):
@@ -113,16 +107,66 @@ class StagingWalk:
         self.stages_present: list[str] = []
         # Each item and the stage folders it has, as bits in STAGES order.
         self.items: dict[ItemKey, int] = {}
+        # (stage, type folder) -> that folder, open for the batches.
+        self._type_folders: dict[tuple[str, str], Folder] = {}
         with self._share_errors():
+            self._top = Folder.open_root(staging_root)
             self._identities = {"": _identity(staging_root)}
             for index, stage in enumerate(STAGES):
-                stage_path = os.path.join(staging_root, stage)
-                if not os.path.isdir(stage_path):
+                try:
+                    stage_folder = self._top.child(stage)
+                except FileNotFoundError:
                     continue
-                self.stages_present.append(stage)
-                self._identities[stage] = _identity(stage_path)
-                for key, _folder in _item_folders(stage_path, self.warnings):
-                    self.items[key] = self.items.get(key, 0) | 1 << index
+                except BadEntry as error:
+                    raise SafetyRefusal(
+                        f"{error}; a stage folder must be a real folder on the share, "
+                        "refusing to read through it"
+                    ) from None
+                with stage_folder:
+                    self.stages_present.append(stage)
+                    self._identities[stage] = stage_folder.identity()
+                    self._list_stage(stage_folder, stage, 1 << index)
+
+    def _list_stage(self, stage_folder: Folder, stage: str, bit: int) -> None:
+        for type_name in _subfolders(stage_folder, self.warnings):
+            item_type = FOLDER_TYPES.get(type_name)
+            if item_type is None:
+                continue
+            try:
+                type_folder = stage_folder.child(type_name)
+            except (FileNotFoundError, BadEntry):
+                continue  # replaced since the listing: the next run sees it
+            self._type_folders[stage, type_name] = type_folder
+            for title in _subfolders(type_folder, self.warnings):
+                if item_type == "movie":
+                    keys = [ItemKey("movie", title)]
+                else:
+                    try:
+                        with type_folder.child(title) as show:
+                            discs = _subfolders(show, self.warnings)
+                    except (FileNotFoundError, BadEntry):
+                        continue
+                    keys = [ItemKey("tv", title, disc) for disc in discs]
+                for key in keys:
+                    self.items[key] = self.items.get(key, 0) | bit
+
+    def _read(self, key: ItemKey, stage: str) -> FolderMarkers | None:
+        """One item folder's markers; None when it is gone or not safe to read."""
+        path = key.folder(self.root, stage)
+        type_folder = self._type_folders.get((stage, TYPE_FOLDERS[key.type]))
+        if type_folder is None:
+            return None
+        names = (key.title, key.disc_label) if key.disc_label else (key.title,)
+        try:
+            with type_folder.walk(*names) as item:
+                markers = read_folder_markers(item, path)
+        except FileNotFoundError:
+            return None  # moved on by a script since the listing
+        except BadEntry as error:
+            self.warnings.append(f"{printable(str(error))}; passed over")
+            return None
+        self.warnings.extend(printable(problem) for problem in markers.problems)
+        return markers
 
     def batches(self, size: int) -> Iterator[dict[ItemKey, ScannedItem]]:
         """The items with their markers, `size` at a time, in key order."""
@@ -131,11 +175,13 @@ class StagingWalk:
             batch = {}
             with self._share_errors():
                 for key in keys[start : start + size]:
-                    item = batch[key] = ScannedItem(key)
+                    item = ScannedItem(key)
                     stages = self.items[key]
                     for index, stage in enumerate(STAGES):
-                        if stages & 1 << index:
-                            item.folders[stage] = read_folder_markers(key.folder(self.root, stage))
+                        if stages & 1 << index and (markers := self._read(key, stage)):
+                            item.folders[stage] = markers
+                    if item.folders:
+                        batch[key] = item
             yield batch
 
     def check_unchanged(self) -> None:
@@ -146,13 +192,20 @@ class StagingWalk:
             changed = [
                 stage or self.root
                 for stage, before in self._identities.items()
-                if _identity(os.path.join(self.root, stage)) != before
+                if (_identity(self.root) if not stage else _stage_identity(self.root, stage))
+                != before
             ]
         if changed:
             raise SafetyRefusal(
                 f"staging_root {self.root} changed while being read ({', '.join(changed)} "
                 "gone or replaced); is the share still mounted? Nothing more was changed"
             )
+
+    def close(self) -> None:
+        for folder in self._type_folders.values():
+            folder.close()
+        self._type_folders.clear()
+        self._top.close()
 
     @contextlib.contextmanager
     def _share_errors(self) -> Iterator[None]:
@@ -173,12 +226,22 @@ def scan_staging(staging_root: str) -> ScanResult:
     for batch in walk.batches(len(walk.items) or 1):
         items.update(batch)
     walk.check_unchanged()
+    walk.close()
     return ScanResult(items, tuple(walk.stages_present), walk.warnings)
 
 
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _stage_identity(root: str, stage: str) -> tuple[int, int] | None:
+    """A stage folder's own identity (a link put in its place is not followed)."""
+    try:
+        status = os.stat(os.path.join(root, stage), follow_symlinks=False)
     except FileNotFoundError:
         return None
     return status.st_dev, status.st_ino

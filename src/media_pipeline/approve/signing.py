@@ -1,0 +1,42 @@
+"""Signed decisions: an approval file on the share counts only if the controller wrote it.
+
+Anyone who can write the share can write `approval.filebot_confirm.json`; one forged
+with `"destination": "/etc/cron.d/evil"` was once restored as approved after a database
+loss. Each decision therefore carries "signature", an HMAC-SHA256 over its other
+fields with a key that lives only on the controller's own disk (config `decision_key`,
+made on first use, mode 0600). Reconcile restores only decisions whose signature
+verifies; for the rest the gate asks again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from media_pipeline.config import Config
+from media_pipeline.store import private_key
+
+SIGNATURE = "signature"
+
+
+def _message(decision: dict) -> bytes:
+    """The decision's fields but the signature, in one canonical form."""
+    fields = {name: value for name, value in decision.items() if name != SIGNATURE}
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decision_key(config: Config) -> bytes:
+    return private_key(config.decision_key)
+
+
+def sign(decision: dict, key: bytes) -> dict:
+    return {**decision, SIGNATURE: hmac.new(key, _message(decision), hashlib.sha256).hexdigest()}
+
+
+def verifies(decision: dict, key: bytes) -> bool:
+    signature = decision.get(SIGNATURE)
+    if not isinstance(signature, str):
+        return False
+    expected = hmac.new(key, _message(decision), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)

@@ -1,0 +1,361 @@
+"""The one place mp opens files on the share (DESIGN section 10).
+
+Three hosts, their scripts and anyone with access write the share, and mp runs as root:
+every folder below a configured root is opened relative to its parent's descriptor
+with O_NOFOLLOW, so a symbolic link planted anywhere (a job's `log`, an item folder,
+`jobs/tmp`) is refused instead of followed out of the roots. Files must be regular
+(a FIFO would block a reader forever), are read up to a size limit, and JSON is read
+to a bounded depth. New files are made with O_EXCL; a file is replaced only by a rename
+of a temporary file mp made itself in the same folder. Deleting goes through
+descriptors too (shutil.rmtree with dir_fd never follows a link).
+
+The configured roots themselves (staging_root, library_root) are the administrator's
+paths and are opened as given, links and all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import shutil
+import stat
+import threading
+
+# Files mp reads on the share are small: specs, results, markers, decisions.
+MAX_FILE_BYTES = 1 << 20
+MAX_JSON_DEPTH = 12
+# errno values from opening with O_NOFOLLOW (and O_DIRECTORY) at a symbolic link or at
+# something that is not a folder.
+_REFUSED = (errno.ELOOP, errno.ENOTDIR)
+
+
+class BadEntry(Exception):
+    """An entry on the share that mp will not use: a link, not a regular file or folder,
+    too large, or not the JSON it should be. str() is one sentence naming it."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path} {problem}")
+        self.path = path
+        self.problem = problem
+
+
+def _describe(folder_fd: int, name: str, wanted: str) -> str:
+    """Why name in folder is not the wanted kind of entry ('folder' or 'regular file')."""
+    try:
+        mode = os.stat(name, dir_fd=folder_fd, follow_symlinks=False).st_mode
+    except OSError:
+        return f"is not a {wanted}"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    return f"is not a {wanted}"
+
+
+def check_name(name: str) -> str:
+    """A single path component: never empty, '.', '..', or holding '/' or NUL."""
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise BadEntry(repr(name), "is not a file name")
+    return name
+
+
+class Folder:
+    """A folder held open by its descriptor; every method works relative to it."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path  # for messages only: nothing is opened by it
+
+    @classmethod
+    def open_root(cls, path: str) -> Folder:
+        """A configured root (trusted: the administrator's path, links and all)."""
+        return cls(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), path)
+
+    def _join(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    # -- folders -----------------------------------------------------------------------
+
+    def child(self, name: str, *, create: bool = False) -> Folder:
+        """The sub-folder name: FileNotFoundError if absent (unless create), BadEntry if
+        it is a link or not a folder."""
+        check_name(name)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            return Folder(os.open(name, flags, dir_fd=self.fd), self._join(name))
+        except FileNotFoundError:
+            if not create:
+                raise
+        except OSError as error:
+            if error.errno in _REFUSED:
+                raise BadEntry(self._join(name), _describe(self.fd, name, "folder")) from None
+            raise
+        # Made meanwhile by another host, maybe: then opened with the same checks.
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=self.fd)
+        return self.child(name)
+
+    def walk(self, *names: str, create: bool = False) -> Folder:
+        """The folder at names below this one, each step checked as child() does."""
+        folder = self
+        for name in names:
+            inner = folder.child(name, create=create)
+            if folder is not self:
+                folder.close()
+            folder = inner
+        return folder if folder is not self else Folder(os.dup(self.fd), self.path)
+
+    def mkdir(self, name: str) -> None:
+        """Make a new sub-folder; FileExistsError if the name is taken."""
+        os.mkdir(check_name(name), 0o777, dir_fd=self.fd)
+
+    def names(self) -> list[str]:
+        return os.listdir(self.fd)
+
+    def entries(self) -> list[os.DirEntry]:
+        """The folder's entries; is_dir(follow_symlinks=False) tells a real folder."""
+        with os.scandir(self.fd) as found:
+            return list(found)
+
+    def lstat(self, name: str) -> os.stat_result | None:
+        """The entry's own status (a link is not followed); None if absent."""
+        try:
+            return os.stat(check_name(name), dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def is_folder(self, name: str) -> bool:
+        status = self.lstat(name)
+        return status is not None and stat.S_ISDIR(status.st_mode)
+
+    def exists(self, name: str) -> bool:
+        return self.lstat(name) is not None
+
+    def identity(self) -> tuple[int, int]:
+        status = os.fstat(self.fd)
+        return status.st_dev, status.st_ino
+
+    # -- files -------------------------------------------------------------------------
+
+    def open_file(self, name: str, flags: int, mode: int = 0o666) -> int:
+        """A descriptor for a regular file in this folder, never through a link; BadEntry
+        for a link, a FIFO, a device or a folder. O_NONBLOCK keeps a FIFO from hanging
+        the open; it is cleared again for regular files."""
+        check_name(name)
+        flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        try:
+            descriptor = os.open(name, flags, mode, dir_fd=self.fd)
+        except OSError as error:
+            if error.errno in (*_REFUSED, errno.EISDIR, errno.ENXIO):
+                raise BadEntry(self._join(name), _describe(self.fd, name, "regular file")) from None
+            raise
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            raise BadEntry(self._join(name), "is not a regular file")
+        os.set_blocking(descriptor, True)
+        return descriptor
+
+    def read_bytes(self, name: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
+        """A file's bytes, or None if absent; BadEntry if it is not a regular file or is
+        larger than limit."""
+        try:
+            descriptor = self.open_file(name, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = os.read(descriptor, min(1 << 16, limit + 1 - size))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        finally:
+            os.close(descriptor)
+        if size > limit:
+            raise BadEntry(self._join(name), f"is larger than {limit} bytes")
+        return b"".join(chunks)
+
+    def read_text(self, name: str, limit: int = MAX_FILE_BYTES) -> str | None:
+        data = self.read_bytes(name, limit)
+        return None if data is None else data.decode("utf-8", errors="replace")
+
+    def read_json(self, name: str, limit: int = MAX_FILE_BYTES) -> dict | None:
+        """A JSON object from a file, or None if absent; BadEntry if it is anything else."""
+        data = self.read_bytes(name, limit)
+        if data is None:
+            return None
+        value = parse_json_object(data)
+        if value is None:
+            raise BadEntry(
+                self._join(name), f"is not a JSON object (of at most {MAX_JSON_DEPTH} levels)"
+            )
+        return value
+
+    def write_atomic(self, name: str, data: str | bytes) -> None:
+        """Replace name with data so that readers see the old content or the new, never
+        a part: a temporary file in this folder, then a rename (atomic on NFS too).
+
+        The temporary name starts with a dot (scanners pass it over) and is this
+        process's and thread's own; one left by a crash of an earlier process with the
+        same pid is removed first (mp's own name, and unlinking a link removes the link).
+        """
+        check_name(name)
+        temporary = f".{name[:200]}.{os.getpid()}.{threading.get_ident()}.tmp"
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        try:
+            descriptor = self.open_file(temporary, flags)
+        except FileExistsError:
+            os.unlink(temporary, dir_fd=self.fd)
+            descriptor = self.open_file(temporary, flags)
+        try:
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(descriptor, view) :]
+            finally:
+                os.close(descriptor)
+            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary, dir_fd=self.fd)
+            raise
+
+    def create(self, name: str, data: str | bytes = b"") -> None:
+        """A new file (FileExistsError if the name is taken, whatever it is)."""
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        descriptor = self.open_file(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        try:
+            os.write(descriptor, payload)
+        finally:
+            os.close(descriptor)
+
+    def open_append(self, name: str) -> int:
+        """A descriptor appending to name (made if absent), readable too: for a job's
+        log, whose guard rereads its tail to keep it within its cap."""
+        return self.open_file(name, os.O_RDWR | os.O_APPEND | os.O_CREAT)
+
+    def touch(self, name: str) -> None:
+        """Set name's time to now, making it if absent. utime(None) asks the file server
+        for its own time, so hosts whose clocks disagree are judged on one clock."""
+        try:
+            os.utime(check_name(name), None, dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                self.create(name)
+
+    # -- moving and removing -----------------------------------------------------------
+
+    def rename(self, name: str, target: Folder, target_name: str) -> None:
+        """Rename an entry (a link moves as a link) into target; never replaces a
+        non-empty folder there."""
+        os.rename(
+            check_name(name), check_name(target_name), src_dir_fd=self.fd, dst_dir_fd=target.fd
+        )
+
+    def unlink(self, name: str) -> None:
+        os.unlink(check_name(name), dir_fd=self.fd)
+
+    def remove_tree(self, name: str) -> None:
+        """Delete a folder and what is in it, never following a link out of it."""
+        if not self.is_folder(name):
+            raise BadEntry(self._join(name), _describe(self.fd, name, "folder"))
+        shutil.rmtree(name, dir_fd=self.fd)
+
+    # -- lifetime ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Folder:
+        return self
+
+    def __exit__(self, *_exception) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            self.close()
+
+
+def parse_json_object(data: str | bytes | None) -> dict | None:
+    """A JSON object of bounded depth from untrusted text, or None."""
+    if not data:
+        return None
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict) or _too_deep(value):
+        return None
+    return value
+
+
+def _too_deep(value) -> bool:
+    """Whether value nests deeper than MAX_JSON_DEPTH (iteratively: no recursion to blow)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return True
+        if isinstance(item, dict):
+            stack.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            stack.extend((inner, depth + 1) for inner in item)
+    return False
+
+
+def relative_parts(root: str, path: str) -> list[str] | None:
+    """path's components below root, or None when path is not inside root (after
+    normalising '..'; links are not resolved here: the walk refuses them)."""
+    root, path = os.path.normpath(root), os.path.normpath(path)
+    if path == root:
+        return []
+    if not path.startswith(root.rstrip(os.sep) + os.sep):
+        return None
+    return path[len(root.rstrip(os.sep)) + 1 :].split(os.sep)
+
+
+def open_below(root: str, path: str, *, create: bool = False) -> Folder:
+    """The folder at path, which must be inside root, each step below root checked for
+    links. FileNotFoundError if a step is missing, BadEntry if one is a link."""
+    parts = relative_parts(root, path)
+    if parts is None:
+        raise BadEntry(path, f"is not inside {root}")
+    with Folder.open_root(root) as top:
+        return top.walk(*parts, create=create)
+
+
+def link_in_path(root: str, path: str) -> str | None:
+    """The first step of path below root that exists and is not a real folder (a link,
+    a file), or None when every existing step is a folder. For paths a script will be
+    given: it would follow a link there out of the roots."""
+    parts = relative_parts(root, path)
+    if parts is None:
+        return path
+    try:
+        folder = Folder.open_root(root)
+    except OSError:
+        return None  # the root itself is checked by the command, not here
+    try:
+        for index, name in enumerate(parts):
+            try:
+                inner = folder.child(name)
+            except FileNotFoundError:
+                return None  # the script makes the rest; nothing there to follow
+            except BadEntry:
+                status = folder.lstat(name)
+                last = index == len(parts) - 1
+                if last and status is not None and stat.S_ISREG(status.st_mode):
+                    return None  # an existing file at the end: a destination's own file
+                return os.path.join(root, *parts[: index + 1])
+            folder.close()
+            folder = inner
+        return None
+    finally:
+        folder.close()

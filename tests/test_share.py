@@ -1,0 +1,108 @@
+"""share.Folder, the one opener of files on the share: links, FIFOs, sizes and depth are
+refused; writes are atomic; deletes never leave the folder they start in."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from media_pipeline.share import MAX_JSON_DEPTH, BadEntry, Folder, link_in_path, open_below
+
+
+@pytest.fixture
+def share(tmp_path):
+    root = tmp_path / "share"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("private\n")
+    with Folder.open_root(str(root)) as folder:
+        yield root, outside, folder
+
+
+def test_a_linked_folder_is_never_entered(share):
+    root, outside, folder = share
+    (root / "jobs").symlink_to(outside)
+    with pytest.raises(BadEntry, match="symbolic link"):
+        folder.child("jobs")
+    with pytest.raises(BadEntry, match="symbolic link"):
+        folder.child("jobs", create=True)
+    with pytest.raises(BadEntry, match="symbolic link"):
+        open_below(str(root.parent), str(root / "jobs" / "deeper"))
+
+
+def test_linked_and_special_files_are_refused(share):
+    root, outside, folder = share
+    (root / "log").symlink_to(outside / "secret")
+    os.mkfifo(root / "fifo")
+    for name, problem in (("log", "symbolic link"), ("fifo", "not a regular file")):
+        with pytest.raises(BadEntry, match=problem):
+            folder.read_bytes(name)
+    with pytest.raises(BadEntry, match="symbolic link"):
+        folder.open_append("log")
+    assert (outside / "secret").read_text() == "private\n"
+
+
+def test_reads_are_bounded_in_size_and_depth(share):
+    root, _outside, folder = share
+    (root / "big").write_bytes(b"x" * 2000)
+    with pytest.raises(BadEntry, match="larger than 1000 bytes"):
+        folder.read_bytes("big", limit=1000)
+    (root / "deep.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(BadEntry, match="not a JSON object"):
+        folder.read_json("deep.json")
+    nested: dict = {}
+    inner = nested
+    for _level in range(MAX_JSON_DEPTH + 1):
+        inner["x"] = {}
+        inner = inner["x"]
+    (root / "nested.json").write_text(json.dumps(nested))
+    with pytest.raises(BadEntry, match="not a JSON object"):
+        folder.read_json("nested.json")
+    assert folder.read_json("absent.json") is None
+
+
+def test_an_atomic_write_replaces_a_link_rather_than_writing_through_it(share):
+    root, outside, folder = share
+    (root / "result.json").symlink_to(outside / "secret")
+    folder.write_atomic("result.json", "{}\n")
+    assert not (root / "result.json").is_symlink()
+    assert (outside / "secret").read_text() == "private\n"
+    assert sorted(os.listdir(root)) == ["result.json"]
+
+
+def test_a_planted_temporary_name_is_not_written_through(share):
+    root, outside, folder = share
+    import threading
+
+    planted = root / f".state.{os.getpid()}.{threading.get_ident()}.tmp"
+    planted.symlink_to(outside / "secret")
+    folder.write_atomic("state", "RIPPED\n")
+    assert (root / "state").read_text() == "RIPPED\n"
+    assert (outside / "secret").read_text() == "private\n"
+
+
+def test_remove_tree_never_follows_a_link_inside(share):
+    root, outside, folder = share
+    (root / "job" / "sub").mkdir(parents=True)
+    (root / "job" / "sub" / "escape").symlink_to(outside)
+    folder.remove_tree("job")
+    assert not (root / "job").exists()
+    assert (outside / "secret").exists()
+    (root / "link").symlink_to(outside)
+    with pytest.raises(BadEntry):
+        folder.remove_tree("link")
+    assert (outside / "secret").exists()
+
+
+def test_a_link_on_the_way_to_a_script_path_is_found(tmp_path):
+    (tmp_path / "1-ripped" / "movies").mkdir(parents=True)
+    (tmp_path / "1-ripped" / "tv").symlink_to("/etc")
+    assert link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / "movies" / "Heat")) is None
+    found = link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / "tv" / "Show" / "D1"))
+    assert found == str(tmp_path / "1-ripped" / "tv")
+    (tmp_path / "1-ripped" / "movies" / "Heat.mkv").write_text("x")
+    assert link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / "movies" / "Heat.mkv")) is None
+    assert link_in_path(str(tmp_path), "/etc/passwd") == "/etc/passwd"
