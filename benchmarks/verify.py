@@ -84,8 +84,12 @@ def measure(hours: float, repeat: int) -> dict:
         # A remux job as the worker sees it: its input and its output of the same length
         # (the input a hard link: the same bytes, no more disk).
         os.link(movie, os.path.join(input_dir, "movie.mkv"))
-        job = SimpleNamespace(  # the four fields of a JobSpec verify_outputs reads
-            kind="remux", input_dir=input_dir, output_dir=output_dir, destination=""
+        job = SimpleNamespace(  # the fields of a JobSpec verify_outputs reads
+            kind="remux",
+            input_dir=input_dir,
+            output_dir=output_dir,
+            destination="",
+            roots=(scratch, os.path.join(scratch, "library")),
         )
         copy = os.path.join(scratch, "copy.mkv")
 

@@ -126,7 +126,9 @@ def test_decisions_survive_losing_the_database(gated):
     gated.mp("approve", MOVIE.uid, "--yes")
     gated.mp("approve", other.uid, "--reject", "--reason", "bad rip")
     before = {i["uid"]: (i["state"], i["reason"]) for i in gated.status_json()["items"]}
-    for path in gated.database.parent.iterdir():
+    # The database and its WAL files are lost; the decision key beside them is not
+    # (without it no decision can be trusted, and every gate asks again).
+    for path in gated.database.parent.glob("state.db*"):
         path.unlink()
     result = gated.mp("reconcile")
     assert "remux_review approved (restored from its approval file)" in result.stderr
@@ -142,7 +144,7 @@ def test_bad_approval_files_are_not_trusted(gated):
     remuxed(gated, MOVIE)
     path = gated.folder(MOVIE, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
     path.write_text('{"status": "approved"}')  # no time: not a decision we wrote
-    for found in gated.database.parent.iterdir():
+    for found in gated.database.parent.glob("state.db*"):
         found.unlink()
     gated.mp("reconcile")
     assert [a["gate"] for a in listed(gated)] == ["remux_review"]

@@ -167,7 +167,12 @@ def test_a_worker_killed_alone_takes_its_script_and_its_children_with_it(pipelin
 
 def test_a_job_log_keeps_its_tail_within_the_cap(pipeline):
     pipeline.write_pipeline_config(
-        jobs={"heartbeat_seconds": 1, "stale_after_seconds": 30, "log_max_bytes": 100_000}
+        jobs={
+            "heartbeat_seconds": 1,
+            "stale_after_seconds": 30,
+            "cancel_grace_seconds": 1,
+            "log_max_bytes": 100_000,
+        }
     )
     (job_id,) = queued(pipeline, MOVIE)
     pipeline.behave("remux", "chatty")  # about 7 MB of output
@@ -287,11 +292,13 @@ def test_a_stopped_worker_puts_its_job_back_without_counting_an_attempt(pipeline
     assert spec["attempts"] == 0 and spec["not_before"] == 0
 
 
-def one_job_running_of_two(pipeline) -> tuple[list[str], subprocess.Popen]:
+def one_job_running_of_two(
+    pipeline, behaviour="block", **config
+) -> tuple[list[str], subprocess.Popen]:
     """A worker with max_running 1, running the first of two jobs, blocked in its script."""
-    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}})
+    pipeline.write_pipeline_config(workers={"w1": {"kinds": ["remux"], "max_running": 1}}, **config)
     jobs = queued(pipeline, MOVIE, ItemKey("movie", "Alien"))
-    pipeline.behave("remux", "block")
+    pipeline.behave("remux", behaviour)
     worker = start_claim(pipeline)
     wait_for(pipeline.root / f"started.{jobs[0]}")
     return jobs, worker
@@ -309,18 +316,23 @@ def test_max_running_limits_a_worker(pipeline):
 
 
 def test_a_worker_slot_is_held_until_the_last_process_of_its_job_is_gone(pipeline):
-    jobs, worker = one_job_running_of_two(pipeline)
-    _worker_pid, script_pid = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
-    # The worker dies; its script, in a session of its own, runs on.
-    os.killpg(worker.pid, signal.SIGKILL)
+    # A script that ignores SIGTERM outlives its worker for the grace its guard gives it
+    # (long here, so the look below happens well within it).
+    jobs, worker = one_job_running_of_two(
+        pipeline,
+        "stubborn",
+        jobs={"heartbeat_seconds": 1, "stale_after_seconds": 300, "cancel_grace_seconds": 120},
+    )
+    _worker_pid, group = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
+    os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     try:
-        assert alive(script_pid)
+        assert alive(group)
         assert "no job to run" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
     finally:
-        os.killpg(script_pid, signal.SIGKILL)
+        os.killpg(group, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while alive(script_pid):  # a zombie until init reaps it; the slot is free before that
+    while running(group):  # a zombie until init reaps it; the slot is free before that
         assert time.monotonic() < deadline
         time.sleep(0.02)
     # Both gone: the slot is free at once, long before the first job would be stale.

@@ -16,20 +16,21 @@ MOVIE = ItemKey("movie", "Heat (1995)")
 real_replace = os.replace
 
 
-@pytest.fixture
-def full_disk(monkeypatch):
-    """Every atomic write fails at its rename, as on a full disk (the temp file's data
-    could not be flushed)."""
+def full_disk_now(monkeypatch):
+    """From now on every atomic write fails at its rename, as on a full disk (the temp
+    file's data could not be flushed)."""
 
-    def no_space(source, target):
+    def no_space(source, target, **_descriptors):
         raise OSError(errno.ENOSPC, "No space left on device", target)
 
     monkeypatch.setattr(os, "replace", no_space)
     return monkeypatch
 
 
-def test_a_full_disk_while_writing_markers(pipeline, full_disk):
+def test_a_full_disk_while_writing_markers(pipeline, monkeypatch):
+    pipeline.mp("reconcile")  # the first run, which writes the share's id
     pipeline.mark(MOVIE, "1-ripped", "rip")
+    full_disk = full_disk_now(monkeypatch)
     result = pipeline.mp("reconcile", expect=1)
     assert "could not be written" in result.stderr and "No space left" in result.stderr
     assert [line for line in result.stderr.splitlines() if line.startswith("mp:")] == [
@@ -46,10 +47,7 @@ def test_a_full_disk_while_writing_a_job(pipeline, monkeypatch):
     pipeline.mark(MOVIE, "1-ripped", "rip")
     pipeline.mp("reconcile")
 
-    def no_space(source, target):
-        raise OSError(errno.ENOSPC, "No space left on device", target)
-
-    monkeypatch.setattr(os, "replace", no_space)
+    full_disk_now(monkeypatch)
     result = pipeline.mp("dispatch", expect=1)
     assert "No space left on device" in result.stderr and "Traceback" not in result.output
     assert pipeline.queue("pending") == [], "never half a job in pending/"
@@ -62,27 +60,33 @@ def test_a_full_disk_while_writing_a_job(pipeline, monkeypatch):
 def test_a_share_that_stops_answering_is_refused(pipeline, monkeypatch):
     pipeline.mark(MOVIE, "1-ripped", "rip")
     pipeline.mp("reconcile")
-    real_scandir = os.scandir
+    from media_pipeline.share import Folder
 
-    def stale(path="."):
-        if str(path).startswith(str(pipeline.staging)):
-            raise OSError(errno.ESTALE, "Stale file handle", str(path))
-        return real_scandir(path)
+    real_entries, real_names, real_open = Folder.entries, Folder.names, Folder.open_root
 
-    real_listdir = os.listdir
+    def refuse(path: str) -> None:
+        # What the kernel answers for a folder of an NFS share whose server went away.
+        if path.startswith(str(pipeline.staging)):
+            raise OSError(errno.ESTALE, "Stale file handle", path)
 
-    def stale_listing(path="."):
-        if str(path).startswith(str(pipeline.staging)):
-            raise OSError(errno.ESTALE, "Stale file handle", str(path))
-        return real_listdir(path)
+    def stale_listing(listing):
+        def listing_of(folder):
+            refuse(folder.path)
+            return listing(folder)
 
-    monkeypatch.setattr(os, "scandir", stale)
-    monkeypatch.setattr(os, "listdir", stale_listing)
+        return listing_of
+
+    def stale_open(path):
+        refuse(path)
+        return real_open(path)
+
+    monkeypatch.setattr(Folder, "entries", stale_listing(real_entries))
+    monkeypatch.setattr(Folder, "names", stale_listing(real_names))
+    monkeypatch.setattr(Folder, "open_root", staticmethod(stale_open))
     for command in (["reconcile"], ["claim", "--worker", "w1"]):
         result = pipeline.mp(*command, expect=3)
         assert "Stale file handle" in result.stderr, command
-    monkeypatch.setattr(os, "scandir", real_scandir)
-    monkeypatch.setattr(os, "listdir", real_listdir)
+    monkeypatch.undo()
     assert pipeline.status_json()["items"][0]["state"] == "RIPPED"
 
 
@@ -159,11 +163,11 @@ def test_staging_renamed_away_mid_reconcile_is_refused_and_changes_nothing(pipel
     real_read = scan.read_folder_markers
     reads = []
 
-    def read_then_vanish(folder):
-        reads.append(folder)
+    def read_then_vanish(item, path):
+        reads.append(path)
         if len(reads) == 3:  # halfway through the walk, the mount goes
             os.rename(staging, away)
-        return real_read(folder)
+        return real_read(item, path)
 
     monkeypatch.setattr(scan, "read_folder_markers", read_then_vanish)
     result = pipeline.mp("reconcile", expect=3)
@@ -185,10 +189,10 @@ def test_an_item_moved_mid_reconcile_is_not_a_vanished_mount(pipeline, monkeypat
     moved = pipeline.folder(movies[2], "1-ripped")
     real_read = scan.read_folder_markers
 
-    def read_then_move(folder):
+    def read_then_move(item, path):
         if moved.exists():  # a script moves one item away while the walk is under way
             os.rename(moved, pipeline.root / "elsewhere")
-        return real_read(folder)
+        return real_read(item, path)
 
     monkeypatch.setattr(scan, "read_folder_markers", read_then_move)
     pipeline.mp("reconcile")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from media_pipeline.cli import mp
 from media_pipeline.config import ConfigError, parse_config
+from media_pipeline.identity import ensure_share
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
@@ -138,6 +139,7 @@ def test_any_marker_content_is_survived(state, metadata, approval):
 )
 def test_any_spec_runs_nothing_outside_the_roots(pipeline, changes):
     config = pipeline.config
+    ensure_share(config)  # what the controller's first reconcile does
     queue = Queue(config.queue_dir)
     shutil.rmtree(config.queue_dir, ignore_errors=True)
     pipeline.mark(FILM, "1-ripped", "rip")

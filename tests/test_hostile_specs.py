@@ -44,7 +44,10 @@ def refused(pipeline, job_id, reason_part):
     pipeline.mp("reconcile")
     pipeline.mp("dispatch")
     pipeline.mp("claim", "--worker", "w1")
-    assert [line.split()[:2] for line in pipeline.runlog()] == [["start", "remux"], ["done", "remux"]]
+    assert [line.split()[:2] for line in pipeline.runlog()] == [
+        ["start", "remux"],
+        ["done", "remux"],
+    ]
 
 
 def test_a_spec_that_does_not_parse(pipeline):

@@ -57,7 +57,13 @@ def test_status_json_has_the_documented_shape(reconciled):
 def test_status_before_any_reconcile_says_what_to_do(sandbox):
     result = sandbox.mp("status")
     assert "run 'mp reconcile'" in result.stdout
-    empty = {"items": [], "counts": {}, "running_jobs": [], "drained_workers": []}
+    empty = {
+        "items": [],
+        "counts": {},
+        "running_jobs": [],
+        "drained_workers": [],
+        "rejected": [],
+    }
     assert json.loads(sandbox.mp("status", "--json").stdout) == empty
     assert not sandbox.database.exists(), "looking must not create the database"
 

@@ -15,6 +15,7 @@ import pytest
 
 from media_pipeline.approve import probe as probe_module
 from media_pipeline.approve.probe import (
+    describe_files,
     end_problem,
     media_end_problem,
     packets_reach,
@@ -110,7 +111,7 @@ def killed(media_dir) -> Path:
 
 def job(tmp_path: Path, output: Path, source: Path | None = None) -> SimpleNamespace:
     """A remux job whose output folder holds output (and input folder source). Only
-    these four fields of a JobSpec are read by verify_outputs."""
+    these fields of a JobSpec are read by verify_outputs."""
     input_dir, output_dir = tmp_path / "in", tmp_path / "out"
     input_dir.mkdir()
     output_dir.mkdir()
@@ -118,7 +119,11 @@ def job(tmp_path: Path, output: Path, source: Path | None = None) -> SimpleNames
         shutil.copy(source, input_dir / source.name)
     shutil.copy(output, output_dir / output.name)
     return SimpleNamespace(
-        kind="remux", input_dir=str(input_dir), output_dir=str(output_dir), destination=""
+        kind="remux",
+        input_dir=str(input_dir),
+        output_dir=str(output_dir),
+        destination="",
+        roots=(str(tmp_path), str(tmp_path / "library")),
     )
 
 
@@ -323,3 +328,23 @@ def test_without_a_declared_duration_the_reason_says_how_far_the_packets_go():
     assert end_problem(None, (20.0, 29.0)).endswith("its packets end at 29.0 s")
     # Landed at the start of a file without an index: the window ended the read.
     assert end_problem(None, (0.0, 119.5)).endswith("its packets reach at least 119.5 s")
+
+
+@needs_ffmpeg
+def test_a_gate_lists_and_probes_files_by_descriptor_never_through_a_link(tmp_path, healthy):
+    folder = tmp_path / "staging" / "2-remuxed" / "movie"
+    folder.mkdir(parents=True)
+    shutil.copy(healthy, folder / "title.mkv")
+    (folder / "notes.txt").write_text("four")
+    (folder / "elsewhere.mkv").symlink_to(healthy)
+    os.mkfifo(folder / "pipe.mkv")  # would block a reader forever
+    described = describe_files(str(tmp_path / "staging"), str(folder))
+    assert [entry["name"] for entry in described] == ["notes.txt", "title.mkv"]
+    assert described[0] == {"name": "notes.txt", "size": 4}
+    assert described[1]["duration"] == pytest.approx(20, abs=0.1)
+    # A link anywhere on the way to the folder: nothing is listed.
+    (tmp_path / "staging" / "linked").symlink_to(folder.parent)
+    assert (
+        describe_files(str(tmp_path / "staging"), str(tmp_path / "staging" / "linked" / "movie"))
+        == []
+    )

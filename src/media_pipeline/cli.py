@@ -23,6 +23,7 @@ from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.logs import register_secrets, setup_logging
+from media_pipeline.share import BadEntry
 
 log = logging.getLogger("media_pipeline.cli")
 
@@ -37,6 +38,12 @@ def handle_errors(function: Callable) -> Callable:
         except PipelineError as error:
             click.echo(f"mp: {error}", err=True)
             sys.exit(error.exit_code)
+        except BadEntry as error:
+            # Something on the share mp will not follow or read (a link, a FIFO) where a
+            # command needed a real folder or file: refused for safety.
+            log.debug("refused share entry", exc_info=True)
+            click.echo(f"mp: {printable(str(error))}; refused, nothing was written there", err=True)
+            sys.exit(3)
         except KeyboardInterrupt:
             click.echo("mp: interrupted", err=True)
             sys.exit(130)

@@ -761,6 +761,18 @@ def parse_config(data: Any, source: str) -> Config:
             "controller's local disk"
         )
     problems.extend(_credential_problems(data.get("notify"), values["notify"]))
+    jobs = values["jobs"]
+    beat, stale, grace = (
+        jobs.get(name)
+        for name in ("heartbeat_seconds", "stale_after_seconds", "cancel_grace_seconds")
+    )
+    if beat and stale and grace and stale <= beat + grace:
+        # A worker that died stops its script within the grace; only after that may
+        # reconcile give the job to another, or two runs could write the same folder.
+        problems.append(
+            f"key 'jobs.stale_after_seconds' ({stale}) must be more than heartbeat_seconds "
+            f"plus cancel_grace_seconds ({beat} + {grace})"
+        )
     for name, worker in (values.get("workers") or {}).items():
         for kind in worker.kinds:
             if values.get("scripts") is not None and kind not in values["scripts"]:

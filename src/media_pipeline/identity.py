@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 
 from media_pipeline.config import Config
 from media_pipeline.errors import SafetyRefusal
@@ -95,6 +94,8 @@ def ensure_share(config: Config, *, dry_run: bool = False) -> list[str]:
     if dry_run:
         return ["the share's id would be " + ("remembered" if on_share else "written")]
     if on_share is None:
+        import secrets  # only for a new share: every claim imports this module
+
         on_share = secrets.token_hex(16)
         try:
             with (

@@ -19,7 +19,6 @@ import contextlib
 import errno
 import json
 import os
-import shutil
 import stat
 import threading
 
@@ -263,6 +262,8 @@ class Folder:
         """Delete a folder and what is in it, never following a link out of it."""
         if not self.is_folder(name):
             raise BadEntry(self._join(name), _describe(self.fd, name, "folder"))
+        import shutil  # only reconcile removes anything; claims need none of it
+
         shutil.rmtree(name, dir_fd=self.fd)
 
     # -- lifetime ----------------------------------------------------------------------

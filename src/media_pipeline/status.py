@@ -41,31 +41,36 @@ class StatusReport:
 
 def running_jobs(config: Config) -> list[dict]:
     """The jobs in running/, from the share: what each worker is doing now."""
-    queue = Queue.of(config)
-    now = time.time()
-    jobs = []
-    for entry in queue.running():
-        job = JobName.parse(entry.job_id)
-        beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
-        jobs.append(
-            {
-                "id": entry.job_id,
-                "kind": job.kind,
-                "item_uid": job.item_uid,
-                "worker": entry.worker,
-                "heartbeat_age_seconds": None if beat is None else round(beat),
-                "stale": beat is not None and beat > config.jobs.stale_after_seconds,
-            }
-        )
-    return jobs
+    with Queue.of(config) as queue:
+        now = time.time()
+        jobs = []
+        for entry in queue.running():
+            job = JobName.parse(entry.job_id)
+            beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
+            jobs.append(
+                {
+                    "id": entry.job_id,
+                    "kind": job.kind,
+                    "item_uid": job.item_uid,
+                    "worker": entry.worker,
+                    "heartbeat_age_seconds": None if beat is None else round(beat),
+                    "stale": beat is not None and beat > config.jobs.stale_after_seconds,
+                }
+            )
+        return jobs
 
 
 def rejected_entries(config: Config) -> list[dict]:
     """What was moved to rejected/, newest last: a person should look at these."""
     return [
         {"name": entry.name, "job": entry.job.job_id if entry.job else None, "reason": entry.reason}
-        for entry in Queue.of(config).rejected()
+        for entry in _rejected(config)
     ]
+
+
+def _rejected(config: Config) -> list:
+    with Queue.of(config) as queue:
+        return queue.rejected()
 
 
 def run_status(config: Config) -> StatusReport:

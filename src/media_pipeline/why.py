@@ -138,4 +138,5 @@ def run_why(config: Config, item_text: str) -> str:
                 [item["uid"]],
             )
         )
-    return f"{printable(item_name(item))}: {explain(config, item, approvals, Queue.of(config))}"
+    with Queue.of(config) as queue:
+        return f"{printable(item_name(item))}: {explain(config, item, approvals, queue)}"

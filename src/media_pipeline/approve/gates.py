@@ -185,7 +185,9 @@ def restore_decisions(
     if db is None or not found:
         return []
     changes = []
-    signing_key = decision_key(config)
+    # A dry run makes nothing, not even the key; without one, nothing was signed here.
+    has_key = not dry_run or os.path.exists(config.decision_key)
+    signing_key = decision_key(config) if has_key else b""
     trusted = []
     for key, _stage, gate, decision in found:
         problem = _decision_problem(config, key, gate, decision, signing_key)

@@ -8,7 +8,10 @@ import contextlib
 import json
 import os
 import shutil
+import stat
 import subprocess
+
+from media_pipeline.share import BadEntry, open_below
 
 MEDIA_SUFFIXES = (".mkv", ".mp4", ".m4v", ".m2ts", ".ts", ".avi", ".mov", ".webm", ".mpg")
 PROBE_SECONDS = 30
@@ -38,21 +41,31 @@ END_READ_SECONDS = 60
 TIMED_TRACKS = ("video", "audio", "subtitle")
 
 
-def describe_files(folder: str) -> list[dict]:
-    """One entry per visible file in folder (not recursive), media files probed."""
+def describe_files(root: str, folder: str) -> list[dict]:
+    """One entry per visible regular file in folder (not recursive), which must be below
+    root, media files probed. The folder is opened step by step below root and each file
+    by descriptor (share.py: never through a symbolic link), and ffprobe reads that
+    descriptor: a link planted in an item folder is neither listed nor followed."""
     try:
-        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
-    except (FileNotFoundError, NotADirectoryError):
+        opened = open_below(root, folder)
+    except (BadEntry, OSError):
         return []
     ffprobe = shutil.which("ffprobe")
     files = []
-    for entry in entries:
-        if entry.name.startswith(".") or not entry.is_file():
-            continue
-        described = {"name": entry.name, "size": entry.stat().st_size}
-        if ffprobe and entry.name.lower().endswith(MEDIA_SUFFIXES):
-            described.update(probe(ffprobe, entry.path))
-        files.append(described)
+    with opened:
+        for name in sorted(opened.names()):
+            status = opened.lstat(name) if not name.startswith(".") else None
+            if status is None or not stat.S_ISREG(status.st_mode):
+                continue
+            described = {"name": name, "size": status.st_size}
+            if ffprobe and name.lower().endswith(MEDIA_SUFFIXES):
+                with contextlib.suppress(BadEntry, OSError):
+                    descriptor = opened.open_file(name, os.O_RDONLY)
+                    try:
+                        described.update(probe(ffprobe, descriptor))
+                    finally:
+                        os.close(descriptor)
+            files.append(described)
     return files
 
 
@@ -117,6 +130,35 @@ def describe(probed: dict) -> dict:
         elif kind == "subtitle":
             described["subtitles"].append(track)
     return described
+
+
+def summarize_file(described: dict) -> str:
+    """One line for a terminal: name, size, duration, video, tracks."""
+    parts = [described["name"], size_text(described.get("size", 0))]
+    if "duration" in described:
+        minutes, seconds = divmod(int(described["duration"]), 60)
+        parts.append(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
+    video = described.get("video")
+    if video:
+        parts.append(f"{video.get('codec')} {video.get('width')}x{video.get('height')}")
+    for label, tracks in (("audio", described.get("audio")), ("subs", described.get("subtitles"))):
+        if tracks:
+            shown = ", ".join(
+                f"{t['language']} {t['codec']}" + (" (default)" if t["default"] else "")
+                for t in tracks
+            )
+            parts.append(f"{label}: {shown}")
+    return "  ".join(parts)
+
+
+def size_text(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
 
 
 def _seconds(text: str | float | None) -> float | None:

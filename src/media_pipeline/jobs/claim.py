@@ -151,49 +151,54 @@ def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = Fals
             "pass --worker NAME"
         )
     check_share(config.staging_root)
-    queue = Queue.of(config)
-    if is_drained(queue, worker):
-        return ClaimResult(
-            f"worker {worker} is drained: claims nothing ('mp worker resume {worker}')"
+    with Queue.of(config) as queue:
+        if is_drained(queue, worker):
+            return ClaimResult(
+                f"worker {worker} is drained: claims nothing ('mp worker resume {worker}')"
+            )
+        minute = datetime.now().hour * 60 + datetime.now().minute
+        kinds = tuple(
+            kind
+            for kind in config.workers[worker].kinds
+            if window_open(config.windows.get(kind), minute)
         )
-    minute = datetime.now().hour * 60 + datetime.now().minute
-    kinds = tuple(
-        kind
-        for kind in config.workers[worker].kinds
-        if window_open(config.windows.get(kind), minute)
-    )
-    if not kinds:
-        return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
-    limit = config.workers[worker].max_running
-    slot = take_slot(config.queue_dir, worker, limit)
-    if slot is None:
-        return ClaimResult(f"worker {worker}: no job to run (it runs max_running = {limit})")
-    claimer = Claimer(config, queue, worker, kinds)
-    refused: list[str] = []
-    with slot:  # held while the job runs
-        for _attempt in range(MAX_REJECTED_PER_CLAIM):
-            job, folder, missing = claimer.claim_next(dry_run=dry_run)
-            if job is None or dry_run:
-                break
-            # Loaded only now: a claim that finds no job (most of them) needs none of it.
-            from media_pipeline.jobs.run_job import run_claimed_job
+        if not kinds:
+            return ClaimResult(f"worker {worker}: every kind it runs is outside its time window")
+        limit = config.workers[worker].max_running
+        slot = take_slot(config.queue_dir, worker, limit)
+        if slot is None:
+            return ClaimResult(f"worker {worker}: no job to run (it runs max_running = {limit})")
+        with slot:  # held while the job runs
+            return _claim_and_run(config, Claimer(config, queue, worker, kinds), slot, dry_run)
 
-            result = run_claimed_job(config, queue, folder, job, worker, slot.descriptor)
-            if result.outcome != "rejected":
-                return result
-            # A job this worker refused ran nothing: one bad entry never stops the claim.
-            refused.append(result.message)
-        else:
-            return ClaimResult(f"worker {worker}: refused {MAX_REJECTED_PER_CLAIM} jobs in a row")
-        before = "".join(f"{message}\n" for message in refused)
+
+def _claim_and_run(config: Config, claimer: Claimer, slot, dry_run: bool) -> ClaimResult:
+    """Claim the best job and run it; a job refused (it ran nothing) is kept in rejected/
+    and the next one is taken: one bad entry never stops a claim."""
+    worker = claimer.worker
+    refused: list[str] = []
+    for _attempt in range(MAX_REJECTED_PER_CLAIM):
+        job, folder, missing = claimer.claim_next(dry_run=dry_run)
         if job is None:
-            if missing:
-                kinds_missing = ", ".join(sorted(set(missing)))
-                raise PipelineError(
-                    f"worker {worker} has no executable script for {kinds_missing} on this "
-                    "host; those jobs stay in pending/ for another worker"
-                )
-            closed = [kind for kind in config.workers[worker].kinds if kind not in kinds]
-            note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
-            return ClaimResult(f"{before}worker {worker}: no job to run{note}")
-        return ClaimResult(f"would claim {job.job_id}", job.job_id)
+            break
+        if dry_run:
+            return ClaimResult(f"would claim {job.job_id}", job.job_id)
+        # Loaded only now: a claim that finds no job (most of them) needs none of it.
+        from media_pipeline.jobs.run_job import run_claimed_job
+
+        result = run_claimed_job(config, claimer.queue, folder, job, worker, slot.descriptor)
+        if result.outcome != "rejected":
+            return result
+        refused.append(result.message)
+    else:
+        return ClaimResult(f"worker {worker}: refused {MAX_REJECTED_PER_CLAIM} jobs in a row")
+    if missing:
+        kinds_missing = ", ".join(sorted(set(missing)))
+        raise PipelineError(
+            f"worker {worker} has no executable script for {kinds_missing} on this "
+            "host; those jobs stay in pending/ for another worker"
+        )
+    closed = [kind for kind in config.workers[worker].kinds if kind not in claimer.kinds]
+    note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
+    before = "".join(f"{message}\n" for message in refused)
+    return ClaimResult(f"{before}worker {worker}: no job to run{note}")

@@ -137,26 +137,26 @@ def _ask_again(db: Database, row: dict, gate: str, destination: str) -> str:
 
 
 def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
-    queue = Queue.of(config)
-    if dry_run:
-        check_staging_root(config.staging_root)
-        db = open_database_readonly(config)
-        try:
-            todo, waiting, refused = _plan(config, db, queue)
-        finally:
-            if db is not None:
-                db.close()
-        queued = [(item_name(row), f"{kind} job") for row, kind, _d in todo]
-        return DispatchResult(
-            queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
-        )
-    result = DispatchResult()
-    ensure_share(config)
-    with controller_database(config) as db:
-        todo, result.waiting, refused = _plan(config, db, queue)
-        for row, gate, destination in refused:
-            result.refused.append(_ask_again(db, row, gate, destination))
-        for row, kind, destination in todo:
-            job_id = submit_job(config, db, queue, row, kind, destination=destination)
-            result.queued.append((item_name(row), job_id))
-    return result
+    with Queue.of(config) as queue:
+        if dry_run:
+            check_staging_root(config.staging_root)
+            db = open_database_readonly(config)
+            try:
+                todo, waiting, refused = _plan(config, db, queue)
+            finally:
+                if db is not None:
+                    db.close()
+            queued = [(item_name(row), f"{kind} job") for row, kind, _d in todo]
+            return DispatchResult(
+                queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
+            )
+        result = DispatchResult()
+        ensure_share(config)
+        with controller_database(config) as db:
+            todo, result.waiting, refused = _plan(config, db, queue)
+            for row, gate, destination in refused:
+                result.refused.append(_ask_again(db, row, gate, destination))
+            for row, kind, destination in todo:
+                job_id = submit_job(config, db, queue, row, kind, destination=destination)
+                result.queued.append((item_name(row), job_id))
+        return result

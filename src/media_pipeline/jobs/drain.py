@@ -23,22 +23,28 @@ def is_drained(queue: Queue, worker: str) -> bool:
 
 
 def drained_workers(config: Config) -> list[str]:
-    folder = Queue.of(config).dir(DRAIN_FOLDER)
-    return sorted(name for name in folder.names() if not name.startswith(".")) if folder else []
+    with Queue.of(config) as queue:
+        folder = queue.dir(DRAIN_FOLDER)
+        return sorted(name for name in folder.names() if not name.startswith(".")) if folder else []
 
 
 def set_drained(config: Config, worker: str, drained: bool) -> str:
     if worker not in config.workers:
         raise UsageError(f"worker '{worker}' is not under 'workers' in {config.source}")
     check_share(config.staging_root)
+    with Queue.of(config) as queue:
+        return _set_drained(queue, worker, drained)
+
+
+def _set_drained(queue: Queue, worker: str, drained: bool) -> str:
     if drained:
-        folder = Queue.of(config).dir(DRAIN_FOLDER, create=True)
+        folder = queue.dir(DRAIN_FOLDER, create=True)
         folder.write_atomic(worker, datetime.now(UTC).isoformat(timespec="seconds") + "\n")
         return (
             f"worker {worker} drained: it finishes its running job and claims no more "
             f"('mp worker resume {worker}' to undo)"
         )
-    folder = Queue.of(config).dir(DRAIN_FOLDER)
+    folder = queue.dir(DRAIN_FOLDER)
     try:
         if folder is None:
             raise FileNotFoundError

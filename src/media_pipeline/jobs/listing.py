@@ -27,49 +27,51 @@ STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
 def list_jobs(config: Config, state: str | None = None) -> list[dict]:
     if state is not None and state not in STATES:
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
-    queue = Queue.of(config)
-    now = time.time()
-    jobs = []
-    for folder_state in [state] if state else STATES:
-        if folder_state == REJECTED_DIR:
-            jobs.extend(_rejected(queue, now))
-            continue
-        for name in sorted(queue.names(folder_state)):
-            job = parse_entry(folder_state, name)
-            if job is None:
-                continue  # not a job: the next reconcile moves it to rejected/
-            spec = queue.read_job_json(folder_state, name, SPEC_FILE) or {}
-            result = queue.read_job_json(folder_state, name, RESULT_FILE) or {}
-            item = spec.get("item") if isinstance(spec.get("item"), dict) else {}
-            running = RunningName.parse(name) if folder_state == "running" else None
-            heartbeat = (
-                queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
-            )
-            not_before = spec.get("not_before")
-            jobs.append(
-                {
-                    "id": job.job_id,
-                    "state": folder_state,
-                    "kind": job.kind,
-                    "priority": job.priority,
-                    "item": "/".join(
-                        str(p)
-                        for p in (item.get("type"), item.get("title"), item.get("disc_label"))
-                        if p
-                    ),
-                    "item_uid": job.item_uid,
-                    "worker": running.worker if running else _text(result.get("worker")),
-                    "attempts": _count(spec.get("attempts")),
-                    "max_attempts": _count(spec.get("max_attempts")),
-                    "age_seconds": round(max(0.0, now - job.created.timestamp())),
-                    "heartbeat_age_seconds": None if heartbeat is None else round(heartbeat),
-                    "not_before": not_before
-                    if isinstance(not_before, int | float) and not isinstance(not_before, bool)
-                    else None,
-                    "reason": _text(result.get("reason")) if folder_state != "completed" else None,
-                }
-            )
-    return jobs
+    with Queue.of(config) as queue:
+        now = time.time()
+        jobs = []
+        for folder_state in [state] if state else STATES:
+            if folder_state == REJECTED_DIR:
+                jobs.extend(_rejected(queue, now))
+                continue
+            for name in sorted(queue.names(folder_state)):
+                job = parse_entry(folder_state, name)
+                if job is None:
+                    continue  # not a job: the next reconcile moves it to rejected/
+                spec = queue.read_job_json(folder_state, name, SPEC_FILE) or {}
+                result = queue.read_job_json(folder_state, name, RESULT_FILE) or {}
+                item = spec.get("item") if isinstance(spec.get("item"), dict) else {}
+                running = RunningName.parse(name) if folder_state == "running" else None
+                heartbeat = (
+                    queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
+                )
+                not_before = spec.get("not_before")
+                jobs.append(
+                    {
+                        "id": job.job_id,
+                        "state": folder_state,
+                        "kind": job.kind,
+                        "priority": job.priority,
+                        "item": "/".join(
+                            str(p)
+                            for p in (item.get("type"), item.get("title"), item.get("disc_label"))
+                            if p
+                        ),
+                        "item_uid": job.item_uid,
+                        "worker": running.worker if running else _text(result.get("worker")),
+                        "attempts": _count(spec.get("attempts")),
+                        "max_attempts": _count(spec.get("max_attempts")),
+                        "age_seconds": round(max(0.0, now - job.created.timestamp())),
+                        "heartbeat_age_seconds": None if heartbeat is None else round(heartbeat),
+                        "not_before": not_before
+                        if isinstance(not_before, int | float) and not isinstance(not_before, bool)
+                        else None,
+                        "reason": _text(result.get("reason"))
+                        if folder_state != "completed"
+                        else None,
+                    }
+                )
+        return jobs
 
 
 def _rejected(queue: Queue, now: float) -> list[dict]:

@@ -6,8 +6,10 @@ Each runs on the controller under the database lock, changes the item through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -41,6 +43,15 @@ class ManageResult:
     message: str
 
 
+@contextlib.contextmanager
+def _controller(config: Config) -> Iterator[tuple[Queue, Database]]:
+    """What each of these commands works with: the share checked to be the one this
+    controller knows, the queue open, the database under its lock."""
+    ensure_share(config)
+    with Queue.of(config) as queue, controller_database(config) as db:
+        yield queue, db
+
+
 def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
     for label, value in (("title", title), ("disc label", disc_label)):
         if "/" in value or "\0" in value or value.startswith("."):
@@ -55,9 +66,7 @@ def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
 def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") -> ManageResult:
     """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
     key = _key_from_parts(item_type, title, disc_label if item_type == "tv" else "")
-    ensure_share(config)
-    queue = Queue.of(config)
-    with controller_database(config) as db:
+    with _controller(config) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:
             row = rows[0]
@@ -71,9 +80,7 @@ def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") ->
 
 
 def run_cancel(config: Config, item_text: str) -> ManageResult:
-    ensure_share(config)
-    queue = Queue.of(config)
-    with controller_database(config) as db:
+    with _controller(config) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         live = queue.live_job_for(row["uid"])
@@ -129,9 +136,7 @@ RETRY_TARGET = {
 
 
 def run_retry(config: Config, item_text: str) -> ManageResult:
-    ensure_share(config)
-    queue = Queue.of(config)
-    with controller_database(config) as db:
+    with _controller(config) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         if row["state"] not in STOPPED:
@@ -181,9 +186,7 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
     the new priority. The old name is first taken out of pending/ by rename, so the job is
     never claimable under two names."""
     priority = clamp_priority(priority)
-    ensure_share(config)
-    queue = Queue.of(config)
-    with controller_database(config) as db:
+    with _controller(config) as (queue, db):
         row = find_item(db, item_text)
         db["media_items"].update(row["id"], {"priority": priority})
         row = {**row, "priority": priority}
@@ -199,7 +202,10 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
             return ManageResult(message + "; its job was claimed meanwhile")
         job = JobName.parse(old_id)
         new_id = make_job_id(
-            job.kind, ItemKey(row["type"], row["title"], row["disc_label"]), priority, job.created
+            job.kind,
+            ItemKey(row["type"], row["title"], row["disc_label"]),
+            priority,
+            job.created,
         )
         with queue.open_job("tmp", old_id) as holding:
             try:

@@ -241,12 +241,20 @@ class Queue:
             self.dir(state, create=True)
 
     def close(self) -> None:
+        """Close the queue's folders. Commands close them when done: a descriptor kept
+        open (by a traceback, say) would keep the share busy for an unmount."""
         for folder in self._folders.values():
             folder.close()
         self._folders.clear()
         if self._top is not None:
             self._top.close()
             self._top = None
+
+    def __enter__(self) -> Queue:
+        return self
+
+    def __exit__(self, *_exception) -> None:
+        self.close()
 
     # -- listing -----------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ class JobSpec:
     created_at: str
     not_before: float
     raw: dict
+    roots: tuple[str, str] = ("", "")  # staging_root, library_root: where its paths are
 
     @property
     def marker_folder(self) -> str:
@@ -204,4 +205,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         created_at=_text(data, "created_at"),
         not_before=float(not_before),
         raw=data,
+        roots=(config.staging_root, config.library_root),
     )

@@ -430,7 +430,7 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
 def _after_refusal(config, db, item: dict, kind: str, why: str) -> tuple[State, str]:
     """A refused job is queued again from the controller's own spec, up to max_attempts
     refusals since a person last acted on the item; then the item fails, with the reason."""
-    refused = f"its {kind} job was refused by a worker"
+    refused = f"its {kind} job was rejected"
     if db is None:
         earlier = 0
     else:

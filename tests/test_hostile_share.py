@@ -1,0 +1,487 @@
+"""The share as a trust boundary (DESIGN section 10), tried as a person with write access
+to the share would: each case is refused or contained. Every test also checks that
+nothing outside the sandbox changed (a decoy tree hashed before and after), and most
+then carry an honest item through the whole pipeline to the library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from conftest import tree_snapshot
+
+from media_pipeline.approve.signing import sign
+from media_pipeline.items import ItemKey
+
+HONEST = ItemKey("movie", "Heat (1995)")
+OTHER = ItemKey("movie", "Ronin (1998)")
+SECRET = b"root-only secret 8c1f\n"
+
+
+@pytest.fixture
+def decoy(tmp_path):
+    """Files outside the sandbox's staging and library that an attacker aims at: they
+    must be byte for byte the same after the test, and no new file may appear."""
+    root = tmp_path / "decoy"
+    (root / "home" / ".ssh").mkdir(parents=True)
+    (root / "home" / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA owner\n")
+    (root / "etc" / "cron.d").mkdir(parents=True)
+    (root / "etc" / "shadow").write_bytes(SECRET)
+    (root / "etc" / "shadow").chmod(0o600)
+    before = tree_snapshot(root)
+    yield root
+    assert tree_snapshot(root) == before, "something outside the sandbox changed"
+
+
+def jobs_dir(pipeline) -> Path:
+    return pipeline.staging / ".pipeline" / "jobs"
+
+
+def nothing_leaked(pipeline) -> None:
+    """No file the pipeline can reach holds the decoy's secret."""
+    for root in (pipeline.staging, pipeline.root / "library"):
+        for folder, _folders, files in os.walk(root):
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink():
+                    assert SECRET not in path.read_bytes(), f"{path} holds the secret"
+
+
+def drive(pipeline, rounds: int = 8) -> dict:
+    """The hosts' timers, by hand: reconcile, dispatch, claim, until nothing changes."""
+    for _round in range(rounds):
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+        for _claim in range(4):
+            result = pipeline.mp("claim", "--worker", "w1", expect=None)
+            assert result.exit_code in (0, 1), result.output
+            assert "Traceback" not in result.output
+            if "no job to run" in result.stdout:
+                break
+    return pipeline.status_json()
+
+
+def carried_through(pipeline, key: ItemKey = HONEST) -> None:
+    states = {item["title"]: item["state"] for item in drive(pipeline)["items"]}
+    assert states[key.title] == "IN_LIBRARY", states
+
+
+def started(pipeline, key: ItemKey = HONEST) -> str:
+    """An honest item ripped, reconciled and dispatched: its remux job id."""
+    pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    return job_id
+
+
+def rejected_reasons(pipeline) -> list[str]:
+    folder = jobs_dir(pipeline) / "rejected"
+    return [(folder / holder / "reason").read_text() for holder in pipeline.queue("rejected")]
+
+
+def lose_database(pipeline) -> None:
+    """The database and its WAL files are gone; the decision key beside them is not."""
+    for path in pipeline.database.parent.glob("state.db*"):
+        path.unlink()
+
+
+def old(path: Path, seconds: float = 3600) -> None:
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment), follow_symlinks=False)
+
+
+# -- links in job folders ----------------------------------------------------------------
+
+
+def test_a_log_linked_to_authorized_keys_is_never_written(pipeline, decoy):
+    job_id = started(pipeline)
+    job = jobs_dir(pipeline) / "pending" / job_id
+    (job / "log").symlink_to(decoy / "home" / ".ssh" / "authorized_keys")
+    for name in ("pid", "heartbeat", "result.json", "claimed_by", "claimed_at"):
+        (job / name).symlink_to(decoy / "etc" / "shadow")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
+    assert pipeline.runlog() == []
+    assert any("log is a symbolic link" in reason for reason in rejected_reasons(pipeline))
+    carried_through(pipeline)
+
+
+def test_a_stale_job_with_linked_files_copies_nothing_onto_the_share(pipeline, decoy):
+    job_id = started(pipeline)
+    running = jobs_dir(pipeline) / "running" / f"{job_id}.ct303.1"
+    (jobs_dir(pipeline) / "pending" / job_id).rename(running)
+    (running / "spec.json").unlink()
+    (running / "spec.json").symlink_to(decoy / "etc" / "shadow")
+    (running / "log").symlink_to(decoy / "etc" / "shadow")
+    old(running)
+    result = pipeline.mp("reconcile")
+    assert "its spec cannot be used" in result.stderr
+    assert pipeline.queue("running") == []
+    nothing_leaked(pipeline)
+    carried_through(pipeline)
+    nothing_leaked(pipeline)
+
+
+def test_a_job_folder_that_is_a_link_is_rejected(pipeline, decoy):
+    job_id = started(pipeline)
+    forged = job_id.replace("job_p500", "job_p001")
+    (jobs_dir(pipeline) / "pending" / forged).symlink_to(decoy / "home")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {forged} refused" in result.stdout + result.stderr
+    assert "completed" in result.stdout, "the claim goes on to the honest job"
+    carried_through(pipeline)
+
+
+def test_cancel_does_not_follow_a_linked_cancel_file(pipeline, decoy):
+    job_id = started(pipeline)
+    pipeline.behave("remux", "wait")
+    import subprocess
+    import sys
+
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
+        ],
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (pipeline.root / f"started.{job_id}").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    (name,) = pipeline.queue("running")
+    (jobs_dir(pipeline) / "running" / name / "cancel").symlink_to(decoy / "etc" / "shadow")
+    # The link alone is no cancel file mp wrote: the worker may take it as one, but the
+    # cancel command must write its own file, never through the link.
+    pipeline.mp("cancel", HONEST.uid)
+    worker.communicate(timeout=60)
+    assert pipeline.queue("cancelled") == [job_id]
+
+
+# -- deletes through links -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["tmp", "completed"])
+def test_a_linked_queue_folder_refuses_the_command(pipeline, decoy, folder):
+    started(pipeline)
+    (jobs_dir(pipeline) / folder).rmdir()
+    target = decoy / "home"
+    old(target / ".ssh", 90 * 86400)
+    (jobs_dir(pipeline) / folder).symlink_to(target)
+    result = pipeline.mp("reconcile", expect=3)
+    assert "is a symbolic link" in result.stderr and "refusing" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    os.utime(target / ".ssh")  # the decoy's own time, as before the test
+    (jobs_dir(pipeline) / folder).unlink()  # a person puts a real folder back
+    carried_through(pipeline)
+
+
+def test_retention_removes_old_jobs_only_and_moves_other_names_aside(pipeline, decoy):
+    job_id = started(pipeline)
+    pipeline.mp("claim", "--worker", "w1")
+    assert pipeline.queue("completed") == [job_id]
+    completed = jobs_dir(pipeline) / "completed"
+    (completed / "notes.txt").write_text("a person's notes\n")
+    (completed / "family-photos").mkdir()
+    for entry in (completed / job_id, completed / job_id / "result.json"):
+        old(entry, 40 * 86400)
+    for entry in (completed / "notes.txt", completed / "family-photos"):
+        old(entry, 40 * 86400)
+    result = pipeline.mp("reconcile")
+    assert f"job {job_id}: completed 40 days ago; folder removed" in result.stderr
+    assert pipeline.queue("completed") == []
+    assert sorted(rejected_reasons(pipeline)) == [
+        "completed/family-photos: not a name mp gives a job\n",
+        "completed/notes.txt: not a name mp gives a job\n",
+    ]
+    kept = [
+        jobs_dir(pipeline) / "rejected" / holder / "entry" for holder in pipeline.queue("rejected")
+    ]
+    assert sorted(entry.is_dir() for entry in kept) == [False, True], "kept, not deleted"
+    assert "a person's notes\n" in [entry.read_text() for entry in kept if entry.is_file()]
+
+
+def test_failed_jobs_expire_like_completed_ones(pipeline, decoy):
+    pipeline.write_pipeline_config(
+        jobs={
+            "heartbeat_seconds": 1,
+            "stale_after_seconds": 30,
+            "cancel_grace_seconds": 1,
+            "max_attempts": 1,
+            "retention_days": 7,
+        }
+    )
+    job_id = started(pipeline)
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert pipeline.queue("failed") == [job_id]
+    pipeline.mp("reconcile")  # the next timer run, long before the folder expires
+    failed = jobs_dir(pipeline) / "failed" / job_id
+    old(failed / "result.json", 8 * 86400)
+    assert "failed 8 days ago; folder removed" in pipeline.mp("reconcile").stderr
+    assert pipeline.queue("failed") == []
+    assert pipeline.status_json()["counts"] == {"FAILED": 1}, "the item keeps its state"
+
+
+# -- linked item folders ---------------------------------------------------------------------
+
+
+def test_a_linked_item_folder_is_passed_over_and_never_written(pipeline, decoy):
+    evil = decoy / "home"
+    (evil / ".pipeline").mkdir()
+    (evil / ".pipeline" / "remux.done").touch()
+    before = tree_snapshot(decoy)
+    (pipeline.staging / "2-remuxed" / "movies").mkdir(parents=True)
+    (pipeline.staging / "2-remuxed" / "movies" / "Evil").symlink_to(evil)
+    pipeline.mark(OTHER, "1-ripped", "rip")
+    (pipeline.folder(OTHER, "1-ripped") / ".pipeline").rename(pipeline.root / "moved")
+    (pipeline.folder(OTHER, "1-ripped") / ".pipeline").symlink_to(evil / ".pipeline")
+    result = pipeline.mp("reconcile")
+    assert "Evil is a symbolic link; passed over" in result.stderr
+    assert ".pipeline is a symbolic link; passed over" in result.stderr
+    titles = [item["title"] for item in pipeline.status_json()["items"]]
+    assert "Evil" not in titles and OTHER.title not in titles
+    assert tree_snapshot(decoy) == before
+    shutil.rmtree(evil / ".pipeline")  # the decoy as the fixture made it
+    pipeline.mark(HONEST, "1-ripped", "rip")
+    carried_through(pipeline)
+
+
+def test_approve_never_writes_a_decision_through_a_linked_pipeline_folder(pipeline, decoy):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    started(pipeline)
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["items"][0]["pending_approval"] == "remux_review"
+    pipeline_folder = pipeline.folder(HONEST, "2-remuxed") / ".pipeline"
+    pipeline_folder.rename(pipeline.root / "moved")
+    pipeline_folder.symlink_to(decoy / "etc" / "cron.d")
+    result = pipeline.mp("approve", HONEST.uid, "--yes", expect=3)
+    assert "is a symbolic link" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    pipeline_folder.unlink()
+    (pipeline.root / "moved").rename(pipeline_folder)
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    carried_through(pipeline)
+
+
+# -- one bad entry never stops a run -------------------------------------------------------
+
+
+def test_bad_entries_in_every_queue_folder_are_rejected_and_the_run_goes_on(pipeline, decoy):
+    job_id = started(pipeline)
+    pending, running = jobs_dir(pipeline) / "pending", jobs_dir(pipeline) / "running"
+    running.mkdir(exist_ok=True)
+    unknown_kind = job_id.replace("_remux_", "_backup_")
+    bad_date = "job_p500_20261399T250000000000_remux_movie_0123456789ab"
+    (pending / unknown_kind).mkdir()
+    (pending / bad_date).mkdir()
+    (running / f"{job_id}.ct304.77").write_text("a plain file where a job folder goes\n")
+    (jobs_dir(pipeline) / "completed" / "stray.txt").write_text("x")
+    result = pipeline.mp("reconcile")
+    assert "Traceback" not in result.output
+    assert pipeline.queue("pending") == [job_id] and pipeline.queue("running") == []
+    reasons = " ".join(rejected_reasons(pipeline))
+    assert unknown_kind in reasons and bad_date in reasons and "is not a folder" in reasons
+    assert "rejected" in pipeline.mp("jobs").stdout
+    listed = json.loads(pipeline.mp("jobs", "--json").stdout)["jobs"]
+    assert sum(job["state"] == "rejected" for job in listed) == 4
+    assert "rejected" in pipeline.mp("status").stdout
+    carried_through(pipeline)
+
+
+def test_a_huge_name_first_in_line_does_not_stop_claims(pipeline, decoy):
+    job_id = started(pipeline)
+    long_name = "job_p001_20260101T000000000000_remux_movie_0123456789ab_" + "x" * 190
+    (jobs_dir(pipeline) / "pending" / long_name).mkdir()
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} completed" in result.stdout
+    pipeline.mp("reconcile")
+    assert any("not a name mp gives a job" in reason for reason in rejected_reasons(pipeline))
+    carried_through(pipeline)
+
+
+@pytest.mark.parametrize("where", ["approval", "result", "spec"])
+def test_json_nested_beyond_reason_is_survived(pipeline, decoy, where):
+    pipeline.write_pipeline_config(gates=["remux_review"] if where == "approval" else [])
+    job_id = started(pipeline)
+    # Deep enough to overflow a recursive parser, and within every size limit.
+    bomb = "[" * 30_000 + "]" * 30_000
+    job = jobs_dir(pipeline) / "pending" / job_id
+    if where == "spec":
+        (job / "spec.json").write_text(bomb)
+        result = pipeline.mp("claim", "--worker", "w1")
+        assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
+        assert pipeline.queue("running") == []
+    elif where == "result":
+        (job / "result.json").write_text(bomb)
+        pipeline.mp("reconcile")
+    else:
+        pipeline.mp("claim", "--worker", "w1")
+        approval = pipeline.folder(HONEST, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
+        approval.write_text(bomb)
+        result = pipeline.mp("reconcile")
+        assert "decision file not restored" in result.stderr
+        pipeline.mp("approve", HONEST.uid, "--yes")
+    carried_through(pipeline)
+
+
+def test_a_stale_spec_with_words_for_numbers_is_taken_back(pipeline, decoy):
+    job_id = started(pipeline)
+    running = jobs_dir(pipeline) / "running" / f"{job_id}.ct303.1"
+    (jobs_dir(pipeline) / "pending" / job_id).rename(running)
+    spec = json.loads((running / "spec.json").read_text())
+    spec["attempts"] = "abc"
+    (running / "spec.json").write_text(json.dumps(spec))
+    old(running)
+    result = pipeline.mp("reconcile")
+    assert "moved to rejected/" in result.stderr or "taken back" in result.stderr
+    assert "Traceback" not in result.output
+    carried_through(pipeline)
+
+
+def test_a_job_moved_into_running_by_hand_is_rejected_and_why_explains(pipeline, decoy):
+    job_id = started(pipeline)
+    (jobs_dir(pipeline) / "pending" / job_id).rename(jobs_dir(pipeline) / "running" / job_id)
+    result = pipeline.mp("reconcile")
+    assert "moved here by hand?" in result.stderr
+    assert "RIPPED" in pipeline.mp("why", HONEST.uid).stdout, "sent back to be queued again"
+    carried_through(pipeline)
+
+
+# -- forged decisions ------------------------------------------------------------------------
+
+
+def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeline, decoy):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    started(pipeline)
+    for _kind in ("remux", "transcode"):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    assert pipeline.status_json()["items"][0]["pending_approval"] == "filebot_confirm"
+    decision = pipeline.folder(HONEST, "3-transcoded") / ".pipeline"
+    forged = {
+        "status": "approved",
+        "at": "2026-11-25T00:00:00+00:00",
+        "by": "owner@ct303",
+        "gate": "filebot_confirm",
+        "destination": str(decoy / "etc" / "cron.d" / "evil"),
+        "item": {"uid": HONEST.uid, "type": "movie", "title": HONEST.title, "disc_label": ""},
+        "signature": "0" * 64,
+    }
+    (decision / "approval.filebot_confirm.json").write_text(json.dumps(forged))
+    lose_database(pipeline)  # only the share speaks now
+    result = pipeline.mp("reconcile")
+    assert "its signature does not verify" in result.stderr
+    approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert "not trusted" in approvals[0]["prompt"]["note"]
+    assert "0 job(s) would queue" in pipeline.mp("dispatch", "--dry-run").stdout
+    assert pipeline.queue("pending") == []
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    carried_through(pipeline)
+
+
+def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, decoy):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    for key in (HONEST, OTHER):
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    honest = pipeline.folder(HONEST, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
+    other = pipeline.folder(OTHER, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
+    shutil.copy(honest, other)
+    lose_database(pipeline)
+    result = pipeline.mp("reconcile")
+    assert "written for another item or gate" in result.stderr
+    pending = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert [approval["item"]["title"] for approval in pending] == [OTHER.title]
+
+
+def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipeline, decoy):
+    """Even a decision this controller signed is checked against library_root (the
+    root may have moved since)."""
+    from media_pipeline.approve.signing import decision_key
+
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    started(pipeline)
+    for _kind in ("remux", "transcode"):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    decision = {
+        "status": "approved",
+        "at": "2026-11-25T00:00:00+00:00",
+        "by": "owner@ct303",
+        "gate": "filebot_confirm",
+        "destination": "/etc/cron.d/evil",
+        "item": {"uid": HONEST.uid, "type": "movie", "title": HONEST.title, "disc_label": ""},
+    }
+    signed = sign(decision, decision_key(pipeline.config))
+    path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
+    path.write_text(json.dumps(signed))
+    lose_database(pipeline)
+    assert "destination is not inside library_root" in pipeline.mp("reconcile").stderr
+    assert pipeline.queue("pending") == []
+
+
+# -- a done marker never overrides a failed job --------------------------------------------
+
+
+def test_unreadable_output_with_a_marker_never_reaches_the_library(pipeline, decoy):
+    if pipeline.root.joinpath("sample.mkv").exists() is False:
+        pytest.skip("needs ffmpeg: verification probes the output")
+    pipeline.write_pipeline_config(
+        jobs={
+            "heartbeat_seconds": 1,
+            "stale_after_seconds": 30,
+            "cancel_grace_seconds": 1,
+            "max_attempts": 1,  # the back-off between attempts is tested elsewhere
+        }
+    )
+    started(pipeline)
+    pipeline.behave("transcode", "garbage")  # random bytes as broken.mkv, then the marker
+    status = drive(pipeline)
+    (item,) = status["items"]
+    assert item["state"] == "FAILED" and item["stopped_in"] == "TRANSCODING"
+    assert "failed verification" in item["reason"]
+    assert not any((pipeline.root / "library").rglob("*.mkv"))
+    assert "start filebot" not in " ".join(pipeline.runlog())
+    marker = pipeline.folder(HONEST, "3-transcoded") / ".pipeline"
+    assert not (marker / "transcode.done").exists()
+
+
+# -- an empty folder where the share should be --------------------------------------------
+
+
+def test_an_empty_mount_point_refuses_every_writing_command(pipeline, decoy):
+    started(pipeline)
+    pipeline.staging.rename(pipeline.root / "unmounted")
+    pipeline.staging.mkdir()  # what an unmounted share leaves behind
+    for command in (
+        ["dispatch"],
+        ["claim", "--worker", "w1"],
+        ["reconcile"],
+        ["rip", "--type", "movie", "--title", "New"],
+        ["cancel", HONEST.uid],
+        ["worker", "drain", "w1"],
+    ):
+        result = pipeline.mp(*command, expect=3)
+        assert "share" in result.stderr, command
+    assert os.listdir(pipeline.staging) == [], "nothing was written onto the mount point"
+    assert pipeline.runlog() == []
+    pipeline.staging.rmdir()
+    (pipeline.root / "unmounted").rename(pipeline.staging)
+    carried_through(pipeline)
