@@ -351,6 +351,8 @@ def test_a_stale_spec_with_words_for_numbers_is_taken_back(pipeline, decoy):
 def test_a_job_moved_into_running_by_hand_is_rejected_and_why_explains(pipeline, decoy):
     job_id = started(pipeline)
     (jobs_dir(pipeline) / "pending" / job_id).rename(jobs_dir(pipeline) / "running" / job_id)
+    assert "REMUXING" in pipeline.mp("why", HONEST.uid).stdout  # once an AttributeError
+    assert pipeline.mp("jobs").exit_code == 0
     result = pipeline.mp("reconcile")
     assert "moved here by hand?" in result.stderr
     assert "RIPPED" in pipeline.mp("why", HONEST.uid).stdout, "sent back to be queued again"
@@ -435,6 +437,31 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
     lose_database(pipeline)
     assert "destination is not inside library_root" in pipeline.mp("reconcile").stderr
     assert pipeline.queue("pending") == []
+
+
+def test_an_approved_destination_outside_the_library_is_never_dispatched(pipeline, decoy):
+    """The library moved (library_root changed) after a person approved a destination in
+    the old one: dispatch asks again rather than file outside the library."""
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    started(pipeline)
+    for _kind in ("remux", "transcode"):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    new_library = pipeline.root / "library2"
+    new_library.mkdir()
+    pipeline.write_pipeline_config(gates=["filebot_confirm"], library_root=str(new_library))
+    result = pipeline.mp("dispatch")
+    assert "is not inside library_root; not dispatched, filebot_confirm asks again" in result.stdout
+    assert pipeline.queue("pending") == []
+    pipeline.mp("reconcile")
+    approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approvals[0]["prompt"]["destination"].startswith(str(new_library))
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    status = drive(pipeline)
+    assert status["items"][0]["state"] == "IN_LIBRARY"
+    assert list(new_library.rglob("*.mkv")), "filed in the library it now has"
 
 
 # -- a done marker never overrides a failed job --------------------------------------------
