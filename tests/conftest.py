@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from receiver import Receiver
 
 from media_pipeline.cli import mp
 from media_pipeline.config import load_config
@@ -99,6 +100,14 @@ class Sandbox:
 
     def behave(self, kind: str, behaviour: str) -> None:
         (self.root / f"behaviour.{kind}").write_text(behaviour)
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP server on 127.0.0.1 that records what notifications send it."""
+    server = Receiver()
+    yield server
+    server.close()
 
 
 @pytest.fixture

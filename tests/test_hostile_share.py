@@ -80,6 +80,16 @@ def started(pipeline, key: ItemKey = HONEST) -> str:
     return job_id
 
 
+def at_the_filing_gate(pipeline) -> None:
+    """The honest item remuxed and transcoded, waiting for filebot_confirm."""
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    started(pipeline)
+    for _kind in ("remux", "transcode"):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+
+
 def rejected_reasons(pipeline) -> list[str]:
     folder = jobs_dir(pipeline) / "rejected"
     return [(folder / holder / "reason").read_text() for holder in pipeline.queue("rejected")]
@@ -363,12 +373,7 @@ def test_a_job_moved_into_running_by_hand_is_rejected_and_why_explains(pipeline,
 
 
 def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeline, decoy):
-    pipeline.write_pipeline_config(gates=["filebot_confirm"])
-    started(pipeline)
-    for _kind in ("remux", "transcode"):
-        pipeline.mp("claim", "--worker", "w1")
-        pipeline.mp("reconcile")
-        pipeline.mp("dispatch")
+    at_the_filing_gate(pipeline)
     assert pipeline.status_json()["items"][0]["pending_approval"] == "filebot_confirm"
     decision = pipeline.folder(HONEST, "3-transcoded") / ".pipeline"
     forged = {
@@ -417,12 +422,7 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
     root may have moved since)."""
     from media_pipeline.approve.signing import decision_key
 
-    pipeline.write_pipeline_config(gates=["filebot_confirm"])
-    started(pipeline)
-    for _kind in ("remux", "transcode"):
-        pipeline.mp("claim", "--worker", "w1")
-        pipeline.mp("reconcile")
-        pipeline.mp("dispatch")
+    at_the_filing_gate(pipeline)
     decision = {
         "status": "approved",
         "at": "2026-11-25T00:00:00+00:00",
@@ -442,12 +442,7 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
 def test_an_approved_destination_outside_the_library_is_never_dispatched(pipeline, decoy):
     """The library moved (library_root changed) after a person approved a destination in
     the old one: dispatch asks again rather than file outside the library."""
-    pipeline.write_pipeline_config(gates=["filebot_confirm"])
-    started(pipeline)
-    for _kind in ("remux", "transcode"):
-        pipeline.mp("claim", "--worker", "w1")
-        pipeline.mp("reconcile")
-        pipeline.mp("dispatch")
+    at_the_filing_gate(pipeline)
     pipeline.mp("approve", HONEST.uid, "--yes")
     new_library = pipeline.root / "library2"
     new_library.mkdir()
