@@ -18,7 +18,7 @@ from media_pipeline.markers import (
     STATE_FILE,
     metadata_text,
     state_text,
-    write_controller_file,
+    write_controller_files,
 )
 from media_pipeline.share import BadEntry
 from media_pipeline.states import STOPPED, State
@@ -135,12 +135,12 @@ def write_item_files(staging_root: str, row: dict) -> bool:
     folder = row.get("folder_path")
     if not folder:
         return False
+    files = [
+        (STATE_FILE, state_text(row["state"])),
+        (METADATA_FILE, metadata_text(metadata_for(row))),
+    ]
     try:
-        return write_controller_file(
-            staging_root, folder, STATE_FILE, state_text(row["state"])
-        ) and write_controller_file(
-            staging_root, folder, METADATA_FILE, metadata_text(metadata_for(row))
-        )
+        return write_controller_files(staging_root, folder, files)
     except BadEntry as error:
         log.warning("%s; the item's files were not written", error)
         return False

@@ -80,18 +80,25 @@ def metadata_text(metadata: dict) -> str:
     return json.dumps(metadata, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def write_controller_file(staging_root: str, folder: str, name: str, text: str) -> bool:
-    """Atomically write one of the controller's files into folder/.pipeline/. False, and
-    nothing written, when folder itself is gone: a script moved the item on meanwhile,
-    and recreating the folder would leave a ghost of the item behind. BadEntry when a
-    step to it is a link."""
+def write_controller_files(
+    staging_root: str | Folder, folder: str, files: list[tuple[str, str]]
+) -> bool:
+    """Atomically write the controller's files (name, text) into folder/.pipeline/, each
+    replaced whole. False, and nothing written, when folder itself is gone: a script
+    moved the item on meanwhile, and recreating the folder would leave a ghost of the
+    item behind. BadEntry when a step to it is a link."""
     try:
         item = open_below(staging_root, folder)
     except FileNotFoundError:
         return False
     with item, item.child(PIPELINE_DIR, create=True) as pipeline:
-        pipeline.write_atomic(name, text)
+        for name, text in files:
+            pipeline.write_atomic(name, text)
     return True
+
+
+def write_controller_file(staging_root: str | Folder, folder: str, name: str, text: str) -> bool:
+    return write_controller_files(staging_root, folder, [(name, text)])
 
 
 def has_marker(staging_root: str, folder: str, kind: str) -> bool:

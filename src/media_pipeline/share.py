@@ -141,7 +141,8 @@ class Folder:
     def open_file(self, name: str, flags: int, mode: int = 0o666) -> int:
         """A descriptor for a regular file in this folder, never through a link; BadEntry
         for a link, a FIFO, a device or a folder. O_NONBLOCK keeps a FIFO from hanging
-        the open; it is cleared again for regular files."""
+        the open; on a regular file it changes nothing (reads and writes of regular files
+        do not block in that sense), so it is left set."""
         check_name(name)
         flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
         try:
@@ -153,7 +154,6 @@ class Folder:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             os.close(descriptor)
             raise BadEntry(self._join(name), "is not a regular file")
-        os.set_blocking(descriptor, True)
         return descriptor
 
     def read_bytes(self, name: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
@@ -204,12 +204,15 @@ class Folder:
         check_name(name)
         temporary = f".{name[:200]}.{os.getpid()}.{threading.get_ident()}.tmp"
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        # O_EXCL makes a new regular file or fails (it never opens a link, a FIFO or
+        # anything that was there), so none of open_file's checks are needed: they
+        # cost a third of a first reconcile's writes.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            descriptor = self.open_file(temporary, flags)
+            descriptor = os.open(temporary, flags, 0o666, dir_fd=self.fd)
         except FileExistsError:
             os.unlink(temporary, dir_fd=self.fd)
-            descriptor = self.open_file(temporary, flags)
+            descriptor = os.open(temporary, flags, 0o666, dir_fd=self.fd)
         try:
             try:
                 view = memoryview(payload)
@@ -322,12 +325,16 @@ def relative_parts(root: str, path: str) -> list[str] | None:
     return path[len(root.rstrip(os.sep)) + 1 :].split(os.sep)
 
 
-def open_below(root: str, path: str, *, create: bool = False) -> Folder:
-    """The folder at path, which must be inside root, each step below root checked for
-    links. FileNotFoundError if a step is missing, BadEntry if one is a link."""
-    parts = relative_parts(root, path)
+def open_below(root: str | Folder, path: str, *, create: bool = False) -> Folder:
+    """The folder at path, which must be inside root (a path, or a root already open),
+    each step below root checked for links. FileNotFoundError if a step is missing,
+    BadEntry if one is a link."""
+    root_path = root.path if isinstance(root, Folder) else root
+    parts = relative_parts(root_path, path)
     if parts is None:
-        raise BadEntry(path, f"is not inside {root}")
+        raise BadEntry(path, f"is not inside {root_path}")
+    if isinstance(root, Folder):
+        return root.walk(*parts, create=create)
     with Folder.open_root(root) as top:
         return top.walk(*parts, create=create)
 

@@ -22,7 +22,7 @@ from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.identity import ensure_share
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.markers import write_controller_file
+from media_pipeline.markers import write_controller_files
 from media_pipeline.notify import retry_failed as retry_failed_notifications
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
@@ -32,7 +32,7 @@ from media_pipeline.reconcile.queue_sync import (
     sync_jobs,
 )
 from media_pipeline.reconcile.scan import StagingWalk
-from media_pipeline.share import BadEntry
+from media_pipeline.share import BadEntry, Folder
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
@@ -115,24 +115,27 @@ def refuse_if_unmounted(config: Config, walk: StagingWalk, db: Database | None) 
         )
 
 
-def _write_file(staging_root: str, write: FileWrite) -> str | None:
-    """Write one controller file; a sentence if it failed, SafetyRefusal if the share went."""
+def _write_files(staging: str | Folder, writes: list[FileWrite]) -> str | None:
+    """Write one item folder's controller files; a sentence if it failed, SafetyRefusal
+    if the share went."""
+    first = writes[0]
+    files = [(write.name, write.text) for write in writes]
     try:
-        if not write_controller_file(staging_root, write.folder, write.name, write.text):
-            log.info("%s: the folder moved on meanwhile; the next run writes it", write.folder)
+        if not write_controller_files(staging, first.folder, files):
+            log.info("%s: the folder moved on meanwhile; the next run writes it", first.folder)
     except BadEntry as error:
-        return f"{write.describe()} refused ({printable(str(error))})"
+        return f"{first.describe()} refused ({printable(str(error))})"
     except OSError as error:
         if error.errno in SHARE_GONE_ERRNOS:
             raise SafetyRefusal(
-                f"{printable(write.folder)} became unreachable while writing "
-                f"{write.name} ({error.strerror}); is the share still mounted?"
+                f"{printable(first.folder)} became unreachable while writing "
+                f"{first.name} ({error.strerror}); is the share still mounted?"
             ) from None
-        return f"{write.describe()} failed ({error.strerror or error})"
+        return f"{first.describe()} failed ({error.strerror or error})"
     return None
 
 
-def apply_plan(db: Database, plan: ReconcilePlan, staging_root: str) -> list[str]:
+def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list[str]:
     """Write the plan: the database in one transaction, then the controller's files.
     Returns the files that could not be written."""
     with db.atomic():
@@ -165,9 +168,15 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging_root: str) -> list[str
         )
     for note in plan.notes:
         log.warning("%s", note)
-    write_file = functools.partial(_write_file, staging_root)
+    # One item's files are written together: its folder is walked to (each step checked
+    # for links) once, not once per file.
+    by_folder: dict[str, list[FileWrite]] = {}
+    for write in plan.writes:
+        by_folder.setdefault(write.folder, []).append(write)
+    groups = list(by_folder.values())
+    write_files = functools.partial(_write_files, staging)
     if len(plan.writes) < PARALLEL_WRITES_FROM:
-        outcomes = [write_file(write) for write in plan.writes]
+        outcomes = [write_files(group) for group in groups]
     else:
         # Creating a file costs a round trip on NFS (and ~0.5 ms on a local disk); a few
         # threads overlap them, which makes a first or rebuilding run about twice as fast.
@@ -175,9 +184,8 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging_root: str) -> list[str
         # 10,000 items was most of its memory.
         outcomes = []
         with ThreadPoolExecutor(max_workers=WRITE_THREADS) as pool:
-            for start in range(0, len(plan.writes), WRITE_SLICE):
-                slice_ = plan.writes[start : start + WRITE_SLICE]
-                outcomes.extend(pool.map(write_file, slice_))
+            for start in range(0, len(groups), WRITE_SLICE):
+                outcomes.extend(pool.map(write_files, groups[start : start + WRITE_SLICE]))
     failures = [outcome for outcome in outcomes if outcome]
     return failures
 
@@ -240,7 +248,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
         history = last_recorded_states(db, restoring) if db is not None and restoring else {}
         plan, warnings = plan_items(batch, rows, history, now, held)
         walk.check_unchanged()  # before anything read after the share went is acted on
-        _apply(db, plan, result, warnings, dry_run, config.staging_root)
+        _apply(db, plan, result, warnings, dry_run, walk.root_folder)
         result.queue_changes += restore_decisions(config, db, batch, dry_run=dry_run, notes=notes)
     result.warnings.extend(walk.warnings[listing_warnings:])  # from reading the items
     walk.check_unchanged()
@@ -250,7 +258,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
             "FROM media_items WHERE folder_path IS NOT NULL AND missing_since IS NULL"
         )
         plan = plan_missing(in_staging, walk.items, now)
-        _apply(db, plan, result, [], dry_run, config.staging_root)
+        _apply(db, plan, result, [], dry_run, walk.root_folder)
     if not dry_run:
         retry_failed_notifications(config, db)
     result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
@@ -261,7 +269,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     return result
 
 
-def _apply(db, plan: ReconcilePlan, result, warnings, dry_run: bool, staging_root: str) -> None:
+def _apply(db, plan: ReconcilePlan, result, warnings, dry_run: bool, staging: Folder) -> None:
     result.add(plan, warnings)
     if not dry_run:
-        result.failures.extend(apply_plan(db, plan, staging_root))
+        result.failures.extend(apply_plan(db, plan, staging))

@@ -201,6 +201,11 @@ class StagingWalk:
                 "gone or replaced); is the share still mounted? Nothing more was changed"
             )
 
+    @property
+    def root_folder(self) -> Folder:
+        """staging_root, open: writers walk from it rather than open it again each time."""
+        return self._top
+
     def close(self) -> None:
         for folder in self._type_folders.values():
             folder.close()
