@@ -459,6 +459,28 @@ def test_an_approved_destination_outside_the_library_is_never_dispatched(pipelin
     assert list(new_library.rglob("*.mkv")), "filed in the library it now has"
 
 
+def test_a_filing_spec_changed_on_the_share_files_nothing_there(pipeline, decoy):
+    """Inside library_root a worker cannot tell a forged destination from an approved
+    one; reconcile can, and rejects the job before it is claimed."""
+    at_the_filing_gate(pipeline)
+    approved = "Movies/Heat (1995)/Heat (1995) {edition-Director's Cut}.mkv"
+    pipeline.mp("approve", HONEST.uid, "--yes", "--destination", approved)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    spec_path = jobs_dir(pipeline) / "pending" / job_id / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    library = pipeline.root / "library"
+    assert spec["destination"] == str(library / approved)
+    spec["destination"] = str(library / "Movies" / "Somewhere Else.mkv")
+    spec_path.write_text(json.dumps(spec))
+    result = pipeline.mp("reconcile")
+    assert "its destination is not the one approved for its item" in result.stderr
+    assert pipeline.queue("pending") == []
+    carried_through(pipeline)
+    assert (library / approved).exists()
+    assert not (library / "Movies" / "Somewhere Else.mkv").exists()
+
+
 # -- a done marker never overrides a failed job --------------------------------------------
 
 

@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from media_pipeline.approve.gates import destination_inside
 from media_pipeline.config import Config
+from media_pipeline.destination import proposed_destination
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
@@ -51,6 +52,18 @@ def approved_destinations(db: Database) -> dict[tuple[str, str], str | None]:
     for row in db.query("SELECT * FROM human_approvals ORDER BY id"):
         latest[(row["item_uid"], row["gate"])] = row
     return {key: row["destination"] for key, row in latest.items() if row["status"] == "approved"}
+
+
+def filing_destination(config: Config, approved: dict, row: dict) -> str:
+    """Where an item's filing job must file it: the destination a person approved at
+    filebot_confirm when that gate is on, else (or if the approval named none) the
+    proposed one. What dispatch writes into the spec, and what reconcile holds a
+    pending spec to."""
+    key = ItemKey(row["type"], row["title"], row["disc_label"])
+    chosen = (
+        approved.get((row["uid"], "filebot_confirm")) if "filebot_confirm" in config.gates else None
+    )
+    return chosen or proposed_destination(key, config.library_root)
 
 
 def submit_job(

@@ -440,10 +440,17 @@ class Queue:
     def reject(self, state: str, name: str, reason: str) -> str:
         """Move an entry that is not a job mp can use into rejected/, with a reason file.
         Never deleted by mp; `mp jobs` and `mp status` show it. Returns its new name."""
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         rejected = self.dir(REJECTED_DIR, create=True)
-        holder = f"{stamp}.{_safe_name(name)}"
-        rejected.mkdir(holder)
+        for attempt in range(100):
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            holder = f"{stamp}{'-' + str(attempt) if attempt else ''}.{_safe_name(name)}"
+            try:
+                rejected.mkdir(holder)
+                break
+            except FileExistsError:
+                continue  # the same name rejected in the same microsecond (or planted)
+        else:
+            raise FileExistsError(errno.EEXIST, "no free name in rejected/", self.folder(state))
         with rejected.child(holder) as folder:
             folder.create(REASON_FILE, f"{state}/{_printable(name)}: {reason}\n")
             self.dir(state).rename(name, folder, REJECTED_ENTRY)

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 from media_pipeline.config import Config
 from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import printable
-from media_pipeline.jobs.dispatch import KIND_STATES
+from media_pipeline.jobs.dispatch import KIND_STATES, approved_destinations, filing_destination
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     FINISHED_DIRS,
@@ -72,6 +72,35 @@ def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     queue.reject(state, name, problem)
+    return changes
+
+
+def reject_unapproved_filings(
+    config: Config, db: Database | None, queue: Queue, *, dry_run: bool
+) -> list[str]:
+    """A pending filing job whose destination is not the one this controller approved
+    (or proposed) was changed on the share after dispatch wrote it: rejected before a
+    worker files the item there. A worker can only check that a destination is inside
+    library_root (it holds no key to tell an approval from a forgery); the database can
+    tell which destination a person chose."""
+    pending = [
+        (name, job) for state, name, job in queue.jobs(("pending",)) if job.kind == "filebot"
+    ]
+    if db is None or not pending:
+        return []
+    rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
+    approved = approved_destinations(db)
+    changes = []
+    for name, job in pending:
+        row = rows.get(job.item_uid)
+        spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
+        if row is None or spec.get("destination") == filing_destination(config, approved, row):
+            continue
+        problem = "its destination is not the one approved for its item"
+        changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
+        if not dry_run:
+            with contextlib.suppress(FileNotFoundError):
+                queue.reject("pending", name, problem)
     return changes
 
 
@@ -268,7 +297,8 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     queue_jobs = queue.jobs()
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
-        if job.item_uid not in latest or job.job_id > latest[job.item_uid][2].job_id:
+        # Newest by creation time (a job's name sorts by priority first).
+        if job.item_uid not in latest or job.created > latest[job.item_uid][2].created:
             latest[job.item_uid] = (state, name, job)
     # Only the rows these jobs concern: the tables grow with the library and its history,
     # the queue folders only with the retention period.
@@ -403,12 +433,15 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
     current = State(item["state"])
     if current not in (*REVERT, State.RIPPING) or item.get("missing_since"):
         return []
-    if latest is not None and latest[0] in (*LIVE_DIRS, "failed", "cancelled"):
+    kind = JOB_KINDS_BY_STATE[current]
+    # Only a job of the kind the item waits for speaks for it (a transcode job completed
+    # long ago says nothing about the filing job that vanished since).
+    same_kind = latest is not None and latest[2].kind == kind
+    if same_kind and latest[0] in (*LIVE_DIRS, "failed", "cancelled"):
         return []
-    if latest is not None and _marker_written(config, queue, *latest):
+    if same_kind and _marker_written(config, queue, *latest):
         # Completed after this reconcile read the markers: the next one moves it on.
         return []
-    kind = JOB_KINDS_BY_STATE[current]
     if (
         refusal is not None
         and refusal.job.kind == kind

@@ -28,6 +28,7 @@ from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, 
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
     reject_strays,
+    reject_unapproved_filings,
     remove_expired_jobs,
     sync_jobs,
 )
@@ -231,6 +232,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     result.warnings.extend(walk.warnings)
     # Jobs first: a stale job taken back is then seen as pending below.
     result.queue_changes += reject_strays(queue, dry_run=dry_run)
+    result.queue_changes += reject_unapproved_filings(config, db, queue, dry_run=dry_run)
     result.queue_changes += recover_stale_jobs(config, queue, dry_run=dry_run)
     result.queue_changes += remove_expired_jobs(config, queue, dry_run=dry_run)
     # A marker whose job is still live does not count yet: the worker verifies the
