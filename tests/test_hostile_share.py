@@ -43,12 +43,13 @@ def jobs_dir(pipeline) -> Path:
 
 
 def nothing_leaked(pipeline) -> None:
-    """No file the pipeline can reach holds the decoy's secret."""
+    """No file the pipeline can reach holds the decoy's secret (a hard link the attacker
+    planted is the attacker's own copy, not a leak)."""
     for root in (pipeline.staging, pipeline.root / "library"):
         for folder, _folders, files in os.walk(root):
             for name in files:
                 path = Path(folder) / name
-                if not path.is_symlink():
+                if not path.is_symlink() and path.stat().st_nlink == 1:
                     assert SECRET not in path.read_bytes(), f"{path} holds the secret"
 
 
@@ -118,7 +119,47 @@ def test_a_log_linked_to_authorized_keys_is_never_written(pipeline, decoy):
     result = pipeline.mp("claim", "--worker", "w1")
     assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
     assert pipeline.runlog() == []
-    assert any("log is a symbolic link" in reason for reason in rejected_reasons(pipeline))
+    assert any("is a symbolic link" in reason for reason in rejected_reasons(pipeline))
+    carried_through(pipeline)
+
+
+def test_a_log_hard_linked_to_a_file_elsewhere_is_never_written(pipeline, decoy):
+    job_id = started(pipeline)
+    secret = pipeline.root / "secret-on-this-disk"  # a hard link needs one filesystem
+    secret.write_bytes(SECRET)
+    os.link(secret, jobs_dir(pipeline) / "pending" / job_id / "log")
+    pipeline.behave("remux", "fail")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert "is a hard link" in result.stdout + result.stderr
+    assert secret.read_bytes() == SECRET and pipeline.runlog() == []
+    nothing_leaked(pipeline)
+
+
+@pytest.mark.parametrize(
+    ("folder", "plant"),
+    [
+        ("2-remuxed", ".pipeline/remux.timestamp"),  # `date > ...timestamp` writes through
+        ("1-ripped", "extra.mkv"),  # a filing or remux script copies what it reads
+        ("1-ripped", "fifo.mkv"),  # ffmpeg would block on it for ever
+        ("1-ripped", "hard.mkv"),  # a second name for a file elsewhere
+    ],
+)
+def test_an_item_folder_holding_a_link_runs_nothing(pipeline, decoy, folder, plant):
+    job_id = started(pipeline)
+    target = pipeline.folder(HONEST, folder) / plant
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if plant.startswith("fifo"):
+        os.mkfifo(target)
+    elif plant.startswith("hard"):
+        (pipeline.root / "elsewhere").write_bytes(SECRET)
+        os.link(pipeline.root / "elsewhere", target)
+    else:
+        target.symlink_to(decoy / "etc" / "shadow")
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
+    assert "is a link, a FIFO or device, or a hard link" in result.stdout + result.stderr
+    assert pipeline.runlog() == []
+    target.unlink()  # a person removes it
     carried_through(pipeline)
 
 
@@ -217,6 +258,26 @@ def test_retention_removes_old_jobs_only_and_moves_other_names_aside(pipeline, d
     ]
     assert sorted(entry.is_dir() for entry in kept) == [False, True], "kept, not deleted"
     assert "a person's notes\n" in [entry.read_text() for entry in kept if entry.is_file()]
+
+
+@pytest.mark.parametrize("state", ["completed", "tmp"])
+def test_an_item_folder_renamed_like_a_job_is_never_deleted(pipeline, decoy, state):
+    pipeline.mp("reconcile")
+    media = pipeline.root / "media"
+    (media / "Extras").mkdir(parents=True)
+    (media / "movie.mkv").write_bytes(b"the only copy")
+    (media / "Extras" / "nested.mkv").write_bytes(b"another")
+    forged = jobs_dir(pipeline) / state / "job_p500_20200101T000000000000_remux_movie_000000000000"
+    forged.parent.mkdir(parents=True, exist_ok=True)
+    media.rename(forged)
+    for path in (forged, forged / "movie.mkv"):
+        old(path, 400 * 86400)
+    result = pipeline.mp("reconcile")
+    assert "which mp never writes in a job folder" in result.stderr
+    (holder,) = pipeline.queue("rejected")
+    kept = jobs_dir(pipeline) / "rejected" / holder / "entry"
+    assert (kept / "movie.mkv").read_bytes() == b"the only copy"
+    assert (kept / "Extras" / "nested.mkv").read_bytes() == b"another"
 
 
 def test_failed_jobs_expire_like_completed_ones(pipeline, decoy):

@@ -84,17 +84,29 @@ def test_a_planted_temporary_name_is_not_written_through(share):
     assert (outside / "secret").read_text() == "private\n"
 
 
-def test_remove_tree_never_follows_a_link_inside(share):
+def test_hard_links_are_refused_and_a_heartbeat_never_touches_a_link(share):
     root, outside, folder = share
-    (root / "job" / "sub").mkdir(parents=True)
-    (root / "job" / "sub" / "escape").symlink_to(outside)
-    folder.remove_tree("job")
-    assert not (root / "job").exists()
-    assert (outside / "secret").exists()
-    (root / "link").symlink_to(outside)
-    with pytest.raises(BadEntry):
-        folder.remove_tree("link")
-    assert (outside / "secret").exists()
+    os.link(outside / "secret", root / "log")  # same filesystem: a second name for it
+    with pytest.raises(BadEntry, match="hard link"):
+        folder.open_append("log")
+    with pytest.raises(BadEntry, match="hard link"):
+        folder.read_bytes("log")
+    (root / "heartbeat").symlink_to(outside / "secret")
+    before = os.stat(outside / "secret").st_mtime_ns
+    with pytest.raises(BadEntry, match="symbolic link"):
+        folder.touch("heartbeat")
+    assert os.stat(outside / "secret").st_mtime_ns == before
+    assert (outside / "secret").read_text() == "private\n"
+
+
+def test_json_with_text_no_utf8_can_hold_is_refused(share):
+    root, _outside, folder = share
+    (root / "spec.json").write_text('{"item": {"title": "\\udc80"}}')
+    with pytest.raises(BadEntry, match="not a JSON object"):
+        folder.read_json("spec.json")
+    (root / "keys.json").write_text('{"\\ud800": 1}')
+    with pytest.raises(BadEntry, match="not a JSON object"):
+        folder.read_json("keys.json")
 
 
 def test_a_link_on_the_way_to_a_script_path_is_found(tmp_path):

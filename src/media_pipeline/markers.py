@@ -106,7 +106,7 @@ def has_marker(staging_root: str, folder: str, kind: str) -> bool:
     try:
         with open_below(staging_root, folder) as item, item.child(PIPELINE_DIR) as pipeline:
             return pipeline.exists(kind + DONE_SUFFIX)
-    except (FileNotFoundError, BadEntry):
+    except (OSError, BadEntry):  # absent, a link, a name too long: no marker mp can use
         return False
 
 
@@ -117,7 +117,7 @@ def set_marker_aside(staging_root: str, folder: str, kind: str, why: str) -> boo
     try:
         with open_below(staging_root, folder) as item, item.child(PIPELINE_DIR) as pipeline:
             pipeline.rename(kind + DONE_SUFFIX, pipeline, f"{kind}{DONE_SUFFIX}.{why}")
-    except (FileNotFoundError, BadEntry):
+    except (OSError, BadEntry):
         return False
     return True
 

@@ -151,9 +151,17 @@ class Folder:
             if error.errno in (*_REFUSED, errno.EISDIR, errno.ENXIO):
                 raise BadEntry(self._join(name), _describe(self.fd, name, "regular file")) from None
             raise
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        status = os.fstat(descriptor)
+        problem = None
+        if not stat.S_ISREG(status.st_mode):
+            problem = "is not a regular file"
+        elif status.st_nlink > 1:
+            # A hard link to a file elsewhere (root on an NFS client may make one to
+            # anything on that filesystem): writing or reading it reaches that file.
+            problem = f"is a hard link ({status.st_nlink} names share it)"
+        if problem:
             os.close(descriptor)
-            raise BadEntry(self._join(name), "is not a regular file")
+            raise BadEntry(self._join(name), problem)
         return descriptor
 
     def read_bytes(self, name: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
@@ -203,7 +211,7 @@ class Folder:
         """
         check_name(name)
         temporary = f".{name[:200]}.{os.getpid()}.{threading.get_ident()}.tmp"
-        payload = data.encode("utf-8") if isinstance(data, str) else data
+        payload = _encoded(data)
         # O_EXCL makes a new regular file or fails (it never opens a link, a FIFO or
         # anything that was there), so none of open_file's checks are needed: they
         # cost a third of a first reconcile's writes.
@@ -228,7 +236,7 @@ class Folder:
 
     def create(self, name: str, data: str | bytes = b"") -> None:
         """A new file (FileExistsError if the name is taken, whatever it is)."""
-        payload = data.encode("utf-8") if isinstance(data, str) else data
+        payload = _encoded(data)
         descriptor = self.open_file(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         try:
             os.write(descriptor, payload)
@@ -241,13 +249,14 @@ class Folder:
         return self.open_file(name, os.O_RDWR | os.O_APPEND | os.O_CREAT)
 
     def touch(self, name: str) -> None:
-        """Set name's time to now, making it if absent. utime(None) asks the file server
-        for its own time, so hosts whose clocks disagree are judged on one clock."""
+        """Set name's time to now, making it if absent; through a descriptor checked as
+        open_file does, so no link's target gets the time. utime(None) asks the file
+        server for its own time, so hosts whose clocks disagree are judged on one clock."""
+        descriptor = self.open_file(name, os.O_WRONLY | os.O_CREAT)
         try:
-            os.utime(check_name(name), None, dir_fd=self.fd, follow_symlinks=False)
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):
-                self.create(name)
+            os.utime(descriptor, None)
+        finally:
+            os.close(descriptor)
 
     # -- moving and removing -----------------------------------------------------------
 
@@ -261,13 +270,9 @@ class Folder:
     def unlink(self, name: str) -> None:
         os.unlink(check_name(name), dir_fd=self.fd)
 
-    def remove_tree(self, name: str) -> None:
-        """Delete a folder and what is in it, never following a link out of it."""
-        if not self.is_folder(name):
-            raise BadEntry(self._join(name), _describe(self.fd, name, "folder"))
-        import shutil  # only reconcile removes anything; claims need none of it
-
-        shutil.rmtree(name, dir_fd=self.fd)
+    def rmdir(self, name: str) -> None:
+        """Remove an empty sub-folder (OSError if anything is in it)."""
+        os.rmdir(check_name(name), dir_fd=self.fd)
 
     # -- lifetime ----------------------------------------------------------------------
 
@@ -287,21 +292,29 @@ class Folder:
             self.close()
 
 
+def _encoded(data: str | bytes) -> bytes:
+    # A lone surrogate (from a name that is not UTF-8) is written as U+FFFD, not refused.
+    return data.encode("utf-8", errors="replace") if isinstance(data, str) else data
+
+
 def parse_json_object(data: str | bytes | None) -> dict | None:
-    """A JSON object of bounded depth from untrusted text, or None."""
+    """A JSON object of bounded depth from untrusted text, or None. Text that no UTF-8
+    can hold (JSON's "\udc80", a lone surrogate) is refused too: it would fail later,
+    in SQLite or in a write, far from where it came in."""
     if not data:
         return None
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(value, dict) or _too_deep(value):
+    if not isinstance(value, dict) or _unusable(value):
         return None
     return value
 
 
-def _too_deep(value) -> bool:
-    """Whether value nests deeper than MAX_JSON_DEPTH (iteratively: no recursion to blow)."""
+def _unusable(value) -> bool:
+    """Whether value nests deeper than MAX_JSON_DEPTH or holds text no UTF-8 can hold
+    (checked iteratively: no recursion to blow)."""
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -309,9 +322,20 @@ def _too_deep(value) -> bool:
             return True
         if isinstance(item, dict):
             stack.extend((inner, depth + 1) for inner in item.values())
+            stack.extend((key, depth + 1) for key in item)
         elif isinstance(item, list):
             stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str) and not _encodable(item):
+            return True
     return False
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def relative_parts(root: str, path: str) -> list[str] | None:
@@ -356,6 +380,8 @@ def link_in_path(root: str, path: str) -> str | None:
                 inner = folder.child(name)
             except FileNotFoundError:
                 return None  # the script makes the rest; nothing there to follow
+            except OSError:  # a name too long for the filesystem, say: nothing to give
+                return os.path.join(root, *parts[: index + 1])
             except BadEntry:
                 status = folder.lstat(name)
                 last = index == len(parts) - 1
@@ -367,3 +393,44 @@ def link_in_path(root: str, path: str) -> str | None:
         return None
     finally:
         folder.close()
+
+
+# An item folder holds a few dozen files; a scan that meets more stops and says so.
+HAZARD_SCAN_LIMIT = 10_000
+
+
+def hazard_in(root: str, path: str) -> str | None:
+    """The first entry in the folder at path (recursively) that a script run as root
+    must not be handed: a symbolic link, a FIFO or device, or a file with a second
+    name (a hard link). Scripts follow links, block on FIFOs and write through hard
+    links (`date > .pipeline/x.timestamp` once overwrote a file outside the roots
+    through a planted link). None when the folder is clean or absent."""
+    try:
+        top = open_below(root, path)
+    except FileNotFoundError:
+        return None
+    except (BadEntry, OSError):
+        return path
+    pending, seen = [(top, path)], 0
+    try:
+        while pending:
+            folder, where = pending.pop()
+            with folder:
+                for entry in folder.entries():
+                    seen += 1
+                    if seen > HAZARD_SCAN_LIMIT:
+                        return f"{where} (more than {HAZARD_SCAN_LIMIT} entries)"
+                    inside = os.path.join(where, entry.name)
+                    status = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(status.st_mode):
+                        pending.append((folder.child(entry.name), inside))
+                    elif not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+                        return inside
+    except FileNotFoundError:
+        return None  # moved on while being looked at: the run finds out
+    except (BadEntry, OSError):
+        return path
+    finally:
+        for folder, _where in pending:
+            folder.close()
+    return None

@@ -17,6 +17,7 @@ from media_pipeline.jobs.queue import (
     JobName,
     Queue,
     RunningName,
+    back_off_time,
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.states import State
@@ -33,8 +34,8 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     job = JobName.parse(name)
     now = time.time()
     spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
-    until = spec.get("not_before")
-    if isinstance(until, int | float) and not isinstance(until, bool) and until > now:
+    until = back_off_time(spec.get("not_before"))
+    if until is not None and until > now:
         return (
             f"Its {kind} job failed {spec.get('attempts', '?')} time(s) (last: "
             f"{printable(str(spec.get('last_error', 'no reason recorded')))}) and backs "

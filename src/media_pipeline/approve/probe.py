@@ -41,6 +41,12 @@ END_READ_SECONDS = 60
 TIMED_TRACKS = ("video", "audio", "subtitle")
 
 
+# A gate shows a disc's titles; a folder filled with junk must not hold the database lock
+# for minutes while each file is probed.
+MAX_LISTED = 500
+MAX_PROBED = 60
+
+
 def describe_files(root: str, folder: str) -> list[dict]:
     """One entry per visible regular file in folder (not recursive), which must be below
     root, media files probed. The folder is opened step by step below root and each file
@@ -51,14 +57,22 @@ def describe_files(root: str, folder: str) -> list[dict]:
     except (BadEntry, OSError):
         return []
     ffprobe = shutil.which("ffprobe")
-    files = []
+    files: list[dict] = []
+    probed = 0
     with opened:
         for name in sorted(opened.names()):
             status = opened.lstat(name) if not name.startswith(".") else None
             if status is None or not stat.S_ISREG(status.st_mode):
                 continue
-            described = {"name": name, "size": status.st_size}
-            if ffprobe and name.lower().endswith(MEDIA_SUFFIXES):
+            if len(files) == MAX_LISTED:
+                files.append({"name": "(more files not listed)", "size": 0})
+                break
+            # A name that is not UTF-8 is shown with U+FFFD: it must fit the database.
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            described = {"name": shown, "size": status.st_size}
+            media = name.lower().endswith(MEDIA_SUFFIXES)
+            if ffprobe and media and probed < MAX_PROBED:
+                probed += 1
                 with contextlib.suppress(BadEntry, OSError):
                     descriptor = opened.open_file(name, os.O_RDONLY)
                     try:

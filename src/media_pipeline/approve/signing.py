@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 
 from media_pipeline.config import Config
 from media_pipeline.store import private_key
 
 SIGNATURE = "signature"
+_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _message(decision: dict) -> bytes:
@@ -36,7 +38,7 @@ def sign(decision: dict, key: bytes) -> dict:
 
 def verifies(decision: dict, key: bytes) -> bool:
     signature = decision.get(SIGNATURE)
-    if not isinstance(signature, str):
+    if not isinstance(signature, str) or not _HEX.match(signature):
         return False
     expected = hmac.new(key, _message(decision), hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)

@@ -17,6 +17,7 @@ from media_pipeline.jobs.queue import (
     SPEC_FILE,
     Queue,
     RunningName,
+    back_off_time,
     parse_entry,
 )
 from media_pipeline.store import duration_text
@@ -63,9 +64,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                         "max_attempts": _count(spec.get("max_attempts")),
                         "age_seconds": round(max(0.0, now - job.created.timestamp())),
                         "heartbeat_age_seconds": None if heartbeat is None else round(heartbeat),
-                        "not_before": not_before
-                        if isinstance(not_before, int | float) and not isinstance(not_before, bool)
-                        else None,
+                        "not_before": back_off_time(not_before),
                         "reason": _text(result.get("reason"))
                         if folder_state != "completed"
                         else None,

@@ -26,6 +26,7 @@ from media_pipeline.jobs.queue import (
     SPEC_FILE,
     JobName,
     Queue,
+    back_off_time,
     clamp_priority,
     make_job_id,
     write_json,
@@ -213,8 +214,8 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
             except BadEntry:
                 spec = {}  # the worker refuses it; reconcile queues the item again
             write_json(holding, SPEC_FILE, {**spec, "id": new_id, "priority": priority})
-        not_before = spec.get("not_before")
-        if isinstance(not_before, int | float) and not_before > time.time():
+        not_before = back_off_time(spec.get("not_before"))
+        if not_before is not None and not_before > time.time():
             queue.hold(new_id, not_before)  # the new name keeps the job's back-off
         queue.move("tmp", old_id, "pending", new_id)
         db.execute("UPDATE jobs SET id = ?, priority = ? WHERE id = ?", [new_id, priority, old_id])

@@ -11,7 +11,14 @@ import time
 from datetime import UTC, datetime
 
 from media_pipeline.config import Config
-from media_pipeline.jobs.queue import LOG_FILE, RESULT_FILE, SPEC_FILE, Queue, write_json
+from media_pipeline.jobs.queue import (
+    LOG_FILE,
+    MAX_WAIT_SECONDS,
+    RESULT_FILE,
+    SPEC_FILE,
+    Queue,
+    write_json,
+)
 from media_pipeline.share import BadEntry, Folder
 
 LOG_TAIL_LINES = 20
@@ -37,7 +44,9 @@ def now_text() -> str:
 
 
 def backoff_until(config: Config, attempts: int, now: float) -> float:
-    return now + config.jobs.backoff_seconds * 2 ** max(0, attempts - 1)
+    """Doubling with each attempt, never more than a day (MAX_WAIT_SECONDS)."""
+    doubled = config.jobs.backoff_seconds * 2 ** min(max(0, attempts - 1), 20)
+    return now + min(doubled, MAX_WAIT_SECONDS)
 
 
 def _count(value, default: int) -> int:
@@ -64,8 +73,10 @@ def record_failure(
     """A failed attempt: back to pending/ with attempts + 1 and a back-off, or to failed/
     once max_attempts is reached. job is the job's open folder, state/name where it is.
     Returns the folder it went to. Shared by claim and by reconcile's stale-job recovery."""
-    attempts = _count(spec_data.get("attempts"), 0) + 1
-    max_attempts = max(1, _count(spec_data.get("max_attempts"), config.jobs.max_attempts))
+    # The spec's counts are on the share: the limit is this host's config, whatever the
+    # spec says (a forged max_attempts of a million kept a failing job going for ever).
+    max_attempts = config.jobs.max_attempts
+    attempts = min(_count(spec_data.get("attempts"), 0), max_attempts) + 1
     result = {
         "status": "failed",
         "reason": reason,

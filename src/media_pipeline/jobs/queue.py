@@ -47,12 +47,27 @@ PID_FILE = "pid"
 CLAIMED_BY_FILE = "claimed_by"
 CLAIMED_AT_FILE = "claimed_at"
 REASON_FILE = "reason"
+# Every file mp writes in a job folder: nothing else is ever deleted with one.
+JOB_FILES = frozenset(
+    {
+        SPEC_FILE,
+        RESULT_FILE,
+        CANCEL_FILE,
+        HEARTBEAT_FILE,
+        LOG_FILE,
+        PID_FILE,
+        CLAIMED_BY_FILE,
+        CLAIMED_AT_FILE,
+    }
+)
 REJECTED_ENTRY = "entry"
 # A job put back with a back-off also gets an empty file `pending/.wait.UNTIL.ID` (UNTIL in
 # whole epoch seconds), written before the job is moved in. The back-offs then come with
 # the one listing a claimer reads anyway, where reading each candidate's spec (or any
 # file inside it) would cost an open per job. The spec's not_before says the same.
 WAIT_PREFIX = ".wait."
+# The longest back-off mp gives (outcome.backoff_until caps it); a later one is forged.
+MAX_WAIT_SECONDS = 86400
 
 # Priorities run from -499 to 499; the name holds 500 - priority so that a plain sort
 # puts the highest priority first, then the oldest.
@@ -112,6 +127,14 @@ def _created(text: str) -> datetime | None:
         return None
 
 
+def back_off_time(value) -> float | None:
+    """A spec's not_before (a file on the share) if it is a time mp could have written:
+    a finite number of epoch seconds before the year 2286; else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if 0 <= value < 1e10 else None
+
+
 def clamp_priority(priority: int) -> int:
     return max(-PRIORITY_LIMIT, min(PRIORITY_LIMIT, priority))
 
@@ -144,7 +167,8 @@ class RunningName(NamedTuple):
     def parse(cls, name: str) -> RunningName | None:
         job_id, _, rest = name.partition(".")
         worker, _, pid = rest.rpartition(".")
-        if not worker or not pid.isdigit() or JobName.parse(job_id) is None:
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        if not worker or not _DIGITS.match(pid) or JobName.parse(job_id) is None:
             return None
         return cls(job_id, worker, int(pid))
 
@@ -384,9 +408,13 @@ class Queue:
         removed = 0
         for name in folder.names() if folder is not None else []:
             wait = _wait(name)
-            if wait is not None and wait[1] < now:
-                with contextlib.suppress(FileNotFoundError):
+            # A wait beyond any back-off mp gives was not written by mp: it would hold
+            # its job back for ever. Both kinds go; a folder of that name is left alone.
+            if wait is not None and (wait[1] < now or wait[1] > now + MAX_WAIT_SECONDS):
+                try:
                     folder.unlink(name)
+                except (FileNotFoundError, IsADirectoryError, PermissionError):
+                    continue
                 removed += 1
         return removed
 
@@ -430,12 +458,31 @@ class Queue:
 
     def remove(self, state: str, name: str) -> None:
         """Delete a finished or half-built job's folder: logs and specs, never media.
-        Only names that are a job's: anything else in the queue is rejected, not removed."""
+        Only a folder with a job's name holding nothing but the files mp writes in a job
+        folder; anything else (an item folder renamed to look like a job, a folder
+        inside) raises BadEntry, and the caller moves it to rejected/ instead."""
         if state not in (*FINISHED_DIRS, "tmp"):
             raise ValueError(f"jobs in {state}/ are never removed")
         if parse_entry(state, name) is None:
             raise ValueError(f"{name!r} is not a job's name; only jobs are removed")
-        self.dir(state).remove_tree(name)
+        folder = self.dir(state)
+        with folder.child(name) as job:
+            entries = job.entries()
+            for entry in entries:
+                ours = entry.name in JOB_FILES or (
+                    entry.name.startswith(".") and entry.name.endswith(".tmp")
+                )
+                if not ours or not entry.is_file(follow_symlinks=False):
+                    raise BadEntry(
+                        self.folder(state, name),
+                        f"holds {_printable(entry.name)[:80]!r}, which mp never writes in a "
+                        "job folder",
+                    )
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    job.unlink(entry.name)
+        # Fails (ENOTEMPTY) if something was put in meanwhile: left for the next run.
+        folder.rmdir(name)
 
     def reject(self, state: str, name: str, reason: str) -> str:
         """Move an entry that is not a job mp can use into rejected/, with a reason file.
@@ -477,9 +524,10 @@ def _wait(name: str) -> tuple[str, int] | None:
     if not name.startswith(WAIT_PREFIX):
         return None
     until, _, job_id = name[len(WAIT_PREFIX) :].partition(".")
-    return (job_id, int(until)) if until.isdigit() else None
+    return (job_id, int(until)) if _DIGITS.match(until) else None
 
 
+_DIGITS = re.compile(r"^[0-9]{1,18}$")
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
 

@@ -8,6 +8,7 @@ import os
 
 from media_pipeline.config import Config
 from media_pipeline.faults import crash_point
+from media_pipeline.items import printable
 from media_pipeline.jobs.claim import ClaimResult
 from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
 from media_pipeline.jobs.queue import (
@@ -24,7 +25,7 @@ from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
-from media_pipeline.share import BadEntry, Folder
+from media_pipeline.share import BadEntry, Folder, hazard_in, relative_parts
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ def _finish(
 def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> ClaimResult:
     """A job that is not one this worker may run goes to rejected/, and nothing runs.
     Reconcile sends its item back to be queued again, from the controller's own spec."""
+    problem = printable(problem)
     queue.reject("running", running_name, f"refused, nothing was run: {problem}")
     log.warning(
         "job %s refused, nothing was run: %s",
@@ -161,7 +163,27 @@ def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> Jo
     spec = parse_spec(spec_data, name, config)
     if spec.kind not in config.workers[worker].kinds:
         raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
+    # The item's folders in staging (a filing job's output is the library itself, where
+    # only the way to the destination is checked, by parse_spec).
+    for folder in (spec.input_dir, spec.output_dir):
+        if not folder or relative_parts(config.staging_root, folder) is None:
+            continue
+        if (found := hazard_in(config.staging_root, folder)) is not None:
+            raise SpecError(f"{found} is a link, a FIFO or device, or a hard link")
     return spec
+
+
+def _another_run(queue: Queue, running_name: str, name: JobName) -> str | None:
+    """Another job of the same item in running/ (a copy of its job made on the share):
+    one item never has two scripts at once. Both copies may see each other and both
+    refuse; reconcile then queues the item again. Neither sees the other late: each
+    looks only after its own rename into running/."""
+    for other in queue.running():
+        if other.folder_name != running_name:
+            job = JobName.parse(other.job_id)
+            if job is not None and job.item_uid == name.item_uid:
+                return other.folder_name
+    return None
 
 
 def run_claimed_job(
@@ -174,6 +196,8 @@ def run_claimed_job(
     with job:
         try:
             spec = _checked_spec(config, job, name, worker)
+            if (other := _another_run(queue, running_name, name)) is not None:
+                raise SpecError(f"another job of this item is running ({other})")
             job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
             job.write_atomic(CLAIMED_AT_FILE, now_text() + "\n")
             job.touch(HEARTBEAT_FILE)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from media_pipeline.faults import crash_point
 from media_pipeline.jobs import guard
 from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE, PID_FILE, Queue
-from media_pipeline.share import Folder
+from media_pipeline.share import BadEntry, Folder
 
 POLL_SECONDS = 0.5
 
@@ -46,7 +46,9 @@ class _StopRequest:
 
 def beat(job: Folder) -> None:
     """Touch the heartbeat; a share that hiccups is tried again at the next beat."""
-    with contextlib.suppress(OSError):
+    # A heartbeat replaced by a link or a FIFO is not written through: the job then looks
+    # stale, and reconcile takes it back.
+    with contextlib.suppress(OSError, BadEntry):
         job.touch(HEARTBEAT_FILE)
 
 
@@ -145,17 +147,17 @@ def run_script(
                 code = finish_group(process)
                 return RunOutcome(code, seconds=time.monotonic() - started)
             now = time.monotonic()
-            taken_back = False
             if now - last_beat >= heartbeat_seconds:
                 last_beat = now
                 beat(job)
-                # Reconcile judged us stale and put the job back: another worker may run
-                # it now, so this copy stops rather than run beside it.
-                taken_back = not queue.still_holds(running_name, job)
             reason = None
-            if taken_back:
-                reason = "taken back"
-            elif job.exists(CANCEL_FILE):
+            # Looked at every poll, not every beat: once reconcile has put the job back
+            # (its heartbeat judged stale, or forged stale), another worker may start it.
+            if not queue.still_holds(running_name, job):
+                # No grace: the other run may have begun; this copy stops at once.
+                code = stop_group(process, pidfd, 0)
+                return RunOutcome(code, "taken back", time.monotonic() - started)
+            if job.exists(CANCEL_FILE):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:
                 reason = "timeout"

@@ -14,7 +14,7 @@ from datetime import datetime
 from media_pipeline.config import ITEM_TYPES, JOB_KINDS, Config
 from media_pipeline.destination import proposed_destination
 from media_pipeline.items import ItemKey
-from media_pipeline.jobs.queue import JobName, make_job_id
+from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
 
 # Where each kind reads from and writes to (stage folders), and which folder gets its
@@ -130,7 +130,8 @@ def _integer(data: dict, field: str) -> int:
 def folder_name(text: str) -> bool:
     """Whether text can be one item folder's name as the scanner sees them: not empty,
     no '/', not hidden (the scanner passes over dot names; '..' would climb)."""
-    return bool(text) and "/" not in text and not text.startswith(".")
+    fits = len(text.encode("utf-8", "surrogateescape")) <= 255  # one name on any filesystem
+    return bool(text) and fits and "/" not in text and not text.startswith(".")
 
 
 def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[str, str, str]:
@@ -189,9 +190,9 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     if key.type != name.item_type or key.uid != name.item_uid or item.get("uid") != key.uid:
         raise SpecError("field 'item' does not match the job's name")
     input_dir, output_dir, destination = _check_paths(config, kind, key, data)
-    not_before = data.get("not_before", 0)
-    if isinstance(not_before, bool) or not isinstance(not_before, int | float):
-        raise SpecError("field 'not_before' is not a number")
+    not_before = back_off_time(data.get("not_before", 0))
+    if not_before is None:
+        raise SpecError("field 'not_before' is not a time")
     return JobSpec(
         job_id=job_id,
         kind=kind,

@@ -4,11 +4,13 @@ what went in."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
+import stat
+from collections.abc import Iterator
 
 from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe, probe_to_end
+from media_pipeline.items import printable
 from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.share import BadEntry, Folder, open_below, relative_parts
 
@@ -20,48 +22,59 @@ TOLERANCE_SECONDS = 0.5
 
 class Outputs:
     """The visible regular files of a job's folder (or the one file a filing job made),
-    each open by descriptor: found without following a link (share.py), sized and
-    probed through that descriptor, so nothing planted there is read outside the roots.
-    A context manager: the descriptors are closed on leaving it."""
+    found without following a link (share.py), and probed one at a time through a
+    descriptor, so nothing planted there is read outside the roots and a folder of
+    thousands of files needs no more than one descriptor. A context manager: the folder
+    is closed on leaving it."""
 
     def __init__(self, roots: tuple[str, str], path: str):
         self.path = path
-        self.files: list[tuple[str, int]] = []  # (path, descriptor)
+        self.folder: Folder | None = None
+        self.files: list[tuple[str, str, int]] = []  # (name, path, size)
         root = next((r for r in roots if relative_parts(r, path) is not None), None)
         if root is None:
             return
         try:
-            with open_below(root, path) as folder:
-                for name in sorted(folder.names()):
-                    if not name.startswith("."):
-                        self._open(folder, name, os.path.join(path, name))
+            self.folder = open_below(root, path)
+            names, where = sorted(self.folder.names()), path
         except FileNotFoundError:
             return
         except BadEntry:  # a file, not a folder: a filing job's destination
             try:
-                with open_below(root, os.path.dirname(path)) as folder:
-                    self._open(folder, os.path.basename(path), path)
+                self.folder = open_below(root, os.path.dirname(path))
             except (FileNotFoundError, BadEntry):
                 return
-
-    def _open(self, folder: Folder, name: str, path: str) -> None:
-        # A folder, a link, a FIFO: not an output file.
-        with contextlib.suppress(FileNotFoundError, BadEntry):
-            self.files.append((path, folder.open_file(name, os.O_RDONLY)))
+            names, where = [os.path.basename(path)], os.path.dirname(path)
+        for name in names:
+            status = None if name.startswith(".") else self.folder.lstat(name)
+            if status is not None and stat.S_ISREG(status.st_mode):
+                # Shown in reasons and logs: a name that is not UTF-8 is shown escaped.
+                self.files.append((name, printable(os.path.join(where, name)), status.st_size))
 
     def sizes(self) -> list[int]:
-        return [os.fstat(descriptor).st_size for _path, descriptor in self.files]
+        return [size for _name, _path, size in self.files]
 
-    def media(self) -> list[tuple[str, int]]:
-        return [(path, fd) for path, fd in self.files if path.lower().endswith(MEDIA_SUFFIXES)]
+    def media(self) -> Iterator[tuple[str, int]]:
+        """(path, descriptor) of each media file in turn, the descriptor open only until
+        the next is asked for."""
+        for name, path, _size in self.files:
+            if not name.lower().endswith(MEDIA_SUFFIXES):
+                continue
+            try:
+                descriptor = self.folder.open_file(name, os.O_RDONLY)
+            except (FileNotFoundError, BadEntry):
+                continue  # replaced since the listing: not an output file
+            try:
+                yield path, descriptor
+            finally:
+                os.close(descriptor)
 
     def __enter__(self) -> Outputs:
         return self
 
     def __exit__(self, *_exception) -> None:
-        for _path, descriptor in self.files:
-            os.close(descriptor)
-        self.files = []
+        if self.folder is not None:
+            self.folder.close()
 
 
 def output_place(spec: JobSpec) -> str:
@@ -89,7 +102,7 @@ def verify_outputs(spec: JobSpec) -> str | None:
     ):
         if not outputs.files:
             return f"no output files in {where}"
-        for (path, _descriptor), size in zip(outputs.files, outputs.sizes(), strict=True):
+        for _name, path, size in outputs.files:
             if size == 0:
                 return f"output {path} is empty"
         ffprobe = shutil.which("ffprobe")

@@ -85,7 +85,36 @@ def _restored(item: ScannedItem, warnings: list[str]) -> tuple[dict, State | Non
     # A folder copied under another name carries the other item's metadata: ignore it.
     if metadata.get("uid") != item.key.uid:
         metadata = {}
-    return metadata, recorded
+    return _sane(metadata), recorded
+
+
+def _sane(metadata: dict) -> dict:
+    """The fields of a metadata.json (a file on the share) that are what mp would have
+    written: a priority in range, times that are times, a reason of bounded length.
+    Anything else is dropped (a priority of 10**26 once stopped every reconcile)."""
+    sane: dict = {}
+    priority = metadata.get("priority")
+    if isinstance(priority, int) and not isinstance(priority, bool) and abs(priority) < 500:
+        sane["priority"] = priority
+    for name in ("created_at", "updated_at"):
+        value = metadata.get(name)
+        if isinstance(value, str) and len(value) <= 40 and _is_time(value):
+            sane[name] = value
+    for name in ("reason", "stopped_in"):
+        value = metadata.get(name)
+        if isinstance(value, str):
+            sane[name] = value[:500]
+    return sane
+
+
+def _is_time(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _plan_scanned_item(

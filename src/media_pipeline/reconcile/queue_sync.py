@@ -239,9 +239,18 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
 
 
 def _remove_quietly(queue: Queue, state: str, name: str) -> None:
-    # Gone meanwhile, or replaced by something that is not a job folder: left alone.
-    with contextlib.suppress(FileNotFoundError, BadEntry):
+    """Remove an expired job folder; one that holds what mp never writes there (an item
+    folder renamed to look like a job) is moved to rejected/ instead, never deleted."""
+    try:
         queue.remove(state, name)
+    except FileNotFoundError:
+        pass  # gone meanwhile
+    except BadEntry as error:
+        log.warning("%s; moved to rejected/, not removed", error)
+        with contextlib.suppress(FileNotFoundError):
+            queue.reject(state, name, f"{error.problem}; not removed")
+    except OSError as error:
+        log.info("%s/%s not removed (%s); the next run tries again", state, name, error.strerror)
 
 
 def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
