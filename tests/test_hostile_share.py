@@ -590,3 +590,130 @@ def test_an_empty_mount_point_refuses_every_writing_command(pipeline, decoy):
     pipeline.staging.rmdir()
     (pipeline.root / "unmounted").rename(pipeline.staging)
     carried_through(pipeline)
+
+
+# -- found by a hostile review: each once gave a traceback or stopped every run -------------
+
+
+def _plant_odd_names(pipeline, job_id):
+    running, pending = jobs_dir(pipeline) / "running", jobs_dir(pipeline) / "pending"
+    running.mkdir(exist_ok=True)
+    (running / f"{job_id}.w1.²").mkdir()  # '²'.isdigit() is True; int('²') fails
+    (pending / ".wait.².").touch()
+    (pending / ".wait.1.x").mkdir()  # a folder where a back-off file would be
+    (pending / f".wait.99999999999999999999.{job_id}").touch()  # holds it back for ever
+
+
+def _plant_bad_text(pipeline, job_id):
+    completed = jobs_dir(pipeline) / "completed" / job_id.replace("p500", "p499")
+    completed.mkdir(parents=True)
+    (completed / "result.json").write_text('{"status": "completed", "worker": "\\udc80"}')
+    pipeline.mark(OTHER, "1-ripped", "rip")
+    metadata = {"uid": OTHER.uid, "created_at": "\\udc80", "priority": 10**26}
+    meta = pipeline.folder(OTHER, "1-ripped") / ".pipeline" / "metadata.json"
+    meta.write_text(json.dumps(metadata).replace("\\\\udc80", "\\udc80"))
+    (meta.parent / "state").write_text("RIPPED\n")
+
+
+def _plant_absurd_numbers(pipeline, job_id):
+    spec_path = jobs_dir(pipeline) / "pending" / job_id / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec.update(attempts=5000, max_attempts=10**6, not_before=1e300)
+    spec_path.write_text(json.dumps(spec).replace("1e+300", "Infinity"))
+
+
+@pytest.mark.parametrize("plant", [_plant_odd_names, _plant_bad_text, _plant_absurd_numbers])
+def test_entries_that_once_stopped_every_run(pipeline, decoy, plant):
+    job_id = started(pipeline)
+    plant(pipeline, job_id)
+    for command in (
+        ["reconcile"],
+        ["jobs"],
+        ["status"],
+        ["why", HONEST.uid],
+        ["priority", HONEST.uid, "5"],
+        ["dispatch"],
+        ["claim", "--worker", "w1"],
+    ):
+        result = pipeline.mp(*command, expect=None)
+        assert result.exit_code in (0, 1), (command, result.output)
+        assert "Traceback" not in result.output, command
+    carried_through(pipeline)
+
+
+def test_a_spec_title_too_long_for_a_folder_is_refused(pipeline, decoy):
+    from datetime import UTC, datetime
+
+    from media_pipeline.jobs.spec import build_spec
+
+    pipeline.mp("reconcile")
+    long_key = ItemKey("movie", "x" * 300)
+    spec = build_spec(pipeline.config, "remux", long_key, priority=0, now=datetime.now(UTC))
+    folder = jobs_dir(pipeline) / "pending" / spec["id"]
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(spec))
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert "refused, nothing was run" in result.stdout + result.stderr
+    assert pipeline.mp("reconcile").exit_code == 0
+    assert pipeline.queue("running") == []
+
+
+def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
+    import subprocess
+    import sys
+
+    job_id = started(pipeline)
+    copy_id = job_id.replace("_2026", "_2025", 1) if "_2026" in job_id else job_id[:-1] + "X"
+    pending = jobs_dir(pipeline) / "pending"
+    shutil.copytree(pending / job_id, pending / copy_id)
+    spec = json.loads((pending / copy_id / "spec.json").read_text())
+    (pending / copy_id / "spec.json").write_text(json.dumps({**spec, "id": copy_id}))
+    pipeline.behave("remux", "wait")
+    first = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
+        ],
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not list(pipeline.root.glob("started.*")):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    second = pipeline.mp("claim", "--worker", "w1")
+    assert "another job of this item is running" in second.stdout + second.stderr
+    (pipeline.root / "release").touch()
+    first.communicate(timeout=60)
+    starts = [line for line in pipeline.runlog() if line.startswith("start")]
+    assert len(starts) == 1, "one run of the item's script at a time"
+
+
+def test_a_forged_stale_heartbeat_stops_the_running_copy_at_once(pipeline, decoy):
+    import subprocess
+    import sys
+
+    job_id = started(pipeline)
+    pipeline.behave("remux", "spawn")
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
+        ],
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (pipeline.root / f"started.{job_id}").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    script, child = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
+    (name,) = pipeline.queue("running")
+    old(jobs_dir(pipeline) / "running" / name / "heartbeat")  # forged, not stale
+    assert "taken back" in pipeline.mp("reconcile").stderr
+    out, _err = worker.communicate(timeout=30)  # within a poll, not a heartbeat
+    assert b"taken back as stale" in out
+    for pid in (script, child):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
