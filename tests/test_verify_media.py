@@ -348,3 +348,11 @@ def test_a_gate_lists_and_probes_files_by_descriptor_never_through_a_link(tmp_pa
         describe_files(str(tmp_path / "staging"), str(tmp_path / "staging" / "linked" / "movie"))
         == []
     )
+
+
+@needs_ffmpeg
+def test_an_output_with_a_second_name_fails_rather_than_goes_unread(tmp_path, healthy):
+    spec = job(tmp_path, healthy, source=healthy)
+    output = Path(spec.output_dir) / healthy.name
+    os.link(output, tmp_path / "elsewhere.mkv")  # the output is now also a file elsewhere
+    assert "is a hard link" in verify_outputs(spec)

@@ -91,7 +91,7 @@ class Claimer:
             self._taken_at = time.monotonic()
             self._scripts.clear()
         while self._position < len(self._names):
-            job = JobName.parse(self._names[self._position])
+            job = JobName.parse(self._names[self._position], check_date=False)
             self._position += 1
             if job is not None and job.kind in self.kinds:
                 yield job

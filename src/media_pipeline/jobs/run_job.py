@@ -189,6 +189,8 @@ def _another_run(queue: Queue, running_name: str, name: JobName) -> str | None:
 def run_claimed_job(
     config: Config, queue: Queue, running_name: str, name: JobName, worker: str, slot_fd: int
 ) -> ClaimResult:
+    if JobName.parse(name.job_id) is None:  # the claimer did not look at its date
+        return _reject(queue, running_name, name.job_id, "its name holds no real date")
     try:
         job = queue.open_job("running", running_name)
     except BadEntry as error:

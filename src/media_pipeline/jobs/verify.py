@@ -54,16 +54,21 @@ class Outputs:
     def sizes(self) -> list[int]:
         return [size for _name, _path, size in self.files]
 
-    def media(self) -> Iterator[tuple[str, int]]:
+    def media(self) -> Iterator[tuple[str, int | str]]:
         """(path, descriptor) of each media file in turn, the descriptor open only until
-        the next is asked for."""
+        the next is asked for; (path, why) for one that cannot be opened safely (a hard
+        link, or replaced by a link since the listing): never passed over unread."""
         for name, path, _size in self.files:
             if not name.lower().endswith(MEDIA_SUFFIXES):
                 continue
             try:
                 descriptor = self.folder.open_file(name, os.O_RDONLY)
-            except (FileNotFoundError, BadEntry):
-                continue  # replaced since the listing: not an output file
+            except FileNotFoundError:
+                yield path, "is gone since it was listed"
+                continue
+            except BadEntry as error:
+                yield path, error.problem
+                continue
             try:
                 yield path, descriptor
             finally:
@@ -111,9 +116,12 @@ def verify_outputs(spec: JobSpec) -> str | None:
         input_durations = [
             duration
             for _path, descriptor in inputs.media()
-            if (duration := probe(ffprobe, descriptor).get("duration"))
+            if isinstance(descriptor, int)
+            and (duration := probe(ffprobe, descriptor).get("duration"))
         ]
         for path, descriptor in outputs.media():
+            if isinstance(descriptor, str):
+                return f"output {path} {descriptor}"
             problem = _media_problem(ffprobe, descriptor, input_durations)
             if problem is not None:
                 return f"output {path} {problem}"
