@@ -8,6 +8,7 @@ import os
 import shutil
 import stat
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe, probe_to_end
 from media_pipeline.items import printable
@@ -113,38 +114,48 @@ def verify_outputs(spec: JobSpec) -> str | None:
         ffprobe = shutil.which("ffprobe")
         if ffprobe is None:
             return None
-        input_durations = [
-            duration
-            for _path, descriptor in inputs.media()
-            if isinstance(descriptor, int)
-            and (duration := probe(ffprobe, descriptor).get("duration"))
-        ]
-        for path, descriptor in outputs.media():
-            if isinstance(descriptor, str):
-                return f"output {path} {descriptor}"
-            problem = _media_problem(ffprobe, descriptor, input_durations)
-            if problem is not None:
-                return f"output {path} {problem}"
+        # Each ffprobe is mostly its own start-up: the inputs are probed on a thread
+        # while the outputs are read to their end, so the two overlap.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            durations = pool.submit(_durations, ffprobe, inputs)
+            probed = []
+            for path, descriptor in outputs.media():
+                if isinstance(descriptor, str):
+                    return f"output {path} {descriptor}"
+                described, problem = probe_to_end(ffprobe, descriptor)
+                problem = _media_problem(described, problem)
+                if problem is not None:
+                    return f"output {path} {problem}"
+                probed.append((path, described["duration"]))
+            input_durations = durations.result()
+        for path, duration in probed:
+            if input_durations and not any(
+                abs(duration - source) <= max(source * TOLERANCE_SHARE, TOLERANCE_SECONDS)
+                for source in input_durations
+            ):
+                lengths = ", ".join(f"{source:.1f}" for source in input_durations)
+                return (
+                    f"output {path} lasts {duration:.1f} s; no input lasts about as long "
+                    f"({lengths} s)"
+                )
     return None
 
 
-def _media_problem(ffprobe: str, source: str | int, input_durations: list[float]) -> str | None:
-    """Why one media output is not a whole file as long as an input, as words to follow
-    its name; None if it is."""
+def _durations(ffprobe: str, inputs: Outputs) -> list[float]:
+    return [
+        duration
+        for _path, descriptor in inputs.media()
+        if isinstance(descriptor, int) and (duration := probe(ffprobe, descriptor).get("duration"))
+    ]
+
+
+def _media_problem(described: dict, problem: str | None) -> str | None:
+    """Why one media output, as probe_to_end read it, is not a whole readable file, as
+    words to follow its name; None if it is."""
     # The header's duration is only what the writer meant to write (ffmpeg puts its
     # input's duration there before the first packet): the file's end must reach it.
-    described, problem = probe_to_end(ffprobe, source)
     if problem is not None and not described:
         return problem  # ffprobe could not run, finish or read the file at all
     if not (described.get("video") or described.get("audio") or described.get("subtitles")):
         return "is not readable media (ffprobe finds no tracks in it)"
-    if problem is not None:
-        return problem
-    duration = described["duration"]  # probe_to_end fails a file declaring none
-    if input_durations and not any(
-        abs(duration - source) <= max(source * TOLERANCE_SHARE, TOLERANCE_SECONDS)
-        for source in input_durations
-    ):
-        lengths = ", ".join(f"{source:.1f}" for source in input_durations)
-        return f"lasts {duration:.1f} s; no input lasts about as long ({lengths} s)"
-    return None
+    return problem  # probe_to_end fails a file declaring no duration
