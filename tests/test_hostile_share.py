@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +81,24 @@ def started(pipeline, key: ItemKey = HONEST) -> str:
     pipeline.mp("dispatch")
     (job_id,) = pipeline.queue("pending")
     return job_id
+
+
+def claim_in_background(pipeline, until) -> subprocess.Popen:
+    """`mp claim` as a real process, returned once until() is true (its script started)."""
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
+        ],
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not until():
+        assert time.monotonic() < deadline, "the claimed job's script never started"
+        time.sleep(0.02)
+    return worker
 
 
 def at_the_filing_gate(pipeline) -> None:
@@ -192,22 +212,9 @@ def test_a_job_folder_that_is_a_link_is_rejected(pipeline, decoy):
 def test_cancel_does_not_follow_a_linked_cancel_file(pipeline, decoy):
     job_id = started(pipeline)
     pipeline.behave("remux", "wait")
-    import subprocess
-    import sys
-
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mp")),
-            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
-        ],
-        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    worker = claim_in_background(
+        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
     )
-    deadline = time.monotonic() + 30
-    while not (pipeline.root / f"started.{job_id}").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     (name,) = pipeline.queue("running")
     (jobs_dir(pipeline) / "running" / name / "cancel").symlink_to(decoy / "etc" / "shadow")
     # The link alone is no cancel file mp wrote: the worker may take it as one, but the
@@ -659,9 +666,6 @@ def test_a_spec_title_too_long_for_a_folder_is_refused(pipeline, decoy):
 
 
 def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
-    import subprocess
-    import sys
-
     job_id = started(pipeline)
     copy_id = job_id.replace("_2026", "_2025", 1) if "_2026" in job_id else job_id[:-1] + "X"
     pending = jobs_dir(pipeline) / "pending"
@@ -669,19 +673,7 @@ def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
     spec = json.loads((pending / copy_id / "spec.json").read_text())
     (pending / copy_id / "spec.json").write_text(json.dumps({**spec, "id": copy_id}))
     pipeline.behave("remux", "wait")
-    first = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mp")),
-            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
-        ],
-        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while not list(pipeline.root.glob("started.*")):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    first = claim_in_background(pipeline, until=lambda: list(pipeline.root.glob("started.*")))
     second = pipeline.mp("claim", "--worker", "w1")
     assert "another job of this item is running" in second.stdout + second.stderr
     (pipeline.root / "release").touch()
@@ -691,24 +683,11 @@ def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
 
 
 def test_a_forged_stale_heartbeat_stops_the_running_copy_at_once(pipeline, decoy):
-    import subprocess
-    import sys
-
     job_id = started(pipeline)
     pipeline.behave("remux", "spawn")
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mp")),
-            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
-        ],
-        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+    worker = claim_in_background(
+        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
     )
-    deadline = time.monotonic() + 30
-    while not (pipeline.root / f"started.{job_id}").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
     script, child = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
     (name,) = pipeline.queue("running")
     old(jobs_dir(pipeline) / "running" / name / "heartbeat")  # forged, not stale
