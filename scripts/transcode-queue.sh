@@ -15,7 +15,8 @@ for file in "$input_dir"/*.mkv; do
   target="$output_dir/$(basename -- "$file")"
   if command -v ffmpeg >/dev/null 2>&1; then
     echo "transcoding $(basename -- "$file") with $codec, CRF ${MP_CRF:-22}"
-    ffmpeg -nostdin -v error -n -i "$file" -map 0 -c:v "$codec" -crf "${MP_CRF:-22}" \
+    ffmpeg -nostdin -v error -n -format_whitelist "${MEDIA_DEMUXERS:-matroska}" -i "$file" \
+      -map 0 -c:v "$codec" -crf "${MP_CRF:-22}" \
       -preset "${MP_PRESET:-veryfast}" -c:a copy -c:s copy -- "$target"
   else
     echo "no ffmpeg: copying $(basename -- "$file") unchanged (not a transcode)"

@@ -162,6 +162,7 @@ def test_a_log_hard_linked_to_a_file_elsewhere_is_never_written(pipeline, decoy)
         ("1-ripped", "extra.mkv"),  # a filing or remux script copies what it reads
         ("1-ripped", "fifo.mkv"),  # ffmpeg would block on it for ever
         ("1-ripped", "hard.mkv"),  # a second name for a file elsewhere
+        ("1-ripped", "playlist.mkv"),  # ffmpeg would read every file it names
     ],
 )
 def test_an_item_folder_holding_a_link_runs_nothing(pipeline, decoy, folder, plant):
@@ -170,6 +171,8 @@ def test_an_item_folder_holding_a_link_runs_nothing(pipeline, decoy, folder, pla
     target.parent.mkdir(parents=True, exist_ok=True)
     if plant.startswith("fifo"):
         os.mkfifo(target)
+    elif plant.startswith("playlist"):
+        target.write_text(f"#EXTM3U\n#EXTINF:3.0,\nfile://{decoy}/etc/shadow.ts\n")
     elif plant.startswith("hard"):
         (pipeline.root / "elsewhere").write_bytes(SECRET)
         os.link(pipeline.root / "elsewhere", target)
@@ -177,7 +180,7 @@ def test_an_item_folder_holding_a_link_runs_nothing(pipeline, decoy, folder, pla
         target.symlink_to(decoy / "etc" / "shadow")
     result = pipeline.mp("claim", "--worker", "w1")
     assert f"job {job_id} refused, nothing was run" in result.stdout + result.stderr
-    assert "is a link, a FIFO or device, or a hard link" in result.stdout + result.stderr
+    assert "is a link, a FIFO or device, a hard link or a playlist" in result.stdout + result.stderr
     assert pipeline.runlog() == []
     target.unlink()  # a person removes it
     carried_through(pipeline)
@@ -696,3 +699,23 @@ def test_a_forged_stale_heartbeat_stops_the_running_copy_at_once(pipeline, decoy
     assert b"taken back as stale" in out
     for pid in (script, child):
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
+    """A copy of a running job slipped past the check at its start (the first was renamed
+    aside for a moment): the running copy sees it at its next poll and stops."""
+    job_id = started(pipeline)
+    pipeline.behave("remux", "spawn")
+    worker = claim_in_background(
+        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
+    )
+    script, child = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
+    copy = job_id.replace("_2026", "_2025", 1)
+    (jobs_dir(pipeline) / "running" / f"{copy}.w2.99").mkdir()
+    out, _err = worker.communicate(timeout=30)  # within a poll
+    assert b"another job of this item ran" in out
+    for pid in (script, child):
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    shutil.rmtree(jobs_dir(pipeline) / "running" / f"{copy}.w2.99")
+    pipeline.behave("remux", "ok")
+    carried_through(pipeline)

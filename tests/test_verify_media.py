@@ -356,3 +356,18 @@ def test_an_output_with_a_second_name_fails_rather_than_goes_unread(tmp_path, he
     output = Path(spec.output_dir) / healthy.name
     os.link(output, tmp_path / "elsewhere.mkv")  # the output is now also a file elsewhere
     assert "is a hard link" in verify_outputs(spec)
+
+
+@needs_ffmpeg
+def test_a_playlist_named_like_media_is_not_followed(tmp_path, healthy):
+    """ffprobe takes a file by its contents: an HLS playlist named .mkv would make it
+    read the file the playlist names, anywhere on the host. Only media demuxers run."""
+    secret = tmp_path / "outside" / "private.ts"
+    secret.parent.mkdir()
+    subprocess.run(
+        [FFMPEG, "-v", "error", "-i", str(healthy), "-c", "copy", str(secret)], check=True
+    )
+    playlist = tmp_path / "playlist.mkv"
+    playlist.write_text(f"#EXTM3U\n#EXTINF:20.0,\nfile://{secret}\n#EXT-X-ENDLIST\n")
+    assert probe(FFPROBE, str(playlist)).get("duration") is None
+    assert "not readable media" in verify_outputs(job(tmp_path, playlist))

@@ -399,12 +399,36 @@ def link_in_path(root: str, path: str) -> str | None:
 HAZARD_SCAN_LIMIT = 10_000
 
 
+# What a playlist or concat list starts with: ffmpeg reads such a file by its contents
+# whatever its name, and then opens every file it names, anywhere on the host.
+PLAYLIST_STARTS = (b"#EXTM3U", b"ffconcat", b"#EXT-X-", b"<?xml")
+
+
+def _unsafe_file(folder: Folder, name: str, status: os.stat_result) -> bool:
+    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+        return True
+    return _is_playlist(folder, name)
+
+
+def _is_playlist(folder: Folder, name: str) -> bool:
+    try:
+        descriptor = folder.open_file(name, os.O_RDONLY)
+    except (OSError, BadEntry):
+        return True  # changed since it was listed: not a file to hand over either
+    try:
+        start = os.read(descriptor, 16).lstrip(b"\xef\xbb\xbf \t\r\n")
+    finally:
+        os.close(descriptor)
+    return start.startswith(PLAYLIST_STARTS)
+
+
 def hazard_in(root: str, path: str) -> str | None:
     """The first entry in the folder at path (recursively) that a script run as root
-    must not be handed: a symbolic link, a FIFO or device, or a file with a second
-    name (a hard link). Scripts follow links, block on FIFOs and write through hard
-    links (`date > .pipeline/x.timestamp` once overwrote a file outside the roots
-    through a planted link). None when the folder is clean or absent."""
+    must not be handed: a symbolic link, a FIFO or device, a file with a second name
+    (a hard link), or a playlist. Scripts follow links, block on FIFOs and write
+    through hard links (`date > .pipeline/x.timestamp` once overwrote a file outside the
+    roots through a planted link), and ffmpeg follows a playlist named title.mkv to any
+    file on the host. None when the folder is clean or absent."""
     try:
         top = open_below(root, path)
     except FileNotFoundError:
@@ -424,7 +448,7 @@ def hazard_in(root: str, path: str) -> str | None:
                     status = entry.stat(follow_symlinks=False)
                     if stat.S_ISDIR(status.st_mode):
                         pending.append((folder.child(entry.name), inside))
-                    elif not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+                    elif _unsafe_file(folder, entry.name, status):
                         return inside
     except FileNotFoundError:
         return None  # moved on while being looked at: the run finds out

@@ -13,6 +13,10 @@ import subprocess
 
 from media_pipeline.share import BadEntry, open_below
 
+# The demuxers of the containers in MEDIA_SUFFIXES, and no others: ffprobe takes a file by
+# its contents, and a text file named x.mkv that is an HLS playlist would make it open
+# any file on this host that the playlist names.
+DEMUXERS = "matroska,mov,mpegts,mpeg,avi"
 MEDIA_SUFFIXES = (".mkv", ".mp4", ".m4v", ".m2ts", ".ts", ".avi", ".mov", ".webm", ".mpg")
 PROBE_SECONDS = 30
 
@@ -94,7 +98,7 @@ def _run_ffprobe(
     else:
         target, keep = os.fspath(source), ()
     return subprocess.run(
-        [ffprobe, "-v", "error", *options, "--", target],
+        [ffprobe, "-v", "error", "-format_whitelist", DEMUXERS, *options, "--", target],
         capture_output=True,
         timeout=timeout,
         check=False,

@@ -378,6 +378,13 @@ class Queue:
             return None
         return None if status is None else max(0.0, now - status.st_mtime)
 
+    def other_runs(self, item_uid: str, name: str) -> list[str]:
+        """Entries of running/ other than name that name the item (by its uid anywhere in
+        the name, parsed or not: a running job renamed aside for a moment counts too)."""
+        folder = self.dir("running")
+        mark = f"_{item_uid}"  # as names give it: a title's slug has no "_"
+        return [other for other in folder.names() if mark in other and other != name]
+
     def still_holds(self, name: str, job: Folder) -> bool:
         """Whether running/name is still the folder job (not taken back as stale)."""
         try:

@@ -169,21 +169,8 @@ def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> Jo
         if not folder or relative_parts(config.staging_root, folder) is None:
             continue
         if (found := hazard_in(config.staging_root, folder)) is not None:
-            raise SpecError(f"{found} is a link, a FIFO or device, or a hard link")
+            raise SpecError(f"{found} is a link, a FIFO or device, a hard link or a playlist")
     return spec
-
-
-def _another_run(queue: Queue, running_name: str, name: JobName) -> str | None:
-    """Another job of the same item in running/ (a copy of its job made on the share):
-    one item never has two scripts at once. Both copies may see each other and both
-    refuse; reconcile then queues the item again. Neither sees the other late: each
-    looks only after its own rename into running/."""
-    for other in queue.running():
-        if other.folder_name != running_name:
-            job = JobName.parse(other.job_id)
-            if job is not None and job.item_uid == name.item_uid:
-                return other.folder_name
-    return None
 
 
 def run_claimed_job(
@@ -198,8 +185,11 @@ def run_claimed_job(
     with job:
         try:
             spec = _checked_spec(config, job, name, worker)
-            if (other := _another_run(queue, running_name, name)) is not None:
-                raise SpecError(f"another job of this item is running ({other})")
+            # One item never has two scripts at once (a copy of its job made on the share):
+            # both copies may see each other and refuse; reconcile then queues the item
+            # again. Each looks after its own rename into running/, and again every poll.
+            if others := queue.other_runs(name.item_uid, running_name):
+                raise SpecError(f"another job of this item is running ({others[0]})")
             job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
             job.write_atomic(CLAIMED_AT_FILE, now_text() + "\n")
             job.touch(HEARTBEAT_FILE)
@@ -226,12 +216,16 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd) -> Cl
             queue,
             running_name,
             job,
+            spec.key.uid,
             heartbeat_seconds=config.jobs.heartbeat_seconds,
             timeout_seconds=script.timeout_seconds,
             grace_seconds=config.jobs.cancel_grace_seconds,
             log_max_bytes=config.jobs.log_max_bytes,
             slot_fd=slot_fd,
         )
+        if outcome.stopped == "duplicate":
+            set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, "duplicate")
+            return _reject(queue, running_name, spec.job_id, "another job of this item ran")
     except BadEntry as error:  # a log that is a link or a FIFO
         return _reject(queue, running_name, spec.job_id, str(error))
     crash_point("claim:exited")

@@ -30,7 +30,8 @@ POLL_SECONDS = 0.5
 @dataclass
 class RunOutcome:
     exit_code: int | None
-    stopped: str | None = None  # "cancelled", "timeout", "interrupted", "taken back"
+    # "cancelled", "timeout", "interrupted", "taken back", "duplicate"
+    stopped: str | None = None
     seconds: float = 0.0
 
 
@@ -80,8 +81,8 @@ def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> i
 def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
     """Start the guard and, through it, the script. Returns (process, lifeline): the
     worker holds the lifeline's writing end until the job is over."""
+    log = job.open_append(LOG_FILE)  # first: a log mp refuses leaves nothing open
     lifeline_read, lifeline = os.pipe()
-    log = job.open_append(LOG_FILE)
     slot = -1 if slot_fd is None else slot_fd
     try:
         process = subprocess.Popen(
@@ -121,6 +122,7 @@ def run_script(
     queue: Queue,
     running_name: str,
     job: Folder,
+    item_uid: str,
     *,
     heartbeat_seconds: float,
     timeout_seconds: float | None,
@@ -157,6 +159,12 @@ def run_script(
                 # No grace: the other run may have begun; this copy stops at once.
                 code = stop_group(process, pidfd, 0)
                 return RunOutcome(code, "taken back", time.monotonic() - started)
+            if queue.other_runs(item_uid, running_name):
+                # A second job of this item is running (a copy made on the share, slipped
+                # past the check at its start). Both copies see each other and stop; the
+                # item is queued again from the controller's own spec.
+                code = stop_group(process, pidfd, 0)
+                return RunOutcome(code, "duplicate", time.monotonic() - started)
             if job.exists(CANCEL_FILE):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:

@@ -219,9 +219,8 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
     for name in queue.names("tmp"):
         age = queue.age_seconds("tmp", name, None, now)
         if age is not None and age > HALF_BUILT_SECONDS and JobName.parse(name):
-            changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; removed")
-            if not dry_run:
-                _remove_quietly(queue, "tmp", name)
+            done = "removed" if dry_run else _remove_quietly(queue, "tmp", name)
+            changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; {done}")
     if not dry_run:
         queue.remove_expired_waits(now)  # housekeeping only: not worth a line of output
     for state in FINISHED_DIRS:
@@ -232,25 +231,26 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
             if age is None:
                 age = queue.age_seconds(state, name, None, now)
             if age is not None and age > cutoff:
-                changes.append(f"job {name}: {state} {age / 86400:.0f} days ago; folder removed")
-                if not dry_run:
-                    _remove_quietly(queue, state, name)
+                done = "folder removed" if dry_run else _remove_quietly(queue, state, name)
+                changes.append(f"job {name}: {state} {age / 86400:.0f} days ago; {done}")
     return changes
 
 
-def _remove_quietly(queue: Queue, state: str, name: str) -> None:
+def _remove_quietly(queue: Queue, state: str, name: str) -> str:
     """Remove an expired job folder; one that holds what mp never writes there (an item
-    folder renamed to look like a job) is moved to rejected/ instead, never deleted."""
+    folder renamed to look like a job) is moved to rejected/ instead, never deleted.
+    Returns what became of it, in words."""
     try:
         queue.remove(state, name)
     except FileNotFoundError:
-        pass  # gone meanwhile
+        return "gone meanwhile"
     except BadEntry as error:
-        log.warning("%s; moved to rejected/, not removed", error)
         with contextlib.suppress(FileNotFoundError):
             queue.reject(state, name, f"{error.problem}; not removed")
+        return f"{printable(error.problem)}: moved to rejected/, not removed"
     except OSError as error:
-        log.info("%s/%s not removed (%s); the next run tries again", state, name, error.strerror)
+        return f"not removed ({error.strerror}); the next run tries again"
+    return "folder removed"
 
 
 def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
