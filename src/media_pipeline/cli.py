@@ -18,10 +18,12 @@ from datetime import datetime
 
 import click
 
+from media_pipeline import logs
 from media_pipeline.config import Config, config_warnings, example_yaml, load_config
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
+from media_pipeline.jobs.queue import PRIORITY_LIMIT
 from media_pipeline.logs import register_secrets, setup_logging
 from media_pipeline.share import BadEntry
 
@@ -36,16 +38,16 @@ def handle_errors(function: Callable) -> Callable:
         try:
             return function(*args, **kwargs)
         except PipelineError as error:
-            click.echo(f"mp: {error}", err=True)
+            _say(str(error))
             sys.exit(error.exit_code)
         except BadEntry as error:
             # Something on the share mp will not follow or read (a link, a FIFO) where a
             # command needed a real folder or file: refused for safety.
             log.debug("refused share entry", exc_info=True)
-            click.echo(f"mp: {printable(str(error))}; refused, nothing was written there", err=True)
+            _say(f"{printable(str(error))}; refused, nothing was written there")
             sys.exit(3)
         except KeyboardInterrupt:
-            click.echo("mp: interrupted", err=True)
+            _say("interrupted")
             sys.exit(130)
         except BrokenPipeError:
             # The reader went away (`mp jobs | head`): not an error worth a traceback.
@@ -57,10 +59,19 @@ def handle_errors(function: Callable) -> Callable:
             log.debug("filesystem error", exc_info=True)
             where = f"{error.filename}: " if error.filename else ""
             hint = " (is the share mounted read-only?)" if error.errno == errno.EROFS else ""
-            click.echo(f"mp: {where}{error.strerror or error}{hint}", err=True)
+            _say(f"{where}{error.strerror or error}{hint}")
             sys.exit(3 if error.errno in SHARE_GONE_ERRNOS else 1)
 
     return wrapper
+
+
+def _say(sentence: str) -> None:
+    """The one sentence of an error: `mp: ...` on stderr, or, with --log-format json, a
+    JSON line like every other line the command wrote (a log collector reads one kind)."""
+    if logs.json_logging():
+        log.error("%s", sentence, extra={"event": "error"})
+    else:
+        click.echo(f"mp: {sentence}", err=True)
 
 
 def common_options(function: Callable) -> Callable:
@@ -268,17 +279,30 @@ def cancel(config_path: str | None, item: str) -> None:
 
 @mp.command()
 @click.argument("item")
+@click.option(
+    "--redo",
+    is_flag=True,
+    help="For an item rejected at a gate: set its rejected output aside (kept) and run the "
+    "job that made it again.",
+)
 @common_options
-def retry(config_path: str | None, item: str) -> None:
-    """Send a FAILED, REJECTED or CANCELLED item back to where it stopped."""
+def retry(config_path: str | None, item: str, redo: bool) -> None:
+    """Send a FAILED, REJECTED or CANCELLED item back to where it stopped.
+
+    \b
+    Examples:
+      mp retry 7                  # a failed item: its job is queued again
+      mp retry movie/Heat --redo  # rejected at remux_review: remux it again
+    """
     from media_pipeline.jobs.manage import run_retry
 
-    click.echo(run_retry(_config(config_path), item).message)
+    click.echo(run_retry(_config(config_path), item, redo=redo).message)
 
 
-@mp.command()
+# A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.
+@mp.command(context_settings={"ignore_unknown_options": True})
 @click.argument("item")
-@click.argument("priority", type=int)
+@click.argument("priority", type=click.IntRange(-PRIORITY_LIMIT, PRIORITY_LIMIT))
 @common_options
 def priority(config_path: str | None, item: str, priority: int) -> None:
     """Set an item's priority (default 0, higher first, -499 to 499)."""

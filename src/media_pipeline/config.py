@@ -211,23 +211,24 @@ def _script_spec(value: Any, key: str, problems: list[str]) -> ScriptSpec | None
     if not isinstance(value, dict):
         problems.append(f"key '{key}' must be a mapping with 'path' (and 'args')")
         return None
-    if not _check_keys(value, ("path", "args", "timeout_seconds"), key, problems):
-        return None
+    # Every key is checked whatever the others hold: every problem at once.
+    known = _check_keys(value, ("path", "args", "timeout_seconds"), key, problems)
+    path = None
     if "path" not in value:
         problems.append(f"key '{key}.path' is missing")
-        return None
-    path = absolute_path(value["path"], f"{key}.path", problems)
+    else:
+        path = absolute_path(value["path"], f"{key}.path", problems)
     args = value.get("args", list(DEFAULT_SCRIPT_ARGS))
     if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
         problems.append(f"key '{key}.args' must be a list of text arguments")
-        return None
-    for index, template in enumerate(args):
+        args = None
+    for index, template in enumerate(args or ()):
         for problem in _template_problems(template):
             problems.append(f"key '{key}.args[{index}]' {problem}")
     timeout = value.get("timeout_seconds")
     if timeout is not None:
         timeout = positive_int(timeout, f"{key}.timeout_seconds", problems)
-    if path is None:
+    if path is None or args is None or not known:
         return None
     return ScriptSpec(path=path, args=tuple(args), timeout_seconds=timeout)
 
@@ -236,24 +237,25 @@ def script_table(value: Any, key: str, problems: list[str]) -> dict | None:
     if not isinstance(value, dict):
         problems.append(f"key '{key}' must be a mapping of job kind to script")
         return None
-    if not _check_keys(value, JOB_KINDS, key, problems):
-        return None
+    known = _check_keys(value, JOB_KINDS, key, problems)
     table: dict[str, dict[str, ScriptSpec]] = {}
     for kind, entry in value.items():
+        if kind not in JOB_KINDS:
+            continue  # said by _check_keys; the known kinds are still checked
         where = f"{key}.{kind}"
         if isinstance(entry, dict) and set(entry) & set(ITEM_TYPES):
-            if not _check_keys(entry, ITEM_TYPES, where, problems):
-                continue
+            _check_keys(entry, ITEM_TYPES, where, problems)
             per_type = {
                 item_type: _script_spec(spec, f"{where}.{item_type}", problems)
                 for item_type, spec in entry.items()
+                if item_type in ITEM_TYPES
             }
             table[kind] = {t: s for t, s in per_type.items() if s is not None}
         else:
             spec = _script_spec(entry, where, problems)
             if spec is not None:
                 table[kind] = dict.fromkeys(ITEM_TYPES, spec)
-    return table
+    return table if known else None
 
 
 def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
@@ -270,16 +272,16 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
         if not isinstance(entry, dict):
             problems.append(f"key '{where}' must be a mapping like {{kinds: [rip]}}")
             continue
-        if not _check_keys(entry, ("kinds", "max_running"), where, problems):
-            continue
+        known = _check_keys(entry, ("kinds", "max_running"), where, problems)
+        # Both keys are checked whatever the other holds: every problem at once.
         kinds = entry.get("kinds")
-        if not isinstance(kinds, list) or not kinds or any(k not in JOB_KINDS for k in kinds):
+        good_kinds = isinstance(kinds, list) and kinds and all(k in JOB_KINDS for k in kinds)
+        if not good_kinds:
             problems.append(
                 f"key '{where}.kinds' must be a list of job kinds from {', '.join(JOB_KINDS)}"
             )
-            continue
         max_running = positive_int(entry.get("max_running", 1), f"{where}.max_running", problems)
-        if max_running is not None:
+        if known and good_kinds and max_running is not None:
             workers[str(name)] = WorkerSpec(kinds=tuple(kinds), max_running=max_running)
     return workers
 

@@ -41,6 +41,15 @@ METADATA_FIELDS = (
 )
 
 
+class Logged(str):
+    """A change sentence already logged where it was made, with its structured fields:
+    reconcile does not log it a second time."""
+
+
+class Transitioned(Logged):
+    """A change of an item's state, logged by change_state: counted in the summary."""
+
+
 def metadata_for(row: dict) -> dict:
     return {name: row.get(name) for name in METADATA_FIELDS}
 

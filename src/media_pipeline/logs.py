@@ -101,6 +101,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def json_logging() -> bool:
+    """Whether this command logs JSON lines (--log-format json)."""
+    handlers = logging.getLogger("media_pipeline").handlers
+    return any(isinstance(handler.formatter, JsonFormatter) for handler in handlers)
+
+
 def setup_logging(log_format: str = "text", verbosity: int = 0) -> None:
     """verbosity: -1 quiet (warnings only), 0 normal, 1 and more debug."""
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO

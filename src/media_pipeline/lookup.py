@@ -7,6 +7,8 @@ from sqlite_utils import Database
 from media_pipeline.errors import UsageError
 from media_pipeline.items import ItemKey, printable
 
+UID_LENGTH = 12  # ItemKey.uid
+
 
 def find_item(db: Database, text: str) -> dict:
     """The media_items row ITEM names; UsageError (exit 2) if none or several do."""
@@ -24,11 +26,19 @@ def find_item(db: Database, text: str) -> dict:
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
     else:
         text = text.strip()
-        rows = []
-        if text.isdigit():
+        # A number is an id, never a uid prefix: `mp retry 7` once retried the item whose
+        # uid began with 7 because no item had id 7. Only a whole uid may be all digits.
+        if text.isascii() and text.isdigit() and len(text) < UID_LENGTH:
             rows = list(db.query("SELECT * FROM media_items WHERE id = ?", [int(text)]))
+            if not rows:
+                raise UsageError(
+                    f"no item has id {text} (see 'mp status'); a uid prefix made only of "
+                    "digits is taken as an id, so give the whole uid"
+                )
+            return rows[0]
+        rows = []
         # A uid is hex; anything else is no uid (and cannot smuggle LIKE's wildcards in).
-        if not rows and all(ch in "0123456789abcdef" for ch in text.lower()):
+        if all(ch in "0123456789abcdef" for ch in text.lower()):
             pattern = text.lower() + "%"
             rows = list(db.query("SELECT * FROM media_items WHERE uid LIKE ?", [pattern]))
     if not rows:

@@ -11,11 +11,11 @@ from tabulate import tabulate
 
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
+from media_pipeline.text import display_width, shorten
 
 SCREEN_WIDTH = 80
 NOTE_WIDTH = 24
@@ -119,11 +119,6 @@ def status_json(report: StatusReport) -> dict:
     }
 
 
-def _shorten(text: str, width: int) -> str:
-    text = printable(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _note(item: dict) -> str:
     if item["missing_since"]:
         return "MISSING from staging"
@@ -131,7 +126,7 @@ def _note(item: dict) -> str:
         return f"awaits {item['pending_approval']}"
     if item["stopped_in"]:
         reason = f": {item['reason']}" if item["reason"] else ""
-        return _shorten(f"in {item['stopped_in']}{reason}", 24)
+        return shorten(f"in {item['stopped_in']}{reason}", 24)
     return ""
 
 
@@ -153,7 +148,7 @@ STATE_COLOURS = {
 
 def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     """One state's heading and table, the item column cut to keep within 80 columns."""
-    notes = [_shorten(_note(item), NOTE_WIDTH) for item in items]
+    notes = [shorten(_note(item), NOTE_WIDTH) for item in items]
     headers = (
         ["id", "uid", "item", "since", "note"] if any(notes) else ["id", "uid", "item", "since"]
     )
@@ -161,15 +156,15 @@ def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     def render(item_width: int) -> str:
         rows = []
         for item, note in zip(items, notes, strict=True):
-            row = [item["id"], item["uid"][:8], _shorten(item_name(item), item_width)]
+            row = [item["id"], item["uid"][:8], shorten(item_name(item), item_width)]
             row.append(local_time(item["updated_at"]))
             rows.append([*row, note][: len(headers)])
         return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
     # Render once at full width, then cut the item column by however much is too wide.
-    longest = max(len(_shorten(item_name(item), 10_000)) for item in items)
+    longest = max(display_width(shorten(item_name(item), 10_000)) for item in items)
     table = render(longest)
-    overflow = max(len(line) for line in table.splitlines()) - SCREEN_WIDTH
+    overflow = max(display_width(line) for line in table.splitlines()) - SCREEN_WIDTH
     if overflow > 0:
         table = render(max(longest - overflow, 12))
     heading = f"{state} ({len(items)})"
@@ -186,7 +181,9 @@ def format_status(report: StatusReport, color: bool = False) -> str:
     by_state: dict[str, list[dict]] = {}
     for item in report.items:
         by_state.setdefault(item["state"], []).append(item)
-    blocks = [_state_block(state, by_state[state]) for state in DISPLAY_ORDER if state in by_state]
+    blocks = [
+        _state_block(state, by_state[state], color) for state in DISPLAY_ORDER if state in by_state
+    ]
     counts = ", ".join(f"{count} {state}" for state, count in report.counts.items())
     summary = f"{len(report.items)} items: {counts}"
     waiting = sum(1 for item in report.items if item["pending_approval"])
@@ -199,7 +196,7 @@ def format_status(report: StatusReport, color: bool = False) -> str:
         for job in report.running_jobs:
             beat = job["heartbeat_age_seconds"]
             state = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s ago"
-            item = _shorten(names.get(job["item_uid"], job["item_uid"]), 36)
+            item = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
             summary += f"\nrunning: {job['kind']} of {item} on {job['worker']} ({state})"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
@@ -208,6 +205,6 @@ def format_status(report: StatusReport, color: bool = False) -> str:
         summary += (
             f"\n{len(report.rejected)} queue entr{'y' if len(report.rejected) == 1 else 'ies'} "
             f"rejected (not run; 'mp jobs --state rejected'), last: "
-            f"{_shorten(last['reason'], 60)}"
+            f"{shorten(last['reason'], 60)}"
         )
     return "\n\n".join([*blocks, summary])

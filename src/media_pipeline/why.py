@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import UsageError
@@ -77,6 +77,34 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     return f"Its {kind} job is running on {entry.worker} since {since} ({beat_text})."
 
 
+# What the next reconcile does with an item whose job has ended, by the folder it ended in.
+ENDED = {
+    "completed": "finished; the next reconcile moves the item on",
+    "failed": "failed for good; the next reconcile marks the item FAILED",
+    "cancelled": "was cancelled; the next reconcile marks the item CANCELLED",
+}
+
+
+def _ended_job(queue: Queue, item: dict, kind: str, state: State, since: str) -> str:
+    """For an item in a job's state without a live job: its job has ended and reconcile
+    has not looked yet, or the job is gone."""
+    # Only a job of this visit to the state: one written shortly before the item entered
+    # it (dispatch writes the job, then moves the item), not one of an earlier try.
+    entered = datetime.fromisoformat(item["updated_at"]) - timedelta(minutes=5)
+    ended = [
+        (job.created, folder)
+        for folder, _name, job in queue.jobs(tuple(ENDED))
+        if job.item_uid == item["uid"] and job.kind == kind and job.created >= entered
+    ]
+    if ended:
+        _created, folder = max(ended)
+        return f"Its {kind} job {ENDED[folder]} (it is in {folder}/)."
+    return (
+        f"It is {state} since {since}, but its {kind} job is not in the queue; the "
+        "next reconcile sends it back to be queued again."
+    )
+
+
 def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> str:
     """The sentence for one item, from its row, its approvals and the queue."""
     state = State(item["state"])
@@ -97,10 +125,7 @@ def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> 
     if state in RUNNING_STATES:
         kind = RUNNING_STATES[state]
         if live is None:
-            return (
-                f"It is {state} since {since}, but its {kind} job is not in the queue; the "
-                "next reconcile sends it back to be queued again."
-            )
+            return _ended_job(queue, item, kind, state, since)
         if live[0] == "pending":
             return _pending_job(config, queue, live[1], kind)
         return _running_job(config, queue, live[1], kind)

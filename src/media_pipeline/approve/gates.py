@@ -19,7 +19,7 @@ from media_pipeline.approve.probe import describe_files
 from media_pipeline.approve.signing import decision_key, verifies
 from media_pipeline.config import Config
 from media_pipeline.destination import proposed_destination
-from media_pipeline.item_state import item_name
+from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import archive_decision_file
 from media_pipeline.notify import Event, notify
@@ -97,7 +97,7 @@ def open_approvals(
             if (item["uid"], gate) in in_force:
                 continue
             name = item_name(item)
-            changes.append(f"{printable(name)}: {gate} approval opened")
+            changes.append(Logged(f"{printable(name)}: {gate} approval opened"))
             if dry_run:
                 continue
             requested_at = utc_now()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import archive_decision
+from media_pipeline.approve.gates import GATE_STATES, archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.identity import ensure_share
@@ -32,7 +33,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.lookup import find_item
-from media_pipeline.share import BadEntry
+from media_pipeline.share import BadEntry, open_below
 from media_pipeline.states import STOPPED, State
 from media_pipeline.store import controller_database, utc_now
 
@@ -136,7 +137,15 @@ RETRY_TARGET = {
 }
 
 
-def run_retry(config: Config, item_text: str) -> ManageResult:
+# A rejected item's stage whose output --redo sets aside: state it stopped in -> (the
+# stage folder holding that output, the state that queues its job again).
+REDO = {
+    State.REMUXED: ("2-remuxed", State.RIPPED),
+    State.TRANSCODED: ("3-transcoded", State.REMUXED),
+}
+
+
+def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageResult:
     with _controller(config) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
@@ -156,14 +165,49 @@ def run_retry(config: Config, item_text: str) -> ManageResult:
                 f"{printable(name)} does not record where it stopped; run "
                 "'mp reconcile' and look at 'mp history'"
             )
+        moved = None
+        if redo:
+            if row["state"] != State.REJECTED or stopped_in not in REDO:
+                raise UsageError(
+                    f"--redo is for an item rejected at a gate; {printable(name)} is "
+                    f"{row['state']} in {row['stopped_in'] or '?'}: 'mp retry' without it"
+                )
+            stage, target = REDO[stopped_in]
+            moved = _set_output_aside(config, row, stage)
         if row["state"] == State.REJECTED:
             _forget_rejection(config, db, row)
-        row = change_state(db, row, target, trigger="manual", reason=f"mp retry ({row['state']})")
+        reason = f"mp retry{' --redo' if redo else ''} ({row['state']})"
+        row = change_state(db, row, target, trigger="manual", reason=reason)
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
             job_id = submit_job(config, db, queue, row, "rip")
             return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}")
+    if moved:
+        return ManageResult(
+            f"{printable(name)}: its rejected output was set aside as {printable(moved)} "
+            f"(kept); back to {target}, and 'mp dispatch' queues the job that makes it again"
+        )
+    gate = next((g for g, state in GATE_STATES.items() if state == target), None)
+    if gate in config.gates:
+        return ManageResult(
+            f"{printable(name)}: back to {target}; {gate} asks again ('mp approve')"
+        )
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+
+
+def _set_output_aside(config: Config, row: dict, stage: str) -> str:
+    """Rename the item's folder in stage to a hidden name beside it (kept, never
+    deleted): its job then runs again into a fresh folder. Returns the new path."""
+    key = ItemKey(row["type"], row["title"], row["disc_label"])
+    folder = key.folder(config.staging_root, stage)
+    parent, name = os.path.split(folder)
+    aside = f".{name}.rejected-{utc_now().replace(':', '').replace('+', 'Z')}"
+    try:
+        with open_below(config.staging_root, parent) as holder:
+            holder.rename(name, holder, aside)
+    except FileNotFoundError:
+        raise UsageError(f"{printable(folder)} is not there to set aside") from None
+    return os.path.join(parent, aside)
 
 
 def _forget_rejection(config: Config, db: Database, row: dict) -> None:

@@ -13,7 +13,13 @@ import time
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
+from media_pipeline.item_state import (
+    Transitioned,
+    change_state,
+    create_item,
+    item_name,
+    write_item_files,
+)
 from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import KIND_STATES, approved_destinations, filing_destination
 from media_pipeline.jobs.outcome import record_failure
@@ -337,7 +343,9 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         if state == "failed" and current == running_state:
             result = queue.read_job_json(state, name, RESULT_FILE) or {}
             reason = f"{job.kind} failed: {result.get('reason') or 'no reason recorded'}"
-            changes.append(f"{printable(item_name(item))}: {current} -> FAILED ({reason})")
+            changes.append(
+                Transitioned(f"{printable(item_name(item))}: {current} -> FAILED ({reason})")
+            )
             if not dry_run:
                 write_item_files(
                     config.staging_root,
@@ -357,7 +365,11 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
                     ),
                 )
         elif state == "cancelled" and current == running_state:
-            changes.append(f"{printable(item_name(item))}: {current} -> CANCELLED (job cancelled)")
+            changes.append(
+                Transitioned(
+                    f"{printable(item_name(item))}: {current} -> CANCELLED (job cancelled)"
+                )
+            )
             if not dry_run:
                 write_item_files(
                     config.staging_root,
@@ -367,8 +379,10 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
                 )
         elif state in LIVE_DIRS and current == BEFORE_KIND.get(job.kind):
             changes.append(
-                f"{printable(item_name(item))}: {current} -> {running_state} "
-                "(its job is in the queue)"
+                Transitioned(
+                    f"{printable(item_name(item))}: {current} -> {running_state} "
+                    "(its job is in the queue)"
+                )
             )
             if not dry_run:
                 write_item_files(
@@ -461,7 +475,7 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
         target, reason = State.FAILED, "its rip job is gone from the queue; 'mp retry' to rip again"
     else:
         target, reason = REVERT[current], "its job is gone from the queue; will be dispatched again"
-    change = f"{printable(item_name(item))}: {current} -> {target} ({reason})"
+    change = Transitioned(f"{printable(item_name(item))}: {current} -> {target} ({reason})")
     if not dry_run and db is not None:
         write_item_files(
             config.staging_root, change_state(db, item, target, trigger="auto", reason=reason)

@@ -20,6 +20,7 @@ from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.identity import ensure_share
+from media_pipeline.item_state import Logged, Transitioned
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_files
@@ -80,7 +81,7 @@ class ReconcileResult:
         return (
             f"reconcile: {self.items_seen} items; {verb} {self.new_items} new, "
             f"{self.transitions} state changes, {self.writes} files written, "
-            f"{len(self.queue_changes)} queue changes"
+            f"{sum(not isinstance(c, Transitioned) for c in self.queue_changes)} queue changes"
         )
 
 
@@ -265,9 +266,13 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
         retry_failed_notifications(config, db)
     result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
     result.queue_changes += open_approvals(config, db, dry_run=dry_run, notes=notes)
+    # State changes made by the queue's side were logged where they were made (with the
+    # item and its states) and count as state changes; the rest is logged here, once.
+    result.transitions += sum(isinstance(c, Transitioned) for c in result.queue_changes)
     if not dry_run:
         for change in result.queue_changes:
-            log.info("%s", change, extra={"event": "queue"})
+            if not isinstance(change, Logged):
+                log.info("%s", change, extra={"event": "queue"})
     return result
 
 
