@@ -42,3 +42,51 @@ def test_state_words_from_files_are_parsed_strictly():
     assert parse_state("remuxed") is None
     assert parse_state("$(rm -rf /)") is None
     assert parse_state("") is None
+
+
+def test_every_table_of_the_pipeline_comes_from_its_one_table():
+    from media_pipeline import states
+
+    assert states.JOB_KINDS == ("rip", "remux", "transcode", "filebot")
+    assert states.STAGE_FOLDERS == ("1-ripped", "2-remuxed", "3-transcoded")
+    assert states.NEXT_JOB[State.REMUXED] == ("transcode", "remux_review", State.TRANSCODING)
+    assert states.GATE_STATES == {
+        "remux_review": State.REMUXED,
+        "filebot_confirm": State.TRANSCODED,
+    }
+    assert states.GATE_STAGES == {"remux_review": "2-remuxed", "filebot_confirm": "3-transcoded"}
+    assert states.REVERT[State.FILING] is State.TRANSCODED
+    assert states.RETRY_TARGET[State.RIPPING] is State.RIPPING
+    assert states.RETRY_TARGET[State.REMUXED] is State.REMUXED
+    assert states.REDO[State.REMUXED] == ("2-remuxed", State.RIPPED)
+    assert [kind for kind, _state in states.MARKER_STATES] == [
+        "filebot",
+        "transcode",
+        "remux",
+        "rip",
+    ]
+
+
+def test_a_stage_added_as_one_row_reaches_every_derived_table():
+    """Adding a stage is one row: rebuild the tables from a pipeline with a sixth step
+    (a subtitle pass after the transcode) and see it everywhere."""
+    import importlib
+
+    from media_pipeline import states
+
+    source = importlib.util.find_spec("media_pipeline.states").loader.get_source(
+        "media_pipeline.states"
+    )
+    row = 'Stage("transcode", "2-remuxed", "3-transcoded",'
+    assert row in source
+    namespace: dict = {"__name__": "states_with_a_new_stage"}
+    extended = source.replace(
+        '    Stage("filebot", "3-transcoded",',
+        '    Stage("subtitle", "3-transcoded", "4-subtitled", State.FILING, State.FILING, None),\n'
+        '    Stage("filebot", "4-subtitled",',
+    )
+    exec(compile(extended, "states_with_a_new_stage", "exec"), namespace)
+    assert "subtitle" in namespace["JOB_KINDS"]
+    assert namespace["STAGE_FOLDERS"][-1] == "4-subtitled"
+    assert namespace["GATE_STAGES"]["filebot_confirm"] == "4-subtitled"
+    assert states.GATE_STAGES["filebot_confirm"] == "3-transcoded"  # the real one unchanged

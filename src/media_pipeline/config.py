@@ -17,11 +17,10 @@ import yaml
 
 from media_pipeline.errors import ConfigError
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
+from media_pipeline.states import GATES, JOB_KINDS
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
-JOB_KINDS = ("rip", "remux", "transcode", "filebot")
 ITEM_TYPES = ("movie", "tv")
-GATES = ("remux_review", "filebot_confirm")
 TEMPLATE_FIELDS = (
     "input_dir",
     "output_dir",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-# Stage folders under staging_root, in pipeline order.
-STAGES = ("1-ripped", "2-remuxed", "3-transcoded")
 # item type -> the folder that holds that type inside each stage.
 TYPE_FOLDERS = {"movie": "movies", "tv": "tv"}
 FOLDER_TYPES = {folder: item_type for item_type, folder in TYPE_FOLDERS.items()}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class State(StrEnum):
@@ -19,31 +21,68 @@ class State(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class Stage(NamedTuple):
+    """One step of the pipeline: the job that does it, and all that follows from it."""
+
+    kind: str  # the job kind, and its marker's name: <kind>.done
+    reads: str | None  # the stage folder its input is in (None: a disc)
+    writes: str | None  # the stage folder its output goes to (None: the library)
+    running: State  # the item's state while its job is queued or running
+    done: State  # the state its marker proves
+    gate: str | None  # the approval it waits for once its input is there
+    marks_input: bool = False  # its marker goes beside its input (filing moves the output)
+
+
+# The pipeline, in order: every other table of stages, states, gates and markers below is
+# derived from this one, so adding a stage is adding a row.
+PIPELINE = (
+    Stage("rip", None, "1-ripped", State.RIPPING, State.RIPPED, None),
+    Stage("remux", "1-ripped", "2-remuxed", State.REMUXING, State.REMUXED, None),
+    Stage("transcode", "2-remuxed", "3-transcoded", State.TRANSCODING, State.TRANSCODED,
+          "remux_review"),
+    Stage("filebot", "3-transcoded", None, State.FILING, State.IN_LIBRARY, "filebot_confirm",
+          marks_input=True),
+)  # fmt: skip
+_STEPS = tuple(itertools.pairwise(PIPELINE))  # (a stage, the stage after it)
+
+JOB_KINDS = tuple(stage.kind for stage in PIPELINE)
+BY_KIND = {stage.kind: stage for stage in PIPELINE}
+GATES = tuple(stage.gate for stage in PIPELINE if stage.gate)
+# Stage folders under staging_root, in pipeline order.
+STAGE_FOLDERS = tuple(stage.writes for stage in PIPELINE if stage.writes)
 # The pipeline's order; a state's index is how far along the item is.
-PROGRESS = (
-    State.RIPPING,
-    State.RIPPED,
-    State.REMUXING,
-    State.REMUXED,
-    State.TRANSCODING,
-    State.TRANSCODED,
-    State.FILING,
-    State.IN_LIBRARY,
-)
+PROGRESS = tuple(state for stage in PIPELINE for state in (stage.running, stage.done))
+# job kind -> the state an item is in while that job is queued or running
+KIND_STATES = {stage.kind: stage.running for stage in PIPELINE}
+RUNNING_KINDS = {stage.running: stage.kind for stage in PIPELINE}
+# an item's state -> (the next job's kind, the gate before it, its running state)
+NEXT_JOB = {before.done: (stage.kind, stage.gate, stage.running) for before, stage in _STEPS}
+# job kind -> the state an item is in before that job is queued
+BEFORE_KIND = {stage.kind: before.done for before, stage in _STEPS}
+# a job's running state -> the state an item goes back to when the job vanished
+REVERT = {stage.running: before.done for before, stage in _STEPS}
+# gate -> the state an item waits in for it, and the stage folder its decision file is in
+GATE_STATES = {stage.gate: before.done for before, stage in _STEPS if stage.gate}
+GATE_STAGES = {stage.gate: stage.reads for stage in PIPELINE if stage.gate}
+# Where a stopped item goes back to: the state before its last job, or its gate.
+RETRY_TARGET = {
+    PIPELINE[0].running: PIPELINE[0].running,
+    **REVERT,
+    **{state: state for state in GATE_STATES.values()},
+}
+# For an item rejected at a gate: (the stage folder of the rejected output, the state
+# that queues the job that makes it again).
+REDO = {
+    made.done: (made.writes, before.done)
+    for before, made, gated in zip(PIPELINE, PIPELINE[1:], PIPELINE[2:], strict=False)
+    if gated.gate
+}
 # States where the item stopped before the end; they remember the state they stopped in.
 STOPPED = (State.FAILED, State.REJECTED, State.CANCELLED)
 # The order `mp status` lists states in.
 DISPLAY_ORDER = PROGRESS + STOPPED
-
 # marker name -> the state its presence proves, furthest first.
-MARKER_STATES = (
-    ("filebot", State.IN_LIBRARY),
-    ("transcode", State.TRANSCODED),
-    ("remux", State.REMUXED),
-    ("rip", State.RIPPED),
-)
-
-TRIGGERS = ("auto", "manual", "approval")
+MARKER_STATES = tuple((stage.kind, stage.done) for stage in reversed(PIPELINE))
 
 
 def parse_state(word: str | None) -> State | None:

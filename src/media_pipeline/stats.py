@@ -13,9 +13,8 @@ from media_pipeline.approve.probe import size_text
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
+from media_pipeline.states import JOB_KINDS
 from media_pipeline.store import reading_database
-
-STAGE_ORDER = ("rip", "remux", "transcode", "filebot")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -56,7 +55,7 @@ def run_stats(config: Config) -> Stats:
             for row in db.query("SELECT uid, type, title, disc_label FROM media_items")
         }
     stages = []
-    for kind in STAGE_ORDER:
+    for kind in JOB_KINDS:
         done = [job for job in jobs if job["kind"] == kind and job["state"] == "completed"]
         seconds = [job["seconds"] for job in done if job["seconds"] is not None]
         bytes_in = sum(job["bytes_in"] or 0 for job in done)

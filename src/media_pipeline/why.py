@@ -9,7 +9,6 @@ from media_pipeline.config import Config, window_open
 from media_pipeline.errors import UsageError
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
-from media_pipeline.jobs.dispatch import KIND_STATES, NEXT_JOB
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     HEARTBEAT_FILE,
@@ -20,10 +19,8 @@ from media_pipeline.jobs.queue import (
     back_off_time,
 )
 from media_pipeline.lookup import find_item
-from media_pipeline.states import State
+from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import duration_text, local_time, reading_database
-
-RUNNING_STATES = {state: kind for kind, state in KIND_STATES.items()}
 
 
 def _clock(minutes: int) -> str:
@@ -122,8 +119,8 @@ def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> 
             f"{local_time(pending[0]['requested_at'])}: run 'mp approve'."
         )
     live = queue.live_job_for(item["uid"])
-    if state in RUNNING_STATES:
-        kind = RUNNING_STATES[state]
+    if state in RUNNING_KINDS:
+        kind = RUNNING_KINDS[state]
         if live is None:
             return _ended_job(queue, item, kind, state, since)
         if live[0] == "pending":

@@ -24,7 +24,7 @@ from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import archive_decision_file
 from media_pipeline.notify import Event, notify
 from media_pipeline.share import parse_json_object, relative_parts
-from media_pipeline.states import State
+from media_pipeline.states import GATE_STAGES, GATE_STATES
 from media_pipeline.store import in_slices, utc_now
 
 if TYPE_CHECKING:
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# gate -> the state an item waits in for it, and the stage folder its decision file is in
-GATE_STATES = {"remux_review": State.REMUXED, "filebot_confirm": State.TRANSCODED}
-GATE_STAGES = {"remux_review": "2-remuxed", "filebot_confirm": "3-transcoded"}
 DECIDED = ("approved", "rejected")
 
 

@@ -23,19 +23,10 @@ from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
-from media_pipeline.states import State
+from media_pipeline.states import KIND_STATES, NEXT_JOB, State
 from media_pipeline.store import controller_database, open_database_readonly, utc_now
 
 log = logging.getLogger(__name__)
-
-# item state -> (job kind, the gate that must approve first, the state while it runs)
-NEXT_JOB = {
-    State.RIPPED: ("remux", None, State.REMUXING),
-    State.REMUXED: ("transcode", "remux_review", State.TRANSCODING),
-    State.TRANSCODED: ("filebot", "filebot_confirm", State.FILING),
-}
-# job kind -> the state an item is in while that job is queued or running
-KIND_STATES = {"rip": State.RIPPING, **{kind: s for kind, _g, s in NEXT_JOB.values()}}
 
 
 @dataclass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import GATE_STATES, archive_decision
+from media_pipeline.approve.gates import archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.identity import ensure_share
@@ -34,7 +34,7 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, open_below
-from media_pipeline.states import STOPPED, State
+from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
 from media_pipeline.store import controller_database, utc_now
 
 log = logging.getLogger(__name__)
@@ -124,25 +124,6 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
                 change_state(db, row, State.CANCELLED, trigger="manual", reason="mp cancel"),
             )
     return ManageResult(f"{printable(name)}: {message}")
-
-
-# Where a stopped item goes back to: the state before its last job or gate.
-RETRY_TARGET = {
-    State.RIPPING: State.RIPPING,
-    State.REMUXING: State.RIPPED,
-    State.REMUXED: State.REMUXED,
-    State.TRANSCODING: State.REMUXED,
-    State.TRANSCODED: State.TRANSCODED,
-    State.FILING: State.TRANSCODED,
-}
-
-
-# A rejected item's stage whose output --redo sets aside: state it stopped in -> (the
-# stage folder holding that output, the state that queues its job again).
-REDO = {
-    State.REMUXED: ("2-remuxed", State.RIPPED),
-    State.TRANSCODED: ("3-transcoded", State.REMUXED),
-}
 
 
 def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageResult:

@@ -28,11 +28,11 @@ import re
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from media_pipeline.config import JOB_KINDS
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 from media_pipeline.items import ItemKey
 from media_pipeline.share import BadEntry, Folder, relative_parts
+from media_pipeline.states import JOB_KINDS
 
 QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
 LIVE_DIRS = ("pending", "running")

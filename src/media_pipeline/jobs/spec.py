@@ -11,21 +11,12 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from media_pipeline.config import ITEM_TYPES, JOB_KINDS, Config
+from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import proposed_destination
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
-
-# Where each kind reads from and writes to (stage folders), and which folder gets its
-# `.done` marker: the filebot script marks its input, the others their output.
-KIND_STAGES = {
-    "rip": (None, "1-ripped"),
-    "remux": ("1-ripped", "2-remuxed"),
-    "transcode": ("2-remuxed", "3-transcoded"),
-    "filebot": ("3-transcoded", None),
-}
-MARKER_IN_INPUT = {"filebot"}
+from media_pipeline.states import BY_KIND, JOB_KINDS
 
 
 class SpecError(Exception):
@@ -51,7 +42,7 @@ class JobSpec:
     @property
     def marker_folder(self) -> str:
         """The item folder that gets the job's `<kind>.done` marker."""
-        return self.input_dir if self.kind in MARKER_IN_INPUT else self.output_dir
+        return self.input_dir if BY_KIND[self.kind].marks_input else self.output_dir
 
     def template_fields(self) -> dict[str, str]:
         return {
@@ -66,7 +57,7 @@ class JobSpec:
 
 
 def job_dirs(config: Config, kind: str, key: ItemKey) -> tuple[str, str]:
-    source, target = KIND_STAGES[kind]
+    source, target = BY_KIND[kind].reads, BY_KIND[kind].writes
     input_dir = key.folder(config.staging_root, source) if source else ""
     output_dir = key.folder(config.staging_root, target) if target else config.library_root
     return input_dir, output_dir

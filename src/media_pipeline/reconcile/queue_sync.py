@@ -21,7 +21,7 @@ from media_pipeline.item_state import (
     write_item_files,
 )
 from media_pipeline.items import printable
-from media_pipeline.jobs.dispatch import KIND_STATES, approved_destinations, filing_destination
+from media_pipeline.jobs.dispatch import approved_destinations, filing_destination
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     FINISHED_DIRS,
@@ -41,13 +41,10 @@ from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
 from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import State
+from media_pipeline.states import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.store import in_slices, rows_by, utc_now
 
 log = logging.getLogger(__name__)
-
-# job kind -> the state an item is in before that job is queued
-BEFORE_KIND = {"remux": State.RIPPED, "transcode": State.REMUXED, "filebot": State.TRANSCODED}
 
 
 def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
@@ -441,14 +438,6 @@ def _marker_written(config, queue, state, name, job) -> bool:
     return has_marker(config.staging_root, spec.marker_folder, spec.kind)
 
 
-REVERT = {
-    State.REMUXING: State.RIPPED,
-    State.TRANSCODING: State.REMUXED,
-    State.FILING: State.TRANSCODED,
-}
-JOB_KINDS_BY_STATE = {state: kind for kind, state in KIND_STATES.items()}
-
-
 def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry_run) -> list:
     """An item in a job's state whose job is not live, and did not fail or get
     cancelled: the job vanished (a queue folder lost, a job deleted by hand), or a
@@ -456,7 +445,7 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
     current = State(item["state"])
     if current not in (*REVERT, State.RIPPING) or item.get("missing_since"):
         return []
-    kind = JOB_KINDS_BY_STATE[current]
+    kind = RUNNING_KINDS[current]
     # Only a job of the kind the item waits for speaks for it (a transcode job completed
     # long ago says nothing about the filing job that vanished since).
     same_kind = latest is not None and latest[2].kind == kind

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.items import FOLDER_TYPES, STAGES, TYPE_FOLDERS, ItemKey, printable
+from media_pipeline.items import FOLDER_TYPES, TYPE_FOLDERS, ItemKey, printable
 from media_pipeline.markers import FolderMarkers, read_folder_markers
 from media_pipeline.share import BadEntry, Folder
+from media_pipeline.states import STAGE_FOLDERS as STAGES
 
 
 @dataclass
