@@ -1,14 +1,13 @@
-"""Crash at every step: SIGKILL `mp claim` at each point of its life, and `mp reconcile`
-and `mp dispatch` at random points; then the timers' commands run until nothing changes
-must converge: every job completed exactly once, every item in the library with the
-same `mp status --json` as a run without kills, the database intact."""
+"""Crash at every step: SIGKILL `mp claim`, `mp reconcile` and `mp dispatch` at each
+failpoint of their lives; then the timers' commands run until nothing changes must
+converge: every job completed exactly once, every item in the library with the same
+`mp status --json` as a run without kills, the database intact."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import random
 import signal
 import sqlite3
 import subprocess
@@ -153,27 +152,33 @@ def test_claim_killed_at_each_step_converges_with_each_job_done_once(pipeline, s
     assert_each_job_done_once(pipeline, ITEMS)
 
 
-def test_reconcile_and_dispatch_killed_at_random_points(pipeline, undisturbed):
-    chance = random.Random(20261124)
-    items = tuple(ItemKey("movie", f"Film {number}") for number in range(5))
-    for key in items:
+# Failpoints of the controller's commands: (the command killed, where), in the order a
+# fresh item meets them.
+CONTROLLER_STEPS = (
+    ("reconcile", "reconcile:share-known"),
+    ("reconcile", "reconcile:stale-recovered"),
+    ("reconcile", "reconcile:batch-stored"),
+    ("reconcile", "reconcile:files-written"),
+    ("reconcile", "reconcile:jobs-synced"),
+    ("dispatch", "dispatch:built"),
+    ("dispatch", "dispatch:submitted"),
+    ("dispatch", "dispatch:recorded"),
+)
+
+
+@pytest.mark.parametrize(("name", "step"), CONTROLLER_STEPS)
+def test_reconcile_and_dispatch_killed_at_each_step_converge(pipeline, undisturbed, name, step):
+    """Each controller command killed at each of its failpoints, with SIGKILL where it
+    stands (as a power cut would): the timers' commands then bring every item to the
+    library, each job done once, as if nothing had happened."""
+    for key in ITEMS:
         pipeline.mark(key, "1-ripped", "rip")
-    kills = Counter()
-    for round_number in range(100):
-        name = ("reconcile", "dispatch")[round_number % 2]
-        process = command(pipeline, name)
-        # Start-up takes about 0.15 s: most kills land in the work itself.
-        time.sleep(chance.uniform(0.1, 0.4))
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            kills[name] += 1
-        process.communicate(timeout=120)
-        if round_number % 10 == 9:
-            run(pipeline, "claim", "--worker", "w1")
+    if name == "dispatch":
+        run(pipeline, "reconcile")
+    crashed = command(pipeline, name, crash_at=step)
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -signal.SIGKILL, f"{step} was never reached"
     status = converge(pipeline)
-    assert status["counts"] == {"IN_LIBRARY": len(items)}
-    assert settled(pipeline, status) == undisturbed(items)
-    assert_each_job_done_once(pipeline, items)
-    # The seed and the delays make most runs die part-way; say how many did.
-    print(f"killed mid-run: {dict(kills)} of 50 each")
-    assert kills["reconcile"] + kills["dispatch"] >= 20, kills
+    assert status["counts"] == {"IN_LIBRARY": len(ITEMS)}
+    assert settled(pipeline, status) == undisturbed(ITEMS)
+    assert_each_job_done_once(pipeline, ITEMS)

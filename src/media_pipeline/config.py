@@ -274,13 +274,13 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
         known = _check_keys(entry, ("kinds", "max_running"), where, problems)
         # Both keys are checked whatever the other holds: every problem at once.
         kinds = entry.get("kinds")
-        good_kinds = isinstance(kinds, list) and kinds and all(k in JOB_KINDS for k in kinds)
+        good_kinds = isinstance(kinds, list) and bool(kinds) and all(k in JOB_KINDS for k in kinds)
         if not good_kinds:
             problems.append(
                 f"key '{where}.kinds' must be a list of job kinds from {', '.join(JOB_KINDS)}"
             )
         max_running = positive_int(entry.get("max_running", 1), f"{where}.max_running", problems)
-        if known and good_kinds and max_running is not None:
+        if known and good_kinds and isinstance(kinds, list) and max_running is not None:
             workers[str(name)] = WorkerSpec(kinds=tuple(kinds), max_running=max_running)
     return workers
 
@@ -320,7 +320,8 @@ def http_url(value: Any, key: str, problems: list[str]) -> str | None:
     if re.search(r"[\x00-\x20\x7f]", value):
         problems.append(f"key '{key}' holds a space or a control character: {shown!r}")
         return None
-    host = _HTTP_URL.match(value).group(0).split("://", 1)[1].rpartition("@")[2]
+    matched = _HTTP_URL.match(value)
+    host = matched.group(0).split("://", 1)[1].rpartition("@")[2] if matched else ""
     if not host or host.startswith(":"):
         problems.append(f"key '{key}' names no host: {shown!r}")
         return None
@@ -716,7 +717,7 @@ def _check_block(
     settings: tuple[Setting, ...], data: dict, prefix: str, problems: list[str]
 ) -> dict:
     _check_keys(data, tuple(s.key for s in settings), prefix, problems)
-    values = {}
+    values: dict[str, Any] = {}
     for setting in settings:
         key = f"{prefix}.{setting.key}" if prefix else setting.key
         if setting.children:
@@ -727,6 +728,8 @@ def _check_block(
                 problems.append(f"key '{key}' must be a mapping")
                 block = {}
             values[setting.key] = _check_block(setting.children, block, key, problems)
+        elif setting.check is None:
+            raise AssertionError(f"setting {key} has neither children nor a check")
         elif setting.key in data:
             values[setting.key] = setting.check(data[setting.key], key, problems)
         elif setting.default is REQUIRED:
@@ -786,7 +789,7 @@ def parse_config(data: Any, source: str) -> Config:
         library_root=values["library_root"],
         database=values["database"],
         queue_dir=values["queue_dir"] or os.path.join(values["staging_root"], ".pipeline", "jobs"),
-        decision_key=decision_key,
+        decision_key=str(decision_key),
         workers=values["workers"],
         scripts=values["scripts"],
         gates=values["gates"],
@@ -833,7 +836,8 @@ def _credential_problems(file_block: Any, notify: dict) -> list[str]:
 
 
 def _has_user_info(url: str | None) -> bool:
-    return bool(url) and "@" in _HTTP_URL.match(url).group(0)
+    matched = _HTTP_URL.match(url) if url else None
+    return matched is not None and "@" in matched.group(0)
 
 
 def load_config(path: str | None) -> Config:
@@ -881,7 +885,8 @@ def _refuse_aliases(text: str, path: str) -> None:
             raise ConfigError(
                 path,
                 [
-                    f"line {event.start_mark.line + 1}: uses the YAML alias "
+                    f"line {event.start_mark.line + 1 if event.start_mark else '?'}: uses the "
+                    "YAML alias "
                     f"'*{event.anchor}'; aliases are not allowed, write the value out"
                 ],
             )

@@ -133,7 +133,7 @@ def make_discs(root: Path, with_ffmpeg: bool) -> None:
 
 
 def write_demo_config(sandbox: Path, scripts: Path) -> Path:
-    script_table = {
+    script_table: dict[str, dict] = {
         kind: {"path": str(scripts / name), **({"args": args} if args else {})}
         for kind, (name, args) in SCRIPTS.items()
     }

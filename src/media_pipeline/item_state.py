@@ -79,8 +79,8 @@ def change_state(
         "updated_at": now,
     }
     with db.atomic():
-        db["media_items"].update(row["id"], updates)
-        db["state_transitions"].insert(
+        db.table("media_items").update(row["id"], updates)
+        db.table("state_transitions").insert(
             {
                 "item_uid": row["uid"],
                 "from_state": row["state"],
@@ -112,7 +112,7 @@ def create_item(
     """Add an item no marker has shown yet (a rip queued, an item restored from the queue),
     with its first transition; returns its row."""
     now = utc_now()
-    db["media_items"].insert(
+    db.table("media_items").insert(
         {
             "uid": key.uid,
             "type": key.type,
@@ -124,7 +124,7 @@ def create_item(
             "updated_at": now,
         }
     )
-    db["state_transitions"].insert(
+    db.table("state_transitions").insert(
         {
             "item_uid": key.uid,
             "from_state": None,

@@ -177,7 +177,7 @@ def notify(config: Config, db: Database, event: Event) -> None:
     already = set(filter(None, (row["sent_to"] or "").split(","))) if row else set()
     sent, errors = _send(config, event, skip=already)
     attempts = (row["attempts"] if row else 0) + 1
-    db["notifications"].upsert(
+    db.table("notifications").upsert(
         {
             "event": event.key,
             "title": event.title,

@@ -47,9 +47,9 @@ _STEPS = tuple(itertools.pairwise(PIPELINE))  # (a stage, the stage after it)
 
 JOB_KINDS = tuple(stage.kind for stage in PIPELINE)
 BY_KIND = {stage.kind: stage for stage in PIPELINE}
-GATES = tuple(stage.gate for stage in PIPELINE if stage.gate)
+GATES = tuple(stage.gate for stage in PIPELINE if stage.gate is not None)
 # Stage folders under staging_root, in pipeline order.
-STAGE_FOLDERS = tuple(stage.writes for stage in PIPELINE if stage.writes)
+STAGE_FOLDERS = tuple(stage.writes for stage in PIPELINE if stage.writes is not None)
 # The pipeline's order; a state's index is how far along the item is.
 PROGRESS = tuple(state for stage in PIPELINE for state in (stage.running, stage.done))
 # job kind -> the state an item is in while that job is queued or running
@@ -62,8 +62,14 @@ BEFORE_KIND = {stage.kind: before.done for before, stage in _STEPS}
 # a job's running state -> the state an item goes back to when the job vanished
 REVERT = {stage.running: before.done for before, stage in _STEPS}
 # gate -> the state an item waits in for it, and the stage folder its decision file is in
-GATE_STATES = {stage.gate: before.done for before, stage in _STEPS if stage.gate}
-GATE_STAGES = {stage.gate: stage.reads for stage in PIPELINE if stage.gate}
+GATE_STATES: dict[str, State] = {
+    stage.gate: before.done for before, stage in _STEPS if stage.gate is not None
+}
+GATE_STAGES: dict[str, str] = {
+    stage.gate: stage.reads
+    for stage in PIPELINE
+    if stage.gate is not None and stage.reads is not None
+}
 # Where a stopped item goes back to: the state before its last job, or its gate.
 RETRY_TARGET = {
     PIPELINE[0].running: PIPELINE[0].running,
@@ -72,10 +78,10 @@ RETRY_TARGET = {
 }
 # For an item rejected at a gate: (the stage folder of the rejected output, the state
 # that queues the job that makes it again).
-REDO = {
+REDO: dict[State, tuple[str, State]] = {
     made.done: (made.writes, before.done)
     for before, made, gated in zip(PIPELINE, PIPELINE[1:], PIPELINE[2:], strict=False)
-    if gated.gate
+    if gated.gate is not None and made.writes is not None
 }
 # States where the item stopped before the end; they remember the state they stopped in.
 STOPPED = (State.FAILED, State.REJECTED, State.CANCELLED)

@@ -12,7 +12,7 @@ from tabulate import tabulate
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
 from media_pipeline.jobs.drain import drained_workers
-from media_pipeline.jobs.queue import HEARTBEAT_FILE, JobName, Queue
+from media_pipeline.jobs.queue import HEARTBEAT_FILE, Queue
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import local_time, reading_database
 from media_pipeline.text import display_width, shorten
@@ -45,7 +45,7 @@ def running_jobs(config: Config) -> list[dict]:
         now = time.time()
         jobs = []
         for entry in queue.running():
-            job = JobName.parse(entry.job_id)
+            job = entry.job
             beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
             jobs.append(
                 {
@@ -196,8 +196,8 @@ def format_status(report: StatusReport, color: bool = False) -> str:
         for job in report.running_jobs:
             beat = job["heartbeat_age_seconds"]
             state = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s ago"
-            item = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
-            summary += f"\nrunning: {job['kind']} of {item} on {job['worker']} ({state})"
+            shown = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
+            summary += f"\nrunning: {job['kind']} of {shown} on {job['worker']} ({state})"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
     if report.rejected:

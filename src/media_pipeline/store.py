@@ -44,7 +44,7 @@ def utc_now() -> str:
 
 
 def _migration_1(db: Database) -> None:
-    db["media_items"].create(
+    db.table("media_items").create(
         {
             "id": int,
             "uid": str,
@@ -64,9 +64,9 @@ def _migration_1(db: Database) -> None:
         not_null={"uid", "type", "title", "disc_label", "state", "created_at", "updated_at"},
         defaults={"disc_label": "", "priority": 0},
     )
-    db["media_items"].create_index(["uid"], unique=True)
-    db["media_items"].create_index(["type", "title", "disc_label"], unique=True)
-    db["state_transitions"].create(
+    db.table("media_items").create_index(["uid"], unique=True)
+    db.table("media_items").create_index(["type", "title", "disc_label"], unique=True)
+    db.table("state_transitions").create(
         {
             "id": int,
             "item_uid": str,
@@ -79,8 +79,8 @@ def _migration_1(db: Database) -> None:
         pk="id",
         not_null={"item_uid", "to_state", "trigger", "at"},
     )
-    db["state_transitions"].create_index(["item_uid", "id"])
-    db["human_approvals"].create(
+    db.table("state_transitions").create_index(["item_uid", "id"])
+    db.table("human_approvals").create(
         {
             "id": int,
             "item_uid": str,
@@ -96,8 +96,8 @@ def _migration_1(db: Database) -> None:
         pk="id",
         not_null={"item_uid", "gate", "status", "requested_at"},
     )
-    db["human_approvals"].create_index(["item_uid", "gate"])
-    db["jobs"].create(
+    db.table("human_approvals").create_index(["item_uid", "gate"])
+    db.table("jobs").create(
         {
             "id": str,  # the queue's job id
             "item_uid": str,
@@ -116,13 +116,13 @@ def _migration_1(db: Database) -> None:
         pk="id",
         not_null={"item_uid", "kind", "state", "created_at"},
     )
-    db["jobs"].create_index(["item_uid"])
-    db["jobs"].create_index(["state"])
+    db.table("jobs").create_index(["item_uid"])
+    db.table("jobs").create_index(["state"])
 
 
 def _migration_2(db: Database) -> None:
     # One row per event that was (or is being) notified, so timers never repeat one.
-    db["notifications"].create(
+    db.table("notifications").create(
         {
             "event": str,  # e.g. approval:<uid>:<gate>:<requested_at>, job_failed:<job id>
             "title": str,
@@ -140,9 +140,9 @@ def _migration_2(db: Database) -> None:
 
 def _migration_3(db: Database) -> None:
     # What a completed job measured, for `mp stats`.
-    db["jobs"].add_column("seconds", float)
-    db["jobs"].add_column("bytes_in", int)
-    db["jobs"].add_column("bytes_out", int)
+    db.table("jobs").add_column("seconds", float)
+    db.table("jobs").add_column("bytes_in", int)
+    db.table("jobs").add_column("bytes_out", int)
 
 
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3)

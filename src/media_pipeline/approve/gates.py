@@ -46,8 +46,9 @@ def gate_folder(config: Config, key: ItemKey, gate: str) -> str:
 
 def destination_inside(config: Config, destination: str | None) -> bool:
     """Whether a filing destination is a path below library_root (never the root)."""
-    parts = relative_parts(config.library_root, destination) if destination else None
-    return bool(parts) and os.path.isabs(destination)
+    if not destination or not os.path.isabs(destination):
+        return False
+    return bool(relative_parts(config.library_root, destination))
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
@@ -63,6 +64,7 @@ def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tup
     """(item uid, gate) -> its latest approval row that is pending or decided; of the
     items with those uids, if given."""
     query = "SELECT * FROM human_approvals WHERE status != 'superseded'"
+    selections: list[tuple[str, list]]
     if uids is None:
         selections = [(query, [])]
     else:
@@ -83,7 +85,7 @@ def open_approvals(
     notes: (item uid, gate) -> what the person should know (a decision not restored)."""
     if db is None or not config.gates:
         return []
-    changes = []
+    changes: list[str] = []
     opened: list[tuple[str, str, str, str]] = []
     in_force = _approvals_in_force(db)
     for gate in config.gates:
@@ -101,7 +103,7 @@ def open_approvals(
             prompt = prompt_for(config, row_key(item), gate)
             if notes and (item["uid"], gate) in notes:
                 prompt["note"] = notes[(item["uid"], gate)]
-            db["human_approvals"].insert(
+            db.table("human_approvals").insert(
                 {
                     "item_uid": item["uid"],
                     "gate": gate,
@@ -185,10 +187,10 @@ def restore_decisions(
     # A dry run makes nothing, not even the key; without one, nothing was signed here.
     has_key = not dry_run or os.path.exists(config.decision_key)
     signing_key = decision_key(config) if has_key else b""
-    trusted = []
+    trusted: list[tuple[ItemKey, str, dict]] = []
     for key, _stage, gate, decision in found:
         problem = _decision_problem(config, key, gate, decision, signing_key)
-        if problem is None:
+        if problem is None and decision is not None:
             trusted.append((key, gate, decision))
             continue
         changes.append(
@@ -234,9 +236,9 @@ def restore_decisions(
         }
         pending = in_force.get((key.uid, gate))
         if pending is not None and pending["status"] == "pending":
-            db["human_approvals"].update(pending["id"], row)
+            db.table("human_approvals").update(pending["id"], row)
         else:
-            db["human_approvals"].insert(row)
+            db.table("human_approvals").insert(row)
     return changes
 
 

@@ -93,10 +93,11 @@ def _run_ffprobe(
     """ffprobe with options on source: a path, or an open descriptor, which ffprobe reads
     through /proc/self/fd (so the file opened, with O_NOFOLLOW say, is the file read, not
     whatever the path names by then). Raises subprocess.TimeoutExpired and OSError."""
+    keep: tuple[int, ...] = ()
     if isinstance(source, int):
         target, keep = f"/proc/self/fd/{source}", (source,)
     else:
-        target, keep = os.fspath(source), ()
+        target = os.fspath(source)
     return subprocess.run(
         [ffprobe, "-v", "error", "-format_whitelist", DEMUXERS, *options, "--", target],
         capture_output=True,

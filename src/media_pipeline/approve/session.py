@@ -176,7 +176,7 @@ def record_decision(
         json.dumps(signed, indent=2, ensure_ascii=False) + "\n",
     )
     with db.atomic():
-        db["human_approvals"].update(
+        db.table("human_approvals").update(
             approval.id,
             {
                 "status": status,

@@ -186,6 +186,8 @@ def _claim_and_run(config: Config, claimer: Claimer, slot, dry_run: bool) -> Cla
         # Loaded only now: a claim that finds no job (most of them) needs none of it.
         from media_pipeline.jobs.run_job import run_claimed_job
 
+        assert folder is not None  # claim_next names the folder of the job it claimed
+
         result = run_claimed_job(config, claimer.queue, folder, job, worker, slot.descriptor)
         if result.outcome != "rejected":
             return result

@@ -17,6 +17,7 @@ from sqlite_utils import Database
 from media_pipeline.approve.gates import destination_inside
 from media_pipeline.config import Config
 from media_pipeline.destination import proposed_destination
+from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
@@ -68,7 +69,8 @@ def submit_job(
         config, kind, key, priority=row["priority"] or 0, now=now, destination=destination
     )
     job_id = queue.submit(spec)
-    db["jobs"].upsert(
+    crash_point("dispatch:submitted")  # the job is pending; the database does not know it
+    db.table("jobs").upsert(
         {
             "id": job_id,
             "item_uid": key.uid,
@@ -81,6 +83,7 @@ def submit_job(
         },
         pk="id",
     )
+    crash_point("dispatch:recorded")
     target = KIND_STATES[kind]
     if row["state"] != target:
         row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")

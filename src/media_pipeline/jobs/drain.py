@@ -38,17 +38,17 @@ def set_drained(config: Config, worker: str, drained: bool) -> str:
 
 def _set_drained(queue: Queue, worker: str, drained: bool) -> str:
     if drained:
-        folder = queue.dir(DRAIN_FOLDER, create=True)
+        folder = queue.need(DRAIN_FOLDER, create=True)
         folder.write_atomic(worker, datetime.now(UTC).isoformat(timespec="seconds") + "\n")
         return (
             f"worker {worker} drained: it finishes its running job and claims no more "
             f"('mp worker resume {worker}' to undo)"
         )
-    folder = queue.dir(DRAIN_FOLDER)
+    unset = queue.dir(DRAIN_FOLDER)
     try:
-        if folder is None:
+        if unset is None:
             raise FileNotFoundError
-        folder.unlink(worker)  # a name mp made (a worker's, checked against the config)
+        unset.unlink(worker)  # a name mp made (a worker's, checked against the config)
     except FileNotFoundError:
         return f"worker {worker} was not drained"
     return f"worker {worker} resumed: it claims jobs again"

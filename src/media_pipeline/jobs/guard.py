@@ -36,6 +36,7 @@ class Log:
     def __init__(self, descriptor: int, max_bytes: int):
         self.descriptor = descriptor
         self.max_bytes = max_bytes
+        self.capped = True
         self.size = os.fstat(descriptor).st_size
         self.dropped = 0
 
@@ -44,11 +45,11 @@ class Log:
         while view:
             view = view[os.write(self.descriptor, view) :]
         self.size += len(data)
-        if self.size > self.max_bytes:
+        if self.capped and self.size > self.max_bytes:
             try:
                 self._drop_oldest()
             except OSError:
-                self.max_bytes = float("inf")  # keep logging, uncapped, rather than fail
+                self.capped = False  # keep logging, uncapped, rather than fail
 
     def _drop_oldest(self) -> None:
         keep = self.max_bytes // 2

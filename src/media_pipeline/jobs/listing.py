@@ -41,7 +41,8 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                     continue  # not a job: the next reconcile moves it to rejected/
                 spec = queue.read_job_json(folder_state, name, SPEC_FILE) or {}
                 result = queue.read_job_json(folder_state, name, RESULT_FILE) or {}
-                item = spec.get("item") if isinstance(spec.get("item"), dict) else {}
+                found = spec.get("item")
+                item: dict = found if isinstance(found, dict) else {}
                 running = RunningName.parse(name) if folder_state == "running" else None
                 heartbeat = (
                     queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None

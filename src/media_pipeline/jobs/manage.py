@@ -140,7 +140,7 @@ def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageRe
                 f"{printable(name)} still has a live job; wait for its cancel to finish"
             )
         stopped_in = State(row["stopped_in"]) if row["stopped_in"] else None
-        target = RETRY_TARGET.get(stopped_in)
+        target = RETRY_TARGET.get(stopped_in) if stopped_in else None
         if target is None:
             raise UsageError(
                 f"{printable(name)} does not record where it stopped; run "
@@ -214,7 +214,7 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
     priority = clamp_priority(priority)
     with _controller(config) as (queue, db):
         row = find_item(db, item_text)
-        db["media_items"].update(row["id"], {"priority": priority})
+        db.table("media_items").update(row["id"], {"priority": priority})
         row = {**row, "priority": priority}
         write_item_files(config.staging_root, row)
         live = queue.live_job_for(row["uid"])
@@ -227,6 +227,7 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
         except FileNotFoundError:
             return ManageResult(message + "; its job was claimed meanwhile")
         job = JobName.parse(old_id)
+        assert job is not None  # live_job_for finds only jobs' names
         new_id = make_job_id(
             job.kind,
             ItemKey(row["type"], row["title"], row["disc_label"]),

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from media_pipeline.errors import SafetyRefusal
+from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 from media_pipeline.items import ItemKey
 from media_pipeline.share import BadEntry, Folder, relative_parts
@@ -100,7 +101,9 @@ class JobName(NamedTuple):
 
     @property
     def created(self) -> datetime:
-        return _created(self.job_id.split("_")[2])
+        """When the job was made. A name parsed without check_date may hold no real
+        date: such a job sorts as made at the epoch."""
+        return _created(self.job_id.split("_")[2]) or datetime.fromtimestamp(0, UTC)
 
     @classmethod
     def parse(cls, job_id: str, *, check_date: bool = True) -> JobName | None:
@@ -167,6 +170,12 @@ class RunningName(NamedTuple):
     def folder_name(self) -> str:
         return f"{self.job_id}.{self.worker}.{self.pid}"
 
+    @property
+    def job(self) -> JobName:
+        job = JobName.parse(self.job_id, check_date=False)
+        assert job is not None  # parse() makes a RunningName only of a job's name
+        return job
+
     @classmethod
     def parse(cls, name: str) -> RunningName | None:
         job_id, _, rest = name.partition(".")
@@ -228,10 +237,11 @@ class Queue:
     def _open_top(self, create: bool) -> Folder | None:
         if self._top is not None:
             return self._top
-        parts = relative_parts(self._staging_root, self.root) if self._staging_root else None
+        staging_root = self._staging_root
+        parts = relative_parts(staging_root, self.root) if staging_root else None
         try:
-            if parts is not None:
-                with Folder.open_root(self._staging_root) as staging:
+            if staging_root and parts is not None:
+                with Folder.open_root(staging_root) as staging:
                     self._top = staging.walk(*parts, create=create)
             else:
                 if create:
@@ -262,6 +272,14 @@ class Queue:
         except BadEntry as error:
             raise self._refuse(str(error)) from None
         self._folders[state] = folder
+        return folder
+
+    def need(self, state: str, *, create: bool = False) -> Folder:
+        """The queue's state folder, which must be there (or is made, with create):
+        FileNotFoundError if it is not."""
+        folder = self.dir(state, create=create)
+        if folder is None:
+            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(state))
         return folder
 
     def ensure_layout(self) -> None:
@@ -381,14 +399,13 @@ class Queue:
     def other_runs(self, item_uid: str, name: str) -> list[str]:
         """Entries of running/ other than name that name the item (by its uid anywhere in
         the name, parsed or not: a running job renamed aside for a moment counts too)."""
-        folder = self.dir("running")
         mark = f"_{item_uid}"  # as names give it: a title's slug has no "_"
-        return [other for other in folder.names() if mark in other and other != name]
+        return [other for other in self._entries("running") if mark in other and other != name]
 
     def still_holds(self, name: str, job: Folder) -> bool:
         """Whether running/name is still the folder job (not taken back as stale)."""
         try:
-            status = self.dir("running").lstat(name)
+            status = self.need("running").lstat(name)
         except OSError:
             return True  # the share hiccuped; the next look decides
         return status is not None and (status.st_dev, status.st_ino) == job.identity()
@@ -399,25 +416,28 @@ class Queue:
         """Build the job in tmp/, then rename it into pending/: never half a job there."""
         self.ensure_layout()
         job_id = spec["id"]
-        building = self.dir("tmp")
+        building = self.need("tmp")
         building.mkdir(job_id)
         with building.child(job_id) as job:
             write_json(job, SPEC_FILE, spec)
-        building.rename(job_id, self.dir("pending"), job_id)
+        crash_point("dispatch:built")  # a whole job, still in tmp/
+        building.rename(job_id, self.need("pending"), job_id)
         return job_id
 
     def hold(self, job_id: str, until: float) -> None:
         """Record that job_id is not to be claimed before until; call before moving it into
         pending/, so that no claimer sees the job without its back-off."""
         with contextlib.suppress(FileExistsError):
-            self.dir("pending", create=True).create(f"{WAIT_PREFIX}{math.ceil(until)}.{job_id}")
+            self.need("pending", create=True).create(f"{WAIT_PREFIX}{math.ceil(until)}.{job_id}")
 
     def remove_expired_waits(self, now: float) -> int:
         """Delete back-off files whose time has passed (they no longer hold anything back,
         whether or not their job is still pending); how many."""
         folder = self.dir("pending")
+        if folder is None:
+            return 0
         removed = 0
-        for name in folder.names() if folder is not None else []:
+        for name in folder.names():
             wait = _wait(name)
             # A wait beyond any back-off mp gives was not written by mp: it would hold
             # its job back for ever. Both kinds go; a folder of that name is left alone.
@@ -434,7 +454,7 @@ class Queue:
         won. Raises OSError for anything but a lost race (the caller decides whether one
         job that cannot move stops the claim)."""
         target = f"{job_id}.{worker}.{pid}"  # RunningName.folder_name
-        pending, running = self.dir("pending"), self.dir("running", create=True)
+        pending, running = self.need("pending"), self.need("running", create=True)
         try:
             os.rename(job_id, target, src_dir_fd=pending.fd, dst_dir_fd=running.fd)
         except FileNotFoundError:
@@ -460,7 +480,7 @@ class Queue:
         """
         to_name = to_name or name.partition(".")[0]
         try:
-            self.dir(state).rename(name, self.dir(to_state, create=True), to_name)
+            self.need(state).rename(name, self.need(to_state, create=True), to_name)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise FileExistsError(self.folder(to_state, to_name)) from None
@@ -476,7 +496,7 @@ class Queue:
             raise ValueError(f"jobs in {state}/ are never removed")
         if parse_entry(state, name) is None:
             raise ValueError(f"{name!r} is not a job's name; only jobs are removed")
-        folder = self.dir(state)
+        folder = self.need(state)
         with folder.child(name) as job:
             entries = job.entries()
             for entry in entries:
@@ -498,7 +518,7 @@ class Queue:
     def reject(self, state: str, name: str, reason: str) -> str:
         """Move an entry that is not a job mp can use into rejected/, with a reason file.
         Never deleted by mp; `mp jobs` and `mp status` show it. Returns its new name."""
-        rejected = self.dir(REJECTED_DIR, create=True)
+        rejected = self.need(REJECTED_DIR, create=True)
         for attempt in range(100):
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             holder = f"{stamp}{'-' + str(attempt) if attempt else ''}.{_safe_name(name)}"
@@ -511,13 +531,15 @@ class Queue:
             raise FileExistsError(errno.EEXIST, "no free name in rejected/", self.folder(state))
         with rejected.child(holder) as folder:
             folder.create(REASON_FILE, f"{state}/{_printable(name)}: {reason}\n")
-            self.dir(state).rename(name, folder, REJECTED_ENTRY)
+            self.need(state).rename(name, folder, REJECTED_ENTRY)
         return holder
 
     def rejected(self) -> list[Rejected]:
-        found = []
+        found: list[Rejected] = []
         folder = self.dir(REJECTED_DIR)
-        for holder in sorted(folder.names()) if folder is not None else []:
+        if folder is None:
+            return found
+        for holder in sorted(folder.names()):
             _stamp, _, original = holder.partition(".")
             reason = ""
             try:

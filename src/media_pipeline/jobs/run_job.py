@@ -51,7 +51,7 @@ def _failure_reason(config: Config, spec: JobSpec, outcome: RunOutcome) -> str |
     written, and its outputs verified."""
     if outcome.stopped == "timeout":
         script = config.script_for(spec.kind, spec.key.type)
-        return f"timed out after {script.timeout_seconds} s"
+        return f"timed out after {script.timeout_seconds if script else '?'} s"
     if outcome.exit_code != 0:
         return f"script exited with {outcome.exit_code}"
     if not has_marker(config.staging_root, spec.marker_folder, spec.kind):

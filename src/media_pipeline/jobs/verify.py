@@ -59,6 +59,8 @@ class Outputs:
         """(path, descriptor) of each media file in turn, the descriptor open only until
         the next is asked for; (path, why) for one that cannot be opened safely (a hard
         link, or replaced by a link since the listing): never passed over unread."""
+        if self.folder is None:
+            return
         for name, path, _size in self.files:
             if not name.lower().endswith(MEDIA_SUFFIXES):
                 continue

@@ -78,7 +78,7 @@ def _restored(item: ScannedItem, warnings: list[str]) -> tuple[dict, State | Non
     if recorded is None:
         warnings.append(
             f"{printable(holder.folder)}/.pipeline/state holds no known state "
-            f"({printable(holder.state_text.strip()[:40])!s}); going by the markers"
+            f"({printable((holder.state_text or '').strip()[:40])!s}); going by the markers"
         )
         return {}, None
     metadata = holder.metadata or {}
@@ -143,7 +143,7 @@ def _plan_scanned_item(
         return  # a folder with no marker yet (a rip still writing, say): not an item yet
 
     changed = state != recorded
-    desired = {
+    desired: dict = {
         "uid": key.uid,
         "type": key.type,
         "title": key.title,
@@ -162,7 +162,7 @@ def _plan_scanned_item(
         plan.new_items.append(desired)
         # A restored item whose history already ends in this state needs no new row.
         if last_recorded.get(key.uid) != desired["state"] or changed:
-            reason = _marker_reason(state) if changed else origin
+            reason = _marker_reason(state) if changed else (origin or "restored")
             plan.transitions.append(
                 Transition(key.uid, key.name, None, desired["state"], "auto", reason)
             )

@@ -141,7 +141,6 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
             age = queue.age_seconds("running", running_name, None, now)
         if age is None or age <= config.jobs.stale_after_seconds:
             continue
-        name = JobName.parse(entry.job_id)
         vanished = f"worker {entry.worker} vanished (heartbeat {age:.0f} s old)"
         if dry_run:
             changes.append(f"job {entry.job_id}: {vanished}; would be taken back")
@@ -155,7 +154,7 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
             queue.reject("running", running_name, error.problem)
             continue
         with job:
-            rejected, failure = _stale_outcome(config, job, name)
+            rejected, failure = _stale_outcome(config, job, entry.job)
             if rejected:
                 changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
                 queue.reject("running", running_name, rejected)
@@ -319,12 +318,13 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
 
     for state, name, job in queue_jobs:
         known = jobs.get(job.job_id)
-        worker = RunningName.parse(name).worker if state == "running" else None
+        running = RunningName.parse(name) if state == "running" else None
+        worker = running.worker if running else None
         if known and known["state"] == state and (worker is None or known["worker"] == worker):
             continue
         row = _job_row(queue, state, name, job)
         if not dry_run and db is not None:
-            db["jobs"].upsert(row, pk="id")
+            db.table("jobs").upsert(row, pk="id")
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
 
@@ -332,7 +332,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     for uid, (state, name, job) in sorted(latest.items()):
         item = items.get(uid)
         running_state = KIND_STATES[job.kind]
-        if item is None:
+        if item is None or db is None:
             if state in LIVE_DIRS:
                 changes.extend(_restore_item(config, db, queue, state, name, job, dry_run))
             continue
@@ -456,6 +456,7 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
         return []
     if (
         refusal is not None
+        and refusal.job is not None
         and refusal.job.kind == kind
         and (latest is None or refusal.job.created >= latest[2].created)
     ):

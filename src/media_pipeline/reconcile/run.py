@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from media_pipeline.approve.gates import open_approvals, restore_decisions
 from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
+from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import Logged, Transitioned
@@ -92,7 +93,7 @@ BATCH_SIZE = 1000
 
 def last_recorded_states(db: Database, keys) -> dict[str, str]:
     """The last state in each item's history (history outlives the cache tables)."""
-    found = {}
+    found: dict[str, str] = {}
     for marks, uids in in_slices([key.uid for key in keys]):
         found.update(
             (row["item_uid"], row["to_state"])
@@ -142,11 +143,11 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list
     Returns the files that could not be written."""
     with db.atomic():
         if plan.new_items:
-            db["media_items"].insert_all(plan.new_items)
+            db.table("media_items").insert_all(plan.new_items)
         for item_id, updates in plan.updated_items:
-            db["media_items"].update(item_id, updates)
+            db.table("media_items").update(item_id, updates)
         now = utc_now()
-        db["state_transitions"].insert_all(
+        db.table("state_transitions").insert_all(
             {
                 "item_uid": t.item_uid,
                 "from_state": t.from_state,
@@ -157,6 +158,7 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list
             }
             for t in plan.transitions
         )
+    crash_point("reconcile:batch-stored")  # the database has it, the item's files not yet
     for transition in plan.transitions:
         log.info(
             "%s",
@@ -189,6 +191,7 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list
             for start in range(0, len(groups), WRITE_SLICE):
                 outcomes.extend(pool.map(write_files, groups[start : start + WRITE_SLICE]))
     failures = [outcome for outcome in outcomes if outcome]
+    crash_point("reconcile:files-written")
     return failures
 
 
@@ -229,12 +232,14 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     refuse_if_unmounted(config, walk, db)
     result = ReconcileResult(applied=not dry_run, items_seen=len(walk.items))
     result.queue_changes += ensure_share(config, dry_run=dry_run)
+    crash_point("reconcile:share-known")
     listing_warnings = len(walk.warnings)
     result.warnings.extend(walk.warnings)
     # Jobs first: a stale job taken back is then seen as pending below.
     result.queue_changes += reject_strays(queue, dry_run=dry_run)
     result.queue_changes += reject_unapproved_filings(config, db, queue, dry_run=dry_run)
     result.queue_changes += recover_stale_jobs(config, queue, dry_run=dry_run)
+    crash_point("reconcile:stale-recovered")
     result.queue_changes += remove_expired_jobs(config, queue, dry_run=dry_run)
     # A marker whose job is still live does not count yet: the worker verifies the
     # outputs first, and sets the marker aside if they fail.
@@ -265,6 +270,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     if not dry_run:
         retry_failed_notifications(config, db)
     result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
+    crash_point("reconcile:jobs-synced")
     result.queue_changes += open_approvals(config, db, dry_run=dry_run, notes=notes)
     # State changes made by the queue's side were logged where they were made (with the
     # item and its states) and count as state changes; the rest is logged here, once.
