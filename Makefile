@@ -11,10 +11,10 @@ SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellchec
 
 .PHONY: demo test lint unit bench soak system-deps clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	# Bytecode now, as a non-editable install would have it: where PYTHONDONTWRITEBYTECODE
 	# is set, every `mp` run would otherwise compile all of its modules again.
 	$(BIN)/python -m compileall -q src
@@ -40,8 +40,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
+# Coverage of src/ lines, printed at the end (files at 100% left out of the table).
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --cov=media_pipeline --cov-report=term:skip-covered
 
 test: system-deps lint unit
 

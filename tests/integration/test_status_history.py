@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import click
 import pytest
@@ -95,17 +96,21 @@ def test_unknown_items_exit_2_with_one_sentence(reconciled, form, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def _give_uid(sandbox, old: str, new: str) -> None:
+    with sqlite3.connect(sandbox.database) as db:
+        db.execute("UPDATE media_items SET uid = ? WHERE uid = ?", (new, old))
+        for table in ("state_transitions", "human_approvals", "jobs"):
+            db.execute(f"UPDATE {table} SET item_uid = ? WHERE item_uid = ?", (new, old))
+
+
 def test_an_ambiguous_uid_prefix_is_refused(reconciled):
-    uids = [i["uid"] for i in reconciled.status_json()["items"]]
-    # Every uid starts with a hex digit, so some one-character prefix is shared or unique;
-    # the empty-ish prefix of a single hex digit shared by two items must be refused.
-    # A prefix of digits alone is an id (a number always is), so only a letter will do.
-    shared = next(
-        (u[0] for u in uids if u[0] in "abcdef" and sum(v[0] == u[0] for v in uids) > 1), None
-    )
-    if shared is None:
-        pytest.skip("no two uids share a first letter in this tree")
-    assert "matches" in reconciled.mp("history", shared, expect=2).stderr
+    # uids are random, so two are given a shared start: a prefix of letters that two
+    # items share must be refused (a prefix of digits alone is an id, so letters only).
+    first, second = (i["uid"] for i in reconciled.status_json()["items"][:2])
+    _give_uid(reconciled, first, "abc1" + first[4:])
+    _give_uid(reconciled, second, "abc2" + second[4:])
+    assert "matches" in reconciled.mp("history", "abc", expect=2).stderr
+    assert "uid abc1" in reconciled.mp("history", "abc1").stdout  # one item: shown
 
 
 def _commands(group: click.Group, prefix=()):

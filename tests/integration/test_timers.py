@@ -12,7 +12,7 @@ import pytest
 
 from media_pipeline.timers import REFERENCE_PATHS, render_units
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_repository_timers_folder_is_the_generated_reference():
