@@ -147,7 +147,7 @@ def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
 @common_options
 def status(config_path: str | None, as_json: bool, watch: bool) -> None:
     """Items grouped by state, with what needs a person's attention."""
-    from media_pipeline.status import format_status, run_status, status_json
+    from media_pipeline.reports.status import format_status, run_status, status_json
 
     config = _config(config_path)
     if as_json:
@@ -174,7 +174,7 @@ def status(config_path: str | None, as_json: bool, watch: bool) -> None:
 @common_options
 def stats(config_path: str | None, as_json: bool) -> None:
     """Per stage: jobs done, median and 95th percentile time, bytes in and out; failures."""
-    from media_pipeline.stats import format_stats, run_stats
+    from media_pipeline.reports.stats import format_stats, run_stats
 
     result = run_stats(_config(config_path))
     if as_json:
@@ -188,7 +188,7 @@ def stats(config_path: str | None, as_json: bool) -> None:
 @common_options
 def why(config_path: str | None, item: str) -> None:
     """Say what ITEM is waiting for, and since when."""
-    from media_pipeline.why import run_why
+    from media_pipeline.reports.why import run_why
 
     click.echo(run_why(_config(config_path), item))
 
@@ -201,7 +201,7 @@ def history(config_path: str | None, item: str) -> None:
 
     ITEM is the numeric id, the uid (or a unique prefix), or type/title[/disc label].
     """
-    from media_pipeline.history import format_history, run_history
+    from media_pipeline.reports.history import format_history, run_history
 
     click.echo(format_history(run_history(_config(config_path), item)))
 
@@ -246,7 +246,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
 @common_options
 def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
     """The job queue by folder, with worker, attempts, age and heartbeat age."""
-    from media_pipeline.jobs.listing import format_jobs, list_jobs
+    from media_pipeline.reports.jobs import format_jobs, list_jobs
 
     found = list_jobs(_config(config_path), state)
     if as_json:
@@ -420,7 +420,7 @@ def timers_group() -> None:
 @common_options
 def timers_install(config_path, dest, user, workers, controller) -> None:
     """Write the units with this installation's mp and config, and say what to enable."""
-    from media_pipeline.timers import run_timers_install
+    from media_pipeline.setup.timers import run_timers_install
 
     result = run_timers_install(
         _config(config_path), dest=dest, user=user, workers=tuple(workers), controller=controller
@@ -458,7 +458,7 @@ def example() -> None:
 @common_options
 def demo(config_path: str | None, directory: str | None) -> None:
     """Run a whole pipeline in a sandbox folder (a temporary one if DIRECTORY is not given)."""
-    from media_pipeline.demo import run_demo
+    from media_pipeline.setup.demo import run_demo
 
     del config_path  # the demo writes its own config into the sandbox
     # The demo prints each step itself; the same events as log lines would say it twice.

@@ -17,6 +17,7 @@ import yaml
 
 from media_pipeline.errors import ConfigError
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
+from media_pipeline.share import relative_parts
 from media_pipeline.states import GATES, JOB_KINDS
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
@@ -441,6 +442,12 @@ def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | No
     return tuple(value)
 
 
+def host_name() -> str:
+    """This host's short name: the worker it is unless told otherwise, and where a
+    decision was made."""
+    return os.uname().nodename.split(".")[0]
+
+
 def window_open(window: tuple[int, int] | None, minute_of_day: int) -> bool:
     """Whether a kind may start now; no window means always."""
     if window is None:
@@ -750,7 +757,7 @@ def parse_config(data: Any, source: str) -> Config:
     problems: list[str] = []
     values = _check_block(SCHEMA, data, "", problems)
     staging_root, database = values.get("staging_root"), values.get("database")
-    if staging_root and database and _is_within(database, staging_root):
+    if staging_root and database and relative_parts(staging_root, database) is not None:
         problems.append(
             f"key 'database' ({database}) is inside staging_root; keep the database on the "
             "controller's local disk, SQLite is not safe on a network share"
@@ -758,7 +765,7 @@ def parse_config(data: Any, source: str) -> Config:
     decision_key = values.get("decision_key")
     if decision_key is None and database:
         decision_key = os.path.join(os.path.dirname(database), "decision.key")
-    if staging_root and decision_key and _is_within(decision_key, staging_root):
+    if staging_root and decision_key and relative_parts(staging_root, decision_key) is not None:
         # Whoever can read the key can sign decisions: it must not be on the share.
         problems.append(
             f"key 'decision_key' ({decision_key}) is inside staging_root; keep it on the "
@@ -890,11 +897,6 @@ def _refuse_aliases(text: str, path: str) -> None:
                     f"'*{event.anchor}'; aliases are not allowed, write the value out"
                 ],
             )
-
-
-def _is_within(path: str, root: str) -> bool:
-    path, root = os.path.normpath(path), os.path.normpath(root)
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def config_warnings(config: Config) -> list[str]:

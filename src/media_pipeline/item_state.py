@@ -22,7 +22,7 @@ from media_pipeline.markers import (
 )
 from media_pipeline.share import BadEntry
 from media_pipeline.states import STOPPED, State
-from media_pipeline.store import utc_now
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,20 @@ def item_name(row: dict) -> str:
     return "/".join(part for part in (row["type"], row["title"], row["disc_label"]) if part)
 
 
+def transition_row(
+    uid: str, from_state: str | None, to_state: str, trigger: str, reason: str | None, at: str
+) -> dict:
+    """One row of state_transitions, the item's history."""
+    return {
+        "item_uid": uid,
+        "from_state": from_state,
+        "to_state": str(to_state),
+        "trigger": trigger,
+        "reason": reason,
+        "at": at,
+    }
+
+
 def change_state(
     db: Database,
     row: dict,
@@ -81,14 +95,7 @@ def change_state(
     with db.atomic():
         db.table("media_items").update(row["id"], updates)
         db.table("state_transitions").insert(
-            {
-                "item_uid": row["uid"],
-                "from_state": row["state"],
-                "to_state": str(to_state),
-                "trigger": trigger,
-                "reason": reason,
-                "at": now,
-            }
+            transition_row(row["uid"], row["state"], to_state, trigger, reason, now)
         )
     log.info(
         "%s: %s -> %s (%s)",
@@ -124,16 +131,7 @@ def create_item(
             "updated_at": now,
         }
     )
-    db.table("state_transitions").insert(
-        {
-            "item_uid": key.uid,
-            "from_state": None,
-            "to_state": str(state),
-            "trigger": trigger,
-            "reason": reason,
-            "at": now,
-        }
-    )
+    db.table("state_transitions").insert(transition_row(key.uid, None, state, trigger, reason, now))
     return next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
 
 

@@ -18,6 +18,11 @@ class ItemKey:
     title: str
     disc_label: str = ""
 
+    @classmethod
+    def of(cls, row) -> ItemKey:
+        """The key of a media_items row (or any mapping with those three fields)."""
+        return cls(row["type"], row["title"], row["disc_label"])
+
     @property
     def uid(self) -> str:
         """Derived from the key alone, so it survives losing the database."""

@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config, NotifySettings
 from media_pipeline.logs import redact, redact_url
-from media_pipeline.store import utc_now
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -39,10 +39,6 @@ KEY_BYTES = 32
 MAX_KEY_BYTES = 4096
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _migration_1(db: Database) -> None:
     db.table("media_items").create(
         {
@@ -449,29 +445,3 @@ def rows_by(db: Database | None, table: str, column: str, values: list) -> dict:
         sql = f"SELECT * FROM {table} WHERE {column} IN ({marks})"
         found.update((row[column], row) for row in db.query(sql, chunk))
     return found
-
-
-def local_time(timestamp: str | None) -> str:
-    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read."""
-    if not timestamp:
-        return ""
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return timestamp
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def duration_text(seconds: float | None, *, short: bool = False) -> str:
-    """A duration for people: '45 s', '12 min', '5 h', '3 days' (or 45s, 12m, 5h, 3d)."""
-    if seconds is None:
-        return ""
-    seconds = int(seconds)
-    for limit, size, long_unit, short_unit in (
-        (120, 1, " s", "s"),
-        (7200, 60, " min", "m"),
-        (172800, 3600, " h", "h"),
-    ):
-        if seconds < limit:
-            return f"{seconds // size}{short_unit if short else long_unit}"
-    return f"{seconds // 86400}{'d' if short else ' days'}"

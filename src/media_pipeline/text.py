@@ -1,8 +1,10 @@
-"""Text for a terminal: how wide it shows, and cutting it to a width."""
+"""Text for people and for records: times, durations, sizes, and how wide text shows on
+a terminal."""
 
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 
 from media_pipeline.items import printable
 
@@ -32,3 +34,43 @@ def shorten(text: str, width: int) -> str:
         kept.append(character)
         used += step
     return "".join(kept) + "…"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def local_time(timestamp: str | None) -> str:
+    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read."""
+    if not timestamp:
+        return ""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def duration_text(seconds: float | None, *, short: bool = False) -> str:
+    """A duration for people: '45 s', '12 min', '5 h', '3 days' (or 45s, 12m, 5h, 3d)."""
+    if seconds is None:
+        return ""
+    seconds = int(seconds)
+    for limit, size, long_unit, short_unit in (
+        (120, 1, " s", "s"),
+        (7200, 60, " min", "m"),
+        (172800, 3600, " h", "h"),
+    ):
+        if seconds < limit:
+            return f"{seconds // size}{short_unit if short else long_unit}"
+    return f"{seconds // 86400}{'d' if short else ' days'}"
+
+
+def size_text(count: int) -> str:
+    """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB."""
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from media_pipeline.demo import (
+from media_pipeline.setup.demo import (
     DEMO_ENVIRONMENT,
     HOSTS,
     MOVIE,

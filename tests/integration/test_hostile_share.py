@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import tree_snapshot
 
-from media_pipeline.approve.signing import sign
 from media_pipeline.items import ItemKey
+from media_pipeline.signing import sign
 
 HONEST = ItemKey("movie", "Heat (1995)")
 OTHER = ItemKey("movie", "Ronin (1998)")
@@ -491,7 +491,7 @@ def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, deco
 def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipeline, decoy):
     """Even a decision this controller signed is checked against library_root (the
     root may have moved since)."""
-    from media_pipeline.approve.signing import decision_key
+    from media_pipeline.signing import decision_key
 
     at_the_filing_gate(pipeline)
     decision = {

@@ -6,7 +6,7 @@ import json
 
 from media_pipeline.config import ConfigError, parse_config
 from media_pipeline.items import ItemKey
-from media_pipeline.status import StatusReport, format_status
+from media_pipeline.reports.status import StatusReport, format_status
 from media_pipeline.text import display_width
 
 MOVIE = ItemKey("movie", "Heat (1995)")

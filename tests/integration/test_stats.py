@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from media_pipeline.items import ItemKey
-from media_pipeline.stats import percentile
+from media_pipeline.reports.stats import percentile
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 OTHER = ItemKey("movie", "Alien (1979)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from media_pipeline.timers import REFERENCE_PATHS, render_units
+from media_pipeline.setup.timers import REFERENCE_PATHS, render_units
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,1 +1,1 @@
-"""Approval gates: opening them, asking a person, recording decisions that survive."""
+"""`mp approve`: asking a person at each open gate (the records themselves are gates.py)."""

@@ -12,23 +12,23 @@ import getpass
 import json
 import logging
 import os
-import socket
 from dataclasses import dataclass
 from typing import Protocol
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import destination_inside, gate_folder, row_key
-from media_pipeline.approve.signing import decision_key, sign
-from media_pipeline.config import Config
+from media_pipeline.config import Config, host_name
 from media_pipeline.errors import UsageError
+from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
-from media_pipeline.items import printable
+from media_pipeline.items import ItemKey, printable
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import write_decision
+from media_pipeline.signing import decision_key, sign
 from media_pipeline.states import State
-from media_pipeline.store import controller_database, reading_database, utc_now
+from media_pipeline.store import controller_database, reading_database
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def decided_by() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{host_name()}"
 
 
 def check_destination(config: Config, destination: str) -> str:
@@ -149,7 +149,7 @@ def record_decision(
     then the database, then, for a rejection, the item's state."""
     now = utc_now()
     status = "approved" if approved else "rejected"
-    key = row_key(approval.item)
+    key = ItemKey.of(approval.item)
     if approval.gate == "filebot_confirm" and approved:
         destination = destination or approval.prompt.get("destination")
     decision = {

@@ -6,10 +6,9 @@ from __future__ import annotations
 import click
 import questionary
 
-from media_pipeline.approve.probe import summarize_file
 from media_pipeline.approve.session import Choice, PendingApproval
 from media_pipeline.items import printable
-from media_pipeline.store import local_time
+from media_pipeline.text import local_time, size_text
 
 
 class TerminalPrompter:
@@ -42,3 +41,22 @@ class TerminalPrompter:
 
     def tell(self, message: str) -> None:
         click.echo(message)
+
+
+def summarize_file(described: dict) -> str:
+    """One line for a terminal: name, size, duration, video, tracks."""
+    parts = [described["name"], size_text(described.get("size", 0))]
+    if "duration" in described:
+        minutes, seconds = divmod(int(described["duration"]), 60)
+        parts.append(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
+    video = described.get("video")
+    if video:
+        parts.append(f"{video.get('codec')} {video.get('width')}x{video.get('height')}")
+    for label, tracks in (("audio", described.get("audio")), ("subs", described.get("subtitles"))):
+        if tracks:
+            shown = ", ".join(
+                f"{t['language']} {t['codec']}" + (" (default)" if t["default"] else "")
+                for t in tracks
+            )
+            parts.append(f"{label}: {shown}")
+    return "  ".join(parts)

@@ -12,15 +12,15 @@ import errno
 import logging
 import os
 import time
-from dataclasses import dataclass
 from datetime import datetime
 
-from media_pipeline.config import Config, window_open
+from media_pipeline.config import Config, host_name, window_open
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.identity import check_share
 from media_pipeline.jobs.drain import is_drained
+from media_pipeline.jobs.outcome import ClaimResult
 from media_pipeline.jobs.queue import JobName, Queue
 from media_pipeline.jobs.slots import take_slot
 
@@ -30,21 +30,6 @@ log = logging.getLogger(__name__)
 MAX_REJECTED_PER_CLAIM = 20
 # Rename errors that are the share's, not one job's: a claim stops on them.
 STOPPING_ERRNOS = SHARE_GONE_ERRNOS | {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES}
-
-
-@dataclass
-class ClaimResult:
-    message: str
-    job_id: str | None = None
-    outcome: str | None = None  # completed, retry, failed, cancelled, interrupted, rejected
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome in ("retry", "failed")
-
-
-def default_worker() -> str:
-    return os.uname().nodename.split(".")[0]
 
 
 def _script_ready(config: Config, job: JobName) -> bool:
@@ -143,7 +128,7 @@ class Claimer:
 
 
 def run_claim(config: Config, worker: str | None = None, *, dry_run: bool = False) -> ClaimResult:
-    worker = worker or default_worker()
+    worker = worker or host_name()
     if worker not in config.workers:
         known = ", ".join(sorted(config.workers))
         raise UsageError(

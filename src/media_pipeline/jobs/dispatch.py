@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import destination_inside
 from media_pipeline.config import Config
-from media_pipeline.destination import proposed_destination
-from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import check_staging_root
+from media_pipeline.gates import approved_destinations, destination_inside
 from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import change_state, item_name, write_item_files
-from media_pipeline.items import ItemKey, printable
+from media_pipeline.item_state import item_name
+from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.jobs.spec import build_spec
-from media_pipeline.states import KIND_STATES, NEXT_JOB, State
-from media_pipeline.store import controller_database, open_database_readonly, utc_now
+from media_pipeline.jobs.submit import submit_job
+from media_pipeline.states import NEXT_JOB, State
+from media_pipeline.store import controller_database, open_database_readonly
 
 log = logging.getLogger(__name__)
 
@@ -35,66 +32,6 @@ class DispatchResult:
     queued: list[tuple[str, str]] = field(default_factory=list)  # (item name, job id)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (item name, gate)
     refused: list[str] = field(default_factory=list)  # approvals asked again, and why
-
-
-def approved_destinations(db: Database) -> dict[tuple[str, str], str | None]:
-    """(item uid, gate) -> destination, for the approvals in force: the latest decision
-    at each gate, when it is an approval."""
-    latest = {}
-    for row in db.query("SELECT * FROM human_approvals ORDER BY id"):
-        latest[(row["item_uid"], row["gate"])] = row
-    return {key: row["destination"] for key, row in latest.items() if row["status"] == "approved"}
-
-
-def filing_destination(config: Config, approved: dict, row: dict) -> str:
-    """Where an item's filing job must file it: the destination a person approved at
-    filebot_confirm when that gate is on, else (or if the approval named none) the
-    proposed one. What dispatch writes into the spec, and what reconcile holds a
-    pending spec to."""
-    key = ItemKey(row["type"], row["title"], row["disc_label"])
-    chosen = (
-        approved.get((row["uid"], "filebot_confirm")) if "filebot_confirm" in config.gates else None
-    )
-    return chosen or proposed_destination(key, config.library_root)
-
-
-def submit_job(
-    config: Config, db: Database, queue: Queue, row: dict, kind: str, *, destination=None
-) -> str:
-    """Write one job for an item into the queue, record it, and move the item to the
-    state it is in while the job is live. Used by dispatch, rip and retry."""
-    key = ItemKey(row["type"], row["title"], row["disc_label"])
-    now = datetime.now(UTC)
-    spec = build_spec(
-        config, kind, key, priority=row["priority"] or 0, now=now, destination=destination
-    )
-    job_id = queue.submit(spec)
-    crash_point("dispatch:submitted")  # the job is pending; the database does not know it
-    db.table("jobs").upsert(
-        {
-            "id": job_id,
-            "item_uid": key.uid,
-            "kind": kind,
-            "state": "pending",
-            "attempts": 0,
-            "max_attempts": spec["max_attempts"],
-            "priority": spec["priority"],
-            "created_at": utc_now(),
-        },
-        pk="id",
-    )
-    crash_point("dispatch:recorded")
-    target = KIND_STATES[kind]
-    if row["state"] != target:
-        row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")
-    write_item_files(config.staging_root, row)
-    log.info(
-        "queued %s for %s",
-        job_id,
-        item_name(row),
-        extra={"event": "job_queued", "job": job_id, "item": item_name(row)},
-    )
-    return job_id
 
 
 def _plan(config: Config, db: Database | None, queue: Queue):

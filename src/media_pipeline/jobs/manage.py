@@ -15,13 +15,12 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import archive_decision
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
+from media_pipeline.gates import archive_decision
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.jobs.dispatch import submit_job
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
     SPEC_FILE,
@@ -32,10 +31,12 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
+from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
-from media_pipeline.store import controller_database, utc_now
+from media_pipeline.store import controller_database
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +180,7 @@ def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageRe
 def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     """Rename the item's folder in stage to a hidden name beside it (kept, never
     deleted): its job then runs again into a fresh folder. Returns the new path."""
-    key = ItemKey(row["type"], row["title"], row["disc_label"])
+    key = ItemKey.of(row)
     folder = key.folder(config.staging_root, stage)
     parent, name = os.path.split(folder)
     aside = f".{name}.rejected-{utc_now().replace(':', '').replace('+', 'Z')}"
@@ -194,7 +195,7 @@ def _set_output_aside(config: Config, row: dict, stage: str) -> str:
 def _forget_rejection(config: Config, db: Database, row: dict) -> None:
     """A retried rejection asks the person again rather than keep the old 'no': the
     rejection is superseded in the database and its file moved aside (kept)."""
-    key = ItemKey(row["type"], row["title"], row["disc_label"])
+    key = ItemKey.of(row)
     for (gate,) in db.execute(
         "SELECT DISTINCT gate FROM human_approvals WHERE item_uid = ? AND status = 'rejected'",
         [row["uid"]],
@@ -230,7 +231,7 @@ def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
         assert job is not None  # live_job_for finds only jobs' names
         new_id = make_job_id(
             job.kind,
-            ItemKey(row["type"], row["title"], row["disc_label"]),
+            ItemKey.of(row),
             priority,
             job.created,
         )

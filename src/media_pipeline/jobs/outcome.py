@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.queue import (
@@ -20,6 +20,19 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.share import BadEntry, Folder
+from media_pipeline.text import utc_now
+
+
+@dataclass
+class ClaimResult:
+    message: str
+    job_id: str | None = None
+    outcome: str | None = None  # completed, retry, failed, cancelled, interrupted, rejected
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in ("retry", "failed")
+
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 8192
@@ -37,10 +50,6 @@ def log_tail(job: Folder) -> str:
     finally:
         os.close(descriptor)
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def backoff_until(config: Config, attempts: int, now: float) -> float:
@@ -84,7 +93,7 @@ def record_failure(
         "attempt": attempts,
         "max_attempts": max_attempts,
         "worker": worker,
-        "finished_at": now_text(),
+        "finished_at": utc_now(),
         "log_tail": log_tail(job),
     }
     write_json(job, RESULT_FILE, result)

@@ -9,8 +9,7 @@ import os
 from media_pipeline.config import Config
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
-from media_pipeline.jobs.claim import ClaimResult
-from media_pipeline.jobs.outcome import log_tail, now_text, record_failure
+from media_pipeline.jobs.outcome import ClaimResult, log_tail, record_failure
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     CLAIMED_BY_FILE,
@@ -26,6 +25,7 @@ from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.share import BadEntry, Folder, hazard_in, relative_parts
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def _finish(
                 "status": "cancelled",
                 "exit_code": outcome.exit_code,
                 "worker": worker,
-                "finished_at": now_text(),
+                "finished_at": utc_now(),
                 "log_tail": log_tail(job),
             },
         )
@@ -116,7 +116,7 @@ def _finish(
                 "seconds": round(outcome.seconds, 3),
                 "bytes_in": bytes_in,
                 "bytes_out": bytes_out,
-                "finished_at": now_text(),
+                "finished_at": utc_now(),
             },
         )
         crash_point("claim:moving")
@@ -191,7 +191,7 @@ def run_claimed_job(
             if others := queue.other_runs(name.item_uid, running_name):
                 raise SpecError(f"another job of this item is running ({others[0]})")
             job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
-            job.write_atomic(CLAIMED_AT_FILE, now_text() + "\n")
+            job.write_atomic(CLAIMED_AT_FILE, utc_now() + "\n")
             job.touch(HEARTBEAT_FILE)
         except (SpecError, BadEntry) as error:
             return _reject(queue, running_name, name.job_id, str(error))

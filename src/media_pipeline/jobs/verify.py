@@ -10,9 +10,9 @@ import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from media_pipeline.approve.probe import MEDIA_SUFFIXES, probe, probe_to_end
 from media_pipeline.items import printable
 from media_pipeline.jobs.spec import JobSpec
+from media_pipeline.media import MEDIA_SUFFIXES, probe, probe_to_end
 from media_pipeline.share import BadEntry, Folder, open_below, relative_parts
 
 # An output lasts "as long" as an input within this share of it, or this many seconds

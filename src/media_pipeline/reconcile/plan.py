@@ -220,7 +220,7 @@ def plan_missing(rows: Iterable[dict], listed: Container[ItemKey], now: str) -> 
     """Items the database has in staging whose folder was not listed: kept, as missing."""
     plan = ReconcilePlan()
     for row in rows:
-        key = ItemKey(row["type"], row["title"], row["disc_label"])
+        key = ItemKey.of(row)
         if key in listed or not row.get("folder_path") or row.get("missing_since"):
             continue
         # Staging is cleaned up once an item is filed; only earlier items are missed.

@@ -13,6 +13,7 @@ import time
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.gates import approved_destinations, filing_destination
 from media_pipeline.item_state import (
     Transitioned,
     change_state,
@@ -21,7 +22,6 @@ from media_pipeline.item_state import (
     write_item_files,
 )
 from media_pipeline.items import printable
-from media_pipeline.jobs.dispatch import approved_destinations, filing_destination
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     FINISHED_DIRS,
@@ -42,7 +42,8 @@ from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
 from media_pipeline.share import BadEntry, Folder
 from media_pipeline.states import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
-from media_pipeline.store import in_slices, rows_by, utc_now
+from media_pipeline.store import in_slices, rows_by
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.gates import open_approvals, restore_decisions
 from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.gates import open_approvals, restore_decisions
 from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import Logged, Transitioned
+from media_pipeline.item_state import Logged, Transitioned, transition_row
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_files
@@ -42,8 +42,8 @@ from media_pipeline.store import (
     in_slices,
     open_database_readonly,
     rows_by,
-    utc_now,
 )
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,7 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list
             db.table("media_items").update(item_id, updates)
         now = utc_now()
         db.table("state_transitions").insert_all(
-            {
-                "item_uid": t.item_uid,
-                "from_state": t.from_state,
-                "to_state": t.to_state,
-                "trigger": t.trigger,
-                "reason": t.reason,
-                "at": now,
-            }
+            transition_row(t.item_uid, t.from_state, t.to_state, t.trigger, t.reason, now)
             for t in plan.transitions
         )
     crash_point("reconcile:batch-stored")  # the database has it, the item's files not yet

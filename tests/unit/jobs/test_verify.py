@@ -13,8 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from media_pipeline.approve import probe as probe_module
-from media_pipeline.approve.probe import (
+from media_pipeline import media as probe_module
+from media_pipeline.jobs.verify import verify_outputs
+from media_pipeline.media import (
     describe_files,
     end_problem,
     media_end_problem,
@@ -22,7 +23,6 @@ from media_pipeline.approve.probe import (
     probe,
     probe_to_end,
 )
-from media_pipeline.jobs.verify import verify_outputs
 
 FFMPEG = shutil.which("ffmpeg")
 FFPROBE = shutil.which("ffprobe")

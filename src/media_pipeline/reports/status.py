@@ -14,8 +14,8 @@ from media_pipeline.item_state import item_name
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import HEARTBEAT_FILE, Queue
 from media_pipeline.states import DISPLAY_ORDER
-from media_pipeline.store import local_time, reading_database
-from media_pipeline.text import display_width, shorten
+from media_pipeline.store import reading_database
+from media_pipeline.text import display_width, local_time, shorten
 
 SCREEN_WIDTH = 80
 NOTE_WIDTH = 24

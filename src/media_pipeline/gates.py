@@ -15,17 +15,18 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.probe import describe_files
-from media_pipeline.approve.signing import decision_key, verifies
 from media_pipeline.config import Config
 from media_pipeline.destination import proposed_destination
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import archive_decision_file
+from media_pipeline.media import describe_files
 from media_pipeline.notify import Event, notify
 from media_pipeline.share import parse_json_object, relative_parts
+from media_pipeline.signing import decision_key, verifies
 from media_pipeline.states import GATE_STAGES, GATE_STATES
-from media_pipeline.store import in_slices, utc_now
+from media_pipeline.store import in_slices
+from media_pipeline.text import utc_now
 
 if TYPE_CHECKING:
     from media_pipeline.reconcile.scan import ScannedItem
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DECIDED = ("approved", "rejected")
-
-
-def row_key(row: dict) -> ItemKey:
-    return ItemKey(row["type"], row["title"], row["disc_label"])
 
 
 def gate_folder(config: Config, key: ItemKey, gate: str) -> str:
@@ -49,6 +46,25 @@ def destination_inside(config: Config, destination: str | None) -> bool:
     if not destination or not os.path.isabs(destination):
         return False
     return bool(relative_parts(config.library_root, destination))
+
+
+def approved_destinations(db: Database) -> dict[tuple[str, str], str | None]:
+    """(item uid, gate) -> destination, for the approvals in force: the latest decision
+    at each gate, when it is an approval."""
+    in_force = _approvals_in_force(db)
+    return {key: row["destination"] for key, row in in_force.items() if row["status"] == "approved"}
+
+
+def filing_destination(config: Config, approved: dict, row: dict) -> str:
+    """Where an item's filing job must file it: the destination a person approved at
+    filebot_confirm when that gate is on, else (or if the approval named none) the
+    proposed one. What dispatch writes into the spec, and what reconcile holds a
+    pending spec to."""
+    key = ItemKey.of(row)
+    chosen = (
+        approved.get((row["uid"], "filebot_confirm")) if "filebot_confirm" in config.gates else None
+    )
+    return chosen or proposed_destination(key, config.library_root)
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
@@ -100,7 +116,7 @@ def open_approvals(
             if dry_run:
                 continue
             requested_at = utc_now()
-            prompt = prompt_for(config, row_key(item), gate)
+            prompt = prompt_for(config, ItemKey.of(item), gate)
             if notes and (item["uid"], gate) in notes:
                 prompt["note"] = notes[(item["uid"], gate)]
             db.table("human_approvals").insert(

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_pipeline.config import Config
+from media_pipeline.config import Config, host_name
 from media_pipeline.errors import UsageError
 
 # (unit name, what it does, command, seconds between runs)
@@ -191,7 +190,7 @@ def run_timers_install(
         if worker not in config.workers:
             raise UsageError(f"worker '{worker}' is not under 'workers' in {config.source}")
     if not workers:
-        host = socket.gethostname().split(".")[0]
+        host = host_name()
         workers = (host,) if host in config.workers else ()
     if controller is None:
         controller = os.path.isdir(os.path.dirname(config.database))

@@ -20,7 +20,7 @@ from media_pipeline.jobs.queue import (
     back_off_time,
     parse_entry,
 )
-from media_pipeline.store import duration_text
+from media_pipeline.text import duration_text
 
 STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+import media_pipeline
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
 from media_pipeline.errors import UsageError
@@ -27,8 +28,8 @@ from media_pipeline.jobs.claim import run_claim
 from media_pipeline.jobs.dispatch import run_dispatch
 from media_pipeline.jobs.manage import run_rip
 from media_pipeline.reconcile import run_reconcile
-from media_pipeline.stats import format_stats, run_stats
-from media_pipeline.status import format_status, run_status
+from media_pipeline.reports.stats import format_stats, run_stats
+from media_pipeline.reports.status import format_status, run_status
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
 SEASON = (ItemKey("tv", "Demo Show", "S01 Disc1"), ItemKey("tv", "Demo Show", "S01 Disc2"))
@@ -50,7 +51,8 @@ MAX_ROUNDS = 12
 
 
 def repository_scripts() -> Path:
-    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    # src/media_pipeline/__init__.py -> the clone's root, wherever this module sits.
+    scripts = Path(media_pipeline.__file__).resolve().parents[2] / "scripts"
     if not (scripts / "rip-disc.sh").exists():
         raise UsageError(
             f"the demo runs the reference scripts from the repository's scripts/ folder, "

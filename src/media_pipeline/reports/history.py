@@ -9,7 +9,8 @@ from media_pipeline.errors import UsageError
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.lookup import find_item
-from media_pipeline.store import local_time, reading_database
+from media_pipeline.store import reading_database
+from media_pipeline.text import local_time
 
 
 @dataclass

@@ -20,7 +20,8 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
-from media_pipeline.store import duration_text, local_time, reading_database
+from media_pipeline.store import reading_database
+from media_pipeline.text import duration_text, local_time
 
 
 def _clock(minutes: int) -> str:

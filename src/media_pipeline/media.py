@@ -151,35 +151,6 @@ def describe(probed: dict) -> dict:
     return described
 
 
-def summarize_file(described: dict) -> str:
-    """One line for a terminal: name, size, duration, video, tracks."""
-    parts = [described["name"], size_text(described.get("size", 0))]
-    if "duration" in described:
-        minutes, seconds = divmod(int(described["duration"]), 60)
-        parts.append(f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
-    video = described.get("video")
-    if video:
-        parts.append(f"{video.get('codec')} {video.get('width')}x{video.get('height')}")
-    for label, tracks in (("audio", described.get("audio")), ("subs", described.get("subtitles"))):
-        if tracks:
-            shown = ", ".join(
-                f"{t['language']} {t['codec']}" + (" (default)" if t["default"] else "")
-                for t in tracks
-            )
-            parts.append(f"{label}: {shown}")
-    return "  ".join(parts)
-
-
-def size_text(count: int) -> str:
-    """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB."""
-    size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{count} B"
-
-
 def _seconds(text: str | float | None) -> float | None:
     try:
         return float(text)  # type: ignore[arg-type]

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from media_pipeline.approve.probe import size_text
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.states import JOB_KINDS
 from media_pipeline.store import reading_database
+from media_pipeline.text import size_text
 
 
 def percentile(values: list[float], share: float) -> float:

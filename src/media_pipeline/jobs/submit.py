@@ -1,0 +1,63 @@
+"""Writing one job for an item: into the queue first, then into the database, then the
+item's state. Used by dispatch, rip and retry.
+
+The order is what makes a crash harmless: a job the database does not know is found by
+the next reconcile, which moves the item on instead of a second job ever being written.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlite_utils import Database
+
+from media_pipeline.config import Config
+from media_pipeline.faults import crash_point
+from media_pipeline.item_state import change_state, item_name, write_item_files
+from media_pipeline.items import ItemKey
+from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.spec import build_spec
+from media_pipeline.states import KIND_STATES
+from media_pipeline.text import utc_now
+
+log = logging.getLogger(__name__)
+
+
+def submit_job(
+    config: Config, db: Database, queue: Queue, row: dict, kind: str, *, destination=None
+) -> str:
+    """Write one job for an item into the queue, record it, and move the item to the
+    state it is in while the job is live. Used by dispatch, rip and retry."""
+    key = ItemKey.of(row)
+    now = datetime.now(UTC)
+    spec = build_spec(
+        config, kind, key, priority=row["priority"] or 0, now=now, destination=destination
+    )
+    job_id = queue.submit(spec)
+    crash_point("dispatch:submitted")  # the job is pending; the database does not know it
+    db.table("jobs").upsert(
+        {
+            "id": job_id,
+            "item_uid": key.uid,
+            "kind": kind,
+            "state": "pending",
+            "attempts": 0,
+            "max_attempts": spec["max_attempts"],
+            "priority": spec["priority"],
+            "created_at": utc_now(),
+        },
+        pk="id",
+    )
+    crash_point("dispatch:recorded")
+    target = KIND_STATES[kind]
+    if row["state"] != target:
+        row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")
+    write_item_files(config.staging_root, row)
+    log.info(
+        "queued %s for %s",
+        job_id,
+        item_name(row),
+        extra={"event": "job_queued", "job": job_id, "item": item_name(row)},
+    )
+    return job_id

@@ -1,0 +1,1 @@
+"""Read-only reports: status, why, stats, history and the job list. None of them writes."""

@@ -1,0 +1,1 @@
+"""Setting a host up: systemd units for the timers, and the self-contained demo."""
