@@ -55,7 +55,8 @@ def metadata_for(row: dict) -> dict:
 
 
 def item_name(row: dict) -> str:
-    return "/".join(part for part in (row["type"], row["title"], row["disc_label"]) if part)
+    """A row's item as `mp` accepts it for ITEM: type/title[/disc_label]."""
+    return ItemKey.of(row).name
 
 
 def transition_row(

@@ -11,8 +11,12 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "media_pipeline"
 README = PACKAGE.parents[1] / "README.md"
 # Packages of commands and of what only commands use; everything at the top level of the
 # package is the core they share.
-UPPER = ("media_pipeline.cli", "media_pipeline.reports", "media_pipeline.setup",
-         "media_pipeline.approve")
+UPPER = (
+    "media_pipeline.cli",
+    "media_pipeline.reports",
+    "media_pipeline.setup",
+    "media_pipeline.approve",
+)
 
 
 def module_name(path: Path) -> str:
@@ -55,7 +59,9 @@ def graph() -> dict[str, set[str]]:
     edges = {}
     for name, path in known.items():
         # A package's __init__ is imported with any of its modules; not an edge of theirs.
-        edges[name] = {m for m in imports_of(path, names) if m != name and not name.startswith(m + ".")}
+        edges[name] = {
+            m for m in imports_of(path, names) if m != name and not name.startswith(m + ".")
+        }
     return edges
 
 

@@ -53,10 +53,6 @@ class ReconcilePlan:
     writes: list[FileWrite] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def empty(self) -> bool:
-        return not (self.new_items or self.updated_items or self.transitions or self.writes)
-
     def describe(self) -> list[str]:
         lines = [transition.describe() for transition in self.transitions]
         lines.extend(self.notes)

@@ -40,8 +40,9 @@ from media_pipeline.jobs.queue import (
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
+from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
@@ -332,71 +333,34 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     # Items, judged by their latest job (newest name: retries make newer jobs).
     for uid, (state, name, job) in sorted(latest.items()):
         item = items.get(uid)
-        running_state = KIND_STATES[job.kind]
         if item is None or db is None:
             if state in LIVE_DIRS:
                 changes.extend(_restore_item(config, db, queue, state, name, job, dry_run))
             continue
         current = State(item["state"])
-        if state == "failed" and current == running_state:
+        said = latest_job_says(current, state, job.kind)
+        if said is None:
+            continue
+        target, trigger, reason = said
+        if target == State.FAILED:
             result = queue.read_job_json(state, name, RESULT_FILE) or {}
-            reason = f"{job.kind} failed: {result.get('reason') or 'no reason recorded'}"
-            changes.append(
-                Transitioned(f"{printable(item_name(item))}: {current} -> FAILED ({reason})")
-            )
-            if not dry_run:
-                write_item_files(
-                    config.staging_root,
-                    change_state(db, item, State.FAILED, trigger="auto", reason=reason[:500]),
-                )
-                name_text = item_name(item)
-                notify(
-                    config,
-                    db,
-                    Event(
-                        key=f"job_failed:{job.job_id}",
-                        kind="job_failed",
-                        title=f"Failed: {name_text}",
-                        item=name_text,
-                        high_priority=True,
-                        message=f"{name_text}: {reason}. 'mp why' explains, 'mp retry' retries.",
-                    ),
-                )
-        elif state == "cancelled" and current == running_state:
-            changes.append(
-                Transitioned(
-                    f"{printable(item_name(item))}: {current} -> CANCELLED (job cancelled)"
-                )
-            )
-            if not dry_run:
-                write_item_files(
-                    config.staging_root,
-                    change_state(
-                        db, item, State.CANCELLED, trigger="manual", reason="job cancelled"
-                    ),
-                )
-        elif state in LIVE_DIRS and current == BEFORE_KIND.get(job.kind):
-            changes.append(
-                Transitioned(
-                    f"{printable(item_name(item))}: {current} -> {running_state} "
-                    "(its job is in the queue)"
-                )
-            )
-            if not dry_run:
-                write_item_files(
-                    config.staging_root,
-                    change_state(
-                        db,
-                        item,
-                        running_state,
-                        trigger="auto",
-                        reason=f"{job.kind} job in the queue",
-                    ),
-                )
+            reason = f"{reason}: {result.get('reason') or 'no reason recorded'}"
+        shown = "its job is in the queue" if target == KIND_STATES[job.kind] else reason
+        changes.append(
+            Transitioned(f"{printable(item_name(item))}: {current} -> {target} ({shown})")
+        )
+        if dry_run:
+            continue
+        write_item_files(
+            config.staging_root,
+            change_state(db, item, target, trigger=trigger, reason=reason[:500]),
+        )
+        if target == State.FAILED:
+            _notify_failed(config, db, item, job, reason)
 
     if db is not None:
         refusals = {entry.job.item_uid: entry for entry in queue.rejected() if entry.job}
-        in_job_states = [str(state) for state in (*REVERT, State.RIPPING)]
+        in_job_states = [str(state) for state in IN_JOB]
         for marks, states in in_slices(in_job_states):
             query = f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL"
             for item in list(db.query(query, states)):  # listed: _orphan writes the table
@@ -405,6 +369,22 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
                     _orphan(config, db, queue, item, latest.get(uid), refusals.get(uid), dry_run)
                 )
     return changes
+
+
+def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reason: str) -> None:
+    name = item_name(item)
+    notify(
+        config,
+        db,
+        Event(
+            key=f"job_failed:{job.job_id}",
+            kind="job_failed",
+            title=f"Failed: {name}",
+            item=name,
+            high_priority=True,
+            message=f"{name}: {reason}. 'mp why' explains, 'mp retry' retries.",
+        ),
+    )
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
@@ -443,26 +423,24 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
     """An item in a job's state whose job is not live, and did not fail or get
     cancelled: the job vanished (a queue folder lost, a job deleted by hand), or a
     worker refused it (a spec changed on the share) and it sits in rejected/."""
+    if item.get("missing_since"):
+        return []
     current = State(item["state"])
-    if current not in (*REVERT, State.RIPPING) or item.get("missing_since"):
+    refused = refusal.job if refusal is not None else None
+    fate = orphan_fate(
+        current,
+        (latest[0], latest[2].kind) if latest is not None else None,
+        lambda: _marker_written(config, queue, *latest),
+        refused.kind
+        if refused is not None and (latest is None or refused.created >= latest[2].created)
+        else None,
+    )
+    if fate == "wait":
         return []
-    kind = RUNNING_KINDS[current]
-    # Only a job of the kind the item waits for speaks for it (a transcode job completed
-    # long ago says nothing about the filing job that vanished since).
-    same_kind = latest is not None and latest[2].kind == kind
-    if same_kind and latest[0] in (*LIVE_DIRS, "failed", "cancelled"):
-        return []
-    if same_kind and _marker_written(config, queue, *latest):
-        # Completed after this reconcile read the markers: the next one moves it on.
-        return []
-    if (
-        refusal is not None
-        and refusal.job is not None
-        and refusal.job.kind == kind
-        and (latest is None or refusal.job.created >= latest[2].created)
-    ):
-        target, reason = _after_refusal(config, db, item, kind, refusal.reason)
-    elif current == State.RIPPING:
+    if fate == "refused":
+        assert refusal is not None
+        target, reason = _after_refusal(config, db, item, refusal.reason)
+    elif fate == "fail":
         target, reason = State.FAILED, "its rip job is gone from the queue; 'mp retry' to rip again"
     else:
         target, reason = REVERT[current], "its job is gone from the queue; will be dispatched again"
@@ -474,21 +452,16 @@ def _orphan(config, db, queue, item: dict, latest, refusal: Rejected | None, dry
     return [change]
 
 
-def _after_refusal(config, db, item: dict, kind: str, why: str) -> tuple[State, str]:
-    """A refused job is queued again from the controller's own spec, up to max_attempts
-    refusals since a person last acted on the item; then the item fails, with the reason."""
-    refused = f"its {kind} job was rejected"
-    if db is None:
-        earlier = 0
-    else:
+def _after_refusal(config, db, item: dict, why: str) -> tuple[State, str]:
+    """after_refusal, counting the item's refusals since a person last acted on it."""
+    current = State(item["state"])
+    kind = RUNNING_KINDS[current]
+    earlier = 0
+    if db is not None:
         earlier = db.execute(
             "SELECT count(*) FROM state_transitions WHERE item_uid = ? AND reason LIKE ? "
             "AND id > coalesce((SELECT max(id) FROM state_transitions WHERE item_uid = ? "
             "AND trigger = 'manual'), 0)",
-            [item["uid"], refused + "%", item["uid"]],
+            [item["uid"], f"its {kind} job was rejected%", item["uid"]],
         ).fetchone()[0]
-    why = printable(why)[:300]
-    current = State(item["state"])
-    if current == State.RIPPING or earlier + 1 >= config.jobs.max_attempts:
-        return State.FAILED, f"{refused} {earlier + 1} time(s), last: {why}"
-    return REVERT[current], f"{refused} ({why}); will be dispatched again"
+    return after_refusal(current, kind, earlier, config.jobs.max_attempts, printable(why)[:300])
