@@ -117,11 +117,66 @@ def _echo_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def _completion_config(ctx: click.Context) -> Config | None:
+    """The config a command being completed would use, or None: completion runs on every
+    Tab, so a config that does not load completes nothing rather than printing errors."""
+    try:
+        return load_config(ctx.params.get("config_path") or os.environ.get("MP_CONFIG"))
+    except Exception:
+        return None
+
+
+def complete_item(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """ITEM on Tab: the type/title[/disc] names in the database that start with what is
+    typed, read without a lock (a reader never waits for reconcile)."""
+    from click.shell_completion import CompletionItem
+
+    from media_pipeline.item_state import item_name
+    from media_pipeline.store import reading_database
+
+    config = _completion_config(ctx)
+    if config is None:
+        return []
+    try:
+        with reading_database(config) as db:
+            rows = [] if db is None else list(db.query("SELECT * FROM media_items ORDER BY id"))
+    except Exception:
+        return []
+    names = (item_name(row) for row in rows)
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def complete_worker(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """--worker and NAME on Tab: the workers the config names."""
+    from click.shell_completion import CompletionItem
+
+    config = _completion_config(ctx)
+    if config is None:
+        return []
+    return [CompletionItem(name) for name in sorted(config.workers) if name.startswith(incomplete)]
+
+
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Say what it would do; write nothing.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="media-pipeline")
 def mp() -> None:
     """media-pipeline: track discs from rip to library, hand work to the right host, and
-    ask a person at the gates."""
+    ask a person at the gates.
+
+    ITEM is an item's id, its uid (or a unique start of it), or type/title[/disc label].
+
+    \b
+    Examples:
+      mp status                     # what is where, and what needs you
+      mp why 12                     # what item 12 waits for
+      mp approve                    # decide the open gates in this terminal
+
+    \b
+    Completion of commands, items and workers (bash; zsh and fish alike):
+      eval "$(_MP_COMPLETE=bash_source mp)"
+    """
 
 
 @mp.command()
@@ -129,7 +184,13 @@ def mp() -> None:
 @click.option("--rebuild", is_flag=True, help="Drop the cache tables and rebuild them.")
 @common_options
 def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
-    """Rescan the markers into the database and advance item states."""
+    """Rescan the markers into the database and advance item states.
+
+    \b
+    Examples:
+      mp reconcile --dry-run   # every change it would make, nothing written
+      mp reconcile --rebuild   # rebuild the cache tables from the share
+    """
     from media_pipeline.reconcile import run_reconcile
 
     result = run_reconcile(_config(config_path), dry_run=dry_run, rebuild=rebuild)
@@ -146,7 +207,13 @@ def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
 @click.option("--watch", is_flag=True, help="Redraw every 2 s until Ctrl-C.")
 @common_options
 def status(config_path: str | None, as_json: bool, watch: bool) -> None:
-    """Items grouped by state, with what needs a person's attention."""
+    """Items grouped by state, with what needs a person's attention.
+
+    \b
+    Examples:
+      mp status --watch                          # redraw every 2 s
+      mp status --json | jq '.items | length'    # for scripts
+    """
     from media_pipeline.reports.status import format_status, run_status, status_json
 
     config = _config(config_path)
@@ -173,7 +240,13 @@ def status(config_path: str | None, as_json: bool, watch: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 @common_options
 def stats(config_path: str | None, as_json: bool) -> None:
-    """Per stage: jobs done, median and 95th percentile time, bytes in and out; failures."""
+    """Per stage: jobs done, median and 95th percentile time, bytes in and out; failures.
+
+    \b
+    Examples:
+      mp stats
+      mp stats --json
+    """
     from media_pipeline.reports.stats import format_stats, run_stats
 
     result = run_stats(_config(config_path))
@@ -184,22 +257,34 @@ def stats(config_path: str | None, as_json: bool) -> None:
 
 
 @mp.command()
-@click.argument("item")
+@click.argument("item", shell_complete=complete_item)
 @common_options
 def why(config_path: str | None, item: str) -> None:
-    """Say what ITEM is waiting for, and since when."""
+    """Say what ITEM is waiting for, and since when.
+
+    \b
+    Examples:
+      mp why 12
+      mp why "movie/Heat (1995)"
+      mp why tv/Lost/"S01 Disc1"
+    """
     from media_pipeline.reports.why import run_why
 
     click.echo(run_why(_config(config_path), item))
 
 
 @mp.command()
-@click.argument("item")
+@click.argument("item", shell_complete=complete_item)
 @common_options
 def history(config_path: str | None, item: str) -> None:
     """An item's state changes, jobs and approvals, oldest first.
 
     ITEM is the numeric id, the uid (or a unique prefix), or type/title[/disc label].
+
+    \b
+    Examples:
+      mp history 12
+      mp history 3fa9        # a uid's first characters, when no other uid starts so
     """
     from media_pipeline.reports.history import format_history, run_history
 
@@ -210,7 +295,13 @@ def history(config_path: str | None, item: str) -> None:
 @click.option("--dry-run", is_flag=True, help="Print the jobs it would write, write nothing.")
 @common_options
 def dispatch(config_path: str | None, dry_run: bool) -> None:
-    """Write a job into the queue for every item that needs one."""
+    """Write a job into the queue for every item that needs one.
+
+    \b
+    Examples:
+      mp dispatch --dry-run   # the jobs it would write
+      mp dispatch
+    """
     from media_pipeline.jobs.dispatch import run_dispatch
 
     result = run_dispatch(_config(config_path), dry_run=dry_run)
@@ -227,11 +318,22 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
 
 
 @mp.command()
-@click.option("--worker", metavar="NAME", help="Worker name from the config [default: hostname].")
+@click.option(
+    "--worker",
+    metavar="NAME",
+    shell_complete=complete_worker,
+    help="Worker name from the config [default: hostname].",
+)
 @click.option("--dry-run", is_flag=True, help="Say which job it would claim; claim nothing.")
 @common_options
 def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
-    """Claim and run at most one job this worker may run (exit 0 when there is none)."""
+    """Claim and run at most one job this worker may run (exit 0 when there is none).
+
+    \b
+    Examples:
+      mp claim --dry-run              # which job this host would take
+      mp claim --worker transcoder    # as the timer on that host does
+    """
     from media_pipeline.jobs.claim import run_claim
 
     result = run_claim(_config(config_path), worker, dry_run=dry_run)
@@ -245,7 +347,13 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 @common_options
 def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
-    """The job queue by folder, with worker, attempts, age and heartbeat age."""
+    """The job queue by folder, with worker, attempts, age and heartbeat age.
+
+    \b
+    Examples:
+      mp jobs
+      mp jobs --state rejected   # what the workers refused, and why
+    """
     from media_pipeline.reports.jobs import format_jobs, list_jobs
 
     found = list_jobs(_config(config_path), state)
@@ -259,56 +367,82 @@ def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
 @click.option("--type", "item_type", type=click.Choice(["movie", "tv"]), required=True)
 @click.option("--title", required=True, help="The movie's or show's folder name.")
 @click.option("--disc-label", default="", help="For tv: the disc's folder name (S01 Disc1).")
+@DRY_RUN
 @common_options
-def rip(config_path: str | None, item_type: str, title: str, disc_label: str) -> None:
-    """Queue a rip job for a disc."""
+def rip(
+    config_path: str | None, item_type: str, title: str, disc_label: str, dry_run: bool
+) -> None:
+    """Queue a rip job for a disc.
+
+    \b
+    Examples:
+      mp rip --type movie --title "Heat (1995)"
+      mp rip --type tv --title "Lost" --disc-label "S01 Disc1" --dry-run
+    """
     from media_pipeline.jobs.manage import run_rip
 
-    click.echo(run_rip(_config(config_path), item_type, title, disc_label).message)
+    config = _config(config_path)
+    click.echo(run_rip(config, item_type, title, disc_label, dry_run=dry_run).message)
 
 
 @mp.command()
-@click.argument("item")
+@click.argument("item", shell_complete=complete_item)
+@DRY_RUN
 @common_options
-def cancel(config_path: str | None, item: str) -> None:
-    """Cancel the item's pending or running job; the item becomes CANCELLED."""
+def cancel(config_path: str | None, item: str, dry_run: bool) -> None:
+    """Cancel the item's pending or running job; the item becomes CANCELLED.
+
+    \b
+    Examples:
+      mp cancel 12 --dry-run   # which job it would stop
+      mp cancel 12             # then 'mp retry 12' to go on
+    """
     from media_pipeline.jobs.manage import run_cancel
 
-    click.echo(run_cancel(_config(config_path), item).message)
+    click.echo(run_cancel(_config(config_path), item, dry_run=dry_run).message)
 
 
 @mp.command()
-@click.argument("item")
+@click.argument("item", shell_complete=complete_item)
 @click.option(
     "--redo",
     is_flag=True,
     help="For an item rejected at a gate: set its rejected output aside (kept) and run the "
     "job that made it again.",
 )
+@DRY_RUN
 @common_options
-def retry(config_path: str | None, item: str, redo: bool) -> None:
+def retry(config_path: str | None, item: str, redo: bool, dry_run: bool) -> None:
     """Send a FAILED, REJECTED or CANCELLED item back to where it stopped.
 
     \b
     Examples:
       mp retry 7                  # a failed item: its job is queued again
       mp retry movie/Heat --redo  # rejected at remux_review: remux it again
+      mp retry 7 --dry-run        # where it would go back to
     """
     from media_pipeline.jobs.manage import run_retry
 
-    click.echo(run_retry(_config(config_path), item, redo=redo).message)
+    click.echo(run_retry(_config(config_path), item, redo=redo, dry_run=dry_run).message)
 
 
 # A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.
 @mp.command(context_settings={"ignore_unknown_options": True})
-@click.argument("item")
+@click.argument("item", shell_complete=complete_item)
 @click.argument("priority", type=click.IntRange(-PRIORITY_LIMIT, PRIORITY_LIMIT))
+@DRY_RUN
 @common_options
-def priority(config_path: str | None, item: str, priority: int) -> None:
-    """Set an item's priority (default 0, higher first, -499 to 499)."""
+def priority(config_path: str | None, item: str, priority: int, dry_run: bool) -> None:
+    """Set an item's priority (default 0, higher first, -499 to 499).
+
+    \b
+    Examples:
+      mp priority 12 100    # its jobs go before the others'
+      mp priority 12 -10    # after them
+    """
     from media_pipeline.jobs.manage import run_priority
 
-    click.echo(run_priority(_config(config_path), item, priority).message)
+    click.echo(run_priority(_config(config_path), item, priority, dry_run=dry_run).message)
 
 
 NON_INTERACTIVE_HELP = (
@@ -319,13 +453,16 @@ NON_INTERACTIVE_HELP = (
 
 
 @mp.command()
-@click.argument("item", required=False)
+@click.argument("item", required=False, shell_complete=complete_item)
 @click.option("--yes", "approve_it", is_flag=True, help="Approve ITEM's pending gate.")
 @click.option("--reject", is_flag=True, help="Reject ITEM's pending gate (needs --reason).")
 @click.option("--reason", metavar="TEXT", help="Why it is rejected.")
 @click.option("--destination", metavar="TEXT", help="At filebot_confirm: the library path.")
 @click.option("--list", "list_only", is_flag=True, help="List the pending approvals.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON for programs.")
+@click.option(
+    "--dry-run", is_flag=True, help="With ITEM: say what would be decided; write nothing."
+)
 @common_options
 def approve(
     config_path: str | None,
@@ -336,8 +473,18 @@ def approve(
     destination: str | None,
     list_only: bool,
     as_json: bool,
+    dry_run: bool,
 ) -> None:
-    """Decide the pending approvals: interactively, or for ITEM with --yes / --reject."""
+    """Decide the pending approvals: interactively, or for ITEM with --yes / --reject.
+
+    \b
+    Examples:
+      mp approve                                     # each open gate in turn
+      mp approve --list
+      mp approve 12 --yes
+      mp approve 12 --yes --destination "Movies/Heat (1995)/Heat (1995).mkv"
+      mp approve 12 --reject --reason "wrong audio track"
+    """
     from media_pipeline.approve import session
 
     config = _config(config_path)
@@ -357,10 +504,17 @@ def approve(
             raise UsageError("give ITEM and exactly one of --yes or --reject")
         click.echo(
             session.decide(
-                config, item, approved=approve_it, reason=reason, destination=destination
+                config,
+                item,
+                approved=approve_it,
+                reason=reason,
+                destination=destination,
+                dry_run=dry_run,
             )
         )
         return
+    if dry_run:
+        raise UsageError("--dry-run needs ITEM and --yes or --reject (the prompt only asks)")
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(NON_INTERACTIVE_HELP)
     from media_pipeline.approve.terminal import TerminalPrompter
@@ -370,32 +524,55 @@ def approve(
 
 @mp.group(name="worker")
 def worker_group() -> None:
-    """Drain a worker before maintenance, or resume it."""
+    """Drain a worker before maintenance, or resume it.
+
+    \b
+    Examples:
+      mp worker drain transcoder
+      mp worker resume transcoder
+    """
 
 
 @worker_group.command(name="drain")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_worker)
+@DRY_RUN
 @common_options
-def worker_drain(config_path: str | None, name: str) -> None:
-    """NAME finishes its running job and claims no more."""
+def worker_drain(config_path: str | None, name: str, dry_run: bool) -> None:
+    """NAME finishes its running job and claims no more.
+
+    \b
+    Examples:
+      mp worker drain transcoder    # before rebooting it; 'mp status' shows it drained
+    """
     from media_pipeline.jobs.drain import set_drained
 
-    click.echo(set_drained(_config(config_path), name, True))
+    click.echo(set_drained(_config(config_path), name, True, dry_run=dry_run))
 
 
 @worker_group.command(name="resume")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_worker)
+@DRY_RUN
 @common_options
-def worker_resume(config_path: str | None, name: str) -> None:
-    """NAME claims jobs again."""
+def worker_resume(config_path: str | None, name: str, dry_run: bool) -> None:
+    """NAME claims jobs again.
+
+    \b
+    Examples:
+      mp worker resume transcoder
+    """
     from media_pipeline.jobs.drain import set_drained
 
-    click.echo(set_drained(_config(config_path), name, False))
+    click.echo(set_drained(_config(config_path), name, False, dry_run=dry_run))
 
 
 @mp.group(name="timers")
 def timers_group() -> None:
-    """Install the systemd units that run media-pipeline on this host."""
+    """Install the systemd units that run media-pipeline on this host.
+
+    \b
+    Examples:
+      mp timers install
+    """
 
 
 @timers_group.command(name="install")
@@ -410,6 +587,7 @@ def timers_group() -> None:
     "workers",
     multiple=True,
     metavar="NAME",
+    shell_complete=complete_worker,
     help="Enable a claim timer for this worker [default: this host, if a worker].",
 )
 @click.option(
@@ -419,7 +597,13 @@ def timers_group() -> None:
 )
 @common_options
 def timers_install(config_path, dest, user, workers, controller) -> None:
-    """Write the units with this installation's mp and config, and say what to enable."""
+    """Write the units with this installation's mp and config, and say what to enable.
+
+    \b
+    Examples:
+      mp timers install                          # this host's units, from the config
+      mp timers install --user --dest /tmp/units --worker ripper --no-controller
+    """
     from media_pipeline.setup.timers import run_timers_install
 
     result = run_timers_install(
@@ -434,13 +618,24 @@ def timers_install(config_path, dest, user, workers, controller) -> None:
 
 @mp.group(name="config")
 def config_group() -> None:
-    """Check a config file, or print a commented example."""
+    """Check a config file, or print a commented example.
+
+    \b
+    Examples:
+      mp config example > config.yaml && mp config validate --config config.yaml
+    """
 
 
 @config_group.command()
 @common_options
 def validate(config_path: str | None) -> None:
-    """Check the config file; paths missing on this host are warnings, not errors."""
+    """Check the config file; paths missing on this host are warnings, not errors.
+
+    \b
+    Examples:
+      mp config validate
+      mp config validate --config ./config.yaml
+    """
     config = _config(config_path)
     for warning in config_warnings(config):
         click.echo(f"warning: {warning}", err=True)
@@ -449,7 +644,12 @@ def validate(config_path: str | None) -> None:
 
 @config_group.command()
 def example() -> None:
-    """Print a commented example config (it passes 'mp config validate')."""
+    """Print a commented example config (it passes 'mp config validate').
+
+    \b
+    Examples:
+      mp config example > /etc/media-pipeline/config.yaml
+    """
     click.echo(example_yaml(), nl=False)
 
 
@@ -457,7 +657,13 @@ def example() -> None:
 @click.argument("directory", required=False, type=click.Path(file_okay=False))
 @common_options
 def demo(config_path: str | None, directory: str | None) -> None:
-    """Run a whole pipeline in a sandbox folder (a temporary one if DIRECTORY is not given)."""
+    """Run a whole pipeline in a sandbox folder (a temporary one if DIRECTORY is not given).
+
+    \b
+    Examples:
+      mp demo ./demo-sandbox
+      mp status --config ./demo-sandbox/config.yaml
+    """
     from media_pipeline.setup.demo import run_demo
 
     del config_path  # the demo writes its own config into the sandbox

@@ -167,7 +167,8 @@ def migrate(db: Database, path: str) -> None:
         with db.atomic():
             MIGRATIONS[number - 1](db)
             db.execute(f"PRAGMA user_version = {number}")
-        log.info("database schema migrated to version %d", number)
+        if path != ":memory:":
+            log.info("database schema migrated to version %d", number)
 
 
 # SQLite's own words for "this file is not a database we can trust".

@@ -222,8 +222,10 @@ def decide(
     approved: bool,
     reason: str | None = None,
     destination: str | None = None,
+    dry_run: bool = False,
 ) -> str:
-    """`mp approve ITEM --yes|--reject`: decide the item's pending approval."""
+    """`mp approve ITEM --yes|--reject`: decide the item's pending approval (with
+    dry_run, say what would be decided and write nothing)."""
     if not approved and not (reason and reason.strip()):
         raise UsageError("--reject needs --reason TEXT (it is kept with the decision)")
     with reading_database(config) as db:
@@ -239,9 +241,14 @@ def decide(
         if approval.gate != "filebot_confirm":
             raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
         destination = check_destination(config, destination)
+    verb = "approved" if approved else "rejected"
+    if dry_run:
+        if approved and approval.gate == "filebot_confirm":
+            filed = destination or approval.prompt.get("destination") or "?"
+            verb += f", to be filed as {printable(filed)}"
+        return f"{name}: {approval.gate} would be {verb}"
     if not _decide_one(config, approval, approved=approved, reason=reason, destination=destination):
         raise UsageError(f"the approval of {name} was decided meanwhile")
-    verb = "approved" if approved else "rejected"
     return f"{name}: {approval.gate} {verb}"
 
 

@@ -35,7 +35,7 @@ from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
-from media_pipeline.store import controller_database
+from media_pipeline.store import controller_database, migrate, open_database_readonly
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,25 @@ class ManageResult:
 
 
 @contextlib.contextmanager
-def _controller(config: Config) -> Iterator[tuple[Queue, Database]]:
+def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, Database]]:
     """What each of these commands works with: the share checked to be the one this
-    controller knows, the queue open, the database under its lock."""
-    ensure_share(config)
-    with Queue.of(config) as queue, controller_database(config) as db:
-        yield queue, db
+    controller knows, the queue open, the database under its lock. A dry run checks the
+    same share, takes no lock and opens the database only to read: it writes nothing."""
+    if not dry_run:
+        ensure_share(config)
+        with Queue.of(config) as queue, controller_database(config) as db:
+            yield queue, db
+        return
+    ensure_share(config, dry_run=True)
+    reading = open_database_readonly(config)
+    if reading is None:  # before the first reconcile: an empty one, so nothing is found
+        reading = Database(memory=True)
+        migrate(reading, ":memory:")
+    try:
+        with Queue.of(config) as queue:
+            yield queue, reading
+    finally:
+        reading.close()
 
 
 def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
@@ -66,10 +79,12 @@ def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
     return ItemKey(item_type, title, disc_label)
 
 
-def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") -> ManageResult:
+def run_rip(
+    config: Config, item_type: str, title: str, disc_label: str = "", *, dry_run: bool = False
+) -> ManageResult:
     """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
     key = _key_from_parts(item_type, title, disc_label if item_type == "tv" else "")
-    with _controller(config) as (queue, db):
+    with _controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:
             row = rows[0]
@@ -77,13 +92,15 @@ def run_rip(config: Config, item_type: str, title: str, disc_label: str = "") ->
                 f"{printable(key.name)} is already tracked (state {row['state']}); "
                 "use 'mp retry' for a stopped item"
             )
+        if dry_run:
+            return ManageResult(f"would queue a rip job for {printable(key.name)}")
         row = create_item(db, key, State.RIPPING, trigger="manual", reason="mp rip")
         job_id = submit_job(config, db, queue, row, "rip")
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 
 
-def run_cancel(config: Config, item_text: str) -> ManageResult:
-    with _controller(config) as (queue, db):
+def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
+    with _controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         live = queue.live_job_for(row["uid"])
@@ -94,6 +111,13 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
                 f"{printable(name)} has no pending or running job to cancel (state {row['state']})"
             )
         state, folder_name = live
+        if dry_run:
+            what = (
+                f"cancel pending job {folder_name}"
+                if state == "pending"
+                else f"ask the worker running {folder_name.partition('.')[0]} to stop it"
+            )
+            return ManageResult(f"{printable(name)}: would {what}, and the item becomes CANCELLED")
         message = None
         if state == "pending":
             try:
@@ -127,8 +151,10 @@ def run_cancel(config: Config, item_text: str) -> ManageResult:
     return ManageResult(f"{printable(name)}: {message}")
 
 
-def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageResult:
-    with _controller(config) as (queue, db):
+def run_retry(
+    config: Config, item_text: str, *, redo: bool = False, dry_run: bool = False
+) -> ManageResult:
+    with _controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         if row["state"] not in STOPPED:
@@ -155,7 +181,15 @@ def run_retry(config: Config, item_text: str, *, redo: bool = False) -> ManageRe
                     f"{row['state']} in {row['stopped_in'] or '?'}: 'mp retry' without it"
                 )
             stage, target = REDO[stopped_in]
+            if dry_run:
+                folder = ItemKey.of(row).folder(config.staging_root, stage)
+                return ManageResult(
+                    f"{printable(name)}: would set {printable(folder)} aside (kept) and go "
+                    f"back to {target}, for 'mp dispatch' to make it again"
+                )
             moved = _set_output_aside(config, row, stage)
+        if dry_run:
+            return ManageResult(f"{printable(name)}: would go back to {target}")
         if row["state"] == State.REJECTED:
             _forget_rejection(config, db, row)
         reason = f"mp retry{' --redo' if redo else ''} ({row['state']})"
@@ -208,13 +242,23 @@ def _forget_rejection(config: Config, db: Database, row: dict) -> None:
     )
 
 
-def run_priority(config: Config, item_text: str, priority: int) -> ManageResult:
+def run_priority(
+    config: Config, item_text: str, priority: int, *, dry_run: bool = False
+) -> ManageResult:
     """Set an item's priority; a job still pending is re-queued under a name that sorts by
     the new priority. The old name is first taken out of pending/ by rename, so the job is
     never claimable under two names."""
     priority = clamp_priority(priority)
-    with _controller(config) as (queue, db):
+    with _controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
+        if dry_run:
+            live = queue.live_job_for(row["uid"])
+            message = f"{printable(item_name(row))}: would set priority {priority}"
+            if live is not None and live[0] == "pending":
+                message += f" and re-queue its pending job {live[1]} to sort by it"
+            elif live is not None:
+                message += "; its running job keeps its place"
+            return ManageResult(message)
         db.table("media_items").update(row["id"], {"priority": priority})
         row = {**row, "priority": priority}
         write_item_files(config.staging_root, row)
