@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,8 +126,11 @@ def make_sandbox(root: Path) -> Sandbox:
 
 
 def tree_snapshot(*roots: Path) -> dict[str, bytes | None]:
-    """Every path under roots with its bytes (None for folders), to compare before/after."""
-    snapshot = {}
+    """Every path under roots with its bytes (None for folders), to compare before/after.
+
+    Leaves out SQLite's -shm index, which every reader of a WAL database writes, and an
+    empty -wal, which a read-only reader may have to make: neither holds data."""
+    snapshot: dict[str, bytes | None] = {}
     for root in roots:
         if not root.exists():
             continue
@@ -133,8 +138,29 @@ def tree_snapshot(*roots: Path) -> dict[str, bytes | None]:
             snapshot[folder] = None
             for name in files:
                 path = os.path.join(folder, name)
-                snapshot[path] = Path(path).read_bytes()
+                data = Path(path).read_bytes()
+                if name.endswith("-shm") or (name.endswith("-wal") and not data):
+                    continue
+                snapshot[path] = data
     return snapshot
+
+
+def claim_in_background(pipeline, until) -> subprocess.Popen:
+    """`mp claim` as a real process, returned once until() is true (its script started)."""
+    worker = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("mp")),
+            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
+        ],
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not until():
+        assert time.monotonic() < deadline, "the claimed job's script never started"
+        time.sleep(0.02)
+    return worker
 
 
 # A stand-in for the owner's stage scripts: logs each start and end to $MP_TEST_RUNLOG,

@@ -11,6 +11,7 @@ import functools
 import json
 import logging
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -142,8 +143,17 @@ def complete_item(ctx: click.Context, param: click.Parameter, incomplete: str) -
             rows = [] if db is None else list(db.query("SELECT * FROM media_items ORDER BY id"))
     except Exception:
         return []
-    names = (item_name(row) for row in rows)
-    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+    names = [item_name(row) for row in rows]
+    # Titles are folder names from the share. bash puts a completion on the command line
+    # as it is, where "(2008)" is a syntax error and "$(...)" runs when Enter is pressed:
+    # so bash gets them quoted (zsh and fish quote what they insert themselves). A name
+    # with a control character (a newline) is not offered at all.
+    quoted = os.environ.get("_MP_COMPLETE", "").startswith("bash")
+    return [
+        CompletionItem(shlex.quote(name) if quoted else name)
+        for name in names
+        if name.isprintable() and name.startswith(incomplete)
+    ]
 
 
 def complete_worker(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
@@ -332,7 +342,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
     \b
     Examples:
       mp claim --dry-run              # which job this host would take
-      mp claim --worker transcoder    # as the timer on that host does
+      mp claim --worker ct304    # as the timer on that host does
     """
     from media_pipeline.jobs.claim import run_claim
 
@@ -528,8 +538,8 @@ def worker_group() -> None:
 
     \b
     Examples:
-      mp worker drain transcoder
-      mp worker resume transcoder
+      mp worker drain ct304
+      mp worker resume ct304
     """
 
 
@@ -542,7 +552,7 @@ def worker_drain(config_path: str | None, name: str, dry_run: bool) -> None:
 
     \b
     Examples:
-      mp worker drain transcoder    # before rebooting it; 'mp status' shows it drained
+      mp worker drain ct304    # before rebooting it; 'mp status' shows it drained
     """
     from media_pipeline.jobs.drain import set_drained
 
@@ -558,7 +568,7 @@ def worker_resume(config_path: str | None, name: str, dry_run: bool) -> None:
 
     \b
     Examples:
-      mp worker resume transcoder
+      mp worker resume ct304
     """
     from media_pipeline.jobs.drain import set_drained
 
@@ -602,7 +612,7 @@ def timers_install(config_path, dest, user, workers, controller) -> None:
     \b
     Examples:
       mp timers install                          # this host's units, from the config
-      mp timers install --user --dest /tmp/units --worker ripper --no-controller
+      mp timers install --user --dest /tmp/units --worker ct302 --no-controller
     """
     from media_pipeline.setup.timers import run_timers_install
 

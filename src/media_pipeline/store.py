@@ -14,6 +14,7 @@ import os
 import secrets
 import sqlite3
 import stat
+import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -232,13 +233,18 @@ def open_database(config: Config, *, _second_try: bool = False) -> Database:
 def open_database_readonly(config: Config) -> Database | None:
     """Open the database for reading only, or None if it does not exist yet.
 
-    Used by dry runs, which must not create or migrate anything. Opening a WAL database
-    and closing it without writing leaves the file as it was.
+    Used by dry runs, reports and Tab completion, which must not create, migrate or
+    write anything. SQLite's read-only mode is what makes that true: a connection opened
+    read-write also writes when it closes, copying into the database what a killed
+    writer left in its WAL. A read-only one leaves the database and its WAL as they
+    were (it may make the empty -wal and -shm index files a WAL reader needs).
     """
     if not os.path.exists(config.database):
         return None
     try:
-        db = _connect(config.database, timeout=config.lock_timeout_seconds)
+        uri = f"file:{urllib.parse.quote(os.path.abspath(config.database))}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=config.lock_timeout_seconds)
+        db = Database(connection, execute_plugins=False)
         version = schema_version(db)
     except sqlite3.DatabaseError as error:
         raise SafetyRefusal(f"database {config.database} cannot be read ({error})") from None
@@ -325,6 +331,15 @@ def private_key(path: str) -> bytes:
         raise SafetyRefusal(
             f"decision key {path} cannot be used ({error.strerror or error})"
         ) from None
+
+
+def existing_key(path: str) -> bytes | None:
+    """The key at path checked as private_key checks it, or None when there is none yet:
+    for a dry run, which must not make one."""
+    try:
+        return _read_key(path)
+    except FileNotFoundError:
+        return None
 
 
 def _read_key(path: str) -> bytes:

@@ -9,13 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import tree_snapshot
+from conftest import claim_in_background, tree_snapshot
 
 from media_pipeline.items import ItemKey
 from media_pipeline.signing import sign
@@ -81,24 +79,6 @@ def started(pipeline, key: ItemKey = HONEST) -> str:
     pipeline.mp("dispatch")
     (job_id,) = pipeline.queue("pending")
     return job_id
-
-
-def claim_in_background(pipeline, until) -> subprocess.Popen:
-    """`mp claim` as a real process, returned once until() is true (its script started)."""
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("mp")),
-            *("claim", "--worker", "w1", "--config", str(pipeline.config_path)),
-        ],
-        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while not until():
-        assert time.monotonic() < deadline, "the claimed job's script never started"
-        time.sleep(0.02)
-    return worker
 
 
 def at_the_filing_gate(pipeline) -> None:

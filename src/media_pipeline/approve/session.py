@@ -18,16 +18,17 @@ from typing import Protocol
 from sqlite_utils import Database
 
 from media_pipeline.config import Config, host_name
-from media_pipeline.errors import UsageError
+from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import write_decision
+from media_pipeline.share import open_below
 from media_pipeline.signing import decision_key, sign
 from media_pipeline.states import State
-from media_pipeline.store import controller_database, reading_database
+from media_pipeline.store import controller_database, existing_key, reading_database
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -242,14 +243,31 @@ def decide(
             raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
         destination = check_destination(config, destination)
     verb = "approved" if approved else "rejected"
+    folder = gate_folder(config, ItemKey.of(approval.item), approval.gate)
     if dry_run:
+        # What the real decision checks before it writes: the share, the key, the folder.
+        ensure_share(config, dry_run=True)
+        existing_key(config.decision_key)
+        _folder_there(config, folder, name)
         if approved and approval.gate == "filebot_confirm":
             filed = destination or approval.prompt.get("destination") or "?"
             verb += f", to be filed as {printable(filed)}"
         return f"{name}: {approval.gate} would be {verb}"
+    _folder_there(config, folder, name)
     if not _decide_one(config, approval, approved=approved, reason=reason, destination=destination):
         raise UsageError(f"the approval of {name} was decided meanwhile")
     return f"{name}: {approval.gate} {verb}"
+
+
+def _folder_there(config: Config, folder: str, name: str) -> None:
+    try:
+        with open_below(config.staging_root, folder):
+            pass
+    except FileNotFoundError:
+        raise PipelineError(
+            f"{name}: its folder {printable(folder)} is gone from staging, so the decision "
+            "cannot be written there; 'mp reconcile' marks it missing"
+        ) from None
 
 
 def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:

@@ -56,7 +56,8 @@ def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, 
         with Queue.of(config) as queue, controller_database(config) as db:
             yield queue, db
         return
-    ensure_share(config, dry_run=True)
+    for note in ensure_share(config, dry_run=True):
+        log.info("would: %s", note)
     reading = open_database_readonly(config)
     if reading is None:  # before the first reconcile: an empty one, so nothing is found
         reading = Database(memory=True)
@@ -70,6 +71,13 @@ def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, 
 
 def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
     for label, value in (("title", title), ("disc label", disc_label)):
+        # isprintable() is False for control characters and for the surrogates that
+        # stand for bytes that are not UTF-8 (a title typed as $'\xff').
+        if not value.isprintable():
+            raise UsageError(
+                f"the {label} '{printable(value)}' holds characters that are not printable "
+                "text; a folder named so would be unreadable"
+            )
         if "/" in value or "\0" in value or value.startswith("."):
             raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name")
     if not title.strip():
@@ -117,7 +125,12 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 if state == "pending"
                 else f"ask the worker running {folder_name.partition('.')[0]} to stop it"
             )
-            return ManageResult(f"{printable(name)}: would {what}, and the item becomes CANCELLED")
+            then = (
+                "it is CANCELLED already"
+                if row["state"] == State.CANCELLED
+                else "the item becomes CANCELLED"
+            )
+            return ManageResult(f"{printable(name)}: would {what}; {then}")
         message = None
         if state == "pending":
             try:
@@ -183,13 +196,22 @@ def run_retry(
             stage, target = REDO[stopped_in]
             if dry_run:
                 folder = ItemKey.of(row).folder(config.staging_root, stage)
+                try:
+                    with open_below(config.staging_root, folder):
+                        pass
+                except FileNotFoundError:
+                    raise UsageError(f"{printable(folder)} is not there to set aside") from None
                 return ManageResult(
                     f"{printable(name)}: would set {printable(folder)} aside (kept) and go "
                     f"back to {target}, for 'mp dispatch' to make it again"
                 )
             moved = _set_output_aside(config, row, stage)
         if dry_run:
-            return ManageResult(f"{printable(name)}: would go back to {target}")
+            asks = next((g for g, state in GATE_STATES.items() if state == target), None)
+            again = f"; {asks} would ask again" if asks in config.gates else ""
+            if row["state"] == State.REJECTED:
+                again += " (its rejection is kept, set aside)"
+            return ManageResult(f"{printable(name)}: would go back to {target}{again}")
         if row["state"] == State.REJECTED:
             _forget_rejection(config, db, row)
         reason = f"mp retry{' --redo' if redo else ''} ({row['state']})"
