@@ -29,7 +29,7 @@ class Terminal:
                 "-s",
                 self.name,
                 "-x",
-                "120",
+                "400",
                 "-y",
                 "50",
                 f"{command}; echo EXIT-$?; sleep 120",
@@ -50,6 +50,19 @@ class Terminal:
                 return screen
             if time.monotonic() > deadline:
                 raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
+            time.sleep(0.05)
+
+    def wait_for_after(self, first: str, then: str, seconds: float = 30) -> str:
+        """Wait until `then` shows below `first`: a prompt for this item, not the same
+        words left on the screen by the one before it (keys sent before the new prompt
+        is drawn would be lost)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            screen = self.screen()
+            if first in screen and then in screen[screen.rindex(first) :]:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{then!r} never came after {first!r}:\n{screen}")
             time.sleep(0.05)
 
     def keys(self, *keys: str) -> None:
@@ -96,20 +109,19 @@ def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
     assert "[1 of 4] remux_review: movie/Alpha" in screen and "video.mkv" in screen
     terminal.keys("Enter")  # Approve is first: Enter approves
 
-    screen = terminal.wait_for("[2 of 4] remux_review: movie/Bravo")
-    terminal.wait_for("Decision:")
+    terminal.wait_for_after("[2 of 4] remux_review: movie/Bravo", "Decision:")
     terminal.keys("Down", "Enter")  # Reject
-    terminal.wait_for("Why reject it?")
+    terminal.wait_for_after("[2 of 4] remux_review: movie/Bravo", "Why reject it?")
     terminal.type("audio out of sync")
     terminal.keys("Enter")
 
-    terminal.wait_for("[3 of 4] remux_review: movie/Charlie")
+    terminal.wait_for_after("[3 of 4] remux_review: movie/Charlie", "Decision:")
     terminal.keys("Down", "Down", "Enter")  # Skip
 
-    screen = terminal.wait_for("[4 of 4] filebot_confirm: tv/Delta/S03 Disc2")
+    screen = terminal.wait_for_after("[4 of 4] filebot_confirm: tv/Delta/S03 Disc2", "Decision:")
     assert "TV Shows/Delta/Season 03/" in screen
     terminal.keys("Enter")  # Approve
-    terminal.wait_for("Library destination")
+    terminal.wait_for_after("[4 of 4] filebot_confirm", "Library destination")
     terminal.keys("C-u")
     terminal.type("TV Shows/Delta (2019)/Season 03/")
     terminal.keys("Enter")
