@@ -2,6 +2,8 @@
 # File a transcoded item into the library at DESTINATION (a file path for a movie, a
 # folder ending in / for a TV disc). Uses FileBot when installed. Never overwrites a file
 # in the library, and removes a staged file only after its copy is verified.
+# A TV disc's files, in name order, become "<show> - sSSeEE.mkv" in DESTINATION, numbered
+# from MP_FIRST_EPISODE in season MP_SEASON (mp numbers the discs of a season as one run).
 #   filebot-process.sh INPUT_DIR DESTINATION
 set -euo pipefail
 
@@ -13,8 +15,13 @@ if command -v filebot >/dev/null 2>&1 && [[ -z ${MP_NO_FILEBOT:-} ]]; then
 else
   files=("$input_dir"/*.mkv)
   [[ -e ${files[0]} ]] || { echo "nothing to file in $input_dir" >&2; exit 1; }
+  episode=${MP_FIRST_EPISODE:-}
   for file in "${files[@]}"; do
-    if [[ $destination == */ ]]; then
+    if [[ $destination == */ && -n $episode ]]; then
+      printf -v name '%s - s%02de%02d.mkv' "${MP_ITEM_TITLE:?}" "$((10#${MP_SEASON:-1}))" "$episode"
+      target="$destination$name"
+      episode=$((episode + 1))
+    elif [[ $destination == */ ]]; then
       target="$destination$(basename -- "$file")"
     else
       (( ${#files[@]} == 1 )) || { echo "several files for one movie destination" >&2; exit 1; }

@@ -18,18 +18,53 @@ length_of() {
   fi
 }
 
+# streams_of FILE a|s: one "index,default,forced,language" line per audio or subtitle
+# stream of FILE.
+streams_of() {
+  ffprobe -v error -format_whitelist "$MEDIA_DEMUXERS" -select_streams "$2" \
+    -show_entries stream=index:stream_disposition=default,forced:stream_tags=language \
+    -of csv=p=0 -- "$1" 2>/dev/null
+}
+
 # remux IN OUT: main video, the wanted audio and subtitle languages, stream copy into MKV.
-# Languages: MP_AUDIO_LANGS and MP_SUB_LANGS, space separated (default: eng).
+# Languages: MP_AUDIO_LANGS and MP_SUB_LANGS, space separated, in order of preference
+# (default: eng). Audio is never lost: when no track is in a wanted language, the
+# original one (flagged default, else the first) is kept. Forced subtitles (the lines
+# of a foreign language in the film) are always kept, with their flag.
 remux() {
-  local input=$1 output=$2 lang
-  local -a maps=(-map 0:v:0)
-  for lang in ${MP_AUDIO_LANGS:-eng}; do maps+=(-map "0:a:m:language:$lang?"); done
-  for lang in ${MP_SUB_LANGS:-eng}; do maps+=(-map "0:s:m:language:$lang?"); done
-  if command -v ffmpeg >/dev/null 2>&1; then
-    ffmpeg -nostdin -v error -n -format_whitelist "$MEDIA_DEMUXERS" -i "$input" "${maps[@]}" \
-      -c copy -- "$output"
-  else
+  local input=$1 output=$2 lang index default forced language
+  local -a maps=(-map 0:v:0) audio=() subs=() tracks=()
+  if ! command -v ffmpeg >/dev/null 2>&1; then
     echo "no ffmpeg: copying $input unchanged (not a remux)"
     cp -n -- "$input" "$output"
+    return
   fi
+  mapfile -t tracks < <(streams_of "$input" a)
+  for lang in ${MP_AUDIO_LANGS:-eng}; do
+    for track in "${tracks[@]}"; do
+      IFS=, read -r index default forced language <<< "$track"
+      [[ $language == "$lang" ]] && audio+=("$index")
+    done
+  done
+  if (( ${#audio[@]} == 0 && ${#tracks[@]} > 0 )); then
+    index=${tracks[0]%%,*}
+    for track in "${tracks[@]}"; do
+      IFS=, read -r default_index default forced language <<< "$track"
+      if [[ $default == 1 ]]; then index=$default_index; break; fi
+    done
+    audio=("$index")
+    echo "audio: no track in ${MP_AUDIO_LANGS:-eng}; kept the original (stream $index)"
+  fi
+  mapfile -t tracks < <(streams_of "$input" s)
+  for track in "${tracks[@]}"; do
+    IFS=, read -r index default forced language <<< "$track"
+    for lang in ${MP_SUB_LANGS:-eng}; do
+      [[ $language == "$lang" ]] && { subs+=("$index"); continue 2; }
+    done
+    [[ $forced == 1 ]] && subs+=("$index")
+  done
+  for index in "${audio[@]}" "${subs[@]}"; do maps+=(-map "0:$index"); done
+  echo "kept: audio streams ${audio[*]:-none}, subtitle streams ${subs[*]:-none}"
+  ffmpeg -nostdin -v error -n -format_whitelist "$MEDIA_DEMUXERS" -i "$input" "${maps[@]}" \
+    -c copy -- "$output"
 }

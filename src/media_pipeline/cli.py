@@ -318,13 +318,11 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
     verb = "would queue" if dry_run else "queued"
     for name, job in result.queued:
         click.echo(f"{verb} {job} for {printable(name)}")
-    for name, gate in result.waiting:
-        click.echo(f"waiting: {printable(name)} needs {gate} approval ('mp approve')")
+    for name, why in result.waiting:
+        click.echo(f"waiting: {printable(name)} {why}")
     for sentence in result.refused:
         click.echo(f"not queued: {sentence}" if dry_run else sentence)
-    click.echo(
-        f"dispatch: {len(result.queued)} job(s) {verb}, {len(result.waiting)} awaiting approval"
-    )
+    click.echo(f"dispatch: {len(result.queued)} job(s) {verb}, {len(result.waiting)} waiting")
 
 
 @mp.command()

@@ -38,6 +38,7 @@ METADATA_FIELDS = (
     "priority",
     "created_at",
     "updated_at",
+    "episodes",
 )
 
 

@@ -142,7 +142,17 @@ def _migration_3(db: Database) -> None:
     db.table("jobs").add_column("bytes_out", int)
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3)
+def _migration_4(db: Database) -> None:
+    # A TV disc's episode numbers in its season ("4-6"), settled when it is filed.
+    db.table("media_items").add_column("episodes", str)
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -26,9 +26,12 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
     assert "IN_LIBRARY (3)" in run.stdout
     library = sandbox / "library"
     movie = library / "Movies" / "Big Buck Bunny (2008)" / "Big Buck Bunny (2008).mkv"
-    episodes = sorted((library / "TV Shows" / "Demo Show" / "Season 01").glob("*.mkv"))
+    season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
+    episodes = sorted(path.name for path in season.glob("*.mkv"))
     assert movie.exists()
-    assert len(episodes) == 6, "three episodes per disc; the short menu loops are not episodes"
+    # Three episodes a disc (the short menu loops are not episodes), numbered across the
+    # season's two discs in Plex's naming.
+    assert episodes == [f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)]
     if shutil.which("ffprobe"):
         assert run.stdout.startswith("media-pipeline demo: real ffmpeg")
         streams = subprocess.run(
@@ -92,5 +95,7 @@ def test_demo_without_ffmpeg_copies_and_says_so(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[0].startswith("media-pipeline demo WITHOUT ffmpeg")
     assert "IN_LIBRARY (3)" in run.stdout
-    episodes = list((sandbox / "library" / "TV Shows" / "Demo Show" / "Season 01").glob("*.mkv"))
-    assert len(episodes) == 6
+    season = sandbox / "library" / "TV Shows" / "Demo Show (2021)" / "Season 01"
+    assert sorted(p.name for p in season.glob("*.mkv")) == [
+        f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)
+    ]

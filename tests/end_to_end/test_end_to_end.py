@@ -67,7 +67,10 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
     assert claimed == {"ct302": 3, "ct303": 3, "ct304": 6}
     library = tmp_path / "library"
     assert (library / "Movies" / MOVIE.title / f"{MOVIE.title}.mkv").exists()
-    assert len(list((library / "TV Shows" / "Demo Show" / "Season 01").glob("*.mkv"))) == 6
+    season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
+    assert sorted(p.name for p in season.glob("*.mkv")) == [
+        f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)
+    ]
     stats = json.loads(run("stats", "--json"))
     assert {stage["stage"]: stage["completed"] for stage in stats["stages"]} == {
         "rip": 3,

@@ -21,6 +21,7 @@ from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
+from media_pipeline.seasons import Waiting, numbering, show_discs
 from media_pipeline.states import NEXT_JOB, State
 from media_pipeline.store import controller_database, open_database_readonly
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class DispatchResult:
     queued: list[tuple[str, str]] = field(default_factory=list)  # (item name, job id)
-    waiting: list[tuple[str, str]] = field(default_factory=list)  # (item name, gate)
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # (item name, what for)
     refused: list[str] = field(default_factory=list)  # approvals asked again, and why
 
 
@@ -52,7 +53,7 @@ def _plan(config: Config, db: Database | None, queue: Queue):
         destination = None
         if gate in config.gates:
             if (row["uid"], gate) not in approved:
-                waiting.append((item_name(row), gate))
+                waiting.append((item_name(row), f"needs {gate} approval ('mp approve')"))
                 continue
             destination = approved[(row["uid"], gate)]
             if destination and not destination_inside(config, destination):
@@ -60,7 +61,14 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 # or the database was edited): ask again rather than file there.
                 refused.append((row, gate, destination))
                 continue
-        todo.append((row, kind, destination))
+        episodes = None
+        if kind == "filebot" and row["type"] == "tv":
+            settled = numbering(config.staging_root, row, show_discs(db, row["title"]))
+            if isinstance(settled, Waiting):
+                waiting.append((item_name(row), settled.reason))
+                continue
+            episodes = settled  # None: no media files to number
+        todo.append((row, kind, destination, episodes))
     return todo, waiting, refused
 
 
@@ -90,7 +98,10 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
             finally:
                 if db is not None:
                     db.close()
-            queued = [(item_name(row), f"{kind} job") for row, kind, _d in todo]
+            queued = [
+                (item_name(row), f"{kind} job" + (f", episodes {e.text}" if e else ""))
+                for row, kind, _d, e in todo
+            ]
             return DispatchResult(
                 queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
             )
@@ -100,7 +111,9 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
             todo, result.waiting, refused = _plan(config, db, queue)
             for row, gate, destination in refused:
                 result.refused.append(_ask_again(db, row, gate, destination))
-            for row, kind, destination in todo:
-                job_id = submit_job(config, db, queue, row, kind, destination=destination)
+            for row, kind, destination, episodes in todo:
+                job_id = submit_job(
+                    config, db, queue, row, kind, destination=destination, episodes=episodes
+                )
                 result.queued.append((item_name(row), job_id))
         return result

@@ -43,6 +43,8 @@ def _environment(spec: JobSpec) -> dict[str, str]:
             "MP_DESTINATION": spec.destination,
         }
     )
+    if spec.episodes is not None:
+        env["MP_SEASON"], env["MP_FIRST_EPISODE"] = (str(n) for n in spec.episodes)
     return env
 
 

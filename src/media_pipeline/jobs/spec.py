@@ -38,6 +38,8 @@ class JobSpec:
     not_before: float
     raw: dict
     roots: tuple[str, str] = ("", "")  # staging_root, library_root: where its paths are
+    # A TV disc's filing job: (season, its first episode's number in the season).
+    episodes: tuple[int, int] | None = None
 
     @property
     def marker_folder(self) -> str:
@@ -53,6 +55,8 @@ class JobSpec:
             "disc_label": self.key.disc_label,
             "destination": self.destination,
             "job_id": self.job_id,
+            "season": str(self.episodes[0]) if self.episodes else "",
+            "first_episode": str(self.episodes[1]) if self.episodes else "",
         }
 
 
@@ -71,6 +75,7 @@ def build_spec(
     priority: int,
     now: datetime,
     destination: str | None = None,
+    episodes: tuple[int, int] | None = None,
 ) -> dict:
     input_dir, output_dir = job_dirs(config, kind, key)
     if kind == "filebot" and not destination:
@@ -92,6 +97,7 @@ def build_spec(
         "max_attempts": config.jobs.max_attempts,
         "created_at": now.isoformat(timespec="seconds"),
         "not_before": 0,
+        **({"episodes": {"season": episodes[0], "first": episodes[1]}} if episodes else {}),
     }
 
 
@@ -156,6 +162,20 @@ def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[s
     return found[0], found[1], destination
 
 
+def _episodes(data: dict, kind: str, key: ItemKey) -> tuple[int, int] | None:
+    """A filing job's episode numbering: a season 0-99 and a first episode 1-999, for a
+    TV disc's filing job only."""
+    episodes = data.get("episodes")
+    if episodes is None:
+        return None
+    if kind != "filebot" or key.type != "tv" or not isinstance(episodes, dict):
+        raise SpecError("field 'episodes' is for the filing job of a tv disc")
+    season, first = episodes.get("season"), episodes.get("first")
+    if not (type(season) is int and type(first) is int and 0 <= season <= 99 and 1 <= first <= 999):
+        raise SpecError("field 'episodes' needs a season 0-99 and a first episode 1-999")
+    return season, first
+
+
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     """Check an untrusted spec against its job's name and this host's config."""
     if data is None:
@@ -198,4 +218,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         not_before=float(not_before),
         raw=data,
         roots=(config.staging_root, config.library_root),
+        episodes=_episodes(data, kind, key),
     )

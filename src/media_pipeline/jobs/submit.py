@@ -18,6 +18,7 @@ from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
+from media_pipeline.seasons import Numbered
 from media_pipeline.states import KIND_STATES
 from media_pipeline.text import utc_now
 
@@ -25,14 +26,27 @@ log = logging.getLogger(__name__)
 
 
 def submit_job(
-    config: Config, db: Database, queue: Queue, row: dict, kind: str, *, destination=None
+    config: Config,
+    db: Database,
+    queue: Queue,
+    row: dict,
+    kind: str,
+    *,
+    destination: str | None = None,
+    episodes: Numbered | None = None,
 ) -> str:
     """Write one job for an item into the queue, record it, and move the item to the
     state it is in while the job is live. Used by dispatch, rip and retry."""
     key = ItemKey.of(row)
     now = datetime.now(UTC)
     spec = build_spec(
-        config, kind, key, priority=row["priority"] or 0, now=now, destination=destination
+        config,
+        kind,
+        key,
+        priority=row["priority"] or 0,
+        now=now,
+        destination=destination,
+        episodes=(episodes.season, episodes.first) if episodes else None,
     )
     job_id = queue.submit(spec)
     crash_point("dispatch:submitted")  # the job is pending; the database does not know it
@@ -50,6 +64,11 @@ def submit_job(
         pk="id",
     )
     crash_point("dispatch:recorded")
+    if episodes is not None:
+        # Kept on the item (and so in its metadata.json): the discs after it are
+        # numbered from it once its files have left staging.
+        db.table("media_items").update(row["id"], {"episodes": episodes.text})
+        row = {**row, "episodes": episodes.text}
     target = KIND_STATES[kind]
     if row["state"] != target:
         row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")

@@ -13,6 +13,7 @@ from media_pipeline.item_state import METADATA_FIELDS, metadata_for
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
 from media_pipeline.reconcile.scan import ScannedItem
+from media_pipeline.seasons import recorded_range
 from media_pipeline.states import MARKER_STATES, State, marker_state, parse_state, settle_state
 
 # The item fields reconcile owns; a difference in any of them is an update.
@@ -96,6 +97,8 @@ def _sane(metadata: dict) -> dict:
         value = metadata.get(name)
         if isinstance(value, str) and len(value) <= 40 and _is_time(value):
             sane[name] = value
+    if recorded_range(metadata.get("episodes")) is not None:
+        sane["episodes"] = metadata["episodes"]
     for name in ("reason", "stopped_in"):
         value = metadata.get(name)
         if isinstance(value, str):
@@ -148,6 +151,7 @@ def _plan_scanned_item(
         "stopped_in": str(stopped_in) if stopped_in else None,
         "reason": None if changed else known.get("reason"),
         "priority": known.get("priority") or 0,
+        "episodes": known.get("episodes"),
         "created_at": known.get("created_at") or now,
         "updated_at": now if changed else (known.get("updated_at") or now),
         "folder_path": item.current.folder,

@@ -41,6 +41,7 @@ from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
+from media_pipeline.seasons import recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
 from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.store import in_slices, rows_by
@@ -99,14 +100,27 @@ def reject_unapproved_filings(
     for name, job in pending:
         row = rows.get(job.item_uid)
         spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
-        if row is None or spec.get("destination") == filing_destination(config, approved, row):
+        if row is None:
             continue
-        problem = "its destination is not the one approved for its item"
+        if spec.get("destination") != filing_destination(config, approved, row):
+            problem = "its destination is not the one approved for its item"
+        elif spec.get("episodes") != _numbering_of(row):
+            problem = "its episode numbers are not the ones dispatch settled for its item"
+        else:
+            continue
         changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
                 queue.reject("pending", name, problem)
     return changes
+
+
+def _numbering_of(row: dict) -> dict | None:
+    """The `episodes` a filing spec of this item must carry: as dispatch recorded them."""
+    recorded = recorded_range(row.get("episodes"))
+    if row["type"] != "tv" or recorded is None:
+        return None
+    return {"season": season_of(row), "first": recorded[0]}
 
 
 def _stale_outcome(config: Config, job: Folder, name: JobName) -> tuple[str | None, str | None]:

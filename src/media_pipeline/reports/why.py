@@ -19,6 +19,7 @@ from media_pipeline.jobs.queue import (
     back_off_time,
 )
 from media_pipeline.lookup import find_item
+from media_pipeline.seasons import Waiting, numbering, show_discs
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
 from media_pipeline.text import duration_text, local_time
@@ -104,7 +105,11 @@ def _ended_job(queue: Queue, item: dict, kind: str, state: State, since: str) ->
     )
 
 
-def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> str:
+def explain(
+    config: Config, item: dict, approvals: list[dict], queue: Queue, waits: str | None = None
+) -> str:
+    """What the item waits for; `waits` is what holds its filing back beyond that (the
+    earlier discs of its season), if anything."""
     """The sentence for one item, from its row, its approvals and the queue."""
     state = State(item["state"])
     since = local_time(item["updated_at"])
@@ -130,6 +135,9 @@ def explain(config: Config, item: dict, approvals: list[dict], queue: Queue) -> 
         return _running_job(config, queue, live[1], kind)
     if state in NEXT_JOB:
         kind, gate, _running = NEXT_JOB[state]
+        approved = [a for a in approvals if a["gate"] == gate and a["status"] == "approved"]
+        if waits and (gate not in config.gates or approved):
+            return f"It is {state} since {since}; its {kind} job {waits}."
         if gate in config.gates:
             decided = [a for a in approvals if a["gate"] == gate and a["status"] == "approved"]
             if not decided:
@@ -163,5 +171,10 @@ def run_why(config: Config, item_text: str) -> str:
                 [item["uid"]],
             )
         )
+        waits = None
+        if item["type"] == "tv" and NEXT_JOB.get(State(item["state"]), ("",))[0] == "filebot":
+            settled = numbering(config.staging_root, item, show_discs(db, item["title"]))
+            waits = settled.reason if isinstance(settled, Waiting) else None
     with Queue.of(config) as queue:
-        return f"{printable(item_name(item))}: {explain(config, item, approvals, queue)}"
+        explained = explain(config, item, approvals, queue, waits)
+        return f"{printable(item_name(item))}: {explained}"

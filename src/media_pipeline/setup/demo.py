@@ -32,7 +32,10 @@ from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
-SEASON = (ItemKey("tv", "Demo Show", "S01 Disc1"), ItemKey("tv", "Demo Show", "S01 Disc2"))
+SEASON = (
+    ItemKey("tv", "Demo Show (2021)", "S01 Disc1"),
+    ItemKey("tv", "Demo Show (2021)", "S01 Disc2"),
+)
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
 SCRIPTS = {
     "rip": ("rip-disc.sh", ["{output_dir}", "{title}"]),

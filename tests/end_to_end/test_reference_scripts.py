@@ -1,0 +1,99 @@
+"""The reference remux script with real ffmpeg: audio is never lost, preferred languages
+come first, forced subtitles are kept with their flag."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
+    reason="ffmpeg is not installed (make test installs it)",
+)
+
+
+def title(path: Path, audio: list[tuple[str, bool]], subs: list[tuple[str, bool]] = ()) -> None:
+    """A one-second title with audio tracks (language, default) and subtitle tracks
+    (language, forced)."""
+    srt = path.parent / "line.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,900\nhello\n")
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi"]
+    args += ["-i", "testsrc=size=64x48:rate=5:duration=1"]
+    for number, _ in enumerate(audio):
+        args += ["-f", "lavfi", "-i", f"sine=frequency={300 + 100 * number}:duration=1"]
+    for _ in subs:
+        args += ["-i", str(srt)]
+    for number in range(1 + len(audio) + len(subs)):
+        args += ["-map", str(number)]
+    args += ["-c:v", "mpeg4", "-c:a", "aac", "-c:s", "srt"]
+    for number, (language, default) in enumerate(audio):
+        args += [f"-metadata:s:a:{number}", f"language={language}"]
+        args += [f"-disposition:a:{number}", "default" if default else "0"]
+    for number, (language, forced) in enumerate(subs):
+        args += [f"-metadata:s:s:{number}", f"language={language}"]
+        args += [f"-disposition:s:{number}", "forced" if forced else "0"]
+    subprocess.run([*args, str(path)], check=True)
+
+
+def remux(tmp_path: Path, **env: str) -> tuple[list[tuple[str, str, str]], str]:
+    """Run the movie remux on tmp_path/in; the output's (type, language, forced) streams
+    and what the script said."""
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "organize-and-remux-movie.sh"), "in", "out"],
+        cwd=tmp_path,
+        env={**os.environ, "MP_ITEM_TITLE": "Film (1954)", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    probed = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-show_entries",
+            "stream=codec_type:stream_tags=language:stream_disposition=forced",
+            "-of", "csv=p=0", str(tmp_path / "out" / "Film (1954).mkv"),
+        ],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    streams = []
+    for line in probed.splitlines():
+        kind, forced, *language = line.split(",")
+        streams.append((kind, language[0] if language else "", forced))
+    return [s for s in streams if s[0] != "video"], done.stdout
+
+
+@pytest.fixture
+def source(tmp_path):
+    (tmp_path / "in").mkdir()
+    return tmp_path / "in" / "t00.mkv"
+
+
+def test_a_title_with_only_foreign_audio_keeps_its_audio(tmp_path, source):
+    title(source, [("jpn", False)])
+    streams, said = remux(tmp_path)
+    assert streams == [("audio", "jpn", "0")]
+    assert "no track in eng; kept the original" in said
+
+
+def test_the_original_is_the_default_flagged_track(tmp_path, source):
+    title(source, [("jpn", False), ("kor", True)])
+    streams, _ = remux(tmp_path, MP_AUDIO_LANGS="eng fra")
+    assert streams == [("audio", "kor", "0")]
+
+
+def test_preferred_languages_come_first_in_their_order(tmp_path, source):
+    title(source, [("eng", True), ("deu", False), ("fra", False)])
+    streams, _ = remux(tmp_path, MP_AUDIO_LANGS="fra eng")
+    assert streams == [("audio", "fra", "0"), ("audio", "eng", "0")]
+
+
+def test_forced_subtitles_are_kept_with_their_flag_and_others_dropped(tmp_path, source):
+    title(source, [("eng", True)], [("deu", False), ("deu", True), ("eng", False)])
+    streams, _ = remux(tmp_path)
+    assert streams == [("audio", "eng", "0"), ("subtitle", "deu", "1"), ("subtitle", "eng", "0")]

@@ -1,0 +1,104 @@
+"""A season's discs filed as one run of episodes, whatever order they arrive in; the
+numbers kept on the share through a lost database, and checked in a pending job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from media_pipeline.items import ItemKey
+from media_pipeline.jobs.queue import JobName
+
+DISC1 = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+DISC2 = ItemKey("tv", "Lost (2004)", "S01 Disc2")
+
+
+def episodes_in(folder: Path, count: int) -> None:
+    """A disc folder's episode files: the marked folder's video.mkv and count - 1 more."""
+    for number in range(2, count + 1):
+        (folder / f"Episode {number:02d}.mkv").write_bytes(b"episode")
+
+
+def item(pipeline, key) -> dict:
+    return next(i for i in pipeline.status_json()["items"] if i["uid"] == key.uid)
+
+
+def pending_spec(pipeline) -> tuple[Path, dict]:
+    [name] = pipeline.queue("pending")
+    path = pipeline.staging / ".pipeline" / "jobs" / "pending" / name / "spec.json"
+    return path, json.loads(path.read_text())
+
+
+def test_a_later_disc_waits_for_the_earlier_and_is_numbered_after_it(pipeline):
+    pipeline.mark(DISC1, "1-ripped", "rip")
+    disc2 = pipeline.mark(DISC2, "3-transcoded", "rip", "remux", "transcode")
+    episodes_in(disc2, 3)
+    pipeline.mp("reconcile")
+    out = pipeline.mp("dispatch").stdout
+    assert "waiting: tv/Lost (2004)/S01 Disc2 waits for tv/Lost (2004)/S01 Disc1 (RIPPED)" in out
+    assert [JobName.parse(n).kind for n in pipeline.queue("pending")] == ["remux"]
+    why = pipeline.mp("why", DISC2.uid).stdout
+    assert "waits for tv/Lost (2004)/S01 Disc1" in why
+
+    # Disc 1's remux is done (by hand here: its job cancelled, its output marked).
+    pipeline.mp("cancel", DISC1.uid)
+    episodes_in(pipeline.mark(DISC1, "2-remuxed", "remux"), 2)
+    pipeline.mp("reconcile")
+    assert item(pipeline, DISC1)["state"] == "REMUXED"
+    out = pipeline.mp("dispatch").stdout
+    assert "filebot job" in out or "queued" in out
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert spec["episodes"] == {"season": 1, "first": 3}
+    assert spec["destination"].endswith("/TV Shows/Lost (2004)/Season 01/")
+    assert item_row(pipeline, DISC2)["episodes"] == "3-5"
+    metadata = json.loads((disc2 / ".pipeline" / "metadata.json").read_text())
+    assert metadata["episodes"] == "3-5"
+
+    # The worker is told where the numbering starts.
+    for _job in range(2):  # Disc 1's transcode job is pending too
+        pipeline.mp("claim", "--worker", "w1")
+    [env_file] = pipeline.root.glob("env.job_*filebot*")
+    env = env_file.read_text().splitlines()
+    assert "MP_SEASON=1" in env and "MP_FIRST_EPISODE=3" in env
+
+
+def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
+    folder = pipeline.staging / ".pipeline" / "jobs" / "pending"
+    [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]
+    path = folder / name / "spec.json"
+    return path, json.loads(path.read_text())
+
+
+def item_row(pipeline, key) -> dict:
+    import sqlite3
+
+    with sqlite3.connect(pipeline.database) as db:
+        db.row_factory = sqlite3.Row
+        return dict(db.execute("SELECT * FROM media_items WHERE uid = ?", [key.uid]).fetchone())
+
+
+def test_recorded_numbers_survive_losing_the_database(pipeline):
+    disc1 = pipeline.mark(DISC1, "3-transcoded", "rip", "remux", "transcode")
+    episodes_in(disc1, 3)
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    assert item_row(pipeline, DISC1)["episodes"] == "1-3"
+    for path in pipeline.database.parent.iterdir():
+        if path.name.startswith("state.db"):
+            path.unlink()
+    pipeline.mp("reconcile")
+    assert item_row(pipeline, DISC1)["episodes"] == "1-3"
+
+
+def test_a_pending_filing_job_with_other_episode_numbers_is_rejected(pipeline):
+    disc1 = pipeline.mark(DISC1, "3-transcoded", "rip", "remux", "transcode")
+    episodes_in(disc1, 3)
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    spec["episodes"]["first"] = 40  # a share writer renumbers the disc
+    path.write_text(json.dumps(spec))
+    pipeline.mp("reconcile")
+    assert pipeline.queue("pending") == []
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "episode numbers are not the ones dispatch settled" in reason.read_text()
