@@ -53,6 +53,14 @@ def test_a_later_disc_waits_for_the_earlier_and_is_numbered_after_it(pipeline):
     assert item_row(pipeline, DISC2)["episodes"] == "3-5"
     metadata = json.loads((disc2 / ".pipeline" / "metadata.json").read_text())
     assert metadata["episodes"] == "3-5"
+    # mp status shows the season's discs in disc order, with their episodes.
+    status = pipeline.mp("status").stdout
+    block = status.split("SEASONS\n", 1)[1].split("\n\n")[0].splitlines()
+    assert block[0] == "Lost (2004), season 1"
+    assert block[1].split() == ["S01", "Disc1", "-", "TRANSCODING"]
+    assert block[2].split() == ["S01", "Disc2", "e03-e05", "FILING"]
+    [season] = pipeline.status_json()["seasons"]
+    assert [d["episodes"] for d in season["discs"]] == [None, "3-5"]
 
     # The worker is told where the numbering starts.
     for _job in range(2):  # Disc 1's transcode job is pending too
@@ -102,3 +110,11 @@ def test_a_pending_filing_job_with_other_episode_numbers_is_rejected(pipeline):
     assert pipeline.queue("pending") == []
     [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
     assert "episode numbers are not the ones dispatch settled" in reason.read_text()
+
+
+def test_a_disc_label_for_a_movie_is_refused_not_dropped(pipeline):
+    pipeline.mp("reconcile")
+    err = pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)", "--disc-label", "D1",
+                      expect=2).stderr  # fmt: skip
+    assert "--disc-label is for tv discs" in err
+    assert pipeline.queue("pending") == []

@@ -64,6 +64,7 @@ def test_status_before_any_reconcile_says_what_to_do(sandbox):
         "running_jobs": [],
         "drained_workers": [],
         "rejected": [],
+        "seasons": [],
     }
     assert json.loads(sandbox.mp("status", "--json").stdout) == empty
     assert not sandbox.database.exists(), "looking must not create the database"

@@ -91,7 +91,13 @@ def run_rip(
     config: Config, item_type: str, title: str, disc_label: str = "", *, dry_run: bool = False
 ) -> ManageResult:
     """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
-    key = _key_from_parts(item_type, title, disc_label if item_type == "tv" else "")
+    if item_type == "movie" and disc_label:
+        # It used to be dropped without a word: a movie is one folder, named by its title.
+        raise UsageError(
+            "--disc-label is for tv discs; a movie's folder is its title, so give an "
+            "edition or a second copy its own title, e.g. 'Heat (1995) {edition-Director's Cut}'"
+        )
+    key = _key_from_parts(item_type, title, disc_label)
     with _controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:

@@ -10,9 +10,11 @@ import click
 from tabulate import tabulate
 
 from media_pipeline.config import Config
+from media_pipeline.destination import disc_number
 from media_pipeline.item_state import item_name
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import HEARTBEAT_FILE, Queue
+from media_pipeline.seasons import recorded_range, season_of
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import reading_database
 from media_pipeline.text import display_width, local_time, shorten
@@ -37,6 +39,29 @@ class StatusReport:
     @property
     def missing(self) -> list[dict]:
         return [item for item in self.items if item["missing_since"]]
+
+    @property
+    def seasons(self) -> list[dict]:
+        """Each show's seasons with their discs in disc order, and each disc's episodes."""
+        grouped: dict[tuple[str, int], list[dict]] = {}
+        for item in self.items:
+            if item["type"] == "tv":
+                grouped.setdefault((item["title"], season_of(item)), []).append(item)
+        return [
+            {
+                "show": show,
+                "season": season,
+                "discs": [
+                    {
+                        "disc_label": disc["disc_label"],
+                        "state": disc["state"],
+                        "episodes": disc.get("episodes"),
+                    }
+                    for disc in sorted(discs, key=lambda d: disc_number(d["disc_label"]))
+                ],
+            }
+            for (show, season), discs in sorted(grouped.items())
+        ]
 
 
 def running_jobs(config: Config) -> list[dict]:
@@ -109,10 +134,12 @@ def status_json(report: StatusReport) -> dict:
         "stopped_in",
         "reason",
         "missing_since",
+        "episodes",
     )
     return {
         "items": [{name: item.get(name) for name in fields} for item in report.items],
         "counts": report.counts,
+        "seasons": report.seasons,
         "running_jobs": report.running_jobs,
         "drained_workers": report.drained,
         "rejected": report.rejected,
@@ -173,6 +200,26 @@ def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     return f"{heading}\n{table}"
 
 
+def _episodes_text(text: str | None) -> str:
+    recorded = recorded_range(text)
+    return f"e{recorded[0]:02d}-e{recorded[1]:02d}" if recorded else "-"
+
+
+def _seasons_block(report: StatusReport) -> str | None:
+    """The seasons still on their way (a disc not yet in the library): each disc, its
+    episode numbers once settled, and its state."""
+    lines = []
+    for season in report.seasons:
+        if all(disc["state"] == "IN_LIBRARY" for disc in season["discs"]):
+            continue
+        lines.append(shorten(f"{season['show']}, season {season['season']}", SCREEN_WIDTH))
+        for disc in season["discs"]:
+            label = shorten(disc["disc_label"], 40)
+            padded = label + " " * (40 - display_width(label))
+            lines.append(f"  {padded} {_episodes_text(disc['episodes']):<9} {disc['state']}")
+    return "SEASONS\n" + "\n".join(lines) if lines else None
+
+
 def format_status(report: StatusReport, color: bool = False) -> str:
     if not report.database_exists:
         return "No database yet: run 'mp reconcile' to scan the staging area."
@@ -184,6 +231,9 @@ def format_status(report: StatusReport, color: bool = False) -> str:
     blocks = [
         _state_block(state, by_state[state], color) for state in DISPLAY_ORDER if state in by_state
     ]
+    seasons = _seasons_block(report)
+    if seasons:
+        blocks.append(seasons)
     counts = ", ".join(f"{count} {state}" for state, count in report.counts.items())
     summary = f"{len(report.items)} items: {counts}"
     waiting = sum(1 for item in report.items if item["pending_approval"])
