@@ -2,6 +2,7 @@
 # File a transcoded item into the library at DESTINATION (a file path for a movie, a
 # folder ending in / for a TV disc). Uses FileBot when installed. Never overwrites a file
 # in the library, and removes a staged file only after its copy is verified.
+# A movie's other files (its extras) go to Other/ beside it.
 # A TV disc's files, in name order, become "<show> - sSSeEE.mkv" in DESTINATION, numbered
 # from MP_FIRST_EPISODE in season MP_SEASON (mp numbers the discs of a season as one run).
 #   filebot-process.sh INPUT_DIR DESTINATION
@@ -23,9 +24,11 @@ else
       episode=$((episode + 1))
     elif [[ $destination == */ ]]; then
       target="$destination$(basename -- "$file")"
-    else
-      (( ${#files[@]} == 1 )) || { echo "several files for one movie destination" >&2; exit 1; }
+    elif (( ${#files[@]} == 1 )) || [[ $(basename -- "$file") == "${MP_ITEM_TITLE:-}.mkv" ]]; then
       target=$destination
+    else
+      # A movie's extra: Plex's local extras folder beside the movie.
+      target="$(dirname -- "$destination")/Other/$(basename -- "$file")"
     fi
     if [[ -e $target ]]; then
       echo "refusing to overwrite $target" >&2

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Remux a ripped movie: the longest title is the main feature; it becomes
-# OUTPUT_DIR/<title>.mkv with its main video and the wanted audio and subtitles.
+# OUTPUT_DIR/<title>.mkv with its main video and the wanted audio and subtitles. The
+# other titles are kept as extras, OUTPUT_DIR/Extra NN.mkv in title order, which filing
+# puts in the movie's Other/ folder (Plex's local extras); MP_EXTRAS=drop leaves them out.
 #   organize-and-remux-movie.sh INPUT_DIR OUTPUT_DIR
 set -euo pipefail
 # shellcheck source=lib-media.sh
@@ -19,6 +21,19 @@ for file in "$input_dir"/*.mkv; do
 done
 echo "main feature: $(basename -- "$main")"
 remux "$main" "$output_dir/$title.mkv"
+
+extra=0
+for file in "$input_dir"/*.mkv; do
+  [[ $file == "$main" ]] && continue
+  if [[ ${MP_EXTRAS:-keep} == drop ]]; then
+    echo "dropped (MP_EXTRAS=drop): $(basename -- "$file")"
+    continue
+  fi
+  extra=$((extra + 1))
+  printf -v name 'Extra %02d.mkv' "$extra"
+  echo "extra: $(basename -- "$file") -> $name"
+  remux "$file" "$output_dir/$name"
+done
 
 mkdir -p -- "$output_dir/.pipeline"
 touch -- "$output_dir/.pipeline/remux.done"

@@ -29,6 +29,8 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
     episodes = sorted(path.name for path in season.glob("*.mkv"))
     assert movie.exists()
+    extras = sorted(p.name for p in (movie.parent / "Other").glob("*.mkv"))
+    assert extras == ["Extra 01.mkv", "Extra 02.mkv"], "the disc's two extras are kept"
     # Three episodes a disc (the short menu loops are not episodes), numbered across the
     # season's two discs in Plex's naming.
     assert episodes == [f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)]

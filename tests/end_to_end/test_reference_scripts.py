@@ -97,3 +97,42 @@ def test_forced_subtitles_are_kept_with_their_flag_and_others_dropped(tmp_path, 
     title(source, [("eng", True)], [("deu", False), ("deu", True), ("eng", False)])
     streams, _ = remux(tmp_path)
     assert streams == [("audio", "eng", "0"), ("subtitle", "deu", "1"), ("subtitle", "eng", "0")]
+
+
+def test_a_movies_other_titles_are_kept_as_extras_unless_dropped(tmp_path, source):
+    title(source, [("eng", True)])  # t00, one second: the main feature, the longest
+    shutil.copy(source, tmp_path / "in" / "t01.mkv")  # as long: an extra (not longer)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source), "-t", "0.4",
+         "-c", "copy", str(tmp_path / "in" / "t02.mkv")], check=True,
+    )  # fmt: skip
+    _streams, said = remux(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.mkv")) == [
+        "Extra 01.mkv",
+        "Extra 02.mkv",
+        "Film (1954).mkv",
+    ]
+    assert "extra: t02.mkv -> Extra 02.mkv" in said
+    shutil.rmtree(tmp_path / "out")
+    _streams, said = remux(tmp_path, MP_EXTRAS="drop")
+    assert [p.name for p in (tmp_path / "out").glob("*.mkv")] == ["Film (1954).mkv"]
+    assert said.count("dropped (MP_EXTRAS=drop)") == 2
+
+
+def test_filing_puts_a_movies_extras_in_other_and_never_overwrites(tmp_path):
+    staged = tmp_path / "3-transcoded" / "Film (1954)"
+    staged.mkdir(parents=True)
+    for name in ("Film (1954).mkv", "Extra 01.mkv"):
+        (staged / name).write_bytes(name.encode())
+    destination = tmp_path / "library" / "Movies" / "Film (1954)" / "Film (1954).mkv"
+    env = {**os.environ, "MP_ITEM_TITLE": "Film (1954)", "MP_NO_FILEBOT": "1"}
+    command = ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), str(destination)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert destination.read_bytes() == b"Film (1954).mkv"
+    assert (destination.parent / "Other" / "Extra 01.mkv").read_bytes() == b"Extra 01.mkv"
+    # Filed again (a second copy of the same title): refused, the library untouched.
+    (staged / "Film (1954).mkv").write_bytes(b"another copy")
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode != 0 and "refusing to overwrite" in again.stderr
+    assert destination.read_bytes() == b"Film (1954).mkv"
