@@ -15,6 +15,20 @@ _SPECIALS = re.compile(r"(?:^|[^A-Za-z])(?:Specials?|Extras|Bonus)(?:$|[^A-Za-z]
 _DISC = re.compile(r"(?:^|[^A-Za-z])(?:Disc|Disk|D)[ _.-]?(\d{1,2})(?![0-9])", re.IGNORECASE)
 
 
+_YEAR = re.compile(r"\((?:19|20)\d\d\)")
+
+
+def naming_notes(key: ItemKey) -> list[str]:
+    """What in an item's name keeps Plex from matching it, for the person at the gate."""
+    if _YEAR.search(key.title):
+        return []
+    what = "movie" if key.type == "movie" else "show"
+    return [
+        f"the title has no year: Plex matches a {what} by 'Title (Year)'; edit the "
+        f"destination to add it (e.g. '{key.title} (1999)')"
+    ]
+
+
 def season_number(disc_label: str) -> int | None:
     """The season a disc label names: 'S02 Disc1', 'Season 3 Disc 2', 'Series 3 Disc 1';
     0 for 'Specials Disc1'. None when it names none."""

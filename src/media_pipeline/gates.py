@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.destination import proposed_destination
+from media_pipeline.destination import naming_notes, proposed_destination
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import archive_decision_file
@@ -73,6 +73,7 @@ def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
     prompt: dict = {"folder": folder, "files": describe_files(config.staging_root, folder)}
     if gate == "filebot_confirm":
         prompt["destination"] = proposed_destination(key, config.library_root)
+        prompt["notes"] = naming_notes(key)
     return prompt
 
 
@@ -118,7 +119,7 @@ def open_approvals(
             requested_at = utc_now()
             prompt = prompt_for(config, ItemKey.of(item), gate)
             if notes and (item["uid"], gate) in notes:
-                prompt["note"] = notes[(item["uid"], gate)]
+                prompt["notes"] = [*prompt.get("notes", []), notes[(item["uid"], gate)]]
             db.table("human_approvals").insert(
                 {
                     "item_uid": item["uid"],

@@ -120,6 +120,7 @@ def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
 
     screen = terminal.wait_for_after("[4 of 4] filebot_confirm: tv/Delta/S03 Disc2", "Decision:")
     assert "TV Shows/Delta/Season 03/" in screen
+    assert "note: the title has no year" in screen  # Plex would not match 'Delta'
     terminal.keys("Enter")  # Approve
     terminal.wait_for_after("[4 of 4] filebot_confirm", "Library destination")
     terminal.keys("C-u")

@@ -441,7 +441,7 @@ def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeli
     result = pipeline.mp("reconcile")
     assert "its signature does not verify" in result.stderr
     approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
-    assert "not trusted" in approvals[0]["prompt"]["note"]
+    assert "not trusted" in " ".join(approvals[0]["prompt"]["notes"])
     assert "0 job(s) would queue" in pipeline.mp("dispatch", "--dry-run").stdout
     assert pipeline.queue("pending") == []
     pipeline.mp("approve", HONEST.uid, "--yes")

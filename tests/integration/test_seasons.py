@@ -118,3 +118,15 @@ def test_a_disc_label_for_a_movie_is_refused_not_dropped(pipeline):
                       expect=2).stderr  # fmt: skip
     assert "--disc-label is for tv discs" in err
     assert pipeline.queue("pending") == []
+
+
+def test_the_filing_gate_says_when_a_title_has_no_year(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    pipeline.mark(ItemKey("movie", "Heat"), "3-transcoded", "transcode")
+    pipeline.mark(ItemKey("movie", "Ronin (1998)"), "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    notes = {a["item"]["title"]: a["prompt"]["notes"] for a in approvals}
+    assert notes["Ronin (1998)"] == []
+    [note] = notes["Heat"]
+    assert "the title has no year" in note and "'Heat (1999)'" in note

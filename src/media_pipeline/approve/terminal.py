@@ -27,6 +27,8 @@ class TerminalPrompter:
             click.echo("  " + printable(summarize_file(described)))
         if approval.gate == "filebot_confirm":
             click.echo(f"  destination: {printable(approval.prompt.get('destination', ''))}")
+        for note in approval.prompt.get("notes") or []:
+            click.secho(f"  note: {printable(str(note))}", fg="yellow")
 
     def choose(self, approval: PendingApproval) -> Choice:
         # Approve is first, so Enter approves.
