@@ -23,7 +23,7 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
         [*mp_command(), "demo", str(sandbox)], capture_output=True, text=True, env=env, timeout=120
     )
     assert run.returncode == 0, run.stderr
-    assert "IN_LIBRARY (3)" in run.stdout
+    assert "IN_LIBRARY (5)" in run.stdout
     library = sandbox / "library"
     movie = library / "Movies" / "Big Buck Bunny (2008)" / "Big Buck Bunny (2008).mkv"
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
@@ -52,8 +52,21 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
             check=True,
         ).stdout.split()
         assert streams == ["h264", "aac,eng", "aac,fra", "subrip,eng"]
+        # The film whose only audio is Japanese keeps it (the demo wants eng, fra).
+        foreign = library / "Movies" / "Demo Film (1961)" / "Demo Film (1961).mkv"
+        audio = subprocess.run(
+            ["ffprobe", "-v", "error", "-select_streams", "a", "-show_entries",
+             "stream_tags=language", "-of", "csv=p=0", str(foreign)],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert audio == ["jpn"]
     else:
         assert "WITHOUT ffmpeg" in run.stdout.splitlines()[0]
+    specials = library / "TV Shows" / "Demo Show (2021)" / "Season 00"
+    assert sorted(p.name for p in specials.glob("*.mkv")) == [
+        "Demo Show (2021) - s00e01.mkv",
+        "Demo Show (2021) - s00e02.mkv",
+    ]
     status = subprocess.run(
         [*mp_command(), "status", "--json", "--config", str(sandbox / "config.yaml")],
         capture_output=True,
@@ -62,7 +75,7 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
         timeout=60,
     )
     data = json.loads(status.stdout)
-    assert data["counts"] == {"IN_LIBRARY": 3}
+    assert data["counts"] == {"IN_LIBRARY": 5}
     # A second demo into the same folder refuses rather than overwrite it.
     again = subprocess.run(
         [*mp_command(), "demo", str(sandbox)], capture_output=True, text=True, env=env, timeout=60
@@ -96,7 +109,7 @@ def test_demo_without_ffmpeg_copies_and_says_so(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[0].startswith("media-pipeline demo WITHOUT ffmpeg")
-    assert "IN_LIBRARY (3)" in run.stdout
+    assert "IN_LIBRARY (5)" in run.stdout
     season = sandbox / "library" / "TV Shows" / "Demo Show (2021)" / "Season 01"
     assert sorted(p.name for p in season.glob("*.mkv")) == [
         f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)

@@ -15,9 +15,9 @@ import pytest
 
 from media_pipeline.setup.demo import (
     DEMO_ENVIRONMENT,
+    DISCS,
     HOSTS,
     MOVIE,
-    SEASON,
     make_discs,
     repository_scripts,
     write_demo_config,
@@ -48,7 +48,7 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
         assert done.returncode == 0, (args, done.stdout, done.stderr)
         return done.stdout
 
-    for key in (MOVIE, *SEASON):
+    for key in DISCS:
         run("rip", "--type", key.type, "--title", key.title, "--disc-label", key.disc_label)
     claimed = {host: 0 for host in HOSTS}
     for _round in range(8):
@@ -60,11 +60,11 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
             while "completed" in run("claim", "--worker", host):
                 claimed[host] += 1
         status = json.loads(run("status", "--json"))
-        if status["counts"] == {"IN_LIBRARY": 3}:
+        if status["counts"] == {"IN_LIBRARY": 5}:
             break
-    assert status["counts"] == {"IN_LIBRARY": 3}
-    # ct302 ripped 3 discs, ct303 remuxed 3, ct304 transcoded and filed 3 each.
-    assert claimed == {"ct302": 3, "ct303": 3, "ct304": 6}
+    assert status["counts"] == {"IN_LIBRARY": 5}
+    # ct302 ripped 5 discs, ct303 remuxed 5, ct304 transcoded and filed 5 each.
+    assert claimed == {"ct302": 5, "ct303": 5, "ct304": 10}
     library = tmp_path / "library"
     assert (library / "Movies" / MOVIE.title / f"{MOVIE.title}.mkv").exists()
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
@@ -73,10 +73,10 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
     ]
     stats = json.loads(run("stats", "--json"))
     assert {stage["stage"]: stage["completed"] for stage in stats["stages"]} == {
-        "rip": 3,
-        "remux": 3,
-        "transcode": 3,
-        "filebot": 3,
+        "rip": 5,
+        "remux": 5,
+        "transcode": 5,
+        "filebot": 5,
     }
     history = run("history", MOVIE.uid)
     assert "remux_review: approved" in history and "filebot_confirm: approved" in history

@@ -32,10 +32,14 @@ from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
+# A film whose only audio is Japanese: the remux keeps it, though the demo wants eng, fra.
+FOREIGN = ItemKey("movie", "Demo Film (1961)")
 SEASON = (
     ItemKey("tv", "Demo Show (2021)", "S01 Disc1"),
     ItemKey("tv", "Demo Show (2021)", "S01 Disc2"),
 )
+SPECIALS = ItemKey("tv", "Demo Show (2021)", "Specials Disc1")
+DISCS = (MOVIE, FOREIGN, *SEASON, SPECIALS)
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
 SCRIPTS = {
     "rip": ("rip-disc.sh", ["{output_dir}", "{title}"]),
@@ -64,9 +68,16 @@ def repository_scripts() -> Path:
     return scripts
 
 
-def _title(path: Path, seconds: float, tone: int, with_ffmpeg: bool) -> None:
-    """One simulated disc title: small test video, English and French audio, English
-    subtitles. Without ffmpeg, a placeholder whose size stands for its length."""
+def _title(
+    path: Path,
+    seconds: float,
+    tone: int,
+    with_ffmpeg: bool,
+    audio: tuple[str, ...] = ("eng", "fra"),
+) -> None:
+    """One simulated disc title: small test video, an audio track per language given
+    (English and French unless told), English subtitles. Without ffmpeg, a placeholder
+    whose size stands for its length."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not with_ffmpeg:
         path.write_bytes(b"placeholder video " * int(seconds * 1000))
@@ -75,53 +86,20 @@ def _title(path: Path, seconds: float, tone: int, with_ffmpeg: bool) -> None:
     # The cue ends inside the title: a subtitle past the end would lengthen the file.
     end = f"00:00:00,{int(seconds * 800):03d}" if seconds < 1.25 else "00:00:01,000"
     subtitles.write_text(f"1\n00:00:00,000 --> {end}\nHello from the demo\n")
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc=size=160x120:rate=10:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency={tone}:duration={seconds}",
-            "-f",
-            "lavfi",
-            "-i",
-            f"sine=frequency={tone * 2}:duration={seconds}",
-            "-i",
-            str(subtitles),
-            "-map",
-            "0",
-            "-map",
-            "1",
-            "-map",
-            "2",
-            "-map",
-            "3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            "-c:s",
-            "srt",
-            "-metadata:s:a:0",
-            "language=eng",
-            "-metadata:s:a:1",
-            "language=fra",
-            "-metadata:s:s:0",
-            "language=eng",
-            str(path),
-        ],
-        check=True,
-    )
+    inputs = ["-f", "lavfi", "-i", f"testsrc=size=160x120:rate=10:duration={seconds}"]
+    for number, _language in enumerate(audio):
+        inputs += ["-f", "lavfi", "-i", f"sine=frequency={tone * (number + 1)}:duration={seconds}"]
+    inputs += ["-i", str(subtitles)]
+    maps = [arg for number in range(len(audio) + 2) for arg in ("-map", str(number))]
+    tags = [
+        arg
+        for number, language in enumerate(audio)
+        for arg in (f"-metadata:s:a:{number}", f"language={language}")
+    ]
+    encode = ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-c:s", "srt"]
+    tags += ["-metadata:s:s:0", "language=eng"]
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, *maps, *encode, *tags]
+    subprocess.run([*command, str(path)], check=True)
     subtitles.unlink()
 
 
@@ -130,11 +108,12 @@ def make_discs(root: Path, with_ffmpeg: bool) -> None:
     _title(movie / "title_t00.mkv", 0.6, 330, with_ffmpeg)  # an extra
     _title(movie / "title_t01.mkv", 2.0, 440, with_ffmpeg)  # the main feature
     _title(movie / "title_t02.mkv", 0.4, 550, with_ffmpeg)  # another extra
-    for disc in SEASON:
+    _title(root / "movie" / FOREIGN.title / "title_t00.mkv", 1.5, 250, with_ffmpeg, ("jpn",))
+    for disc, episodes in ((SEASON[0], 3), (SEASON[1], 3), (SPECIALS, 2)):
         folder = root / "tv" / disc.title / disc.disc_label
-        for episode in range(3):
+        for episode in range(episodes):
             _title(folder / f"title_t{episode:02d}.mkv", 1.2, 300 + 100 * episode, with_ffmpeg)
-        _title(folder / "title_t03.mkv", 0.3, 900, with_ffmpeg)  # a menu loop
+        _title(folder / f"title_t{episodes:02d}.mkv", 0.3, 900, with_ffmpeg)  # a menu loop
 
 
 def write_demo_config(sandbox: Path, scripts: Path) -> Path:
@@ -164,7 +143,7 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
 
 
 def _drive(config: Config, echo: Callable[[str], None]) -> None:
-    for key in (MOVIE, *SEASON):
+    for key in DISCS:
         echo(f"  mp rip: {run_rip(config, key.type, key.title, key.disc_label).message}")
     for round_number in range(1, MAX_ROUNDS + 1):
         echo(f"\nround {round_number}")
