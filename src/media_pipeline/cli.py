@@ -418,20 +418,30 @@ def cancel(config_path: str | None, item: str, dry_run: bool) -> None:
     help="For an item rejected at a gate: set its rejected output aside (kept) and run the "
     "job that made it again.",
 )
+@click.option(
+    "--ask-again",
+    is_flag=True,
+    help="Set aside the approval at the gate it goes back to, so the person decides again "
+    "(another library destination, say).",
+)
 @DRY_RUN
 @common_options
-def retry(config_path: str | None, item: str, redo: bool, dry_run: bool) -> None:
+def retry(config_path: str | None, item: str, redo: bool, ask_again: bool, dry_run: bool) -> None:
     """Send a FAILED, REJECTED or CANCELLED item back to where it stopped.
 
     \b
     Examples:
       mp retry 7                  # a failed item: its job is queued again
       mp retry movie/Heat --redo  # rejected at remux_review: remux it again
+      mp retry 7 --ask-again      # filing failed (a file is there): choose a new destination
       mp retry 7 --dry-run        # where it would go back to
     """
     from media_pipeline.jobs.manage import run_retry
 
-    click.echo(run_retry(_config(config_path), item, redo=redo, dry_run=dry_run).message)
+    if redo and ask_again:
+        raise UsageError("give --redo or --ask-again, not both")
+    result = run_retry(_config(config_path), item, redo=redo, ask_again=ask_again, dry_run=dry_run)
+    click.echo(result.message)
 
 
 # A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.

@@ -130,3 +130,47 @@ def test_the_filing_gate_says_when_a_title_has_no_year(pipeline):
     assert notes["Ronin (1998)"] == []
     [note] = notes["Heat"]
     assert "the title has no year" in note and "'Heat (1999)'" in note
+
+
+def test_a_filing_destination_can_be_chosen_again_after_approval(pipeline):
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    pipeline.mark(movie, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", movie.uid, "--yes")
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", movie.uid)
+    # A plain retry keeps the approval: nothing is asked again.
+    out = pipeline.mp("retry", movie.uid).stdout
+    assert "back to TRANSCODED; 'mp dispatch' queues its job" in out
+    pipeline.mp("reconcile")
+    assert json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"] == []
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", movie.uid)
+    # --ask-again sets the approval aside (its file kept) and the gate opens again.
+    assert (
+        "would go back to TRANSCODED; filebot_confirm would ask again"
+        in pipeline.mp("retry", movie.uid, "--ask-again", "--dry-run").stdout
+    )
+    out = pipeline.mp("retry", movie.uid, "--ask-again").stdout
+    assert "filebot_confirm asks again" in out
+    folder = pipeline.folder(movie, "3-transcoded") / ".pipeline"
+    assert list(folder.glob("approval.filebot_confirm.superseded-*.json"))
+    pipeline.mp("reconcile")
+    [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approval["gate"] == "filebot_confirm"
+    pipeline.mp("approve", movie.uid, "--yes", "--destination", "Movies/Heat (1995)/Heat 2.mkv")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert spec["destination"].endswith("/Movies/Heat (1995)/Heat 2.mkv")
+
+
+def test_ask_again_needs_a_gate_to_go_back_to(pipeline):
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.mark(movie, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", movie.uid)
+    err = pipeline.mp("retry", movie.uid, "--ask-again", expect=2).stderr
+    assert "where no gate is on" in err
+    assert "not both" in pipeline.mp("retry", movie.uid, "--ask-again", "--redo", expect=2).stderr

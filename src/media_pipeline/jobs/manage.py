@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.gates import archive_decision
+from media_pipeline.gates import approved_destinations, archive_decision
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
@@ -171,7 +171,12 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
 
 
 def run_retry(
-    config: Config, item_text: str, *, redo: bool = False, dry_run: bool = False
+    config: Config,
+    item_text: str,
+    *,
+    redo: bool = False,
+    ask_again: bool = False,
+    dry_run: bool = False,
 ) -> ManageResult:
     with _controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
@@ -212,15 +217,27 @@ def run_retry(
                     f"back to {target}, for 'mp dispatch' to make it again"
                 )
             moved = _set_output_aside(config, row, stage)
+        gate = next((g for g, state in GATE_STATES.items() if state == target), None)
+        gate = gate if gate in config.gates else None
+        if ask_again and gate is None:
+            raise UsageError(
+                f"--ask-again: {printable(name)} goes back to {target}, where no gate is on"
+            )
+        asks = gate is not None and (
+            ask_again or row["state"] == State.REJECTED or not _approved(db, row, gate)
+        )
         if dry_run:
-            asks = next((g for g, state in GATE_STATES.items() if state == target), None)
-            again = f"; {asks} would ask again" if asks in config.gates else ""
-            if row["state"] == State.REJECTED:
-                again += " (its rejection is kept, set aside)"
+            again = f"; {gate} would ask again" if asks else ""
+            if row["state"] == State.REJECTED or ask_again:
+                again += " (its decision is kept, set aside)"
             return ManageResult(f"{printable(name)}: would go back to {target}{again}")
-        if row["state"] == State.REJECTED:
-            _forget_rejection(config, db, row)
-        reason = f"mp retry{' --redo' if redo else ''} ({row['state']})"
+        # Decisions set aside (kept): a rejection always; with --ask-again, the approval
+        # at the gate it goes back to.
+        _forget_decisions(config, db, row, "rejected")
+        if ask_again and gate is not None:
+            _forget_decisions(config, db, row, "approved", gate)
+        flags = " --redo" if redo else " --ask-again" if ask_again else ""
+        reason = f"mp retry{flags} ({row['state']})"
         row = change_state(db, row, target, trigger="manual", reason=reason)
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
@@ -231,12 +248,15 @@ def run_retry(
             f"{printable(name)}: its rejected output was set aside as {printable(moved)} "
             f"(kept); back to {target}, and 'mp dispatch' queues the job that makes it again"
         )
-    gate = next((g for g, state in GATE_STATES.items() if state == target), None)
-    if gate in config.gates:
+    if asks:
         return ManageResult(
             f"{printable(name)}: back to {target}; {gate} asks again ('mp approve')"
         )
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+
+
+def _approved(db: Database, row: dict, gate: str) -> bool:
+    return (row["uid"], gate) in approved_destinations(db)
 
 
 def _set_output_aside(config: Config, row: dict, stage: str) -> str:
@@ -254,20 +274,20 @@ def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     return os.path.join(parent, aside)
 
 
-def _forget_rejection(config: Config, db: Database, row: dict) -> None:
-    """A retried rejection asks the person again rather than keep the old 'no': the
-    rejection is superseded in the database and its file moved aside (kept)."""
+def _forget_decisions(
+    config: Config, db: Database, row: dict, status: str, only_gate: str | None = None
+) -> None:
+    """The item's decisions of this status (at one gate, or all) stop counting:
+    superseded in the database, their files moved aside (kept). A retried rejection asks
+    the person again rather than keep the old 'no'; --ask-again does the same for an
+    approval (to choose another destination, say)."""
     key = ItemKey.of(row)
-    for (gate,) in db.execute(
-        "SELECT DISTINCT gate FROM human_approvals WHERE item_uid = ? AND status = 'rejected'",
-        [row["uid"]],
-    ).fetchall():
+    where = "item_uid = ? AND status = ?" + (" AND gate = ?" if only_gate else "")
+    params = [row["uid"], status, *([only_gate] if only_gate else [])]
+    gates = db.execute(f"SELECT DISTINCT gate FROM human_approvals WHERE {where}", params)
+    for (gate,) in gates.fetchall():
         archive_decision(config, key, gate)
-    db.execute(
-        "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND status = "
-        "'rejected'",
-        [row["uid"]],
-    )
+    db.execute(f"UPDATE human_approvals SET status = 'superseded' WHERE {where}", params)
 
 
 def run_priority(
