@@ -444,6 +444,40 @@ def retry(config_path: str | None, item: str, redo: bool, ask_again: bool, dry_r
     click.echo(result.message)
 
 
+@mp.command()
+@click.argument("item", shell_complete=complete_item)
+@click.option("--yes", "confirmed", is_flag=True, help="Do not ask for confirmation.")
+@DRY_RUN
+@common_options
+def forget(config_path: str | None, item: str, confirmed: bool, dry_run: bool) -> None:
+    """Stop tracking ITEM: out of the database, its markers set aside; never its media.
+
+    Its files stay in staging and in the library, its history in the database; the
+    `.pipeline/` folders are renamed aside (kept), so reconcile does not bring it back.
+
+    \b
+    Examples:
+      mp forget 12 --dry-run   # what it would set aside
+      mp forget 12             # asks first
+      mp forget 12 --yes
+    """
+    from media_pipeline.jobs.manage import run_forget
+
+    config = _config(config_path)
+    plan = run_forget(config, item, dry_run=True)  # checks, and says what would happen
+    if dry_run:
+        click.echo(plan.message)
+        return
+    if not confirmed:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError("mp forget asks first; without a terminal, add --yes")
+        click.echo(plan.message)
+        if not click.confirm("Forget it?", default=False):
+            click.echo("nothing forgotten")
+            return
+    click.echo(run_forget(config, item).message)
+
+
 # A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.
 @mp.command(context_settings={"ignore_unknown_options": True})
 @click.argument("item", shell_complete=complete_item)

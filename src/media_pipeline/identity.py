@@ -16,9 +16,9 @@ import re
 from media_pipeline.config import Config
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.fsutil import check_staging_root
+from media_pipeline.markers import PIPELINE_DIR
 from media_pipeline.share import BadEntry, Folder
 
-PIPELINE_DIR = ".pipeline"
 SHARE_ID_FILE = "share.id"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -166,3 +166,23 @@ def test_status_watch_redraws_until_ctrl_c(pipeline, terminal_for):
     terminal.keys("C-c")
     screen = terminal.wait_for("EXIT-")
     assert "EXIT-0" in screen and "Traceback" not in screen
+
+
+def test_forget_asks_first_and_no_keeps_it(pipeline, terminal_for):
+    movie = ItemKey("movie", "Alpha")
+    pipeline.mark(movie, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    terminal = terminal_for("forget", movie.uid)
+    screen = terminal.wait_for("Forget it? [y/N]")
+    assert "would forget it" in screen
+    terminal.keys("Enter")  # the default is no
+    screen = terminal.wait_for("EXIT-")
+    assert "nothing forgotten" in screen and "EXIT-0" in screen
+    assert len(pipeline.status_json()["items"]) == 1
+    terminal = terminal_for("forget", movie.uid)
+    terminal.wait_for("Forget it? [y/N]")
+    terminal.type("y")
+    terminal.keys("Enter")
+    screen = terminal.wait_for("EXIT-")
+    assert "forgotten" in screen and "EXIT-0" in screen
+    assert pipeline.status_json()["items"] == []

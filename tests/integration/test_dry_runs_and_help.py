@@ -107,6 +107,16 @@ def test_approve_dry_run_says_the_decision_and_writes_no_decision_file(pipeline)
     assert "--dry-run needs ITEM" in unchanged(pipeline, "approve", expect=2)
 
 
+def test_forget_dry_run_names_the_markers_it_would_set_aside(queued):
+    pipeline, _ = queued
+    assert "'mp cancel' it first" in unchanged(pipeline, "forget", MOVIE.uid, expect=2)
+    pipeline.mp("cancel", MOVIE.uid)
+    out = unchanged(pipeline, "forget", MOVIE.uid)
+    assert (
+        f"would forget it and set aside the markers in {pipeline.folder(MOVIE, '1-ripped')}" in out
+    )
+
+
 def test_worker_drain_and_resume_dry_runs(queued):
     pipeline, _ = queued
     assert "would drain worker w1" in unchanged(pipeline, "worker", "drain", "w1")
@@ -267,11 +277,13 @@ def test_cancel_dry_run_of_a_cancelled_item_whose_job_still_runs(pipeline):
         worker.wait(timeout=60)  # the cancel stops its script within the grace period
 
 
-@pytest.mark.parametrize("command", ["cancel", "retry", "why", "history", "priority", "approve"])
+@pytest.mark.parametrize(
+    "command", ["cancel", "retry", "why", "history", "priority", "approve", "forget"]
+)
 def test_every_dry_run_and_item_command_lists_what_it_takes(command):
     text = CliRunner().invoke(mp, [command, "--help"]).stdout
     assert "ITEM" in text
-    if command in ("cancel", "retry", "priority", "approve"):
+    if command in ("cancel", "retry", "priority", "approve", "forget"):
         assert "--dry-run" in text
 
 

@@ -1,4 +1,5 @@
-"""`mp rip`, `mp cancel`, `mp retry`, `mp priority`: a person's changes to items and jobs.
+"""`mp rip`, `mp cancel`, `mp retry`, `mp priority`, `mp forget`: a person's changes to
+items and jobs.
 
 Each runs on the controller under the database lock, changes the item through
 `item_state` (so the change reaches the item's own files) and moves jobs only by rename.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +21,13 @@ from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.gates import approved_destinations, archive_decision
 from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import change_state, create_item, item_name, write_item_files
+from media_pipeline.item_state import (
+    change_state,
+    create_item,
+    item_name,
+    transition_row,
+    write_item_files,
+)
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
@@ -33,8 +41,9 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
+from media_pipeline.markers import PIPELINE_DIR
 from media_pipeline.share import BadEntry, open_below
-from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
+from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STAGE_FOLDERS, STOPPED, State
 from media_pipeline.store import controller_database, migrate, open_database_readonly
 from media_pipeline.text import utc_now
 
@@ -288,6 +297,50 @@ def _forget_decisions(
     for (gate,) in gates.fetchall():
         archive_decision(config, key, gate)
     db.execute(f"UPDATE human_approvals SET status = 'superseded' WHERE {where}", params)
+
+
+def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
+    """Stop tracking an item: its row leaves the database and the `.pipeline/` folder of
+    each of its stage folders is renamed aside (kept), so no reconcile brings it back.
+    Its media stays where it is, in staging and in the library; its history stays in the
+    database. Refused while it has a live job (cancel it first)."""
+    with _controller(config, dry_run) as (queue, db):
+        row = find_item(db, item_text)
+        name = printable(item_name(row))
+        if queue.live_job_for(row["uid"]) is not None:
+            raise UsageError(f"{name} has a live job; 'mp cancel' it first")
+        key = ItemKey.of(row)
+        folders = [key.folder(config.staging_root, stage) for stage in STAGE_FOLDERS]
+        marked = [folder for folder in folders if has_pipeline_folder(config, folder)]
+        shown = ", ".join(printable(folder) for folder in marked) or "no folder in staging"
+        if dry_run:
+            return ManageResult(
+                f"{name} ({row['state']}): would forget it and set aside the markers in "
+                f"{shown}; its media stays"
+            )
+        now = utc_now()
+        stamp = now.replace(":", "").replace("+", "Z")
+        for folder in marked:
+            with open_below(config.staging_root, folder) as item:
+                item.rename(PIPELINE_DIR, item, f"{PIPELINE_DIR}.forgotten-{stamp}")
+        with db.atomic():
+            db.table("state_transitions").insert(
+                transition_row(row["uid"], row["state"], "FORGOTTEN", "manual", "mp forget", now)
+            )
+            db.table("media_items").delete(row["id"])
+    log.info("%s: forgotten", name, extra={"event": "forgotten", "item": item_name(row)})
+    return ManageResult(
+        f"{name}: forgotten; its markers were set aside in {shown} and its media stays"
+    )
+
+
+def has_pipeline_folder(config: Config, folder: str) -> bool:
+    try:
+        with open_below(config.staging_root, folder) as item:
+            found = item.lstat(PIPELINE_DIR)
+    except (FileNotFoundError, NotADirectoryError, BadEntry):
+        return False
+    return found is not None and stat.S_ISDIR(found.st_mode)
 
 
 def run_priority(
