@@ -108,13 +108,17 @@ def test_any_folder_name_is_tracked_exactly_and_never_executed(movie_titles, sho
             run = runner.invoke(mp, ["reconcile", "--config", str(config)], catch_exceptions=False)
             assert run.exit_code == 0, run.output
         status = runner.invoke(mp, ["status", "--json", "--config", str(config)])
-        items = json.loads(status.stdout)["items"]
+        report = json.loads(status.stdout)
+        items = report["items"]
         assert {(i["type"], i["title"], i["disc_label"]) for i in items} == expected
         assert all(os.path.isdir(i["folder_path"]) for i in items)
         # The table shows every item on its own line, whatever its name holds.
         table = runner.invoke(mp, ["status", "--config", str(config)]).stdout
         blocks = len({i["state"] for i in items})
-        assert len(table.splitlines()) == len(expected) + 4 * blocks + 1
+        # The seasons block: its heading, a line per season and per disc, a blank line.
+        seasons = report["seasons"]
+        season_lines = 2 + len(seasons) + sum(len(s["discs"]) for s in seasons) if seasons else 0
+        assert len(table.splitlines()) == len(expected) + 4 * blocks + 1 + season_lines
         for item in items:
             found = runner.invoke(mp, ["history", item["uid"], "--config", str(config)])
             assert found.exit_code == 0
