@@ -28,12 +28,14 @@ streams_of() {
 
 # remux IN OUT: main video, the wanted audio and subtitle languages, stream copy into MKV.
 # Languages: MP_AUDIO_LANGS and MP_SUB_LANGS, space separated, in order of preference
-# (default: eng). Audio is never lost: when no track is in a wanted language, the
-# original one (flagged default, else the first) is kept. Forced subtitles (the lines
-# of a foreign language in the film) are always kept, with their flag.
+# (default: eng). Audio is never lost: the original track (flagged default, else the
+# first) is always kept too, after the wanted ones (a French film's own French, beside
+# an English commentary). Forced subtitles (the lines of a foreign language in the
+# film) are always kept, with their flag. A title with no video (an audio extra) stays
+# without it.
 remux() {
-  local input=$1 output=$2 lang index default forced language
-  local -a maps=(-map 0:v:0) audio=() subs=() tracks=()
+  local input=$1 output=$2 lang index default forced language original default_index track
+  local -a maps=(-map '0:v:0?') audio=() subs=() tracks=()
   if ! command -v ffmpeg >/dev/null 2>&1; then
     echo "no ffmpeg: copying $input unchanged (not a remux)"
     cp -n -- "$input" "$output"
@@ -46,14 +48,20 @@ remux() {
       [[ $language == "$lang" ]] && audio+=("$index")
     done
   done
-  if (( ${#audio[@]} == 0 && ${#tracks[@]} > 0 )); then
-    index=${tracks[0]%%,*}
+  if (( ${#tracks[@]} > 0 )); then
+    original=${tracks[0]%%,*}
     for track in "${tracks[@]}"; do
       IFS=, read -r default_index default forced language <<< "$track"
-      if [[ $default == 1 ]]; then index=$default_index; break; fi
+      if [[ $default == 1 ]]; then original=$default_index; break; fi
     done
-    audio=("$index")
-    echo "audio: no track in ${MP_AUDIO_LANGS:-eng}; kept the original (stream $index)"
+    if [[ " ${audio[*]} " != *" $original "* ]]; then
+      if (( ${#audio[@]} == 0 )); then
+        echo "audio: no track in ${MP_AUDIO_LANGS:-eng}; kept the original (stream $original)"
+      else
+        echo "audio: kept the original (stream $original) beside ${MP_AUDIO_LANGS:-eng}"
+      fi
+      audio+=("$original")
+    fi
   fi
   mapfile -t tracks < <(streams_of "$input" s)
   for track in "${tracks[@]}"; do

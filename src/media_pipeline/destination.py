@@ -38,6 +38,20 @@ def season_number(disc_label: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_SEASON_WORD = re.compile(r"season|series", re.IGNORECASE)
+
+
+def season_unreadable(disc_label: str) -> bool:
+    """A label that speaks of a season but names none mp can read ('Season 2019')."""
+    return bool(_SEASON_WORD.search(disc_label)) and season_number(disc_label) is None
+
+
+def disc_season(disc_label: str) -> int:
+    """The season a disc goes to: what its label names, else 1."""
+    season = season_number(disc_label)
+    return 1 if season is None else season
+
+
 def disc_number(disc_label: str) -> int:
     """The disc's place in its season: 'S01 Disc2' is 2, 'Lost D3' is 3; 1 if unsaid."""
     match = _DISC.search(disc_label)
@@ -51,6 +65,5 @@ def proposed_destination(key: ItemKey, library_root: str) -> str:
     discs (seasons.py)."""
     if key.type == "movie":
         return os.path.join(library_root, "Movies", key.title, f"{key.title}.mkv")
-    season = season_number(key.disc_label)
-    season = 1 if season is None else season
+    season = disc_season(key.disc_label)
     return os.path.join(library_root, "TV Shows", key.title, f"Season {season:02d}") + os.sep

@@ -11,15 +11,14 @@ staging.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.destination import disc_number, season_number
+from media_pipeline.destination import disc_number, disc_season, season_unreadable
 from media_pipeline.item_state import item_name
-from media_pipeline.media import MEDIA_SUFFIXES
+from media_pipeline.items import ItemKey
 from media_pipeline.share import BadEntry, open_below
 from media_pipeline.states import STOPPED, State, progress
 
@@ -55,13 +54,12 @@ def recorded_range(text: str | None) -> tuple[int, int] | None:
 
 def season_of(row: dict) -> int:
     """The disc's season: what its label says, else 1."""
-    season = season_number(row["disc_label"])
-    return 1 if season is None else season
+    return disc_season(row["disc_label"])
 
 
 def episode_files(staging_root: str, folder: str | None) -> int | None:
-    """How many episode files (media files) a disc's folder holds, or None if it is not
-    there."""
+    """How many episode files a disc's folder holds, or None if it is not there: the
+    `*.mkv` the filing script files, and only those, so the two never count apart."""
     if not folder:
         return None
     try:
@@ -69,20 +67,27 @@ def episode_files(staging_root: str, folder: str | None) -> int | None:
             names = [e.name for e in opened.entries() if e.is_file(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError, BadEntry):
         return None
-    return sum(
-        1
-        for name in names
-        if os.path.splitext(name)[1].lower() in MEDIA_SUFFIXES and not name.startswith(".")
-    )
+    return sum(1 for name in names if name.endswith(".mkv") and not name.startswith("."))
 
 
-def _remuxed(row: dict) -> bool:
-    """Whether the disc's episodes are final: it is remuxed, or went on from there."""
+def _earlier_count(staging_root: str, row: dict) -> int | None:
+    """An earlier disc's episodes, counted where they still are: its remuxed and its
+    transcoded folder (filing empties the second). None when neither holds any."""
+    key = ItemKey.of(row)
+    counts = [episode_files(staging_root, key.folder(staging_root, stage)) or 0 for stage in
+              ("2-remuxed", "3-transcoded")]  # fmt: skip
+    return max(counts) or None
+
+
+def _settled(row: dict, reviewed: bool) -> bool:
+    """Whether the disc's episodes are final: remuxed and, with remux_review on, past it
+    (a rejected remux is made again, maybe with other episodes)."""
     state = State(row["state"])
     stopped_in = State(row["stopped_in"]) if row.get("stopped_in") else None
     if state == State.REJECTED:
-        return False  # its remux is rejected: it is made again, maybe with other episodes
-    return progress(state, stopped_in) >= progress(State.REMUXED)
+        return False
+    done = progress(state, stopped_in)
+    return done > progress(State.REMUXED) if reviewed else done >= progress(State.REMUXED)
 
 
 def show_discs(db: Database, title: str) -> list[dict]:
@@ -90,35 +95,62 @@ def show_discs(db: Database, title: str) -> list[dict]:
     return list(db.query("SELECT * FROM media_items WHERE type = 'tv' AND title = ?", [title]))
 
 
-def numbering(staging_root: str, disc: dict, discs: list[dict]) -> Numbered | Waiting | None:
+def numbering(
+    staging_root: str, disc: dict, discs: list[dict], *, reviewed: bool = False
+) -> Numbered | Waiting | None:
     """Where the episodes of `disc` (a tv item about to be filed) start in its season.
-    `discs` are the items of the same show (any season, the disc itself included). None
-    when the disc holds no media files to number: its filing job files what it holds
-    under its own names (and fails verification if that is nothing)."""
+    `discs` are the items of the same show (any season, the disc itself included);
+    `reviewed`: remux_review is on, so an earlier disc counts once it has passed it.
+    None when the disc holds no episode files to number: its filing job files what it
+    holds under its own names (and fails verification if that is nothing)."""
+    name = item_name(disc)
+    if season_unreadable(disc["disc_label"]):
+        return Waiting(
+            "its label names a season mp cannot read (seasons are 0-99); 'mp forget' it and "
+            "rip it again with a label like 'S02 Disc1'"
+        )
     season = season_of(disc)
     place = disc_number(disc["disc_label"])
+    same = [d for d in discs if d["uid"] != disc["uid"] and season_of(d) == season]
+    twin = next((d for d in same if disc_number(d["disc_label"]) == place), None)
+    if twin is not None:
+        return Waiting(
+            f"it and {item_name(twin)} are both disc {place} of season {season}: their order "
+            "is unknown; 'mp forget' one and rip it again with its disc number in the label"
+        )
     first = 1
-    for other in sorted(discs, key=lambda row: disc_number(row["disc_label"])):
-        if other["uid"] == disc["uid"] or season_of(other) != season:
+    for other in sorted(same, key=lambda row: disc_number(row["disc_label"])):
+        if disc_number(other["disc_label"]) > place:
             continue
-        if disc_number(other["disc_label"]) >= place:
-            continue
-        name = item_name(other)
         recorded = recorded_range(other.get("episodes"))
         if recorded is not None:
             first = max(first, recorded[1] + 1)
             continue
-        if not _remuxed(other):
+        if not _settled(other, reviewed):
             state = other["state"]
-            hint = " ('mp retry' it)" if State(state) in STOPPED else ""
-            return Waiting(f"waits for {name} ({state}{hint}): its episodes are numbered first")
-        count = episode_files(staging_root, other.get("folder_path"))
+            hint = " ('mp retry' it, or 'mp forget' it)" if State(state) in STOPPED else ""
+            return Waiting(
+                f"waits for {item_name(other)} ({state}{hint}): its episodes are numbered first"
+            )
+        count = _earlier_count(staging_root, other)
         if count is None:
-            return Waiting(f"waits for {name}: its folder is not in staging to count episodes")
+            return Waiting(
+                f"waits for {item_name(other)}: its episode numbers are not recorded and its "
+                "folders hold no episodes to count"
+            )
         first += count
     count = episode_files(staging_root, disc.get("folder_path")) or 0
     if count == 0:
         return None
-    if first + count - 1 > MAX_EPISODE:
-        return Waiting(f"{item_name(disc)} would number past episode {MAX_EPISODE}")
+    last = first + count - 1
+    if last > MAX_EPISODE:
+        return Waiting(f"{name} would number past episode {MAX_EPISODE}")
+    for other in same:
+        taken = recorded_range(other.get("episodes"))
+        if taken is not None and taken[0] <= last and first <= taken[1]:
+            return Waiting(
+                f"its episodes e{first:02d}-e{last:02d} would overlap those of "
+                f"{item_name(other)} (e{taken[0]:02d}-e{taken[1]:02d}), numbered before it; "
+                "ripped out of order after the later disc was filed"
+            )
     return Numbered(season, first, count)

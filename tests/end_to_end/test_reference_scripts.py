@@ -136,3 +136,78 @@ def test_filing_puts_a_movies_extras_in_other_and_never_overwrites(tmp_path):
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "refusing to overwrite" in again.stderr
     assert destination.read_bytes() == b"Film (1954).mkv"
+
+
+def file_disc(staged: Path, destination: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), destination],
+        env={**os.environ, "MP_NO_FILEBOT": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_a_tv_disc_filed_again_after_a_failure_goes_on_with_the_same_numbers(tmp_path):
+    staged = tmp_path / "3-transcoded" / "Lost (2004)" / "S01 Disc2"
+    staged.mkdir(parents=True)
+    for number in (1, 2, 3):
+        (staged / f"Lost (2004) - S01 Disc2 - Episode {number:02d}.mkv").write_bytes(b"%d" % number)
+    season = tmp_path / "library" / "TV Shows" / "Lost (2004)" / "Season 01"
+    season.mkdir(parents=True)
+    (season / "Lost (2004) - s01e05.mkv").write_bytes(b"someone else's")
+    env = {"MP_ITEM_TYPE": "tv", "MP_ITEM_TITLE": "Lost (2004)", "MP_SEASON": "1",
+           "MP_FIRST_EPISODE": "4"}  # fmt: skip
+    # A destination typed without its final / is still the season's folder.
+    first = file_disc(staged, str(season), **env)
+    assert first.returncode == 1 and "refusing to overwrite" in first.stderr
+    assert (season / "Lost (2004) - s01e05.mkv").read_bytes() == b"someone else's"
+    (season / "Lost (2004) - s01e05.mkv").unlink()
+    again = file_disc(staged, f"{season}/", **env)
+    assert again.returncode == 0, again.stderr
+    assert {p.name: p.read_bytes() for p in season.iterdir()} == {
+        "Lost (2004) - s01e04.mkv": b"1",
+        "Lost (2004) - s01e05.mkv": b"2",
+        "Lost (2004) - s01e06.mkv": b"3",
+    }
+    assert not list(staged.glob("*.mkv"))
+
+
+def test_a_movie_is_never_guessed_among_several_files(tmp_path):
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for name in ("title_t00.mkv", "title_t01.mkv"):
+        (staged / name).write_bytes(name.encode())
+    destination = tmp_path / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv"
+    env = {"MP_ITEM_TYPE": "movie", "MP_ITEM_TITLE": "Heat (1995)"}
+    done = file_disc(staged, str(destination), **env)
+    assert done.returncode == 1 and "which is the movie?" in done.stderr
+    assert sorted(p.name for p in staged.glob("*.mkv")) == ["title_t00.mkv", "title_t01.mkv"]
+    assert not (tmp_path / "library").exists()
+    folder = file_disc(staged, f"{destination.parent}/", **env)
+    assert folder.returncode == 1 and "a movie's destination is a file" in folder.stderr
+
+
+def test_a_movie_filed_again_after_an_extra_failed_files_the_rest(tmp_path):
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    for name in ("Heat (1995).mkv", "Extra 01.mkv", "Extra 02.mkv"):
+        (staged / name).write_bytes(name.encode())
+    destination = tmp_path / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv"
+    other = destination.parent / "Other"
+    other.mkdir(parents=True)
+    (other / "Extra 02.mkv").write_bytes(b"in the way")
+    env = {"MP_ITEM_TYPE": "movie", "MP_ITEM_TITLE": "Heat (1995)"}
+    assert file_disc(staged, str(destination), **env).returncode == 1
+    (other / "Extra 02.mkv").unlink()
+    again = file_disc(staged, str(destination), **env)
+    assert again.returncode == 0, again.stderr
+    assert destination.read_bytes() == b"Heat (1995).mkv"
+    assert sorted(p.name for p in other.iterdir()) == ["Extra 01.mkv", "Extra 02.mkv"]
+
+
+def test_the_original_audio_is_kept_beside_the_preferred_language(tmp_path, source):
+    title(source, [("fra", True), ("eng", False)])  # a French film, an English commentary
+    streams, said = remux(tmp_path, MP_AUDIO_LANGS="eng")
+    assert streams == [("audio", "eng", "0"), ("audio", "fra", "0")]
+    assert "kept the original" in said

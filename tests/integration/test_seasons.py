@@ -215,3 +215,38 @@ def test_forget_is_refused_while_a_job_is_live(pipeline):
     pipeline.mp("dispatch")
     assert "'mp cancel' it first" in pipeline.mp("forget", movie.uid, "--yes", expect=2).stderr
     assert pipeline.folder(movie, "1-ripped").joinpath(".pipeline", "rip.done").exists()
+
+
+def test_a_tv_destination_is_its_seasons_folder_and_a_movies_a_file(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    movie = ItemKey("movie", "Heat (1995)")
+    episodes_in(pipeline.mark(DISC1, "3-transcoded", "transcode"), 2)
+    pipeline.mark(movie, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    wrong = pipeline.mp(
+        "approve", DISC1.uid, "--yes", "--destination", "TV Shows/Lost (2004)/Season 02/",
+        expect=2,
+    ).stderr  # fmt: skip
+    assert "season 1 by its label, so it ends in 'Season 01/'" in wrong
+    folder = pipeline.mp(
+        "approve", movie.uid, "--yes", "--destination", "Movies/Heat (1995)/", expect=2
+    ).stderr
+    assert "a movie's destination is a file" in folder
+    # Without its final /, a season's folder is still taken as the folder.
+    pipeline.mp("approve", DISC1.uid, "--yes", "--destination", "TV Shows/Lost (2004)/Season 01")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert spec["destination"].endswith("/TV Shows/Lost (2004)/Season 01/")
+
+
+def test_a_worker_refuses_a_filing_spec_whose_season_is_not_its_labels(pipeline):
+    episodes_in(pipeline.mark(DISC1, "3-transcoded", "transcode"), 2)
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    spec["episodes"]["season"] = 7  # forged before any reconcile could see it
+    path.write_text(json.dumps(spec))
+    pipeline.mp("claim", "--worker", "w1")
+    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "season 7 is not the one its disc label names" in reason.read_text()

@@ -102,3 +102,55 @@ def test_specials_are_their_own_run_in_season_00(tmp_path):
 def test_a_disc_with_no_media_files_is_not_numbered(tmp_path):
     empty = disc(tmp_path, "S01 Disc1", "TRANSCODED", files=0)
     assert numbering(str(tmp_path), empty, [empty]) is None
+
+
+def test_with_remux_review_on_an_earlier_disc_counts_once_past_it(tmp_path):
+    one = disc(tmp_path, "S01 Disc1", "REMUXED")  # waiting for its review
+    two = disc(tmp_path, "S01 Disc2", "TRANSCODED")
+    assert isinstance(numbering(str(tmp_path), two, [one, two], reviewed=True), Waiting)
+    assert numbering(str(tmp_path), two, [one, two], reviewed=False) == Numbered(1, 4, 3)
+    one["state"] = "TRANSCODING"
+    assert numbering(str(tmp_path), two, [one, two], reviewed=True) == Numbered(1, 4, 3)
+
+
+def test_two_discs_with_one_number_wait_rather_than_collide(tmp_path):
+    for first, second in (("S01 Disc1", "S01 DVD1"), ("Season 1 Volume 1", "Season 1 Volume 2")):
+        root = tmp_path / first.replace(" ", "")
+        root.mkdir()
+        a, b = disc(root, first, "TRANSCODED"), disc(root, second, "TRANSCODED")
+        waiting = numbering(str(root), b, [a, b])
+        assert isinstance(waiting, Waiting) and "are both disc 1 of season 1" in waiting.reason
+
+
+def test_an_earlier_disc_ripped_after_a_later_one_was_numbered_waits(tmp_path):
+    two = disc(tmp_path, "S01 Disc2", "IN_LIBRARY", episodes="1-3")  # filed first, as e01-e03
+    one = disc(tmp_path, "S01 Disc1", "TRANSCODED")
+    waiting = numbering(str(tmp_path), one, [one, two])
+    assert isinstance(waiting, Waiting)
+    assert "e01-e03 would overlap those of tv/Lost (2004)/S01 Disc2 (e01-e03)" in waiting.reason
+
+
+def test_a_season_mp_cannot_read_waits(tmp_path):
+    odd = disc(tmp_path, "Season 2019 Disc 1", "TRANSCODED")
+    waiting = numbering(str(tmp_path), odd, [odd])
+    assert isinstance(waiting, Waiting) and "names a season mp cannot read" in waiting.reason
+
+
+def test_an_earlier_filed_disc_without_a_record_is_counted_where_its_episodes_are(tmp_path):
+    one = disc(tmp_path, "S01 Disc1", "IN_LIBRARY", files=0)  # filing emptied 3-transcoded
+    two = disc(tmp_path, "S01 Disc2", "TRANSCODED")
+    waiting = numbering(str(tmp_path), two, [one, two])
+    assert isinstance(waiting, Waiting) and "not recorded" in waiting.reason
+    remuxed = tmp_path / "2-remuxed" / "tv" / "Lost (2004)" / "S01 Disc1"
+    remuxed.mkdir(parents=True)
+    for number in range(4):
+        (remuxed / f"Episode {number + 1:02d}.mkv").write_bytes(b"x")
+    assert numbering(str(tmp_path), two, [one, two]) == Numbered(1, 5, 3)
+
+
+def test_only_the_files_filing_files_are_counted(tmp_path):
+    one = disc(tmp_path, "S01 Disc1", "TRANSCODED", files=2)
+    folder = tmp_path / "3-transcoded" / "tv" / "Lost (2004)" / "S01 Disc1"
+    (folder / "Episode 03.MKV").write_bytes(b"x")  # the script's *.mkv does not take these
+    (folder / "Episode 04.mp4").write_bytes(b"x")
+    assert numbering(str(tmp_path), one, [one]) == Numbered(1, 1, 2)

@@ -18,6 +18,7 @@ from typing import Protocol
 from sqlite_utils import Database
 
 from media_pipeline.config import Config, host_name
+from media_pipeline.destination import disc_season
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
@@ -124,13 +125,27 @@ def decided_by() -> str:
     return f"{user}@{host_name()}"
 
 
-def check_destination(config: Config, destination: str) -> str:
-    """A destination a person typed: relative to library_root, and never outside it."""
+def check_destination(config: Config, destination: str, key: ItemKey | None = None) -> str:
+    """A destination a person typed: relative to library_root, and never outside it. For
+    a tv disc (key) it is a folder whose name is its season's, `Season NN` (its files
+    are named sNNeMM in it); for a movie, a file."""
     path = os.path.normpath(os.path.join(config.library_root, destination.strip()))
     if "\0" in destination or not destination_inside(config, path):
         raise UsageError(
             f"destination '{printable(destination)}' is outside library_root {config.library_root}"
         )
+    if key is not None and key.type == "tv":
+        season = disc_season(key.disc_label)
+        wanted = f"Season {season:02d}"
+        if os.path.basename(path) != wanted:
+            raise UsageError(
+                f"a tv disc's destination is its season's folder; {printable(key.name)} is "
+                f"season {season} by its label, so it ends in '{wanted}/' (to file it in "
+                "another season, rip it with a label that names that season)"
+            )
+        return path + os.sep
+    if key is not None and destination.rstrip().endswith(os.sep):
+        raise UsageError(f"a movie's destination is a file, not the folder '{destination}'")
     if destination.rstrip().endswith(os.sep):
         path += os.sep
     return path
@@ -241,7 +256,7 @@ def decide(
     if destination is not None:
         if approval.gate != "filebot_confirm":
             raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
-        destination = check_destination(config, destination)
+        destination = check_destination(config, destination, ItemKey.of(approval.item))
     verb = "approved" if approved else "rejected"
     folder = gate_folder(config, ItemKey.of(approval.item), approval.gate)
     if dry_run:
@@ -301,7 +316,9 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
                 if edited is None:
                     break
                 try:
-                    decision["destination"] = check_destination(config, edited)
+                    decision["destination"] = check_destination(
+                        config, edited, ItemKey.of(approval.item)
+                    )
                     break
                 except UsageError as error:
                     prompter.tell(str(error))

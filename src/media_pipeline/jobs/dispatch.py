@@ -63,7 +63,12 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 continue
         episodes = None
         if kind == "filebot" and row["type"] == "tv":
-            settled = numbering(config.staging_root, row, show_discs(db, row["title"]))
+            settled = numbering(
+                config.staging_root,
+                row,
+                show_discs(db, row["title"]),
+                reviewed="remux_review" in config.gates,
+            )
             if isinstance(settled, Waiting):
                 waiting.append((item_name(row), settled.reason))
                 continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from media_pipeline.config import ITEM_TYPES, Config
-from media_pipeline.destination import proposed_destination
+from media_pipeline.destination import disc_season, proposed_destination
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
@@ -173,6 +173,8 @@ def _episodes(data: dict, kind: str, key: ItemKey) -> tuple[int, int] | None:
     season, first = episodes.get("season"), episodes.get("first")
     if not (type(season) is int and type(first) is int and 0 <= season <= 99 and 1 <= first <= 999):
         raise SpecError("field 'episodes' needs a season 0-99 and a first episode 1-999")
+    if season != disc_season(key.disc_label):
+        raise SpecError(f"field 'episodes': season {season} is not the one its disc label names")
     return season, first
 
 

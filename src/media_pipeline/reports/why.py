@@ -173,7 +173,12 @@ def run_why(config: Config, item_text: str) -> str:
         )
         waits = None
         if item["type"] == "tv" and NEXT_JOB.get(State(item["state"]), ("",))[0] == "filebot":
-            settled = numbering(config.staging_root, item, show_discs(db, item["title"]))
+            settled = numbering(
+                config.staging_root,
+                item,
+                show_discs(db, item["title"]),
+                reviewed="remux_review" in config.gates,
+            )
             waits = settled.reason if isinstance(settled, Waiting) else None
     with Queue.of(config) as queue:
         explained = explain(config, item, approvals, queue, waits)
