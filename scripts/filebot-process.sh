@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # File a transcoded item into the library at DESTINATION: for a movie (MP_ITEM_TYPE=movie)
 # a file path, its other files (its extras) going to Other/ beside it; for a TV disc a
-# folder, in which its episodes become "<show> - sSSeEE.mkv", numbered from
+# season's folder, in which its episodes become "<show folder> - sSSeEE.mkv", numbered from
 # MP_FIRST_EPISODE in season MP_SEASON (mp numbers the discs of a season as one run).
 # Uses FileBot when installed. Never overwrites a file in the library, and removes a
 # staged file only after its copy is verified; run again after a failure, it goes on
@@ -38,6 +38,8 @@ if command -v filebot >/dev/null 2>&1 && [[ -z ${MP_NO_FILEBOT:-} ]]; then
   filebot -rename "$input_dir" --output "$(dirname -- "$destination")" --conflict skip -non-strict
 elif [[ ${MP_ITEM_TYPE:-movie} == tv ]]; then
   folder=${destination%/}/
+  # Named for the show folder the person approved (a year added at the gate, say).
+  show=$(basename -- "$(dirname -- "$folder")")
   files=("$input_dir"/*.mkv)
   [[ -e ${files[0]} ]] || { echo "nothing to file in $input_dir" >&2; exit 1; }
   position=0
@@ -51,7 +53,7 @@ elif [[ ${MP_ITEM_TYPE:-movie} == tv ]]; then
       if [[ $(basename -- "$file") =~ Episode\ ([0-9]+)\.mkv$ ]]; then
         number=$((10#${BASH_REMATCH[1]}))
       fi
-      printf -v name '%s - s%02de%02d.mkv' "$title" "$((10#${MP_SEASON:-1}))" \
+      printf -v name '%s - s%02de%02d.mkv' "$show" "$((10#${MP_SEASON:-1}))" \
         "$((10#$MP_FIRST_EPISODE + number - 1))"
       target="$folder$name"
     fi

@@ -25,7 +25,7 @@ def naming_notes(key: ItemKey) -> list[str]:
     what = "movie" if key.type == "movie" else "show"
     return [
         f"the title has no year: Plex matches a {what} by 'Title (Year)'; edit the "
-        f"destination to add it (e.g. '{key.title} (1999)')"
+        f"destination to add it (e.g. '{key.title} (1999)'), and the files are named so"
     ]
 
 

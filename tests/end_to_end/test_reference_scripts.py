@@ -211,3 +211,14 @@ def test_the_original_audio_is_kept_beside_the_preferred_language(tmp_path, sour
     streams, said = remux(tmp_path, MP_AUDIO_LANGS="eng")
     assert streams == [("audio", "eng", "0"), ("audio", "fra", "0")]
     assert "kept the original" in said
+
+
+def test_episodes_are_named_for_the_show_folder_the_person_approved(tmp_path):
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "Lost - S01 Disc1 - Episode 01.mkv").write_bytes(b"1")
+    season = tmp_path / "library" / "TV Shows" / "Lost (2004)" / "Season 01"
+    env = {"MP_ITEM_TYPE": "tv", "MP_ITEM_TITLE": "Lost", "MP_SEASON": "1",
+           "MP_FIRST_EPISODE": "1"}  # fmt: skip
+    assert file_disc(staged, f"{season}/", **env).returncode == 0
+    assert [p.name for p in season.iterdir()] == ["Lost (2004) - s01e01.mkv"]
