@@ -375,22 +375,32 @@ def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
 @click.option("--type", "item_type", type=click.Choice(["movie", "tv"]), required=True)
 @click.option("--title", required=True, help="The movie's or show's folder name.")
 @click.option("--disc-label", default="", help="For tv: the disc's folder name (S01 Disc1).")
+@click.option(
+    "--edition", default="", metavar="NAME", help="For a movie: a cut or copy of its own."
+)
 @DRY_RUN
 @common_options
 def rip(
-    config_path: str | None, item_type: str, title: str, disc_label: str, dry_run: bool
+    config_path: str | None,
+    item_type: str,
+    title: str,
+    disc_label: str,
+    edition: str,
+    dry_run: bool,
 ) -> None:
     """Queue a rip job for a disc.
 
     \b
     Examples:
       mp rip --type movie --title "Heat (1995)"
-      mp rip --type tv --title "Lost" --disc-label "S01 Disc1" --dry-run
+      mp rip --type movie --title "Heat (1995)" --edition "Director's Cut"
+      mp rip --type tv --title "Lost (2004)" --disc-label "S01 Disc1" --dry-run
     """
     from media_pipeline.jobs.manage import run_rip
 
     config = _config(config_path)
-    click.echo(run_rip(config, item_type, title, disc_label, dry_run=dry_run).message)
+    result = run_rip(config, item_type, title, disc_label, edition=edition, dry_run=dry_run)
+    click.echo(result.message)
 
 
 @mp.command()

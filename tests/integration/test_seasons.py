@@ -250,3 +250,31 @@ def test_a_worker_refuses_a_filing_spec_whose_season_is_not_its_labels(pipeline)
     assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
     [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
     assert "season 7 is not the one its disc label names" in reason.read_text()
+
+
+def test_another_cut_or_copy_of_a_filed_movie_is_ripped_as_an_edition(pipeline):
+    heat = ItemKey("movie", "Heat (1995)")
+    pipeline.mark(heat, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    err = pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)", expect=2).stderr
+    assert "already tracked" in err and "--edition NAME" in err
+    out = pipeline.mp(
+        "rip", "--type", "movie", "--title", "Heat (1995)", "--edition", "Director's Cut"
+    ).stdout
+    assert "queued" in out and "Heat (1995) {edition-Director's Cut}" in out
+    cut = ItemKey("movie", "Heat (1995) {edition-Director's Cut}")
+    assert item_row(pipeline, cut)["state"] == "RIPPING"
+    for bad in (("--edition", "a}b"), ("--edition", "  ")):
+        args = ("rip", "--type", "movie", "--title", "Heat (1995)", *bad)
+        assert "cannot hold" in pipeline.mp(*args, expect=2).stderr
+    tv = ("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 D1", "--edition", "X")
+    assert "--edition is for movies" in pipeline.mp(*tv, expect=2).stderr
+
+
+def test_an_editions_library_path_is_plexs(pipeline):
+    from media_pipeline.destination import proposed_destination
+
+    cut = ItemKey("movie", "Heat (1995) {edition-Director's Cut}")
+    assert proposed_destination(cut, "/lib") == (
+        "/lib/Movies/Heat (1995) {edition-Director's Cut}/Heat (1995) {edition-Director's Cut}.mkv"
+    )

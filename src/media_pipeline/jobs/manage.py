@@ -97,23 +97,37 @@ def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
 
 
 def run_rip(
-    config: Config, item_type: str, title: str, disc_label: str = "", *, dry_run: bool = False
+    config: Config,
+    item_type: str,
+    title: str,
+    disc_label: str = "",
+    *,
+    edition: str = "",
+    dry_run: bool = False,
 ) -> ManageResult:
-    """Queue a rip job for a new item (or one whose earlier rip was stopped)."""
+    """Queue a rip job for a new item. An edition (a director's cut, a second copy) is a
+    movie of its own, named as Plex names editions: 'Title (Year) {edition-Name}'."""
     if item_type == "movie" and disc_label:
         # It used to be dropped without a word: a movie is one folder, named by its title.
         raise UsageError(
-            "--disc-label is for tv discs; a movie's folder is its title, so give an "
-            "edition or a second copy its own title, e.g. 'Heat (1995) {edition-Director's Cut}'"
+            "--disc-label is for tv discs; a second copy or a cut of a movie is an edition: "
+            "--edition NAME"
         )
+    if edition:
+        if item_type != "movie":
+            raise UsageError("--edition is for movies (Plex has no editions of tv discs)")
+        if any(mark in edition for mark in "{}/") or not edition.strip():
+            raise UsageError(f"the edition '{printable(edition)}' cannot hold {{, }} or /")
+        title = f"{title} {{edition-{edition.strip()}}}"
     key = _key_from_parts(item_type, title, disc_label)
     with _controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:
             row = rows[0]
+            hint = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
             raise UsageError(
-                f"{printable(key.name)} is already tracked (state {row['state']}); "
-                "use 'mp retry' for a stopped item"
+                f"{printable(key.name)} is already tracked (state {row['state']}): {hint}, "
+                "or rip another copy or cut as an edition (--edition NAME)"
             )
         if dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
