@@ -22,6 +22,7 @@ from media_pipeline.items import ItemKey, printable
 from media_pipeline.markers import archive_decision_file
 from media_pipeline.media import describe_files
 from media_pipeline.notify import Event, notify
+from media_pipeline.seasons import Waiting, numbering, show_discs
 from media_pipeline.share import parse_json_object, relative_parts
 from media_pipeline.signing import decision_key, verifies
 from media_pipeline.states import GATE_STAGES, GATE_STATES
@@ -77,6 +78,21 @@ def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
     return prompt
 
 
+def _episodes_now(config: Config, db: Database, item: dict) -> str:
+    """How a tv disc's episodes would be numbered as its season stands, for the person
+    reviewing its remux (the numbers are settled when it is filed)."""
+    settled = numbering(config.staging_root, item, show_discs(db, item["title"]))
+    if settled is None:
+        return "episodes: no episode files (.mkv) to number"
+    if isinstance(settled, Waiting):
+        return f"episodes: not numbered yet; filing {settled.reason}"
+    last = settled.first + settled.count - 1
+    return (
+        f"episodes: as the season stands, s{settled.season:02d}e{settled.first:02d}-"
+        f"e{last:02d} in file-name order (settled when it is filed)"
+    )
+
+
 def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tuple[str, str], dict]:
     """(item uid, gate) -> its latest approval row that is pending or decided; of the
     items with those uids, if given."""
@@ -118,6 +134,8 @@ def open_approvals(
                 continue
             requested_at = utc_now()
             prompt = prompt_for(config, ItemKey.of(item), gate)
+            if gate == "remux_review" and item["type"] == "tv":
+                prompt["notes"] = [*prompt.get("notes", []), _episodes_now(config, db, item)]
             if notes and (item["uid"], gate) in notes:
                 prompt["notes"] = [*prompt.get("notes", []), notes[(item["uid"], gate)]]
             db.table("human_approvals").insert(

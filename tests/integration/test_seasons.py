@@ -278,3 +278,15 @@ def test_an_editions_library_path_is_plexs(pipeline):
     assert proposed_destination(cut, "/lib") == (
         "/lib/Movies/Heat (1995) {edition-Director's Cut}/Heat (1995) {edition-Director's Cut}.mkv"
     )
+
+
+def test_the_remux_review_shows_how_the_discs_episodes_would_be_numbered(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    episodes_in(pipeline.mark(DISC1, "3-transcoded", "rip", "remux", "transcode"), 3)
+    episodes_in(pipeline.mark(DISC2, "2-remuxed", "rip", "remux"), 2)
+    pipeline.mp("reconcile")
+    [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approval["item"]["disc_label"] == "S01 Disc2"
+    assert "as the season stands, s01e04-e05 in file-name order" in " ".join(
+        approval["prompt"]["notes"]
+    )
