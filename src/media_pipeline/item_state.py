@@ -39,6 +39,7 @@ METADATA_FIELDS = (
     "created_at",
     "updated_at",
     "episodes",
+    "episodes_signature",
 )
 
 

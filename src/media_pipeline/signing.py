@@ -32,6 +32,18 @@ def decision_key(config: Config) -> bytes:
     return private_key(config.decision_key)
 
 
+def sign_text(text: str, key: bytes) -> str:
+    """The HMAC of one short text the controller keeps on the share (an item's episode
+    range), so that what comes back after a database loss is what it wrote."""
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def text_verifies(text: str, signature: object, key: bytes) -> bool:
+    if not key or not isinstance(signature, str) or not _HEX.match(signature):
+        return False
+    return hmac.compare_digest(signature, sign_text(text, key))
+
+
 def sign(decision: dict, key: bytes) -> dict:
     return {**decision, SIGNATURE: hmac.new(key, _message(decision), hashlib.sha256).hexdigest()}
 

@@ -147,11 +147,18 @@ def _migration_4(db: Database) -> None:
     db.table("media_items").add_column("episodes", str)
 
 
+def _migration_5(db: Database) -> None:
+    # The controller's HMAC of "<uid> <episodes>": a range restored from the share after a
+    # database loss counts only if this controller wrote it.
+    db.table("media_items").add_column("episodes_signature", str)
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
+    _migration_5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -290,3 +290,21 @@ def test_the_remux_review_shows_how_the_discs_episodes_would_be_numbered(pipelin
     assert "as the season stands, s01e04-e05 in file-name order" in " ".join(
         approval["prompt"]["notes"]
     )
+
+
+def test_a_forged_episode_range_is_not_restored_after_a_database_loss(pipeline):
+    disc1 = pipeline.mark(DISC1, "3-transcoded", "rip", "remux", "transcode")
+    episodes_in(disc1, 3)
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    metadata_path = disc1 / ".pipeline" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    assert metadata["episodes"] == "1-3" and len(metadata["episodes_signature"]) == 64
+    metadata["episodes"] = "1-40"  # a share writer pushes the next disc to e41
+    metadata_path.write_text(json.dumps(metadata))
+    for path in pipeline.database.parent.iterdir():
+        if path.name.startswith("state.db"):
+            path.unlink()
+    result = pipeline.mp("reconcile")
+    assert "episode range is not one this controller signed" in result.stderr
+    assert item_row(pipeline, DISC1)["episodes"] is None

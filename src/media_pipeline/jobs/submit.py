@@ -19,6 +19,7 @@ from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.seasons import Numbered
+from media_pipeline.signing import decision_key, sign_text
 from media_pipeline.states import KIND_STATES
 from media_pipeline.text import utc_now
 
@@ -67,8 +68,10 @@ def submit_job(
     if episodes is not None:
         # Kept on the item (and so in its metadata.json): the discs after it are
         # numbered from it once its files have left staging.
-        db.table("media_items").update(row["id"], {"episodes": episodes.text})
-        row = {**row, "episodes": episodes.text}
+        signature = sign_text(f"{key.uid} {episodes.text}", decision_key(config))
+        recorded = {"episodes": episodes.text, "episodes_signature": signature}
+        db.table("media_items").update(row["id"], recorded)
+        row = {**row, **recorded}
     target = KIND_STATES[kind]
     if row["state"] != target:
         row = change_state(db, row, target, trigger="auto", reason=f"{kind} job queued")

@@ -6,7 +6,7 @@ disagree about what would happen.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 from media_pipeline.item_state import METADATA_FIELDS, metadata_for
@@ -66,7 +66,9 @@ def _marker_reason(state: State) -> str:
     return f"{marker}.done seen"
 
 
-def _restored(item: ScannedItem, warnings: list[str]) -> tuple[dict, State | None]:
+def _restored(
+    item: ScannedItem, warnings: list[str], trusted: Callable[[str, str, object], bool]
+) -> tuple[dict, State | None]:
     """What the item's own `.pipeline/` files say, for an item the database lacks."""
     holder = item.latest_with("state_text")
     if holder is None:
@@ -82,7 +84,17 @@ def _restored(item: ScannedItem, warnings: list[str]) -> tuple[dict, State | Non
     # A folder copied under another name carries the other item's metadata: ignore it.
     if metadata.get("uid") != item.key.uid:
         metadata = {}
-    return _sane(metadata), recorded
+    sane = _sane(metadata)
+    if "episodes" in sane and not trusted(
+        item.key.uid, sane["episodes"], sane.get("episodes_signature")
+    ):
+        warnings.append(
+            f"{printable(holder.folder)}/.pipeline/metadata.json: its episode range is not "
+            "one this controller signed; not restored (the disc is numbered again when filed)"
+        )
+        sane.pop("episodes")
+        sane.pop("episodes_signature", None)
+    return sane, recorded
 
 
 def _sane(metadata: dict) -> dict:
@@ -99,6 +111,7 @@ def _sane(metadata: dict) -> dict:
             sane[name] = value
     if recorded_range(metadata.get("episodes")) is not None:
         sane["episodes"] = metadata["episodes"]
+        sane["episodes_signature"] = metadata.get("episodes_signature")
     for name in ("reason", "stopped_in"):
         value = metadata.get(name)
         if isinstance(value, str):
@@ -124,6 +137,7 @@ def _plan_scanned_item(
     plan: ReconcilePlan,
     warnings: list[str],
     held: frozenset[str] | set[str] = frozenset(),
+    trusted: Callable[[str, str, object], bool] = lambda _uid, _text, _signature: False,
 ) -> None:
     key: ItemKey = item.key
     proven = marker_state(item.done - held)
@@ -133,7 +147,7 @@ def _plan_scanned_item(
         stopped_in = parse_state(row.get("stopped_in"))
         origin = None
     else:
-        known, recorded = _restored(item, warnings)
+        known, recorded = _restored(item, warnings, trusted)
         stopped_in = parse_state(known.get("stopped_in"))
         origin = "restored from .pipeline/state" if recorded else None
 
@@ -152,6 +166,7 @@ def _plan_scanned_item(
         "reason": None if changed else known.get("reason"),
         "priority": known.get("priority") or 0,
         "episodes": known.get("episodes"),
+        "episodes_signature": known.get("episodes_signature"),
         "created_at": known.get("created_at") or now,
         "updated_at": now if changed else (known.get("updated_at") or now),
         "folder_path": item.current.folder,
@@ -194,6 +209,7 @@ def plan_items(
     last_recorded: dict[str, str],
     now: str,
     held: dict[str, set[str]] | None = None,
+    trusted: Callable[[str, str, object], bool] = lambda _uid, _text, _signature: False,
 ) -> tuple[ReconcilePlan, list[str]]:
     """What reconcile would change for these scanned items. `rows` are the database's
     rows for them by uid; `last_recorded` the last state in the history of those being
@@ -212,6 +228,7 @@ def plan_items(
             plan,
             warnings,
             held.get(key.uid, frozenset()),
+            trusted,
         )
     return plan, warnings
 

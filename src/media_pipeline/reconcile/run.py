@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -36,9 +37,11 @@ from media_pipeline.reconcile.queue_sync import (
 )
 from media_pipeline.reconcile.scan import StagingWalk
 from media_pipeline.share import BadEntry, Folder
+from media_pipeline.signing import text_verifies
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
+    existing_key,
     in_slices,
     open_database_readonly,
     rows_by,
@@ -188,6 +191,18 @@ def apply_plan(db: Database, plan: ReconcilePlan, staging: str | Folder) -> list
     return failures
 
 
+def _signed_by_this_controller(config: Config) -> Callable[[str, str, object], bool]:
+    """Whether an episode range read from an item's metadata.json is one this controller
+    signed. Without a key (none made yet, or a dry run before the first real one) none
+    is: nothing was signed here."""
+    key = existing_key(config.decision_key) or b""
+
+    def trusted(uid: str, episodes: str, signature: object) -> bool:
+        return text_verifies(f"{uid} {episodes}", signature, key)
+
+    return trusted
+
+
 def run_reconcile(
     config: Config, *, dry_run: bool = False, rebuild: bool = False
 ) -> ReconcileResult:
@@ -243,11 +258,12 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     known = db is not None and not rebuild
     now = utc_now()
     notes: dict[tuple[str, str], str] = {}  # for the prompts of gates that ask again
+    trusted = _signed_by_this_controller(config)
     for batch in walk.batches(BATCH_SIZE):
         rows = rows_by(db, "media_items", "uid", [key.uid for key in batch]) if known else {}
         restoring = [key for key in batch if key.uid not in rows]
         history = last_recorded_states(db, restoring) if db is not None and restoring else {}
-        plan, warnings = plan_items(batch, rows, history, now, held)
+        plan, warnings = plan_items(batch, rows, history, now, held, trusted)
         walk.check_unchanged()  # before anything read after the share went is acted on
         _apply(db, plan, result, warnings, dry_run, walk.root_folder)
         result.queue_changes += restore_decisions(config, db, batch, dry_run=dry_run, notes=notes)
