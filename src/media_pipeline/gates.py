@@ -49,10 +49,12 @@ def destination_inside(config: Config, destination: str | None) -> bool:
     return bool(relative_parts(config.library_root, destination))
 
 
-def approved_destinations(db: Database) -> dict[tuple[str, str], str | None]:
-    """(item uid, gate) -> destination, for the approvals in force: the latest decision
-    at each gate, when it is an approval."""
-    in_force = _approvals_in_force(db)
+def approved_destinations(
+    db: Database, uids: list[str] | None = None
+) -> dict[tuple[str, str], str | None]:
+    """(item uid, gate) -> destination, for the approvals in force (of these items, if
+    given): the latest decision at each gate, when it is an approval."""
+    in_force = _approvals_in_force(db, uids)
     return {key: row["destination"] for key, row in in_force.items() if row["status"] == "approved"}
 
 

@@ -363,6 +363,15 @@ def open_below(root: str | Folder, path: str, *, create: bool = False) -> Folder
         return top.walk(*parts, create=create)
 
 
+def is_folder(root: str, path: str) -> bool:
+    """Whether path is a real folder inside root (every step a folder, none a link)."""
+    try:
+        with open_below(root, path):
+            return True
+    except (FileNotFoundError, NotADirectoryError, BadEntry):
+        return False
+
+
 def link_in_path(root: str, path: str) -> str | None:
     """The first step of path below root that exists and is not a real folder (a link,
     a file), or None when every existing step is a folder. For paths a script will be

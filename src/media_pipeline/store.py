@@ -173,20 +173,21 @@ def schema_version(db: Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(db: Database, path: str) -> None:
-    """Bring the schema up to SCHEMA_VERSION; each migration commits with its version."""
+def migrate(db: Database, path: str = ":memory:") -> list[int]:
+    """Bring the schema up to SCHEMA_VERSION; each migration commits with its version.
+    Returns the versions it migrated to."""
     version = schema_version(db)
     if version > SCHEMA_VERSION:
         raise UsageError(
             f"database {path} has schema version {version}, newer than this media-pipeline "
             f"knows ({SCHEMA_VERSION}); upgrade media-pipeline"
         )
-    for number in range(version + 1, SCHEMA_VERSION + 1):
+    applied = list(range(version + 1, SCHEMA_VERSION + 1))
+    for number in applied:
         with db.atomic():
             MIGRATIONS[number - 1](db)
             db.execute(f"PRAGMA user_version = {number}")
-        if path != ":memory:":
-            log.info("database schema migrated to version %d", number)
+    return applied
 
 
 # SQLite's own words for "this file is not a database we can trust".
@@ -227,7 +228,8 @@ def open_database(config: Config, *, _second_try: bool = False) -> Database:
         db = _connect(config.database, timeout=config.lock_timeout_seconds)
         with db.ensure_autocommit_on():
             db.execute("PRAGMA journal_mode=WAL")
-        migrate(db, config.database)
+        for number in migrate(db, config.database):
+            log.info("database schema migrated to version %d", number)
     except sqlite3.DatabaseError as error:
         if getattr(error, "sqlite_errorcode", None) in CORRUPT_CODES and not _second_try:
             aside = move_aside(config.database)

@@ -26,7 +26,7 @@ from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import write_decision
-from media_pipeline.share import open_below
+from media_pipeline.share import is_folder
 from media_pipeline.signing import decision_key, sign
 from media_pipeline.states import State
 from media_pipeline.store import controller_database, existing_key, reading_database
@@ -275,14 +275,11 @@ def decide(
 
 
 def _folder_there(config: Config, folder: str, name: str) -> None:
-    try:
-        with open_below(config.staging_root, folder):
-            pass
-    except FileNotFoundError:
+    if not is_folder(config.staging_root, folder):
         raise PipelineError(
             f"{name}: its folder {printable(folder)} is gone from staging, so the decision "
             "cannot be written there; 'mp reconcile' marks it missing"
-        ) from None
+        )
 
 
 def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:

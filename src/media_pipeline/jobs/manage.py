@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from media_pipeline.jobs.queue import (
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import PIPELINE_DIR
-from media_pipeline.share import BadEntry, open_below
+from media_pipeline.share import BadEntry, is_folder, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STAGE_FOLDERS, STOPPED, State
 from media_pipeline.store import controller_database, migrate, open_database_readonly
 from media_pipeline.text import utc_now
@@ -70,7 +69,7 @@ def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, 
     reading = open_database_readonly(config)
     if reading is None:  # before the first reconcile: an empty one, so nothing is found
         reading = Database(memory=True)
-        migrate(reading, ":memory:")
+        migrate(reading)
     try:
         with Queue.of(config) as queue:
             yield queue, reading
@@ -230,11 +229,8 @@ def run_retry(
             stage, target = REDO[stopped_in]
             if dry_run:
                 folder = ItemKey.of(row).folder(config.staging_root, stage)
-                try:
-                    with open_below(config.staging_root, folder):
-                        pass
-                except FileNotFoundError:
-                    raise UsageError(f"{printable(folder)} is not there to set aside") from None
+                if not is_folder(config.staging_root, folder):
+                    raise UsageError(f"{printable(folder)} is not there to set aside")
                 return ManageResult(
                     f"{printable(name)}: would set {printable(folder)} aside (kept) and go "
                     f"back to {target}, for 'mp dispatch' to make it again"
@@ -279,7 +275,7 @@ def run_retry(
 
 
 def _approved(db: Database, row: dict, gate: str) -> bool:
-    return (row["uid"], gate) in approved_destinations(db)
+    return (row["uid"], gate) in approved_destinations(db, [row["uid"]])
 
 
 def _set_output_aside(config: Config, row: dict, stage: str) -> str:
@@ -325,7 +321,11 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             raise UsageError(f"{name} has a live job; 'mp cancel' it first")
         key = ItemKey.of(row)
         folders = [key.folder(config.staging_root, stage) for stage in STAGE_FOLDERS]
-        marked = [folder for folder in folders if has_pipeline_folder(config, folder)]
+        marked = [
+            folder
+            for folder in folders
+            if is_folder(config.staging_root, os.path.join(folder, PIPELINE_DIR))
+        ]
         shown = ", ".join(printable(folder) for folder in marked) or "no folder in staging"
         if dry_run:
             return ManageResult(
@@ -346,15 +346,6 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
     return ManageResult(
         f"{name}: forgotten; its markers were set aside in {shown} and its media stays"
     )
-
-
-def has_pipeline_folder(config: Config, folder: str) -> bool:
-    try:
-        with open_below(config.staging_root, folder) as item:
-            found = item.lstat(PIPELINE_DIR)
-    except (FileNotFoundError, NotADirectoryError, BadEntry):
-        return False
-    return found is not None and stat.S_ISDIR(found.st_mode)
 
 
 def run_priority(

@@ -172,7 +172,8 @@ def run_why(config: Config, item_text: str) -> str:
             )
         )
         waits = None
-        if item["type"] == "tv" and NEXT_JOB.get(State(item["state"]), ("",))[0] == "filebot":
+        next_kind = NEXT_JOB.get(State(item["state"]))
+        if item["type"] == "tv" and next_kind is not None and next_kind[0] == "filebot":
             settled = numbering(
                 config.staging_root,
                 item,
