@@ -1,22 +1,51 @@
 #!/usr/bin/env bash
 # File a transcoded item into the library at DESTINATION: for a movie (MP_ITEM_TYPE=movie)
-# a file path, its other files (its extras) going to Other/ beside it; for a TV disc a
-# season's folder, in which its episodes become "<show folder> - sSSeEE.mkv", numbered from
-# MP_FIRST_EPISODE in season MP_SEASON (mp numbers the discs of a season as one run).
-# Uses FileBot when installed. Never overwrites a file in the library, and removes a
-# staged file only after its copy is verified; run again after a failure, it goes on
-# where it stopped.
+# a file path, for a TV disc its season's folder.
+#
+# mp says where each file goes: MP_FILES holds one "FILE<TAB>PLACE" line per file to
+# file, PLACE being below the item's folder in the library (the movie's folder, or the
+# show's above DESTINATION): "Demo Show (2021) - s01e04.mkv" under "Season 01/",
+# "Featurettes/Making of.mkv". Files it does not list were left out at review and stay
+# in staging. Run by hand without MP_FILES, a movie's <title>.mkv goes to DESTINATION and
+# its other files to Other/ beside it; a TV disc's files go into DESTINATION under their
+# own names, or as "<show folder> - sSSeEE.mkv" numbered from MP_FIRST_EPISODE.
+#
+# With FileBot installed, FileBot copies each file (plain file mode, the name fixed by
+# mp: nothing of a title is ever read as a FileBot format expression). Never overwrites
+# a file in the library, and removes a staged file only after its copy is verified; run
+# again after a failure, it goes on where it stopped.
 #   filebot-process.sh INPUT_DIR DESTINATION
 set -euo pipefail
 
 input_dir=${1:?usage: filebot-process.sh INPUT_DIR DESTINATION}
 destination=${2:-${MP_DESTINATION:?no destination given}}
 title=${MP_ITEM_TITLE:?no item title given}
+kind=${MP_ITEM_TYPE:-movie}
+scratch="$input_dir/.pipeline/filing"
+
+# copy_to SOURCE PART: copy SOURCE to PART, a temporary name beside its target. FileBot
+# gets a hard link of SOURCE named as PART (so its format is only "{fn}", the link's own
+# name) and copies it into PART's folder.
+copy_to() {
+  local file=$1 part=$2 link
+  if command -v filebot >/dev/null 2>&1 && [[ -z ${MP_NO_FILEBOT:-} ]]; then
+    link="$scratch/$(basename -- "$part")"
+    [[ ! -L $scratch ]] || { echo "$scratch is a link: not filing through it" >&2; exit 1; }
+    mkdir -p -- "$scratch"
+    rm -f -- "$link"
+    ln -- "$file" "$link" 2>/dev/null || cp -- "$file" "$link"
+    filebot -rename "$link" --db file --format '{fn}' --action copy --conflict fail \
+      -unixfs -no-xattr --output "$(dirname -- "$part")"
+    rm -f -- "$link"
+  else
+    cp -n -- "$file" "$part"
+  fi
+}
 
 # file_one SOURCE TARGET: copy, verify, then remove the staged file. A target already
 # there with the same bytes is this file filed by an earlier run that stopped.
 file_one() {
-  local file=$1 target=$2
+  local file=$1 target=$2 part
   if [[ -e $target ]]; then
     if cmp -s -- "$file" "$target"; then
       echo "already filed: $target"
@@ -27,16 +56,29 @@ file_one() {
     exit 1
   fi
   mkdir -p -- "$(dirname -- "$target")"
-  cp -n -- "$file" "$target.part"
-  cmp -s -- "$file" "$target.part" || { echo "copy of $file does not match" >&2; exit 1; }
-  mv -n -- "$target.part" "$target"
+  # "<name>.part.mkv": the same extension, so FileBot keeps the name it is given.
+  part="${target%.*}.part.${target##*.}"
+  rm -f -- "$part"  # a copy an earlier run left half made
+  copy_to "$file" "$part"
+  cmp -s -- "$file" "$part" || { echo "copy of $file does not match" >&2; exit 1; }
+  mv -n -- "$part" "$target"
   echo "filed $(basename -- "$file") -> $target"
   rm -- "$file"
 }
 
-if command -v filebot >/dev/null 2>&1 && [[ -z ${MP_NO_FILEBOT:-} ]]; then
-  filebot -rename "$input_dir" --output "$(dirname -- "$destination")" --conflict skip -non-strict
-elif [[ ${MP_ITEM_TYPE:-movie} == tv ]]; then
+if [[ -n ${MP_FILES:-} ]]; then
+  if [[ $kind == tv ]]; then base=$(dirname -- "${destination%/}"); else base=$(dirname -- "$destination"); fi
+  while IFS=$'\t' read -r name place; do
+    [[ -n $name ]] || continue
+    if [[ ! -e $input_dir/$name ]]; then
+      # Filed by an earlier run that stopped after removing the staged file.
+      [[ -e $base/$place ]] && { echo "already filed: $base/$place"; continue; }
+      echo "no $name in $input_dir to file" >&2
+      exit 1
+    fi
+    file_one "$input_dir/$name" "$base/$place"
+  done <<< "$MP_FILES"
+elif [[ $kind == tv ]]; then
   folder=${destination%/}/
   # Named for the show folder the person approved (a year added at the gate, say).
   show=$(basename -- "$(dirname -- "$folder")")

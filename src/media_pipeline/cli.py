@@ -509,7 +509,8 @@ def priority(config_path: str | None, item: str, priority: int, dry_run: bool) -
 
 NON_INTERACTIVE_HELP = (
     "'mp approve' asks in a terminal; without one, decide with "
-    "'mp approve ITEM --yes [--destination TEXT]' or 'mp approve ITEM --reject --reason TEXT', "
+    "'mp approve ITEM --yes [--destination TEXT] [--files TEXT]' or "
+    "'mp approve ITEM --reject --reason TEXT', "
     "and list what waits with 'mp approve --list'"
 )
 
@@ -520,6 +521,18 @@ NON_INTERACTIVE_HELP = (
 @click.option("--reject", is_flag=True, help="Reject ITEM's pending gate (needs --reason).")
 @click.option("--reason", metavar="TEXT", help="Why it is rejected.")
 @click.option("--destination", metavar="TEXT", help="At filebot_confirm: the library path.")
+@click.option(
+    "--files",
+    metavar="TEXT",
+    help="At remux_review: each file by its number in episode order, with a role after a "
+    "colon (double, special[=N], drop, featurette, trailer, ...): '2 1 3:special 4:drop'.",
+)
+@click.option(
+    "--first-episode",
+    type=click.IntRange(1, 999),
+    metavar="N",
+    help="At remux_review of a tv disc: its first episode's number in its season.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the pending approvals.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON for programs.")
 @click.option(
@@ -533,6 +546,8 @@ def approve(
     reject: bool,
     reason: str | None,
     destination: str | None,
+    files: str | None,
+    first_episode: int | None,
     list_only: bool,
     as_json: bool,
     dry_run: bool,
@@ -545,6 +560,8 @@ def approve(
       mp approve --list
       mp approve 12 --yes
       mp approve 12 --yes --destination "Movies/Heat (1995)/Heat (1995).mkv"
+      mp approve 14 --yes --files "2 1 3:double 4:special 5:featurette 6:drop"
+      mp approve 14 --yes --first-episode 7
       mp approve 12 --reject --reason "wrong audio track"
     """
     from media_pipeline.approve import session
@@ -571,6 +588,8 @@ def approve(
                 approved=approve_it,
                 reason=reason,
                 destination=destination,
+                files=files,
+                first_episode=first_episode,
                 dry_run=dry_run,
             )
         )

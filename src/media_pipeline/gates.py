@@ -17,8 +17,10 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.destination import naming_notes, proposed_destination
+from media_pipeline.file_roles import Roles, RolesError, default_roles, from_json, media_names
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.markers import archive_decision_file
 from media_pipeline.media import describe_files
 from media_pipeline.notify import Event, notify
@@ -71,28 +73,76 @@ def filing_destination(config: Config, approved: dict, row: dict) -> str:
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
-    """What the person is shown at a gate."""
+    """What the person is shown at a gate. At remux_review: the media files, numbered as
+    the roles' text form numbers them, and the roles they get unless changed."""
     folder = gate_folder(config, key, gate)
     prompt: dict = {"folder": folder, "files": describe_files(config.staging_root, folder)}
+    if gate == "remux_review":
+        names = media_names([described["name"] for described in prompt["files"]])
+        prompt["media"] = names
+        prompt["roles"] = default_roles(key.type, key.title, names).as_json()
     if gate == "filebot_confirm":
         prompt["destination"] = proposed_destination(key, config.library_root)
         prompt["notes"] = naming_notes(key)
     return prompt
 
 
-def _episodes_now(config: Config, db: Database, item: dict) -> str:
+def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict | None]:
     """How a tv disc's episodes would be numbered as its season stands, for the person
     reviewing its remux (the numbers are settled when it is filed)."""
-    settled = numbering(config.staging_root, item, show_discs(db, item["title"]))
+    discs = show_discs(db, item["title"])
+    settled = numbering(config.staging_root, item, discs, roles=approved_roles(db, discs))
     if settled is None:
-        return "episodes: no episode files (.mkv) to number"
+        return "episodes: no episode files (.mkv) to number", None
     if isinstance(settled, Waiting):
-        return f"episodes: not numbered yet; filing {settled.reason}"
+        return f"episodes: not numbered yet; filing {settled.reason}", None
     last = settled.first + settled.count - 1
-    return (
+    note = (
         f"episodes: as the season stands, s{settled.season:02d}e{settled.first:02d}-"
-        f"e{last:02d} in file-name order (settled when it is filed)"
+        f"e{last:02d} in the order below (settled when it is filed)"
     )
+    return note, {"season": settled.season, "first": settled.first}
+
+
+def approved_roles(db: Database, rows: list[dict]) -> dict[str, Roles]:
+    """item uid -> the roles a person approved at remux_review, for those items that have
+    them (an approval from before roles existed has none: the defaults apply)."""
+    in_force = _approvals_in_force(db, [row["uid"] for row in rows])
+    types = {row["uid"]: row["type"] for row in rows}
+    found = {}
+    for (uid, gate), approval in in_force.items():
+        if gate != "remux_review" or approval["status"] != "approved" or not approval["roles"]:
+            continue
+        try:
+            found[uid] = from_json(json.loads(approval["roles"]), types[uid])
+        except (RolesError, ValueError) as error:
+            log.warning("approval %s: its roles are not usable (%s)", approval["id"], error)
+    return found
+
+
+# The lines of a remux log that say what was kept or left out, and why (lib-media.sh).
+_TOLD = ("audio:", "kept:", "main feature:", "extra:", "episode ", "skipped", "dropped")
+MAX_TOLD = 24
+MAX_LOG_READ = 64 * 1024
+
+
+def remux_said(config: Config, db: Database, item: dict) -> list[str]:
+    """What the item's last remux job said about the tracks and titles it kept, for the
+    person reviewing it. Its log is on the share: shown as text, never acted on."""
+    row = next(
+        db.query(
+            "SELECT id FROM jobs WHERE item_uid = ? AND kind = 'remux' AND state = 'completed' "
+            "ORDER BY created_at DESC LIMIT 1",
+            [item["uid"]],
+        ),
+        None,
+    )
+    if row is None:
+        return []
+    with Queue.of(config) as queue:
+        text = queue.read_job_text("completed", row["id"], LOG_FILE, limit=MAX_LOG_READ)
+    told = [line.strip() for line in text.splitlines() if line.strip().startswith(_TOLD)]
+    return [f"remux: {printable(line)[:200]}" for line in told[:MAX_TOLD]]
 
 
 def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tuple[str, str], dict]:
@@ -137,7 +187,10 @@ def open_approvals(
             requested_at = utc_now()
             prompt = prompt_for(config, ItemKey.of(item), gate)
             if gate == "remux_review" and item["type"] == "tv":
-                prompt["notes"] = [*prompt.get("notes", []), _episodes_now(config, db, item)]
+                note, prompt["numbering"] = _episodes_now(config, db, item)
+                prompt["notes"] = [*prompt.get("notes", []), note]
+            if gate == "remux_review":
+                prompt["notes"] = [*prompt.get("notes", []), *remux_said(config, db, item)]
             if notes and (item["uid"], gate) in notes:
                 prompt["notes"] = [*prompt.get("notes", []), notes[(item["uid"], gate)]]
             db.table("human_approvals").insert(
@@ -270,6 +323,7 @@ def restore_decisions(
             "reason": str(decision.get("reason") or "")[:2000] or None,
             "destination": decision.get("destination") or None,
             "prompt": json.dumps(decision.get("prompt") or {}),
+            "roles": json.dumps(decision["roles"]) if decision.get("roles") else None,
         }
         pending = in_force.get((key.uid, gate))
         if pending is not None and pending["status"] == "pending":
@@ -290,6 +344,11 @@ def _decision_problem(config, key: ItemKey, gate: str, decision, signing_key) ->
         return "it was written for another item or gate"
     if decision.get("status") not in DECIDED or not isinstance(decision.get("at"), str):
         return "it holds no decision"
+    if decision.get("roles") is not None:
+        try:
+            from_json(decision["roles"], key.type)
+        except RolesError as error:
+            return f"its file roles are not usable ({error})"
     destination = decision.get("destination")
     if destination is not None and not (
         isinstance(destination, str) and destination_inside(config, destination)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.destination import disc_number, disc_season, season_unreadable
+from media_pipeline.file_roles import Roles, media_names
 from media_pipeline.item_state import item_name
 from media_pipeline.items import ItemKey
 from media_pipeline.share import BadEntry, open_below
@@ -57,9 +58,9 @@ def season_of(row: dict) -> int:
     return disc_season(row["disc_label"])
 
 
-def episode_files(staging_root: str, folder: str | None) -> int | None:
-    """How many episode files a disc's folder holds, or None if it is not there: the
-    `*.mkv` the filing script files, and only those, so the two never count apart."""
+def folder_media(staging_root: str, folder: str | None) -> list[str] | None:
+    """The media files of an item's folder (file_roles.media_names), or None if the
+    folder is not there."""
     if not folder:
         return None
     try:
@@ -67,7 +68,14 @@ def episode_files(staging_root: str, folder: str | None) -> int | None:
             names = [e.name for e in opened.entries() if e.is_file(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError, BadEntry):
         return None
-    return sum(1 for name in names if name.endswith(".mkv") and not name.startswith("."))
+    return media_names(names)
+
+
+def episode_files(staging_root: str, folder: str | None) -> int | None:
+    """How many episode files a disc's folder holds, or None if it is not there: the
+    `*.mkv` the filing script files, and only those, so the two never count apart."""
+    names = folder_media(staging_root, folder)
+    return None if names is None else len(names)
 
 
 def _earlier_count(staging_root: str, row: dict) -> int | None:
@@ -96,13 +104,20 @@ def show_discs(db: Database, title: str) -> list[dict]:
 
 
 def numbering(
-    staging_root: str, disc: dict, discs: list[dict], *, reviewed: bool = False
+    staging_root: str,
+    disc: dict,
+    discs: list[dict],
+    *,
+    reviewed: bool = False,
+    roles: dict[str, Roles] | None = None,
 ) -> Numbered | Waiting | None:
     """Where the episodes of `disc` (a tv item about to be filed) start in its season.
     `discs` are the items of the same show (any season, the disc itself included);
-    `reviewed`: remux_review is on, so an earlier disc counts once it has passed it.
-    None when the disc holds no episode files to number: its filing job files what it
-    holds under its own names (and fails verification if that is nothing)."""
+    `reviewed`: remux_review is on, so an earlier disc counts once it has passed it;
+    `roles`: item uid -> the file roles a person approved, which say how many episodes a
+    disc holds (a double counts two; specials, extras and dropped files none) and may
+    set its first episode. None when the disc holds no episodes to number."""
+    roles = roles or {}
     name = item_name(disc)
     if season_unreadable(disc["disc_label"]):
         return Waiting(
@@ -118,13 +133,19 @@ def numbering(
             f"it and {item_name(twin)} are both disc {place} of season {season}: their order "
             "is unknown; 'mp forget' one and rip it again with its disc number in the label"
         )
-    first = 1
-    for other in sorted(same, key=lambda row: disc_number(row["disc_label"])):
-        if disc_number(other["disc_label"]) > place:
-            continue
+    own = roles.get(disc["uid"])
+    # A first episode a person set stands on its own: no earlier disc is waited for.
+    set_first = own.first_episode if own is not None else None
+    first = set_first or 1
+    earlier = [] if set_first else [d for d in same if disc_number(d["disc_label"]) <= place]
+    for other in sorted(earlier, key=lambda row: disc_number(row["disc_label"])):
         recorded = recorded_range(other.get("episodes"))
         if recorded is not None:
             first = max(first, recorded[1] + 1)
+            continue
+        given = roles.get(other["uid"])
+        if given is not None and given.first_episode:
+            first = max(first, given.first_episode + given.episode_count)
             continue
         if not _settled(other, reviewed):
             state = other["state"]
@@ -132,14 +153,17 @@ def numbering(
             return Waiting(
                 f"waits for {item_name(other)} ({state}{hint}): its episodes are numbered first"
             )
-        count = _earlier_count(staging_root, other)
+        count = given.episode_count if given is not None else _earlier_count(staging_root, other)
         if count is None:
             return Waiting(
                 f"waits for {item_name(other)}: its episode numbers are not recorded and its "
                 "folders hold no episodes to count"
             )
         first += count
-    count = episode_files(staging_root, disc.get("folder_path")) or 0
+    if own is not None:
+        count = own.episode_count
+    else:
+        count = episode_files(staging_root, disc.get("folder_path")) or 0
     if count == 0:
         return None
     last = first + count - 1

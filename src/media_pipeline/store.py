@@ -153,12 +153,18 @@ def _migration_5(db: Database) -> None:
     db.table("media_items").add_column("episodes_signature", str)
 
 
+def _migration_6(db: Database) -> None:
+    # What each remuxed file becomes (file_roles.py), as a person set it at remux_review.
+    db.table("human_approvals").add_column("roles", str)
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1,
     _migration_2,
     _migration_3,
     _migration_4,
     _migration_5,
+    _migration_6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

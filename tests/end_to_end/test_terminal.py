@@ -110,13 +110,13 @@ def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
     terminal.keys("Enter")  # Approve is first: Enter approves
 
     terminal.wait_for_after("[2 of 4] remux_review: movie/Bravo", "Decision:")
-    terminal.keys("Down", "Enter")  # Reject
+    terminal.keys("Down", "Down", "Enter")  # Reject (after changing the files' roles)
     terminal.wait_for_after("[2 of 4] remux_review: movie/Bravo", "Why reject it?")
     terminal.type("audio out of sync")
     terminal.keys("Enter")
 
     terminal.wait_for_after("[3 of 4] remux_review: movie/Charlie", "Decision:")
-    terminal.keys("Down", "Down", "Enter")  # Skip
+    terminal.keys("Down", "Down", "Down", "Enter")  # Skip
 
     screen = terminal.wait_for_after("[4 of 4] filebot_confirm: tv/Delta/S03 Disc2", "Decision:")
     assert "TV Shows/Delta/Season 03/" in screen
@@ -148,7 +148,7 @@ def test_quit_leaves_the_rest_pending(pipeline, terminal_for):
     pipeline.mp("reconcile")
     terminal = terminal_for("approve")
     terminal.wait_for("Decision:")
-    terminal.keys("Down", "Down", "Down", "Enter")  # Quit
+    terminal.keys("Down", "Down", "Down", "Down", "Enter")  # Quit
     screen = terminal.wait_for("EXIT-")
     assert "0 approved, 0 rejected, 0 skipped" in screen
     assert len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]) == 1

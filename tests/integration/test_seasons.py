@@ -287,7 +287,7 @@ def test_the_remux_review_shows_how_the_discs_episodes_would_be_numbered(pipelin
     pipeline.mp("reconcile")
     [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
     assert approval["item"]["disc_label"] == "S01 Disc2"
-    assert "as the season stands, s01e04-e05 in file-name order" in " ".join(
+    assert "as the season stands, s01e04-e05 in the order below" in " ".join(
         approval["prompt"]["notes"]
     )
 

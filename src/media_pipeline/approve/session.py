@@ -20,6 +20,7 @@ from sqlite_utils import Database
 from media_pipeline.config import Config, host_name
 from media_pipeline.destination import disc_season
 from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
 from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 class Choice(enum.Enum):
     APPROVE = "Approve"
+    EDIT = "Change what each file becomes"  # remux_review only
     REJECT = "Reject"
     SKIP = "Skip"
     QUIT = "Quit"
@@ -49,10 +51,20 @@ class PendingApproval:
     requested_at: str
     item: dict
     prompt: dict
+    roles: Roles | None = None  # remux_review: as shown, the defaults until changed
+
+    def __post_init__(self) -> None:
+        if self.gate == "remux_review" and self.roles is None:
+            self.roles = _prompt_roles(self.prompt, self.item["type"])
 
     @property
     def name(self) -> str:
         return item_name(self.item)
+
+    @property
+    def media(self) -> list[str]:
+        """The media files the roles' text form numbers, in its order."""
+        return [name for name in self.prompt.get("media") or [] if isinstance(name, str)]
 
     def as_json(self) -> dict:
         item = {key: self.item[key] for key in ("id", "uid", "type", "title", "disc_label")}
@@ -74,6 +86,13 @@ class Prompter(Protocol):
 
     def edit_destination(self, approval: PendingApproval, proposed: str) -> str | None: ...
 
+    def edit_roles(
+        self, approval: PendingApproval, text: str, first: str
+    ) -> tuple[str, str] | None:
+        """The roles' text form and the first episode ('' for as the season stands), as
+        the person edited them; None to go back without a change."""
+        ...
+
     def tell(self, message: str) -> None: ...
 
 
@@ -88,6 +107,14 @@ class ApproveSummary:
         return (
             f"approve: {self.approved} approved, {self.rejected} rejected, {self.skipped} skipped"
         )
+
+
+def _prompt_roles(prompt: dict, item_type: str) -> Roles | None:
+    """The roles an approval was opened with (None for one opened before roles were)."""
+    try:
+        return from_json(prompt.get("roles"), item_type)
+    except RolesError:
+        return None
 
 
 def _pending(db: Database, item_uid: str | None = None) -> list[PendingApproval]:
@@ -160,6 +187,7 @@ def record_decision(
     by: str,
     reason: str | None = None,
     destination: str | None = None,
+    roles: Roles | None = None,
 ) -> None:
     """Write a decision: first the approval file (what survives losing the database),
     then the database, then, for a rejection, the item's state."""
@@ -184,6 +212,9 @@ def record_decision(
         },
         "prompt": approval.prompt,
     }
+    if approved and approval.gate == "remux_review":
+        chosen = roles or approval.roles
+        decision["roles"] = chosen.as_json() if chosen is not None else None
     signed = sign(decision, decision_key(config))
     write_decision(
         config.staging_root,
@@ -200,6 +231,7 @@ def record_decision(
                 "decided_by": by,
                 "reason": reason,
                 "destination": decision["destination"],
+                "roles": json.dumps(decision["roles"]) if decision.get("roles") else None,
             },
         )
     log.info(
@@ -238,10 +270,13 @@ def decide(
     approved: bool,
     reason: str | None = None,
     destination: str | None = None,
+    files: str | None = None,
+    first_episode: int | None = None,
     dry_run: bool = False,
 ) -> str:
     """`mp approve ITEM --yes|--reject`: decide the item's pending approval (with
-    dry_run, say what would be decided and write nothing)."""
+    dry_run, say what would be decided and write nothing). files and first_episode
+    change what each remuxed file becomes, at remux_review."""
     if not approved and not (reason and reason.strip()):
         raise UsageError("--reject needs --reason TEXT (it is kept with the decision)")
     with reading_database(config) as db:
@@ -257,7 +292,14 @@ def decide(
         if approval.gate != "filebot_confirm":
             raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
         destination = check_destination(config, destination, ItemKey.of(approval.item))
+    roles = None
+    if files is not None or first_episode is not None:
+        roles = _typed_roles(approval, files, first_episode, approved=approved)
     verb = "approved" if approved else "rejected"
+    if roles is not None:
+        verb += f", its files as '{roles.text(approval.media)}'"
+        if roles.first_episode:
+            verb += f" from episode {roles.first_episode}"
     folder = gate_folder(config, ItemKey.of(approval.item), approval.gate)
     if dry_run:
         # What the real decision checks before it writes: the share, the key, the folder.
@@ -269,9 +311,30 @@ def decide(
             verb += f", to be filed as {printable(filed)}"
         return f"{name}: {approval.gate} would be {verb}"
     _folder_there(config, folder, name)
-    if not _decide_one(config, approval, approved=approved, reason=reason, destination=destination):
+    if not _decide_one(
+        config, approval, approved=approved, reason=reason, destination=destination, roles=roles
+    ):
         raise UsageError(f"the approval of {name} was decided meanwhile")
     return f"{name}: {approval.gate} {verb}"
+
+
+def _typed_roles(
+    approval: PendingApproval, files: str | None, first_episode: int | None, *, approved: bool
+) -> Roles:
+    """The roles given with --files and --first-episode, checked against the files the
+    approval shows."""
+    name = printable(approval.name)
+    if approval.gate != "remux_review" or not approved:
+        raise UsageError(
+            f"--files and --first-episode approve remux_review; {name} is at {approval.gate}"
+        )
+    if approval.roles is None:
+        raise UsageError(f"{name}: its approval shows no media files to give roles to")
+    text = files if files is not None else approval.roles.text(approval.media)
+    try:
+        return parse_roles(text, approval.item["type"], approval.media, first_episode)
+    except RolesError as error:
+        raise UsageError(f"{name}: --files '{printable(text)}': {error}") from None
 
 
 def _folder_there(config: Config, folder: str, name: str) -> None:
@@ -280,6 +343,28 @@ def _folder_there(config: Config, folder: str, name: str) -> None:
             f"{name}: its folder {printable(folder)} is gone from staging, so the decision "
             "cannot be written there; 'mp reconcile' marks it missing"
         )
+
+
+def _edit_roles(approval: PendingApproval, prompter: Prompter) -> None:
+    """Ask for the files' roles until they parse or the person goes back."""
+    if approval.roles is None:
+        prompter.tell("There are no media files to give roles to.")
+        return
+    text = approval.roles.text(approval.media)
+    first = str(approval.roles.first_episode or "")
+    while True:
+        edited = prompter.edit_roles(approval, text, first)
+        if edited is None:
+            return
+        text, first = edited
+        try:
+            number = int(first) if first.strip() else None
+            approval.roles = parse_roles(text, approval.item["type"], approval.media, number)
+            return
+        except ValueError as error:  # RolesError, or a first episode that is no number
+            prompter.tell(
+                f"{error}" if isinstance(error, RolesError) else f"'{first}' is not a number"
+            )
 
 
 def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
@@ -292,6 +377,10 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
     for position, approval in enumerate(approvals, start=1):
         prompter.show(approval, position, len(approvals))
         choice = prompter.choose(approval)
+        while choice is Choice.EDIT:
+            _edit_roles(approval, prompter)
+            prompter.show(approval, position, len(approvals))
+            choice = prompter.choose(approval)
         if choice is Choice.QUIT:
             summary.quit = True
             break
@@ -299,6 +388,8 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
             summary.skipped += 1
             continue
         decision: dict = {"approved": choice is Choice.APPROVE}
+        if choice is Choice.APPROVE and approval.gate == "remux_review":
+            decision["roles"] = approval.roles
         if choice is Choice.REJECT:
             reason = prompter.ask_reason(approval)
             if not reason:

@@ -7,6 +7,7 @@ import click
 import questionary
 
 from media_pipeline.approve.session import Choice, PendingApproval
+from media_pipeline.file_roles import MOVIE_ROLES, TV_ROLES, labels
 from media_pipeline.items import printable
 from media_pipeline.text import local_time, size_text
 
@@ -23,8 +24,19 @@ class TerminalPrompter:
             click.echo(
                 "  (no files found in " + printable(approval.prompt.get("folder", "?")) + ")"
             )
+        becomes = labels(approval.roles, approval.prompt.get("numbering")) if approval.roles else {}
+        place = {name: index for index, name in enumerate(approval.media, start=1)}
         for described in files:
-            click.echo("  " + printable(summarize_file(described)))
+            line = summarize_file(described)
+            if described["name"] in place:
+                line = f"{place[described['name']]:>2}. {line}"
+                if described["name"] in becomes:
+                    line += f"  -> {becomes[described['name']]}"
+            click.echo("  " + printable(line))
+        if approval.roles is not None:
+            order = printable(approval.roles.text(approval.media))
+            first = approval.roles.first_episode
+            click.echo(f"  files: {order}" + (f", first episode {first}" if first else ""))
         if approval.gate == "filebot_confirm":
             click.echo(f"  destination: {printable(approval.prompt.get('destination', ''))}")
         for note in approval.prompt.get("notes") or []:
@@ -32,8 +44,28 @@ class TerminalPrompter:
 
     def choose(self, approval: PendingApproval) -> Choice:
         # Approve is first, so Enter approves.
-        answer = questionary.select("Decision:", choices=[choice.value for choice in Choice]).ask()
+        choices = [c.value for c in Choice if c is not Choice.EDIT or approval.roles is not None]
+        answer = questionary.select("Decision:", choices=choices).ask()
         return Choice(answer) if answer else Choice.QUIT
+
+    def edit_roles(
+        self, approval: PendingApproval, text: str, first: str
+    ) -> tuple[str, str] | None:
+        roles = ", ".join(TV_ROLES if approval.item["type"] == "tv" else MOVIE_ROLES)
+        click.echo(
+            "  Each file by its number, in episode order; a role after a colon: 3:double,"
+            " 4:special (4:special=2 for s00e02), 5:featurette, 6:drop.\n"
+            f"  Roles: {roles}."
+        )
+        edited = questionary.text("Files:", default=text).ask()
+        if edited is None:
+            return None
+        if approval.item["type"] != "tv":
+            return edited, ""
+        number = questionary.text(
+            "First episode (Enter: as the season stands):", default=first
+        ).ask()
+        return None if number is None else (edited, number)
 
     def ask_reason(self, approval: PendingApproval) -> str | None:
         return questionary.text("Why reject it?").ask()

@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.destination import disc_season, proposed_destination
+from media_pipeline.file_roles import default_roles, targets
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.gates import approved_destinations, destination_inside
+from media_pipeline.gates import approved_destinations, approved_roles, destination_inside
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
+from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
-from media_pipeline.seasons import Waiting, numbering, show_discs
+from media_pipeline.seasons import Numbered, Waiting, folder_media, numbering, show_discs
 from media_pipeline.states import NEXT_JOB, State
 from media_pipeline.store import controller_database, open_database_readonly
 
@@ -61,20 +63,56 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 # or the database was edited): ask again rather than file there.
                 refused.append((row, gate, destination))
                 continue
-        episodes = None
-        if kind == "filebot" and row["type"] == "tv":
-            settled = numbering(
-                config.staging_root,
-                row,
-                show_discs(db, row["title"]),
-                reviewed="remux_review" in config.gates,
-            )
-            if isinstance(settled, Waiting):
-                waiting.append((item_name(row), settled.reason))
+        filing = None
+        if kind == "filebot":
+            filing = _filing(config, db, row, destination)
+            if isinstance(filing, Waiting):
+                waiting.append((item_name(row), filing.reason))
                 continue
-            episodes = settled  # None: no media files to number
-        todo.append((row, kind, destination, episodes))
+        todo.append((row, kind, destination, filing))
     return todo, waiting, refused
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What a filing job is told: the disc's episode numbers (None for a movie, or a disc
+    with no episodes) and where each file goes below the item's library folder."""
+
+    episodes: Numbered | None
+    files: list[tuple[str, str]] | None
+
+
+def _filing(config: Config, db: Database, row: dict, destination: str | None) -> Filing | Waiting:
+    """Settle an item's filing: its files' roles (as approved at remux_review, else the
+    defaults), its episode numbers in its season, and each file's name in the library."""
+    key = ItemKey.of(row)
+    reviewed = "remux_review" in config.gates
+    discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
+    roles = approved_roles(db, discs) if reviewed else {}
+    settled: Numbered | None = None
+    if row["type"] == "tv":
+        numbered = numbering(config.staging_root, row, discs, reviewed=reviewed, roles=roles)
+        if isinstance(numbered, Waiting):
+            return numbered
+        settled = numbered
+    names = folder_media(config.staging_root, row.get("folder_path")) or []
+    chosen = roles.get(row["uid"])
+    reviewed_names = [role.file for role in chosen.files] if chosen else []
+    if chosen is None or chosen == default_roles(key.type, key.title, reviewed_names):
+        # Nobody changed the roles: the defaults of the files as transcoded (a transcode
+        # script of one's own may name them otherwise than the remux did).
+        chosen = default_roles(key.type, key.title, names)
+    missing = [r.file for r in chosen.files if r.role != "drop" and r.file not in names]
+    if missing:
+        return Waiting(
+            f"its files given roles at remux_review are not all in its folder (no "
+            f"'{printable(missing[0])}'); 'mp retry --ask-again' it to review what is there"
+        )
+    season = settled.season if settled else disc_season(key.disc_label)
+    first = settled.first if settled else 1
+    place = destination or proposed_destination(key, config.library_root)
+    files = targets(chosen, key.type, place, season, first)
+    return Filing(settled, files or None)
 
 
 def _ask_again(db: Database, row: dict, gate: str, destination: str) -> str:
@@ -104,8 +142,11 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
                 if db is not None:
                     db.close()
             queued = [
-                (item_name(row), f"{kind} job" + (f", episodes {e.text}" if e else ""))
-                for row, kind, _d, e in todo
+                (
+                    item_name(row),
+                    f"{kind} job" + (f", episodes {f.episodes.text}" if f and f.episodes else ""),
+                )
+                for row, kind, _d, f in todo
             ]
             return DispatchResult(
                 queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
@@ -116,9 +157,16 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
             todo, result.waiting, refused = _plan(config, db, queue)
             for row, gate, destination in refused:
                 result.refused.append(_ask_again(db, row, gate, destination))
-            for row, kind, destination, episodes in todo:
+            for row, kind, destination, filing in todo:
                 job_id = submit_job(
-                    config, db, queue, row, kind, destination=destination, episodes=episodes
+                    config,
+                    db,
+                    queue,
+                    row,
+                    kind,
+                    destination=destination,
+                    episodes=filing.episodes if filing else None,
+                    files=filing.files if filing else None,
                 )
                 result.queued.append((item_name(row), job_id))
         return result

@@ -7,12 +7,14 @@ with a script from this host's config, and points only inside the configured roo
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 
 from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
+from media_pipeline.file_roles import plain_name
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
@@ -40,6 +42,9 @@ class JobSpec:
     roots: tuple[str, str] = ("", "")  # staging_root, library_root: where its paths are
     # A TV disc's filing job: (season, its first episode's number in the season).
     episodes: tuple[int, int] | None = None
+    # A filing job's files: (name in its input folder, where it goes below the item's
+    # library folder), as dispatch settled them from the roles approved at remux_review.
+    files: tuple[tuple[str, str], ...] | None = None
 
     @property
     def marker_folder(self) -> str:
@@ -178,6 +183,42 @@ def _episodes(data: dict, kind: str, key: ItemKey) -> tuple[int, int] | None:
     return season, first
 
 
+def files_message(uid: str, files) -> str:
+    """The text a filing job's file list is signed as."""
+    return f"{uid} " + json.dumps([list(pair) for pair in files], ensure_ascii=False)
+
+
+MAX_FILES = 500
+
+
+def _files(data: dict, kind: str) -> tuple[tuple[str, str], ...] | None:
+    """A filing job's file list: each a plain file name of its input folder and a place
+    of one or two plain names below the item's library folder, never the same twice (a
+    forged list may not climb out of the item's folder, nor split the lines the script
+    reads)."""
+    files = data.get("files")
+    if files is None:
+        return None
+    if kind != "filebot" or not isinstance(files, list) or len(files) > MAX_FILES:
+        raise SpecError("field 'files' is for a filing job, a list of [file, place] pairs")
+    pairs = []
+    for pair in files:
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+        ):
+            raise SpecError("field 'files' holds an entry that is not a [file, place] pair")
+        source, target = pair
+        parts = target.split("/")
+        if not plain_name(source) or len(parts) > 2 or not all(plain_name(p) for p in parts):
+            raise SpecError(
+                f"field 'files': '{source[:80]}' -> '{target[:80]}' is not a plain name"
+            )
+        pairs.append((source, target))
+    if len({target for _source, target in pairs}) != len(pairs):
+        raise SpecError("field 'files' sends two files to one place")
+    return tuple(pairs)
+
+
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     """Check an untrusted spec against its job's name and this host's config."""
     if data is None:
@@ -221,4 +262,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         raw=data,
         roots=(config.staging_root, config.library_root),
         episodes=_episodes(data, kind, key),
+        files=_files(data, kind),
     )

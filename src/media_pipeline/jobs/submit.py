@@ -17,7 +17,7 @@ from media_pipeline.faults import crash_point
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.jobs.spec import build_spec
+from media_pipeline.jobs.spec import build_spec, files_message
 from media_pipeline.seasons import Numbered
 from media_pipeline.signing import decision_key, sign_text
 from media_pipeline.states import KIND_STATES
@@ -35,6 +35,7 @@ def submit_job(
     *,
     destination: str | None = None,
     episodes: Numbered | None = None,
+    files: list[tuple[str, str]] | None = None,
 ) -> str:
     """Write one job for an item into the queue, record it, and move the item to the
     state it is in while the job is live. Used by dispatch, rip and retry."""
@@ -49,6 +50,11 @@ def submit_job(
         destination=destination,
         episodes=(episodes.season, episodes.first) if episodes else None,
     )
+    if files is not None:
+        # Where each file goes, signed so that reconcile can tell the list it wrote from
+        # one a share writer put in a pending spec (the worker holds no key).
+        spec["files"] = [list(pair) for pair in files]
+        spec["files_signature"] = sign_text(files_message(key.uid, files), decision_key(config))
     job_id = queue.submit(spec)
     crash_point("dispatch:submitted")  # the job is pending; the database does not know it
     db.table("jobs").upsert(
