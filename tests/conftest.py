@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from receiver import Receiver
 from media_pipeline.cli import mp
 from media_pipeline.config import load_config
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.queue import JobName
 
 
 @dataclass
@@ -256,3 +258,16 @@ def add_fake_scripts(sandbox: Sandbox, sample_media: Path | None) -> None:
         path.chmod(0o755)
     sandbox.scripts = scripts
     sandbox.write_pipeline_config()
+
+
+def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
+    folder = pipeline.staging / ".pipeline" / "jobs" / "pending"
+    [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]
+    path = folder / name / "spec.json"
+    return path, json.loads(path.read_text())
+
+
+def item_row(pipeline, key) -> dict:
+    with sqlite3.connect(pipeline.database) as db:
+        db.row_factory = sqlite3.Row
+        return dict(db.execute("SELECT * FROM media_items WHERE uid = ?", [key.uid]).fetchone())

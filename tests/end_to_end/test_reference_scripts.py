@@ -222,3 +222,66 @@ def test_episodes_are_named_for_the_show_folder_the_person_approved(tmp_path):
            "MP_FIRST_EPISODE": "1"}  # fmt: skip
     assert file_disc(staged, f"{season}/", **env).returncode == 0
     assert [p.name for p in season.iterdir()] == ["Lost (2004) - s01e01.mkv"]
+
+
+# A stand-in for FileBot with its command line: it checks that it is asked for plain-file
+# mode, a copy and the fixed format '{fn}', and copies as FileBot would (the file's name,
+# its extension kept, into --output), refusing to replace a file (--conflict fail).
+FAKE_FILEBOT = r"""#!/usr/bin/env python3
+import shutil, sys
+from pathlib import Path
+args = sys.argv[1:]
+option = lambda name: args[args.index(name) + 1]
+assert args[0] == "-rename", args
+assert (option("--db"), option("--format"), option("--action"), option("--conflict")) == (
+    "file", "{fn}", "copy", "fail"), args
+source = Path(args[1])
+target = Path(option("--output")) / source.name
+if target.exists():
+    sys.exit("conflict")
+shutil.copyfile(source, target)
+with open(Path(__file__).with_name("filebot.calls"), "a") as calls:
+    calls.write(str(target) + "\n")
+"""
+
+
+@pytest.mark.parametrize("with_filebot", [False, True], ids=["copy", "filebot"])
+def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
+    staged = tmp_path / "3-transcoded" / "Lost" / "S01 Disc1"
+    staged.mkdir(parents=True)
+    names = ["Episode 01.mkv", "Episode 02.mkv", "Making {of} 'it'.mkv", "Menu.mkv"]
+    for name in names:
+        (staged / name).write_bytes(name.encode())
+    show = tmp_path / "library" / "TV Shows" / "Lost (2004)"
+    files = (
+        "Episode 02.mkv\tSeason 01/Lost (2004) - s01e04.mkv\n"
+        "Episode 01.mkv\tSeason 01/Lost (2004) - s01e05-e06.mkv\n"
+        "Making {of} 'it'.mkv\tFeaturettes/Making {of} 'it'.mkv\n"
+    )
+    env = {"MP_ITEM_TYPE": "tv", "MP_ITEM_TITLE": "Lost", "MP_FILES": files}
+    if with_filebot:
+        tools = tmp_path / "tools"
+        tools.mkdir()
+        (tools / "filebot").write_text(FAKE_FILEBOT)
+        (tools / "filebot").chmod(0o755)
+        env["PATH"] = f"{tools}:{os.environ['PATH']}"
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), f"{show}/Season 01/"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    filed = {str(p.relative_to(show)): p.read_bytes() for p in show.rglob("*") if p.is_file()}
+    assert filed == {
+        "Season 01/Lost (2004) - s01e04.mkv": b"Episode 02.mkv",
+        "Season 01/Lost (2004) - s01e05-e06.mkv": b"Episode 01.mkv",
+        "Featurettes/Making {of} 'it'.mkv": b"Making {of} 'it'.mkv",
+    }
+    assert [p.name for p in staged.glob("*.mkv")] == ["Menu.mkv"], "left out: stays staged"
+    assert (staged / ".pipeline" / "filebot.done").exists()
+    if with_filebot:
+        calls = (tmp_path / "tools" / "filebot.calls").read_text().splitlines()
+        assert len(calls) == 3 and all(".part." in call for call in calls)
+        assert not list((staged / ".pipeline" / "filing").iterdir()), "its links are gone"

@@ -186,3 +186,48 @@ def test_forget_asks_first_and_no_keeps_it(pipeline, terminal_for):
     screen = terminal.wait_for("EXIT-")
     assert "forgotten" in screen and "EXIT-0" in screen
     assert pipeline.status_json()["items"] == []
+
+
+def test_the_files_roles_are_changed_at_the_prompt_and_kept_with_the_decision(
+    pipeline, terminal_for
+):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+    folder = pipeline.mark(disc, "2-remuxed", "rip", "remux")
+    for name in ("Episode 02.mkv", "Episode 03.mkv"):
+        (folder / name).write_bytes(b"episode")
+    pipeline.mp("reconcile")
+
+    terminal = terminal_for("approve")
+    screen = terminal.wait_for("Decision:")
+    assert " 1. Episode 02.mkv" in screen and "-> s01e01" in screen
+    assert " 3. video.mkv" in screen and "files: 1 2 3" in screen
+    terminal.keys("Down", "Enter")  # Change what each file becomes
+    terminal.wait_for("Files:")
+    terminal.keys("C-u")
+    terminal.type("3 1:double 2:bogus")
+    terminal.keys("Enter")
+    terminal.wait_for("First episode")
+    terminal.type("4")
+    terminal.keys("Enter")
+    terminal.wait_for("'bogus' is not a role for a tv file")  # asked again, kept as typed
+    terminal.wait_for_after("'bogus' is not a role", "Files:")
+    terminal.keys("BSpace", "BSpace", "BSpace", "BSpace", "BSpace")
+    terminal.type("drop")
+    terminal.keys("Enter")
+    terminal.wait_for_after("'bogus' is not a role", "First episode")
+    terminal.keys("Enter")  # 4 stays
+    screen = terminal.wait_for_after("files: 3 1:double 2:drop, first episode 4", "Decision:")
+    assert "video.mkv" in screen and "-> s01e04" in screen and "-> s01e05-e06" in screen
+    terminal.keys("Enter")  # Approve
+    screen = terminal.wait_for("EXIT-")
+    assert "1 approved" in screen and "EXIT-0" in screen
+    roles = decision(pipeline, disc, "2-remuxed", "remux_review")["roles"]
+    assert roles == {
+        "files": [
+            {"file": "video.mkv", "role": "episode"},
+            {"file": "Episode 02.mkv", "role": "double"},
+            {"file": "Episode 03.mkv", "role": "drop"},
+        ],
+        "first_episode": 4,
+    }

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import item_row, pending_spec_of
+
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName
 
@@ -68,21 +70,6 @@ def test_a_later_disc_waits_for_the_earlier_and_is_numbered_after_it(pipeline):
     [env_file] = pipeline.root.glob("env.job_*filebot*")
     env = env_file.read_text().splitlines()
     assert "MP_SEASON=1" in env and "MP_FIRST_EPISODE=3" in env
-
-
-def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
-    folder = pipeline.staging / ".pipeline" / "jobs" / "pending"
-    [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]
-    path = folder / name / "spec.json"
-    return path, json.loads(path.read_text())
-
-
-def item_row(pipeline, key) -> dict:
-    import sqlite3
-
-    with sqlite3.connect(pipeline.database) as db:
-        db.row_factory = sqlite3.Row
-        return dict(db.execute("SELECT * FROM media_items WHERE uid = ?", [key.uid]).fetchone())
 
 
 def test_recorded_numbers_survive_losing_the_database(pipeline):

@@ -1,0 +1,171 @@
+"""What each remuxed file becomes, set at remux_review: through approval, a lost database,
+season numbering, and the filing job's file list, which a share writer cannot change."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from conftest import item_row, pending_spec_of
+
+from media_pipeline.items import ItemKey
+
+DISC1 = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+DISC2 = ItemKey("tv", "Lost (2004)", "S01 Disc2")
+
+NAMES = [f"Lost (2004) - S01 Disc1 - Episode {n:02d}.mkv" for n in range(1, 6)]
+
+
+def disc_folder(pipeline, key, stage, markers, names=NAMES):
+    folder = pipeline.mark(key, stage, *markers)
+    (folder / "video.mkv").unlink()
+    for name in names:
+        (folder / name).write_bytes(name.encode())
+    return folder
+
+
+def reviewed(pipeline, *approve_args: str) -> None:
+    """DISC1 remuxed with five titles, approved at remux_review with approve_args, then
+    transcoded (by hand: its job cancelled, the same files marked)."""
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc_folder(pipeline, DISC1, "2-remuxed", ("rip", "remux"))
+    pipeline.mp("reconcile")
+    out = pipeline.mp("approve", DISC1.uid, "--yes", *approve_args).stdout
+    assert "remux_review approved" in out
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", DISC1.uid)
+    disc_folder(pipeline, DISC1, "3-transcoded", ("transcode",))
+    pipeline.mp("reconcile")
+
+
+def lose_the_database(pipeline) -> None:
+    for path in pipeline.database.parent.iterdir():
+        if path.name.startswith("state.db"):
+            path.unlink()
+
+
+def test_the_review_shows_each_file_numbered_with_what_it_becomes(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc_folder(pipeline, DISC1, "2-remuxed", ("rip", "remux"))
+    pipeline.mp("reconcile")
+    [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approval["prompt"]["media"] == NAMES
+    roles = approval["prompt"]["roles"]
+    assert [r["role"] for r in roles["files"]] == ["episode"] * 5
+    assert approval["prompt"]["numbering"] == {"season": 1, "first": 1}
+
+
+def test_roles_set_at_review_name_the_files_and_count_in_the_season(pipeline):
+    reviewed(pipeline, "--files", "2 1 3:double 4:special 5:drop", "--first-episode", "4")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    show = "Lost (2004)"
+    assert spec["episodes"] == {"season": 1, "first": 4}
+    assert spec["files"] == [
+        [NAMES[1], f"Season 01/{show} - s01e04.mkv"],
+        [NAMES[0], f"Season 01/{show} - s01e05.mkv"],
+        [NAMES[2], f"Season 01/{show} - s01e06-e07.mkv"],
+        [NAMES[3], f"Season 00/{show} - s00e01.mkv"],
+    ]  # the fifth, left out, is not filed: it stays in staging
+    assert item_row(pipeline, DISC1)["episodes"] == "4-7"
+
+    # The next disc is numbered after the double: e08.
+    disc_folder(pipeline, DISC2, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:2])
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    assert item_row(pipeline, DISC2)["episodes"] == "8-9"
+
+    # The worker gets the list, one "file<TAB>place" line each.
+    for _job in range(2):
+        pipeline.mp("claim", "--worker", "w1")
+    env = (next(pipeline.root.glob(f"env.job_*filebot*{DISC1.uid}*"))).read_text()
+    assert f"MP_FILES={NAMES[1]}\tSeason 01/{show} - s01e04.mkv\n" in env
+
+
+def test_roles_survive_losing_the_database_and_forged_ones_do_not(pipeline):
+    reviewed(pipeline, "--files", "1:featurette 2 3 4 5:drop")
+    lose_the_database(pipeline)
+    pipeline.mp("reconcile")
+    with sqlite3.connect(pipeline.database) as db:
+        [(roles,)] = db.execute("SELECT roles FROM human_approvals WHERE status = 'approved'")
+    assert [f["role"] for f in json.loads(roles)["files"]] == [
+        "featurette", "episode", "episode", "episode", "drop",
+    ]  # fmt: skip
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert spec["files"][0] == [NAMES[0], f"Featurettes/{NAMES[0]}"]
+
+    # A share writer changes the roles in the decision file: not restored, asked again.
+    pipeline.mp("cancel", DISC1.uid)
+    decision = pipeline.folder(DISC1, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
+    forged = json.loads(decision.read_text())
+    forged["roles"]["files"][4]["role"] = "episode"
+    decision.write_text(json.dumps(forged))
+    lose_the_database(pipeline)
+    out = pipeline.mp("reconcile").stderr
+    assert "remux_review decision file not restored (its signature does not verify" in out
+
+
+def test_a_pending_filing_job_with_another_file_list_is_rejected(pipeline):
+    reviewed(pipeline, "--files", "1 2 3 4 5:drop")
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    spec["files"][0][1] = "Season 01/Lost (2004) - s01e09.mkv"  # a share writer renames
+    path.write_text(json.dumps(spec))
+    pipeline.mp("reconcile")
+    assert pipeline.queue("pending") == []
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "its file list is not the one dispatch wrote" in reason.read_text()
+
+
+def test_a_worker_refuses_a_file_list_that_climbs_out_of_the_item(pipeline):
+    reviewed(pipeline)
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    spec["files"][0][1] = "../../Movies/x.mkv"  # forged before any reconcile could see it
+    path.write_text(json.dumps(spec))
+    pipeline.mp("claim", "--worker", "w1")
+    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "is not a plain name" in reason.read_text()
+
+
+def test_bad_roles_are_one_sentence_and_decide_nothing(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc_folder(pipeline, DISC1, "2-remuxed", ("rip", "remux"))
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.mark(movie, "2-remuxed", "rip", "remux")
+    pipeline.mp("reconcile")
+    for files, said in (
+        ("1 2 3", "files 4, 5 have no place"),
+        ("1 2 3 4 9", "there is no file 9"),
+        ("1 1 2 3 4", "file 1 is given twice"),
+        ("1 2 3 4 5:movie", "'movie' is not a role for a tv file"),
+    ):
+        err = pipeline.mp("approve", DISC1.uid, "--yes", "--files", files, expect=2).stderr
+        assert said in err and "Traceback" not in err
+    err = pipeline.mp("approve", movie.uid, "--yes", "--files", "1:drop", expect=2).stderr
+    assert "exactly one marked movie" in err
+    err = pipeline.mp("approve", movie.uid, "--yes", "--first-episode", "3", expect=2).stderr
+    assert "a first episode number is for a tv disc" in err
+    assert len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]) == 2
+
+
+def test_a_movie_review_keeps_extras_by_type(pipeline):
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    names = ["Extra 01.mkv", "Extra 02.mkv", "Heat (1995).mkv"]
+    disc_folder(pipeline, movie, "2-remuxed", ("rip", "remux"), names)
+    pipeline.mp("reconcile")
+    out = pipeline.mp("approve", movie.uid, "--yes", "--files", "3 1:trailer 2:drop").stdout
+    assert "its files as '3:movie 1:trailer 2:drop'" in out
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", movie.uid)
+    disc_folder(pipeline, movie, "3-transcoded", ("transcode",), names)
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert spec["files"] == [
+        ["Heat (1995).mkv", "Heat (1995).mkv"],
+        ["Extra 01.mkv", "Trailers/Extra 01.mkv"],
+    ]
