@@ -533,6 +533,10 @@ NON_INTERACTIVE_HELP = (
     metavar="N",
     help="At remux_review of a tv disc: its first episode's number in its season.",
 )
+@click.option(
+    "--year", metavar="YYYY", help="At filebot_confirm: the title's year, if it has none."
+)
+@click.option("--edition", metavar="NAME", help="At filebot_confirm: a movie's edition.")
 @click.option("--list", "list_only", is_flag=True, help="List the pending approvals.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON for programs.")
 @click.option(
@@ -548,6 +552,8 @@ def approve(
     destination: str | None,
     files: str | None,
     first_episode: int | None,
+    year: str | None,
+    edition: str | None,
     list_only: bool,
     as_json: bool,
     dry_run: bool,
@@ -562,6 +568,7 @@ def approve(
       mp approve 12 --yes --destination "Movies/Heat (1995)/Heat (1995).mkv"
       mp approve 14 --yes --files "2 1 3:double 4:special 5:featurette 6:drop"
       mp approve 14 --yes --first-episode 7
+      mp approve 12 --yes --year 1995 --edition "Director's Cut"
       mp approve 12 --reject --reason "wrong audio track"
     """
     from media_pipeline.approve import session
@@ -590,6 +597,8 @@ def approve(
                 destination=destination,
                 files=files,
                 first_episode=first_episode,
+                year=year,
+                edition=edition,
                 dry_run=dry_run,
             )
         )

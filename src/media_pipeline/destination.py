@@ -15,18 +15,80 @@ _SPECIALS = re.compile(r"(?:^|[^A-Za-z])(?:Specials?|Extras|Bonus)(?:$|[^A-Za-z]
 _DISC = re.compile(r"(?:^|[^A-Za-z])(?:Disc|Disk|D)[ _.-]?(\d{1,2})(?![0-9])", re.IGNORECASE)
 
 
-_YEAR = re.compile(r"\((?:19|20)\d\d\)")
+_YEAR = re.compile(r"\((?:18|19|20)\d\d\)")
+_EDITION = re.compile(r"\{edition-[^{}]*\}")
+FIRST_YEAR, LAST_YEAR = 1870, 2100  # films before 1870 there are none
 
 
-def naming_notes(key: ItemKey) -> list[str]:
-    """What in an item's name keeps Plex from matching it, for the person at the gate."""
-    if _YEAR.search(key.title):
+def has_year(name: str) -> bool:
+    return bool(_YEAR.search(name))
+
+
+def has_edition(name: str) -> bool:
+    return bool(_EDITION.search(name))
+
+
+def item_folder_name(item_type: str, destination: str) -> str:
+    """The folder Plex matches an item by: the movie's, or the show's."""
+    if item_type == "movie":
+        return os.path.basename(os.path.dirname(destination))
+    return os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
+
+
+def naming_notes(item_type: str, destination: str) -> list[str]:
+    """What in a destination keeps Plex from matching it, for the person at the gate."""
+    name = item_folder_name(item_type, destination)
+    if has_year(name):
         return []
-    what = "movie" if key.type == "movie" else "show"
+    what = "movie" if item_type == "movie" else "show"
     return [
-        f"the title has no year: Plex matches a {what} by 'Title (Year)'; edit the "
-        f"destination to add it (e.g. '{key.title} (1999)'), and the files are named so"
+        f"the title has no year: Plex matches a {what} by 'Title (Year)'; give it at the "
+        f"prompt or with --year (e.g. '{name} (1999)'), and the files are named so"
     ]
+
+
+def check_year(year: str) -> int:
+    """A year a person gave; ValueError with the reason when it is none."""
+    if not (year.strip().isdigit() and FIRST_YEAR <= int(year) <= LAST_YEAR):
+        raise ValueError(f"'{year}' is not a year ({FIRST_YEAR}-{LAST_YEAR})")
+    return int(year)
+
+
+def check_edition(edition: str) -> str:
+    """An edition's name as Plex reads it in '{edition-NAME}'; ValueError when it
+    cannot be one (braces, a '/', control characters, or longer than 60)."""
+    name = edition.strip()
+    if not name or len(name) > 60 or any(c in name for c in "{}/\\") or not name.isprintable():
+        raise ValueError(
+            f"'{edition}' cannot be an edition's name (up to 60 characters, no braces or '/')"
+        )
+    return name
+
+
+def with_year_and_edition(
+    item_type: str, destination: str, year: int | None, edition: str | None
+) -> str:
+    """The destination with a year added to the item's folder (and a movie's file) where
+    it has none, and for a movie an edition: 'Movies/Heat (1995) {edition-Director's
+    Cut}/Heat (1995) {edition-Director's Cut}.mkv' (Plex's naming)."""
+    name = item_folder_name(item_type, destination)
+    renamed = name
+    if year is not None and not has_year(name):
+        base, marker, rest = name.partition(" {edition-")
+        renamed = f"{base} ({year})" + (marker + rest if marker else "")
+    if edition is not None and item_type == "movie" and not has_edition(renamed):
+        renamed = f"{renamed} {{edition-{edition}}}"
+    if renamed == name:
+        return destination
+    if item_type == "movie":
+        library = os.path.dirname(os.path.dirname(destination))
+        file_name = os.path.basename(destination)
+        if file_name == f"{name}.mkv":
+            file_name = f"{renamed}.mkv"
+        return os.path.join(library, renamed, file_name)
+    season = os.path.basename(destination.rstrip(os.sep))
+    shows = os.path.dirname(os.path.dirname(destination.rstrip(os.sep)))
+    return os.path.join(shows, renamed, season) + os.sep
 
 
 def season_number(disc_label: str) -> int | None:

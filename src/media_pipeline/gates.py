@@ -72,7 +72,7 @@ def filing_destination(config: Config, approved: dict, row: dict) -> str:
     return chosen or proposed_destination(key, config.library_root)
 
 
-def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
+def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = None) -> dict:
     """What the person is shown at a gate. At remux_review: the media files, numbered as
     the roles' text form numbers them, and the roles they get unless changed."""
     folder = gate_folder(config, key, gate)
@@ -82,9 +82,26 @@ def prompt_for(config: Config, key: ItemKey, gate: str) -> dict:
         prompt["media"] = names
         prompt["roles"] = default_roles(key.type, key.title, names).as_json()
     if gate == "filebot_confirm":
-        prompt["destination"] = proposed_destination(key, config.library_root)
-        prompt["notes"] = naming_notes(key)
+        destination = proposed_destination(key, config.library_root)
+        if key.type == "tv" and db is not None:
+            destination = _in_approved_show_folder(db, key, destination)
+        prompt["destination"] = destination
+        prompt["notes"] = naming_notes(key.type, destination)
     return prompt
+
+
+def _in_approved_show_folder(db: Database, key: ItemKey, destination: str) -> str:
+    """A disc's proposed season folder, in the show folder a person approved for another
+    disc of the show (with the year given there): the discs of a show stay together."""
+    rows = list(
+        db.query("SELECT uid FROM media_items WHERE type = 'tv' AND title = ?", [key.title])
+    )
+    approved = approved_destinations(db, [row["uid"] for row in rows if row["uid"] != key.uid])
+    chosen = sorted(d for (_uid, gate), d in approved.items() if gate == "filebot_confirm" and d)
+    if not chosen:
+        return destination
+    show = os.path.dirname(chosen[-1].rstrip(os.sep))
+    return os.path.join(show, os.path.basename(destination.rstrip(os.sep))) + os.sep
 
 
 def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict | None]:
@@ -185,7 +202,7 @@ def open_approvals(
             if dry_run:
                 continue
             requested_at = utc_now()
-            prompt = prompt_for(config, ItemKey.of(item), gate)
+            prompt = prompt_for(config, ItemKey.of(item), gate, db)
             if gate == "remux_review" and item["type"] == "tv":
                 note, prompt["numbering"] = _episodes_now(config, db, item)
                 prompt["notes"] = [*prompt.get("notes", []), note]

@@ -122,7 +122,11 @@ def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
     assert "TV Shows/Delta/Season 03/" in screen
     assert "note: the title has no year" in screen  # Plex would not match 'Delta'
     terminal.keys("Enter")  # Approve
-    terminal.wait_for_after("[4 of 4] filebot_confirm", "Library destination")
+    terminal.wait_for_after("[4 of 4] filebot_confirm", "Year of the show")
+    terminal.type("2019")
+    terminal.keys("Enter")
+    screen = terminal.wait_for_after("[4 of 4] filebot_confirm", "Library destination")
+    assert "Delta (2019)/Season 03/" in screen  # the year is in the destination proposed
     terminal.keys("C-u")
     terminal.type("TV Shows/Delta (2019)/Season 03/")
     terminal.keys("Enter")

@@ -171,6 +171,12 @@ class ScriptedPrompter:
         answer = self.answers.pop(0)
         return proposed if answer == "" else answer
 
+    def ask_year(self, approval):
+        return self.answers.pop(0)
+
+    def ask_edition(self, approval):
+        return self.answers.pop(0)
+
     def tell(self, message):
         self.told.append(message)
 
@@ -190,7 +196,7 @@ def test_the_walk_approves_rejects_skips_and_quits(gated):
 def test_the_walk_edits_a_destination_and_refuses_one_outside_the_library(gated):
     gated.mark(MOVIE, "3-transcoded", "transcode")
     gated.mp("reconcile")
-    prompter = ScriptedPrompter(Choice.APPROVE, "/tmp/elsewhere", "Movies/Heat/Heat 1995.mkv")
+    prompter = ScriptedPrompter(Choice.APPROVE, "", "/tmp/elsewhere", "Movies/Heat/Heat 1995.mkv")
     summary = run_approve(gated.config, prompter)
     assert summary.approved == 1
     assert any("outside library_root" in message for message in prompter.told)
@@ -200,6 +206,67 @@ def test_the_walk_edits_a_destination_and_refuses_one_outside_the_library(gated)
         ).read_text()
     )
     assert decision["destination"] == str(gated.root / "library" / "Movies/Heat/Heat 1995.mkv")
+
+
+def test_the_walk_asks_a_year_where_there_is_none_and_an_edition(gated):
+    gated.write_pipeline_config(gates=["filebot_confirm"])
+    movie, disc1, disc2 = (
+        ItemKey("movie", "Heat"),
+        ItemKey("tv", "Delta", "S01 Disc1"),
+        ItemKey("tv", "Delta", "S01 Disc2"),
+    )
+    for key in (movie, disc1):
+        gated.mark(key, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    prompter = ScriptedPrompter(
+        Choice.APPROVE, "95", "1995", "Director's {Cut}", "Director's Cut", "",
+        Choice.APPROVE, "2019", "",
+    )  # fmt: skip
+    assert run_approve(gated.config, prompter).approved == 2
+    assert "'95' is not a year (1870-2100)" in prompter.told
+    assert any("cannot be an edition's name" in told for told in prompter.told)
+    library = gated.root / "library"
+    cut = "Heat (1995) {edition-Director's Cut}"
+    decided = {a["item_uid"]: a["destination"] for a in approvals_in(gated)}
+    assert decided[movie.uid] == str(library / "Movies" / cut / f"{cut}.mkv")
+    assert decided[disc1.uid] == str(library / "TV Shows" / "Delta (2019)" / "Season 01") + "/"
+    # The show's next disc is proposed in the folder approved for the first, year and all.
+    gated.mark(disc2, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    [approval] = listed(gated)
+    assert approval["prompt"]["destination"].endswith("/TV Shows/Delta (2019)/Season 01/")
+    assert approval["prompt"]["notes"] == []
+
+
+def test_year_and_edition_from_flags(gated):
+    gated.write_pipeline_config(gates=["filebot_confirm"])
+    movie = ItemKey("movie", "Heat")
+    gated.mark(movie, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    [approval] = listed(gated)
+    assert "the title has no year" in approval["prompt"]["notes"][0]
+    for args, said in (
+        (["--year", "1066"], "'1066' is not a year"),
+        (["--edition", "a/b"], "cannot be an edition's name"),
+        (["--year", "1995", "--destination", "Movies/x.mkv"], "not both"),
+    ):
+        err = gated.mp("approve", movie.uid, "--yes", *args, expect=2).stderr
+        assert said in err and "Traceback" not in err
+    out = gated.mp("approve", movie.uid, "--yes", "--year", "1995", "--edition", "Final Cut")
+    assert "filebot_confirm approved" in out.stdout
+    gated.mp("dispatch")
+    [name] = gated.queue("pending")
+    spec = json.loads((gated.staging / ".pipeline/jobs/pending" / name / "spec.json").read_text())
+    cut = "Heat (1995) {edition-Final Cut}"
+    assert spec["destination"] == str(gated.root / "library" / "Movies" / cut / f"{cut}.mkv")
+
+
+def approvals_in(pipeline) -> list[dict]:
+    import sqlite3
+
+    with sqlite3.connect(pipeline.database) as db:
+        db.row_factory = sqlite3.Row
+        return [dict(row) for row in db.execute("SELECT * FROM human_approvals")]
 
 
 def test_remux_review_shows_tracks_from_ffprobe(gated):

@@ -18,7 +18,15 @@ from typing import Protocol
 from sqlite_utils import Database
 
 from media_pipeline.config import Config, host_name
-from media_pipeline.destination import disc_season
+from media_pipeline.destination import (
+    check_edition,
+    check_year,
+    disc_season,
+    has_edition,
+    has_year,
+    item_folder_name,
+    with_year_and_edition,
+)
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
 from media_pipeline.gates import destination_inside, gate_folder
@@ -85,6 +93,14 @@ class Prompter(Protocol):
     def ask_reason(self, approval: PendingApproval) -> str | None: ...
 
     def edit_destination(self, approval: PendingApproval, proposed: str) -> str | None: ...
+
+    def ask_year(self, approval: PendingApproval) -> str | None:
+        """The year of a title that has none ('' for none); None to skip the item."""
+        ...
+
+    def ask_edition(self, approval: PendingApproval) -> str | None:
+        """A movie's edition ('' for none); None to skip the item."""
+        ...
 
     def edit_roles(
         self, approval: PendingApproval, text: str, first: str
@@ -272,6 +288,8 @@ def decide(
     destination: str | None = None,
     files: str | None = None,
     first_episode: int | None = None,
+    year: str | None = None,
+    edition: str | None = None,
     dry_run: bool = False,
 ) -> str:
     """`mp approve ITEM --yes|--reject`: decide the item's pending approval (with
@@ -292,6 +310,8 @@ def decide(
         if approval.gate != "filebot_confirm":
             raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
         destination = check_destination(config, destination, ItemKey.of(approval.item))
+    if year is not None or edition is not None:
+        destination = _typed_details(approval, destination, year, edition, approved=approved)
     roles = None
     if files is not None or first_episode is not None:
         roles = _typed_roles(approval, files, first_episode, approved=approved)
@@ -316,6 +336,39 @@ def decide(
     ):
         raise UsageError(f"the approval of {name} was decided meanwhile")
     return f"{name}: {approval.gate} {verb}"
+
+
+def _typed_details(
+    approval: PendingApproval,
+    destination: str | None,
+    year: str | None,
+    edition: str | None,
+    *,
+    approved: bool,
+) -> str:
+    """The destination proposed at filebot_confirm with --year and --edition in it."""
+    name = printable(approval.name)
+    if approval.gate != "filebot_confirm" or not approved:
+        raise UsageError(
+            f"--year and --edition approve filebot_confirm; {name} is at {approval.gate}"
+        )
+    if destination is not None:
+        raise UsageError(
+            "give --destination with the year in it, or --year and --edition, not both"
+        )
+    kind = approval.item["type"]
+    if edition is not None and kind != "movie":
+        raise UsageError(f"{name}: an edition is a movie's ('{{edition-NAME}}'), not a tv disc's")
+    try:
+        found_year = check_year(year) if year is not None else None
+        found_edition = check_edition(edition) if edition is not None else None
+    except ValueError as error:
+        raise UsageError(f"{name}: {error}") from None
+    proposed = approval.prompt.get("destination") or ""
+    folder = item_folder_name(kind, proposed)
+    if found_year is not None and has_year(folder):
+        raise UsageError(f"{name}: '{printable(folder)}' has a year already")
+    return with_year_and_edition(kind, proposed, found_year, found_edition)
 
 
 def _typed_roles(
@@ -367,6 +420,34 @@ def _edit_roles(approval: PendingApproval, prompter: Prompter) -> None:
             )
 
 
+def _with_details_asked(approval: PendingApproval, prompter: Prompter) -> str | None:
+    """The proposed destination, with the year asked for where its title has none and,
+    for a movie, an edition; None when the person backed out (the item is skipped)."""
+    kind = approval.item["type"]
+    proposed = approval.prompt.get("destination") or ""
+    name = item_folder_name(kind, proposed)
+    year = edition = None
+    while not has_year(name):
+        answer = prompter.ask_year(approval)
+        if answer is None:
+            return None
+        try:
+            year = check_year(answer) if answer.strip() else None
+            break
+        except ValueError as error:
+            prompter.tell(str(error))
+    while kind == "movie" and not has_edition(name):
+        answer = prompter.ask_edition(approval)
+        if answer is None:
+            return None
+        try:
+            edition = check_edition(answer) if answer.strip() else None
+            break
+        except ValueError as error:
+            prompter.tell(str(error))
+    return with_year_and_edition(kind, proposed, year, edition)
+
+
 def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
     """Walk the pending approvals, oldest first, asking the prompter about each."""
     summary = ApproveSummary()
@@ -398,8 +479,9 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
                 continue
             decision["reason"] = reason
         elif approval.gate == "filebot_confirm":
-            proposed = approval.prompt.get("destination") or ""
-            while True:
+            proposed = _with_details_asked(approval, prompter)
+            edited = proposed
+            while proposed is not None:
                 edited = prompter.edit_destination(approval, proposed)
                 if edited is None:
                     break

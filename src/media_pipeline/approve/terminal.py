@@ -70,6 +70,13 @@ class TerminalPrompter:
     def ask_reason(self, approval: PendingApproval) -> str | None:
         return questionary.text("Why reject it?").ask()
 
+    def ask_year(self, approval: PendingApproval) -> str | None:
+        what = "movie" if approval.item["type"] == "movie" else "show"
+        return questionary.text(f"Year of the {what} (Plex matches by it; Enter for none):").ask()
+
+    def ask_edition(self, approval: PendingApproval) -> str | None:
+        return questionary.text("Edition (like Director's Cut; Enter for none):").ask()
+
     def edit_destination(self, approval: PendingApproval, proposed: str) -> str | None:
         return questionary.text("Library destination (edit or Enter):", default=proposed).ask()
 
