@@ -488,6 +488,29 @@ def forget(config_path: str | None, item: str, confirmed: bool, dry_run: bool) -
     click.echo(run_forget(config, item).message)
 
 
+@mp.command()
+@click.argument("item", shell_complete=complete_item)
+@click.argument("title")
+@DRY_RUN
+@common_options
+def rename(config_path: str | None, item: str, title: str, dry_run: bool) -> None:
+    """Give ITEM another TITLE: its folders, database rows and decisions follow.
+
+    Refused while a job of the item runs or waits. A filing approval asks again (its
+    destination had the old title); files already in the library keep their names. A tv
+    disc is renamed on its own: rename each disc of the show.
+
+    \b
+    Examples:
+      mp rename 12 "Heat (1995)" --dry-run
+      mp rename movie/Heat "Heat (1995)"
+      mp rename "tv/Lost/S01 Disc1" "Lost (2004)"
+    """
+    from media_pipeline.jobs.rename import run_rename
+
+    click.echo(run_rename(_config(config_path), item, title, dry_run=dry_run).message)
+
+
 # A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.
 @mp.command(context_settings={"ignore_unknown_options": True})
 @click.argument("item", shell_complete=complete_item)

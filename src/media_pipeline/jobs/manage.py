@@ -55,7 +55,7 @@ class ManageResult:
 
 
 @contextlib.contextmanager
-def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, Database]]:
+def on_controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, Database]]:
     """What each of these commands works with: the share checked to be the one this
     controller knows, the queue open, the database under its lock. A dry run checks the
     same share, takes no lock and opens the database only to read: it writes nothing."""
@@ -77,7 +77,7 @@ def _controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, 
         reading.close()
 
 
-def _key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
+def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
     for label, value in (("title", title), ("disc label", disc_label)):
         # isprintable() is False for control characters and for the surrogates that
         # stand for bytes that are not UTF-8 (a title typed as $'\xff').
@@ -118,8 +118,8 @@ def run_rip(
         if any(mark in edition for mark in "{}/") or not edition.strip():
             raise UsageError(f"the edition '{printable(edition)}' cannot hold {{, }} or /")
         title = f"{title} {{edition-{edition.strip()}}}"
-    key = _key_from_parts(item_type, title, disc_label)
-    with _controller(config, dry_run) as (queue, db):
+    key = key_from_parts(item_type, title, disc_label)
+    with on_controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
         if rows:
             row = rows[0]
@@ -136,7 +136,7 @@ def run_rip(
 
 
 def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
-    with _controller(config, dry_run) as (queue, db):
+    with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         live = queue.live_job_for(row["uid"])
@@ -200,7 +200,7 @@ def run_retry(
     ask_again: bool = False,
     dry_run: bool = False,
 ) -> ManageResult:
-    with _controller(config, dry_run) as (queue, db):
+    with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         if row["state"] not in STOPPED:
@@ -314,7 +314,7 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
     each of its stage folders is renamed aside (kept), so no reconcile brings it back.
     Its media stays where it is, in staging and in the library; its history stays in the
     database. Refused while it has a live job (cancel it first)."""
-    with _controller(config, dry_run) as (queue, db):
+    with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = printable(item_name(row))
         if queue.live_job_for(row["uid"]) is not None:
@@ -355,7 +355,7 @@ def run_priority(
     the new priority. The old name is first taken out of pending/ by rename, so the job is
     never claimable under two names."""
     priority = clamp_priority(priority)
-    with _controller(config, dry_run) as (queue, db):
+    with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         if dry_run:
             live = queue.live_job_for(row["uid"])
