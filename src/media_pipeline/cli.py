@@ -547,14 +547,14 @@ NON_INTERACTIVE_HELP = (
 @click.option(
     "--files",
     metavar="TEXT",
-    help="At remux_review: each file by its number in episode order, with a role after a "
+    help="At either gate: each file by its number in episode order, with a role after a "
     "colon (double, special[=N], drop, featurette, trailer, ...): '2 1 3:special 4:drop'.",
 )
 @click.option(
     "--first-episode",
     type=click.IntRange(1, 999),
     metavar="N",
-    help="At remux_review of a tv disc: its first episode's number in its season.",
+    help="At either gate, for a tv disc: its first episode's number in its season.",
 )
 @click.option(
     "--year", metavar="YYYY", help="At filebot_confirm: the title's year, if it has none."

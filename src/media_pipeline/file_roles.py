@@ -99,6 +99,17 @@ def default_roles(item_type: str, title: str, names: list[str]) -> Roles:
     return Roles(tuple(Role(n, "movie" if n == main else "other") for n in names))
 
 
+def roles_to_follow(approved: Roles | None, item_type: str, title: str, names: list[str]) -> Roles:
+    """The roles filing follows for a folder holding names: those a person set, else the
+    defaults for what is there (a transcode script of one's own may name files otherwise
+    than the remux did, and an approval nobody changed should not hold on to them)."""
+    if approved is not None:
+        reviewed = [role.file for role in approved.files]
+        if approved != default_roles(item_type, title, reviewed):
+            return approved
+    return default_roles(item_type, title, names)
+
+
 def parse_roles(text: str, item_type: str, names: list[str], first_episode=None) -> Roles:
     """Roles from their text form, for the files names lists (numbered from 1)."""
     allowed = TV_ROLES if item_type == "tv" else MOVIE_ROLES

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.destination import naming_notes, proposed_destination
-from media_pipeline.file_roles import Roles, RolesError, default_roles, from_json, media_names
+from media_pipeline.file_roles import Roles, RolesError, from_json, media_names, roles_to_follow
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
@@ -73,14 +73,16 @@ def filing_destination(config: Config, approved: dict, row: dict) -> str:
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = None) -> dict:
-    """What the person is shown at a gate. At remux_review: the media files, numbered as
-    the roles' text form numbers them, and the roles they get unless changed."""
+    """What the person is shown at a gate: the media files, numbered as the roles' text
+    form numbers them, and the roles they get unless changed (at filebot_confirm, those
+    approved at remux_review); at filebot_confirm, the proposed destination."""
     folder = gate_folder(config, key, gate)
     prompt: dict = {"folder": folder, "files": describe_files(config.staging_root, folder)}
-    if gate == "remux_review":
-        names = media_names([described["name"] for described in prompt["files"]])
-        prompt["media"] = names
-        prompt["roles"] = default_roles(key.type, key.title, names).as_json()
+    names = media_names([described["name"] for described in prompt["files"]])
+    item = {"uid": key.uid, "type": key.type}
+    earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
+    prompt["media"] = names
+    prompt["roles"] = roles_to_follow(earlier, key.type, key.title, names).as_json()
     if gate == "filebot_confirm":
         destination = proposed_destination(key, config.library_root)
         if key.type == "tv" and db is not None:
@@ -114,26 +116,30 @@ def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict |
     if isinstance(settled, Waiting):
         return f"episodes: not numbered yet; filing {settled.reason}", None
     last = settled.first + settled.count - 1
-    note = (
-        f"episodes: as the season stands, s{settled.season:02d}e{settled.first:02d}-"
-        f"e{last:02d} in the order below (settled when it is filed)"
+    span = f"s{settled.season:02d}e{settled.first:02d}" + (
+        f"-e{last:02d}" if last != settled.first else ""
     )
+    note = f"episodes: as the season stands, {span} in the order below (settled when it is filed)"
     return note, {"season": settled.season, "first": settled.first}
 
 
-def approved_roles(db: Database, rows: list[dict]) -> dict[str, Roles]:
-    """item uid -> the roles a person approved at remux_review, for those items that have
-    them (an approval from before roles existed has none: the defaults apply)."""
+def approved_roles(db: Database, rows: list[dict], gates=GATE_STATES) -> dict[str, Roles]:
+    """item uid -> the file roles a person approved, for those items that have them: at
+    filebot_confirm if they were set there, else at remux_review (of the gates that are
+    on). An approval from before roles existed has none: the defaults apply."""
     in_force = _approvals_in_force(db, [row["uid"] for row in rows])
     types = {row["uid"]: row["type"] for row in rows}
-    found = {}
-    for (uid, gate), approval in in_force.items():
-        if gate != "remux_review" or approval["status"] != "approved" or not approval["roles"]:
+    found: dict[str, Roles] = {}
+    for gate in ("remux_review", "filebot_confirm"):  # the later gate's roles win
+        if gate not in gates:
             continue
-        try:
-            found[uid] = from_json(json.loads(approval["roles"]), types[uid])
-        except (RolesError, ValueError) as error:
-            log.warning("approval %s: its roles are not usable (%s)", approval["id"], error)
+        for (uid, decided_gate), approval in in_force.items():
+            if decided_gate != gate or approval["status"] != "approved" or not approval["roles"]:
+                continue
+            try:
+                found[uid] = from_json(json.loads(approval["roles"]), types[uid])
+            except (RolesError, ValueError) as error:
+                log.warning("approval %s: its roles are not usable (%s)", approval["id"], error)
     return found
 
 
@@ -203,7 +209,7 @@ def open_approvals(
                 continue
             requested_at = utc_now()
             prompt = prompt_for(config, ItemKey.of(item), gate, db)
-            if gate == "remux_review" and item["type"] == "tv":
+            if item["type"] == "tv":
                 note, prompt["numbering"] = _episodes_now(config, db, item)
                 prompt["notes"] = [*prompt.get("notes", []), note]
             if gate == "remux_review":

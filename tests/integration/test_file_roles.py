@@ -169,3 +169,27 @@ def test_a_movie_review_keeps_extras_by_type(pipeline):
         ["Heat (1995).mkv", "Heat (1995).mkv"],
         ["Extra 01.mkv", "Trailers/Extra 01.mkv"],
     ]
+
+
+def test_the_filing_gate_shows_the_reviewed_roles_and_can_change_them(pipeline):
+    reviewed(pipeline, "--files", "2 1 3 4:drop 5:drop")
+    pipeline.write_pipeline_config(gates=["remux_review", "filebot_confirm"])
+    pipeline.mp("reconcile")
+    [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approval["gate"] == "filebot_confirm"
+    assert [f["file"] for f in approval["prompt"]["roles"]["files"]][:2] == NAMES[1::-1]
+    pipeline.mp("approve", DISC1.uid, "--yes")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert [source for source, _place in spec["files"]] == [NAMES[1], NAMES[0], NAMES[2]]
+
+    # Filing stopped (a file in the way, say): asked again, the roles change there.
+    pipeline.mp("cancel", DISC1.uid)
+    pipeline.mp("retry", DISC1.uid, "--ask-again")
+    pipeline.mp("reconcile")
+    out = pipeline.mp("approve", DISC1.uid, "--yes", "--files", "3 2 1 4:trailer 5:drop")
+    assert "its files as '3 2 1 4:trailer 5:drop'" in out.stdout
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert [source for source, _place in spec["files"]] == [NAMES[2], NAMES[1], NAMES[0], NAMES[3]]
+    assert spec["files"][3][1] == f"Trailers/{NAMES[3]}"

@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 class Choice(enum.Enum):
     APPROVE = "Approve"
-    EDIT = "Change what each file becomes"  # remux_review only
+    EDIT = "Change what each file becomes"
     REJECT = "Reject"
     SKIP = "Skip"
     QUIT = "Quit"
@@ -59,10 +59,10 @@ class PendingApproval:
     requested_at: str
     item: dict
     prompt: dict
-    roles: Roles | None = None  # remux_review: as shown, the defaults until changed
+    roles: Roles | None = None  # as shown: the gate's proposal until changed
 
     def __post_init__(self) -> None:
-        if self.gate == "remux_review" and self.roles is None:
+        if self.roles is None:
             self.roles = _prompt_roles(self.prompt, self.item["type"])
 
     @property
@@ -228,7 +228,7 @@ def record_decision(
         },
         "prompt": approval.prompt,
     }
-    if approved and approval.gate == "remux_review":
+    if approved:
         chosen = roles or approval.roles
         decision["roles"] = chosen.as_json() if chosen is not None else None
     signed = sign(decision, decision_key(config))
@@ -294,7 +294,7 @@ def decide(
 ) -> str:
     """`mp approve ITEM --yes|--reject`: decide the item's pending approval (with
     dry_run, say what would be decided and write nothing). files and first_episode
-    change what each remuxed file becomes, at remux_review."""
+    change what each file becomes, at either gate."""
     if not approved and not (reason and reason.strip()):
         raise UsageError("--reject needs --reason TEXT (it is kept with the decision)")
     with reading_database(config) as db:
@@ -377,9 +377,9 @@ def _typed_roles(
     """The roles given with --files and --first-episode, checked against the files the
     approval shows."""
     name = printable(approval.name)
-    if approval.gate != "remux_review" or not approved:
+    if not approved:
         raise UsageError(
-            f"--files and --first-episode approve remux_review; {name} is at {approval.gate}"
+            f"--files and --first-episode come with --yes; {name} is at {approval.gate}"
         )
     if approval.roles is None:
         raise UsageError(f"{name}: its approval shows no media files to give roles to")
@@ -469,7 +469,7 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
             summary.skipped += 1
             continue
         decision: dict = {"approved": choice is Choice.APPROVE}
-        if choice is Choice.APPROVE and approval.gate == "remux_review":
+        if choice is Choice.APPROVE:
             decision["roles"] = approval.roles
         if choice is Choice.REJECT:
             reason = prompter.ask_reason(approval)

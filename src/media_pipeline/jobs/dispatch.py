@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.file_roles import default_roles, targets
+from media_pipeline.file_roles import roles_to_follow, targets
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.gates import approved_destinations, approved_roles, destination_inside
 from media_pipeline.identity import ensure_share
@@ -83,12 +83,12 @@ class Filing:
 
 
 def _filing(config: Config, db: Database, row: dict, destination: str | None) -> Filing | Waiting:
-    """Settle an item's filing: its files' roles (as approved at remux_review, else the
-    defaults), its episode numbers in its season, and each file's name in the library."""
+    """Settle an item's filing: its files' roles (as a person approved them at a gate,
+    else the defaults), its episode numbers in its season, and each file's name in the library."""
     key = ItemKey.of(row)
     reviewed = "remux_review" in config.gates
     discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
-    roles = approved_roles(db, discs) if reviewed else {}
+    roles = approved_roles(db, discs, config.gates)
     settled: Numbered | None = None
     if row["type"] == "tv":
         numbered = numbering(config.staging_root, row, discs, reviewed=reviewed, roles=roles)
@@ -96,16 +96,11 @@ def _filing(config: Config, db: Database, row: dict, destination: str | None) ->
             return numbered
         settled = numbered
     names = folder_media(config.staging_root, row.get("folder_path")) or []
-    chosen = roles.get(row["uid"])
-    reviewed_names = [role.file for role in chosen.files] if chosen else []
-    if chosen is None or chosen == default_roles(key.type, key.title, reviewed_names):
-        # Nobody changed the roles: the defaults of the files as transcoded (a transcode
-        # script of one's own may name them otherwise than the remux did).
-        chosen = default_roles(key.type, key.title, names)
+    chosen = roles_to_follow(roles.get(row["uid"]), key.type, key.title, names)
     missing = [r.file for r in chosen.files if r.role != "drop" and r.file not in names]
     if missing:
         return Waiting(
-            f"its files given roles at remux_review are not all in its folder (no "
+            f"its files given roles at a gate are not all in its folder (no "
             f"'{printable(missing[0])}'); 'mp retry --ask-again' it to review what is there"
         )
     season = settled.season if settled else disc_season(key.disc_label)
