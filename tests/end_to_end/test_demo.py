@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+SEASON_01 = [
+    *(f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 6)),
+    "Demo Show (2021) - s01e06-e07.mkv",
+]
+
 
 def mp_command() -> list[str]:
     script = Path(sys.executable).with_name("mp")
@@ -29,11 +34,11 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
     episodes = sorted(path.name for path in season.glob("*.mkv"))
     assert movie.exists()
-    extras = sorted(p.name for p in (movie.parent / "Other").glob("*.mkv"))
-    assert extras == ["Extra 01.mkv", "Extra 02.mkv"], "the disc's two extras are kept"
-    # Three episodes a disc (the short menu loops are not episodes), numbered across the
-    # season's two discs in Plex's naming.
-    assert episodes == [f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)]
+    extras = sorted(str(p.relative_to(movie.parent)) for p in movie.parent.rglob("Extra*.mkv"))
+    assert extras == ["Featurettes/Extra 01.mkv", "Trailers/Extra 02.mkv"], "typed at review"
+    # Three titles a disc (the short menu loops are not episodes), numbered across the
+    # season's two discs in Plex's naming; the second disc's last is a double episode.
+    assert episodes == SEASON_01
     if shutil.which("ffprobe"):
         assert run.stdout.startswith("media-pipeline demo: real ffmpeg")
         streams = subprocess.run(
@@ -111,6 +116,4 @@ def test_demo_without_ffmpeg_copies_and_says_so(tmp_path):
     assert run.stdout.splitlines()[0].startswith("media-pipeline demo WITHOUT ffmpeg")
     assert "IN_LIBRARY (5)" in run.stdout
     season = sandbox / "library" / "TV Shows" / "Demo Show (2021)" / "Season 01"
-    assert sorted(p.name for p in season.glob("*.mkv")) == [
-        f"Demo Show (2021) - s01e{n:02d}.mkv" for n in range(1, 7)
-    ]
+    assert sorted(p.name for p in season.glob("*.mkv")) == SEASON_01

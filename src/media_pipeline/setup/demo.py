@@ -1,11 +1,13 @@
 """`mp demo [DIR]`: the whole pipeline in a sandbox, driven by the real commands.
 
 The sandbox holds its own config, staging, library, database and a folder of simulated
-discs made with ffmpeg (a movie with a main feature and two extras; two discs of a TV
-season with three episodes and an extra each; English and French audio and an English
-subtitle). The reference scripts from the repository's scripts/ do the work; the demo
-runs reconcile, dispatch and approvals as the controller would, and claim as each of the
-three hosts would, until every item is in the library.
+discs made with ffmpeg: a movie with a main feature and two extras (kept as a featurette
+and a trailer); a film with Japanese audio only; two discs of a TV season with three
+episodes and a menu loop each (the second disc's last title a double episode); a
+specials disc; English and French audio and an English subtitle. The reference scripts
+from the repository's scripts/ do the work; the demo runs reconcile, dispatch and
+approvals as the controller would, and claim as each of the three hosts would, until
+every item is in the library.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ DEMO_ENVIRONMENT = {
     "MP_NO_FILEBOT": "1",  # file by copying even where FileBot is installed
 }
 MAX_ROUNDS = 12
+# What the person in the demo changes at remux_review: the movie's extras get Plex's
+# types, and the second disc's last title is a double episode.
+DEMO_ROLES = {MOVIE.uid: "1 2:featurette 3:trailer", SEASON[1].uid: "1 2 3:double"}
 
 
 def repository_scripts() -> Path:
@@ -151,7 +156,11 @@ def _drive(config: Config, echo: Callable[[str], None]) -> None:
             if not change.startswith("write "):
                 echo(f"  ct303 reconcile: {change}")
         for approval in pending_approvals(config):
-            echo(f"  ct303 approve --yes: {decide(config, approval.item['uid'], approved=True)}")
+            uid = approval.item["uid"]
+            files = DEMO_ROLES.get(uid) if approval.gate == "remux_review" else None
+            flags = f" --files '{files}'" if files else ""
+            decided = decide(config, uid, approved=True, files=files)
+            echo(f"  ct303 approve --yes{flags}: {decided}")
         for name, job_id in run_dispatch(config).queued:
             echo(f"  ct303 dispatch: {job_id.split('_')[3]} job for {name}")
         for host in HOSTS:
