@@ -271,3 +271,10 @@ def item_row(pipeline, key) -> dict:
     with sqlite3.connect(pipeline.database) as db:
         db.row_factory = sqlite3.Row
         return dict(db.execute("SELECT * FROM media_items WHERE uid = ?", [key.uid]).fetchone())
+
+
+def lose_the_database(pipeline) -> None:
+    """The database and its WAL files gone, as after a disk loss."""
+    for path in pipeline.database.parent.iterdir():
+        if path.name.startswith("state.db"):
+            path.unlink()

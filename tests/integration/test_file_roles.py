@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import item_row, pending_spec_of
+from conftest import item_row, lose_the_database, pending_spec_of
 
 from media_pipeline.items import ItemKey
 
@@ -36,12 +36,6 @@ def reviewed(pipeline, *approve_args: str) -> None:
     pipeline.mp("cancel", DISC1.uid)
     disc_folder(pipeline, DISC1, "3-transcoded", ("transcode",))
     pipeline.mp("reconcile")
-
-
-def lose_the_database(pipeline) -> None:
-    for path in pipeline.database.parent.iterdir():
-        if path.name.startswith("state.db"):
-            path.unlink()
 
 
 def test_the_review_shows_each_file_numbered_with_what_it_becomes(pipeline):

@@ -6,17 +6,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import item_row, tree_snapshot
+from conftest import item_row, lose_the_database, tree_snapshot
 
 from media_pipeline.items import ItemKey
 
 HEAT, HEAT_1995 = ItemKey("movie", "Heat"), ItemKey("movie", "Heat (1995)")
-
-
-def lose_the_database(pipeline) -> None:
-    for path in pipeline.database.parent.iterdir():
-        if path.name.startswith("state.db"):
-            path.unlink()
 
 
 def media(pipeline, title: str) -> dict:

@@ -420,6 +420,22 @@ def _edit_roles(approval: PendingApproval, prompter: Prompter) -> None:
             )
 
 
+_BACKED_OUT = object()
+
+
+def _asked(prompter: Prompter, ask, check):
+    """Ask until the answer passes check ('' is no answer: None); _BACKED_OUT when the
+    person backed out."""
+    while True:
+        answer = ask()
+        if answer is None:
+            return _BACKED_OUT
+        try:
+            return check(answer) if answer.strip() else None
+        except ValueError as error:
+            prompter.tell(str(error))
+
+
 def _with_details_asked(approval: PendingApproval, prompter: Prompter) -> str | None:
     """The proposed destination, with the year asked for where its title has none and,
     for a movie, an edition; None when the person backed out (the item is skipped)."""
@@ -427,24 +443,12 @@ def _with_details_asked(approval: PendingApproval, prompter: Prompter) -> str | 
     proposed = approval.prompt.get("destination") or ""
     name = item_folder_name(kind, proposed)
     year = edition = None
-    while not has_year(name):
-        answer = prompter.ask_year(approval)
-        if answer is None:
-            return None
-        try:
-            year = check_year(answer) if answer.strip() else None
-            break
-        except ValueError as error:
-            prompter.tell(str(error))
-    while kind == "movie" and not has_edition(name):
-        answer = prompter.ask_edition(approval)
-        if answer is None:
-            return None
-        try:
-            edition = check_edition(answer) if answer.strip() else None
-            break
-        except ValueError as error:
-            prompter.tell(str(error))
+    if not has_year(name):
+        year = _asked(prompter, lambda: prompter.ask_year(approval), check_year)
+    if kind == "movie" and not has_edition(name) and year is not _BACKED_OUT:
+        edition = _asked(prompter, lambda: prompter.ask_edition(approval), check_edition)
+    if _BACKED_OUT in (year, edition):
+        return None
     return with_year_and_edition(kind, proposed, year, edition)
 
 
