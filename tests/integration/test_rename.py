@@ -91,3 +91,33 @@ def test_a_rename_onto_a_folder_there_or_a_live_job_changes_nothing(pipeline):
     for title, said in (("a/b", "cannot be a folder name"), (".x", "cannot be a folder name"),
                         ("Heat", "is already called")):  # fmt: skip
         assert said in pipeline.mp("rename", HEAT.uid, title, expect=2).stderr
+
+
+def test_every_correction_survives_losing_the_database(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    ronin, test_rip = ItemKey("movie", "Ronin"), ItemKey("movie", "Test Rip")
+    for key in (HEAT, ronin, test_rip):
+        pipeline.mark(key, "3-transcoded", "rip", "remux", "transcode")
+    pipeline.mp("reconcile")
+    pipeline.mp("rename", HEAT.uid, "Heat (1995)")  # a title fixed
+    pipeline.mp("forget", test_rip.uid, "--yes")  # an item that should not be tracked
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", HEAT_1995.uid, "--yes", "--edition", "Director's Cut")
+    pipeline.mp("approve", ronin.uid, "--yes", "--year", "1998")
+    pipeline.mp("dispatch")
+    pipeline.mp("cancel", ronin.uid)
+    pipeline.mp("retry", ronin.uid, "--ask-again")  # its destination to be chosen again
+
+    lose_the_database(pipeline)
+    pipeline.mp("reconcile")
+    titles = sorted(i["title"] for i in pipeline.status_json()["items"])
+    assert titles == ["Heat (1995)", "Ronin"], "renamed, and the forgotten one stays out"
+    [asked] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert asked["item"]["title"] == "Ronin" and asked["gate"] == "filebot_confirm"
+    cut = "Heat (1995) {edition-Director's Cut}"
+    with sqlite3.connect(pipeline.database) as db:
+        [(destination,)] = db.execute(
+            "SELECT destination FROM human_approvals WHERE item_uid = ? AND status = 'approved'",
+            [HEAT_1995.uid],
+        )
+    assert destination == str(pipeline.root / "library" / "Movies" / cut / f"{cut}.mkv")
