@@ -46,6 +46,10 @@ copy_to() {
 # there with the same bytes is this file filed by an earlier run that stopped.
 file_one() {
   local file=$1 target=$2 part
+  if [[ -L $target ]]; then
+    echo "$target is a link: refusing to file onto it" >&2
+    exit 1
+  fi
   if [[ -e $target ]]; then
     if cmp -s -- "$file" "$target"; then
       echo "already filed: $target"
@@ -55,6 +59,11 @@ file_one() {
     echo "refusing to overwrite $target" >&2
     exit 1
   fi
+  # A folder in the library that is a link (Featurettes -> /etc) is not filed through.
+  if [[ -L $(dirname -- "$target") ]]; then
+    echo "$(dirname -- "$target") is a link: not filing through it" >&2
+    exit 1
+  fi
   mkdir -p -- "$(dirname -- "$target")"
   # "<name>.part.mkv": the same extension, so FileBot keeps the name it is given.
   part="${target%.*}.part.${target##*.}"
@@ -62,6 +71,8 @@ file_one() {
   copy_to "$file" "$part"
   cmp -s -- "$file" "$part" || { echo "copy of $file does not match" >&2; exit 1; }
   mv -n -- "$part" "$target"
+  # mv -n does nothing, and may say nothing, when something took the name meanwhile.
+  cmp -s -- "$file" "$target" || { echo "$target is not the copy of $file" >&2; exit 1; }
   echo "filed $(basename -- "$file") -> $target"
   rm -- "$file"
 }

@@ -285,3 +285,28 @@ def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
         calls = (tmp_path / "tools" / "filebot.calls").read_text().splitlines()
         assert len(calls) == 3 and all(".part." in call for call in calls)
         assert not list((staged / ".pipeline" / "filing").iterdir()), "its links are gone"
+
+
+def test_filing_never_goes_through_or_onto_a_link_in_the_library(tmp_path):
+    staged = tmp_path / "3-transcoded" / "Film"
+    staged.mkdir(parents=True)
+    (staged / "Film.mkv").write_bytes(b"film")
+    (staged / "Extra 01.mkv").write_bytes(b"extra")
+    movie = tmp_path / "library" / "Movies" / "Film (1954)"
+    movie.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (movie / "Featurettes").symlink_to(elsewhere)  # planted by a share writer
+    (movie / "Film (1954).mkv").symlink_to(tmp_path / "nothing-there")  # a dangling link
+    for files, said in (
+        ("Film.mkv\tFilm (1954).mkv\n", "is a link: refusing to file onto it"),
+        ("Extra 01.mkv\tFeaturettes/Extra 01.mkv\n", "is a link: not filing through it"),
+    ):
+        done = subprocess.run(
+            ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), f"{movie}/Film (1954).mkv"],
+            env={**os.environ, "MP_NO_FILEBOT": "1", "MP_ITEM_TITLE": "Film", "MP_FILES": files},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 1 and said in done.stderr
+    assert sorted(p.name for p in staged.glob("*.mkv")) == ["Extra 01.mkv", "Film.mkv"]
+    assert list(elsewhere.iterdir()) == [] and not (tmp_path / "nothing-there").exists()
