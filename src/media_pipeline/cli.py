@@ -72,7 +72,12 @@ def _say(sentence: str) -> None:
     if logs.json_logging():
         log.error("%s", sentence, extra={"event": "error"})
     else:
-        click.echo(f"mp: {sentence}", err=True)
+        click.echo(_to_stderr(f"mp: {sentence}", "ERROR"), err=True)
+
+
+def _to_stderr(text: str, level: str) -> str:
+    """A line for stderr: with its syslog priority when stderr is the journal."""
+    return logs.with_priority(text, level) if logs.stderr_is_journal() else text
 
 
 def common_options(function: Callable) -> Callable:
@@ -751,7 +756,7 @@ def validate(config_path: str | None) -> None:
     """
     config = _config(config_path)
     for warning in config_warnings(config):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(_to_stderr(f"warning: {warning}", "WARNING"), err=True)
     click.echo(f"{config.source}: valid")
 
 

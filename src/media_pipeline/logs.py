@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -101,20 +102,54 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+# syslog priorities, which journald reads from a "<N>" at the start of a line.
+PRIORITIES = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
+
+
+def stderr_is_journal() -> bool:
+    """Whether stderr is the journal's stream: systemd sets JOURNAL_STREAM to its
+    "device:inode", and a redirection (`mp ... 2>file` in a unit) makes them differ."""
+    device, _colon, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        status = os.fstat(sys.stderr.fileno())
+        return (status.st_dev, status.st_ino) == (int(device), int(inode))
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+def with_priority(text: str, level: str) -> str:
+    """text with its syslog priority before each line, for the journal."""
+    prefix = f"<{PRIORITIES.get(level, 6)}>"
+    return "\n".join(prefix + line for line in text.split("\n"))
+
+
+class JournalPrefix(logging.Formatter):
+    """Another formatter's lines, each with the record's priority (`<4>` a warning), so
+    that `journalctl -p warning` finds the warnings."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return with_priority(self.inner.format(record), record.levelname)
+
+
 def json_logging() -> bool:
     """Whether this command logs JSON lines (--log-format json)."""
     handlers = logging.getLogger("media_pipeline").handlers
-    return any(isinstance(handler.formatter, JsonFormatter) for handler in handlers)
+    formatters = [getattr(h.formatter, "inner", h.formatter) for h in handlers]
+    return any(isinstance(formatter, JsonFormatter) for formatter in formatters)
 
 
 def setup_logging(log_format: str = "text", verbosity: int = 0) -> None:
     """verbosity: -1 quiet (warnings only), 0 normal, 1 and more debug."""
     level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(TextFormatter("%(levelname)s %(message)s"))
+    formatter: logging.Formatter = (
+        JsonFormatter() if log_format == "json" else TextFormatter("%(levelname)s %(message)s")
+    )
+    handler.setFormatter(JournalPrefix(formatter) if stderr_is_journal() else formatter)
     root = logging.getLogger("media_pipeline")
     root.handlers[:] = [handler]
     root.setLevel(level)
