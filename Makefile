@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System tools the tests and the demo use: installed when missing and we may (root).
 SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck \
-	systemd-analyze:systemd
+	systemd-analyze:systemd nginx:nginx
 
 .PHONY: demo test lint unit bench soak system-deps clean
 
@@ -26,7 +26,7 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    apt-get update -qq && bash .ci/apt-install $$missing; \
 	  else \
 	    echo "warning: missing$$missing (install them for the full test suite)"; \
 	  fi; \
