@@ -683,6 +683,34 @@ def worker_resume(config_path: str | None, name: str, dry_run: bool) -> None:
     click.echo(set_drained(_config(config_path), name, False, dry_run=dry_run))
 
 
+@mp.group(name="scripts")
+def scripts_group() -> None:
+    """The reference scripts that come with media-pipeline.
+
+    \b
+    Examples:
+      mp scripts install --dest /opt/media/scripts
+    """
+
+
+@scripts_group.command(name="install")
+@click.option("--dest", metavar="DIR", help="Copy them here [default: /opt/media/scripts].")
+@DRY_RUN
+def scripts_install(dest: str | None, dry_run: bool) -> None:
+    """Copy the reference scripts (rip, remux, transcode, filing) into DIR, executable.
+
+    A script already there is never overwritten; one that differs is named.
+
+    \b
+    Examples:
+      mp scripts install                        # into /opt/media/scripts
+      mp scripts install --dest /srv/scripts --dry-run
+    """
+    from media_pipeline.setup.scripts import run_scripts_install
+
+    click.echo(run_scripts_install(dest, dry_run=dry_run))
+
+
 @mp.group(name="timers")
 def timers_group() -> None:
     """Install the systemd units that run media-pipeline on this host.

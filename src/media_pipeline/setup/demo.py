@@ -21,7 +21,6 @@ from pathlib import Path
 
 import yaml
 
-import media_pipeline
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
 from media_pipeline.errors import UsageError
@@ -32,6 +31,7 @@ from media_pipeline.jobs.manage import run_rip
 from media_pipeline.reconcile import run_reconcile
 from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
+from media_pipeline.setup.scripts import copy_scripts, packaged_scripts
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
 # A film whose only audio is Japanese: the remux keeps it, though the demo wants eng, fra.
@@ -63,14 +63,9 @@ DEMO_ROLES = {MOVIE.uid: "1 2:featurette 3:trailer", SEASON[1].uid: "1 2 3:doubl
 
 
 def repository_scripts() -> Path:
-    # src/media_pipeline/__init__.py -> the clone's root, wherever this module sits.
-    scripts = Path(media_pipeline.__file__).resolve().parents[2] / "scripts"
-    if not (scripts / "rip-disc.sh").exists():
-        raise UsageError(
-            f"the demo runs the reference scripts from the repository's scripts/ folder, "
-            f"which is not at {scripts}; run it from a clone (make demo)"
-        )
-    return scripts
+    """The reference scripts the demo runs: those inside the installed package (a clone's
+    scripts/ is the same folder), so the demo runs from a wheel install too."""
+    return packaged_scripts()
 
 
 def _title(
@@ -193,7 +188,7 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
             f"{sandbox} already holds a demo (config.yaml); give an empty or new folder"
         )
     scripts = sandbox / "scripts"
-    shutil.copytree(repository_scripts(), scripts)
+    copy_scripts(scripts)
     echo(f"sandbox: {sandbox}")
     echo("making the simulated discs ...")
     make_discs(sandbox / "discs", with_ffmpeg)
