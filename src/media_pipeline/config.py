@@ -52,6 +52,15 @@ class WorkerSpec(NamedTuple):
     max_running: int = 1
 
 
+class UnitSettings(NamedTuple):
+    """How `mp timers install` writes the system units."""
+
+    user: str = "media"
+    group: str = "media"
+    transcode_nice: int = 10
+    transcode_io_class: str = "idle"
+
+
 class JobSettings(NamedTuple):
     heartbeat_seconds: int = 30
     stale_after_seconds: int = 300
@@ -118,6 +127,7 @@ class Config(NamedTuple):
     notify: NotifySettings = NotifySettings()
     # Applied once the config is loaded; also the umask of the scripts mp runs.
     umask: int = 0o022
+    units: UnitSettings = UnitSettings()
 
     @property
     def lock_path(self) -> str:
@@ -155,6 +165,31 @@ def positive_int(value: Any, key: str, problems: list[str]) -> int | None:
     # bool is an int in Python; `max_attempts: yes` is a mistake, not 1.
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         problems.append(f"key '{key}' must be a whole number of at least 1, got {value!r}")
+        return None
+    return value
+
+
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def account_name(value: Any, key: str, problems: list[str]) -> str | None:
+    """A user or group name as useradd takes it."""
+    if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
+        problems.append(f"key '{key}' must be a user or group name like 'media', got {value!r}")
+        return None
+    return value
+
+
+def nice_value(value: Any, key: str, problems: list[str]) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
+        problems.append(f"key '{key}' must be a nice level from 0 to 19, got {value!r}")
+        return None
+    return value
+
+
+def io_class(value: Any, key: str, problems: list[str]) -> str | None:
+    if value not in ("idle", "best-effort"):
+        problems.append(f"key '{key}' must be 'idle' or 'best-effort', got {value!r}")
         return None
     return value
 
@@ -709,6 +744,38 @@ SCHEMA: tuple[Setting, ...] = (
         default=60,
     ),
     Setting(
+        "units",
+        "How 'mp timers install' writes the system units (not the --user ones).",
+        None,
+        children=(
+            Setting(
+                "user",
+                "The user the services run mp as; it must write the share and the database's "
+                "folder. Make it on each host: useradd --system --user-group --create-home "
+                "media (and on the ripper: usermod -aG cdrom media).",
+                "media",
+                account_name,
+                default="media",
+            ),
+            Setting("group", "The services' group.", "media", account_name, default="media"),
+            Setting(
+                "transcode_nice",
+                "The CPU nice level (0-19) of a worker that transcodes, so that an encode "
+                "gives way to Plex playing on the same host.",
+                10,
+                nice_value,
+                default=10,
+            ),
+            Setting(
+                "transcode_io_class",
+                "Its disk priority: idle (only when nothing else reads) or best-effort.",
+                "idle",
+                io_class,
+                default="idle",
+            ),
+        ),
+    ),
+    Setting(
         "umask",
         "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
         "make once this file is read; '002' makes them group-writable. Until then mp "
@@ -805,6 +872,7 @@ def parse_config(data: Any, source: str) -> Config:
         windows=values["windows"],
         notify=NotifySettings(**values["notify"]),
         umask=values["umask"],
+        units=UnitSettings(**values["units"]),
     )
 
 

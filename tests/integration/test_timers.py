@@ -69,7 +69,7 @@ def test_installed_units_pass_systemd_analyze_verify(pipeline):
     # A template is verified as an instance, the way systemd would start it.
     for suffix in ("service", "timer"):
         shutil.copy(dest / f"mp-claim@.{suffix}", dest / f"mp-claim@w1.{suffix}")
-    units = [str(path) for path in sorted(dest.iterdir()) if "@." not in path.name]
+    units = [str(p) for p in sorted(dest.iterdir()) if "@." not in p.name and p.is_file()]
     run = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True
     )
@@ -101,3 +101,40 @@ def test_reference_scripts_end_with_the_three_marker_lines():
         assert tail[1].startswith("touch -- ") and tail[1].endswith(f'/.pipeline/{marker}.done"')
         assert tail[2].startswith("date -Iseconds > ")
         assert tail[2].endswith(f'/.pipeline/{marker}.timestamp"')
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_every_system_unit_scores_at_most_2_5(pipeline):
+    """`systemd-analyze security --offline=true`: 0 is a locked-down service, 10 one
+    running as root with everything open (where the units started, at 9.0)."""
+    dest = pipeline.root / "units"
+    pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
+    shutil.copy(dest / "mp-claim@.service", dest / "mp-claim@w1.service")
+    scores = {}
+    for name in ("mp-reconcile.service", "mp-dispatch.service", "mp-claim@w1.service"):
+        run = subprocess.run(
+            ["systemd-analyze", "security", "--offline=true", "--no-pager", name],
+            capture_output=True, text=True, cwd=dest, timeout=60,
+        )  # fmt: skip
+        last = run.stdout.strip().splitlines()[-1]
+        scores[name] = float(last.split("level for")[1].split(":")[1].split()[0])
+    assert all(score <= 2.5 for score in scores.values()), scores
+    claim = (dest / "mp-claim@.service").read_text()
+    assert "User=media" in claim and "DeviceAllow=block-sr rw" in claim
+    assert "Documentation=" in claim
+
+
+def test_a_transcoding_worker_gets_a_low_priority_drop_in(pipeline):
+    pipeline.write_pipeline_config(
+        workers={"ct302": {"kinds": ["rip"]}, "ct304": {"kinds": ["transcode", "filebot"]}},
+        units={"transcode_nice": 15, "transcode_io_class": "best-effort"},
+    )
+    dest = pipeline.root / "units"
+    pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "ct304")
+    drop_in = (dest / "mp-claim@ct304.service.d" / "50-priority.conf").read_text()
+    assert "Nice=15" in drop_in and "IOSchedulingClass=best-effort" in drop_in
+    assert not (dest / "mp-claim@ct302.service.d").exists(), "the ripper keeps its priority"
+    pipeline.write_pipeline_config(units={"user": "Media Man", "transcode_nice": 40})
+    err = pipeline.mp("config", "validate", expect=2).stderr
+    assert "key 'units.user' must be a user or group name" in err
+    assert "key 'units.transcode_nice' must be a nice level from 0 to 19" in err

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from media_pipeline.config import Config, host_name
+from media_pipeline.config import Config, UnitSettings, host_name
 from media_pipeline.errors import UsageError
 
 # (unit name, what it does, command, seconds between runs)
@@ -25,6 +25,7 @@ CONTROLLER_UNITS = (
     ("mp-dispatch", "queue a job for every item that needs one", "dispatch", 60),
 )
 CLAIM_UNIT = ("mp-claim@", "claim and run one job as worker %i", "claim --worker %i", 30)
+DOCUMENTATION = "man:mp(1) https://github.com/media-pipeline/media-pipeline#readme"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class UnitPaths:
     library_root: str
     queue_dir: str
     database_folder: str
+    user: str = "media"
+    group: str = "media"
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
@@ -45,6 +48,8 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         library_root=config.library_root,
         queue_dir=config.queue_dir,
         database_folder=os.path.dirname(config.database),
+        user=config.units.user,
+        group=config.units.group,
     )
 
 
@@ -59,7 +64,54 @@ def installed_mp() -> str:
     return os.path.abspath(found)
 
 
-def _hardening(paths: UnitPaths, writes: list[str], user: bool) -> list[str]:
+# The sandbox every system unit gets. What mp and the scripts need: the share, the
+# library and the database's folder to write, the network (NFS, notifications), and
+# nothing privileged. `systemd-analyze security` scores the result (tests check it).
+HARDENING = (
+    "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=",
+    "AmbientCapabilities=",
+    "ProtectSystem=strict",
+    "PrivateTmp=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes",
+    "ProtectClock=yes",
+    "ProtectHostname=yes",
+    "ProtectProc=invisible",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "RestrictNamespaces=yes",
+    "RestrictRealtime=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "RemoveIPC=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "SystemCallFilter=~@privileged",
+    "UMask=0027",
+)
+# The controller runs only Python: no devices, no home, no memory both written and run.
+CONTROLLER_HARDENING = (
+    "ProcSubset=pid",
+    "PrivateDevices=yes",
+    "ProtectHome=yes",
+    "MemoryDenyWriteExecute=yes",
+    "SystemCallFilter=~@resources",
+)
+# A claim runs the owner's scripts: the ripper's drives (and the generic SCSI devices
+# makemkvcon talks to them through), ~/.MakeMKV, and a JIT for FileBot (Java).
+CLAIM_HARDENING = (
+    "DevicePolicy=closed",
+    "DeviceAllow=block-sr rw",
+    "DeviceAllow=char-sg rw",
+    "ProtectHome=read-only",
+)
+
+
+def _hardening(
+    paths: UnitPaths, writes: list[str], user: bool, extra: tuple[str, ...]
+) -> list[str]:
     if user:
         # A user manager cannot set up most of these without privileges; left out.
         return []
@@ -67,11 +119,12 @@ def _hardening(paths: UnitPaths, writes: list[str], user: bool) -> list[str]:
         "",
         "# Hardening: the service sees the whole system read-only except what it must write.",
         "# Drop a line here (or add a path) if your scripts need more.",
-        "ProtectSystem=strict",
+        f"User={paths.user}",
+        f"Group={paths.group}",
         # '-': a path missing on this host is skipped rather than failing the start.
         "ReadWritePaths=" + " ".join(f"-{path}" for path in dict.fromkeys(writes)),
-        "NoNewPrivileges=yes",
-        "PrivateTmp=yes",
+        *HARDENING,
+        *extra,
     ]
 
 
@@ -83,10 +136,12 @@ def _service(
     writes: list[str],
     user: bool,
     extra: tuple[str, ...] = (),
+    hardening: tuple[str, ...] = (),
 ) -> str:
     lines = [
         "[Unit]",
         f"Description=media-pipeline: {description}",
+        f"Documentation={DOCUMENTATION}",
         f"RequiresMountsFor={paths.staging_root}",
         "After=network-online.target remote-fs.target",
         "Wants=network-online.target",
@@ -97,7 +152,7 @@ def _service(
         f"ExecStart={paths.mp} {command} --config {paths.config}",
         f"SyslogIdentifier={identifier}",
         *extra,
-        *_hardening(paths, writes, user),
+        *_hardening(paths, writes, user, hardening),
     ]
     return "\n".join(lines) + "\n"
 
@@ -106,6 +161,7 @@ def _timer(description: str, every_seconds: int) -> str:
     lines = [
         "[Unit]",
         f"Description=media-pipeline: {description}",
+        f"Documentation={DOCUMENTATION}",
         "",
         "[Timer]",
         # Count from the end of the last run, not its start: a oneshot service that
@@ -122,12 +178,39 @@ def _timer(description: str, every_seconds: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_units(paths: UnitPaths, *, user: bool = False) -> dict[str, str]:
-    """File name -> text of every unit."""
+DEFAULT_UNIT_SETTINGS = UnitSettings()
+
+
+def _priority(settings: UnitSettings) -> str:
+    """A drop-in for a transcoding worker's claims: its encode gives way to Plex."""
+    lines = [
+        "# An encode gives way to whatever else the host does (Plex playing, say).",
+        "[Service]",
+        f"Nice={settings.transcode_nice}",
+        f"IOSchedulingClass={settings.transcode_io_class}",
+        "CPUWeight=20",
+        "IOWeight=20",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_units(
+    paths: UnitPaths,
+    *,
+    user: bool = False,
+    transcoders: tuple[str, ...] = (),
+    settings: UnitSettings = DEFAULT_UNIT_SETTINGS,
+) -> dict[str, str]:
+    """File name (below the unit folder) -> text of every unit, and of the priority
+    drop-in of each transcoding worker's claim instance."""
     units = {}
+    for worker in transcoders:
+        units[f"mp-claim@{worker}.service.d/50-priority.conf"] = _priority(settings)
     controller_writes = [paths.staging_root, paths.queue_dir, paths.database_folder]
     for name, what, command, every in CONTROLLER_UNITS:
-        units[f"{name}.service"] = _service(what, command, name, paths, controller_writes, user)
+        units[f"{name}.service"] = _service(
+            what, command, name, paths, controller_writes, user, hardening=CONTROLLER_HARDENING
+        )
         units[f"{name}.timer"] = _timer(f"run {name} every {every} s", every)
     name, what, command, every = CLAIM_UNIT
     # makemkvcon keeps its settings and key in ~/.MakeMKV on the ripper.
@@ -143,7 +226,7 @@ def render_units(paths: UnitPaths, *, user: bool = False) -> dict[str, str]:
     # /tmp, and /run/lock is not writable to every user on every distribution.
     shared_locks = ("RuntimeDirectory=media-pipeline", "RuntimeDirectoryPreserve=yes")
     units[f"{name}.service"] = _service(
-        what, command, "mp-claim-%i", paths, claim_writes, user, shared_locks
+        what, command, "mp-claim-%i", paths, claim_writes, user, shared_locks, CLAIM_HARDENING
     )
     units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
     return units
@@ -197,8 +280,13 @@ def run_timers_install(
     try:
         os.makedirs(folder, exist_ok=True)
         written = []
-        for name, text in render_units(paths_for(config), user=user).items():
+        transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
+        units = render_units(
+            paths_for(config), user=user, transcoders=transcoders, settings=config.units
+        )
+        for name, text in units.items():
             path = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(text)
             written.append(path)
