@@ -413,15 +413,50 @@ HAZARD_SCAN_LIMIT = 10_000
 PLAYLIST_STARTS = (b"#EXTM3U", b"ffconcat", b"#EXT-X-", b"<?xml")
 
 
-def _unsafe_file(folder: Folder, name: str, status: os.stat_result) -> bool:
-    if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:
+# The reference filing script hands FileBot a second name of each file it files, in
+# `.pipeline/filing/`, named `.mp-part.*`; one left by a run that was killed is no hazard
+# (the next run removes it).
+FILING_LINKS = (".pipeline", "filing")
+FILING_LINK_PREFIX = ".mp-part."
+
+
+def _filing_links(top: Folder) -> set[tuple[int, int]]:
+    """(device, inode) of the regular files the filing script linked in `top`'s
+    `.pipeline/filing/`, if any."""
+    try:
+        with top.walk(*FILING_LINKS) as filing:
+            found = set()
+            for entry in filing.entries():
+                status = entry.stat(follow_symlinks=False)
+                if entry.name.startswith(FILING_LINK_PREFIX) and stat.S_ISREG(status.st_mode):
+                    found.add((status.st_dev, status.st_ino))
+            return found
+    except (FileNotFoundError, NotADirectoryError, BadEntry, OSError):
+        return set()
+
+
+def _unsafe_file(
+    folder: Folder, name: str, status: os.stat_result, linked: set[tuple[int, int]]
+) -> bool:
+    if not stat.S_ISREG(status.st_mode):
+        return True
+    if status.st_nlink > 1 and not (
+        status.st_nlink == 2 and (status.st_dev, status.st_ino) in linked
+    ):
         return True
     return _is_playlist(folder, name)
 
 
 def _is_playlist(folder: Folder, name: str) -> bool:
     try:
-        descriptor = folder.open_file(name, os.O_RDONLY)
+        # Not open_file: a file with the filing script's second name is read here too.
+        descriptor = os.open(
+            check_name(name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+            dir_fd=folder.fd,
+        )  # fmt: skip
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            os.close(descriptor)
+            return True
     except (OSError, BadEntry):
         return True  # changed since it was listed: not a file to hand over either
     try:
@@ -444,6 +479,7 @@ def hazard_in(root: str, path: str) -> str | None:
         return None
     except (BadEntry, OSError):
         return path
+    linked = _filing_links(top)
     pending, seen = [(top, path)], 0
     try:
         while pending:
@@ -457,7 +493,7 @@ def hazard_in(root: str, path: str) -> str | None:
                     status = entry.stat(follow_symlinks=False)
                     if stat.S_ISDIR(status.st_mode):
                         pending.append((folder.child(entry.name), inside))
-                    elif _unsafe_file(folder, entry.name, status):
+                    elif _unsafe_file(folder, entry.name, status, linked):
                         return inside
     except FileNotFoundError:
         return None  # moved on while being looked at: the run finds out

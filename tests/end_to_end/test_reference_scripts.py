@@ -283,8 +283,8 @@ def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
     assert (staged / ".pipeline" / "filebot.done").exists()
     if with_filebot:
         calls = (tmp_path / "tools" / "filebot.calls").read_text().splitlines()
-        assert len(calls) == 3 and all(".part." in call for call in calls)
-        assert not list((staged / ".pipeline" / "filing").iterdir()), "its links are gone"
+        assert len(calls) == 3 and all("/.mp-part." in call for call in calls)
+        assert [p.name for p in (staged / ".pipeline" / "filing").iterdir()] == ["filed"]
 
 
 def test_filing_never_goes_through_or_onto_a_link_in_the_library(tmp_path):
@@ -310,3 +310,94 @@ def test_filing_never_goes_through_or_onto_a_link_in_the_library(tmp_path):
         assert done.returncode == 1 and said in done.stderr
     assert sorted(p.name for p in staged.glob("*.mkv")) == ["Extra 01.mkv", "Film.mkv"]
     assert list(elsewhere.iterdir()) == [] and not (tmp_path / "nothing-there").exists()
+
+
+def filing(staged: Path, destination: Path, files: str, tools: Path | None = None):
+    env = {**os.environ, "MP_ITEM_TITLE": "Film", "MP_FILES": files}
+    env.pop("MP_NO_FILEBOT", None)
+    env["PATH"] = f"{tools}:{os.environ['PATH']}" if tools else os.environ["PATH"]
+    if tools is None:
+        env["MP_NO_FILEBOT"] = "1"
+    return subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), str(destination)],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def movie_with(tmp_path: Path, *names: str) -> tuple[Path, Path]:
+    staged = tmp_path / "3-transcoded" / "Film"
+    staged.mkdir(parents=True)
+    for name in names:
+        (staged / name).write_bytes(name.encode())
+    return staged, tmp_path / "library" / "Movies" / "Film (1954)" / "Film (1954).mkv"
+
+
+def test_a_library_file_named_like_a_temporary_copy_is_never_touched(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    movie.parent.joinpath("Featurettes").mkdir(parents=True)
+    theirs = movie.parent / "Featurettes" / "Making of.part.mkv"
+    theirs.write_bytes(b"someone's featurette")
+    done = filing(
+        staged, movie, "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
+    )
+    assert done.returncode == 0, done.stderr
+    assert theirs.read_bytes() == b"someone's featurette"
+    assert (movie.parent / "Featurettes" / "Making of.mkv").read_bytes() == b"Making of.mkv"
+
+
+def test_a_source_gone_from_staging_counts_as_filed_only_if_this_item_filed_it(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    movie.parent.mkdir(parents=True)
+    movie.write_bytes(b"another film")  # something at its place, not filed by this item
+    (staged / "Film.mkv").unlink()
+    done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
+    assert done.returncode == 1 and "no Film.mkv in" in done.stderr
+    assert not (staged / ".pipeline" / "filebot.done").exists()
+
+
+# A FileBot stand-in that, on its first call, swaps the next file's staged name for a
+# link to a file outside the roots (as a share writer could while a copy runs), and
+# fails when told to.
+SWAPPING_FILEBOT = FAKE_FILEBOT.replace(
+    "source = Path(args[1])",
+    "source = Path(args[1])\n"
+    "import os\n"
+    "swap = Path(__file__).with_name('swap')\n"
+    "if swap.exists():\n"
+    "    victim = Path(swap.read_text())\n"
+    "    victim.unlink(); victim.symlink_to(Path(__file__).with_name('secret')); swap.unlink()\n"
+    "if Path(__file__).with_name('fail').exists():\n"
+    "    sys.exit('FileBot failed')",
+)
+
+
+def test_a_source_swapped_for_a_link_while_filing_is_refused_not_followed(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "filebot").write_text(SWAPPING_FILEBOT)
+    (tools / "filebot").chmod(0o755)
+    (tools / "secret").write_text("root:SECRET")
+    (tools / "swap").write_text(str(staged / "Making of.mkv"))
+    files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
+    done = filing(staged, movie, files, tools)
+    assert done.returncode == 1 and "is not a plain file" in done.stderr
+    assert not (movie.parent / "Featurettes").exists(), "nothing of the secret was copied"
+    assert movie.read_bytes() == b"Film.mkv"
+
+
+def test_a_failed_filebot_leaves_no_link_and_the_next_run_files(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "filebot").write_text(SWAPPING_FILEBOT)
+    (tools / "filebot").chmod(0o755)
+    (tools / "fail").touch()
+    first = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n", tools)
+    assert first.returncode != 0 and "FileBot failed" in first.stderr
+    assert not list((staged / ".pipeline" / "filing").glob(".mp-part.*"))
+    assert (staged / "Film.mkv").stat().st_nlink == 1
+    (tools / "fail").unlink()
+    again = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n", tools)
+    assert again.returncode == 0, again.stderr
+    assert movie.read_bytes() == b"Film.mkv" and not (staged / "Film.mkv").exists()

@@ -118,3 +118,17 @@ def test_a_link_on_the_way_to_a_script_path_is_found(tmp_path):
     (tmp_path / "1-ripped" / "movies" / "Heat.mkv").write_text("x")
     assert link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / "movies" / "Heat.mkv")) is None
     assert link_in_path(str(tmp_path), "/etc/passwd") == "/etc/passwd"
+
+
+def test_the_filing_scripts_own_leftover_link_is_no_hazard(tmp_path):
+    from media_pipeline.share import hazard_in
+
+    item = tmp_path / "3-transcoded" / "movies" / "Film"
+    (item / ".pipeline" / "filing").mkdir(parents=True)
+    (item / "Film.mkv").write_bytes(b"film")
+    # What a killed run of the filing script leaves: a second name for the file it filed.
+    os.link(item / "Film.mkv", item / ".pipeline" / "filing" / ".mp-part.0123456789abcdef.mkv")
+    assert hazard_in(str(tmp_path), str(item)) is None
+    # Any other second name is still one.
+    os.link(item / "Film.mkv", item / "Film again.mkv")
+    assert hazard_in(str(tmp_path), str(item)) is not None

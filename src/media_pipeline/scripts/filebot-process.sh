@@ -22,68 +22,125 @@ destination=${2:-${MP_DESTINATION:?no destination given}}
 title=${MP_ITEM_TITLE:?no item title given}
 kind=${MP_ITEM_TYPE:-movie}
 scratch="$input_dir/.pipeline/filing"
+# What this item's filing has filed, one "FILE<TAB>PLACE" line each: a file no longer in
+# staging counts as filed only if it is here (not because something is at its place).
+ledger="$scratch/filed"
+link=""
 
-# copy_to SOURCE PART: copy SOURCE to PART, a temporary name beside its target. FileBot
-# gets a hard link of SOURCE named as PART (so its format is only "{fn}", the link's own
-# name) and copies it into PART's folder.
+[[ ! -L $scratch ]] || { echo "$scratch is a link: not filing through it" >&2; exit 1; }
+mkdir -p -- "$scratch"
+# FileBot's links left by a run that was killed: this script's own names.
+rm -f -- "$scratch"/.mp-part.*
+# The link FileBot was given goes whatever happens; a stop (TERM) runs this too.
+trap '[[ -z $link ]] || rm -f -- "$link"' EXIT
+trap 'exit 143' TERM INT
+
+# part_of TARGET: a temporary name beside TARGET that no library file has: hidden, a
+# hash of TARGET, and its extension (FileBot keeps that).
+part_of() {
+  local hash
+  hash=$(printf '%s' "$1" | sha256sum | cut -c1-16)
+  printf '%s/.mp-part.%s.%s' "$(dirname -- "$1")" "$hash" "${1##*.}"
+}
+
+# open_source FILE: open FILE as fd $source_fd, and refuse it unless that name is a
+# plain file of its own (no link, no second name) and the file opened is that file:
+# what is copied is what was checked, even if the name is swapped for a link meanwhile.
+open_source() {
+  local named
+  # Not opened unless a plain file now (a FIFO would block the open).
+  [[ -f $1 && ! -L $1 ]] || { echo "$1 is not a plain file: not filed" >&2; exit 1; }
+  exec {source_fd}<"$1"
+  named=$(stat -c '%F:%h:%d:%i' -- "$1")
+  opened=$(stat -L -c '%d:%i' "/dev/fd/$source_fd")
+  if [[ $named != "regular file:1:$opened" && $named != "regular empty file:1:$opened" ]]; then
+    echo "$1 is not a plain file of its own (a link, or another name of a file): not filed" >&2
+    exit 1
+  fi
+}
+
+# copy_to PART: copy the open source to PART. FileBot gets a hard link of it named as
+# PART (so its format is only "{fn}", the link's own name) and copies it into PART's
+# folder.
 copy_to() {
-  local file=$1 part=$2 link
+  local part=$1
   if command -v filebot >/dev/null 2>&1 && [[ -z ${MP_NO_FILEBOT:-} ]]; then
     link="$scratch/$(basename -- "$part")"
-    [[ ! -L $scratch ]] || { echo "$scratch is a link: not filing through it" >&2; exit 1; }
-    mkdir -p -- "$scratch"
-    rm -f -- "$link"
-    ln -- "$file" "$link" 2>/dev/null || cp -- "$file" "$link"
+    ln -L -- "/dev/fd/$source_fd" "$link"
     filebot -rename "$link" --db file --format '{fn}' --action copy --conflict fail \
       -unixfs -no-xattr --output "$(dirname -- "$part")"
     rm -f -- "$link"
+    link=""
   else
-    cp -n -- "$file" "$part"
+    cp -- "/dev/fd/$source_fd" "$part"
   fi
 }
 
 # file_one SOURCE TARGET: copy, verify, then remove the staged file. A target already
 # there with the same bytes is this file filed by an earlier run that stopped.
 file_one() {
-  local file=$1 target=$2 part
+  local file=$1 target=$2 part folder
+  folder=$(dirname -- "$target")
+  # A folder in the library that is a link (Featurettes -> /etc) is not filed through.
+  if [[ -L $folder ]]; then
+    echo "$folder is a link: not filing through it" >&2
+    exit 1
+  fi
   if [[ -L $target ]]; then
     echo "$target is a link: refusing to file onto it" >&2
     exit 1
   fi
+  open_source "$file"
   if [[ -e $target ]]; then
-    if cmp -s -- "$file" "$target"; then
+    if cmp -s -- "/dev/fd/$source_fd" "$target"; then
       echo "already filed: $target"
-      rm -- "$file"
+      done_with "$file" "$target"
       return
     fi
     echo "refusing to overwrite $target" >&2
     exit 1
   fi
-  # A folder in the library that is a link (Featurettes -> /etc) is not filed through.
-  if [[ -L $(dirname -- "$target") ]]; then
-    echo "$(dirname -- "$target") is a link: not filing through it" >&2
-    exit 1
-  fi
-  mkdir -p -- "$(dirname -- "$target")"
-  # "<name>.part.mkv": the same extension, so FileBot keeps the name it is given.
-  part="${target%.*}.part.${target##*.}"
-  rm -f -- "$part"  # a copy an earlier run left half made
-  copy_to "$file" "$part"
-  cmp -s -- "$file" "$part" || { echo "copy of $file does not match" >&2; exit 1; }
+  mkdir -p -- "$folder"
+  part=$(part_of "$target")
+  rm -f -- "$part"  # a copy this script began and did not finish
+  copy_to "$part"
+  cmp -s -- "/dev/fd/$source_fd" "$part" || { echo "copy of $file does not match" >&2; exit 1; }
   mv -n -- "$part" "$target"
   # mv -n does nothing, and may say nothing, when something took the name meanwhile.
-  cmp -s -- "$file" "$target" || { echo "$target is not the copy of $file" >&2; exit 1; }
+  if [[ -L $target ]] || ! cmp -s -- "/dev/fd/$source_fd" "$target"; then
+    echo "$target is not the copy of $file" >&2
+    exit 1
+  fi
   echo "filed $(basename -- "$file") -> $target"
-  rm -- "$file"
+  done_with "$file" "$target"
 }
 
-if [[ -n ${MP_FILES:-} ]]; then
+# done_with SOURCE TARGET: note it in the ledger, then remove the staged name if it is
+# still the file that was copied.
+done_with() {
+  printf '%s\t%s\n' "$(basename -- "$1")" "$2" >> "$ledger"
+  if [[ $(stat -c '%d:%i' -- "$1" 2>/dev/null) == "$opened" ]]; then
+    rm -- "$1"
+  fi
+  exec {source_fd}<&-
+}
+
+# filed_before NAME TARGET: whether the ledger says NAME was filed at TARGET.
+filed_before() {
+  [[ -f $ledger ]] && grep -qxF -- "$1"$'\t'"$2" "$ledger"
+}
+
+if [[ -n ${MP_FILES+set} ]]; then
   if [[ $kind == tv ]]; then base=$(dirname -- "${destination%/}"); else base=$(dirname -- "$destination"); fi
+  [[ -n $MP_FILES ]] || { echo "MP_FILES lists nothing to file" >&2; exit 1; }
   while IFS=$'\t' read -r name place; do
     [[ -n $name ]] || continue
-    if [[ ! -e $input_dir/$name ]]; then
+    if [[ ! -e $input_dir/$name && ! -L $input_dir/$name ]]; then
       # Filed by an earlier run that stopped after removing the staged file.
-      [[ -e $base/$place ]] && { echo "already filed: $base/$place"; continue; }
+      if filed_before "$name" "$base/$place"; then
+        echo "already filed: $base/$place"
+        continue
+      fi
       echo "no $name in $input_dir to file" >&2
       exit 1
     fi
