@@ -192,7 +192,17 @@ case "$behaviour" in
 esac
 mkdir -p "$marker_dir/.pipeline"
 echo "output of $kind" > "$marker_dir/$kind.out"
-if [ "$kind" = filebot ]; then
+if [ "$kind" = filebot ] && [ -n "${MP_FILES+set}" ]; then
+  # Each file of the list at its place below the movie's or the show's folder.
+  case "$MP_ITEM_TYPE" in
+    tv) base="$(dirname "${MP_DESTINATION%/}")" ;;
+    *) base="$(dirname "$MP_DESTINATION")" ;;
+  esac
+  printf '%s' "$MP_FILES" | while IFS="$(printf '\t')" read -r name place; do
+    mkdir -p "$(dirname "$base/$place")"
+    cp "$MP_TEST_DIR/sample.mkv" "$base/$place" 2>/dev/null || echo filed > "$base/$place"
+  done
+elif [ "$kind" = filebot ]; then
   case "$MP_DESTINATION" in
     */) mkdir -p "$MP_DESTINATION"; echo filed > "$MP_DESTINATION/episode.out" ;;
     *) mkdir -p "$(dirname "$MP_DESTINATION")"

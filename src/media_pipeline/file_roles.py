@@ -160,6 +160,11 @@ def _number(value) -> int | None:
 def checked(roles: Roles, item_type: str) -> Roles:
     """Roles that filing can follow: a movie has exactly one movie file; specials do not
     share a number; a first episode only where there are episodes."""
+    if roles.files and all(r.role == "drop" for r in roles.files):
+        raise RolesError(
+            "every file is left out: to file nothing, reject it ('mp approve ITEM --reject') "
+            "or 'mp forget' it"
+        )
     if item_type == "movie" and sum(r.role == "movie" for r in roles.files) != 1:
         raise RolesError("a movie's files need exactly one marked movie (like 1:movie)")
     if item_type == "movie" and roles.first_episode is not None:
@@ -284,6 +289,26 @@ def labels(roles: Roles, numbering: dict | None) -> dict[str, str]:
                 role.role
             ]
     return shown
+
+
+_NUMBERED = re.compile(r"Season (\d\d)/(.+) - s(\d\d)e\d{2,3}(?:-e\d{2,3})?\.mkv", re.ASCII)
+
+
+def place_allowed(item_type: str, destination: str, source: str, place: str, season: int) -> bool:
+    """Whether a filing job may put source at place (below the item's library folder):
+    only the names `targets` makes. What a worker can check of a list it cannot tell
+    from a forgery: a forged one can at worst reorder the item's own files in the item's
+    own folder, never name another place (reconcile rejects it before then, if it runs
+    first)."""
+    if any(place == f"{folder}/{source}" for folder in EXTRA_FOLDERS.values()):
+        return True
+    if item_type == "movie":
+        return place == os.path.basename(destination)
+    show = os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
+    match = _NUMBERED.fullmatch(place)
+    return bool(
+        match and match[1] == match[3] and int(match[1]) in (season, 0) and match[2] == show
+    )
 
 
 def item_folder(item_type: str, destination: str) -> str:

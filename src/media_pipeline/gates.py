@@ -123,10 +123,14 @@ def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict |
     return note, {"season": settled.season, "first": settled.first}
 
 
-def approved_roles(db: Database, rows: list[dict], gates=GATE_STATES) -> dict[str, Roles]:
+def approved_roles(
+    db: Database, rows: list[dict], gates=GATE_STATES, *, exact: set[str] | None = None
+) -> dict[str, Roles]:
     """item uid -> the file roles a person approved, for those items that have them: at
     filebot_confirm if they were set there, else at remux_review (of the gates that are
-    on). An approval from before roles existed has none: the defaults apply."""
+    on). An approval from before roles existed has none: the defaults apply. exact, if
+    given, gets the uids whose roles come from filebot_confirm: the files it listed are
+    the ones filed, exactly."""
     in_force = _approvals_in_force(db, [row["uid"] for row in rows])
     types = {row["uid"]: row["type"] for row in rows}
     found: dict[str, Roles] = {}
@@ -138,6 +142,8 @@ def approved_roles(db: Database, rows: list[dict], gates=GATE_STATES) -> dict[st
                 continue
             try:
                 found[uid] = from_json(json.loads(approval["roles"]), types[uid])
+                if exact is not None and gate == "filebot_confirm":
+                    exact.add(uid)
             except (RolesError, ValueError) as error:
                 log.warning("approval %s: its roles are not usable (%s)", approval["id"], error)
     return found

@@ -135,10 +135,11 @@ def test_bad_roles_are_one_sentence_and_decide_nothing(pipeline):
         ("1 2 3 4 9", "there is no file 9"),
         ("1 1 2 3 4", "file 1 is given twice"),
         ("1 2 3 4 5:movie", "'movie' is not a role for a tv file"),
+        ("1:drop 2:drop 3:drop 4:drop 5:drop", "every file is left out"),
     ):
         err = pipeline.mp("approve", DISC1.uid, "--yes", "--files", files, expect=2).stderr
         assert said in err and "Traceback" not in err
-    err = pipeline.mp("approve", movie.uid, "--yes", "--files", "1:drop", expect=2).stderr
+    err = pipeline.mp("approve", movie.uid, "--yes", "--files", "1:trailer", expect=2).stderr
     assert "exactly one marked movie" in err
     err = pipeline.mp("approve", movie.uid, "--yes", "--first-episode", "3", expect=2).stderr
     assert "a first episode number is for a tv disc" in err
@@ -187,3 +188,52 @@ def test_the_filing_gate_shows_the_reviewed_roles_and_can_change_them(pipeline):
     _path, spec = pending_spec_of(pipeline, "filebot")
     assert [source for source, _place in spec["files"]] == [NAMES[2], NAMES[1], NAMES[0], NAMES[3]]
     assert spec["files"][3][1] == f"Trailers/{NAMES[3]}"
+
+
+def test_a_file_list_taken_out_of_a_pending_spec_is_rejected(pipeline):
+    reviewed(pipeline, "--files", "1 2:featurette 3:drop 4 5")
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    del spec["files"]  # the script would then file every file, the dropped one too
+    path.write_text(json.dumps(spec))
+    pipeline.mp("reconcile")
+    assert pipeline.queue("pending") == []
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "its file list is not the one dispatch wrote" in reason.read_text()
+
+
+def test_a_worker_runs_only_names_filing_gives(pipeline):
+    reviewed(pipeline)
+    pipeline.mp("dispatch")
+    path, spec = pending_spec_of(pipeline, "filebot")
+    spec["files"][0][1] = "-x.mkv"  # at the show's root, under a name filing never gives
+    path.write_text(json.dumps(spec))
+    pipeline.mp("claim", "--worker", "w1")  # before any reconcile could see it
+    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    assert "'-x.mkv' is not a name filing gives" in reason.read_text()
+
+
+def test_roles_approved_at_filing_are_followed_exactly(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    folder = disc_folder(pipeline, DISC1, "3-transcoded", ("rip", "remux", "transcode"))
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1 2 3 4 5")  # the defaults
+    (folder / "A injected.mkv").write_bytes(b"planted after the approval")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert [source for source, _place in spec["files"]] == NAMES
+
+
+def test_a_disc_of_extras_alone_is_filed_and_verified(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    bonus = ItemKey("tv", "Lost (2004)", "Bonus Disc")
+    disc_folder(pipeline, bonus, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:2])
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", bonus.uid, "--yes", "--files", "1:featurette 2:interview")
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    assert item_row(pipeline, bonus)["state"] == "IN_LIBRARY"
+    show = pipeline.root / "library" / "TV Shows" / "Lost (2004)"
+    assert (show / "Featurettes" / NAMES[0]).exists() and (show / "Interviews" / NAMES[1]).exists()

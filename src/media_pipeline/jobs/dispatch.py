@@ -14,16 +14,15 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.file_roles import roles_to_follow, targets
+from media_pipeline.filing import settle_filing
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.gates import approved_destinations, approved_roles, destination_inside
+from media_pipeline.gates import approved_destinations, destination_inside
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import item_name
-from media_pipeline.items import ItemKey, printable
+from media_pipeline.items import printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
-from media_pipeline.seasons import Numbered, Waiting, folder_media, numbering, show_discs
+from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, State
 from media_pipeline.store import controller_database, open_database_readonly
 
@@ -65,49 +64,12 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 continue
         filing = None
         if kind == "filebot":
-            filing = _filing(config, db, row, destination)
+            filing = settle_filing(config, db, row, destination)
             if isinstance(filing, Waiting):
                 waiting.append((item_name(row), filing.reason))
                 continue
         todo.append((row, kind, destination, filing))
     return todo, waiting, refused
-
-
-@dataclass(frozen=True)
-class Filing:
-    """What a filing job is told: the disc's episode numbers (None for a movie, or a disc
-    with no episodes) and where each file goes below the item's library folder."""
-
-    episodes: Numbered | None
-    files: list[tuple[str, str]] | None
-
-
-def _filing(config: Config, db: Database, row: dict, destination: str | None) -> Filing | Waiting:
-    """Settle an item's filing: its files' roles (as a person approved them at a gate,
-    else the defaults), its episode numbers in its season, and each file's name in the library."""
-    key = ItemKey.of(row)
-    reviewed = "remux_review" in config.gates
-    discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
-    roles = approved_roles(db, discs, config.gates)
-    settled: Numbered | None = None
-    if row["type"] == "tv":
-        numbered = numbering(config.staging_root, row, discs, reviewed=reviewed, roles=roles)
-        if isinstance(numbered, Waiting):
-            return numbered
-        settled = numbered
-    names = folder_media(config.staging_root, row.get("folder_path")) or []
-    chosen = roles_to_follow(roles.get(row["uid"]), key.type, key.title, names)
-    missing = [r.file for r in chosen.files if r.role != "drop" and r.file not in names]
-    if missing:
-        return Waiting(
-            f"its files given roles at a gate are not all in its folder (no "
-            f"'{printable(missing[0])}'); 'mp retry --ask-again' it to review what is there"
-        )
-    season = settled.season if settled else disc_season(key.disc_label)
-    first = settled.first if settled else 1
-    place = destination or proposed_destination(key, config.library_root)
-    files = targets(chosen, key.type, place, season, first)
-    return Filing(settled, files or None)
 
 
 def _ask_again(db: Database, row: dict, gate: str, destination: str) -> str:

@@ -7,14 +7,13 @@ with a script from this host's config, and points only inside the configured roo
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 
 from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.file_roles import plain_name
+from media_pipeline.file_roles import place_allowed, plain_name
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
@@ -183,15 +182,12 @@ def _episodes(data: dict, kind: str, key: ItemKey) -> tuple[int, int] | None:
     return season, first
 
 
-def files_message(uid: str, files) -> str:
-    """The text a filing job's file list is signed as."""
-    return f"{uid} " + json.dumps([list(pair) for pair in files], ensure_ascii=False)
-
-
 MAX_FILES = 500
 
 
-def _files(data: dict, kind: str) -> tuple[tuple[str, str], ...] | None:
+def _files(
+    data: dict, kind: str, key: ItemKey, destination: str
+) -> tuple[tuple[str, str], ...] | None:
     """A filing job's file list: each a plain file name of its input folder and a place
     of one or two plain names below the item's library folder, never the same twice (a
     forged list may not climb out of the item's folder, nor split the lines the script
@@ -212,6 +208,10 @@ def _files(data: dict, kind: str) -> tuple[tuple[str, str], ...] | None:
         if not plain_name(source) or len(parts) > 2 or not all(plain_name(p) for p in parts):
             raise SpecError(
                 f"field 'files': '{source[:80]}' -> '{target[:80]}' is not a plain name"
+            )
+        if not place_allowed(key.type, destination, source, target, disc_season(key.disc_label)):
+            raise SpecError(
+                f"field 'files': '{target[:80]}' is not a name filing gives '{source[:80]}'"
             )
         pairs.append((source, target))
     if len({target for _source, target in pairs}) != len(pairs):
@@ -262,5 +262,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         raw=data,
         roots=(config.staging_root, config.library_root),
         episodes=_episodes(data, kind, key),
-        files=_files(data, kind),
+        files=_files(data, kind, key, destination),
     )

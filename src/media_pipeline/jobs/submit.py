@@ -17,7 +17,7 @@ from media_pipeline.faults import crash_point
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.jobs.spec import build_spec, files_message
+from media_pipeline.jobs.spec import build_spec
 from media_pipeline.seasons import Numbered
 from media_pipeline.signing import decision_key, sign_text
 from media_pipeline.states import KIND_STATES
@@ -51,10 +51,9 @@ def submit_job(
         episodes=(episodes.season, episodes.first) if episodes else None,
     )
     if files is not None:
-        # Where each file goes, signed so that reconcile can tell the list it wrote from
-        # one a share writer put in a pending spec (the worker holds no key).
+        # Where each file goes; reconcile holds a pending spec to what dispatch would
+        # write now (filing.py), so a list changed on the share never runs.
         spec["files"] = [list(pair) for pair in files]
-        spec["files_signature"] = sign_text(files_message(key.uid, files), decision_key(config))
     job_id = queue.submit(spec)
     crash_point("dispatch:submitted")  # the job is pending; the database does not know it
     db.table("jobs").upsert(

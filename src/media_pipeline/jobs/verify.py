@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from media_pipeline.file_roles import item_folder
 from media_pipeline.items import printable
 from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.media import MEDIA_SUFFIXES, probe, probe_to_end
@@ -92,18 +93,37 @@ def output_place(spec: JobSpec) -> str:
 def measure_bytes(spec: JobSpec) -> tuple[int, int]:
     """Bytes that went in and came out, for `mp stats` (the input folder is measured after
     the job, so a filing script that moved its input reports 0 in)."""
-    with (
-        Outputs(spec.roots, spec.input_dir) as inputs,
-        Outputs(spec.roots, output_place(spec)) as outputs,
-    ):
-        return sum(inputs.sizes()) if spec.input_dir else 0, sum(outputs.sizes())
+    places = filed_places(spec) if spec.kind == "filebot" and spec.files else [output_place(spec)]
+    with Outputs(spec.roots, spec.input_dir) as inputs:
+        bytes_in = sum(inputs.sizes()) if spec.input_dir else 0
+    bytes_out = 0
+    for place in places:
+        with Outputs(spec.roots, place) as outputs:
+            bytes_out += sum(outputs.sizes())
+    return bytes_in, bytes_out
+
+
+def filed_places(spec: JobSpec) -> list[str]:
+    """Where a filing job with a file list put each file."""
+    base = item_folder(spec.key.type, spec.destination)
+    return [os.path.join(base, place) for _source, place in spec.files or ()]
 
 
 def verify_outputs(spec: JobSpec) -> str | None:
-    """None when the job's outputs check out, else the reason they do not."""
-    where = output_place(spec)
+    """None when the job's outputs check out, else the reason they do not. A filing job
+    with a file list: each file it was to file (episodes, specials and extras alike)."""
+    if spec.kind == "filebot" and spec.files:
+        for place in filed_places(spec):
+            problem = _verify_place(spec, place, compare=False)
+            if problem is not None:
+                return problem
+        return None
     # The filing script moved its inputs: nothing is left to compare with.
     compare = bool(spec.input_dir) and spec.kind != "filebot"
+    return _verify_place(spec, output_place(spec), compare=compare)
+
+
+def _verify_place(spec: JobSpec, where: str, *, compare: bool) -> str | None:
     with (
         Outputs(spec.roots, spec.input_dir if compare else "") as inputs,
         Outputs(spec.roots, where) as outputs,

@@ -13,6 +13,7 @@ import time
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.filing import settle_filing
 from media_pipeline.gates import approved_destinations, filing_destination
 from media_pipeline.item_state import (
     Transitioned,
@@ -37,15 +38,14 @@ from media_pipeline.jobs.queue import (
     parse_entry,
     write_json,
 )
-from media_pipeline.jobs.spec import SpecError, files_message, parse_spec
+from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
-from media_pipeline.seasons import recorded_range, season_of
+from media_pipeline.seasons import Waiting, recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
-from media_pipeline.signing import text_verifies
 from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
-from media_pipeline.store import existing_key, in_slices, rows_by
+from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,6 @@ def reject_unapproved_filings(
         return []
     rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
     approved = approved_destinations(db)
-    key = existing_key(config.decision_key) or b""
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
@@ -108,12 +107,8 @@ def reject_unapproved_filings(
             problem = "its destination is not the one approved for its item"
         elif spec.get("episodes") != _numbering_of(row):
             problem = "its episode numbers are not the ones dispatch settled for its item"
-        elif "files" in spec and not text_verifies(
-            files_message(row["uid"], spec["files"] if isinstance(spec["files"], list) else []),
-            spec.get("files_signature"),
-            key,
-        ):
-            problem = "its file list is not the one dispatch wrote for its item"
+        elif (files_problem := _files_problem(config, db, row, approved, spec)) is not None:
+            problem = files_problem
         else:
             continue
         changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
@@ -121,6 +116,20 @@ def reject_unapproved_filings(
             with contextlib.suppress(FileNotFoundError):
                 queue.reject("pending", name, problem)
     return changes
+
+
+def _files_problem(config: Config, db: Database, row: dict, approved: dict, spec: dict):
+    """Why a pending filing spec's file list is not the one dispatch would write for its
+    item now (changed, replayed from another job, or taken out), or None."""
+    gated = "filebot_confirm" in config.gates
+    destination = approved.get((row["uid"], "filebot_confirm")) if gated else None
+    settled = settle_filing(config, db, row, destination)
+    if isinstance(settled, Waiting):
+        return f"its item is not ready to file ({settled.reason})"
+    wanted = [list(pair) for pair in settled.files] if settled.files is not None else None
+    if spec.get("files") != wanted:
+        return "its file list is not the one dispatch wrote for its item"
+    return None
 
 
 def _numbering_of(row: dict) -> dict | None:

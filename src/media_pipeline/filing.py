@@ -1,0 +1,78 @@
+"""What a filing job is told, settled from the database and the item's folder: the
+disc's episode numbers in its season and where each of its files goes in the library.
+Dispatch writes it into the job; reconcile holds a pending job to it, so a list changed
+on the share (or taken out of the spec) never runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from media_pipeline.config import Config
+from media_pipeline.destination import disc_season, proposed_destination
+from media_pipeline.file_roles import roles_to_follow, targets
+from media_pipeline.gates import approved_roles
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.seasons import Numbered, Waiting, folder_media, numbering, show_discs
+
+
+@dataclass(frozen=True)
+class Filing:
+    """What a filing job is told: the disc's episode numbers (None for a movie, or a disc
+    with no episodes) and where each file goes below the item's library folder."""
+
+    episodes: Numbered | None
+    files: list[tuple[str, str]] | None
+
+
+def settle_filing(
+    config: Config, db: Database, row: dict, destination: str | None
+) -> Filing | Waiting:
+    """Settle an item's filing: its files' roles (as a person approved them at a gate,
+    else the defaults), its episode numbers in its season, and each file's name in the library."""
+    key = ItemKey.of(row)
+    reviewed = "remux_review" in config.gates
+    discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
+    exact: set[str] = set()
+    roles = approved_roles(db, discs, config.gates, exact=exact)
+    settled: Numbered | None = None
+    if row["type"] == "tv":
+        numbered = numbering(config.staging_root, row, discs, reviewed=reviewed, roles=roles)
+        if isinstance(numbered, Waiting):
+            return numbered
+        settled = numbered
+    names = folder_media(config.staging_root, row.get("folder_path")) or []
+    chosen = roles.get(row["uid"])
+    if chosen is None or row["uid"] not in exact:
+        chosen = roles_to_follow(chosen, key.type, key.title, names)
+    missing = [r.file for r in chosen.files if r.role != "drop" and r.file not in names]
+    if missing:
+        return Waiting(
+            f"its files given roles at a gate are not all in its folder (no "
+            f"'{printable(missing[0])}'); 'mp retry --ask-again' it to review what is there"
+        )
+    season = settled.season if settled else disc_season(key.disc_label)
+    first = settled.first if settled else 1
+    place = destination or proposed_destination(key, config.library_root)
+    files = targets(chosen, key.type, place, season, first)
+    if not files:
+        # No media file: the script files what the folder holds (and fails verification
+        # if that is nothing), as before roles were.
+        return Filing(settled, None)
+    clash = _clash(files)
+    if clash:
+        return Waiting(
+            f"two of its files would be filed as {printable(clash)}; give one another "
+            "number at the gate (3:special=2) with 'mp retry --ask-again'"
+        )
+    return Filing(settled, files)
+
+
+def _clash(files: list[tuple[str, str]]) -> str | None:
+    seen: set[str] = set()
+    for _source, place in files:
+        if place in seen:
+            return place
+        seen.add(place)
+    return None
