@@ -179,10 +179,10 @@ def checked(roles: Roles, item_type: str) -> Roles:
     return roles
 
 
-def _numbered_specials(roles: Roles) -> list[Role]:
+def _numbered_specials(roles: Roles, taken: frozenset[int] = frozenset()) -> list[Role]:
     """The specials with their numbers: as given, else 1, 2, ... in order on the disc,
-    skipping numbers given to others."""
-    given = {r.number for r in roles.files if r.role == "special" and r.number}
+    skipping numbers given to others and those taken (a specials disc's own episodes)."""
+    given = {r.number for r in roles.files if r.role == "special" and r.number} | taken
     numbered, next_free = [], 1
     for role in roles.files:
         if role.role != "special":
@@ -234,14 +234,19 @@ def plain_name(name: str) -> bool:
 def _numbers(roles: Roles, season: int, first: int) -> dict[str, str]:
     """file -> its Plex number, 's01e04', 's01e05-e06' or 's00e02', for the files that
     are episodes or specials."""
-    numbers = {r.file: f"s00e{r.number:02d}" for r in _numbered_specials(roles)}
-    number = roles.first_episode or first
+    numbers: dict[str, str] = {}
+    number, used = roles.first_episode or first, set[int]()
     for role in roles.files:
         if role.episodes:
             last = number + role.episodes - 1
             span = f"e{number:02d}" + (f"-e{last:02d}" if last != number else "")
             numbers[role.file] = f"s{season:02d}{span}"
+            used.update(range(number, last + 1))
             number = last + 1
+    # On a specials disc (season 0) its episodes hold s00 numbers already.
+    taken = frozenset(used) if season == 0 else frozenset()
+    for special in _numbered_specials(roles, taken):
+        numbers[special.file] = f"s00e{special.number:02d}"
     return numbers
 
 

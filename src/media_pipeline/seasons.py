@@ -169,12 +169,27 @@ def numbering(
     last = first + count - 1
     if last > MAX_EPISODE:
         return Waiting(f"{name} would number past episode {MAX_EPISODE}")
-    for other in same:
+    clash = overlap(disc, discs, first, count)
+    if clash is not None:
+        return Waiting(
+            f"its episodes {clash}; if its first episode is known, 'mp retry --ask-again' it "
+            "and give it at the gate"
+        )
+    return Numbered(season, first, count)
+
+
+def overlap(disc: dict, discs: list[dict], first: int, count: int) -> str | None:
+    """How episodes first.. of disc would overlap those recorded for another disc of its
+    season, in words; None when they do not."""
+    last = first + count - 1
+    season = season_of(disc)
+    for other in discs:
+        if other["uid"] == disc["uid"] or season_of(other) != season:
+            continue
         taken = recorded_range(other.get("episodes"))
         if taken is not None and taken[0] <= last and first <= taken[1]:
-            return Waiting(
-                f"its episodes e{first:02d}-e{last:02d} would overlap those of "
-                f"{item_name(other)} (e{taken[0]:02d}-e{taken[1]:02d}), numbered before it; "
-                "ripped out of order after the later disc was filed"
+            return (
+                f"e{first:02d}-e{last:02d} would overlap those of {item_name(other)} "
+                f"(e{taken[0]:02d}-e{taken[1]:02d})"
             )
-    return Numbered(season, first, count)
+    return None

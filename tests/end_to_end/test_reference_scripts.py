@@ -351,8 +351,19 @@ def test_a_source_gone_from_staging_counts_as_filed_only_if_this_item_filed_it(t
     movie.write_bytes(b"another film")  # something at its place, not filed by this item
     (staged / "Film.mkv").unlink()
     done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
-    assert done.returncode == 1 and "no Film.mkv in" in done.stderr
+    assert done.returncode == 1 and "refusing to overwrite" in done.stderr
     assert not (staged / ".pipeline" / "filebot.done").exists()
+    assert movie.read_bytes() == b"another film"
+
+
+def test_a_taken_place_stops_the_job_before_it_files_anything(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    (movie.parent / "Featurettes").mkdir(parents=True)
+    (movie.parent / "Featurettes" / "Making of.mkv").write_bytes(b"another featurette")
+    files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
+    done = filing(staged, movie, files)
+    assert done.returncode == 1 and "(nothing filed)" in done.stderr
+    assert not movie.exists() and (staged / "Film.mkv").exists()
 
 
 # A FileBot stand-in that, on its first call, swaps the next file's staged name for a

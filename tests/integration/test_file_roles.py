@@ -237,3 +237,55 @@ def test_a_disc_of_extras_alone_is_filed_and_verified(pipeline):
     assert item_row(pipeline, bonus)["state"] == "IN_LIBRARY"
     show = pipeline.root / "library" / "TV Shows" / "Lost (2004)"
     assert (show / "Featurettes" / NAMES[0]).exists() and (show / "Interviews" / NAMES[1]).exists()
+
+
+def test_an_approved_disc_that_cannot_file_is_asked_again_and_why_says_so(pipeline):
+    reviewed(pipeline, "--files", "2 1 3:featurette 4 5")
+    (pipeline.folder(DISC1, "3-transcoded") / NAMES[2]).unlink()  # a file gone meanwhile
+    pipeline.mp("dispatch")
+    assert pipeline.queue("pending") == []
+    why = pipeline.mp("why", DISC1.uid).stdout
+    assert "not all in its folder" in why
+    dry = pipeline.mp("retry", DISC1.uid, "--ask-again", "--dry-run").stdout
+    assert "remux_review decision would be set aside" in dry
+    out = pipeline.mp("retry", DISC1.uid, "--ask-again").stdout
+    assert "remux_review decision set aside; its files are filed as they are now" in out
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert [source for source, _place in spec["files"]] == [NAMES[0], NAMES[1], *NAMES[3:]]
+
+    # With the filing gate on, the gate asks again.
+    pipeline.write_pipeline_config(gates=["remux_review", "filebot_confirm"])
+    pipeline.mp("cancel", DISC1.uid)
+    pipeline.mp("retry", DISC1.uid)
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1 2 3 4:drop")
+    (pipeline.folder(DISC1, "3-transcoded") / NAMES[3]).unlink()
+    assert "not all in its folder" in pipeline.mp("dispatch").stdout
+    out = pipeline.mp("retry", DISC1.uid, "--ask-again").stdout
+    assert "filebot_confirm asks again ('mp approve')" in out
+
+
+def test_a_first_episode_overlapping_a_filed_disc_is_refused_at_the_gate(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc_folder(pipeline, DISC1, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:3])
+    disc_folder(pipeline, DISC2, "2-remuxed", ("rip", "remux"), NAMES[:2])
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    assert item_row(pipeline, DISC1)["episodes"] == "1-3"
+    err = pipeline.mp("approve", DISC2.uid, "--yes", "--first-episode", "2", expect=2).stderr
+    assert "e02-e03 would overlap those of tv/Lost (2004)/S01 Disc1 (e01-e03)" in err
+    pipeline.mp("approve", DISC2.uid, "--yes", "--first-episode", "4")
+
+
+def test_specials_on_a_specials_disc_come_after_its_episodes(pipeline):
+    specials = ItemKey("tv", "Lost (2004)", "Specials Disc1")
+    disc_folder(pipeline, specials, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:3])
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", specials.uid, "--yes", "--files", "1 2 3:special")
+    pipeline.mp("dispatch")
+    _path, spec = pending_spec_of(pipeline, "filebot")
+    assert [place for _source, place in spec["files"]] == [
+        f"Season 00/Lost (2004) - s00e0{n}.mkv" for n in (1, 2, 3)
+    ]

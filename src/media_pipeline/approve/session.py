@@ -35,6 +35,7 @@ from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import write_decision
+from media_pipeline.seasons import overlap, show_discs
 from media_pipeline.share import is_folder
 from media_pipeline.signing import decision_key, sign
 from media_pipeline.states import State
@@ -314,7 +315,8 @@ def decide(
         destination = _typed_details(approval, destination, year, edition, approved=approved)
     roles = None
     if files is not None or first_episode is not None:
-        roles = _typed_roles(approval, files, first_episode, approved=approved)
+        with reading_database(config) as db:
+            roles = _typed_roles(approval, files, first_episode, approved=approved, db=db)
     verb = "approved" if approved else "rejected"
     if roles is not None:
         verb += f", its files as '{roles.text(approval.media)}'"
@@ -372,7 +374,12 @@ def _typed_details(
 
 
 def _typed_roles(
-    approval: PendingApproval, files: str | None, first_episode: int | None, *, approved: bool
+    approval: PendingApproval,
+    files: str | None,
+    first_episode: int | None,
+    *,
+    approved: bool,
+    db: Database | None = None,
 ) -> Roles:
     """The roles given with --files and --first-episode, checked against the files the
     approval shows."""
@@ -385,9 +392,15 @@ def _typed_roles(
         raise UsageError(f"{name}: its approval shows no media files to give roles to")
     text = files if files is not None else approval.roles.text(approval.media)
     try:
-        return parse_roles(text, approval.item["type"], approval.media, first_episode)
+        roles = parse_roles(text, approval.item["type"], approval.media, first_episode)
     except RolesError as error:
         raise UsageError(f"{name}: --files '{printable(text)}': {error}") from None
+    if roles.first_episode and db is not None:
+        discs = show_discs(db, approval.item["title"])
+        clash = overlap(approval.item, discs, roles.first_episode, roles.episode_count)
+        if clash is not None:
+            raise UsageError(f"{name}: --first-episode {roles.first_episode}: episodes {clash}")
+    return roles
 
 
 def _folder_there(config: Config, folder: str, name: str) -> None:

@@ -203,6 +203,21 @@ def run_retry(
     with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
+        waiting_gate = _approved_gate_waiting(config, db, row) if ask_again else None
+        if waiting_gate is not None and queue.live_job_for(row["uid"]) is None:
+            # Approved, and waiting for dispatch (an earlier disc, a file gone): nothing
+            # to stop, so the decision is set aside (kept) and the gate asked again; past
+            # remux_review, with no filing gate, its files are then filed as they are.
+            asks = GATE_STATES[waiting_gate] == State(row["state"])
+            if asks:
+                said = ("would ask again", "asks again ('mp approve')")
+            else:
+                done = "its files are filed as they are now"
+                said = (f"decision would be set aside; {done}", f"decision set aside; {done}")
+            if dry_run:
+                return ManageResult(f"{printable(name)}: {waiting_gate} {said[0]}")
+            _forget_decisions(config, db, row, "approved", waiting_gate)
+            return ManageResult(f"{printable(name)}: {waiting_gate} {said[1]}")
         if row["state"] not in STOPPED:
             raise UsageError(
                 f"{printable(name)} is {row['state']}; only FAILED, REJECTED or "
@@ -272,6 +287,18 @@ def run_retry(
             f"{printable(name)}: back to {target}; {gate} asks again ('mp approve')"
         )
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+
+
+def _approved_gate_waiting(config: Config, db: Database, row: dict) -> str | None:
+    """The approved gate an item waits past for its next job to be queued, if any: the
+    gate of its state, else (a transcoded item with no filing gate) remux_review, whose
+    file roles its filing follows."""
+    gate = next((g for g, state in GATE_STATES.items() if state == row["state"]), None)
+    if gate is not None and gate in config.gates and _approved(db, row, gate):
+        return gate
+    if row["state"] == State.TRANSCODED and "remux_review" in config.gates:
+        return "remux_review" if _approved(db, row, "remux_review") else None
+    return None
 
 
 def _approved(db: Database, row: dict, gate: str) -> bool:

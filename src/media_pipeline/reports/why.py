@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.errors import UsageError
+from media_pipeline.filing import settle_filing
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import (
@@ -19,7 +20,7 @@ from media_pipeline.jobs.queue import (
     back_off_time,
 )
 from media_pipeline.lookup import find_item
-from media_pipeline.seasons import Waiting, numbering, show_discs
+from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
 from media_pipeline.text import duration_text, local_time
@@ -173,13 +174,12 @@ def run_why(config: Config, item_text: str) -> str:
         )
         waits = None
         next_kind = NEXT_JOB.get(State(item["state"]))
-        if item["type"] == "tv" and next_kind is not None and next_kind[0] == "filebot":
-            settled = numbering(
-                config.staging_root,
-                item,
-                show_discs(db, item["title"]),
-                reviewed="remux_review" in config.gates,
-            )
+        if next_kind is not None and next_kind[0] == "filebot":
+            # What dispatch would say: earlier discs, files gone, two files to one name.
+            approved = [a for a in approvals if a["gate"] == "filebot_confirm"]
+            gated = "filebot_confirm" in config.gates and approved
+            chosen = approved[-1]["destination"] if gated else None
+            settled = settle_filing(config, db, item, chosen)
             waits = settled.reason if isinstance(settled, Waiting) else None
     with Queue.of(config) as queue:
         explained = explain(config, item, approvals, queue, waits)

@@ -133,6 +133,16 @@ filed_before() {
 if [[ -n ${MP_FILES+set} ]]; then
   if [[ $kind == tv ]]; then base=$(dirname -- "${destination%/}"); else base=$(dirname -- "$destination"); fi
   [[ -n $MP_FILES ]] || { echo "MP_FILES lists nothing to file" >&2; exit 1; }
+  # Every place first: a name taken by another file stops the job before it files any
+  # (not half a disc filed, then a refusal).
+  while IFS=$'\t' read -r name place; do
+    [[ -n $name && -e $base/$place ]] || continue
+    filed_before "$name" "$base/$place" && continue
+    if ! cmp -s -- "$input_dir/$name" "$base/$place" 2>/dev/null; then
+      echo "refusing to overwrite $base/$place (nothing filed)" >&2
+      exit 1
+    fi
+  done <<< "$MP_FILES"
   while IFS=$'\t' read -r name place; do
     [[ -n $name ]] || continue
     if [[ ! -e $input_dir/$name && ! -L $input_dir/$name ]]; then
