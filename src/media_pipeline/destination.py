@@ -18,6 +18,7 @@ _DISC = re.compile(r"(?:^|[^A-Za-z])(?:Disc|Disk|D)[ _.-]?(\d{1,2})(?![0-9])", r
 _YEAR = re.compile(r"\((?:18|19|20)\d\d\)")
 _EDITION = re.compile(r"\{edition-[^{}]*\}")
 FIRST_YEAR, LAST_YEAR = 1870, 2100  # films before 1870 there are none
+MAX_EDITION_BYTES = 48  # with a title of 180 bytes, the name still fits in 255
 
 
 def has_year(name: str) -> bool:
@@ -49,18 +50,21 @@ def naming_notes(item_type: str, destination: str) -> list[str]:
 
 def check_year(year: str) -> int:
     """A year a person gave; ValueError with the reason when it is none."""
-    if not (year.strip().isdigit() and FIRST_YEAR <= int(year) <= LAST_YEAR):
+    text = year.strip()
+    if not (text.isascii() and text.isdigit() and FIRST_YEAR <= int(text) <= LAST_YEAR):
         raise ValueError(f"'{year}' is not a year ({FIRST_YEAR}-{LAST_YEAR})")
-    return int(year)
+    return int(text)
 
 
 def check_edition(edition: str) -> str:
     """An edition's name as Plex reads it in '{edition-NAME}'; ValueError when it
     cannot be one (braces, a '/', control characters, or longer than 60)."""
     name = edition.strip()
-    if not name or len(name) > 60 or any(c in name for c in "{}/\\") or not name.isprintable():
+    too_long = len(name.encode("utf-8", "surrogateescape")) > MAX_EDITION_BYTES
+    if not name or too_long or any(c in name for c in "{}/\\") or not name.isprintable():
         raise ValueError(
-            f"'{edition}' cannot be an edition's name (up to 60 characters, no braces or '/')"
+            f"'{edition}' cannot be an edition's name (up to {MAX_EDITION_BYTES} bytes, no "
+            "braces or '/')"
         )
     return name
 

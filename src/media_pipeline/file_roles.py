@@ -82,8 +82,16 @@ class Roles:
 
 def media_names(names: list[str]) -> list[str]:
     """The files roles are given to: a folder's visible `*.mkv`, in name order (what the
-    filing script files and what season numbering counts)."""
-    return sorted(n for n in names if n.endswith(".mkv") and not n.startswith("."))
+    filing script files and what season numbering counts), whose names filing can pass
+    on (unplain_media lists the others)."""
+    return sorted(n for n in names if n.endswith(".mkv") and plain_name(n))
+
+
+def unplain_media(names: list[str]) -> list[str]:
+    """Media files whose names filing cannot pass on (a tab or newline in them)."""
+    return sorted(
+        n for n in names if n.endswith(".mkv") and not n.startswith(".") and not plain_name(n)
+    )
 
 
 def default_roles(item_type: str, title: str, names: list[str]) -> Roles:

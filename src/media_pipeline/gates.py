@@ -17,7 +17,14 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.destination import naming_notes, proposed_destination
-from media_pipeline.file_roles import Roles, RolesError, from_json, media_names, roles_to_follow
+from media_pipeline.file_roles import (
+    Roles,
+    RolesError,
+    from_json,
+    media_names,
+    roles_to_follow,
+    unplain_media,
+)
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
@@ -78,7 +85,13 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     approved at remux_review); at filebot_confirm, the proposed destination."""
     folder = gate_folder(config, key, gate)
     prompt: dict = {"folder": folder, "files": describe_files(config.staging_root, folder)}
-    names = media_names([described["name"] for described in prompt["files"]])
+    listed = [described["name"] for described in prompt["files"]]
+    names = media_names(listed)
+    prompt["notes"] = [
+        f"'{printable(name)}' cannot be filed: its name holds a control character (a tab, "
+        "a newline); rename it in staging, then 'mp retry --ask-again' if it was decided"
+        for name in unplain_media(listed)
+    ]
     item = {"uid": key.uid, "type": key.type}
     earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
     prompt["media"] = names
@@ -88,7 +101,7 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
         if key.type == "tv" and db is not None:
             destination = _in_approved_show_folder(db, key, destination)
         prompt["destination"] = destination
-        prompt["notes"] = naming_notes(key.type, destination)
+        prompt["notes"] = [*prompt["notes"], *naming_notes(key.type, destination)]
     return prompt
 
 

@@ -289,3 +289,13 @@ def test_specials_on_a_specials_disc_come_after_its_episodes(pipeline):
     assert [place for _source, place in spec["files"]] == [
         f"Season 00/Lost (2004) - s00e0{n}.mkv" for n in (1, 2, 3)
     ]
+
+
+def test_a_file_whose_name_cannot_be_passed_on_is_named_at_the_gate(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    disc_folder(pipeline, DISC1, "2-remuxed", ("rip", "remux"), [NAMES[0], "tab\there.mkv"])
+    pipeline.mp("reconcile")
+    [approval] = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert approval["prompt"]["media"] == [NAMES[0]]
+    assert any("'tab\\there.mkv' cannot be filed" in note for note in approval["prompt"]["notes"])
+    pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1")

@@ -121,3 +121,15 @@ def test_every_correction_survives_losing_the_database(pipeline):
             [HEAT_1995.uid],
         )
     assert destination == str(pipeline.root / "library" / "Movies" / cut / f"{cut}.mkv")
+
+
+def test_a_renamed_disc_leaves_no_empty_show_folder_and_odd_titles_are_refused(pipeline):
+    lost = ItemKey("tv", "Lost", "S01 Disc1")
+    pipeline.mark(lost, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    err = pipeline.mp("rename", lost.uid, "Lost (2004) ", expect=2).stderr
+    assert "begins or ends with a space" in err
+    assert "longer than 180 bytes" in pipeline.mp("rename", lost.uid, "x" * 181, expect=2).stderr
+    pipeline.mp("rename", lost.uid, "Lost (2004)")
+    assert not (pipeline.staging / "1-ripped" / "tv" / "Lost").exists()
+    assert (pipeline.staging / "1-ripped" / "tv" / "Lost (2004)" / "S01 Disc1").is_dir()

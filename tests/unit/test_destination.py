@@ -55,7 +55,7 @@ def test_notes_read_the_destination_not_the_title():
     assert not naming_notes("movie", "/lib/Movies/Heat (1995)/Heat (1995).mkv")
 
 
-@pytest.mark.parametrize("year", ["95", "1066", "2200", "nineteen", ""])
+@pytest.mark.parametrize("year", ["95", "1066", "2200", "nineteen", "", "²", "１９９５"])
 def test_a_year_is_four_digits_in_range(year):
     with pytest.raises(ValueError, match="is not a year"):
         check_year(year)

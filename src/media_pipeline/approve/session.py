@@ -350,9 +350,11 @@ def _typed_details(
 ) -> str:
     """The destination proposed at filebot_confirm with --year and --edition in it."""
     name = printable(approval.name)
-    if approval.gate != "filebot_confirm" or not approved:
+    if not approved:
+        raise UsageError("--year and --edition come with --yes")
+    if approval.gate != "filebot_confirm":
         raise UsageError(
-            f"--year and --edition approve filebot_confirm; {name} is at {approval.gate}"
+            f"--year and --edition are for filebot_confirm; {name} is at {approval.gate}"
         )
     if destination is not None:
         raise UsageError(

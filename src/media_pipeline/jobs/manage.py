@@ -77,6 +77,11 @@ def on_controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue
         reading.close()
 
 
+# A title's longest name in the library, 'Title (1999) {edition-NAME}.mkv' with an edition
+# of up to 48 bytes, then fits in the 255 bytes of a file name.
+MAX_TITLE_BYTES = 180
+
+
 def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
     for label, value in (("title", title), ("disc label", disc_label)):
         # isprintable() is False for control characters and for the surrogates that
@@ -90,6 +95,11 @@ def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
             raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name")
     if not title.strip():
         raise UsageError("the title is empty")
+    if len(title.encode("utf-8", "surrogateescape")) > MAX_TITLE_BYTES:
+        raise UsageError(
+            f"the title is longer than {MAX_TITLE_BYTES} bytes: with a year, an edition and "
+            "an episode number, its names in the library would pass the 255 a file name has"
+        )
     if item_type == "tv" and not disc_label:
         raise UsageError("a tv rip needs --disc-label (for example 'S01 Disc1')")
     return ItemKey(item_type, title, disc_label)

@@ -42,6 +42,11 @@ def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = Fa
         row = find_item(db, item_text)
         old = ItemKey.of(row)
         name = printable(old.name)
+        if title != title.strip():
+            raise UsageError(
+                f"the title '{printable(title)}' begins or ends with a space: its folder would "
+                "look like another's; leave the spaces out"
+            )
         new = key_from_parts(old.type, title, old.disc_label)
         if new == old:
             raise UsageError(f"{name} is already called '{printable(title)}'")
@@ -115,6 +120,19 @@ def _move_folder(staging_root: str, old_folder: str, new_folder: str) -> None:
         if target.exists(new_name):  # made since the check: still never merged
             raise UsageError(f"{printable(new_folder)} appeared meanwhile; stopped there")
         source.rename(old_name, target, new_name)
+    if old_parent != new_parent:  # a tv disc: its old show folder may be empty now
+        _remove_if_empty(staging_root, old_parent)
+
+
+def _remove_if_empty(staging_root: str, folder: str) -> None:
+    """A tv disc's old show folder, once its last disc moved out: removed only if empty
+    (rmdir removes nothing else)."""
+    parent, name = os.path.split(folder)
+    try:
+        with open_below(staging_root, parent) as holder:
+            holder.rmdir(name)
+    except (OSError, BadEntry):
+        pass  # another disc is still in it, or it is gone already
 
 
 def _move_rows(config: Config, db: Database, row: dict, new: ItemKey) -> dict:
