@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -172,6 +173,16 @@ def _drive(config: Config, echo: Callable[[str], None]) -> None:
     raise UsageError(f"the demo did not finish in {MAX_ROUNDS} rounds; see mp status")
 
 
+def _mp_command() -> str:
+    """How to run this mp again: `mp` when that is this one on PATH (after `make demo`
+    it is .venv/bin/mp, not on PATH)."""
+    beside = Path(sys.executable).with_name("mp")
+    on_path = shutil.which("mp")
+    if beside.exists() and (on_path is None or Path(on_path).resolve() != beside.resolve()):
+        return str(beside)
+    return "mp"
+
+
 def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
     with_ffmpeg = bool(shutil.which("ffmpeg") and shutil.which("ffprobe"))
     if with_ffmpeg:
@@ -209,5 +220,5 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
         str(path.relative_to(sandbox / "library")) for path in (sandbox / "library").rglob("*.mkv")
     )
     echo("\nlibrary:\n" + "\n".join(f"  {name}" for name in library))
-    echo(f"\nSee it again with: mp status --config {sandbox / 'config.yaml'}")
+    echo(f"\nSee it again with: {_mp_command()} status --config {sandbox / 'config.yaml'}")
     return sandbox
