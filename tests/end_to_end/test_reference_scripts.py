@@ -284,7 +284,7 @@ def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
     if with_filebot:
         calls = (tmp_path / "tools" / "filebot.calls").read_text().splitlines()
         assert len(calls) == 3 and all("/.mp-part." in call for call in calls)
-        assert [p.name for p in (staged / ".pipeline" / "filing").iterdir()] == ["filed"]
+        assert list((staged / ".pipeline" / "filing").iterdir()) == [], "its links are gone"
 
 
 def test_filing_never_goes_through_or_onto_a_link_in_the_library(tmp_path):
@@ -345,17 +345,6 @@ def test_a_library_file_named_like_a_temporary_copy_is_never_touched(tmp_path):
     assert (movie.parent / "Featurettes" / "Making of.mkv").read_bytes() == b"Making of.mkv"
 
 
-def test_a_source_gone_from_staging_counts_as_filed_only_if_this_item_filed_it(tmp_path):
-    staged, movie = movie_with(tmp_path, "Film.mkv")
-    movie.parent.mkdir(parents=True)
-    movie.write_bytes(b"another film")  # something at its place, not filed by this item
-    (staged / "Film.mkv").unlink()
-    done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
-    assert done.returncode == 1 and "refusing to overwrite" in done.stderr
-    assert not (staged / ".pipeline" / "filebot.done").exists()
-    assert movie.read_bytes() == b"another film"
-
-
 def test_a_taken_place_stops_the_job_before_it_files_anything(tmp_path):
     staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
     (movie.parent / "Featurettes").mkdir(parents=True)
@@ -378,7 +367,10 @@ SWAPPING_FILEBOT = FAKE_FILEBOT.replace(
     "    victim = Path(swap.read_text())\n"
     "    victim.unlink(); victim.symlink_to(Path(__file__).with_name('secret')); swap.unlink()\n"
     "if Path(__file__).with_name('fail').exists():\n"
-    "    sys.exit('FileBot failed')",
+    "    sys.exit('FileBot failed')\n"
+    "fail_in = Path(__file__).with_name('fail-in')\n"
+    "if fail_in.exists() and Path(option('--output')).name == fail_in.read_text():\n"
+    "    sys.exit('FileBot failed there')",
 )
 
 
@@ -412,3 +404,21 @@ def test_a_failed_filebot_leaves_no_link_and_the_next_run_files(tmp_path):
     again = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n", tools)
     assert again.returncode == 0, again.stderr
     assert movie.read_bytes() == b"Film.mkv" and not (staged / "Film.mkv").exists()
+
+
+def test_a_run_that_fails_half_way_leaves_staging_whole_and_the_next_goes_on(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "filebot").write_text(SWAPPING_FILEBOT)
+    (tools / "filebot").chmod(0o755)
+    (tools / "fail-in").write_text("Featurettes")  # the second file's copy fails
+    files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
+    first = filing(staged, movie, files, tools)
+    assert first.returncode != 0 and movie.read_bytes() == b"Film.mkv"
+    assert sorted(p.name for p in staged.glob("*.mkv")) == ["Film.mkv", "Making of.mkv"]
+    (tools / "fail-in").unlink()
+    again = filing(staged, movie, files, tools)
+    assert again.returncode == 0, again.stderr
+    assert "already filed" in again.stdout and not list(staged.glob("*.mkv"))
+    assert (movie.parent / "Featurettes" / "Making of.mkv").read_bytes() == b"Making of.mkv"

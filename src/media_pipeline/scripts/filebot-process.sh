@@ -22,13 +22,15 @@ destination=${2:-${MP_DESTINATION:?no destination given}}
 title=${MP_ITEM_TITLE:?no item title given}
 kind=${MP_ITEM_TYPE:-movie}
 scratch="$input_dir/.pipeline/filing"
-# What this item's filing has filed, one "FILE<TAB>PLACE" line each: a file no longer in
-# staging counts as filed only if it is here (not because something is at its place).
-ledger="$scratch/filed"
 link=""
+# The staged files filed so far ("path<TAB>device:inode"), removed only once every file
+# is filed: a run that fails half way leaves staging whole, and the next run finds each
+# file there to compare with what it filed before.
+staged=()
 
 [[ ! -L $scratch ]] || { echo "$scratch is a link: not filing through it" >&2; exit 1; }
 mkdir -p -- "$scratch"
+chmod 700 -- "$scratch"  # FileBot's links: no other user puts anything in their place
 # FileBot's links left by a run that was killed: this script's own names.
 rm -f -- "$scratch"/.mp-part.*
 # The link FileBot was given goes whatever happens; a stop (TERM) runs this too.
@@ -104,7 +106,11 @@ file_one() {
   part=$(part_of "$target")
   rm -f -- "$part"  # a copy this script began and did not finish
   copy_to "$part"
-  cmp -s -- "/dev/fd/$source_fd" "$part" || { echo "copy of $file does not match" >&2; exit 1; }
+  if ! cmp -s -- "/dev/fd/$source_fd" "$part"; then
+    rm -f -- "$part"  # not the file it was to be a copy of: nothing of it stays
+    echo "copy of $file does not match" >&2
+    exit 1
+  fi
   mv -n -- "$part" "$target"
   # mv -n does nothing, and may say nothing, when something took the name meanwhile.
   if [[ -L $target ]] || ! cmp -s -- "/dev/fd/$source_fd" "$target"; then
@@ -115,19 +121,22 @@ file_one() {
   done_with "$file" "$target"
 }
 
-# done_with SOURCE TARGET: note it in the ledger, then remove the staged name if it is
-# still the file that was copied.
+# done_with SOURCE TARGET: SOURCE is filed; its staged name goes at the end.
 done_with() {
-  printf '%s\t%s\n' "$(basename -- "$1")" "$2" >> "$ledger"
-  if [[ $(stat -c '%d:%i' -- "$1" 2>/dev/null) == "$opened" ]]; then
-    rm -- "$1"
-  fi
+  staged+=("$1"$'\t'"$opened")
   exec {source_fd}<&-
 }
 
-# filed_before NAME TARGET: whether the ledger says NAME was filed at TARGET.
-filed_before() {
-  [[ -f $ledger ]] && grep -qxF -- "$1"$'\t'"$2" "$ledger"
+# remove_staged: every file filed, remove each staged name that is still the file that
+# was copied.
+remove_staged() {
+  local entry path
+  for entry in "${staged[@]}"; do
+    path=${entry%$'\t'*}
+    if [[ $(stat -c '%d:%i' -- "$path" 2>/dev/null) == "${entry##*$'\t'}" ]]; then
+      rm -- "$path"
+    fi
+  done
 }
 
 if [[ -n ${MP_FILES+set} ]]; then
@@ -136,9 +145,8 @@ if [[ -n ${MP_FILES+set} ]]; then
   # Every place first: a name taken by another file stops the job before it files any
   # (not half a disc filed, then a refusal).
   while IFS=$'\t' read -r name place; do
-    [[ -n $name && -e $base/$place ]] || continue
-    filed_before "$name" "$base/$place" && continue
-    if ! cmp -s -- "$input_dir/$name" "$base/$place" 2>/dev/null; then
+    [[ -n $name && -e $base/$place && -e $input_dir/$name ]] || continue
+    if ! cmp -s -- "$input_dir/$name" "$base/$place"; then
       echo "refusing to overwrite $base/$place (nothing filed)" >&2
       exit 1
     fi
@@ -146,8 +154,9 @@ if [[ -n ${MP_FILES+set} ]]; then
   while IFS=$'\t' read -r name place; do
     [[ -n $name ]] || continue
     if [[ ! -e $input_dir/$name && ! -L $input_dir/$name ]]; then
-      # Filed by an earlier run that stopped after removing the staged file.
-      if filed_before "$name" "$base/$place"; then
+      # Staged files go only once all are filed: one gone with its place filled is a
+      # run that stopped while removing them.
+      if [[ -e $base/$place ]]; then
         echo "already filed: $base/$place"
         continue
       fi
@@ -203,6 +212,10 @@ else
   done
 fi
 
+remove_staged
+
+# Marker names made anew: never written through a link put there while this ran.
+rm -f -- "$input_dir/.pipeline/filebot.done" "$input_dir/.pipeline/filebot.timestamp"
 mkdir -p -- "$input_dir/.pipeline"
 touch -- "$input_dir/.pipeline/filebot.done"
 date -Iseconds > "$input_dir/.pipeline/filebot.timestamp"

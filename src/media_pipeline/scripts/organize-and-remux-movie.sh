@@ -35,6 +35,8 @@ for file in "$input_dir"/*.mkv; do
   remux "$file" "$output_dir/$name"
 done
 
+# Marker names made anew: never written through a link put there while this ran.
+rm -f -- "$output_dir/.pipeline/remux.done" "$output_dir/.pipeline/remux.timestamp"
 mkdir -p -- "$output_dir/.pipeline"
 touch -- "$output_dir/.pipeline/remux.done"
 date -Iseconds > "$output_dir/.pipeline/remux.timestamp"

@@ -24,6 +24,8 @@ else
   done
 fi
 
+# Marker names made anew: never written through a link put there while this ran.
+rm -f -- "$output_dir/.pipeline/rip.done" "$output_dir/.pipeline/rip.timestamp"
 mkdir -p -- "$output_dir/.pipeline"
 touch -- "$output_dir/.pipeline/rip.done"
 date -Iseconds > "$output_dir/.pipeline/rip.timestamp"

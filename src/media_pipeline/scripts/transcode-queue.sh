@@ -24,6 +24,8 @@ for file in "$input_dir"/*.mkv; do
   fi
 done
 
+# Marker names made anew: never written through a link put there while this ran.
+rm -f -- "$output_dir/.pipeline/transcode.done" "$output_dir/.pipeline/transcode.timestamp"
 mkdir -p -- "$output_dir/.pipeline"
 touch -- "$output_dir/.pipeline/transcode.done"
 date -Iseconds > "$output_dir/.pipeline/transcode.timestamp"
