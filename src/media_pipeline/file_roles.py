@@ -187,6 +187,11 @@ def checked(roles: Roles, item_type: str) -> Roles:
     return roles
 
 
+def special_numbers(roles: Roles, taken: frozenset[int] = frozenset()) -> set[int]:
+    """The Season 00 numbers a disc's specials take, given those taken before it."""
+    return {role.number for role in _numbered_specials(roles, taken) if role.number}
+
+
 def _numbered_specials(roles: Roles, taken: frozenset[int] = frozenset()) -> list[Role]:
     """The specials with their numbers: as given, else 1, 2, ... in order on the disc,
     skipping numbers given to others and those taken (a specials disc's own episodes)."""
@@ -239,7 +244,9 @@ def plain_name(name: str) -> bool:
     )
 
 
-def _numbers(roles: Roles, season: int, first: int) -> dict[str, str]:
+def _numbers(
+    roles: Roles, season: int, first: int, specials_taken: frozenset[int] = frozenset()
+) -> dict[str, str]:
     """file -> its Plex number, 's01e04', 's01e05-e06' or 's00e02', for the files that
     are episodes or specials."""
     numbers: dict[str, str] = {}
@@ -252,22 +259,28 @@ def _numbers(roles: Roles, season: int, first: int) -> dict[str, str]:
             used.update(range(number, last + 1))
             number = last + 1
     # On a specials disc (season 0) its episodes hold s00 numbers already.
-    taken = frozenset(used) if season == 0 else frozenset()
+    taken = specials_taken | (frozenset(used) if season == 0 else frozenset())
     for special in _numbered_specials(roles, taken):
         numbers[special.file] = f"s00e{special.number:02d}"
     return numbers
 
 
 def targets(
-    roles: Roles, item_type: str, destination: str, season: int = 1, first: int = 1
+    roles: Roles,
+    item_type: str,
+    destination: str,
+    season: int = 1,
+    first: int = 1,
+    specials_taken: frozenset[int] = frozenset(),
 ) -> list[tuple[str, str]]:
     """(file, where it goes relative to the item's library folder) for every file that is
     filed. The item's folder is the movie's folder (the destination's) or the show's
     (above the destination's season folder); names are Plex's:
     `Show (Year) - s01e04.mkv`, `s01e05-e06` for a double, `Season 00/... - s00e02.mkv`
-    for a special, `Featurettes/<file>` for an extra."""
+    for a special (numbered after specials_taken, those of the show's other discs),
+    `Featurettes/<file>` for an extra."""
     show = os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
-    numbers = _numbers(roles, season, first) if item_type == "tv" else {}
+    numbers = _numbers(roles, season, first, specials_taken) if item_type == "tv" else {}
     placed: list[tuple[str, str]] = []
     for role in roles.files:
         if role.role == "movie":

@@ -5,16 +5,33 @@ on the share (or taken out of the spec) never runs."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.file_roles import roles_to_follow, targets
+from media_pipeline.destination import disc_number, disc_season, proposed_destination
+from media_pipeline.file_roles import (
+    Roles,
+    media_names,
+    roles_to_follow,
+    special_numbers,
+    targets,
+    unplain_media,
+)
 from media_pipeline.gates import approved_roles
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.seasons import Numbered, Waiting, folder_media, numbering, show_discs
+from media_pipeline.seasons import (
+    Numbered,
+    Waiting,
+    episode_files,
+    folder_files,
+    numbering,
+    recorded_range,
+    season_of,
+    show_discs,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +59,14 @@ def settle_filing(
         if isinstance(numbered, Waiting):
             return numbered
         settled = numbered
-    names = folder_media(config.staging_root, row.get("folder_path")) or []
+    listed = folder_files(config.staging_root, row.get("folder_path")) or []
+    names = media_names(listed)
+    if not names and unplain_media(listed):
+        shown = printable(unplain_media(listed)[0])
+        return Waiting(
+            f"its media files' names hold a tab or newline ('{shown}'), which filing cannot "
+            "pass on; rename them in staging"
+        )
     chosen = roles.get(row["uid"])
     if chosen is None or row["uid"] not in exact:
         chosen = roles_to_follow(chosen, key.type, key.title, names)
@@ -55,7 +79,14 @@ def settle_filing(
     season = settled.season if settled else disc_season(key.disc_label)
     first = settled.first if settled else 1
     place = destination or proposed_destination(key, config.library_root)
-    files = targets(chosen, key.type, place, season, first)
+    taken = _specials_before(config, row, discs, roles) if key.type == "tv" else frozenset()
+    files = targets(chosen, key.type, place, season, first, taken)
+    too_long = next((p for _s, p in files if len(os.path.basename(p).encode()) > 255), None)
+    if too_long is not None:
+        return Waiting(
+            f"its name in the library would be longer than a file name can be "
+            f"('{printable(too_long[:60])}...'); 'mp rename' it to a shorter title"
+        )
     if not files:
         # No media file: the script files what the folder holds (and fails verification
         # if that is nothing), as before roles were.
@@ -76,3 +107,34 @@ def _clash(files: list[tuple[str, str]]) -> str | None:
             return place
         seen.add(place)
     return None
+
+
+def _specials_before(
+    config: Config, row: dict, discs: list[dict], roles: dict[str, Roles]
+) -> frozenset[int]:
+    """The Season 00 numbers the show's discs before this one take: a specials disc's
+    episodes, and the specials marked on any disc, discs taken specials first, then by
+    season and disc number. A disc's own specials are numbered after them, so two discs
+    never both file an s00e01."""
+
+    def order(disc: dict) -> tuple[int, int, int]:
+        season = season_of(disc)
+        return (season != 0, season, disc_number(disc["disc_label"]))
+
+    taken: set[int] = set()
+    for disc in sorted(discs, key=order):
+        if disc["uid"] == row["uid"]:
+            break
+        given = roles.get(disc["uid"])
+        if season_of(disc) == 0:
+            # A specials disc's episodes: as numbered, else as many as it holds from 1.
+            recorded = recorded_range(disc.get("episodes"))
+            if recorded is None:
+                count = given.episode_count if given is not None else None
+                if count is None:
+                    count = episode_files(config.staging_root, disc.get("folder_path")) or 0
+                recorded = (1, count)
+            taken.update(range(recorded[0], recorded[1] + 1))
+        if given is not None:
+            taken |= special_numbers(given, frozenset(taken))
+    return frozenset(taken)

@@ -58,17 +58,22 @@ def season_of(row: dict) -> int:
     return disc_season(row["disc_label"])
 
 
-def folder_media(staging_root: str, folder: str | None) -> list[str] | None:
-    """The media files of an item's folder (file_roles.media_names), or None if the
-    folder is not there."""
+def folder_files(staging_root: str, folder: str | None) -> list[str] | None:
+    """The names of the regular files in an item's folder, or None if it is not there."""
     if not folder:
         return None
     try:
         with open_below(staging_root, folder) as opened:
-            names = [e.name for e in opened.entries() if e.is_file(follow_symlinks=False)]
+            return [e.name for e in opened.entries() if e.is_file(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError, BadEntry):
         return None
-    return media_names(names)
+
+
+def folder_media(staging_root: str, folder: str | None) -> list[str] | None:
+    """The media files of an item's folder (file_roles.media_names), or None if the
+    folder is not there."""
+    names = folder_files(staging_root, folder)
+    return None if names is None else media_names(names)
 
 
 def episode_files(staging_root: str, folder: str | None) -> int | None:

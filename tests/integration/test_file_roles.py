@@ -246,18 +246,11 @@ def test_an_approved_disc_that_cannot_file_is_asked_again_and_why_says_so(pipeli
     assert pipeline.queue("pending") == []
     why = pipeline.mp("why", DISC1.uid).stdout
     assert "not all in its folder" in why
-    dry = pipeline.mp("retry", DISC1.uid, "--ask-again", "--dry-run").stdout
-    assert "remux_review decision would be set aside" in dry
-    out = pipeline.mp("retry", DISC1.uid, "--ask-again").stdout
-    assert "remux_review decision set aside; its files are filed as they are now" in out
-    pipeline.mp("dispatch")
-    _path, spec = pending_spec_of(pipeline, "filebot")
-    assert [source for source, _place in spec["files"]] == [NAMES[0], NAMES[1], *NAMES[3:]]
+    err = pipeline.mp("retry", DISC1.uid, "--ask-again", expect=2).stderr
+    assert "no filing gate is on to set them again: add filebot_confirm" in err
 
     # With the filing gate on, the gate asks again.
     pipeline.write_pipeline_config(gates=["remux_review", "filebot_confirm"])
-    pipeline.mp("cancel", DISC1.uid)
-    pipeline.mp("retry", DISC1.uid)
     pipeline.mp("reconcile")
     pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1 2 3 4:drop")
     (pipeline.folder(DISC1, "3-transcoded") / NAMES[3]).unlink()
@@ -299,3 +292,39 @@ def test_a_file_whose_name_cannot_be_passed_on_is_named_at_the_gate(pipeline):
     assert approval["prompt"]["media"] == [NAMES[0]]
     assert any("'tab\\there.mkv' cannot be filed" in note for note in approval["prompt"]["notes"])
     pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1")
+
+
+def test_specials_of_a_show_never_share_a_number_across_discs(pipeline):
+    specials = ItemKey("tv", "Lost (2004)", "Specials Disc1")
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    for disc, names in ((DISC1, NAMES[:3]), (DISC2, NAMES[:2]), (specials, NAMES[:2])):
+        disc_folder(pipeline, disc, "3-transcoded", ("rip", "remux", "transcode"), names)
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", DISC1.uid, "--yes", "--files", "1 2 3:special")
+    pipeline.mp("approve", DISC2.uid, "--yes", "--files", "1 2:special")
+    pipeline.mp("approve", specials.uid, "--yes")
+    pipeline.mp("dispatch")
+    placed = {}
+    for name in pipeline.queue("pending"):
+        spec = json.loads(
+            (pipeline.staging / ".pipeline" / "jobs" / "pending" / name / "spec.json").read_text()
+        )
+        placed[spec["item"]["disc_label"]] = [p for _s, p in spec["files"] if "Season 00" in p]
+    show = "Season 00/Lost (2004) - s00e"
+    assert placed == {
+        "Specials Disc1": [f"{show}01.mkv", f"{show}02.mkv"],
+        "S01 Disc1": [f"{show}03.mkv"],
+        "S01 Disc2": [f"{show}04.mkv"],
+    }
+
+
+def test_names_filing_cannot_make_wait_with_the_way_out(pipeline):
+    long_title = ItemKey("tv", "L" * 245, "S01 Disc1")  # a folder made on the share by hand
+    disc_folder(pipeline, long_title, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:1])
+    tabbed = ItemKey("movie", "Alpha")
+    disc_folder(pipeline, tabbed, "3-transcoded", ("rip", "remux", "transcode"), ["A\tx.mkv"])
+    pipeline.mp("reconcile")
+    out = pipeline.mp("dispatch").stdout
+    assert "longer than a file name can be" in out and "'mp rename' it" in out
+    assert "names hold a tab or newline" in out
+    assert pipeline.queue("pending") == []

@@ -216,18 +216,17 @@ def run_retry(
         waiting_gate = _approved_gate_waiting(config, db, row) if ask_again else None
         if waiting_gate is not None and queue.live_job_for(row["uid"]) is None:
             # Approved, and waiting for dispatch (an earlier disc, a file gone): nothing
-            # to stop, so the decision is set aside (kept) and the gate asked again; past
-            # remux_review, with no filing gate, its files are then filed as they are.
-            asks = GATE_STATES[waiting_gate] == State(row["state"])
-            if asks:
-                said = ("would ask again", "asks again ('mp approve')")
-            else:
-                done = "its files are filed as they are now"
-                said = (f"decision would be set aside; {done}", f"decision set aside; {done}")
+            # to stop, so the decision is set aside (kept) and the gate asked again.
             if dry_run:
-                return ManageResult(f"{printable(name)}: {waiting_gate} {said[0]}")
+                return ManageResult(f"{printable(name)}: {waiting_gate} would ask again")
             _forget_decisions(config, db, row, "approved", waiting_gate)
-            return ManageResult(f"{printable(name)}: {waiting_gate} {said[1]}")
+            return ManageResult(f"{printable(name)}: {waiting_gate} asks again ('mp approve')")
+        if ask_again and _past_review_without_filing_gate(config, row):
+            raise UsageError(
+                f"{printable(name)}: its files' roles were set at remux_review, which it has "
+                "passed, and no filing gate is on to set them again: add filebot_confirm to "
+                "'gates' in the config, then 'mp retry --ask-again' opens it"
+            )
         if row["state"] not in STOPPED:
             raise UsageError(
                 f"{printable(name)} is {row['state']}; only FAILED, REJECTED or "
@@ -300,15 +299,19 @@ def run_retry(
 
 
 def _approved_gate_waiting(config: Config, db: Database, row: dict) -> str | None:
-    """The approved gate an item waits past for its next job to be queued, if any: the
-    gate of its state, else (a transcoded item with no filing gate) remux_review, whose
-    file roles its filing follows."""
+    """The approved gate of an item's state, which it waits past for its next job to be
+    queued (an earlier disc, a file gone), if any."""
     gate = next((g for g, state in GATE_STATES.items() if state == row["state"]), None)
     if gate is not None and gate in config.gates and _approved(db, row, gate):
         return gate
-    if row["state"] == State.TRANSCODED and "remux_review" in config.gates:
-        return "remux_review" if _approved(db, row, "remux_review") else None
     return None
+
+
+def _past_review_without_filing_gate(config: Config, row: dict) -> bool:
+    """A transcoded (or stopped in filing) item whose roles only remux_review could set."""
+    stopped = row.get("stopped_in") or row["state"]
+    filing = stopped in (State.TRANSCODED, State.FILING)
+    return filing and "remux_review" in config.gates and "filebot_confirm" not in config.gates
 
 
 def _approved(db: Database, row: dict, gate: str) -> bool:
