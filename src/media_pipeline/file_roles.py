@@ -322,10 +322,10 @@ _NUMBERED = re.compile(r"Season (\d\d)/(.+) - s(\d\d)e\d{2,3}(?:-e\d{2,3})?\.mkv
 
 def place_allowed(item_type: str, destination: str, source: str, place: str, season: int) -> bool:
     """Whether a filing job may put source at place (below the item's library folder):
-    only the names `targets` makes. What a worker can check of a list it cannot tell
-    from a forgery: a forged one can at worst reorder the item's own files in the item's
-    own folder, never name another place (reconcile rejects it before then, if it runs
-    first)."""
+    only the shapes of name `targets` makes. What a worker can check of a list it cannot
+    tell from a forgery: a forged one, claimed before reconcile rejects it, can file the
+    item's own files under other numbers of its season or as extras, never anywhere
+    outside the item's own library folder (and never over a file there)."""
     if any(place == f"{folder}/{source}" for folder in EXTRA_FOLDERS.values()):
         return True
     if item_type == "movie":
