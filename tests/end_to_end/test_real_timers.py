@@ -66,9 +66,7 @@ wait
 """.replace("JOURNALD", JOURNALD).replace("SYSTEMD", SYSTEMD)
 
 # The test's intervals: a drop-in over the installed timers.
-FAST_TIMER = (
-    "[Timer]\nOnActiveSec=1s\nOnUnitInactiveSec=\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
-)
+FAST_TIMER = "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
 
 
 def cannot_run() -> str | None:
@@ -123,6 +121,29 @@ class Hosts:
             if self.processes[host].poll() is not None or time.monotonic() > deadline:
                 raise AssertionError((home / "init.log").read_text()[-3000:])
             time.sleep(0.05)
+
+    def inside(self, host: str, *command: str) -> str:
+        """Run a command inside a host's namespaces (its init's), for what it says."""
+        unshare = self.processes[host].pid
+        children = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
+        done = subprocess.run(
+            ["nsenter", "-t", children[0], "-m", "-p", "-u", "env",
+             "XDG_RUNTIME_DIR=/run/user/0", *command],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        return done.stdout + done.stderr
+
+    def diagnose(self) -> str:
+        """Each host's timers and the end of its journal, for a failure's message."""
+        said = []
+        for host in self.processes:
+            said.append(f"== {host}")
+            said.append(self.inside(host, "systemctl", "--user", "list-timers", "--all"))
+            said.append(self.inside(host, "systemctl", "--user", "status", f"mp-claim@{host}.timer",
+                                    f"mp-claim@{host}.service", "--no-pager"))  # fmt: skip
+            said.append(self.inside(host, "systemctl", "--user", "cat", f"mp-claim@{host}.timer"))
+            said.append(self.inside(host, "journalctl", "--no-pager", "-n", "25"))
+        return "\n".join(said)
 
     def kill(self, host: str) -> None:
         """The host's power goes: every process in its namespaces dies at once."""
@@ -195,10 +216,12 @@ def status(sandbox) -> dict:
     return json.loads(sandbox.mp("status", "--json").stdout)
 
 
-def carry(sandbox, until, deadline: float) -> None:
+def carry(hosts, until, deadline: float) -> None:
     """Approve what waits at a gate (as a person would), until until() holds."""
+    sandbox = hosts.sandbox
     while not until():
-        assert time.monotonic() < deadline, json.dumps(status(sandbox), indent=1)[:3000]
+        if time.monotonic() > deadline:
+            raise AssertionError(json.dumps(status(sandbox))[:2000] + "\n" + hosts.diagnose())
         listed = json.loads(sandbox.mp("approve", "--list", "--json").stdout)["approvals"]
         for approval in listed:
             sandbox.mp("approve", approval["item"]["uid"], "--yes", expect=None)
@@ -219,7 +242,7 @@ def test_the_timers_carry_an_item_from_rip_to_the_library_once(hosts):
     sandbox = hosts.sandbox
     deadline = time.monotonic() + DEADLINE_SECONDS
     sandbox.mp("rip", "--type", "movie", "--title", "Heat (1995)")
-    carry(sandbox, lambda: state_of(sandbox, "Heat (1995)") == "IN_LIBRARY", deadline)
+    carry(hosts, lambda: state_of(sandbox, "Heat (1995)") == "IN_LIBRARY", deadline)
     assert (sandbox.root / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv").exists()
     for kind in KINDS:
         started = [line for line in runs(sandbox, kind, "Heat") if line.startswith("start")]
@@ -233,11 +256,11 @@ def test_the_timers_carry_an_item_from_rip_to_the_library_once(hosts):
     # and its transcode completes once.
     sandbox.behave("transcode", "wait")  # the script waits for a file that never comes
     sandbox.mp("rip", "--type", "movie", "--title", "Ronin (1998)")
-    carry(sandbox, lambda: bool(list(sandbox.root.glob("started.*transcode*Ronin*"))), deadline)
+    carry(hosts, lambda: bool(list(sandbox.root.glob("started.*transcode*Ronin*"))), deadline)
     hosts.kill("ct304")
     (sandbox.root / "behaviour.transcode").unlink()
     hosts.start("ct304")
-    carry(sandbox, lambda: state_of(sandbox, "Ronin (1998)") == "IN_LIBRARY", deadline)
+    carry(hosts, lambda: state_of(sandbox, "Ronin (1998)") == "IN_LIBRARY", deadline)
     jobs = json.loads(sandbox.mp("jobs", "--state", "completed", "--json").stdout)["jobs"]
     assert [j["kind"] for j in jobs if "Ronin" in j["id"]].count("transcode") == 1
     done = [line for line in runs(sandbox, "transcode", "Ronin") if line.startswith("done")]
