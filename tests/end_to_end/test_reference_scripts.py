@@ -260,10 +260,7 @@ def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
     )
     env = {"MP_ITEM_TYPE": "tv", "MP_ITEM_TITLE": "Lost", "MP_FILES": files}
     if with_filebot:
-        tools = tmp_path / "tools"
-        tools.mkdir()
-        (tools / "filebot").write_text(FAKE_FILEBOT)
-        (tools / "filebot").chmod(0o755)
+        tools = stand_in(tmp_path, FAKE_FILEBOT)
         env["PATH"] = f"{tools}:{os.environ['PATH']}"
     done = subprocess.run(
         ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), f"{show}/Season 01/"],
@@ -374,12 +371,18 @@ SWAPPING_FILEBOT = FAKE_FILEBOT.replace(
 )
 
 
-def test_a_source_swapped_for_a_link_while_filing_is_refused_not_followed(tmp_path):
-    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+def stand_in(tmp_path: Path, program: str) -> Path:
+    """A folder for PATH holding `filebot`, the given stand-in."""
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "filebot").write_text(SWAPPING_FILEBOT)
+    (tools / "filebot").write_text(program)
     (tools / "filebot").chmod(0o755)
+    return tools
+
+
+def test_a_source_swapped_for_a_link_while_filing_is_refused_not_followed(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    tools = stand_in(tmp_path, SWAPPING_FILEBOT)
     (tools / "secret").write_text("root:SECRET")
     (tools / "swap").write_text(str(staged / "Making of.mkv"))
     files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
@@ -391,10 +394,7 @@ def test_a_source_swapped_for_a_link_while_filing_is_refused_not_followed(tmp_pa
 
 def test_a_failed_filebot_leaves_no_link_and_the_next_run_files(tmp_path):
     staged, movie = movie_with(tmp_path, "Film.mkv")
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "filebot").write_text(SWAPPING_FILEBOT)
-    (tools / "filebot").chmod(0o755)
+    tools = stand_in(tmp_path, SWAPPING_FILEBOT)
     (tools / "fail").touch()
     first = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n", tools)
     assert first.returncode != 0 and "FileBot failed" in first.stderr
@@ -408,10 +408,7 @@ def test_a_failed_filebot_leaves_no_link_and_the_next_run_files(tmp_path):
 
 def test_a_run_that_fails_half_way_leaves_staging_whole_and_the_next_goes_on(tmp_path):
     staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "filebot").write_text(SWAPPING_FILEBOT)
-    (tools / "filebot").chmod(0o755)
+    tools = stand_in(tmp_path, SWAPPING_FILEBOT)
     (tools / "fail-in").write_text("Featurettes")  # the second file's copy fails
     files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
     first = filing(staged, movie, files, tools)
