@@ -6,6 +6,7 @@ on the share (or taken out of the spec) never runs."""
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -14,6 +15,7 @@ from media_pipeline.config import Config
 from media_pipeline.destination import disc_number, disc_season, proposed_destination
 from media_pipeline.file_roles import (
     Roles,
+    item_folder,
     media_names,
     roles_to_follow,
     special_numbers,
@@ -61,7 +63,7 @@ def settle_filing(
         settled = numbered
     listed = folder_files(config.staging_root, row.get("folder_path")) or []
     names = media_names(listed)
-    if not names and unplain_media(listed):
+    if unplain_media(listed):
         shown = printable(unplain_media(listed)[0])
         return Waiting(
             f"its media files' names hold a tab or newline ('{shown}'), which filing cannot "
@@ -81,11 +83,27 @@ def settle_filing(
     place = destination or proposed_destination(key, config.library_root)
     taken = _specials_before(config, row, discs, roles) if key.type == "tv" else frozenset()
     files = targets(chosen, key.type, place, season, first, taken)
-    too_long = next((p for _s, p in files if len(os.path.basename(p).encode()) > 255), None)
+    too_long = next(
+        (
+            part
+            for part in [*place.split(os.sep), *(p for _s, f in files for p in f.split("/"))]
+            if len(part.encode("utf-8", "surrogateescape")) > 255
+        ),
+        None,
+    )
     if too_long is not None:
         return Waiting(
             f"its name in the library would be longer than a file name can be "
             f"('{printable(too_long[:60])}...'); 'mp rename' it to a shorter title"
+        )
+    occupied = _taken_in_library(
+        config, item_folder(key.type, place), files, row.get("folder_path")
+    )
+    if occupied is not None:
+        return Waiting(
+            f"{printable(occupied)} is in the library already, another file than its own; "
+            "'mp retry --ask-again' it and give it other numbers at the gate (--first-episode "
+            "N, or N:special=M)"
         )
     if not files:
         # No media file: the script files what the folder holds (and fails verification
@@ -138,3 +156,24 @@ def _specials_before(
         if given is not None:
             taken |= special_numbers(given, frozenset(taken))
     return frozenset(taken)
+
+
+def _taken_in_library(
+    config: Config, base: str, files: list[tuple[str, str]], folder: str | None
+) -> str | None:
+    """The first place of files that holds another file already (a special numbered
+    before a disc that arrived late, a file put there by hand), or None. A file there of
+    the same size as its source is taken as this item's own, filed by a run that stopped
+    (the filing script compares the bytes before it files anything)."""
+    for source, place in files:
+        try:
+            there = os.lstat(os.path.join(base, place))
+        except OSError:
+            continue
+        try:
+            size = os.lstat(os.path.join(folder or "", source)).st_size
+        except OSError:
+            continue  # its source is gone: the filing script judges that one
+        if there.st_size != size or not stat.S_ISREG(there.st_mode):
+            return os.path.join(base, place)
+    return None

@@ -281,7 +281,7 @@ def test_filing_follows_the_file_list_exactly(tmp_path, with_filebot):
     if with_filebot:
         calls = (tmp_path / "tools" / "filebot.calls").read_text().splitlines()
         assert len(calls) == 3 and all("/.mp-part." in call for call in calls)
-        assert list((staged / ".pipeline" / "filing").iterdir()) == [], "its links are gone"
+        assert not list((staged / ".pipeline" / "filing").glob(".mp-part.*")), "links gone"
 
 
 def test_filing_never_goes_through_or_onto_a_link_in_the_library(tmp_path):
@@ -419,3 +419,24 @@ def test_a_run_that_fails_half_way_leaves_staging_whole_and_the_next_goes_on(tmp
     assert again.returncode == 0, again.stderr
     assert "already filed" in again.stdout and not list(staged.glob("*.mkv"))
     assert (movie.parent / "Featurettes" / "Making of.mkv").read_bytes() == b"Making of.mkv"
+
+
+def test_a_vanished_source_counts_as_filed_only_where_this_item_filed_it(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv", "Making of.mkv")
+    movie.parent.mkdir(parents=True)
+    movie.write_bytes(b"another film")  # something at its place, not filed by this item
+    (staged / "Film.mkv").unlink()
+    files = "Film.mkv\tFilm (1954).mkv\nMaking of.mkv\tFeaturettes/Making of.mkv\n"
+    done = filing(staged, movie, files)
+    assert done.returncode == 1 and "no Film.mkv in" in done.stderr
+    assert movie.read_bytes() == b"another film"
+
+
+def test_a_linked_pipeline_folder_is_not_filed_through(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (staged / ".pipeline").symlink_to(elsewhere)
+    done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
+    assert done.returncode == 1 and ".pipeline is a link" in done.stderr
+    assert list(elsewhere.iterdir()) == [] and not movie.exists()

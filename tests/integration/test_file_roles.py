@@ -328,3 +328,31 @@ def test_names_filing_cannot_make_wait_with_the_way_out(pipeline):
     assert "longer than a file name can be" in out and "'mp rename' it" in out
     assert "names hold a tab or newline" in out
     assert pipeline.queue("pending") == []
+
+
+def test_a_place_taken_in_the_library_or_a_tab_name_waits_before_any_job(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    disc_folder(pipeline, DISC1, "3-transcoded", ("rip", "remux", "transcode"), NAMES[:2])
+    season = pipeline.root / "library" / "TV Shows" / "Lost (2004)" / "Season 01"
+    season.mkdir(parents=True)
+    (season / "Lost (2004) - s01e01.mkv").write_bytes(b"a file filed before, not this disc's")
+    movie = ItemKey("movie", "Heat (1995)")
+    disc_folder(pipeline, movie, "3-transcoded", ("rip", "remux", "transcode"),
+                ["Heat (1995).mkv", "Extra\tx.mkv"])  # fmt: skip
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", DISC1.uid, "--yes")
+    pipeline.mp("approve", movie.uid, "--yes")
+    out = pipeline.mp("dispatch").stdout
+    assert "s01e01.mkv is in the library already" in out and "--first-episode" in out
+    assert "names hold a tab or newline" in out and pipeline.queue("pending") == []
+
+
+def test_a_destination_with_an_over_long_name_is_refused_at_the_gate(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    movie = ItemKey("movie", "Zed (2020)")
+    disc_folder(pipeline, movie, "3-transcoded", ("rip", "remux", "transcode"), ["Zed (2020).mkv"])
+    pipeline.mp("reconcile")
+    long = "B" * 300
+    err = pipeline.mp("approve", movie.uid, "--yes", "--destination", f"Movies/{long}/Z.mkv",
+                      expect=2).stderr  # fmt: skip
+    assert "longer than the 255 bytes" in err

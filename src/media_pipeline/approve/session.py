@@ -178,6 +178,11 @@ def check_destination(config: Config, destination: str, key: ItemKey | None = No
         raise UsageError(
             f"destination '{printable(destination)}' is outside library_root {config.library_root}"
         )
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.split(os.sep)):
+        raise UsageError(
+            f"destination '{printable(destination[:80])}...' has a name longer than the 255 "
+            "bytes a file or folder name can have"
+        )
     if key is not None and key.type == "tv":
         season = disc_season(key.disc_label)
         wanted = f"Season {season:02d}"

@@ -28,7 +28,9 @@ link=""
 # file there to compare with what it filed before.
 staged=()
 
-[[ ! -L $scratch ]] || { echo "$scratch is a link: not filing through it" >&2; exit 1; }
+for folder in "$input_dir/.pipeline" "$scratch"; do
+  [[ ! -L $folder ]] || { echo "$folder is a link: not filing through it" >&2; exit 1; }
+done
 mkdir -p -- "$scratch"
 chmod 700 -- "$scratch"  # FileBot's links: no other user puts anything in their place
 # FileBot's links left by a run that was killed: this script's own names.
@@ -121,8 +123,15 @@ file_one() {
   done_with "$file" "$target"
 }
 
+# filed_mark TARGET: the name of the empty file that says this item filed TARGET (made
+# with O_EXCL in the 0700 scratch folder, so never written through a link).
+filed_mark() {
+  printf '%s/.filed.%s' "$scratch" "$(printf '%s' "$1" | sha256sum | cut -c1-32)"
+}
+
 # done_with SOURCE TARGET: SOURCE is filed; its staged name goes at the end.
 done_with() {
+  (set -C; : > "$(filed_mark "$2")") 2>/dev/null || true
   staged+=("$1"$'\t'"$opened")
   exec {source_fd}<&-
 }
@@ -154,9 +163,10 @@ if [[ -n ${MP_FILES+set} ]]; then
   while IFS=$'\t' read -r name place; do
     [[ -n $name ]] || continue
     if [[ ! -e $input_dir/$name && ! -L $input_dir/$name ]]; then
-      # Staged files go only once all are filed: one gone with its place filled is a
-      # run that stopped while removing them.
-      if [[ -e $base/$place ]]; then
+      # Staged files go only once all are filed: one gone with its place filled by this
+      # item (its mark made) is a run that stopped while removing them.
+      mark=$(filed_mark "$base/$place")
+      if [[ -e $base/$place && -f $mark && ! -L $mark ]]; then
         echo "already filed: $base/$place"
         continue
       fi
