@@ -1,5 +1,5 @@
 """Allow `python -m media_pipeline`."""
 
-from media_pipeline.cli import main
+from media_pipeline.entry import main
 
 main()

@@ -30,7 +30,7 @@ def test_units_are_oneshot_and_count_from_the_end_of_the_last_run():
         else:
             assert "OnUnitInactiveSec=" in text and "OnUnitActiveSec" not in text
             assert "AccuracySec=1s" in text and "RandomizedDelaySec=" in text
-    assert "OnUnitInactiveSec=30s" in units["mp-claim@.timer"]
+    assert "OnUnitInactiveSec=10s" in units["mp-claim@.timer"]
     assert "OnUnitInactiveSec=60s" in units["mp-reconcile.timer"]
     assert "claim --worker %i" in units["mp-claim@.service"]
 

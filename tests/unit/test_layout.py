@@ -13,6 +13,7 @@ README = PACKAGE.parents[1] / "README.md"
 # package is the core they share.
 UPPER = (
     "media_pipeline.cli",
+    "media_pipeline.entry",
     "media_pipeline.reports",
     "media_pipeline.setup",
     "media_pipeline.approve",

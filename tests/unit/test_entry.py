@@ -1,0 +1,69 @@
+"""The idle claim answered before the command line is built: only when there surely is
+no job for the worker; in every other case the full command decides."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from media_pipeline import entry, identity, markers
+from media_pipeline.jobs import drain
+
+JOB = "job_p500_20261126T044334279230_{kind}_movie_ff1a9983a07d_Heat-1995"
+
+
+@pytest.fixture
+def share(tmp_path):
+    staging = tmp_path / "staging"
+    (staging / ".pipeline" / "jobs" / "pending").mkdir(parents=True)
+    (staging / ".pipeline" / "share.id").write_text("0123456789abcdef\n")
+    config = {"staging_root": str(staging), "workers": {"ct304": {"kinds": ["transcode"]}}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return staging, path, config
+
+
+def claim(path, *more):
+    return entry.idle_claim(["claim", "--worker", "ct304", "--config", str(path), *more])
+
+
+def test_no_job_of_its_kinds_is_answered_at_once(share):
+    staging, path, _config = share
+    assert claim(path) == "worker ct304: no job to run"
+    pending = staging / ".pipeline" / "jobs" / "pending"
+    (pending / JOB.format(kind="remux")).mkdir()  # another worker's kind
+    (pending / ".wait.1764130000.x").touch()  # a back-off file
+    assert claim(path) == "worker ct304: no job to run"
+    (pending / JOB.format(kind="transcode")).mkdir()
+    assert claim(path) is None, "a job it may run: the full claim"
+
+
+@pytest.mark.parametrize("change", ["option", "drained", "windows", "no share", "config"])
+def test_anything_else_goes_to_the_full_command(share, change):
+    staging, path, config = share
+    args = []
+    if change == "option":
+        args = ["-v"]
+    elif change == "drained":
+        (staging / ".pipeline" / "jobs" / "drained").mkdir()
+        (staging / ".pipeline" / "jobs" / "drained" / "ct304").touch()
+    elif change == "windows":
+        path.write_text(yaml.safe_dump({**config, "windows": {"transcode": "01:00-07:00"}}))
+    elif change == "no share":
+        (staging / ".pipeline" / "share.id").unlink()
+    else:
+        path.write_text("staging_root: [unclosed")
+    assert claim(path, *args) is None
+
+
+def test_other_commands_and_forms_are_not_touched(share):
+    _staging, path, _config = share
+    assert entry.idle_claim(["reconcile", "--config", str(path)]) is None
+    assert entry.idle_claim(["claim", "--config", str(path)]) is None  # worker: hostname
+    assert entry.idle_claim(["claim", "--worker=ct304", f"--config={path}"]) is not None
+
+
+def test_its_names_are_the_modules_it_avoids_importing():
+    assert entry.PIPELINE_DIR == markers.PIPELINE_DIR
+    assert entry.SHARE_ID_FILE == identity.SHARE_ID_FILE
+    assert entry.DRAIN_FOLDER == drain.DRAIN_FOLDER
