@@ -70,7 +70,8 @@ def idle_claim(args: list[str]) -> str | None:
         pending = os.path.join(queue, "pending")
         if os.path.islink(pending):
             return None
-        names = os.listdir(pending)
+        # No queue folder yet (no job was ever queued): nothing to run either.
+        names = os.listdir(pending) if os.path.lexists(pending) else []
     except Exception:  # anything unusual: the full command says what it is
         return None
     for name in names:

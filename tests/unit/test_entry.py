@@ -67,3 +67,9 @@ def test_its_names_are_the_modules_it_avoids_importing():
     assert entry.PIPELINE_DIR == markers.PIPELINE_DIR
     assert entry.SHARE_ID_FILE == identity.SHARE_ID_FILE
     assert entry.DRAIN_FOLDER == drain.DRAIN_FOLDER
+
+
+def test_a_share_with_no_queue_yet_has_no_job(share):
+    staging, path, _config = share
+    (staging / ".pipeline" / "jobs" / "pending").rmdir()
+    assert claim(path) == "worker ct304: no job to run"
