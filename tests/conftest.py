@@ -288,3 +288,9 @@ def lose_the_database(pipeline) -> None:
     for path in pipeline.database.parent.iterdir():
         if path.name.startswith("state.db"):
             path.unlink()
+
+
+def only_rejection(pipeline) -> str:
+    """The reason of the one entry in the queue's rejected/ folder."""
+    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
+    return reason.read_text()

@@ -180,11 +180,19 @@ def account_name(value: Any, key: str, problems: list[str]) -> str | None:
     return value
 
 
-def nice_value(value: Any, key: str, problems: list[str]) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 19:
-        problems.append(f"key '{key}' must be a nice level from 0 to 19, got {value!r}")
-        return None
-    return value
+def whole_number_in(low: int, high: int, what: str = "a number"):
+    """A checker of a whole number from low to high (true/false is no number)."""
+
+    def check(value: Any, key: str, problems: list[str]) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"key '{key}' must be {what} from {low} to {high}, got {value!r}")
+            return None
+        return value
+
+    return check
+
+
+nice_value = whole_number_in(0, 19, "a nice level")
 
 
 def io_class(value: Any, key: str, problems: list[str]) -> str | None:
@@ -463,11 +471,7 @@ def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
     return None
 
 
-def priority_1_to_5(value: Any, key: str, problems: list[str]) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
-        problems.append(f"key '{key}' must be a number from 1 to 5, got {value!r}")
-        return None
-    return value
+priority_1_to_5 = whole_number_in(1, 5)
 
 
 def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:

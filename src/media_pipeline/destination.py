@@ -29,11 +29,17 @@ def has_edition(name: str) -> bool:
     return bool(_EDITION.search(name))
 
 
+def item_folder(item_type: str, destination: str) -> str:
+    """The item's folder in the library: the movie's (its file's), or the show's (above
+    its season folder). Filing places the item's files below it."""
+    if item_type == "movie":
+        return os.path.dirname(destination)
+    return os.path.dirname(destination.rstrip(os.sep))
+
+
 def item_folder_name(item_type: str, destination: str) -> str:
     """The folder Plex matches an item by: the movie's, or the show's."""
-    if item_type == "movie":
-        return os.path.basename(os.path.dirname(destination))
-    return os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
+    return os.path.basename(item_folder(item_type, destination))
 
 
 def naming_notes(item_type: str, destination: str) -> list[str]:

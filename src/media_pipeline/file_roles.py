@@ -18,6 +18,8 @@ import os
 import re
 from dataclasses import dataclass
 
+from media_pipeline.destination import item_folder_name
+
 # Plex's local extras: the role a person types, and the folder beside the movie (or in
 # the show's folder) that Plex reads it from.
 EXTRA_FOLDERS = {
@@ -279,7 +281,7 @@ def targets(
     `Show (Year) - s01e04.mkv`, `s01e05-e06` for a double, `Season 00/... - s00e02.mkv`
     for a special (numbered after specials_taken, those of the show's other discs),
     `Featurettes/<file>` for an extra."""
-    show = os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
+    show = item_folder_name("tv", destination)
     numbers = _numbers(roles, season, first, specials_taken) if item_type == "tv" else {}
     placed: list[tuple[str, str]] = []
     for role in roles.files:
@@ -330,15 +332,8 @@ def place_allowed(item_type: str, destination: str, source: str, place: str, sea
         return True
     if item_type == "movie":
         return place == os.path.basename(destination)
-    show = os.path.basename(os.path.dirname(destination.rstrip(os.sep)))
+    show = item_folder_name("tv", destination)
     match = _NUMBERED.fullmatch(place)
     return bool(
         match and match[1] == match[3] and int(match[1]) in (season, 0) and match[2] == show
     )
-
-
-def item_folder(item_type: str, destination: str) -> str:
-    """The folder filing places an item's files in: the movie's, or the show's."""
-    if item_type == "movie":
-        return os.path.dirname(destination)
-    return os.path.dirname(destination.rstrip(os.sep))

@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.destination import disc_number, disc_season, proposed_destination
+from media_pipeline.destination import (
+    disc_number,
+    disc_season,
+    item_folder,
+    proposed_destination,
+)
 from media_pipeline.file_roles import (
     Roles,
-    item_folder,
     media_names,
     roles_to_follow,
     special_numbers,
@@ -96,9 +100,7 @@ def settle_filing(
             f"its name in the library would be longer than a file name can be "
             f"('{printable(too_long[:60])}...'); 'mp rename' it to a shorter title"
         )
-    occupied = _taken_in_library(
-        config, item_folder(key.type, place), files, row.get("folder_path")
-    )
+    occupied = _taken_in_library(item_folder(key.type, place), files, row.get("folder_path"))
     if occupied is not None:
         return Waiting(
             f"{printable(occupied)} is in the library already, another file than its own; "
@@ -158,9 +160,7 @@ def _specials_before(
     return frozenset(taken)
 
 
-def _taken_in_library(
-    config: Config, base: str, files: list[tuple[str, str]], folder: str | None
-) -> str | None:
+def _taken_in_library(base: str, files: list[tuple[str, str]], folder: str | None) -> str | None:
     """The first place of files that holds another file already (a special numbered
     before a disc that arrived late, a file put there by hand), or None. A file there of
     the same size as its source is taken as this item's own, filed by a run that stopped
@@ -171,8 +171,10 @@ def _taken_in_library(
         except OSError:
             continue
         try:
-            size = os.lstat(os.path.join(folder or "", source)).st_size
+            size = os.lstat(os.path.join(folder, source)).st_size if folder else None
         except OSError:
+            size = None
+        if size is None:
             continue  # its source is gone: the filing script judges that one
         if there.st_size != size or not stat.S_ISREG(there.st_mode):
             return os.path.join(base, place)

@@ -108,10 +108,8 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
 def _in_approved_show_folder(db: Database, key: ItemKey, destination: str) -> str:
     """A disc's proposed season folder, in the show folder a person approved for another
     disc of the show (with the year given there): the discs of a show stay together."""
-    rows = list(
-        db.query("SELECT uid FROM media_items WHERE type = 'tv' AND title = ?", [key.title])
-    )
-    approved = approved_destinations(db, [row["uid"] for row in rows if row["uid"] != key.uid])
+    others = [disc["uid"] for disc in show_discs(db, key.title) if disc["uid"] != key.uid]
+    approved = approved_destinations(db, others)
     chosen = sorted(d for (_uid, gate), d in approved.items() if gate == "filebot_confirm" and d)
     if not chosen:
         return destination

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import item_row, lose_the_database, pending_spec_of
+from conftest import item_row, lose_the_database, only_rejection, pending_spec_of
 
 from media_pipeline.items import ItemKey
 
@@ -108,8 +108,8 @@ def test_a_pending_filing_job_with_another_file_list_is_rejected(pipeline):
     path.write_text(json.dumps(spec))
     pipeline.mp("reconcile")
     assert pipeline.queue("pending") == []
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "its file list is not the one dispatch wrote" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "its file list is not the one dispatch wrote" in reason
 
 
 def test_a_worker_refuses_a_file_list_that_climbs_out_of_the_item(pipeline):
@@ -120,8 +120,8 @@ def test_a_worker_refuses_a_file_list_that_climbs_out_of_the_item(pipeline):
     path.write_text(json.dumps(spec))
     pipeline.mp("claim", "--worker", "w1")
     assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "is not a plain name" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "is not a plain name" in reason
 
 
 def test_bad_roles_are_one_sentence_and_decide_nothing(pipeline):
@@ -198,8 +198,8 @@ def test_a_file_list_taken_out_of_a_pending_spec_is_rejected(pipeline):
     path.write_text(json.dumps(spec))
     pipeline.mp("reconcile")
     assert pipeline.queue("pending") == []
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "its file list is not the one dispatch wrote" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "its file list is not the one dispatch wrote" in reason
 
 
 def test_a_worker_runs_only_names_filing_gives(pipeline):
@@ -210,8 +210,8 @@ def test_a_worker_runs_only_names_filing_gives(pipeline):
     path.write_text(json.dumps(spec))
     pipeline.mp("claim", "--worker", "w1")  # before any reconcile could see it
     assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "'-x.mkv' is not a name filing gives" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "'-x.mkv' is not a name filing gives" in reason
 
 
 def test_roles_approved_at_filing_are_followed_exactly(pipeline):

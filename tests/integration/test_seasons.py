@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import item_row, pending_spec_of
+from conftest import item_row, only_rejection, pending_spec_of
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName
@@ -95,8 +95,8 @@ def test_a_pending_filing_job_with_other_episode_numbers_is_rejected(pipeline):
     path.write_text(json.dumps(spec))
     pipeline.mp("reconcile")
     assert pipeline.queue("pending") == []
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "episode numbers are not the ones dispatch settled" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "episode numbers are not the ones dispatch settled" in reason
 
 
 def test_a_disc_label_for_a_movie_is_refused_not_dropped(pipeline):
@@ -235,8 +235,8 @@ def test_a_worker_refuses_a_filing_spec_whose_season_is_not_its_labels(pipeline)
     path.write_text(json.dumps(spec))
     pipeline.mp("claim", "--worker", "w1")
     assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
-    assert "season 7 is not the one its disc label names" in reason.read_text()
+    reason = only_rejection(pipeline)
+    assert "season 7 is not the one its disc label names" in reason
 
 
 def test_another_cut_or_copy_of_a_filed_movie_is_ripped_as_an_edition(pipeline):

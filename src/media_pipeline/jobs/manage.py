@@ -219,7 +219,7 @@ def run_retry(
             # to stop, so the decision is set aside (kept) and the gate asked again.
             if dry_run:
                 return ManageResult(f"{printable(name)}: {waiting_gate} would ask again")
-            _forget_decisions(config, db, row, "approved", waiting_gate)
+            forget_decisions(config, db, row, "approved", waiting_gate)
             return ManageResult(f"{printable(name)}: {waiting_gate} asks again ('mp approve')")
         if ask_again and _past_review_without_filing_gate(config, row):
             raise UsageError(
@@ -276,9 +276,9 @@ def run_retry(
             return ManageResult(f"{printable(name)}: would go back to {target}{again}")
         # Decisions set aside (kept): a rejection always; with --ask-again, the approval
         # at the gate it goes back to.
-        _forget_decisions(config, db, row, "rejected")
+        forget_decisions(config, db, row, "rejected")
         if ask_again and gate is not None:
-            _forget_decisions(config, db, row, "approved", gate)
+            forget_decisions(config, db, row, "approved", gate)
         flags = " --redo" if redo else " --ask-again" if ask_again else ""
         reason = f"mp retry{flags} ({row['state']})"
         row = change_state(db, row, target, trigger="manual", reason=reason)
@@ -333,7 +333,7 @@ def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     return os.path.join(parent, aside)
 
 
-def _forget_decisions(
+def forget_decisions(
     config: Config, db: Database, row: dict, status: str, only_gate: str | None = None
 ) -> None:
     """The item's decisions of this status (at one gate, or all) stop counting:

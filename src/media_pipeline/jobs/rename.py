@@ -19,10 +19,14 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.gates import archive_decision
 from media_pipeline.item_state import item_name, transition_row, write_item_files
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.jobs.manage import ManageResult, key_from_parts, on_controller
+from media_pipeline.jobs.manage import (
+    ManageResult,
+    forget_decisions,
+    key_from_parts,
+    on_controller,
+)
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import PIPELINE_DIR, approval_file, write_decision
 from media_pipeline.seasons import recorded_range
@@ -184,17 +188,11 @@ def _carry_decisions(
             continue
         filed = State(row["state"]) == State.IN_LIBRARY
         if gate == "filebot_confirm" and decision.get("status") == "approved" and not filed:
-            archive_decision(config, new, gate)
-            db.execute(
-                "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND "
-                "gate = ? AND status = 'approved'",
-                [new.uid, gate],
-            )
+            forget_decisions(config, db, row, "approved", gate)
             asked.append(gate)
             continue
         item = {"uid": new.uid, "type": new.type, "title": new.title, "disc_label": old.disc_label}
-        decision = {k: v for k, v in decision.items() if k != "signature"}
-        signed = sign({**decision, "item": item}, key)
+        signed = sign({**decision, "item": item}, key)  # the old signature is replaced
         write_decision(
             config.staging_root,
             folder,

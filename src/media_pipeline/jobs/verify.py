@@ -10,7 +10,7 @@ import stat
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from media_pipeline.file_roles import item_folder
+from media_pipeline.destination import item_folder
 from media_pipeline.items import printable
 from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.media import MEDIA_SUFFIXES, probe, probe_to_end
