@@ -2,24 +2,17 @@
 built.
 
 A claim timer fires every few seconds on every worker, and almost every run finds no
-job. Building the command line (click, the config's full check, the queue) costs most
-of such a run; here `mp claim --worker NAME` reads the config with yaml alone and lists
-`pending/` once, and when nothing there is a job of a kind NAME runs, says so and stops.
-Anything else (other options, a job it might run, a drained worker, time windows, a
-share that is not set up, a config it cannot read plainly) goes to the full command,
-which decides as it always did.
+job. Building the command line (click and every command's module) costs most of such a
+run; here `mp claim --worker NAME` loads and checks the config, checks the share and
+lists `pending/` with the same code the full claim uses, and when nothing there is a job
+of a kind NAME runs, says so and stops. Anything else (other options, a job it might run,
+a drained worker, time windows, a config with a mistake, a share or queue that is not
+as it should be) goes to the full command, which decides, and says why, as it always did.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-
-# As markers.PIPELINE_DIR, identity.SHARE_ID_FILE and jobs.drain.DRAIN_FOLDER (a test
-# holds them equal): importing those modules is what this step avoids.
-PIPELINE_DIR = ".pipeline"
-SHARE_ID_FILE = "share.id"
-DRAIN_FOLDER = "drained"
 
 
 def _options(args: list[str]) -> dict[str, str] | None:
@@ -47,38 +40,29 @@ def idle_claim(args: list[str]) -> str | None:
     if not args or args[0] != "claim":
         return None
     options = _options(args[1:])
-    if options is None or "--worker" not in options:
+    if options is None or "--worker" not in options or "--config" not in options:
         return None
     worker = options["--worker"]
-    path = options.get("--config") or os.environ.get("MP_CONFIG")
-    if not path:
-        return None
     try:
-        import yaml
+        from media_pipeline.config import load_config
+        from media_pipeline.identity import check_share
+        from media_pipeline.jobs.drain import is_drained
+        from media_pipeline.jobs.queue import JobName, Queue
 
-        with open(path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-        staging = config["staging_root"]
-        kinds = config["workers"][worker]["kinds"]
-        queue = config.get("queue_dir") or os.path.join(staging, PIPELINE_DIR, "jobs")
-        if config.get("windows") or not (isinstance(kinds, list) and kinds):
+        config = load_config(options["--config"])
+        if worker not in config.workers or config.windows:
             return None
-        if not os.path.isfile(os.path.join(staging, PIPELINE_DIR, SHARE_ID_FILE)):
-            return None
-        if os.path.lexists(os.path.join(queue, DRAIN_FOLDER, worker)):
-            return None
-        pending = os.path.join(queue, "pending")
-        if os.path.islink(pending):
-            return None
-        # No queue folder yet (no job was ever queued): nothing to run either.
-        names = os.listdir(pending) if os.path.lexists(pending) else []
-    except Exception:  # anything unusual: the full command says what it is
+        kinds = config.workers[worker].kinds
+        check_share(config.staging_root)
+        with Queue.of(config) as queue:
+            if is_drained(queue, worker):
+                return None
+            names, _waits = queue.pending()
+    except Exception:  # a mistake or a refusal: the full command says what it is
         return None
     for name in names:
-        if name.startswith("."):
-            continue  # back-off and temporary files
-        parts = name.split("_")
-        if len(parts) < 4 or parts[0] != "job" or parts[3] in kinds:
+        job = JobName.parse(name, check_date=False)
+        if job is None or job.kind in kinds:
             return None
     return f"worker {worker}: no job to run"
 

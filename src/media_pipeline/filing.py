@@ -102,10 +102,15 @@ def settle_filing(
         )
     occupied = _taken_in_library(item_folder(key.type, place), files, row.get("folder_path"))
     if occupied is not None:
+        other = (
+            "another destination at the gate"
+            if key.type == "movie"
+            else "other numbers at the gate (--first-episode N, or N:special=M)"
+        )
         return Waiting(
             f"{printable(occupied)} is in the library already, another file than its own; "
-            "'mp retry --ask-again' it and give it other numbers at the gate (--first-episode "
-            "N, or N:special=M)"
+            f"'mp retry --ask-again' it and give it {other}, or move that file aside if "
+            "this one is to take its place"
         )
     if not files:
         # No media file: the script files what the folder holds (and fails verification

@@ -440,3 +440,14 @@ def test_a_linked_pipeline_folder_is_not_filed_through(tmp_path):
     done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
     assert done.returncode == 1 and ".pipeline is a link" in done.stderr
     assert list(elsewhere.iterdir()) == [] and not movie.exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder to another user needs root")
+def test_a_filing_folder_made_by_another_user_is_not_used(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    scratch = staged / ".pipeline" / "filing"
+    scratch.mkdir(parents=True)
+    os.chown(scratch, 65534, 65534)  # made in advance by someone else, marks and all
+    done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
+    assert done.returncode == 1 and "is not this user's" in done.stderr
+    assert not movie.exists() and (staged / "Film.mkv").exists()

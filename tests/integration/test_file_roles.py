@@ -356,3 +356,16 @@ def test_a_destination_with_an_over_long_name_is_refused_at_the_gate(pipeline):
     err = pipeline.mp("approve", movie.uid, "--yes", "--destination", f"Movies/{long}/Z.mkv",
                       expect=2).stderr  # fmt: skip
     assert "longer than the 255 bytes" in err
+
+
+def test_a_movie_whose_place_is_taken_is_told_to_choose_another_destination(pipeline):
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    movie = ItemKey("movie", "Heat (1995)")
+    disc_folder(pipeline, movie, "3-transcoded", ("rip", "remux", "transcode"), ["Heat (1995).mkv"])
+    there = pipeline.root / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv"
+    there.parent.mkdir(parents=True)
+    there.write_bytes(b"an older copy, another size")
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", movie.uid, "--yes")
+    out = pipeline.mp("dispatch").stdout
+    assert "give it another destination at the gate" in out and "--first-episode" not in out

@@ -1,13 +1,13 @@
 """The idle claim answered before the command line is built: only when there surely is
-no job for the worker; in every other case the full command decides."""
+no job for the worker, with the config and the share checked as the full claim checks
+them; in every other case the full command decides."""
 
 from __future__ import annotations
 
 import pytest
 import yaml
 
-from media_pipeline import entry, identity, markers
-from media_pipeline.jobs import drain
+from media_pipeline import entry
 
 JOB = "job_p500_20261126T044334279230_{kind}_movie_ff1a9983a07d_Heat-1995"
 
@@ -16,8 +16,14 @@ JOB = "job_p500_20261126T044334279230_{kind}_movie_ff1a9983a07d_Heat-1995"
 def share(tmp_path):
     staging = tmp_path / "staging"
     (staging / ".pipeline" / "jobs" / "pending").mkdir(parents=True)
-    (staging / ".pipeline" / "share.id").write_text("0123456789abcdef\n")
-    config = {"staging_root": str(staging), "workers": {"ct304": {"kinds": ["transcode"]}}}
+    (staging / ".pipeline" / "share.id").write_text("0123456789abcdef0123456789abcdef\n")
+    config = {
+        "staging_root": str(staging),
+        "library_root": str(tmp_path / "library"),
+        "database": str(tmp_path / "db" / "state.db"),
+        "workers": {"ct304": {"kinds": ["transcode"]}},
+        "scripts": {"transcode": {"path": "/bin/true"}},
+    }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return staging, path, config
@@ -38,19 +44,43 @@ def test_no_job_of_its_kinds_is_answered_at_once(share):
     assert claim(path) is None, "a job it may run: the full claim"
 
 
-@pytest.mark.parametrize("change", ["option", "drained", "windows", "no share", "config"])
-def test_anything_else_goes_to_the_full_command(share, change):
+def test_a_share_with_no_queue_yet_has_no_job(share):
+    staging, path, _config = share
+    (staging / ".pipeline" / "jobs" / "pending").rmdir()
+    (staging / ".pipeline" / "jobs").rmdir()
+    assert claim(path) == "worker ct304: no job to run"
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["option", "drained", "windows", "no share", "bad share id", "linked queue",
+     "queue is a file", "unknown key", "broken yaml"],
+)  # fmt: skip
+def test_anything_else_goes_to_the_full_command(share, tmp_path, change):
     staging, path, config = share
+    jobs = staging / ".pipeline" / "jobs"
     args = []
     if change == "option":
         args = ["-v"]
     elif change == "drained":
-        (staging / ".pipeline" / "jobs" / "drained").mkdir()
-        (staging / ".pipeline" / "jobs" / "drained" / "ct304").touch()
+        (jobs / "drained").mkdir()
+        (jobs / "drained" / "ct304").touch()
     elif change == "windows":
         path.write_text(yaml.safe_dump({**config, "windows": {"transcode": "01:00-07:00"}}))
     elif change == "no share":
         (staging / ".pipeline" / "share.id").unlink()
+    elif change == "bad share id":
+        (staging / ".pipeline" / "share.id").write_text("garbage\n")
+    elif change in ("linked queue", "queue is a file"):
+        (jobs / "pending").rmdir()
+        jobs.rmdir()
+        if change == "linked queue":
+            (tmp_path / "elsewhere" / "pending").mkdir(parents=True)
+            jobs.symlink_to(tmp_path / "elsewhere")
+        else:
+            jobs.touch()
+    elif change == "unknown key":
+        path.write_text(yaml.safe_dump({**config, "staging_rooot": "/x"}))
     else:
         path.write_text("staging_root: [unclosed")
     assert claim(path, *args) is None
@@ -61,15 +91,3 @@ def test_other_commands_and_forms_are_not_touched(share):
     assert entry.idle_claim(["reconcile", "--config", str(path)]) is None
     assert entry.idle_claim(["claim", "--config", str(path)]) is None  # worker: hostname
     assert entry.idle_claim(["claim", "--worker=ct304", f"--config={path}"]) is not None
-
-
-def test_its_names_are_the_modules_it_avoids_importing():
-    assert entry.PIPELINE_DIR == markers.PIPELINE_DIR
-    assert entry.SHARE_ID_FILE == identity.SHARE_ID_FILE
-    assert entry.DRAIN_FOLDER == drain.DRAIN_FOLDER
-
-
-def test_a_share_with_no_queue_yet_has_no_job(share):
-    staging, path, _config = share
-    (staging / ".pipeline" / "jobs" / "pending").rmdir()
-    assert claim(path) == "worker ct304: no job to run"

@@ -32,7 +32,10 @@ for folder in "$input_dir/.pipeline" "$scratch"; do
   [[ ! -L $folder ]] || { echo "$folder is a link: not filing through it" >&2; exit 1; }
 done
 mkdir -p -- "$scratch"
-chmod 700 -- "$scratch"  # FileBot's links: no other user puts anything in their place
+# Its own folder, 0700: no other user puts a link or a mark in it (one made in advance
+# by someone else is refused).
+[[ -O $scratch ]] || { echo "$scratch is not this user's: not filing through it" >&2; exit 1; }
+chmod 700 -- "$scratch"
 # FileBot's links left by a run that was killed: this script's own names.
 rm -f -- "$scratch"/.mp-part.*
 # The link FileBot was given goes whatever happens; a stop (TERM) runs this too.
@@ -166,7 +169,7 @@ if [[ -n ${MP_FILES+set} ]]; then
       # Staged files go only once all are filed: one gone with its place filled by this
       # item (its mark made) is a run that stopped while removing them.
       mark=$(filed_mark "$base/$place")
-      if [[ -e $base/$place && -f $mark && ! -L $mark ]]; then
+      if [[ -e $base/$place && -f $mark && ! -L $mark && -O $mark ]]; then
         echo "already filed: $base/$place"
         continue
       fi
