@@ -256,7 +256,7 @@ def test_an_approved_disc_that_cannot_file_is_asked_again_and_why_says_so(pipeli
     (pipeline.folder(DISC1, "3-transcoded") / NAMES[3]).unlink()
     assert "not all in its folder" in pipeline.mp("dispatch").stdout
     out = pipeline.mp("retry", DISC1.uid, "--ask-again").stdout
-    assert "filebot_confirm asks again ('mp approve')" in out
+    assert "filebot_confirm asks again once 'mp reconcile' has run (then 'mp approve')" in out
 
 
 def test_a_first_episode_overlapping_a_filed_disc_is_refused_at_the_gate(pipeline):

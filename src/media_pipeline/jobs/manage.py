@@ -49,6 +49,10 @@ from media_pipeline.text import utc_now
 log = logging.getLogger(__name__)
 
 
+# The gate's approval is opened by reconcile, not here: say so, or 'mp approve' finds none.
+ASKS_AGAIN = "asks again once 'mp reconcile' has run (then 'mp approve')"
+
+
 @dataclass
 class ManageResult:
     message: str
@@ -220,7 +224,7 @@ def run_retry(
             if dry_run:
                 return ManageResult(f"{printable(name)}: {waiting_gate} would ask again")
             forget_decisions(config, db, row, "approved", waiting_gate)
-            return ManageResult(f"{printable(name)}: {waiting_gate} asks again ('mp approve')")
+            return ManageResult(f"{printable(name)}: {waiting_gate} {ASKS_AGAIN}")
         if ask_again and _past_review_without_filing_gate(config, row):
             raise UsageError(
                 f"{printable(name)}: its files' roles were set at remux_review, which it has "
@@ -292,9 +296,7 @@ def run_retry(
             f"(kept); back to {target}, and 'mp dispatch' queues the job that makes it again"
         )
     if asks:
-        return ManageResult(
-            f"{printable(name)}: back to {target}; {gate} asks again ('mp approve')"
-        )
+        return ManageResult(f"{printable(name)}: back to {target}; {gate} {ASKS_AGAIN}")
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
 
 
