@@ -197,24 +197,50 @@ def mp() -> None:
 @mp.command()
 @click.option("--dry-run", is_flag=True, help="Print every change and write nothing.")
 @click.option("--rebuild", is_flag=True, help="Drop the cache tables and rebuild them.")
+@click.option("--dispatch", "then_dispatch", is_flag=True, help="Then dispatch, in the same run.")
+@click.option(
+    "--if-changed",
+    is_flag=True,
+    help="Stop at once when nothing changed since the last such run (for the timer).",
+)
 @common_options
-def reconcile(config_path: str | None, dry_run: bool, rebuild: bool) -> None:
+def reconcile(
+    config_path: str | None, dry_run: bool, rebuild: bool, then_dispatch: bool, if_changed: bool
+) -> None:
     """Rescan the markers into the database and advance item states.
+
+    With --if-changed (what the controller's timer runs), a run first compares the
+    database, the queue's folders and the stage folders with what the last such run
+    left noted, and stops at once when nothing differs; a full run still happens at
+    least every 5 minutes (every minute while a job runs).
 
     \b
     Examples:
       mp reconcile --dry-run   # every change it would make, nothing written
       mp reconcile --rebuild   # rebuild the cache tables from the share
+      mp reconcile --dispatch  # then queue the jobs the items now need
     """
     from media_pipeline.reconcile import run_reconcile
 
-    result = run_reconcile(_config(config_path), dry_run=dry_run, rebuild=rebuild)
+    if if_changed and (dry_run or rebuild):
+        raise UsageError("--if-changed is for the timer's runs: not with --dry-run or --rebuild")
+    config = _config(config_path)
+    watch = None
+    if if_changed:
+        from media_pipeline.controller import Watch
+
+        watch = Watch.begin(config)
+    result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)
     for warning in result.warnings:
         log.warning("%s", warning)
     if dry_run:
         for line in result.describe():
             click.echo(f"would: {line}")
     click.echo(result.summary())
+    if then_dispatch:
+        _dispatch(config, dry_run)
+    if watch is not None:
+        watch.remember()
 
 
 @mp.command()
@@ -317,9 +343,13 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
       mp dispatch --dry-run   # the jobs it would write
       mp dispatch
     """
+    _dispatch(_config(config_path), dry_run)
+
+
+def _dispatch(config: Config, dry_run: bool) -> None:
     from media_pipeline.jobs.dispatch import run_dispatch
 
-    result = run_dispatch(_config(config_path), dry_run=dry_run)
+    result = run_dispatch(config, dry_run=dry_run)
     verb = "would queue" if dry_run else "queued"
     for name, job in result.queued:
         click.echo(f"{verb} {job} for {printable(name)}")

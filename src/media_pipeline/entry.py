@@ -1,28 +1,46 @@
-"""The console scripts' first step: an idle claim answered before the command line is
-built.
+"""The console scripts' first step: timer runs with nothing to do, answered before the
+command line is built.
 
-A claim timer fires every few seconds on every worker, and almost every run finds no
-job. Building the command line (click and every command's module) costs most of such a
-run; here `mp claim --worker NAME` loads and checks the config, checks the share and
-lists `pending/` with the same code the full claim uses, and when nothing there is a job
-of a kind NAME runs, says so and stops. Anything else (other options, a job it might run,
-a drained worker, time windows, a config with a mistake, a share or queue that is not
-as it should be) goes to the full command, which decides, and says why, as it always did.
+Claim and controller timers fire every 10 s, and almost every run finds nothing to do.
+Building the command line (click and every command's module) costs most of such a run.
+Two answers come first, each only for exactly the command line the units run:
+
+- quick.py answers from the note the last full run left, importing nothing but os:
+  `mp claim --worker NAME --config FILE` when no pending job is of NAME's kinds, and
+  `mp reconcile --if-changed [--dispatch] --config FILE` when nothing the controller
+  reads has changed.
+- Without a note that holds, `mp claim` loads and checks the config, checks the share
+  and lists `pending/` with the same code the full claim uses, leaves a note for the
+  next run, and when nothing there is a job of a kind NAME runs, says so and stops.
+
+Anything else (other options, a job it might run, a drained worker, time windows, a
+config with a mistake, a share or queue that is not as it should be) goes to the full
+command, which decides, and says why, as it always did.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
+from media_pipeline import quick
 
-def _options(args: list[str]) -> dict[str, str] | None:
-    """--worker and --config from args, or None when args hold anything else."""
+
+def _options(
+    args: list[str], names: tuple[str, ...], flags: tuple[str, ...] = ()
+) -> dict[str, str] | None:
+    """The options (with values) and flags in args, or None when args hold anything
+    else or one twice."""
     found: dict[str, str] = {}
     position = 0
     while position < len(args):
         arg = args[position]
+        if arg in flags and arg not in found:
+            found[arg] = ""
+            position += 1
+            continue
         name, equals, value = arg.partition("=")
-        if name not in ("--worker", "--config") or name in found:
+        if name not in names or name in found:
             return None
         if not equals:
             if position + 1 >= len(args):
@@ -39,17 +57,20 @@ def idle_claim(args: list[str]) -> str | None:
     None (the full command runs)."""
     if not args or args[0] != "claim":
         return None
-    options = _options(args[1:])
+    options = _options(args[1:], ("--worker", "--config"))
     if options is None or "--worker" not in options or "--config" not in options:
         return None
-    worker = options["--worker"]
+    worker, config_path = options["--worker"], options["--config"]
+    said = quick.idle_claim(config_path, worker)
+    if said is not None:
+        return said
     try:
         from media_pipeline.config import load_config
         from media_pipeline.identity import check_share
         from media_pipeline.jobs.drain import is_drained
         from media_pipeline.jobs.queue import JobName, Queue
 
-        config = load_config(options["--config"])
+        config = load_config(config_path)
         if worker not in config.workers or config.windows:
             return None
         kinds = config.workers[worker].kinds
@@ -57,6 +78,7 @@ def idle_claim(args: list[str]) -> str | None:
         with Queue.of(config) as queue:
             if is_drained(queue, worker):
                 return None
+            _remember_claim(config, worker)
             names, _waits = queue.pending()
     except Exception:  # a mistake or a refusal: the full command says what it is
         return None
@@ -67,8 +89,50 @@ def idle_claim(args: list[str]) -> str | None:
     return f"worker {worker}: no job to run"
 
 
+def _remember_claim(config, worker: str) -> None:
+    """The note quick.idle_claim reads: this config, the share and the queue's folders as
+    they are now that they passed the checks above, and the worker's kinds."""
+    from media_pipeline.identity import share_id_path
+    from media_pipeline.jobs.drain import DRAIN_FOLDER
+    from media_pipeline.markers import PIPELINE_DIR
+
+    share_file = share_id_path(config.staging_root)
+    pending = os.path.join(config.queue_dir, "pending")
+    watched = [
+        config.staging_root,
+        os.path.join(config.staging_root, PIPELINE_DIR),
+        config.queue_dir,
+        os.path.join(config.queue_dir, DRAIN_FOLDER),
+    ]
+    share_id = quick.read_small(share_file)
+    if share_id is None:
+        return
+    quick.write_note(
+        quick.claim_note_name(worker),
+        [
+            *quick.config_lines(config.source),
+            ("share_file", share_file),
+            ("share_id", share_id),
+            ("pending", pending),
+            ("kinds", " ".join(sorted(config.workers[worker].kinds))),
+            *quick.watch_lines(watched, same=(pending,)),
+        ],
+    )
+
+
+def idle_controller(args: list[str]) -> str | None:
+    """The sentence for `mp reconcile --if-changed` args when nothing changed since the
+    last full run, else None."""
+    if not args or args[0] != "reconcile":
+        return None
+    options = _options(args[1:], ("--config",), ("--if-changed", "--dispatch"))
+    if options is None or "--if-changed" not in options or "--config" not in options:
+        return None
+    return quick.controller_unchanged(options["--config"])
+
+
 def _answered(args: list[str]) -> bool:
-    said = idle_claim(args)
+    said = idle_claim(args) or idle_controller(args)
     if said is None:
         return False
     print(said)

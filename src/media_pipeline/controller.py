@@ -1,0 +1,99 @@
+"""What the controller's timer runs: reconcile, then dispatch, in one process; and what
+it remembers so that the next run, when nothing changed, stops at once (quick.py).
+
+One run for both halves the time from a stage's end to the next stage's job: the job
+is queued in the same run that saw the done marker, not a dispatch timer later.
+
+The note is written only when nothing the run watches changed while it ran: its own
+writes (a job queued, a state changed) count as changes too, so the run after a
+change is a full one, which finds nothing and leaves the note. A change made by
+someone else during the run is therefore never taken for the run's own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from media_pipeline import quick
+from media_pipeline.config import Config
+from media_pipeline.items import TYPE_FOLDERS
+from media_pipeline.markers import PIPELINE_DIR
+from media_pipeline.states import STAGE_FOLDERS
+
+
+def watched_folders(config: Config) -> list[str]:
+    """Everything whose change should wake the controller: the database (a decision, a
+    retry), the queue's folders (a job claimed, finished or queued), and the stage
+    folders down to the shows (an item or disc that appears). Markers written inside an
+    item folder by a script run by hand are not watched: the full run every few minutes
+    sees them."""
+    paths = [
+        config.database,
+        config.database + "-wal",
+        config.staging_root,
+        os.path.join(config.staging_root, PIPELINE_DIR),
+        config.queue_dir,
+    ]
+    paths += _subfolders(config.queue_dir)
+    for stage in STAGE_FOLDERS:
+        stage_folder = os.path.join(config.staging_root, stage)
+        paths.append(stage_folder)
+        for type_folder in TYPE_FOLDERS.values():
+            paths.append(os.path.join(stage_folder, type_folder))
+        paths += _subfolders(os.path.join(stage_folder, TYPE_FOLDERS["tv"]))
+    return paths
+
+
+def _subfolders(folder: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(e.path for e in entries if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []  # missing or unreadable: its parent's signature covers it
+
+
+def _busy(config: Config) -> bool:
+    """A job running (its heartbeat can go stale) or backing off (its wait ends)."""
+    for state, waits_only in (("running", False), ("pending", True)):
+        try:
+            names = os.listdir(os.path.join(config.queue_dir, state))
+        except OSError:
+            continue
+        if any(name.startswith(".") or not waits_only for name in names):
+            return True
+    return False
+
+
+@dataclass
+class Watch:
+    """The watched folders as a full run found them before it began."""
+
+    config: Config
+    started: float = field(default_factory=time.time)
+    before: list[tuple[str, str]] = field(default_factory=list)
+    config_lines: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def begin(cls, config: Config) -> Watch:
+        quick.forget_note(quick.CONTROLLER_NOTE)  # a run that fails leaves none behind
+        watch = cls(config, config_lines=quick.config_lines(config.source))
+        watch.before = quick.watch_lines(watched_folders(config))
+        return watch
+
+    def remember(self) -> bool:
+        """Leave the note when nothing changed while the run ran; whether it did."""
+        after = quick.watch_lines(watched_folders(self.config))
+        if after != self.before:
+            return False
+        quick.write_note(
+            quick.CONTROLLER_NOTE,
+            [
+                *self.config_lines,
+                ("at", f"{self.started:.3f}"),
+                ("busy", "1" if _busy(self.config) else "0"),
+                *after,
+            ],
+        )
+        return True

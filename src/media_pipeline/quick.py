@@ -1,0 +1,245 @@
+"""Timer runs with nothing to do, answered before anything but `os` is imported.
+
+Claim timers fire every 10 s on every worker, and the controller's every 10 s; nearly
+every run finds nothing to do. Python starts in about 20 ms of CPU, and importing click,
+yaml and the commands costs three to four times that again. So a full run leaves a note
+in its unit's runtime folder ($RUNTIME_DIRECTORY: systemd makes it for the unit, only
+the service's user may write there, and it is gone at reboot): the config file and the
+folders it read, as stat() saw them. The next run stats them again: when nothing
+differs and the note says there is nothing to do, it says so and stops.
+
+A note is only ever a reason to skip work that would find nothing. Anything else (no
+note, one another user wrote, a config edited, a share remounted or replaced, a job of
+this worker's kinds, a drained worker, any error) goes to the full command, which
+decides and says why, as it always did. The controller makes a full run at least every
+5 minutes anyway (every minute while a job runs): some things change with time alone (a
+heartbeat going stale, a backoff ending, a notification to retry), and a folder's mtime
+can miss a change made within the same clock tick as the last one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+NOTE_LIMIT = 4 << 20
+# A controller note is trusted this long; while a job runs, this long.
+FULL_RUN_EVERY = 300
+FULL_RUN_EVERY_BUSY = 60
+
+
+def runtime_folder() -> str | None:
+    folder = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    return folder or None
+
+
+def signature(path: str) -> str:
+    """What stat() says of path, in one word; '-' when it cannot be stat()ed. A folder
+    is not followed when it is a link: a folder replaced by a link reads as changed."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "-"
+    seen = (st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size)
+    return ":".join(map(str, (*seen, st.st_mtime_ns, st.st_ctime_ns)))
+
+
+def identity(path: str) -> str:
+    """Which folder path is (not what it holds): for a folder whose every change the
+    run reads anyway, like the queue's pending/."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "-"
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mode}"
+
+
+def config_signature(path: str) -> str:
+    """The config may be a link (to a file in a repository, say): followed."""
+    try:
+        return signature(os.path.realpath(path))
+    except (OSError, ValueError):
+        return "-"
+
+
+# -- notes ---------------------------------------------------------------------------
+
+
+def _note_path(name: str) -> str | None:
+    folder = runtime_folder()
+    if folder is None or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        return None
+    return os.path.join(folder, f"{name}.note")
+
+
+def read_note(name: str) -> dict[str, list[str]] | None:
+    """The note's lines as key -> values (a key may repeat), or None when there is no
+    note this user wrote."""
+    path = _note_path(name)
+    if path is None:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not (st.st_mode & 0o170000 == 0o100000 and st.st_uid == os.geteuid()):
+            return None
+        data = os.read(fd, NOTE_LIMIT + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > NOTE_LIMIT:
+        return None
+    note: dict[str, list[str]] = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        key, _space, value = line.partition(" ")
+        note.setdefault(key, []).append(value)
+    return note
+
+
+def write_note(name: str, lines: list[tuple[str, str]]) -> None:
+    """Replace the note, whole or not at all. Nothing happens outside a unit (no
+    runtime folder) or when a value cannot be kept on one line."""
+    path = _note_path(name)
+    if path is None or any("\n" in key + value or " " in key for key, value in lines):
+        return
+    text = "".join(f"{key} {value}\n" for key, value in lines).encode("utf-8", "surrogateescape")
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, text)
+        finally:
+            os.close(fd)
+        os.replace(temporary, path)
+    except OSError:
+        forget_note_file(temporary)
+
+
+def forget_note(name: str) -> None:
+    path = _note_path(name)
+    if path is not None:
+        forget_note_file(path)
+
+
+def forget_note_file(path: str) -> None:
+    # Not contextlib.suppress: importing contextlib would cost a quarter of a quick run.
+    try:  # noqa: SIM105
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _one(note: dict[str, list[str]], key: str) -> str | None:
+    values = note.get(key)
+    return values[0] if values and len(values) == 1 else None
+
+
+def _watched_unchanged(note: dict[str, list[str]], config_path: str) -> bool:
+    """The note is about this config, unedited, and every folder it watches is as it
+    was."""
+    if _one(note, "config") != os.path.abspath(config_path):
+        return False
+    if _one(note, "config_stat") != config_signature(config_path):
+        return False
+    for key, see in (("watch", signature), ("same", identity)):
+        for entry in note.get(key, ()):
+            path, _space, seen = entry.rpartition(" ")
+            if not path or see(path) != seen:
+                return False
+    return True
+
+
+def watch_lines(paths: list[str], *, same: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Lines for a note: each of paths as it is now, and which folder each of same is."""
+    return [
+        *(("watch", f"{path} {signature(path)}") for path in dict.fromkeys(paths)),
+        *(("same", f"{path} {identity(path)}") for path in same),
+    ]
+
+
+def config_lines(config_path: str) -> list[tuple[str, str]]:
+    return [
+        ("config", os.path.abspath(config_path)),
+        ("config_stat", config_signature(config_path)),
+    ]
+
+
+# -- the claim -----------------------------------------------------------------------
+
+
+def claim_note_name(worker: str) -> str:
+    return f"claim-{worker}"
+
+
+def job_kind(name: str) -> str | None:
+    """The kind a pending job's folder name says (job_p<rank>_<made>_<kind>_...)."""
+    parts = name.split("_")
+    return parts[3] if len(parts) >= 6 and parts[0] == "job" else None
+
+
+def idle_claim(config_path: str, worker: str) -> str | None:
+    """'no job' for a worker whose note holds and whose kinds have no pending job; None
+    when the full command must look."""
+    note = read_note(claim_note_name(worker))
+    if note is None or not _watched_unchanged(note, config_path):
+        return None
+    share_file, share_id = _one(note, "share_file"), _one(note, "share_id")
+    pending, kinds = _one(note, "pending"), _one(note, "kinds")
+    if share_file is None or share_id is None or pending is None or kinds is None:
+        return None
+    if read_small(share_file) != share_id:
+        return None
+    try:
+        names = os.listdir(pending)
+    except FileNotFoundError:
+        names = []  # a queue never made has no job; the watched parent says it is gone
+    except OSError:
+        return None
+    mine = kinds.split()
+    for name in names:
+        if name.startswith("."):
+            continue  # a backoff's wait, not a job
+        kind = job_kind(name)
+        if kind is None or kind in mine:
+            return None
+    return f"worker {worker}: no job to run"
+
+
+def read_small(path: str) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 256).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+# -- the controller ------------------------------------------------------------------
+
+CONTROLLER_NOTE = "controller"
+
+
+def controller_unchanged(config_path: str, now: float | None = None) -> str | None:
+    """A sentence when nothing the controller reads changed since its last full run and
+    that run is recent enough; None when it must run."""
+    note = read_note(CONTROLLER_NOTE)
+    if note is None or not _watched_unchanged(note, config_path):
+        return None
+    try:
+        at = float(_one(note, "at") or "")
+    except ValueError:
+        return None
+    busy = _one(note, "busy") != "0"
+    now = time.time() if now is None else now
+    if not 0 <= now - at < (FULL_RUN_EVERY_BUSY if busy else FULL_RUN_EVERY):
+        return None
+    since = time.strftime("%H:%M:%S", time.localtime(at))
+    return f"reconcile: nothing changed since the full run at {since}"
