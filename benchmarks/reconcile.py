@@ -37,7 +37,10 @@ from media_pipeline.states import STAGE_FOLDERS as STAGES
 MARKERS_BY_DEPTH = ("rip", "remux", "transcode", "filebot")
 
 
-def build_tree(staging: str, count: int) -> None:
+def build_tree(staging: str, count: int, depth: int | None = None) -> None:
+    """count items, a mix of movies and discs of shows, spread over the stages (or all at
+    depth: 0 ripped, 1 remuxed, 2 transcoded, 3 in the library)."""
+    fixed = depth
     for number in range(count):
         if number % 5 < 2:
             key = ItemKey("movie", f"Movie {number:05d} (19{number % 100:02d})")
@@ -45,7 +48,7 @@ def build_tree(staging: str, count: int) -> None:
             key = ItemKey(
                 "tv", f"Show {number // 6:04d}", f"S{number % 9 + 1:02d} Disc{number % 4}"
             )
-        depth = number % 4  # 0: ripped, 1: remuxed, 2: transcoded, 3: in library
+        depth = number % 4 if fixed is None else fixed
         for stage_index, stage in enumerate(STAGES):
             if stage_index > min(depth, 2):
                 break

@@ -1,7 +1,8 @@
 """Every benchmark in one table: each figure beside its target, PASS or FAIL.
 
     python benchmarks/report.py [--quick]   # --quick leaves out reconcile at 100,000 items
-                                            # (building that tree alone takes minutes)
+                                            # (building that tree alone takes minutes) and
+                                            # shortens the real-timer hand-off run
 
 Each benchmark runs in its own process (so none inherits another's memory or imports)
 and reports its rows as JSON.
@@ -43,6 +44,8 @@ def main() -> int:
     if not arguments.quick:
         rows += rows_of("reconcile.py", "--items", "100000", "--repeat", "1")
     rows += rows_of("job_queue.py") + rows_of("startup.py")
+    # Three simulated hosts under real systemd timers: about 9 minutes (4 with --quick).
+    rows += rows_of("handoff.py", *(["--quick"] if arguments.quick else []))
     # Builds a 2-hour MKV (about 1.8 GB, removed after) and copies it a few times.
     rows += rows_of("verify.py")
     width = max(len(row["name"]) for row in rows)

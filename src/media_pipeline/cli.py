@@ -227,7 +227,7 @@ def reconcile(
     config = _config(config_path)
     watch = None
     if if_changed:
-        from media_pipeline.controller import Watch
+        from media_pipeline.reconcile.watch import Watch
 
         watch = Watch.begin(config)
     result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)

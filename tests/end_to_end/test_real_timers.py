@@ -13,9 +13,7 @@ namespace (its boot would clean the machine's real /tmp). See DESIGN section 11.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -23,137 +21,15 @@ from pathlib import Path
 
 import pytest
 from conftest import FAKE_SCRIPT, KINDS, make_sandbox
+from systemd_hosts import Hosts, cannot_run, install_units
 
-SYSTEMD = "/lib/systemd/systemd"
-JOURNALD = "/lib/systemd/systemd-journald"
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
 CONTROLLER = "ct303"
 DEADLINE_SECONDS = 150
-
-# The init of one simulated host: PID 1 of its namespaces is this shell, never systemd.
-HOST_INIT = r"""#!/bin/bash
-set -eu
-name=$1; shift
-hostname "$name"
-mount --make-rprivate /
-# Private /run, /tmp, /var/tmp and journal; the folders the test needs (the clone, the
-# sandbox) stay visible at their paths.
-mount -t tmpfs tmpfs /mnt
-mkdir -p /mnt/keep && mount --bind /tmp /mnt/keep
-mount -t tmpfs tmpfs /tmp
-for keep in "$@"; do
-  case "$keep" in
-    /tmp/*) mkdir -p "$keep" && mount --bind "/mnt/keep/${keep#/tmp/}" "$keep" ;;
-  esac
-done
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /var/tmp
-mkdir -p /var/log/journal && mount -t tmpfs tmpfs /var/log/journal
-mount -t cgroup2 none /sys/fs/cgroup
-mkdir -p /run/systemd/system /run/user/0
-JOURNALD &
-export XDG_RUNTIME_DIR=/run/user/0
-SYSTEMD --user &
-for _ in $(seq 1 200); do
-  state=$(systemctl --user is-system-running 2>/dev/null || true)
-  [ "$state" = running ] || [ "$state" = degraded ] && break
-  sleep 0.05
-done
-systemctl --user daemon-reload
-systemctl --user enable --now $(cat "$XDG_CONFIG_HOME/timers")
-echo up > "$XDG_CONFIG_HOME/up"
-wait
-""".replace("JOURNALD", JOURNALD).replace("SYSTEMD", SYSTEMD)
-
 # The test's intervals: a drop-in over the installed timers.
 FAST_TIMER = "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
 
-
-def cannot_run() -> str | None:
-    """Why this machine cannot make the namespaces and managers, or None."""
-    if os.geteuid() != 0:
-        return "needs root to make mount, pid, cgroup and uts namespaces"
-    for tool in ("unshare", "systemctl", SYSTEMD, JOURNALD):
-        if not (shutil.which(tool) or os.path.exists(tool)):
-            return f"{tool} is not installed"
-    probe = subprocess.run(
-        ["unshare", "--pid", "--mount", "--cgroup", "--uts", "--fork", "--mount-proc",
-         "sh", "-c", "mount -t tmpfs tmpfs /mnt && mount -t cgroup2 none /sys/fs/cgroup"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    if probe.returncode != 0:
-        return f"namespaces cannot be made here: {probe.stderr.strip()[:200]}"
-    return None
-
-
 pytestmark = pytest.mark.skipif(bool(reason := cannot_run()), reason=reason or "")
-
-
-class Hosts:
-    """The three simulated hosts; each can be killed (as a host that loses power) and
-    started again."""
-
-    def __init__(self, root: Path, keep: list[str]):
-        self.root, self.keep = root, keep
-        self.processes: dict[str, subprocess.Popen] = {}
-        (root / "host-init").write_text(HOST_INIT)
-
-    def home(self, host: str) -> Path:
-        return self.root / "hosts" / host
-
-    def start(self, host: str) -> None:
-        home = self.home(host)
-        (home / "up").unlink(missing_ok=True)
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "XDG_CONFIG_HOME": str(home),
-            "LANG": "C.UTF-8",
-        }
-        with open(home / "init.log", "a") as log:
-            self.processes[host] = subprocess.Popen(
-                ["unshare", "--pid", "--mount", "--cgroup", "--uts", "--fork", "--mount-proc",
-                 "--kill-child=SIGKILL", "bash", str(self.root / "host-init"), host, *self.keep],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while not (home / "up").exists():
-            if self.processes[host].poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((home / "init.log").read_text()[-3000:])
-            time.sleep(0.05)
-
-    def inside(self, host: str, *command: str) -> str:
-        """Run a command inside a host's namespaces (its init's), for what it says."""
-        unshare = self.processes[host].pid
-        children = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
-        done = subprocess.run(
-            ["nsenter", "-t", children[0], "-m", "-p", "-u", "env",
-             "XDG_RUNTIME_DIR=/run/user/0", *command],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        return done.stdout + done.stderr
-
-    def diagnose(self) -> str:
-        """Each host's timers and the end of its journal, for a failure's message."""
-        said = []
-        for host in self.processes:
-            said.append(f"== {host}")
-            said.append(self.inside(host, "systemctl", "--user", "list-timers", "--all"))
-            said.append(self.inside(host, "systemctl", "--user", "status", f"mp-claim@{host}.timer",
-                                    f"mp-claim@{host}.service", "--no-pager"))  # fmt: skip
-            said.append(self.inside(host, "systemctl", "--user", "cat", f"mp-claim@{host}.timer"))
-            said.append(self.inside(host, "journalctl", "--no-pager", "-n", "25"))
-        return "\n".join(said)
-
-    def kill(self, host: str) -> None:
-        """The host's power goes: every process in its namespaces dies at once."""
-        process = self.processes.pop(host)
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
-
-    def stop_all(self) -> None:
-        for host in list(self.processes):
-            self.kill(host)
 
 
 @pytest.fixture
@@ -184,27 +60,12 @@ def hosts(tmp_path):
     sandbox.mp("reconcile")  # the share's identity, made once by the controller
     repo = str(Path(__file__).resolve().parents[2])
     simulated = Hosts(tmp_path, [repo, str(tmp_path), sys.prefix])
-    mp = str(Path(sys.executable).with_name("mp"))
+    drop_ins = {f"{timer}.d": FAST_TIMER for timer in
+                ("mp-reconcile.timer", "mp-dispatch.timer", "mp-claim@.timer")}  # fmt: skip
+    drop_ins["mp-claim@.service.d"] = f"[Service]\nEnvironment=MP_TEST_DIR={tmp_path}\n"
     for host in HOSTS:
-        home = simulated.home(host)
-        units = home / "systemd" / "user"
-        controller = "--controller" if host == CONTROLLER else "--no-controller"
-        subprocess.run(
-            [mp, "timers", "install", "--user", "--dest", str(units), "--worker", host,
-             controller, "--config", str(sandbox.config_path)],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        for timer in ("mp-reconcile.timer", "mp-dispatch.timer", "mp-claim@.timer"):
-            (units / f"{timer}.d").mkdir(parents=True, exist_ok=True)
-            (units / f"{timer}.d" / "fast.conf").write_text(FAST_TIMER)
-        (units / "mp-claim@.service.d").mkdir(parents=True, exist_ok=True)
-        (units / "mp-claim@.service.d" / "test.conf").write_text(
-            f"[Service]\nEnvironment=MP_TEST_DIR={tmp_path}\n"
-        )
-        timers = [f"mp-claim@{host}.timer"]
-        if host == CONTROLLER:
-            timers += ["mp-reconcile.timer", "mp-dispatch.timer"]
-        (home / "timers").write_text(" ".join(timers) + "\n")
+        install_units(simulated.home(host), host, sandbox.config_path,
+                      controller=host == CONTROLLER, drop_ins=drop_ins)  # fmt: skip
     for host in HOSTS:
         simulated.start(host)
     simulated.sandbox = sandbox
