@@ -212,7 +212,7 @@ def reconcile(
     With --if-changed (what the controller's timer runs), a run first compares the
     database, the queue's folders and the stage folders with what the last such run
     left noted, and stops at once when nothing differs; a full run still happens at
-    least every 5 minutes (every minute while a job runs).
+    least every 5 minutes (while a job runs, every minute or half of stale_after_seconds).
 
     \b
     Examples:

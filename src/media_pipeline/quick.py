@@ -12,9 +12,10 @@ A note is only ever a reason to skip work that would find nothing. Anything else
 note, one another user wrote, a config edited, a share remounted or replaced, a job of
 this worker's kinds, a drained worker, any error) goes to the full command, which
 decides and says why, as it always did. The controller makes a full run at least every
-5 minutes anyway (every minute while a job runs): some things change with time alone (a
-heartbeat going stale, a backoff ending, a notification to retry), and a folder's mtime
-can miss a change made within the same clock tick as the last one.
+5 minutes anyway (while a job runs, every minute or half its stale_after_seconds): some
+things change with time alone (a heartbeat going stale, a backoff ending, a
+notification to retry), and a folder's mtime can miss a change made within the same
+clock tick as the last one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import os
 import time
 
 NOTE_LIMIT = 4 << 20
-# A controller note is trusted this long; while a job runs, this long.
+# A controller note is trusted this long; while a job runs, this long at most (less
+# when the config's stale_after_seconds is short: reconcile/watch.py).
 FULL_RUN_EVERY = 300
 FULL_RUN_EVERY_BUSY = 60
 
@@ -42,6 +44,17 @@ def signature(path: str) -> str:
         return "-"
     seen = (st.st_dev, st.st_ino, st.st_mode, st.st_nlink, st.st_size)
     return ":".join(map(str, (*seen, st.st_mtime_ns, st.st_ctime_ns)))
+
+
+def content_signature(path: str) -> str:
+    """For a file that readers create empty and remove again (SQLite's -wal beside a
+    database in WAL mode): '-' while it holds nothing, else its signature."""
+    try:
+        if os.lstat(path).st_size == 0:
+            return "-"
+    except OSError:
+        return "-"
+    return signature(path)
 
 
 def identity(path: str) -> str:
@@ -145,7 +158,7 @@ def _watched_unchanged(note: dict[str, list[str]], config_path: str) -> bool:
         return False
     if _one(note, "config_stat") != config_signature(config_path):
         return False
-    for key, see in (("watch", signature), ("same", identity)):
+    for key, see in (("watch", signature), ("content", content_signature), ("same", identity)):
         for entry in note.get(key, ()):
             path, _space, seen = entry.rpartition(" ")
             if not path or see(path) != seen:
@@ -153,10 +166,14 @@ def _watched_unchanged(note: dict[str, list[str]], config_path: str) -> bool:
     return True
 
 
-def watch_lines(paths: list[str], *, same: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """Lines for a note: each of paths as it is now, and which folder each of same is."""
+def watch_lines(
+    paths: list[str], *, content: tuple[str, ...] = (), same: tuple[str, ...] = ()
+) -> list[tuple[str, str]]:
+    """Lines for a note: each of paths as it is now, each of content as what it holds,
+    and which folder each of same is."""
     return [
         *(("watch", f"{path} {signature(path)}") for path in dict.fromkeys(paths)),
+        *(("content", f"{path} {content_signature(path)}") for path in content),
         *(("same", f"{path} {identity(path)}") for path in same),
     ]
 
@@ -234,12 +251,11 @@ def controller_unchanged(config_path: str, now: float | None = None) -> str | No
     if note is None or not _watched_unchanged(note, config_path):
         return None
     try:
-        at = float(_one(note, "at") or "")
+        at, until = float(_one(note, "at") or ""), float(_one(note, "until") or "")
     except ValueError:
         return None
-    busy = _one(note, "busy") != "0"
     now = time.time() if now is None else now
-    if not 0 <= now - at < (FULL_RUN_EVERY_BUSY if busy else FULL_RUN_EVERY):
+    if not at <= now < until:
         return None
     since = time.strftime("%H:%M:%S", time.localtime(at))
     return f"reconcile: nothing changed since the full run at {since}"

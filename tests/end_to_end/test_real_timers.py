@@ -112,6 +112,12 @@ def test_the_timers_carry_an_item_from_rip_to_the_library_once(hosts):
     jobs = json.loads(sandbox.mp("jobs", "--state", "completed", "--json").stdout)["jobs"]
     workers = {job["kind"]: job["worker"] for job in jobs}
     assert workers == {"rip": "ct302", "remux": "ct303", "transcode": "ct304", "filebot": "ct304"}
+    # Between the jobs, runs with nothing to do were answered from their notes in the
+    # units' runtime folder, as systemd made it.
+    journal = hosts.inside(CONTROLLER, "journalctl", "--no-pager", "-o", "cat")
+    assert "reconcile: nothing changed since" in journal, journal[-3000:]
+    notes = hosts.inside("ct302", "ls", "/run/user/0/media-pipeline")
+    assert "claim-ct302.note" in notes, notes
 
     # ct304 loses power in the middle of a transcode; when it is back, the item arrives,
     # and its transcode completes once.

@@ -212,16 +212,18 @@ def test_what_wakes_the_controller(share, runtime, tmp_path, change):
     assert idle(share, at + 10) is None
 
 
-def test_while_a_job_runs_a_full_run_comes_every_minute(share, runtime):
+def test_while_a_job_runs_a_full_run_comes_before_its_heartbeat_goes_stale(share, runtime):
     share.behave("rip", "wait")
     share.mp("rip", "--type", "movie", "--title", "Heat (1995)")
     worker = claim_in_background(share, lambda: list(share.root.glob("started.*")))
     try:
         # A job running: its heartbeat can go stale with no folder changing.
         settle(share, runtime)
-        at = float(quick.read_note(quick.CONTROLLER_NOTE)["at"][0])
-        assert idle(share, at + quick.FULL_RUN_EVERY_BUSY - 1) is not None
-        assert idle(share, at + quick.FULL_RUN_EVERY_BUSY + 1) is None
+        note = quick.read_note(quick.CONTROLLER_NOTE)
+        at, until = float(note["at"][0]), float(note["until"][0])
+        assert until - at == 15, "half the fixture's stale_after_seconds (30)"
+        assert idle(share, until - 1) is not None
+        assert idle(share, until) is None
     finally:
         (share.root / "release").touch()
         worker.wait(30)

@@ -31,7 +31,6 @@ def watched_folders(config: Config) -> list[str]:
     sees them."""
     paths = [
         config.database,
-        config.database + "-wal",
         config.staging_root,
         os.path.join(config.staging_root, PIPELINE_DIR),
         config.queue_dir,
@@ -66,6 +65,15 @@ def _busy(config: Config) -> bool:
     return False
 
 
+def full_run_every(config: Config) -> int:
+    """Seconds the note is trusted: a running job's heartbeat must be seen going stale
+    in time (half its limit), whatever the folders say."""
+    if not _busy(config):
+        return quick.FULL_RUN_EVERY
+    half_stale = config.jobs.stale_after_seconds // 2
+    return max(1, min(quick.FULL_RUN_EVERY_BUSY, half_stale, config.jobs.backoff_seconds))
+
+
 @dataclass
 class Watch:
     """The watched folders as a full run found them before it began."""
@@ -79,12 +87,18 @@ class Watch:
     def begin(cls, config: Config) -> Watch:
         quick.forget_note(quick.CONTROLLER_NOTE)  # a run that fails leaves none behind
         watch = cls(config, config_lines=quick.config_lines(config.source))
-        watch.before = quick.watch_lines(watched_folders(config))
+        watch.before = watch.now()
         return watch
+
+    def now(self) -> list[tuple[str, str]]:
+        # An empty -wal is made and removed by every reader of the database (mp status):
+        # only one that holds a write counts.
+        wal = self.config.database + "-wal"
+        return quick.watch_lines(watched_folders(self.config), content=(wal,))
 
     def remember(self) -> bool:
         """Leave the note when nothing changed while the run ran; whether it did."""
-        after = quick.watch_lines(watched_folders(self.config))
+        after = self.now()
         if after != self.before:
             return False
         quick.write_note(
@@ -92,7 +106,7 @@ class Watch:
             [
                 *self.config_lines,
                 ("at", f"{self.started:.3f}"),
-                ("busy", "1" if _busy(self.config) else "0"),
+                ("until", f"{self.started + full_run_every(self.config):.3f}"),
                 *after,
             ],
         )
