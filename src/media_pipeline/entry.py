@@ -1,7 +1,7 @@
 """The console scripts' first step: timer runs with nothing to do, answered before the
 command line is built.
 
-Claim and controller timers fire every 10 s, and almost every run finds nothing to do.
+Claim and controller timers fire every 15 s, and almost every run finds nothing to do.
 Building the command line (click and every command's module) costs most of such a run.
 Two answers come first, each only for exactly the command line the units run:
 

@@ -1,6 +1,6 @@
 """Timer runs with nothing to do, answered before anything but `os` is imported.
 
-Claim timers fire every 10 s on every worker, and the controller's every 10 s; nearly
+Claim timers fire every 15 s on every worker, and the controller's as often; nearly
 every run finds nothing to do. Python starts in about 20 ms of CPU, and importing click,
 yaml and the commands costs three to four times that again. So a full run leaves a note
 in its unit's runtime folder ($RUNTIME_DIRECTORY: systemd makes it for the unit, only

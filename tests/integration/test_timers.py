@@ -30,8 +30,8 @@ def test_units_are_oneshot_and_count_from_the_end_of_the_last_run():
         else:
             assert "OnUnitInactiveSec=" in text and "OnUnitActiveSec" not in text
             assert "AccuracySec=1s" in text and "RandomizedDelaySec=" in text
-    assert "OnUnitInactiveSec=10s" in units["mp-claim@.timer"]
-    assert "OnUnitInactiveSec=10s" in units["mp-reconcile.timer"]
+    assert "OnUnitInactiveSec=15s" in units["mp-claim@.timer"]
+    assert "OnUnitInactiveSec=15s" in units["mp-reconcile.timer"]
     assert "reconcile --if-changed --dispatch" in units["mp-reconcile.service"]
     assert "RuntimeDirectoryPreserve=yes" in units["mp-reconcile.service"]
     assert "claim --worker %i" in units["mp-claim@.service"]
