@@ -407,33 +407,57 @@ def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
 
 
 @mp.command()
-@click.option("--type", "item_type", type=click.Choice(["movie", "tv"]), required=True)
-@click.option("--title", required=True, help="The movie's or show's folder name.")
+@click.option("--type", "item_type", type=click.Choice(["movie", "tv"]))
+@click.option("--title", help="The movie's or show's folder name.")
 @click.option("--disc-label", default="", help="For tv: the disc's folder name (S01 Disc1).")
 @click.option(
     "--edition", default="", metavar="NAME", help="For a movie: a cut or copy of its own."
+)
+@click.option(
+    "--device",
+    metavar="/dev/srN",
+    help="The drive a disc went into: type and title guessed from its label (udev runs this).",
 )
 @DRY_RUN
 @common_options
 def rip(
     config_path: str | None,
-    item_type: str,
-    title: str,
+    item_type: str | None,
+    title: str | None,
     disc_label: str,
     edition: str,
+    device: str | None,
     dry_run: bool,
 ) -> None:
     """Queue a rip job for a disc.
+
+    With --device (what the udev rule starts, through mp-rip@srN.service), the disc's
+    label and type come from udev, and the title is guessed from the label
+    (SEINFELD_S3_D2: tv 'Seinfeld', 'S03 Disc2'); the first gate shows it, and 'mp
+    rename' corrects it. A disc seen twice queues one job.
 
     \b
     Examples:
       mp rip --type movie --title "Heat (1995)"
       mp rip --type movie --title "Heat (1995)" --edition "Director's Cut"
       mp rip --type tv --title "Lost (2004)" --disc-label "S01 Disc1" --dry-run
+      mp rip --device /dev/sr0
     """
+    config = _config(config_path)
+    if device is not None:
+        if item_type or title or disc_label or edition:
+            raise UsageError(
+                "--device guesses the item from the disc: no --type, --title, "
+                "--disc-label or --edition with it (rename it at the gate)"
+            )
+        from media_pipeline.jobs.disc_rip import run_rip_device
+
+        click.echo(run_rip_device(config, device, dry_run=dry_run).message)
+        return
+    if not item_type or not title:
+        raise UsageError("say which disc: --type and --title (or --device /dev/srN)")
     from media_pipeline.jobs.manage import run_rip
 
-    config = _config(config_path)
     result = run_rip(config, item_type, title, disc_label, edition=edition, dry_run=dry_run)
     click.echo(result.message)
 
@@ -771,8 +795,13 @@ def timers_group() -> None:
     default=None,
     help="Enable reconcile and dispatch [default: where the database folder is].",
 )
+@click.option(
+    "--udev-dest",
+    metavar="DIR",
+    help="Where a ripper's udev rule goes [default: /etc/udev/rules.d; with --dest, DIR].",
+)
 @common_options
-def timers_install(config_path, dest, user, workers, controller) -> None:
+def timers_install(config_path, dest, user, workers, controller, udev_dest) -> None:
     """Write the units with this installation's mp and config, and say what to enable.
 
     \b
@@ -783,10 +812,17 @@ def timers_install(config_path, dest, user, workers, controller) -> None:
     from media_pipeline.setup.timers import run_timers_install
 
     result = run_timers_install(
-        _config(config_path), dest=dest, user=user, workers=tuple(workers), controller=controller
+        _config(config_path),
+        dest=dest,
+        user=user,
+        workers=tuple(workers),
+        controller=controller,
+        udev_dest=udev_dest,
     )
     for path in result.written:
         click.echo(f"wrote {path}")
+    for path in result.unchanged:
+        click.echo(f"unchanged {path}")
     click.echo("then run:")
     for line in result.enable:
         click.echo(f"  {line}")

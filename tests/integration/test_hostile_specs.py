@@ -157,3 +157,10 @@ def test_junk_in_pending_is_passed_over_then_rejected(pipeline):
         "pending/job_p500_x_remux_movie_zz: not a name mp gives a job\n",
     ]
     assert not (pipeline.root / "canary").exists()
+
+
+@pytest.mark.parametrize("device", ["/dev/sr0", "/dev/sda", "../../dev/sr0", 7])
+def test_a_device_on_a_job_that_is_not_a_disc_rip(pipeline, device):
+    job_id, path = queued_spec(pipeline)  # a remux: no drive is its business
+    tamper(path, device=device)
+    refused(pipeline, job_id, "field 'device' is not an optical drive (/dev/srN) of a rip job")

@@ -116,10 +116,12 @@ def run_rip(
     disc_label: str = "",
     *,
     edition: str = "",
+    device: str = "",
     dry_run: bool = False,
 ) -> ManageResult:
-    """Queue a rip job for a new item. An edition (a director's cut, a second copy) is a
-    movie of its own, named as Plex names editions: 'Title (Year) {edition-Name}'."""
+    """Queue a rip job for a new item (from device, when a disc in it started the rip).
+    An edition (a director's cut, a second copy) is a movie of its own, named as Plex
+    names editions: 'Title (Year) {edition-Name}'."""
     if item_type == "movie" and disc_label:
         # It used to be dropped without a word: a movie is one folder, named by its title.
         raise UsageError(
@@ -145,7 +147,7 @@ def run_rip(
         if dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
         row = create_item(db, key, State.RIPPING, trigger="manual", reason="mp rip")
-        job_id = submit_job(config, db, queue, row, "rip")
+        job_id = submit_job(config, db, queue, row, "rip", device=device)
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 
 

@@ -45,6 +45,8 @@ def _environment(spec: JobSpec) -> dict[str, str]:
     )
     if spec.episodes is not None:
         env["MP_SEASON"], env["MP_FIRST_EPISODE"] = (str(n) for n in spec.episodes)
+    if spec.device:
+        env["MP_DEVICE"] = spec.device  # the drive whose disc started this rip
     if spec.files is not None:
         # One "file<TAB>place" line each: the names hold neither (spec.py checks).
         env["MP_FILES"] = "".join(f"{source}\t{target}\n" for source, target in spec.files)

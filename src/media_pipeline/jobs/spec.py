@@ -13,6 +13,7 @@ from datetime import datetime
 
 from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
+from media_pipeline.disc import DEVICE
 from media_pipeline.file_roles import place_allowed, plain_name
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
@@ -44,6 +45,8 @@ class JobSpec:
     # A filing job's files: (name in its input folder, where it goes below the item's
     # library folder), as dispatch settled them from the roles approved at remux_review.
     files: tuple[tuple[str, str], ...] | None = None
+    # A rip started by a disc in a drive (mp rip --device): that drive, /dev/srN.
+    device: str = ""
 
     @property
     def marker_folder(self) -> str:
@@ -80,6 +83,7 @@ def build_spec(
     now: datetime,
     destination: str | None = None,
     episodes: tuple[int, int] | None = None,
+    device: str = "",
 ) -> dict:
     input_dir, output_dir = job_dirs(config, kind, key)
     if kind == "filebot" and not destination:
@@ -102,6 +106,7 @@ def build_spec(
         "created_at": now.isoformat(timespec="seconds"),
         "not_before": 0,
         **({"episodes": {"season": episodes[0], "first": episodes[1]}} if episodes else {}),
+        **({"device": device} if device else {}),
     }
 
 
@@ -219,6 +224,17 @@ def _files(
     return tuple(pairs)
 
 
+def _device(data: dict, kind: str) -> str:
+    """The drive of a rip started by its disc: only an optical drive, only for a rip (a
+    forged spec must not hand a script /dev/sda)."""
+    if "device" not in data:
+        return ""
+    device = data["device"]
+    if kind != "rip" or not isinstance(device, str) or not DEVICE.match(device):
+        raise SpecError("field 'device' is not an optical drive (/dev/srN) of a rip job")
+    return device
+
+
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     """Check an untrusted spec against its job's name and this host's config."""
     if data is None:
@@ -263,4 +279,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         roots=(config.staging_root, config.library_root),
         episodes=_episodes(data, kind, key),
         files=_files(data, kind, key, destination),
+        device=_device(data, kind),
     )

@@ -36,6 +36,7 @@ def submit_job(
     destination: str | None = None,
     episodes: Numbered | None = None,
     files: list[tuple[str, str]] | None = None,
+    device: str = "",
 ) -> str:
     """Write one job for an item into the queue, record it, and move the item to the
     state it is in while the job is live. Used by dispatch, rip and retry."""
@@ -49,6 +50,7 @@ def submit_job(
         now=now,
         destination=destination,
         episodes=(episodes.season, episodes.first) if episodes else None,
+        device=device,
     )
     if files is not None:
         # Where each file goes; reconcile holds a pending spec to what dispatch would

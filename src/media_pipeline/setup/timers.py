@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from media_pipeline.config import Config, UnitSettings, host_name
@@ -24,8 +24,9 @@ from media_pipeline.errors import UsageError
 # that saw its item's done marker; when nothing changed since its last run it stops
 # before importing anything (quick.py): about 0.03 s of CPU. Every 15 s, with a claim
 # timer as often on the same host and a full run every 5 minutes, the controller idles
-# at about 0.7% of one core with 1,000 items, and a stage's end reaches the next
-# stage's start in about 15 s (benchmarks/handoff.py). The dispatch timer is a
+# at 0.55% of one core with 1,000 items, and a stage's end reaches the next stage's
+# start in 16 s, median (benchmarks/handoff.py; at 10 s, and the backstop every 5
+# minutes, the controller idled at 1.07%). The dispatch timer is a
 # backstop: it queues jobs even while reconcile cannot run.
 CONTROLLER_UNITS = (
     (
@@ -250,7 +251,37 @@ def render_units(
         what, command, "mp-claim-%i", paths, claim_writes, user, RUNTIME_FOLDER, CLAIM_HARDENING
     )
     units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
+    # Started by the udev rule (UDEV_RULE) when a disc goes into a drive; never a timer.
+    units["mp-rip@.service"] = _service(
+        "queue the rip of the disc in /dev/%i",
+        "rip --device /dev/%i",
+        "mp-rip-%i",
+        paths,
+        [paths.staging_root, paths.queue_dir, paths.database_folder],
+        user,
+        RUNTIME_FOLDER,
+        CLAIM_HARDENING,
+    )
     return units
+
+
+UDEV_RULE_NAME = "90-media-pipeline.rules"
+UDEV_RULES_FOLDER = "/etc/udev/rules.d"
+
+
+def render_udev_rule(systemctl: str = "/usr/bin/systemctl") -> str:
+    """A video disc in an optical drive starts mp-rip@srN. RUN and systemctl --no-block,
+    not SYSTEMD_WANTS: systemd acts on a device's wants only when it first appears, and a
+    drive is there long before its disc (udev sends a change event for the disc)."""
+    match = 'ACTION=="change", SUBSYSTEM=="block", KERNEL=="sr[0-9]*", ENV{ID_CDROM_MEDIA}=="1"'
+    start = f'RUN+="{systemctl} --no-block start mp-rip@%k.service"'
+    lines = [
+        "# media-pipeline: a DVD or Blu-ray put into an optical drive queues its rip",
+        "# (mp-rip@srN.service runs 'mp rip --device /dev/srN'). Written by 'mp timers install'.",
+        f'{match}, ENV{{ID_CDROM_MEDIA_DVD}}=="1", {start}',
+        f'{match}, ENV{{ID_CDROM_MEDIA_BD}}=="1", {start}',
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # What timers/ in the repository holds: the units for the documented default paths.
@@ -276,6 +307,7 @@ class InstallResult:
     folder: str
     written: list[str]
     enable: list[str]
+    unchanged: list[str] = field(default_factory=list)
 
 
 def run_timers_install(
@@ -285,10 +317,13 @@ def run_timers_install(
     user: bool = False,
     workers: tuple[str, ...] = (),
     controller: bool | None = None,
+    udev_dest: str | None = None,
 ) -> InstallResult:
     """Write the units and say which to enable on this host: a claim instance per worker
     (default: this host's name, when it is a worker in the config), and reconcile and
-    dispatch where the database lives (default: where its folder exists)."""
+    dispatch where the database lives (default: where its folder exists). A worker that
+    rips also gets the udev rule that starts a rip when a disc goes in (system units
+    only: udev starts system services)."""
     folder = dest or default_unit_folder(user)
     for worker in workers:
         if worker not in config.workers:
@@ -300,23 +335,59 @@ def run_timers_install(
         controller = os.path.isdir(os.path.dirname(config.database))
     try:
         os.makedirs(folder, exist_ok=True)
-        written = []
+        written: list[str] = []
         transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
         units = render_units(
             paths_for(config), user=user, transcoders=transcoders, settings=config.units
         )
+        unchanged: list[str] = []
         for name, text in units.items():
             path = os.path.join(folder, name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            written.append(path)
+            (written if _write_if_changed(path, text) else unchanged).append(path)
     except OSError as error:
         raise UsageError(f"cannot write units into {folder} ({error.strerror})") from None
+    rips = any("rip" in config.workers[worker].kinds for worker in workers)
+    udev_reload = []
+    if rips and not user:
+        # Units written elsewhere than the system's folder (to package or to look at):
+        # the rule goes beside them, not into the system's either.
+        rule = _write_udev_rule(udev_dest or (folder if dest else UDEV_RULES_FOLDER))
+        (written if rule.changed else unchanged).append(rule.path)
+        udev_reload = ["udevadm control --reload"]
     timers = [f"{name}.timer" for name, *_rest in CONTROLLER_UNITS] if controller else []
     timers += [f"mp-claim@{worker}.timer" for worker in workers]
     systemctl = "systemctl --user" if user else "systemctl"
     enable = [f"{systemctl} daemon-reload"]
     if timers:
         enable.append(f"{systemctl} enable --now " + " ".join(timers))
-    return InstallResult(folder, written, enable)
+    return InstallResult(folder, written, enable + udev_reload, unchanged)
+
+
+@dataclass
+class Written:
+    path: str
+    changed: bool
+
+
+def _write_if_changed(path: str, text: str) -> bool:
+    """Write text to path unless it holds it already (so that a deployment run again,
+    by hand or by Ansible, changes nothing and can say so)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return True
+
+
+def _write_udev_rule(folder: str) -> Written:
+    path = os.path.join(folder, UDEV_RULE_NAME)
+    systemctl = shutil.which("systemctl") or "/usr/bin/systemctl"
+    try:
+        return Written(path, _write_if_changed(path, render_udev_rule(systemctl)))
+    except OSError as error:
+        raise UsageError(f"cannot write the udev rule into {folder} ({error.strerror})") from None

@@ -1,0 +1,151 @@
+"""A disc in the drive: what udev says of it, and the item its label suggests.
+
+Disc labels are written for a disc's author, not for Plex: upper case, underscores, a
+format word or two (THE_MATRIX, SEINFELD_S3_D2, LOTR_FOTR_WS). The guess here is a
+start that a person confirms at the first gate (`mp rename` fixes it), so it errs on
+the plain side: a title in title case, a tv disc only where the label names a season.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+
+from media_pipeline.errors import UsageError
+
+DEVICE = re.compile(r"^/dev/sr[0-9]{1,3}$")
+UDEVADM_SECONDS = 10
+
+# Words a label carries about the disc, not the film.
+FORMAT_WORDS = frozenset(
+    {"DVD", "DVD5", "DVD9", "DVDROM", "BD", "BD25", "BD50", "BDROM", "BLURAY", "UHD", "4K",
+     "HD", "WS", "FS", "WIDESCREEN", "FULLSCREEN", "NTSC", "PAL", "R1", "R2", "R3", "R4",
+     "SE", "CE"}
+)  # fmt: skip
+# Labels that name no title at all (authoring tools' defaults).
+NAMELESS = frozenset(
+    {"DVD_VIDEO", "DVDVIDEO", "VIDEO_TS", "DVDVOLUME", "VOLUME", "DISC", "DISC1", "BDROM",
+     "BLURAY", "BD_ROM", "LOGICAL_VOLUME_ID", "NO_NAME", "UNTITLED", "CDROM"}
+)  # fmt: skip
+SMALL_WORDS = frozenset(
+    {"a", "an", "and", "as", "at", "but", "by", "for", "from", "in", "into", "nor", "of",
+     "on", "or", "the", "to", "vs", "with"}
+)  # fmt: skip
+ROMAN = re.compile(r"^(?=[IVXLC])M*(C[MD]|D?C{0,3})(X[CL]|L?X{0,3})(I[XV]|V?I{0,3})$")
+# S3, S03, SEASON3 (a season); D2, DISC2, DVD2 (a disc); or both in one word, S3D2.
+SEASON = re.compile(r"^S(?:EASON)?0*([0-9]{1,2})(?:D(?:ISC)?0*([0-9]{1,2}))?$")
+DISC = re.compile(r"^(?:D|DISC|DISK|DVD)0*([0-9]{1,2})$")
+
+
+@dataclass(frozen=True)
+class Disc:
+    device: str
+    label: str
+    media: str  # "bd", "dvd" or "cd"
+    uuid: str = ""
+
+
+@dataclass(frozen=True)
+class Guess:
+    type: str  # "movie" or "tv"
+    title: str
+    disc_label: str = ""
+
+
+def read_disc(device: str) -> Disc:
+    """What udev knows of the disc in device, asked of `udevadm info` (the service that
+    udev starts has none of the event's properties in its environment)."""
+    if not DEVICE.match(device):
+        raise UsageError(f"--device {device} is not an optical drive (/dev/srN)")
+    try:
+        done = subprocess.run(
+            ["udevadm", "info", "--query=property", f"--name={device}"],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=UDEVADM_SECONDS,
+        )
+    except FileNotFoundError:
+        raise UsageError("udevadm is not installed; it says what disc is in the drive") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"udevadm did not answer about {device} in {UDEVADM_SECONDS} s") from None
+    if done.returncode != 0:
+        raise UsageError(f"udevadm knows no device {device}: {done.stderr.strip()[:200]}")
+    properties = dict(line.partition("=")[::2] for line in done.stdout.splitlines())
+    return disc_from(device, properties)
+
+
+def disc_from(device: str, properties: dict[str, str]) -> Disc:
+    if properties.get("ID_CDROM_MEDIA") != "1":
+        raise UsageError(f"no disc in {device}")
+    if properties.get("ID_CDROM_MEDIA_BD") == "1":
+        media = "bd"
+    elif properties.get("ID_CDROM_MEDIA_DVD") == "1":
+        media = "dvd"
+    else:
+        raise UsageError(f"the disc in {device} is neither a DVD nor a Blu-ray; nothing to rip")
+    label = properties.get("ID_FS_LABEL_ENC") or properties.get("ID_FS_LABEL", "")
+    return Disc(device, _unescape(label), media, properties.get("ID_FS_UUID", ""))
+
+
+def _unescape(label: str) -> str:
+    """udev's ID_FS_LABEL_ENC writes unsafe characters as \\x20 and the like."""
+    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m[1], 16)), label)
+
+
+def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
+    """The item a disc label suggests: THE_MATRIX -> movie 'The Matrix', SEINFELD_S3_D2
+    -> tv 'Seinfeld', 'S03 Disc2'. A label that names nothing gets a title that says so
+    (the disc's id, or the time), for a person to rename at the gate."""
+    words = [w for w in re.split(r"[\s_.\-]+", label.upper().replace("BLU_RAY", "BLURAY")) if w]
+    if "_".join(words) in NAMELESS:
+        words = []
+    title: list[str] = []
+    season = disc = None
+    position = 0
+    while position < len(words):
+        word = words[position]
+        following = words[position + 1] if position + 1 < len(words) else ""
+        position += 1
+        if not title:  # the first word is always the title's, even S7 or 1917
+            title.append(word)
+        elif word in ("SEASON", "DISC", "DISK") and following.isdigit() and len(following) <= 2:
+            season, disc = (int(following), disc) if word == "SEASON" else (season, int(following))
+            position += 1
+        elif found := SEASON.match(word):
+            season, disc = int(found[1]), int(found[2]) if found[2] else disc
+        elif found := DISC.match(word):
+            disc = int(found[1])
+        elif word in FORMAT_WORDS:
+            continue
+        elif season is None and disc is None:
+            title.append(word)  # words after the season or disc are the disc's, not the title's
+    if not title:
+        return Guess("movie", _nameless(uuid, now))
+    # No year: a number at a label's end is as often the title's (BLADE_RUNNER_2049);
+    # the person adds the year at filebot_confirm (--year).
+    name = _title_case(title)
+    if season is not None:
+        return Guess("tv", name, f"S{season:02d} Disc{disc or 1}")
+    return Guess("movie", name)
+
+
+def _title_case(words: list[str]) -> str:
+    cased = []
+    for position, word in enumerate(words):
+        lower = word.lower()
+        if ROMAN.match(word) and len(word) > 1:
+            cased.append(word)
+        elif 0 < position < len(words) - 1 and lower in SMALL_WORDS:
+            cased.append(lower)
+        else:
+            cased.append(lower[:1].upper() + lower[1:])
+    return " ".join(cased)
+
+
+def _nameless(uuid: str, now: datetime | None) -> str:
+    if re.fullmatch(r"[0-9A-Za-z-]{4,64}", uuid or ""):
+        return f"Unlabelled disc {uuid[:16]}"
+    return f"Unlabelled disc {(now or datetime.now()).strftime('%Y-%m-%d %H%M')}"

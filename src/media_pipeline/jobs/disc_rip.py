@@ -1,0 +1,74 @@
+"""`mp rip --device /dev/srN`: a disc went into a drive (udev started mp-rip@srN); queue
+its rip, once, with a title guessed from its label.
+
+It runs on the ripper, which has no database: where the controller's database is not on
+this host, the job goes straight into the queue and the controller's next reconcile
+takes the item in from it (as it does for any live job whose item it lacks). On the
+controller it is `mp rip` with the guessed title. Either way the guess is shown at the
+first gate, where `mp rename` corrects it.
+
+A disc seen twice (udev reads it again, the tray bounces) must queue one job: the
+checks and the queueing happen under a lock on this host, and an item with a live job,
+a ripped folder or a row in the database is not queued again.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import filelock
+
+from media_pipeline.config import Config
+from media_pipeline.disc import Disc, guess, read_disc
+from media_pipeline.errors import UsageError
+from media_pipeline.fsutil import local_lock_folder
+from media_pipeline.identity import check_share
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.manage import ManageResult, key_from_parts, run_rip
+from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.spec import build_spec
+from media_pipeline.states import STAGE_FOLDERS
+
+LOCK_SECONDS = 60
+
+
+def run_rip_device(config: Config, device: str, *, dry_run: bool = False) -> ManageResult:
+    disc = read_disc(device)
+    guessed = guess(disc.label, uuid=disc.uuid)
+    key = key_from_parts(guessed.type, guessed.title, guessed.disc_label)
+    seen = f"{disc.media.upper()} '{printable(disc.label)}' in {device}"
+    lock_path = os.path.join(local_lock_folder(), f"mp-rip-{os.path.basename(device)}.lock")
+    try:
+        with filelock.FileLock(lock_path, timeout=LOCK_SECONDS):
+            return _queue_once(config, disc, key, seen, dry_run)
+    except filelock.Timeout:
+        raise UsageError(f"another 'mp rip --device {device}' held its lock for a minute") from None
+
+
+def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bool):
+    check_share(config.staging_root)
+    with Queue.of(config) as queue:
+        live = queue.live_job_for(key.uid)
+    if live is not None:
+        return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
+    ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
+    if os.path.lexists(ripped):
+        return ManageResult(
+            f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "
+            "To rip it again, 'mp forget' it first, or 'mp rip --edition' another copy"
+        )
+    if os.path.exists(config.database):
+        result = run_rip(
+            config, key.type, key.title, key.disc_label, device=disc.device, dry_run=dry_run
+        )
+        return ManageResult(f"{seen}: {result.message}")
+    if dry_run:
+        return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
+    spec = build_spec(config, "rip", key, priority=0, now=datetime.now(UTC), device=disc.device)
+    with Queue.of(config) as queue:
+        job_id = queue.submit(spec)
+    return ManageResult(
+        f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "
+        "in at its next reconcile; 'mp rename' corrects the title)"
+    )

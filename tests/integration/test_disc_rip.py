@@ -1,0 +1,180 @@
+"""A disc put into a drive queues its rip: `mp rip --device` as mp-rip@srN runs it, with
+udev's properties given by a stand-in `udevadm` (there is no drive here), on the ripper
+(no database: the controller takes the item in from the queue) and on the controller."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from media_pipeline.setup.timers import render_udev_rule
+
+MP = str(Path(sys.executable).with_name("mp"))
+DVD = {"ID_CDROM_MEDIA": "1", "ID_CDROM_MEDIA_DVD": "1", "ID_FS_TYPE": "udf"}
+
+
+@pytest.fixture
+def drive(tmp_path, monkeypatch):
+    """A stand-in udevadm on PATH that answers `info --query=property --name=/dev/srN`
+    with the properties in drive/<srN> (a missing file: no such device)."""
+    folder = tmp_path / "drive"
+    folder.mkdir()
+    udevadm = folder / "udevadm"
+    udevadm.write_text(
+        "#!/bin/sh\n"
+        '[ "$1 $2" = "info --query=property" ] || exit 64\n'
+        'name="${3#--name=/dev/}"\n'
+        f'[ -f "{folder}/$name" ] || {{ echo "Unknown device" >&2; exit 1; }}\n'
+        f'cat "{folder}/$name"\n'
+    )
+    udevadm.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+
+    def insert(label: str, device: str = "sr0", **more: str) -> None:
+        properties = {**DVD, "ID_FS_LABEL": label, **more}
+        (folder / device).write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
+
+    return insert
+
+
+@pytest.fixture
+def ripper(pipeline):
+    """The ripper's config: the same share, and a database that lives on another host."""
+    pipeline.mp("reconcile")  # the controller sets the share up
+    settings = yaml.safe_load(pipeline.config_path.read_text())
+    settings["database"] = str(pipeline.root / "controller-only" / "state.db")
+    path = pipeline.root / "ripper.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return path
+
+
+def rip_device(config: Path, device: str = "/dev/sr0", *more: str):
+    return subprocess.run(
+        [MP, "rip", "--device", device, *more, "--config", str(config)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+def test_a_disc_in_the_ripper_is_queued_and_the_controller_takes_it_in(pipeline, drive, ripper):
+    drive("SEINFELD_S3_D2")
+    done = rip_device(ripper)
+    assert done.returncode == 0, done.stderr
+    assert "DVD 'SEINFELD_S3_D2' in /dev/sr0: queued job_" in done.stdout
+    (job_id,) = pipeline.queue("pending")
+    assert "_rip_tv_" in job_id
+    pipeline.mp("reconcile")
+    (item,) = pipeline.status_json()["items"]
+    assert (item["type"], item["title"], item["disc_label"]) == ("tv", "Seinfeld", "S03 Disc2")
+    assert item["state"] == "RIPPING"
+    pipeline.mp("claim", "--worker", "w1")
+    env = (pipeline.root / f"env.{job_id}").read_text()
+    assert "MP_DEVICE=/dev/sr0" in env.splitlines()
+    assert "MP_ITEM_TITLE=Seinfeld" in env.splitlines()
+
+
+def test_a_disc_seen_twice_queues_one_rip(pipeline, drive, ripper):
+    drive("THE_MATRIX")
+    first, second = rip_device(ripper), rip_device(ripper)
+    assert first.returncode == second.returncode == 0, second.stderr
+    assert "The Matrix is queued already" in second.stdout
+    assert len(pipeline.queue("pending")) == 1
+    # Udev's events for one disc arrive together: two commands at once, one job.
+    drive("HEAT", "sr1")
+    together = [
+        subprocess.Popen([MP, "rip", "--device", "/dev/sr1", "--config", str(ripper)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]  # fmt: skip
+    outputs = [process.communicate(timeout=60) for process in together]
+    assert all(process.returncode == 0 for process in together), outputs
+    assert sum("queued job_" in out for out, _err in outputs) == 1, outputs
+    assert len(pipeline.queue("pending")) == 2
+    # Ripped and back in the drive: nothing queued, and what to do instead.
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("claim", "--worker", "w1")
+    again = rip_device(ripper)
+    assert "The Matrix is ripped already" in again.stdout and "'mp forget'" in again.stdout
+    assert pipeline.queue("pending") == []
+
+
+def test_on_the_controller_the_item_is_tracked_at_once(pipeline, drive):
+    pipeline.mp("reconcile")
+    drive("GONE_WITH_THE_WIND", ID_CDROM_MEDIA_DVD="", ID_CDROM_MEDIA_BD="1")
+    done = rip_device(pipeline.config_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("BD 'GONE_WITH_THE_WIND' in /dev/sr0: queued job_")
+    (item,) = pipeline.status_json()["items"]
+    assert (item["title"], item["state"]) == ("Gone with the Wind", "RIPPING")
+    spec = json.loads(
+        next((pipeline.staging / ".pipeline" / "jobs" / "pending").glob("*/spec.json")).read_text()
+    )
+    assert spec["device"] == "/dev/sr0"
+
+
+def test_a_dry_run_queues_nothing(pipeline, drive, ripper):
+    drive("THE_MATRIX")
+    done = rip_device(ripper, "/dev/sr0", "--dry-run")
+    assert done.stdout.strip().endswith("would queue a rip job for movie/The Matrix")
+    assert pipeline.queue("pending") == []
+
+
+@pytest.mark.parametrize(
+    ("device", "properties", "sentence"),
+    [
+        ("/dev/sda", None, "--device /dev/sda is not an optical drive (/dev/srN)"),
+        ("/dev/sr0", {"ID_CDROM_MEDIA_DVD": "1"}, "no disc in /dev/sr0"),
+        ("/dev/sr0", {"ID_CDROM_MEDIA": "1", "ID_CDROM_MEDIA_CD": "1"}, "neither a DVD nor"),
+        ("/dev/sr9", None, "udevadm knows no device /dev/sr9"),
+    ],
+)
+def test_what_is_not_a_video_disc_is_refused_in_one_sentence(
+    pipeline, drive, ripper, tmp_path, device, properties, sentence
+):
+    if properties is not None:
+        lines = "".join(f"{key}={value}\n" for key, value in properties.items())
+        (tmp_path / "drive" / "sr0").write_text(lines)
+    done = rip_device(ripper, device)
+    assert done.returncode == 2 and sentence in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert pipeline.queue("pending") == []
+
+
+def test_other_options_do_not_mix_with_a_device(pipeline, drive, ripper):
+    done = rip_device(ripper, "/dev/sr0", "--title", "Heat")
+    assert done.returncode == 2 and "no --type, --title" in done.stderr
+    bare = subprocess.run([MP, "rip", "--config", str(ripper)], capture_output=True, text=True)
+    assert bare.returncode == 2 and "--type and --title (or --device" in bare.stderr
+
+
+RULE_LINE = re.compile(r'^(?:[A-Z]+(?:\{[A-Za-z_]+\})?(?:==|!=|\+=|=)"[^"]*"(?:, |$))+$')
+
+
+def test_the_udev_rule_starts_the_rip_unit_for_video_discs_only():
+    rule = render_udev_rule("/usr/bin/systemctl")
+    lines = [line for line in rule.splitlines() if line and not line.startswith("#")]
+    assert len(lines) == 2
+    for line in lines:
+        assert RULE_LINE.match(line), line  # KEY=="value", ... as udev(7) reads them
+        assert 'ACTION=="change"' in line and 'KERNEL=="sr[0-9]*"' in line
+        assert 'ENV{ID_CDROM_MEDIA}=="1"' in line
+        assert line.endswith('RUN+="/usr/bin/systemctl --no-block start mp-rip@%k.service"')
+    assert {re.search(r"ID_CDROM_MEDIA_(BD|DVD)", line)[1] for line in lines} == {"BD", "DVD"}
+
+
+def test_timers_install_on_the_ripper_writes_the_rule_and_the_rip_unit(pipeline):
+    dest = pipeline.root / "units"
+    said = pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1").stdout
+    assert (dest / "90-media-pipeline.rules").read_text().count("mp-rip@%k.service") == 2
+    assert "udevadm control --reload" in said
+    service = (dest / "mp-rip@.service").read_text()
+    assert "rip --device /dev/%i" in service and "DeviceAllow=block-sr rw" in service
+    user = pipeline.root / "user"
+    pipeline.mp("timers", "install", "--dest", str(user), "--user", "--worker", "w1")
+    assert not (user / "90-media-pipeline.rules").exists(), "udev starts system units only"
