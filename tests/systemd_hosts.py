@@ -50,7 +50,8 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 systemctl --user daemon-reload
-systemctl --user enable --now $(cat "$XDG_CONFIG_HOME/timers")
+timers=$(cat "$XDG_CONFIG_HOME/timers" 2>/dev/null || true)
+[ -z "$timers" ] || systemctl --user enable --now $timers
 echo up > "$XDG_CONFIG_HOME/up"
 wait
 """.replace("JOURNALD", JOURNALD).replace("SYSTEMD", SYSTEMD)
@@ -108,14 +109,20 @@ class Hosts:
 
     def inside(self, host: str, *command: str) -> str:
         """Run a command inside a host's namespaces (its init's), for what it says."""
+        done = self.run_inside(host, list(command))
+        return done.stdout + done.stderr
+
+    def run_inside(
+        self, host: str, command: list[str], env: dict[str, str] | None = None, timeout=30
+    ) -> subprocess.CompletedProcess:
         unshare = self.processes[host].pid
         children = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
-        done = subprocess.run(
+        more = [f"{key}={value}" for key, value in (env or {}).items()]
+        return subprocess.run(
             ["nsenter", "-t", children[0], "-m", "-p", "-u", "env",
-             "XDG_RUNTIME_DIR=/run/user/0", *command],
-            capture_output=True, text=True, timeout=30,
+             "XDG_RUNTIME_DIR=/run/user/0", *more, *command],
+            capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
-        return done.stdout + done.stderr
 
     def diagnose(self) -> str:
         """Each host's timers and the end of its journal, for a failure's message."""

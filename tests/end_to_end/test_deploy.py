@@ -1,0 +1,199 @@
+"""The Ansible playbook (deploy/site.yml), run for real: with ansible-core, connection
+local, inside each simulated host of the real-timer test (its own namespaces and
+`systemd --user` manager). It installs mp from a wheel of this tree, writes the config,
+checks it, writes the units and enables each host's timers; the pipeline then carries
+an item through on those timers; a second run changes nothing; a broken config stops
+the play with the validator's sentence before a timer starts. ansible-lint is clean.
+
+The units are user units here (mp_units_scope: user): a user manager is the only
+systemd these machines may start in a test, and creating the service user would change
+the machine's real /etc.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FAKE_SCRIPT, KINDS, make_sandbox
+from systemd_hosts import Hosts, cannot_run
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
+CONTROLLER = "ct303"
+FAST_TIMER = "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
+
+
+def why_not() -> str | None:
+    if not (BIN / "ansible-playbook").exists():
+        return "ansible-core is not installed (make test installs it)"
+    return cannot_run()
+
+
+pytestmark = pytest.mark.skipif(bool(reason := why_not()), reason=reason or "")
+
+
+def test_ansible_lint_is_clean():
+    run = subprocess.run(
+        [str(BIN / "ansible-lint"), "--nocolor", "--offline", "site.yml"],
+        capture_output=True, text=True, cwd=REPO / "deploy", timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.fixture
+def deployed(tmp_path):
+    sandbox = make_sandbox(tmp_path)
+    if shutil.which("ffmpeg"):  # what the stand-in filing script files (it is probed)
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+             "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4",
+             str(tmp_path / "sample.mkv")],
+            check=True, timeout=120,
+        )  # fmt: skip
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for kind in KINDS:
+        (scripts / f"{kind}.sh").write_text(FAKE_SCRIPT)
+        (scripts / f"{kind}.sh").chmod(0o755)
+    table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
+    table["rip"]["args"] = ["{output_dir}", "{title}"]
+    table["filebot"]["args"] = ["{input_dir}", "{destination}"]
+    settings = {
+        "staging_root": str(sandbox.staging),
+        "library_root": str(tmp_path / "library"),
+        "database": str(tmp_path / "db" / "state.db"),
+        "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
+        "scripts": table,
+        "gates": ["remux_review"],
+        "jobs": {
+            "heartbeat_seconds": 1,
+            "stale_after_seconds": 6,
+            "backoff_seconds": 1,
+            "cancel_grace_seconds": 1,
+        },
+    }
+    sandbox.write_config(**{k: v for k, v in settings.items() if k not in ("staging_root",)})
+    # The wheel, and a virtualenv whose dependencies are the test environment's (no
+    # network): the play installs the wheel into it with --no-deps --no-index.
+    wheels = tmp_path / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
+        check=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    [wheel] = wheels.glob("*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(site, "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    hosts = Hosts(tmp_path, [str(REPO), str(tmp_path), sys.prefix])
+    inventory: dict = {"media_pipeline": {"hosts": {}, "vars": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "ansible_become": False,
+        "mp_package": str(wheel),
+        "mp_pip_extra_args": "--no-deps --no-index",
+        "mp_venv": str(venv),
+        "mp_python": sys.executable,
+        "mp_units_scope": "user",
+        "mp_config": settings,
+    }}}  # fmt: skip
+    for host in HOSTS:
+        home = hosts.home(host)
+        units = home / "systemd" / "user"
+        # What the test adds to the units: fast timers, and where the stand-in scripts
+        # keep their log. The play writes the units beside these drop-ins.
+        for timer in ("mp-reconcile.timer", "mp-dispatch.timer", "mp-claim@.timer"):
+            (units / f"{timer}.d").mkdir(parents=True)
+            (units / f"{timer}.d" / "fast.conf").write_text(FAST_TIMER)
+        (units / "mp-claim@.service.d").mkdir(parents=True)
+        (units / "mp-claim@.service.d" / "test.conf").write_text(
+            f"[Service]\nEnvironment=MP_TEST_DIR={tmp_path}\n"
+        )
+        (home / "timers").write_text("")  # the play enables them, not the host's init
+        inventory["media_pipeline"]["hosts"][host] = {
+            "mp_controller": host == CONTROLLER,
+            "mp_units_dest": str(units),
+            "mp_config_path": str(home / "etc" / "config.yaml"),
+        }
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    for host in HOSTS:
+        hosts.start(host)
+    hosts.sandbox = sandbox
+    yield hosts
+    hosts.stop_all()
+
+
+def play(hosts: Hosts, host: str, *more: str) -> subprocess.CompletedProcess:
+    return hosts.run_inside(
+        host,
+        [str(BIN / "ansible-playbook"), "-i", str(hosts.root / "inventory.yml"),
+         str(REPO / "deploy" / "site.yml"), "--limit", host, *more],
+        env={"ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(hosts.root / "ansible-tmp"),
+             "ANSIBLE_REMOTE_TEMP": str(hosts.root / "ansible-tmp"),
+             "PATH": f"{BIN}:/usr/bin:/bin"},
+        timeout=600,
+    )  # fmt: skip
+
+
+def recap(output: str) -> dict[str, int]:
+    found = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+    assert found, output[-3000:]
+    names = ("ok", "changed", "unreachable", "failed")
+    return dict(zip(names, map(int, found.groups()), strict=True))
+
+
+def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deployed):
+    hosts, sandbox = deployed, deployed.sandbox
+    for host in HOSTS:
+        first = play(hosts, host)
+        assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
+        assert recap(first.stdout)["changed"] > 0
+    sandbox.mp("reconcile")  # as the controller's first timer run would; the share's id
+    sandbox.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    deadline = time.monotonic() + 120
+    while True:
+        items = json.loads(sandbox.mp("status", "--json").stdout)["items"]
+        if items and items[0]["state"] == "IN_LIBRARY":
+            break
+        assert time.monotonic() < deadline, json.dumps(items) + hosts.diagnose()
+        for approval in json.loads(sandbox.mp("approve", "--list", "--json").stdout)["approvals"]:
+            sandbox.mp("approve", approval["item"]["uid"], "--yes", expect=None)
+        time.sleep(0.5)
+    jobs = json.loads(sandbox.mp("jobs", "--state", "completed", "--json").stdout)["jobs"]
+    assert {job["kind"]: job["worker"] for job in jobs} == {
+        "rip": "ct302", "remux": "ct303", "transcode": "ct304", "filebot": "ct304"
+    }  # fmt: skip
+    for host in HOSTS:
+        again = play(hosts, host)
+        assert again.returncode == 0, again.stdout[-4000:]
+        assert recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
+
+
+def test_a_broken_config_stops_the_play_before_any_timer(deployed):
+    hosts = deployed
+    inventory = yaml.safe_load((hosts.root / "inventory.yml").read_text())
+    inventory["media_pipeline"]["vars"]["mp_config"]["workers"]["ct304"]["kinds"] = ["encode"]
+    (hosts.root / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    run = play(hosts, "ct304")
+    assert run.returncode != 0
+    assert "TASK [mp : Check the config]" in run.stdout
+    said = "key 'workers.ct304.kinds' must be a list of job kinds from rip, remux"
+    assert said in run.stdout, run.stdout[-3000:]
+    listed = hosts.inside("ct304", "systemctl", "--user", "list-timers", "--all")
+    assert "mp-claim@ct304.timer" not in listed, listed
+    assert recap(run.stdout)["failed"] == 1
