@@ -129,6 +129,8 @@ def deployed(tmp_path):
             "mp_controller": host == CONTROLLER,
             "mp_units_dest": str(units),
             "mp_config_path": str(home / "etc" / "config.yaml"),
+            "mp_install_scripts": True,
+            "mp_scripts_dest": str(home / "opt" / "scripts"),
         }
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     for host in HOSTS:
@@ -178,6 +180,7 @@ def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deplo
     assert {job["kind"]: job["worker"] for job in jobs} == {
         "rip": "ct302", "remux": "ct303", "transcode": "ct304", "filebot": "ct304"
     }  # fmt: skip
+    assert (hosts.home("ct302") / "opt" / "scripts" / "rip-disc.sh").exists()
     for host in HOSTS:
         again = play(hosts, host)
         assert again.returncode == 0, again.stdout[-4000:]

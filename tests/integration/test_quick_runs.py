@@ -36,11 +36,13 @@ def share(pipeline):
 def real_mp(pipeline, *args: str, importtime: bool = False) -> subprocess.CompletedProcess:
     """`mp` as the timer starts it; with importtime, stderr lists every module imported."""
     python = ["-X", "importtime"] if importtime else []
+    # Under coverage, every Python started imports coverage (and logging with it) first.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_PROCESS")}
     return subprocess.run(
         [sys.executable, *python, MP, *args, "--config", str(pipeline.config_path)],
         capture_output=True,
         text=True,
-        env=os.environ,
+        env=env if importtime else os.environ,
     )
 
 
