@@ -239,25 +239,56 @@ def reconcile(
     click.echo(result.summary())
     if then_dispatch:
         _dispatch(config, dry_run)
+    if config.status_page and not dry_run:
+        _write_status_page(config, config.status_page)
     if watch is not None:
         watch.remember()
+
+
+def _write_status_page(config: Config, path: str) -> None:
+    """The page is for looking at: one that cannot be written is a warning, never a
+    failed reconcile."""
+    from media_pipeline.fsutil import write_file_atomic
+    from media_pipeline.reports.page import page_text
+
+    try:
+        write_file_atomic(path, page_text(config))
+    except (OSError, BadEntry) as error:
+        log.warning("status page %s not written (%s)", path, getattr(error, "strerror", error))
 
 
 @mp.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 @click.option("--watch", is_flag=True, help="Redraw every 2 s until Ctrl-C.")
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    help="Write the status as one HTML page (what config status_page has reconcile write).",
+)
 @common_options
-def status(config_path: str | None, as_json: bool, watch: bool) -> None:
+def status(config_path: str | None, as_json: bool, watch: bool, html_file: str | None) -> None:
     """Items grouped by state, with what needs a person's attention.
 
     \b
     Examples:
       mp status --watch                          # redraw every 2 s
       mp status --json | jq '.items | length'    # for scripts
+      mp status --html /var/www/html/mp.html     # a page for a browser
     """
     from media_pipeline.reports.status import format_status, run_status, status_json
 
     config = _config(config_path)
+    if html_file:
+        from media_pipeline.fsutil import write_file_atomic
+        from media_pipeline.reports.page import page_text
+
+        try:
+            click.echo(f"wrote {write_file_atomic(html_file, page_text(config))}")
+        except (OSError, BadEntry) as error:
+            detail = getattr(error, "strerror", None) or str(error)
+            raise UsageError(f"cannot write {html_file} ({detail})") from None
+        return
     if as_json:
         _echo_json(status_json(run_status(config)))
         return

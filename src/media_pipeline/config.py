@@ -128,6 +128,8 @@ class Config(NamedTuple):
     # Applied once the config is loaded; also the umask of the scripts mp runs.
     umask: int = 0o022
     units: UnitSettings = UnitSettings()
+    # Where reconcile writes the HTML status page, if anywhere.
+    status_page: str | None = None
 
     @property
     def lock_path(self) -> str:
@@ -550,6 +552,14 @@ SCHEMA: tuple[Setting, ...] = (
         default=None,
     ),
     Setting(
+        "status_page",
+        "An HTML page of the pipeline at a glance, rewritten by every full reconcile on the "
+        "controller (serve it with any web server). Default: none.",
+        "/var/www/html/media-pipeline.html",
+        absolute_path,
+        default=None,
+    ),
+    Setting(
         "workers",
         "Host name -> the job kinds it runs (rip, remux, transcode, filebot) and how many "
         "of its jobs may run at once on that host (max_running, default 1).",
@@ -877,6 +887,7 @@ def parse_config(data: Any, source: str) -> Config:
         notify=NotifySettings(**values["notify"]),
         umask=values["umask"],
         units=UnitSettings(**values["units"]),
+        status_page=values["status_page"],
     )
 
 

@@ -91,3 +91,14 @@ def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
         if inside and len(point) >= found_length:
             found, found_length = kinds[0], len(point)
     return found
+
+
+def write_file_atomic(path: str, text: str) -> str:
+    """Replace a file of this host (not the share's: share.Folder.write_atomic is for
+    those) so that readers see the old text or the new, never a part; the path."""
+    from media_pipeline.share import Folder
+
+    folder, name = os.path.split(os.path.abspath(path))
+    with Folder.open_root(folder) as target:
+        target.write_atomic(name, text)
+    return path

@@ -25,11 +25,13 @@ import yaml
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
 from media_pipeline.errors import UsageError
+from media_pipeline.fsutil import write_file_atomic
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.claim import run_claim
 from media_pipeline.jobs.dispatch import run_dispatch
 from media_pipeline.jobs.manage import run_rip
 from media_pipeline.reconcile import run_reconcile
+from media_pipeline.reports.page import page_text
 from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
 from media_pipeline.setup.scripts import copy_scripts, packaged_scripts
@@ -134,6 +136,7 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
         "scripts": script_table,
         "gates": ["remux_review", "filebot_confirm"],
         "jobs": {"heartbeat_seconds": 5, "backoff_seconds": 1},
+        "status_page": str(sandbox / "status.html"),
     }
     path = sandbox / "config.yaml"
     with open(path, "x", encoding="utf-8") as handle:
@@ -220,5 +223,8 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
         str(path.relative_to(sandbox / "library")) for path in (sandbox / "library").rglob("*.mkv")
     )
     echo("\nlibrary:\n" + "\n".join(f"  {name}" for name in library))
+    if config.status_page:
+        write_file_atomic(config.status_page, page_text(config))
+        echo(f"\nThe status page, for a browser: file://{config.status_page}")
     echo(f"\nSee it again with: {_mp_command()} status --config {sandbox / 'config.yaml'}")
     return sandbox

@@ -52,6 +52,7 @@ class UnitPaths:
     database_folder: str
     user: str = "media"
     group: str = "media"
+    status_folder: str = ""  # where reconcile writes the status page, if anywhere
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
@@ -64,6 +65,7 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         database_folder=os.path.dirname(config.database),
         user=config.units.user,
         group=config.units.group,
+        status_folder=os.path.dirname(config.status_page) if config.status_page else "",
     )
 
 
@@ -226,6 +228,8 @@ def render_units(
     for worker in transcoders:
         units[f"mp-claim@{worker}.service.d/50-priority.conf"] = _priority(settings)
     controller_writes = [paths.staging_root, paths.queue_dir, paths.database_folder]
+    if paths.status_folder:
+        controller_writes.append(paths.status_folder)
     for name, what, command, every in CONTROLLER_UNITS:
         units[f"{name}.service"] = _service(
             what,

@@ -1,0 +1,118 @@
+"""The status page in a real browser: headless Chromium (Debian's package) loads the
+page `mp status --html` writes, runs its script, and the test reads what it rendered:
+the items (hostile titles shown as text, never as markup), the approval with its
+command, the running job with its log, the failure with what `mp why` says, the
+charts. A screenshot is kept in test-artifacts/ for a person to look at."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import claim_in_background
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = '"><img src=x onerror=alert(1)>'
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+
+def browser(*args: str, page: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", "--disable-dev-shm-usage", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def busy(pipeline):
+    """A pipeline with something in every part of the page."""
+    pipeline.write_pipeline_config(
+        gates=["filebot_confirm"],
+        notify={"ntfy_url": "http://127.0.0.1:9/topic", "ntfy_token": "tk_SECRET_TOKEN_7"},
+    )
+    pipeline.mp("rip", "--type", "movie", "--title", HOSTILE)
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("rip", "--type", "tv", "--title", "Lost (2004)", "--disc-label", "S01 Disc1")
+    for _ in range(3):  # each rip, then remux and transcode of the first two
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    for _ in range(8):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+    pipeline.mp("approve", "movie/Heat (1995)", "--reject", "--reason", "the wrong cut <b>")
+    pipeline.mp("reconcile")
+    return pipeline
+
+
+def test_the_page_in_a_browser(busy, tmp_path):
+    page = tmp_path / "status.html"
+    status = busy.status_json()
+    states = {item["title"]: item["state"] for item in status["items"]}
+    assert states[HOSTILE] == "TRANSCODED", states  # waits at filebot_confirm
+    busy.behave("remux", "wait")
+    busy.mp("rip", "--type", "movie", "--title", "Ronin (1998)")
+    busy.mp("claim", "--worker", "w1")
+    busy.mp("reconcile")
+    busy.mp("dispatch")
+    worker = claim_in_background(busy, lambda: list(busy.root.glob("started.*remux*Ronin*")))
+    try:
+        busy.mp("status", "--html", str(page))
+        dom = browser("--dump-dom", "--virtual-time-budget=2000", page=page).stdout
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = browser("--window-size=1000,2600", f"--screenshot={ARTIFACTS / 'status-page.png'}",
+                       page=page)  # fmt: skip
+        assert (ARTIFACTS / "status-page.png").stat().st_size > 10_000, shot.stderr[-2000:]
+    finally:
+        (busy.root / "release").touch()
+        worker.wait(60)
+    text = page.read_text()
+    assert "tk_SECRET_TOKEN_7" not in text and "127.0.0.1:9" not in text
+    # The hostile title is text on the page, never an element.
+    assert "<img" not in dom and dom.count("<script>") == 1, dom[:3000]
+    assert 'movie/"&gt;&lt;img src=x onerror=alert(1)&gt;' in dom  # the DOM's text, serialized
+    # Ages, made by the page's own script from the UTC timestamps.
+    assert re.search(r"<time [^>]*>\d+ s ago</time>", dom), dom[:3000]
+    # What waits for a person, with the command that decides it.
+    uid = next(i["uid"] for i in busy.status_json()["items"] if i["title"] == HOSTILE)
+    assert f"mp approve {uid[:12]} --yes" in dom and "filebot_confirm" in dom
+    # The running job: its worker and its log.
+    assert "remux</b> of <b>movie/Ronin (1998)</b> on <b>w1</b>" in dom
+    # The stopped item, its reason and what 'mp why' says of it.
+    assert "A person rejected it" in dom and "the wrong cut &lt;b&gt;" in dom
+    # Seasons and the three charts.
+    assert "Lost (2004), season 1" in dom and "S01 Disc1" in dom
+    assert dom.count("<svg") == 3 and "Time per stage" in dom and "Compression per item" in dom
+    assert "Jobs of the last day, per worker" in dom
+
+
+def test_reconcile_rewrites_the_page_of_the_config(pipeline, tmp_path):
+    page = tmp_path / "www" / "mp.html"
+    page.parent.mkdir()
+    pipeline.write_pipeline_config(status_page=str(page))
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("reconcile")
+    first = page.read_text()
+    assert "movie/Heat (1995)" in first and "RIPPING" in first
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    assert "RIPPED" in page.read_text()
+    assert [p.name for p in page.parent.iterdir()] == ["mp.html"], "no temporary left behind"
+    # A page that cannot be written is a warning; reconcile itself succeeds.
+    pipeline.write_pipeline_config(status_page=str(tmp_path / "gone" / "mp.html"))
+    result = pipeline.mp("reconcile")
+    assert "status page" in result.stderr and "not written" in result.stderr
+
+
+def test_status_html_into_a_folder_that_is_not_there_is_one_sentence(pipeline, tmp_path):
+    pipeline.mp("reconcile")
+    result = pipeline.mp("status", "--html", str(tmp_path / "nowhere" / "x.html"), expect=2)
+    assert "cannot write" in result.stderr and "Traceback" not in result.stderr
