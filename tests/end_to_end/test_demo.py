@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,18 @@ def test_demo_ends_with_every_item_in_the_library(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert "IN_LIBRARY (5)" in run.stdout
+    page = sandbox / "status.html"
+    assert f"The status page, for a browser: file://{page}" in run.stdout
+    chromium = shutil.which("chromium")
+    if chromium:  # the page the demo wrote, as a browser shows it
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+             "--virtual-time-budget=2000", page.as_uri()],
+            capture_output=True, text=True, timeout=120,
+        ).stdout  # fmt: skip
+        assert "IN_LIBRARY" in dom and "tv/Demo Show (2021)/S01 Disc2" in dom
+        assert "Demo Show (2021), season 1" in dom and dom.count("<svg") == 3
+        assert re.search(r"<time [^>]*>\d+ s ago</time>", dom), dom[:2000]
     library = sandbox / "library"
     movie = library / "Movies" / "Big Buck Bunny (2008)" / "Big Buck Bunny (2008).mkv"
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"

@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background
+from conftest import FAKE_SCRIPT, claim_in_background
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -59,6 +59,9 @@ def test_the_page_in_a_browser(busy, tmp_path):
     states = {item["title"]: item["state"] for item in status["items"]}
     assert states[HOSTILE] == "TRANSCODED", states  # waits at filebot_confirm
     busy.behave("remux", "wait")
+    # A remux that says what it does before it waits: its log's last lines are shown.
+    chatty = FAKE_SCRIPT.replace("set -u\n", "set -u\necho 'remux: 41% <done>'\n", 1)
+    (busy.root / "scripts" / "remux.sh").write_text(chatty)
     busy.mp("rip", "--type", "movie", "--title", "Ronin (1998)")
     busy.mp("claim", "--worker", "w1")
     busy.mp("reconcile")
@@ -86,6 +89,7 @@ def test_the_page_in_a_browser(busy, tmp_path):
     assert f"mp approve {uid[:12]} --yes" in dom and "filebot_confirm" in dom
     # The running job: its worker and its log.
     assert "remux</b> of <b>movie/Ronin (1998)</b> on <b>w1</b>" in dom
+    assert "remux: 41% &lt;done&gt;" in dom
     # The stopped item, its reason and what 'mp why' says of it.
     assert "A person rejected it" in dom and "the wrong cut &lt;b&gt;" in dom
     # Seasons and the three charts.
