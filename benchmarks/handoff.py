@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
-from conftest import FAKE_SCRIPT, KINDS, make_sandbox  # noqa: E402
+from conftest import FAKE_SCRIPT, make_sandbox, stand_in_scripts  # noqa: E402
 from reconcile import build_tree  # noqa: E402
 from systemd_hosts import Hosts, cannot_run, install_units  # noqa: E402
 
@@ -52,20 +52,7 @@ assert TIMED_SCRIPT.count("date +%s.%N") == 2, "the test script's log lines chan
 
 def make_share(root: Path):
     sandbox = make_sandbox(root)
-    if shutil.which("ffmpeg"):  # filed outputs are probed as media where ffprobe exists
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-             "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4", str(root / "sample.mkv")],
-            check=True,
-        )  # fmt: skip
-    scripts = root / "scripts"
-    scripts.mkdir()
-    for kind in KINDS:
-        (scripts / f"{kind}.sh").write_text(TIMED_SCRIPT)
-        (scripts / f"{kind}.sh").chmod(0o755)
-    table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
-    table["rip"]["args"] = ["{output_dir}", "{title}"]
-    table["filebot"]["args"] = ["{input_dir}", "{destination}"]
+    table = stand_in_scripts(root, TIMED_SCRIPT)
     sandbox.write_config(
         workers={host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         scripts=table,

@@ -294,3 +294,35 @@ def only_rejection(pipeline) -> str:
     """The reason of the one entry in the queue's rejected/ folder."""
     [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
     return reason.read_text()
+
+
+def stand_in_scripts(root: Path, script: str = FAKE_SCRIPT) -> dict:
+    """The stand-in script for every kind in root/scripts, a real one-second video at
+    root/sample.mkv for the filing script to file (where ffmpeg is), and the config's
+    scripts table for them: what the tests of several hosts share."""
+    if shutil.which("ffmpeg"):  # filed outputs are probed as media where ffprobe exists
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
+             "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4", str(root / "sample.mkv")],
+            check=True, timeout=120,
+        )  # fmt: skip
+    scripts = root / "scripts"
+    scripts.mkdir()
+    for kind in KINDS:
+        (scripts / f"{kind}.sh").write_text(script)
+        (scripts / f"{kind}.sh").chmod(0o755)
+    table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
+    table["rip"]["args"] = ["{output_dir}", "{title}"]
+    table["filebot"]["args"] = ["{input_dir}", "{destination}"]
+    return table
+
+
+def build_wheel(folder: Path) -> Path:
+    """A wheel of this tree, in folder."""
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(folder), str(repo)],
+        check=True, timeout=300, cwd=folder.parent,
+    )  # fmt: skip
+    [wheel] = folder.glob("*.whl")
+    return wheel

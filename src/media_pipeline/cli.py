@@ -242,7 +242,7 @@ def reconcile(
     if config.status_page and not dry_run:
         _write_status_page(config, config.status_page)
     if watch is not None:
-        watch.remember()
+        watch.remember(dispatched=then_dispatch)
 
 
 def _write_status_page(config: Config, path: str) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from media_pipeline.errors import UsageError
 
-DEVICE = re.compile(r"^/dev/sr[0-9]{1,3}$")
+DEVICE = re.compile(r"/dev/sr[0-9]{1,3}")  # whole strings only: DEVICE.fullmatch
 UDEVADM_SECONDS = 10
 
 # Words a label carries about the disc, not the film.
@@ -57,7 +57,7 @@ class Guess:
 def read_disc(device: str) -> Disc:
     """What udev knows of the disc in device, asked of `udevadm info` (the service that
     udev starts has none of the event's properties in its environment)."""
-    if not DEVICE.match(device):
+    if not DEVICE.fullmatch(device):
         raise UsageError(f"--device {device} is not an optical drive (/dev/srN)")
     try:
         done = subprocess.run(
@@ -99,6 +99,8 @@ def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
     """The item a disc label suggests: THE_MATRIX -> movie 'The Matrix', SEINFELD_S3_D2
     -> tv 'Seinfeld', 'S03 Disc2'. A label that names nothing gets a title that says so
     (the disc's id, or the time), for a person to rename at the gate."""
+    # What cannot be in a folder name (a slash, control characters) separates words.
+    label = "".join(ch if ch.isprintable() and ch != "/" else " " for ch in label)
     words = [w for w in re.split(r"[\s_.\-]+", label.upper().replace("BLU_RAY", "BLURAY")) if w]
     if "_".join(words) in NAMELESS:
         words = []
@@ -122,6 +124,7 @@ def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
             continue
         elif season is None and disc is None:
             title.append(word)  # words after the season or disc are the disc's, not the title's
+    title = _fitting(title)
     if not title:
         return Guess("movie", _nameless(uuid, now))
     # No year: a number at a label's end is as often the title's (BLADE_RUNNER_2049);
@@ -130,6 +133,17 @@ def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
     if season is not None:
         return Guess("tv", name, f"S{season:02d} Disc{disc or 1}")
     return Guess("movie", name)
+
+
+def _fitting(words: list[str], most: int = 80) -> list[str]:
+    """The first words, up to most characters: a label is at most 32 characters on a
+    real disc (ISO 9660, UDF), so anything longer is not a title worth keeping whole."""
+    kept: list[str] = []
+    for word in words:
+        if len(" ".join([*kept, word])) > most:
+            break
+        kept.append(word)
+    return kept
 
 
 def _title_case(words: list[str]) -> str:

@@ -13,9 +13,10 @@ Two answers come first, each only for exactly the command line the units run:
   and lists `pending/` with the same code the full claim uses, leaves a note for the
   next run, and when nothing there is a job of a kind NAME runs, says so and stops.
 
-Anything else (other options, a job it might run, a drained worker, time windows, a
-config with a mistake, a share or queue that is not as it should be) goes to the full
-command, which decides, and says why, as it always did.
+Anything else (other options, a job it might run, a drained worker, a config with a
+mistake, a share or queue that is not as it should be) goes to the full command, which
+decides, and says why, as it always did. Time windows matter only to a job a worker
+may run, and such a job always goes to the full command.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def idle_claim(args: list[str]) -> str | None:
         from media_pipeline.jobs.queue import JobName, Queue
 
         config = load_config(config_path)
-        if worker not in config.workers or config.windows:
+        if worker not in config.workers:
             return None
         kinds = config.workers[worker].kinds
         check_share(config.staging_root)
@@ -128,7 +129,7 @@ def idle_controller(args: list[str]) -> str | None:
     options = _options(args[1:], ("--config",), ("--if-changed", "--dispatch"))
     if options is None or "--if-changed" not in options or "--config" not in options:
         return None
-    return quick.controller_unchanged(options["--config"])
+    return quick.controller_unchanged(options["--config"], dispatch="--dispatch" in options)
 
 
 def _answered(args: list[str]) -> bool:

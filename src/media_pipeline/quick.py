@@ -35,7 +35,7 @@ def runtime_folder() -> str | None:
     return folder or None
 
 
-def signature(path: str) -> str:
+def signature(path: str | bytes) -> str:
     """What stat() says of path, in one word; '-' when it cannot be stat()ed. A folder
     is not followed when it is a link: a folder replaced by a link reads as changed."""
     try:
@@ -46,7 +46,7 @@ def signature(path: str) -> str:
     return ":".join(map(str, (*seen, st.st_mtime_ns, st.st_ctime_ns)))
 
 
-def content_signature(path: str) -> str:
+def content_signature(path: str | bytes) -> str:
     """For a file that readers create empty and remove again (SQLite's -wal beside a
     database in WAL mode): '-' while it holds nothing, else its signature."""
     try:
@@ -57,7 +57,7 @@ def content_signature(path: str) -> str:
     return signature(path)
 
 
-def identity(path: str) -> str:
+def identity(path: str | bytes) -> str:
     """Which folder path is (not what it holds): for a folder whose every change the
     run reads anyway, like the queue's pending/."""
     try:
@@ -160,7 +160,11 @@ def _watched_unchanged(note: dict[str, list[str]], config_path: str) -> bool:
         return False
     for key, see in (("watch", signature), ("content", content_signature), ("same", identity)):
         for entry in note.get(key, ()):
-            path, _space, seen = entry.rpartition(" ")
+            hexed, _space, seen = entry.partition(" ")
+            try:
+                path = bytes.fromhex(hexed)
+            except ValueError:
+                return False
             if not path or see(path) != seen:
                 return False
     return True
@@ -171,11 +175,17 @@ def watch_lines(
 ) -> list[tuple[str, str]]:
     """Lines for a note: each of paths as it is now, each of content as what it holds,
     and which folder each of same is."""
+    # A path as the hex of its bytes: a folder name may hold a newline or bytes that are
+    # not UTF-8 (an SMB client's), and must still read back as itself.
     return [
-        *(("watch", f"{path} {signature(path)}") for path in dict.fromkeys(paths)),
-        *(("content", f"{path} {content_signature(path)}") for path in content),
-        *(("same", f"{path} {identity(path)}") for path in same),
+        *(("watch", f"{_hex(path)} {signature(path)}") for path in dict.fromkeys(paths)),
+        *(("content", f"{_hex(path)} {content_signature(path)}") for path in content),
+        *(("same", f"{_hex(path)} {identity(path)}") for path in same),
     ]
+
+
+def _hex(path: str) -> str:
+    return os.fsencode(path).hex()
 
 
 def config_lines(config_path: str) -> list[tuple[str, str]]:
@@ -244,11 +254,16 @@ def read_small(path: str) -> str | None:
 CONTROLLER_NOTE = "controller"
 
 
-def controller_unchanged(config_path: str, now: float | None = None) -> str | None:
-    """A sentence when nothing the controller reads changed since its last full run and
-    that run is recent enough; None when it must run."""
+def controller_unchanged(
+    config_path: str, now: float | None = None, *, dispatch: bool = True
+) -> str | None:
+    """A sentence when nothing the controller reads changed since its last full run (one
+    that dispatched too, when this one would) and that run is recent enough; None when
+    it must run."""
     note = read_note(CONTROLLER_NOTE)
     if note is None or not _watched_unchanged(note, config_path):
+        return None
+    if dispatch and _one(note, "dispatched") != "1":
         return None
     try:
         at, until = float(_one(note, "at") or ""), float(_one(note, "until") or "")

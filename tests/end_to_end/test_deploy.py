@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FAKE_SCRIPT, KINDS, make_sandbox
+from conftest import build_wheel, make_sandbox, stand_in_scripts
 from systemd_hosts import Hosts, cannot_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,21 +52,7 @@ def test_ansible_lint_is_clean():
 @pytest.fixture
 def deployed(tmp_path):
     sandbox = make_sandbox(tmp_path)
-    if shutil.which("ffmpeg"):  # what the stand-in filing script files (it is probed)
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-             "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4",
-             str(tmp_path / "sample.mkv")],
-            check=True, timeout=120,
-        )  # fmt: skip
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    for kind in KINDS:
-        (scripts / f"{kind}.sh").write_text(FAKE_SCRIPT)
-        (scripts / f"{kind}.sh").chmod(0o755)
-    table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
-    table["rip"]["args"] = ["{output_dir}", "{title}"]
-    table["filebot"]["args"] = ["{input_dir}", "{destination}"]
+    table = stand_in_scripts(tmp_path)
     settings = {
         "staging_root": str(sandbox.staging),
         "library_root": str(tmp_path / "library"),
@@ -85,12 +70,7 @@ def deployed(tmp_path):
     sandbox.write_config(**{k: v for k, v in settings.items() if k not in ("staging_root",)})
     # The wheel, and a virtualenv whose dependencies are the test environment's (no
     # network): the play installs the wheel into it with --no-deps --no-index.
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
-        check=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    [wheel] = wheels.glob("*.whl")
+    wheel = build_wheel(tmp_path / "wheels")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     site = subprocess.run(

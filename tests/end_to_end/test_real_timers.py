@@ -13,14 +13,12 @@ namespace (its boot would clean the machine's real /tmp). See DESIGN section 11.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_SCRIPT, KINDS, make_sandbox
+from conftest import KINDS, make_sandbox, stand_in_scripts
 from systemd_hosts import Hosts, cannot_run, install_units
 
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
@@ -35,20 +33,7 @@ pytestmark = pytest.mark.skipif(bool(reason := cannot_run()), reason=reason or "
 @pytest.fixture
 def hosts(tmp_path):
     sandbox = make_sandbox(tmp_path)
-    sample = subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i",
-         "testsrc=size=64x48:rate=5:duration=1", "-c:v", "mpeg4", str(tmp_path / "sample.mkv")],
-        capture_output=True,
-    )  # fmt: skip
-    assert sample.returncode == 0 or not shutil.which("ffmpeg")
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    for kind in KINDS:
-        (scripts / f"{kind}.sh").write_text(FAKE_SCRIPT)
-        (scripts / f"{kind}.sh").chmod(0o755)
-    script_table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
-    script_table["rip"]["args"] = ["{output_dir}", "{title}"]
-    script_table["filebot"]["args"] = ["{input_dir}", "{destination}"]
+    script_table = stand_in_scripts(tmp_path)
     sandbox.write_config(
         workers={host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         scripts=script_table,

@@ -10,16 +10,13 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+from conftest import build_wheel
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_wheel_install_runs_the_demo_and_installs_the_scripts(tmp_path):
-    wheels = tmp_path / "wheels"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO)],
-        check=True, timeout=300, cwd=tmp_path,
-    )  # fmt: skip
-    [wheel] = wheels.glob("*.whl")
+    wheel = build_wheel(tmp_path / "wheels")
     names = zipfile.ZipFile(wheel).namelist()
     assert "media_pipeline/scripts/filebot-process.sh" in names
     assert any(name.endswith("licenses/LICENSE") for name in names)

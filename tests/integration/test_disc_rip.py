@@ -104,6 +104,31 @@ def test_a_disc_seen_twice_queues_one_rip(pipeline, drive, ripper):
     assert pipeline.queue("pending") == []
 
 
+def test_one_label_in_two_drives_at_once_and_a_nameless_disc_seen_again(pipeline, drive, ripper):
+    drive("BOXSET", "sr0")
+    drive("BOXSET", "sr1")
+    together = [
+        subprocess.Popen([MP, "rip", "--device", device, "--config", str(ripper)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for device in ("/dev/sr0", "/dev/sr1", "/dev/sr0", "/dev/sr1")
+    ]  # fmt: skip
+    outputs = [process.communicate(timeout=60) for process in together]
+    assert sum("queued job_" in out for out, _err in outputs) == 1, outputs
+    # A disc with no label and no id gets a title with the minute in it; seen again a
+    # minute later it is still the disc in that drive, whose rip is queued.
+    drive("DVD_VIDEO", "sr2")
+    first = rip_device(ripper, "/dev/sr2")
+    assert "queued job_" in first.stdout
+    pending = pipeline.staging / ".pipeline" / "jobs" / "pending"
+    job = next(n for n in pipeline.queue("pending") if "Unlabelled" in n)
+    parts = job.split("_")
+    parts[5] = "0123456789ab"  # the item of a minute before: another title, another uid
+    (pending / job).rename(pending / "_".join(parts))
+    again = rip_device(ripper, "/dev/sr2")
+    assert "is queued already" in again.stdout, again.stdout + again.stderr
+    assert len([n for n in pipeline.queue("pending") if "Unlabelled" in n]) == 1
+
+
 def test_on_the_controller_the_item_is_tracked_at_once(pipeline, drive):
     pipeline.mp("reconcile")
     drive("GONE_WITH_THE_WIND", ID_CDROM_MEDIA_DVD="", ID_CDROM_MEDIA_BD="1")

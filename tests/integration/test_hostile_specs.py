@@ -159,7 +159,7 @@ def test_junk_in_pending_is_passed_over_then_rejected(pipeline):
     assert not (pipeline.root / "canary").exists()
 
 
-@pytest.mark.parametrize("device", ["/dev/sr0", "/dev/sda", "../../dev/sr0", 7])
+@pytest.mark.parametrize("device", ["/dev/sr0", "/dev/sda", "../../dev/sr0", 7, "/dev/sr0\n"])
 def test_a_device_on_a_job_that_is_not_a_disc_rip(pipeline, device):
     job_id, path = queued_spec(pipeline)  # a remux: no drive is its business
     tamper(path, device=device)

@@ -117,10 +117,12 @@ def test_a_claim_note_that_no_longer_holds_sends_the_claim_to_the_full_command(
     assert quick.idle_claim(str(share.config_path), "w1") is None
 
 
-def test_a_worker_with_time_windows_gets_no_note(share, runtime):
+def test_a_worker_with_time_windows_is_answered_until_a_job_of_its_kinds(share, runtime):
     share.write_pipeline_config(windows={"transcode": "01:00-07:00"})
-    assert entry.idle_claim(claim_args(share)) is None
-    assert not (runtime / "claim-w1.note").exists()
+    assert entry.idle_claim(claim_args(share)) == "worker w1: no job to run"
+    assert quick.idle_claim(str(share.config_path), "w1") == "worker w1: no job to run"
+    share.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    assert quick.idle_claim(str(share.config_path), "w1") is None
 
 
 def test_jobs_of_other_kinds_and_back_off_waits_are_no_job(share, runtime):
@@ -242,3 +244,22 @@ def test_a_failed_run_leaves_no_note(share, runtime):
 def test_if_changed_is_for_the_timer_only(share):
     result = share.mp("reconcile", "--if-changed", "--dry-run", expect=2)
     assert "--if-changed" in result.stderr
+
+
+def test_a_note_without_dispatch_does_not_answer_a_run_with_it(share, runtime):
+    for _ in range(3):
+        share.mp("reconcile", "--if-changed")
+    assert idle(share) is None, "the last run did not dispatch"
+    assert quick.controller_unchanged(str(share.config_path), dispatch=False) is not None
+    settle(share, runtime)
+    assert idle(share) is not None
+
+
+@pytest.mark.parametrize("name", ["Evil\nShow", b"Caf\xe9"])
+def test_odd_folder_names_on_the_share_keep_the_quick_path(share, runtime, name):
+    tv = os.fsencode(share.staging / "1-ripped" / "tv")
+    os.makedirs(os.path.join(tv, os.fsencode(name)))
+    settle(share, runtime)
+    assert idle(share) is not None
+    os.rmdir(os.path.join(tv, os.fsencode(name)))
+    assert idle(share) is None

@@ -36,6 +36,9 @@ from media_pipeline.errors import UsageError
         ("TITANIC_DISC_2", Guess("movie", "Titanic")),
         ("Inception", Guess("movie", "Inception")),
         ("  spaced  out ", Guess("movie", "Spaced Out")),
+        ("AC/DC_LIVE", Guess("movie", "Ac Dc Live")),  # from ID_FS_LABEL_ENC's \x2f
+        ("../../ETC", Guess("movie", "Etc")),
+        ("BAD\x00NAME\x1b[31m", Guess("movie", "Bad Name [31m")),
     ],
 )  # fmt: skip
 def test_labels_of_real_discs(label, expected):
@@ -60,3 +63,16 @@ def test_udev_properties_say_the_media():
         disc_from("/dev/sr0", {"ID_CDROM_MEDIA_DVD": "1"})
     with pytest.raises(UsageError, match="neither a DVD nor a Blu-ray"):
         disc_from("/dev/sr0", {"ID_CDROM_MEDIA": "1", "ID_CDROM_MEDIA_CD": "1"})
+
+
+def test_a_label_longer_than_any_disc_holds_is_cut_at_a_word():
+    title = guess("THE_" + "VERY_LONG_" * 30 + "FILM").title
+    assert title.startswith("The Very Long Very") and len(title) <= 80
+
+
+def test_only_an_optical_drive_is_a_device():
+    from media_pipeline.disc import read_disc
+
+    for device in ("/dev/sda", "/dev/sr0\n", "/dev/sr0/../sda", "sr0"):
+        with pytest.raises(UsageError, match="is not an optical drive"):
+            read_disc(device)

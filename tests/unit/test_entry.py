@@ -53,7 +53,7 @@ def test_a_share_with_no_queue_yet_has_no_job(share):
 
 @pytest.mark.parametrize(
     "change",
-    ["option", "drained", "windows", "no share", "bad share id", "linked queue",
+    ["option", "drained", "no share", "bad share id", "linked queue",
      "queue is a file", "unknown key", "broken yaml"],
 )  # fmt: skip
 def test_anything_else_goes_to_the_full_command(share, tmp_path, change):
@@ -65,8 +65,6 @@ def test_anything_else_goes_to_the_full_command(share, tmp_path, change):
     elif change == "drained":
         (jobs / "drained").mkdir()
         (jobs / "drained" / "ct304").touch()
-    elif change == "windows":
-        path.write_text(yaml.safe_dump({**config, "windows": {"transcode": "01:00-07:00"}}))
     elif change == "no share":
         (staging / ".pipeline" / "share.id").unlink()
     elif change == "bad share id":
@@ -91,3 +89,11 @@ def test_other_commands_and_forms_are_not_touched(share):
     assert entry.idle_claim(["reconcile", "--config", str(path)]) is None
     assert entry.idle_claim(["claim", "--config", str(path)]) is None  # worker: hostname
     assert entry.idle_claim(["claim", "--worker=ct304", f"--config={path}"]) is not None
+
+
+def test_time_windows_matter_only_to_a_job_it_may_run(share):
+    staging, path, config = share
+    path.write_text(yaml.safe_dump({**config, "windows": {"transcode": "01:00-07:00"}}))
+    assert claim(path) == "worker ct304: no job to run"
+    (staging / ".pipeline" / "jobs" / "pending" / JOB.format(kind="transcode")).mkdir()
+    assert claim(path) is None, "its window may be closed: the full claim says"

@@ -8,8 +8,11 @@ controller it is `mp rip` with the guessed title. Either way the guess is shown 
 first gate, where `mp rename` corrects it.
 
 A disc seen twice (udev reads it again, the tray bounces) must queue one job: the
-checks and the queueing happen under a lock on this host, and an item with a live job,
-a ripped folder or a row in the database is not queued again.
+checks and the queueing happen under one lock on this host (two drives may hold discs
+with one label), and nothing is queued for a drive that has a live rip job already (a
+drive holds one disc), nor for an item with a live job, a ripped folder or a row in the
+database. Two rippers are not told apart: the job names no host, so a second ripper
+could claim it (keep one worker for rips).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from media_pipeline.fsutil import local_lock_folder
 from media_pipeline.identity import check_share
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.manage import ManageResult, key_from_parts, run_rip
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import LIVE_DIRS, SPEC_FILE, Queue
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.states import STAGE_FOLDERS
 
@@ -38,18 +41,28 @@ def run_rip_device(config: Config, device: str, *, dry_run: bool = False) -> Man
     guessed = guess(disc.label, uuid=disc.uuid)
     key = key_from_parts(guessed.type, guessed.title, guessed.disc_label)
     seen = f"{disc.media.upper()} '{printable(disc.label)}' in {device}"
-    lock_path = os.path.join(local_lock_folder(), f"mp-rip-{os.path.basename(device)}.lock")
+    lock_path = os.path.join(local_lock_folder(), "mp-rip-device.lock")
     try:
         with filelock.FileLock(lock_path, timeout=LOCK_SECONDS):
             return _queue_once(config, disc, key, seen, dry_run)
     except filelock.Timeout:
-        raise UsageError(f"another 'mp rip --device {device}' held its lock for a minute") from None
+        raise UsageError("another 'mp rip --device' held its lock for a minute") from None
+
+
+def _live_rip_from(queue: Queue, device: str) -> tuple[str, str] | None:
+    """(state, folder name) of a pending or running rip of the disc in device."""
+    for state, name, job in queue.jobs(LIVE_DIRS):
+        if job.kind == "rip":
+            spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+            if spec.get("device") == device:
+                return state, name
+    return None
 
 
 def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bool):
     check_share(config.staging_root)
     with Queue.of(config) as queue:
-        live = queue.live_job_for(key.uid)
+        live = queue.live_job_for(key.uid) or _live_rip_from(queue, disc.device)
     if live is not None:
         return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
     ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])

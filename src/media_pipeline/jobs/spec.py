@@ -230,7 +230,7 @@ def _device(data: dict, kind: str) -> str:
     if "device" not in data:
         return ""
     device = data["device"]
-    if kind != "rip" or not isinstance(device, str) or not DEVICE.match(device):
+    if kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device):
         raise SpecError("field 'device' is not an optical drive (/dev/srN) of a rip job")
     return device
 

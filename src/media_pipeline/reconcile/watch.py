@@ -96,7 +96,7 @@ class Watch:
         wal = self.config.database + "-wal"
         return quick.watch_lines(watched_folders(self.config), content=(wal,))
 
-    def remember(self) -> bool:
+    def remember(self, *, dispatched: bool) -> bool:
         """Leave the note when nothing changed while the run ran; whether it did."""
         after = self.now()
         if after != self.before:
@@ -107,6 +107,7 @@ class Watch:
                 *self.config_lines,
                 ("at", f"{self.started:.3f}"),
                 ("until", f"{self.started + full_run_every(self.config):.3f}"),
+                ("dispatched", "1" if dispatched else "0"),
                 *after,
             ],
         )

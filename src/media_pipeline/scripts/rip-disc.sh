@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Rip a disc into OUTPUT_DIR: every title as MKV, with makemkvcon when it is installed.
 # Without makemkvcon (the demo, a test), copies the folder that stands for the disc:
-# $MP_DISC_ROOT/<type>/<title>[/<disc label>]/.
+# $MP_DISC_ROOT/<type>/<title>[/<disc label>]/. The drive: $MP_DEVICE (/dev/srN) when a
+# disc in it started the rip (mp rip --device), else the first one makemkvcon finds.
 #   rip-disc.sh OUTPUT_DIR TITLE
 set -euo pipefail
 
@@ -10,8 +11,12 @@ title=${2:?usage: rip-disc.sh OUTPUT_DIR TITLE}
 mkdir -p -- "$output_dir"
 
 if command -v makemkvcon >/dev/null 2>&1 && [[ -z ${MP_DISC_ROOT:-} ]]; then
-  echo "ripping '$title' from ${MP_DISC_DEVICE:-disc:0} with makemkvcon"
-  makemkvcon --robot mkv "${MP_DISC_DEVICE:-disc:0}" all "$output_dir"
+  source="disc:0"
+  if [[ -n ${MP_DEVICE:-} ]]; then
+    source="dev:$MP_DEVICE"
+  fi
+  echo "ripping '$title' from $source with makemkvcon"
+  makemkvcon --robot mkv "$source" all "$output_dir"
 else
   source_dir="${MP_DISC_ROOT:?no makemkvcon and no MP_DISC_ROOT to copy a disc from}/${MP_ITEM_TYPE:-movie}/$title"
   if [[ -n ${MP_DISC_LABEL:-} ]]; then
