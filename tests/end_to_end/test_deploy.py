@@ -85,7 +85,7 @@ def deployed(tmp_path):
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
         "ansible_become": False,
-        "mp_package": str(wheel),
+        "mp_wheel": str(wheel),
         "mp_pip_extra_args": "--no-deps --no-index",
         "mp_venv": str(venv),
         "mp_python": sys.executable,
@@ -105,10 +105,12 @@ def deployed(tmp_path):
             f"[Service]\nEnvironment=MP_TEST_DIR={tmp_path}\n"
         )
         (home / "timers").write_text("")  # the play enables them, not the host's init
+        (home / "bin").mkdir()  # as /usr/local/bin is there on a host
         inventory["media_pipeline"]["hosts"][host] = {
             "mp_controller": host == CONTROLLER,
             "mp_units_dest": str(units),
             "mp_config_path": str(home / "etc" / "config.yaml"),
+            "mp_command_link": str(home / "bin" / "mp"),
             "mp_install_scripts": True,
             "mp_scripts_dest": str(home / "opt" / "scripts"),
         }
@@ -161,6 +163,8 @@ def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deplo
         "rip": "ct302", "remux": "ct303", "transcode": "ct304", "filebot": "ct304"
     }  # fmt: skip
     assert (hosts.home("ct302") / "opt" / "scripts" / "rip-disc.sh").exists()
+    link = hosts.home("ct303") / "bin" / "mp"
+    assert subprocess.run([str(link), "--version"], capture_output=True).returncode == 0
     for host in HOSTS:
         again = play(hosts, host)
         assert again.returncode == 0, again.stdout[-4000:]
@@ -174,9 +178,20 @@ def test_a_broken_config_stops_the_play_before_any_timer(deployed):
     (hosts.root / "inventory.yml").write_text(yaml.safe_dump(inventory))
     run = play(hosts, "ct304")
     assert run.returncode != 0
-    assert "TASK [mp : Check the config]" in run.stdout
+    assert "TASK [mp : Write the config]" in run.stdout
     said = "key 'workers.ct304.kinds' must be a list of job kinds from rip, remux"
     assert said in run.stdout, run.stdout[-3000:]
     listed = hosts.inside("ct304", "systemctl", "--user", "list-timers", "--all")
     assert "mp-claim@ct304.timer" not in listed, listed
     assert recap(run.stdout)["failed"] == 1
+    assert not (hosts.home("ct304") / "etc" / "config.yaml").exists(), "never put in place"
+
+
+def test_the_example_inventory_holds_a_valid_config(tmp_path):
+    example = yaml.safe_load((REPO / "deploy" / "inventory.example.yml").read_text())
+    config = example["media_pipeline"]["vars"]["mp_config"]
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = subprocess.run([str(BIN / "mp"), "config", "validate", "--config", str(path)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
