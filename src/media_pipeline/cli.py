@@ -279,7 +279,7 @@ def status(config_path: str | None, as_json: bool, watch: bool, html_file: str |
     from media_pipeline.reports.status import format_status, run_status, status_json
 
     config = _config(config_path)
-    if html_file:
+    if html_file is not None:
         from media_pipeline.fsutil import write_file_atomic
         from media_pipeline.reports.page import page_text
 

@@ -164,6 +164,19 @@ class Folder:
             raise BadEntry(self._join(name), problem)
         return descriptor
 
+    def read_tail(self, name: str, limit: int) -> bytes | None:
+        """The last limit bytes of a file (a log that grows), or None if absent; BadEntry
+        if it is not a regular file."""
+        try:
+            descriptor = self.open_file(name, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            size = os.fstat(descriptor).st_size
+            return os.pread(descriptor, limit, max(0, size - limit))
+        finally:
+            os.close(descriptor)
+
     def read_bytes(self, name: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
         """A file's bytes, or None if absent; BadEntry if it is not a regular file or is
         larger than limit."""

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_SCRIPT, claim_in_background
 
+from media_pipeline.items import ItemKey
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -50,6 +52,12 @@ def busy(pipeline):
         pipeline.mp("dispatch")
     pipeline.mp("approve", "movie/Heat (1995)", "--reject", "--reason", "the wrong cut <b>")
     pipeline.mp("reconcile")
+    # A title made on the share with a right-to-left override in it.
+    reversed_title = ItemKey("movie", "abc\u202edcba (2001)")
+    pipeline.mark(reversed_title, "1-ripped", "rip")
+    pipeline.mark(reversed_title, "2-remuxed", "remux")
+    pipeline.mark(reversed_title, "3-transcoded", "transcode", "filebot")  # in the library
+    pipeline.mp("reconcile")
     return pipeline
 
 
@@ -60,13 +68,21 @@ def test_the_page_in_a_browser(busy, tmp_path):
     assert states[HOSTILE] == "TRANSCODED", states  # waits at filebot_confirm
     busy.behave("remux", "wait")
     # A remux that says what it does before it waits: its log's last lines are shown.
-    chatty = FAKE_SCRIPT.replace("set -u\n", "set -u\necho 'remux: 41% <done>'\n", 1)
+    # 200 kB of it first: the page shows a long log's end, not nothing.
+    said = "seq 1 20000 | sed 's/^/remux line /'\necho 'remux: 41% <done>'\n"
+    chatty = FAKE_SCRIPT.replace("set -u\n", "set -u\n" + said, 1)
     (busy.root / "scripts" / "remux.sh").write_text(chatty)
     busy.mp("rip", "--type", "movie", "--title", "Ronin (1998)")
     busy.mp("claim", "--worker", "w1")
     busy.mp("reconcile")
     busy.mp("dispatch")
-    worker = claim_in_background(busy, lambda: list(busy.root.glob("started.*remux*Ronin*")))
+    running = busy.staging / ".pipeline" / "jobs" / "running"
+
+    def said_it() -> bool:  # the worker copies the script's output into the job's log
+        logs = list(running.glob("*remux*Ronin*/log"))
+        return bool(logs) and b"41% <done>" in logs[0].read_bytes()
+
+    worker = claim_in_background(busy, said_it)
     try:
         busy.mp("status", "--html", str(page))
         dom = browser("--dump-dom", "--virtual-time-budget=2000", page=page).stdout
@@ -90,6 +106,9 @@ def test_the_page_in_a_browser(busy, tmp_path):
     # The running job: its worker and its log.
     assert "remux</b> of <b>movie/Ronin (1998)</b> on <b>w1</b>" in dom
     assert "remux: 41% &lt;done&gt;" in dom
+    assert "remux line 20000" in dom and "remux line 19000" not in dom, "the last lines"
+    # The override is shown escaped, as the terminal shows it: it turns nothing around.
+    assert "\u202e" not in dom and "abc\\u202edcba (2001)" in dom
     # The stopped item, its reason and what 'mp why' says of it.
     assert "A person rejected it" in dom and "the wrong cut &lt;b&gt;" in dom
     # Seasons and the three charts.

@@ -380,6 +380,16 @@ class Queue:
         except (FileNotFoundError, NotADirectoryError, BadEntry):
             return ""
 
+    def read_job_tail(self, state: str, name: str, file_name: str, limit: int) -> str:
+        """The end of a job's file (its log), for showing: '' if absent, not safe to
+        read, or not readable by this user."""
+        try:
+            with self.open_job(state, name) as job:
+                data = job.read_tail(file_name, limit) or b""
+        except (OSError, BadEntry):
+            return ""
+        return data.decode("utf-8", "replace")
+
     def age_seconds(self, state: str, name: str, file_name: str | None, now: float):
         """Seconds since a job's file (or its folder) changed, never negative; None if
         gone. Another host's clock may be ahead, hence never below zero."""

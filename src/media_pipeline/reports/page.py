@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
+from media_pipeline.items import printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
@@ -25,7 +26,9 @@ from media_pipeline.store import reading_database
 from media_pipeline.text import utc_now
 
 REFRESH_SECONDS = 30
+CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
 LOG_LINES = 8
+CHART_ITEMS = 30
 TIMELINE_HOURS = 24
 KIND_COLOURS = {"rip": "#4e79a7", "remux": "#59a14f", "transcode": "#f28e2b", "filebot": "#b07aa1"}
 
@@ -81,7 +84,7 @@ def run_page(config: Config) -> Page:
         ]
         for job in status.running_jobs:
             folder = next((e.folder_name for e in queue.running() if e.job_id == job["id"]), None)
-            text = queue.read_job_text("running", folder, LOG_FILE, 64 * 1024) if folder else ""
+            text = queue.read_job_tail("running", folder, LOG_FILE, 64 * 1024) if folder else ""
             page.logs[job["id"]] = text.splitlines()[-LOG_LINES:]
     return page
 
@@ -95,7 +98,10 @@ def page_text(config: Config) -> str:
 
 
 def e(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    """Text for the page: control and direction characters shown escaped, as the terminal
+    shows them (a right-to-left override in a title would turn the page's own words
+    around), then HTML-escaped."""
+    return html.escape(printable("" if value is None else str(value)), quote=True)
 
 
 def _when(timestamp: str | None) -> str:
@@ -143,13 +149,15 @@ def _items(status: StatusReport) -> str:
 def _approvals(page: Page) -> str:
     if not page.approvals:
         return "<p>Nothing waits for a person.</p>"
-    rows = [
-        [e(item_name(a)), e(a["gate"]), _when(a["requested_at"]),
-         f"<code>mp approve {e(a['uid'][:12])} --yes</code> or "
-         f"<code>mp approve {e(a['uid'][:12])} --reject --reason TEXT</code>"]
-        for a in page.approvals
-    ]  # fmt: skip
-    return _table(["item", "gate", "waiting since", "decide with"], rows) + (
+    cards = []
+    for approval in page.approvals:
+        uid = e(approval["uid"][:12])
+        cards.append(
+            f'<div class="job"><p><b>{e(item_name(approval))}</b> waits at '
+            f"{e(approval['gate'])} since {_when(approval['requested_at'])}</p>"
+            f"<pre>mp approve {uid} --yes\nmp approve {uid} --reject --reason TEXT</pre></div>"
+        )
+    return "".join(cards) + (
         "<p>Or <code>mp approve</code> in a terminal on the controller, to see each first.</p>"
     )
 
@@ -161,12 +169,12 @@ def _running(page: Page, names: dict[str, str]) -> str:
     for job in page.status.running_jobs:
         beat = job["heartbeat_age_seconds"]
         health = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s before this page"
-        lines = "\n".join(page.logs.get(job["id"], [])) or "(no output yet)"
+        lines = "\n".join(e(line) for line in page.logs.get(job["id"], [])) or "(no output yet)"
         parts.append(
             f'<div class="job"><p><b>{e(job["kind"])}</b> of '
             f"<b>{e(names.get(job['item_uid'], job['item_uid']))}</b> on "
             f'<b>{e(job["worker"])}</b> <span class="{"bad" if job["stale"] else "ok"}">'
-            f"{e(health)}</span></p><pre>{e(lines)}</pre></div>"
+            f"{e(health)}</span></p><pre>{lines}</pre></div>"
         )
     return "".join(parts)
 
@@ -210,16 +218,18 @@ def _bars(rows: list[tuple[str, float, str]], unit: str, title: str) -> str:
     bars = []
     for index, (label, value, text) in enumerate(rows):
         y = 5 + 24 * index
-        width = max(1.0, 300 * value / top)
+        width = max(1.0, 230 * value / top)
+        # The end of a long name tells items apart (".../S01 Disc1", ".../S01 Disc2").
+        shown = label if len(label) <= 36 else "…" + label[-35:]
         bars.append(
-            f'<text x="0" y="{y + 15}" class="label">{e(label[:28])}</text>'
-            f'<rect x="180" y="{y + 3}" width="{width:.1f}" height="16" class="bar"/>'
-            f'<text x="{184 + width:.1f}" y="{y + 15}" class="value">{e(text)}</text>'
+            f'<text x="0" y="{y + 15}" class="label">{e(shown)}</text>'
+            f'<rect x="270" y="{y + 3}" width="{width:.1f}" height="16" class="bar"/>'
+            f'<text x="{274 + width:.1f}" y="{y + 15}" class="value">{e(text)}</text>'
         )
     return (
-        f'<figure><svg viewBox="0 0 560 {height}" role="img" aria-label="{e(title)}">'
-        f"<title>{e(title)}</title>{''.join(bars)}</svg>"
-        f"<figcaption>{e(title)} ({e(unit)})</figcaption></figure>"
+        f"<figure><figcaption>{e(title)} ({e(unit)})</figcaption>"
+        f'<svg viewBox="0 0 560 {height}" role="img" aria-label="{e(title)}">'
+        f"<title>{e(title)}</title>{''.join(bars)}</svg></figure>"
     )
 
 
@@ -234,7 +244,10 @@ def _stage_chart(stats: Stats) -> str:
 
 def _ratio_chart(stats: Stats) -> str:
     rows = [(i["item"], i["ratio"], f"{i['ratio']:.0%}") for i in stats.items]
-    return _bars(rows, "transcode output / input", "Compression per item")
+    unit = "transcode output / input"
+    if len(rows) > CHART_ITEMS:
+        rows, unit = rows[-CHART_ITEMS:], f"{unit}; the last {CHART_ITEMS} of {len(rows)}"
+    return _bars(rows, unit, "Compression per item")
 
 
 def _duration(seconds: float) -> str:
@@ -281,9 +294,9 @@ def _timeline(page: Page) -> str:
         for kind, colour in KIND_COLOURS.items()
     )
     return (
-        f'<figure><svg viewBox="0 0 560 {height}" role="img" aria-label="Jobs of the last day">'
-        f"<title>Jobs of the last day, per worker</title>{''.join(parts)}</svg>"
-        f"<figcaption>Jobs of the last day, per worker: {legend}</figcaption></figure>"
+        f"<figure><figcaption>Jobs of the last day, per worker: {legend}</figcaption>"
+        f'<svg viewBox="0 0 560 {height}" role="img" aria-label="Jobs of the last day">'
+        f"<title>Jobs of the last day, per worker</title>{''.join(parts)}</svg></figure>"
     )
 
 
@@ -318,7 +331,8 @@ padding:4px 10px;text-align:center}.count b{display:block;font-size:1.4em}
 .s-FAILED,.s-REJECTED,.bad{color:var(--bad)}.s-IN_LIBRARY,.ok{color:var(--ok)}
 svg{width:100%;max-width:640px;height:auto}svg text{fill:var(--fg);font-size:12px}
 .bar{fill:var(--bar)}
-.grid{stroke:var(--line)}figure{margin:0}figcaption{color:var(--muted);font-size:.85em}
+.grid{stroke:var(--line)}figure{margin:0 0 18px}figcaption{color:var(--muted);font-size:.85em}
+td{overflow-wrap:anywhere}pre{overflow-wrap:anywhere}
 .key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
 #old{display:none;color:var(--bad)}
 """
@@ -366,11 +380,13 @@ def render_page(page: Page) -> str:
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        # Nothing but the page's own style and script, whatever a title might hold.
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         f"<title>media-pipeline: {e(summary)}</title><style>{STYLE}</style></head>"
         f'<body data-generated="{e(page.generated_at)}"><main>'
         f"<header><h1>media-pipeline</h1><p>{e(summary)}; written "
-        f"{_when(page.generated_at)} by reconcile, reloads every {REFRESH_SECONDS} s.</p>"
+        f"{_when(page.generated_at)}, reloads every {REFRESH_SECONDS} s.</p>"
         '<p id="old">This page is over 15 minutes old: is mp-reconcile.timer running on '
         "the controller?</p></header>"
         + "".join(sections)
