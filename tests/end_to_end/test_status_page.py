@@ -84,6 +84,7 @@ def test_the_page_in_a_browser(busy, tmp_path):
 
     worker = claim_in_background(busy, said_it)
     try:
+        busy.mp("reconcile")  # sees the job running, as the controller's next run would
         busy.mp("status", "--html", str(page))
         dom = browser("--dump-dom", "--virtual-time-budget=2000", page=page).stdout
         ARTIFACTS.mkdir(exist_ok=True)
@@ -115,6 +116,7 @@ def test_the_page_in_a_browser(busy, tmp_path):
     assert "Lost (2004), season 1" in dom and "S01 Disc1" in dom
     assert dom.count("<svg") == 3 and "Time per stage" in dom and "Compression per item" in dom
     assert "Jobs of the last day, per worker" in dom
+    assert "<title>remux (running)</title>" in dom, "the running job is on the timeline too"
 
 
 def test_reconcile_rewrites_the_page_of_the_config(pipeline, tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from datetime import datetime
 
 from sqlite_utils import Database
 
@@ -25,6 +26,7 @@ from media_pipeline.item_state import (
 from media_pipeline.items import printable
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
+    CLAIMED_AT_FILE,
     FINISHED_DIRS,
     HEARTBEAT_FILE,
     LIVE_DIRS,
@@ -296,6 +298,7 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
     exit_code = result.get("exit_code") if state in FINISHED_DIRS else None
     finished_at = result.get("finished_at") if state in FINISHED_DIRS else None
     worker = running.worker if running else result.get("worker")
+    claimed_at = _timestamp(queue.read_job_text(state, name, CLAIMED_AT_FILE, 64))
     return {
         "id": job.job_id,
         "item_uid": job.item_uid,
@@ -306,6 +309,7 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
         "priority": job.priority,
         "worker": str(worker)[:100] if worker else None,
         "created_at": job.created.isoformat(timespec="seconds"),
+        "claimed_at": claimed_at,
         "finished_at": str(finished_at)[:40] if finished_at else None,
         "exit_code": _whole(exit_code, allow_negative=True),
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
@@ -314,6 +318,15 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
             for name in ("seconds", "bytes_in", "bytes_out")
         },
     }
+
+
+def _timestamp(text: str) -> str | None:
+    """A time a worker wrote on the share, if it is one (it is shown, and charted)."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment.isoformat(timespec="seconds") if moment.tzinfo else None
 
 
 def _whole(value, *, allow_negative: bool = False) -> int | None:

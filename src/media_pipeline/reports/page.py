@@ -61,7 +61,8 @@ def run_page(config: Config) -> Page:
         page.jobs = list(
             db.query(
                 "SELECT kind, worker, state, claimed_at, finished_at, seconds FROM jobs "
-                "WHERE worker IS NOT NULL AND (finished_at >= ? OR claimed_at >= ?) "
+                "WHERE worker IS NOT NULL "
+                "AND (finished_at >= ? OR claimed_at >= ? OR state = 'running') "
                 "ORDER BY finished_at",
                 [since, since],
             )
@@ -332,7 +333,7 @@ padding:4px 10px;text-align:center}.count b{display:block;font-size:1.4em}
 svg{width:100%;max-width:640px;height:auto}svg text{fill:var(--fg);font-size:12px}
 .bar{fill:var(--bar)}
 .grid{stroke:var(--line)}figure{margin:0 0 18px}figcaption{color:var(--muted);font-size:.85em}
-td{overflow-wrap:anywhere}pre{overflow-wrap:anywhere}
+td{overflow-wrap:anywhere;min-width:8ch}pre{overflow-wrap:anywhere}
 .key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
 #old{display:none;color:var(--bad)}
 """
