@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,6 +277,28 @@ def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
     [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]
     path = folder / name / "spec.json"
     return path, json.loads(path.read_text())
+
+
+@contextlib.contextmanager
+def forged_pending_spec(pipeline, kind: str) -> Iterator[dict]:
+    """The pending job's spec, to change as a share writer would: written back after."""
+    path, spec = pending_spec_of(pipeline, kind)
+    yield spec
+    path.write_text(json.dumps(spec))
+
+
+def set_aside_by_reconcile(pipeline) -> str:
+    """Reconcile takes the pending job out of the queue; the reason it gives."""
+    pipeline.mp("reconcile")
+    assert pipeline.queue("pending") == []
+    return only_rejection(pipeline)
+
+
+def refused_by_worker(pipeline, kind: str) -> str:
+    """A claim refuses the pending job before any script runs; the reason it gives."""
+    pipeline.mp("claim", "--worker", "w1")
+    assert not list(pipeline.root.glob(f"env.job_*{kind}*")), "its script never ran"
+    return only_rejection(pipeline)
 
 
 def item_row(pipeline, key) -> dict:

@@ -240,21 +240,23 @@ def reconcile(
     if then_dispatch:
         _dispatch(config, dry_run)
     if config.status_page and not dry_run:
-        _write_status_page(config, config.status_page)
+        try:
+            _write_status_page(config, config.status_page)
+        except UsageError as error:  # the page is for looking at: never a failed reconcile
+            log.warning("status page not written: %s", error)
     if watch is not None:
         watch.remember(dispatched=then_dispatch)
 
 
-def _write_status_page(config: Config, path: str) -> None:
-    """The page is for looking at: one that cannot be written is a warning, never a
-    failed reconcile."""
+def _write_status_page(config: Config, path: str) -> str:
     from media_pipeline.fsutil import write_file_atomic
     from media_pipeline.reports.page import page_text
 
     try:
-        write_file_atomic(path, page_text(config))
+        return write_file_atomic(path, page_text(config))
     except (OSError, BadEntry) as error:
-        log.warning("status page %s not written (%s)", path, getattr(error, "strerror", error))
+        detail = getattr(error, "strerror", None) or str(error)
+        raise UsageError(f"cannot write {path} ({detail})") from None
 
 
 @mp.command()
@@ -280,14 +282,7 @@ def status(config_path: str | None, as_json: bool, watch: bool, html_file: str |
 
     config = _config(config_path)
     if html_file is not None:
-        from media_pipeline.fsutil import write_file_atomic
-        from media_pipeline.reports.page import page_text
-
-        try:
-            click.echo(f"wrote {write_file_atomic(html_file, page_text(config))}")
-        except (OSError, BadEntry) as error:
-            detail = getattr(error, "strerror", None) or str(error)
-            raise UsageError(f"cannot write {html_file} ({detail})") from None
+        click.echo(f"wrote {_write_status_page(config, html_file)}")
         return
     if as_json:
         _echo_json(status_json(run_status(config)))

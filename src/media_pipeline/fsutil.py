@@ -8,6 +8,7 @@ import os
 import re
 
 from media_pipeline.errors import SafetyRefusal
+from media_pipeline.share import Folder
 
 # errno values that mean the share is not there (unmounted, stale NFS handle, server gone),
 # as opposed to a missing file: these make a command refuse rather than act.
@@ -96,8 +97,6 @@ def filesystem_type(path: str, mountinfo: str | None = None) -> str | None:
 def write_file_atomic(path: str, text: str) -> str:
     """Replace a file of this host (not the share's: share.Folder.write_atomic is for
     those) so that readers see the old text or the new, never a part; the path."""
-    from media_pipeline.share import Folder
-
     folder, name = os.path.split(os.path.abspath(path))
     with Folder.open_root(folder) as target:
         target.write_atomic(name, text)

@@ -89,22 +89,8 @@ def read_note(name: str) -> dict[str, list[str]] | None:
     """The note's lines as key -> values (a key may repeat), or None when there is no
     note this user wrote."""
     path = _note_path(name)
-    if path is None:
-        return None
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not (st.st_mode & 0o170000 == 0o100000 and st.st_uid == os.geteuid()):
-            return None
-        data = os.read(fd, NOTE_LIMIT + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > NOTE_LIMIT:
+    data = None if path is None else _read(path, NOTE_LIMIT + 1, own=True)
+    if data is None or len(data) > NOTE_LIMIT:
         return None
     note: dict[str, list[str]] = {}
     for line in data.decode("utf-8", "replace").splitlines():
@@ -237,12 +223,23 @@ def idle_claim(config_path: str, worker: str) -> str | None:
 
 
 def read_small(path: str) -> str | None:
+    data = _read(path, 256)
+    return None if data is None else data.decode("ascii", "replace").strip()
+
+
+def _read(path: str, limit: int, *, own: bool = False) -> bytes | None:
+    """Up to limit bytes of a file, never through a link (a FIFO does not hang it);
+    with own, only of a regular file this user owns. None when it cannot be read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
-        return os.read(fd, 256).decode("ascii", "replace").strip()
+        if own:
+            st = os.fstat(fd)
+            if not (st.st_mode & 0o170000 == 0o100000 and st.st_uid == os.geteuid()):
+                return None
+        return os.read(fd, limit)
     except OSError:
         return None
     finally:

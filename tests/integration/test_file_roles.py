@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from conftest import item_row, lose_the_database, only_rejection, pending_spec_of
+import pytest
+from conftest import (
+    forged_pending_spec,
+    item_row,
+    lose_the_database,
+    pending_spec_of,
+    refused_by_worker,
+    set_aside_by_reconcile,
+)
 
 from media_pipeline.items import ItemKey
 
@@ -103,25 +111,26 @@ def test_roles_survive_losing_the_database_and_forged_ones_do_not(pipeline):
 def test_a_pending_filing_job_with_another_file_list_is_rejected(pipeline):
     reviewed(pipeline, "--files", "1 2 3 4 5:drop")
     pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    spec["files"][0][1] = "Season 01/Lost (2004) - s01e09.mkv"  # a share writer renames
-    path.write_text(json.dumps(spec))
-    pipeline.mp("reconcile")
-    assert pipeline.queue("pending") == []
-    reason = only_rejection(pipeline)
+    with forged_pending_spec(pipeline, "filebot") as spec:
+        spec["files"][0][1] = "Season 01/Lost (2004) - s01e09.mkv"  # a share writer renames
+    reason = set_aside_by_reconcile(pipeline)
     assert "its file list is not the one dispatch wrote" in reason
 
 
-def test_a_worker_refuses_a_file_list_that_climbs_out_of_the_item(pipeline):
+@pytest.mark.parametrize(
+    ("place", "problem"),
+    [
+        ("../../Movies/x.mkv", "is not a plain name"),  # out of the item's folder
+        ("-x.mkv", "'-x.mkv' is not a name filing gives"),  # at the show's root
+    ],
+)
+def test_a_worker_runs_only_names_filing_gives(pipeline, place, problem):
     reviewed(pipeline)
     pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    spec["files"][0][1] = "../../Movies/x.mkv"  # forged before any reconcile could see it
-    path.write_text(json.dumps(spec))
-    pipeline.mp("claim", "--worker", "w1")
-    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    reason = only_rejection(pipeline)
-    assert "is not a plain name" in reason
+    with forged_pending_spec(pipeline, "filebot") as spec:
+        spec["files"][0][1] = place  # forged before any reconcile could see it
+    reason = refused_by_worker(pipeline, "filebot")
+    assert problem in reason
 
 
 def test_bad_roles_are_one_sentence_and_decide_nothing(pipeline):
@@ -193,25 +202,10 @@ def test_the_filing_gate_shows_the_reviewed_roles_and_can_change_them(pipeline):
 def test_a_file_list_taken_out_of_a_pending_spec_is_rejected(pipeline):
     reviewed(pipeline, "--files", "1 2:featurette 3:drop 4 5")
     pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    del spec["files"]  # the script would then file every file, the dropped one too
-    path.write_text(json.dumps(spec))
-    pipeline.mp("reconcile")
-    assert pipeline.queue("pending") == []
-    reason = only_rejection(pipeline)
+    with forged_pending_spec(pipeline, "filebot") as spec:
+        del spec["files"]  # the script would then file every file, the dropped one too
+    reason = set_aside_by_reconcile(pipeline)
     assert "its file list is not the one dispatch wrote" in reason
-
-
-def test_a_worker_runs_only_names_filing_gives(pipeline):
-    reviewed(pipeline)
-    pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    spec["files"][0][1] = "-x.mkv"  # at the show's root, under a name filing never gives
-    path.write_text(json.dumps(spec))
-    pipeline.mp("claim", "--worker", "w1")  # before any reconcile could see it
-    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    reason = only_rejection(pipeline)
-    assert "'-x.mkv' is not a name filing gives" in reason
 
 
 def test_roles_approved_at_filing_are_followed_exactly(pipeline):

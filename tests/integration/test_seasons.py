@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import item_row, only_rejection, pending_spec_of
+from conftest import (
+    forged_pending_spec,
+    item_row,
+    pending_spec_of,
+    refused_by_worker,
+    set_aside_by_reconcile,
+)
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName
@@ -90,12 +96,9 @@ def test_a_pending_filing_job_with_other_episode_numbers_is_rejected(pipeline):
     episodes_in(disc1, 3)
     pipeline.mp("reconcile")
     pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    spec["episodes"]["first"] = 40  # a share writer renumbers the disc
-    path.write_text(json.dumps(spec))
-    pipeline.mp("reconcile")
-    assert pipeline.queue("pending") == []
-    reason = only_rejection(pipeline)
+    with forged_pending_spec(pipeline, "filebot") as spec:
+        spec["episodes"]["first"] = 40  # a share writer renumbers the disc
+    reason = set_aside_by_reconcile(pipeline)
     assert "episode numbers are not the ones dispatch settled" in reason
 
 
@@ -230,12 +233,9 @@ def test_a_worker_refuses_a_filing_spec_whose_season_is_not_its_labels(pipeline)
     episodes_in(pipeline.mark(DISC1, "3-transcoded", "transcode"), 2)
     pipeline.mp("reconcile")
     pipeline.mp("dispatch")
-    path, spec = pending_spec_of(pipeline, "filebot")
-    spec["episodes"]["season"] = 7  # forged before any reconcile could see it
-    path.write_text(json.dumps(spec))
-    pipeline.mp("claim", "--worker", "w1")
-    assert not list(pipeline.root.glob("env.job_*filebot*")), "its script never ran"
-    reason = only_rejection(pipeline)
+    with forged_pending_spec(pipeline, "filebot") as spec:
+        spec["episodes"]["season"] = 7  # forged before any reconcile could see it
+    reason = refused_by_worker(pipeline, "filebot")
     assert "season 7 is not the one its disc label names" in reason
 
 

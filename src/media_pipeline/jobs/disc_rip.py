@@ -63,24 +63,25 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
     check_share(config.staging_root)
     with Queue.of(config) as queue:
         live = queue.live_job_for(key.uid) or _live_rip_from(queue, disc.device)
-    if live is not None:
-        return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
-    ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
-    if os.path.lexists(ripped):
-        return ManageResult(
-            f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "
-            "To rip it again, 'mp forget' it first, or 'mp rip --edition' another copy"
+        if live is not None:
+            return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
+        ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
+        if os.path.lexists(ripped):
+            return ManageResult(
+                f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "
+                "To rip it again, 'mp forget' it first, or 'mp rip --edition' another copy"
+            )
+        if os.path.exists(config.database):
+            result = run_rip(
+                config, key.type, key.title, key.disc_label, device=disc.device, dry_run=dry_run
+            )
+            return ManageResult(f"{seen}: {result.message}")
+        if dry_run:
+            return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
+        now = datetime.now(UTC)
+        job_id = queue.submit(
+            build_spec(config, "rip", key, priority=0, now=now, device=disc.device)
         )
-    if os.path.exists(config.database):
-        result = run_rip(
-            config, key.type, key.title, key.disc_label, device=disc.device, dry_run=dry_run
-        )
-        return ManageResult(f"{seen}: {result.message}")
-    if dry_run:
-        return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
-    spec = build_spec(config, "rip", key, priority=0, now=datetime.now(UTC), device=disc.device)
-    with Queue.of(config) as queue:
-        job_id = queue.submit(spec)
     return ManageResult(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "
         "in at its next reconcile; 'mp rename' corrects the title)"

@@ -20,8 +20,8 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
-from media_pipeline.reports.why import explain
-from media_pipeline.states import DISPLAY_ORDER
+from media_pipeline.reports.why import explain, item_decisions
+from media_pipeline.states import DISPLAY_ORDER, STOPPED
 from media_pipeline.store import reading_database
 from media_pipeline.text import utc_now
 
@@ -67,24 +67,16 @@ def run_page(config: Config) -> Page:
                 [since, since],
             )
         )
-        stopped = [i for i in status.items if i["state"] in ("FAILED", "REJECTED", "CANCELLED")]
-        approvals = {
-            item["uid"]: list(
-                db.query(
-                    "SELECT * FROM human_approvals WHERE item_uid = ? AND status != 'superseded' "
-                    "ORDER BY id",
-                    [item["uid"]],
-                )
-            )
-            for item in stopped
-        }
+        stopped = [item for item in status.items if item["state"] in STOPPED]
+        approvals = {item["uid"]: item_decisions(db, item["uid"]) for item in stopped}
     with Queue.of(config) as queue:
         page.failures = [
             {**item, "why": explain(config, item, approvals[item["uid"]], queue)}
             for item in stopped
         ]
+        folders = {entry.job_id: entry.folder_name for entry in queue.running()}
         for job in status.running_jobs:
-            folder = next((e.folder_name for e in queue.running() if e.job_id == job["id"]), None)
+            folder = folders.get(job["id"])
             text = queue.read_job_tail("running", folder, LOG_FILE, 64 * 1024) if folder else ""
             page.logs[job["id"]] = text.splitlines()[-LOG_LINES:]
     return page

@@ -160,18 +160,24 @@ def explain(
     return f"Done: in the library since {since}."
 
 
+def item_decisions(db, uid: str) -> list[dict]:
+    """An item's approvals, oldest first, leaving out those a later one replaced: what
+    explain() reads."""
+    return list(
+        db.query(
+            "SELECT * FROM human_approvals WHERE item_uid = ? AND status != 'superseded' "
+            "ORDER BY id",
+            [uid],
+        )
+    )
+
+
 def run_why(config: Config, item_text: str) -> str:
     with reading_database(config) as db:
         if db is None:
             raise UsageError("no database yet: run 'mp reconcile' first")
         item = find_item(db, item_text)
-        approvals = list(
-            db.query(
-                "SELECT * FROM human_approvals WHERE item_uid = ? AND status != 'superseded' "
-                "ORDER BY id",
-                [item["uid"]],
-            )
-        )
+        approvals = item_decisions(db, item["uid"])
         waits = None
         next_kind = NEXT_JOB.get(State(item["state"]))
         if next_kind is not None and next_kind[0] == "filebot":

@@ -337,27 +337,26 @@ def run_timers_install(
         workers = (host,) if host in config.workers else ()
     if controller is None:
         controller = os.path.isdir(os.path.dirname(config.database))
-    try:
-        os.makedirs(folder, exist_ok=True)
-        written: list[str] = []
-        transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
-        units = render_units(
-            paths_for(config), user=user, transcoders=transcoders, settings=config.units
-        )
-        unchanged: list[str] = []
-        for name, text in units.items():
-            path = os.path.join(folder, name)
-            (written if _write_if_changed(path, text) else unchanged).append(path)
-    except OSError as error:
-        raise UsageError(f"cannot write units into {folder} ({error.strerror})") from None
-    rips = any("rip" in config.workers[worker].kinds for worker in workers)
+    transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
+    units = render_units(
+        paths_for(config), user=user, transcoders=transcoders, settings=config.units
+    )
+    files = {os.path.join(folder, name): text for name, text in units.items()}
     udev_reload = []
-    if rips and not user:
+    if not user and any("rip" in config.workers[worker].kinds for worker in workers):
         # Units written elsewhere than the system's folder (to package or to look at):
         # the rule goes beside them, not into the system's either.
-        rule = _write_udev_rule(udev_dest or (folder if dest else UDEV_RULES_FOLDER))
-        (written if rule.changed else unchanged).append(rule.path)
+        rules = udev_dest or (folder if dest else UDEV_RULES_FOLDER)
+        program = shutil.which("systemctl") or "/usr/bin/systemctl"
+        files[os.path.join(rules, UDEV_RULE_NAME)] = render_udev_rule(program)
         udev_reload = ["udevadm control --reload"]
+    written: list[str] = []
+    unchanged: list[str] = []
+    for path, text in files.items():
+        try:
+            (written if _write_if_changed(path, text) else unchanged).append(path)
+        except OSError as error:
+            raise UsageError(f"cannot write {path} ({error.strerror})") from None
     timers = [f"{name}.timer" for name, *_rest in CONTROLLER_UNITS] if controller else []
     timers += [f"mp-claim@{worker}.timer" for worker in workers]
     systemctl = "systemctl --user" if user else "systemctl"
@@ -365,12 +364,6 @@ def run_timers_install(
     if timers:
         enable.append(f"{systemctl} enable --now " + " ".join(timers))
     return InstallResult(folder, written, enable + udev_reload, unchanged)
-
-
-@dataclass
-class Written:
-    path: str
-    changed: bool
 
 
 def _write_if_changed(path: str, text: str) -> bool:
@@ -386,12 +379,3 @@ def _write_if_changed(path: str, text: str) -> bool:
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
     return True
-
-
-def _write_udev_rule(folder: str) -> Written:
-    path = os.path.join(folder, UDEV_RULE_NAME)
-    systemctl = shutil.which("systemctl") or "/usr/bin/systemctl"
-    try:
-        return Written(path, _write_if_changed(path, render_udev_rule(systemctl)))
-    except OSError as error:
-        raise UsageError(f"cannot write the udev rule into {folder} ({error.strerror})") from None
