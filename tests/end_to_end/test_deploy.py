@@ -13,7 +13,9 @@ the machine's real /etc.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -199,3 +201,43 @@ def test_the_example_inventory_holds_a_valid_config(tmp_path):
     run = subprocess.run([str(BIN / "mp"), "config", "validate", "--config", str(path)],
                          capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr
+
+
+# The play's service-user tasks for real, as root, in a mount namespace of their own: a
+# copy of /etc and empty /home and /var/log there, so the machine's own are untouched.
+PRIVATE_ETC = r"""set -eu
+mount --make-rprivate /
+cp -a /etc "$1/etc" && mount --bind "$1/etc" /etc
+mount -t tmpfs tmpfs /home && mount -t tmpfs tmpfs /var/log
+shift
+"$@"
+getent passwd media && id -nG media
+"""
+
+
+def test_the_play_makes_the_service_user(tmp_path):
+    if not shutil.which("unshare") or not shutil.which("useradd"):
+        pytest.skip("unshare or useradd is not installed")
+    before = {name: Path("/etc", name).read_bytes() for name in ("passwd", "group", "shadow")}
+    inventory = {"media_pipeline": {"hosts": {"ct302": {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "ansible_become": False, "mp_service_groups_extra": ["cdrom"],
+        "mp_config": {"staging_root": "/mnt/staging", "workers": {"ct302": {"kinds": ["rip"]}}},
+    }}}}  # fmt: skip
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (tmp_path / "script").write_text(PRIVATE_ETC)
+    play = [str(BIN / "ansible-playbook"), "-i", str(tmp_path / "inventory.yml"),
+            str(REPO / "deploy" / "site.yml"), "--tags", "service-user"]  # fmt: skip
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "at"),
+           "ANSIBLE_REMOTE_TEMP": str(tmp_path / "at")}  # fmt: skip
+    run = subprocess.run(
+        ["unshare", "--mount", "sh", str(tmp_path / "script"), str(tmp_path), *play],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert recap(run.stdout)["changed"] == 2  # the group, then the user
+    [passwd, groups] = run.stdout.strip().splitlines()[-2:]
+    assert passwd.startswith("media:") and passwd.split(":")[5] == "/home/media"
+    assert groups.split() == ["media", "cdrom"]
+    after = {name: Path("/etc", name).read_bytes() for name in before}
+    assert after == before, "the machine's own /etc is untouched"
