@@ -242,8 +242,9 @@ def reconcile(
     if config.status_page and not dry_run:
         try:
             _write_status_page(config, config.status_page)
-        except UsageError as error:  # the page is for looking at: never a failed reconcile
-            log.warning("status page not written: %s", error)
+        except Exception as error:  # the page is for looking at: never a failed reconcile
+            log.debug("status page", exc_info=True)
+            log.warning("status page not written: %s", printable(str(error)))
     if watch is not None:
         watch.remember(dispatched=then_dispatch)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from media_pipeline.errors import UsageError
+from media_pipeline.items import printable
 
 DEVICE = re.compile(r"/dev/sr[0-9]{1,3}")  # whole strings only: DEVICE.fullmatch
 UDEVADM_SECONDS = 10
@@ -58,7 +59,7 @@ def read_disc(device: str) -> Disc:
     """What udev knows of the disc in device, asked of `udevadm info` (the service that
     udev starts has none of the event's properties in its environment)."""
     if not DEVICE.fullmatch(device):
-        raise UsageError(f"--device {device} is not an optical drive (/dev/srN)")
+        raise UsageError(f"--device {printable(device)} is not an optical drive (/dev/srN)")
     try:
         done = subprocess.run(
             ["udevadm", "info", "--query=property", f"--name={device}"],
@@ -135,12 +136,15 @@ def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
     return Guess("movie", name)
 
 
-def _fitting(words: list[str], most: int = 80) -> list[str]:
-    """The first words, up to most characters: a label is at most 32 characters on a
-    real disc (ISO 9660, UDF), so anything longer is not a title worth keeping whole."""
+def _fitting(words: list[str], most: int = 120) -> list[str]:
+    """The first words, up to most bytes of UTF-8 (a title may have 180): a label is at
+    most 32 characters on a real disc (ISO 9660, UDF), so anything longer is not a title
+    worth keeping whole. One long word (a label in a script without spaces) is cut."""
     kept: list[str] = []
     for word in words:
-        if len(" ".join([*kept, word])) > most:
+        if len(" ".join([*kept, word]).encode()) > most:
+            if not kept:
+                kept.append(word.encode()[:most].decode("utf-8", "ignore"))
             break
         kept.append(word)
     return kept

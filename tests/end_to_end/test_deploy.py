@@ -20,6 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -71,18 +72,7 @@ def deployed(tmp_path):
         },
     }
     sandbox.write_config(**{k: v for k, v in settings.items() if k not in ("staging_root",)})
-    # The wheel, and a virtualenv whose dependencies are the test environment's (no
-    # network): the play installs the wheel into it with --no-deps --no-index.
     wheel = build_wheel(tmp_path / "wheels")
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    site = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    Path(site, "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-
     hosts = Hosts(tmp_path, [str(REPO), str(tmp_path), sys.prefix])
     inventory: dict = {"media_pipeline": {"hosts": {}, "vars": {
         "ansible_connection": "local",
@@ -90,7 +80,6 @@ def deployed(tmp_path):
         "ansible_become": False,
         "mp_wheel": str(wheel),
         "mp_pip_extra_args": "--no-deps --no-index",
-        "mp_venv": str(venv),
         "mp_python": sys.executable,
         "mp_units_scope": "user",
         "mp_config": settings,
@@ -109,8 +98,10 @@ def deployed(tmp_path):
         )
         (home / "timers").write_text("")  # the play enables them, not the host's init
         (home / "bin").mkdir()  # as /usr/local/bin is there on a host
+        venv = host_virtualenv(home / "venv")
         inventory["media_pipeline"]["hosts"][host] = {
             "mp_controller": host == CONTROLLER,
+            "mp_venv": str(venv),
             "mp_units_dest": str(units),
             "mp_config_path": str(home / "etc" / "config.yaml"),
             "mp_command_link": str(home / "bin" / "mp"),
@@ -123,6 +114,20 @@ def deployed(tmp_path):
     hosts.sandbox = sandbox
     yield hosts
     hosts.stop_all()
+
+
+def host_virtualenv(venv: Path) -> Path:
+    """A host's virtualenv whose dependencies are the test environment's (no network):
+    the play installs the wheel into it with --no-deps --no-index. One per host, as on
+    real hosts: three plays at once must not install into one."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    site = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    Path(site, "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return venv
 
 
 def play(hosts: Hosts, host: str, *more: str) -> subprocess.CompletedProcess:
@@ -175,6 +180,16 @@ def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deplo
     for again in play_all(hosts):
         assert again.returncode == 0, again.stdout[-4000:]
         assert recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
+    # A wheel built again with the same version is installed again (pip alone keeps the
+    # installed one of that version).
+    inventory = yaml.safe_load((hosts.root / "inventory.yml").read_text())
+    wheel = Path(inventory["media_pipeline"]["vars"]["mp_wheel"])
+    with zipfile.ZipFile(wheel, "a") as rebuilt:
+        rebuilt.writestr("media_pipeline/rebuilt.txt", "a new build of the same version\n")
+    third = play(hosts, CONTROLLER)
+    assert third.returncode == 0 and recap(third.stdout)["changed"] > 0, third.stdout[-3000:]
+    venv = Path(inventory["media_pipeline"]["hosts"][CONTROLLER]["mp_venv"])
+    assert list(venv.glob("lib/python*/site-packages/media_pipeline/rebuilt.txt"))
 
 
 def test_a_broken_config_stops_the_play_before_any_timer(deployed):

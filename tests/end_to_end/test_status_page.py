@@ -6,6 +6,7 @@ charts. A screenshot is kept in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -141,3 +142,20 @@ def test_status_html_into_a_folder_that_is_not_there_is_one_sentence(pipeline, t
     pipeline.mp("reconcile")
     result = pipeline.mp("status", "--html", str(tmp_path / "nowhere" / "x.html"), expect=2)
     assert "cannot write" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_path):
+    page = tmp_path / "mp.html"
+    pipeline.write_pipeline_config(status_page=str(page))
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("claim", "--worker", "w1")
+    completed = pipeline.staging / ".pipeline" / "jobs" / "completed"
+    [done] = completed.iterdir()
+    forged = completed / done.name.replace("_p500_2026", "_p500_2025")
+    shutil.copytree(done, forged)
+    result = json.loads((forged / "result.json").read_text())
+    result.update(seconds=1e15, finished_at="9999-12-31T00:00:00+00:00")
+    (forged / "result.json").write_text(json.dumps(result))
+    out = pipeline.mp("reconcile")  # exit 0, and no warning about the page
+    assert "status page" not in out.stderr, out.stderr
+    assert "Jobs of the last day, per worker" in page.read_text()

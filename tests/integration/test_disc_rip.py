@@ -203,3 +203,12 @@ def test_timers_install_on_the_ripper_writes_the_rule_and_the_rip_unit(pipeline)
     user = pipeline.root / "user"
     pipeline.mp("timers", "install", "--dest", str(user), "--user", "--worker", "w1")
     assert not (user / "90-media-pipeline.rules").exists(), "udev starts system units only"
+
+
+def test_a_rip_no_disc_started_names_no_drive(pipeline, monkeypatch):
+    monkeypatch.setenv("MP_DEVICE", "/dev/sr9")  # left in the worker's own environment
+    pipeline.mp("reconcile")
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("claim", "--worker", "w1")
+    [env] = pipeline.root.glob("env.job_*rip*")
+    assert not [line for line in env.read_text().splitlines() if line.startswith("MP_DEVICE")]

@@ -67,7 +67,7 @@ def test_udev_properties_say_the_media():
 
 def test_a_label_longer_than_any_disc_holds_is_cut_at_a_word():
     title = guess("THE_" + "VERY_LONG_" * 30 + "FILM").title
-    assert title.startswith("The Very Long Very") and len(title) <= 80
+    assert title.startswith("The Very Long Very") and len(title.encode()) <= 120
 
 
 def test_only_an_optical_drive_is_a_device():
@@ -76,3 +76,8 @@ def test_only_an_optical_drive_is_a_device():
     for device in ("/dev/sda", "/dev/sr0\n", "/dev/sr0/../sda", "sr0"):
         with pytest.raises(UsageError, match="is not an optical drive"):
             read_disc(device)
+
+
+def test_a_long_label_in_a_script_without_spaces_still_fits_a_title():
+    title = guess("日本" * 32).title  # 192 bytes of UTF-8, one word
+    assert title.startswith("日本日本") and len(title.encode()) <= 120

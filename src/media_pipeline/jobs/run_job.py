@@ -45,8 +45,9 @@ def _environment(spec: JobSpec) -> dict[str, str]:
     )
     if spec.episodes is not None:
         env["MP_SEASON"], env["MP_FIRST_EPISODE"] = (str(n) for n in spec.episodes)
+    env.pop("MP_DEVICE", None)  # only a rip a disc started names a drive
     if spec.device:
-        env["MP_DEVICE"] = spec.device  # the drive whose disc started this rip
+        env["MP_DEVICE"] = spec.device
     if spec.files is not None:
         # One "file<TAB>place" line each: the names hold neither (spec.py checks).
         env["MP_FILES"] = "".join(f"{source}\t{target}\n" for source, target in spec.files)

@@ -310,12 +310,12 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
         "worker": str(worker)[:100] if worker else None,
         "created_at": job.created.isoformat(timespec="seconds"),
         "claimed_at": claimed_at,
-        "finished_at": str(finished_at)[:40] if finished_at else None,
+        "finished_at": _timestamp(str(finished_at)) if finished_at else None,
         "exit_code": _whole(exit_code, allow_negative=True),
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
         **{
-            name: _number(result.get(name)) if state == "completed" else None
-            for name in ("seconds", "bytes_in", "bytes_out")
+            name: _number(result.get(name), most) if state == "completed" else None
+            for name, most in (("seconds", TEN_YEARS), ("bytes_in", 2**62), ("bytes_out", 2**62))
         },
     }
 
@@ -338,11 +338,16 @@ def _whole(value, *, allow_negative: bool = False) -> int | None:
     return value if abs(value) < 2**62 else None
 
 
-def _number(value):
-    """A measurement from result.json, or None if it is not a plain number."""
+# No job runs longer; a result that says so was not written by a worker.
+TEN_YEARS = 10 * 365 * 86400
+
+
+def _number(value, most: float):
+    """A measurement from result.json, or None if it is not a plain number from 0 up to
+    most (a forged one would otherwise reach sums, charts and time arithmetic)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return value if abs(value) < 2**62 else None
+    return value if 0 <= value < most else None
 
 
 def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: bool) -> list[str]:

@@ -272,9 +272,10 @@ def _timeline(page: Page) -> str:
         y = 5 + 30 * row
         parts.append(f'<text x="0" y="{y + 15}" class="label">{e(worker[:14])}</text>')
         for job in (j for j in page.jobs if j["worker"] == worker):
-            ended = _moment(job["finished_at"]) or end
-            took = timedelta(seconds=job["seconds"] or 0)
-            began = _moment(job["claimed_at"]) or (ended - took)
+            # Within the chart's day, whatever times the share's result files gave.
+            ended = min(_moment(job["finished_at"]) or end, end)
+            took = timedelta(seconds=min(job["seconds"] or 0, span))
+            began = max(min(_moment(job["claimed_at"]) or (ended - took), ended), start)
             x = 100 + 450 * max(0.0, (began - start).total_seconds()) / span
             width = max(2.0, 450 * (ended - began).total_seconds() / span)
             colour = KIND_COLOURS.get(job["kind"], "#888")
