@@ -50,6 +50,8 @@ class ScriptSpec(NamedTuple):
 class WorkerSpec(NamedTuple):
     kinds: tuple[str, ...]
     max_running: int = 1
+    # A ripper opens its drive's tray when a rip that a disc started has succeeded.
+    eject: bool = False
 
 
 class UnitSettings(NamedTuple):
@@ -317,17 +319,23 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
         if not isinstance(entry, dict):
             problems.append(f"key '{where}' must be a mapping like {{kinds: [rip]}}")
             continue
-        known = _check_keys(entry, ("kinds", "max_running"), where, problems)
-        # Both keys are checked whatever the other holds: every problem at once.
+        known = _check_keys(entry, ("kinds", "max_running", "eject"), where, problems)
+        # Every key is checked whatever the others hold: every problem at once.
         kinds = entry.get("kinds")
-        good_kinds = isinstance(kinds, list) and bool(kinds) and all(k in JOB_KINDS for k in kinds)
-        if not good_kinds:
+        if not (isinstance(kinds, list) and kinds and all(k in JOB_KINDS for k in kinds)):
             problems.append(
                 f"key '{where}.kinds' must be a list of job kinds from {', '.join(JOB_KINDS)}"
             )
+            kinds = None
         max_running = positive_int(entry.get("max_running", 1), f"{where}.max_running", problems)
-        if known and good_kinds and isinstance(kinds, list) and max_running is not None:
-            workers[str(name)] = WorkerSpec(kinds=tuple(kinds), max_running=max_running)
+        eject = entry.get("eject", False)
+        good_eject = isinstance(eject, bool) and not (eject and kinds and "rip" not in kinds)
+        if not isinstance(eject, bool):
+            problems.append(f"key '{where}.eject' must be true or false, got {eject!r}")
+        elif not good_eject:
+            problems.append(f"key '{where}.eject': only a worker that rips has a drive to eject")
+        if known and kinds and good_eject and max_running is not None:
+            workers[str(name)] = WorkerSpec(tuple(kinds), max_running, eject)
     return workers
 
 
@@ -561,10 +569,12 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting(
         "workers",
-        "Host name -> the job kinds it runs (rip, remux, transcode, filebot) and how many "
-        "of its jobs may run at once on that host (max_running, default 1).",
+        "Host name -> the job kinds it runs (rip, remux, transcode, filebot), how many "
+        "of its jobs may run at once on that host (max_running, default 1), and for a "
+        "ripper whether its drive's tray opens when a disc's rip has succeeded (eject, "
+        "default false).",
         {
-            "ct302": {"kinds": ["rip"]},
+            "ct302": {"kinds": ["rip"], "eject": True},
             "ct303": {"kinds": ["remux"]},
             "ct304": {"kinds": ["transcode", "filebot"], "max_running": 1},
         },
@@ -1004,6 +1014,15 @@ def config_warnings(config: Config) -> list[str]:
                     f"key 'scripts.{kind}' ({item_type}): {spec.path} is not an executable "
                     "file on this host"
                 )
+    worker = config.workers.get(host_name())
+    if worker is not None and worker.eject:
+        import shutil  # only `mp config validate` asks
+
+        if shutil.which("eject") is None:
+            warnings.append(
+                f"key 'workers.{host_name()}.eject': eject is not installed on this host "
+                "(the package is eject, or util-linux); the tray stays shut after a rip"
+            )
     return warnings
 
 

@@ -167,3 +167,31 @@ def _nameless(uuid: str, now: datetime | None) -> str:
     if re.fullmatch(r"[0-9A-Za-z-]{4,64}", uuid or ""):
         return f"Unlabelled disc {uuid[:16]}"
     return f"Unlabelled disc {(now or datetime.now()).strftime('%Y-%m-%d %H%M')}"
+
+
+EJECT_SECONDS = 60
+
+
+def eject(device: str) -> str | None:
+    """Open the tray of device; what went wrong, in a few words, or None once it opened.
+    util-linux's eject, not an ioctl of our own: it knows the ways drives want asking (a
+    USB Blu-ray drive may need SCSI commands where the CD-ROM ioctl fails)."""
+    if not DEVICE.fullmatch(device):
+        return f"{printable(device)} is not an optical drive (/dev/srN)"
+    try:
+        done = subprocess.run(
+            ["eject", device],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=EJECT_SECONDS,
+        )
+    except FileNotFoundError:
+        return "eject is not installed (the package is eject, or util-linux)"
+    except subprocess.TimeoutExpired:
+        return f"eject did not finish in {EJECT_SECONDS} s"
+    if done.returncode != 0:
+        said = printable(done.stderr.strip()[:200]) or "nothing said"
+        return f"eject exited with {done.returncode} ({said})"
+    return None

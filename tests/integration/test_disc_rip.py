@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from media_pipeline.config import host_name
 from media_pipeline.setup.timers import render_udev_rule
 
 MP = str(Path(sys.executable).with_name("mp"))
@@ -23,7 +24,9 @@ DVD = {"ID_CDROM_MEDIA": "1", "ID_CDROM_MEDIA_DVD": "1", "ID_FS_TYPE": "udf"}
 @pytest.fixture
 def drive(tmp_path, monkeypatch):
     """A stand-in udevadm on PATH that answers `info --query=property --name=/dev/srN`
-    with the properties in drive/<srN> (a missing file: no such device)."""
+    with the properties in drive/<srN> (a missing file: no such device), and a stand-in
+    eject that notes its arguments in drive/ejected and opens the tray (the disc's
+    properties go), or fails as a stuck drive does while drive/stuck exists."""
     folder = tmp_path / "drive"
     folder.mkdir()
     udevadm = folder / "udevadm"
@@ -34,7 +37,16 @@ def drive(tmp_path, monkeypatch):
         f'[ -f "{folder}/$name" ] || {{ echo "Unknown device" >&2; exit 1; }}\n'
         f'cat "{folder}/$name"\n'
     )
-    udevadm.chmod(0o755)
+    eject = folder / "eject"
+    eject.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> "{folder}/ejected"\n'
+        f'[ -f "{folder}/stuck" ] && {{ echo "eject: unable to eject, last error: '
+        'Inappropriate ioctl for device" >&2; exit 1; }\n'
+        f'rm -f "{folder}/${{1#/dev/}}"\n'
+    )
+    for program in (udevadm, eject):
+        program.chmod(0o755)
     monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
 
     def insert(label: str, device: str = "sr0", **more: str) -> None:
@@ -212,3 +224,92 @@ def test_a_rip_no_disc_started_names_no_drive(pipeline, monkeypatch):
     pipeline.mp("claim", "--worker", "w1")
     [env] = pipeline.root.glob("env.job_*rip*")
     assert not [line for line in env.read_text().splitlines() if line.startswith("MP_DEVICE")]
+
+
+def ejecting(pipeline, eject: bool = True) -> None:
+    settings = yaml.safe_load(pipeline.config_path.read_text())
+    settings["workers"]["w1"]["eject"] = eject
+    pipeline.config_path.write_text(yaml.safe_dump(settings))
+
+
+def ejected(tmp_path) -> list[str]:
+    said = tmp_path / "drive" / "ejected"
+    return said.read_text().splitlines() if said.exists() else []
+
+
+def test_a_ripper_that_ejects_opens_the_tray_once_the_discs_rip_succeeded(
+    pipeline, drive, tmp_path
+):
+    ejecting(pipeline)
+    pipeline.mp("reconcile")
+    drive("HEAT", "sr1")
+    assert rip_device(pipeline.config_path, "/dev/sr1").returncode == 0
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "completed" in said and "ejected the disc from /dev/sr1" in said, said
+    assert ejected(tmp_path) == ["/dev/sr1"]
+    assert not (tmp_path / "drive" / "sr1").exists()  # the tray is open
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["items"][0]["state"] == "RIPPED"
+
+
+def test_a_failed_rip_keeps_its_disc_in_for_the_retry(pipeline, drive, tmp_path):
+    ejecting(pipeline)
+    pipeline.mp("reconcile")
+    drive("HEAT")
+    rip_device(pipeline.config_path)
+    pipeline.behave("rip", "fail")
+    said = pipeline.mp("claim", "--worker", "w1", expect=None).stdout
+    assert "failed" in said and "eject" not in said, said
+    assert ejected(tmp_path) == []
+
+
+def test_only_a_rip_a_disc_started_ejects_and_only_where_eject_is_on(pipeline, drive, tmp_path):
+    ejecting(pipeline)
+    pipeline.mp("reconcile")
+    pipeline.mp("rip", "--type", "movie", "--title", "Ronin (1998)")  # typed, no drive named
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    ejecting(pipeline, False)
+    drive("HEAT")
+    rip_device(pipeline.config_path)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert ejected(tmp_path) == []
+    assert (tmp_path / "drive" / "sr0").exists()
+
+
+def test_a_drive_that_will_not_open_never_fails_the_rip(pipeline, drive, tmp_path):
+    ejecting(pipeline)
+    pipeline.mp("reconcile")
+    drive("HEAT")
+    rip_device(pipeline.config_path)
+    (tmp_path / "drive" / "stuck").touch()
+    done = pipeline.mp("claim", "--worker", "w1")
+    assert "completed" in done.stdout and "the disc stays in /dev/sr0" in done.stdout
+    warning = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert len(warning) == 1, done.stderr
+    assert "could not eject /dev/sr0: eject exited with 1 (eject: unable to eject" in warning[0]
+    assert pipeline.queue("completed") and ejected(tmp_path) == ["/dev/sr0"]
+
+
+@pytest.mark.parametrize(
+    ("worker", "sentence"),
+    [
+        ({"kinds": ["remux"], "eject": True}, "only a worker that rips has a drive to eject"),
+        ({"kinds": ["rip"], "eject": "yes"}, "must be true or false, got 'yes'"),
+    ],
+)
+def test_eject_is_a_rippers_true_or_false(pipeline, worker, sentence):
+    settings = yaml.safe_load(pipeline.config_path.read_text())
+    settings["workers"]["w2"] = worker
+    pipeline.config_path.write_text(yaml.safe_dump(settings))
+    done = pipeline.mp("config", "validate", expect=2)
+    assert "workers.w2.eject" in done.stderr and sentence in done.stderr, done.stderr
+
+
+def test_validate_on_the_ripper_says_when_eject_is_missing(pipeline, drive, tmp_path, monkeypatch):
+    settings = yaml.safe_load(pipeline.config_path.read_text())
+    settings["workers"][host_name()] = {"kinds": ["rip"], "eject": True}
+    pipeline.config_path.write_text(yaml.safe_dump(settings))
+    assert "eject" not in pipeline.mp("config", "validate").stderr  # the stand-in is on PATH
+    monkeypatch.setenv("PATH", str(tmp_path / "scripts"))
+    said = pipeline.mp("config", "validate").stderr
+    assert f"workers.{host_name()}.eject': eject is not installed on this host" in said, said

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from media_pipeline.disc import Guess, disc_from, guess
+from media_pipeline.disc import Guess, disc_from, eject, guess
 from media_pipeline.errors import UsageError
 
 
@@ -81,3 +81,10 @@ def test_only_an_optical_drive_is_a_device():
 def test_a_long_label_in_a_script_without_spaces_still_fits_a_title():
     title = guess("日本" * 32).title  # 192 bytes of UTF-8, one word
     assert title.startswith("日本日本") and len(title.encode()) <= 120
+
+
+def test_eject_names_what_stopped_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a host without util-linux's eject
+    assert eject("/dev/sr0") == "eject is not installed (the package is eject, or util-linux)"
+    assert eject("/dev/sda") == "/dev/sda is not an optical drive (/dev/srN)"
+    assert eject("/dev/sr0\n") == "/dev/sr0\\n is not an optical drive (/dev/srN)"

@@ -7,6 +7,7 @@ import logging
 import os
 
 from media_pipeline.config import Config
+from media_pipeline.disc import eject
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
 from media_pipeline.jobs.outcome import ClaimResult, log_tail, record_failure
@@ -129,9 +130,10 @@ def _finish(
         )
         crash_point("claim:moving")
         queue.move("running", running_name, "completed", job_id)
-        return ClaimResult(
-            f"job {job_id} completed in {outcome.seconds:.1f} s", job_id, "completed"
-        )
+        said = f"job {job_id} completed in {outcome.seconds:.1f} s"
+        if spec.device and config.workers[worker].eject:
+            said += "; " + _eject(spec)
+        return ClaimResult(said, job_id, "completed")
     went = record_failure(
         config,
         queue,
@@ -147,6 +149,23 @@ def _finish(
     if went == "pending":
         return ClaimResult(f"job {job_id} failed ({reason}); it will be retried", job_id, "retry")
     return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
+
+
+def _eject(spec: JobSpec) -> str:
+    """Open the tray of the drive whose disc this rip read (the worker's eject setting):
+    once the job is completed, so a drive that will not open never fails a rip. A rip
+    that failed keeps its disc in, for the retry."""
+    problem = eject(spec.device)
+    if problem is None:
+        return f"ejected the disc from {spec.device}"
+    log.warning(
+        "job %s: could not eject %s: %s",
+        spec.job_id,
+        spec.device,
+        problem,
+        extra={"event": "eject_failed", "job": spec.job_id},
+    )
+    return f"the disc stays in {spec.device} (could not eject: {problem})"
 
 
 def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> ClaimResult:
