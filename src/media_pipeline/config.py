@@ -491,6 +491,10 @@ def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | No
     return tuple(value)
 
 
+# What host_name() gives on any host (a label of a DNS name), and all a spec may name.
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+
+
 def host_name() -> str:
     """This host's short name: the worker it is unless told otherwise, and where a
     decision was made."""

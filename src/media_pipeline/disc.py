@@ -12,6 +12,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from media_pipeline.errors import UsageError
 from media_pipeline.items import printable
@@ -46,6 +47,15 @@ class Disc:
     label: str
     media: str  # "bd", "dvd" or "cd"
     uuid: str = ""
+
+
+class Drive(NamedTuple):
+    """Where a disc is: the host (its short name) and the optical drive in it. A rip a
+    disc started runs there, whichever rippers there are: /dev/sr0 names a drive on
+    every one of them."""
+
+    host: str
+    device: str
 
 
 @dataclass(frozen=True)

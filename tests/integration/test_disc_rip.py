@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import refused_by_worker
 
 from media_pipeline.config import host_name
 from media_pipeline.setup.timers import render_udev_rule
@@ -313,3 +315,75 @@ def test_validate_on_the_ripper_says_when_eject_is_missing(pipeline, drive, tmp_
     monkeypatch.setenv("PATH", str(tmp_path / "scripts"))
     said = pipeline.mp("config", "validate").stderr
     assert f"workers.{host_name()}.eject': eject is not installed on this host" in said, said
+
+
+def as_host(name: str, *argv: str) -> subprocess.CompletedProcess:
+    """argv run on another host: a UTS namespace of its own, with its own host name."""
+    return subprocess.run(
+        ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', name, *argv],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+needs_namespaces = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="another host's name needs root and unshare (util-linux)",
+)
+
+
+def pending_specs(pipeline) -> dict[str, dict]:
+    pending = pipeline.staging / ".pipeline" / "jobs" / "pending"
+    return {path.parent.name: json.loads(path.read_text()) for path in pending.glob("*/spec.json")}
+
+
+@needs_namespaces
+def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
+    drive("HEAT")
+    there = as_host("ct302b", MP, "rip", "--device", "/dev/sr0", "--config", str(ripper))
+    assert there.returncode == 0, there.stderr
+    ((heat, spec),) = pending_specs(pipeline).items()
+    assert (spec["device"], spec["host"]) == ("/dev/sr0", "ct302b")
+    # This host's claim leaves it: the disc is in ct302b's drive.
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert pipeline.queue("pending") == [heat]
+    # This host's /dev/sr0 is another drive: its disc is queued too, and ripped here.
+    drive("RONIN")
+    here = rip_device(ripper)
+    assert here.returncode == 0 and "queued job_" in here.stdout, here.stdout + here.stderr
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert pipeline.queue("pending") == [heat]
+    (ronin_env,) = pipeline.root.glob("env.job_*rip*Ronin*")
+    assert "MP_DEVICE=/dev/sr0" in ronin_env.read_text().splitlines()
+    # ct302b's own claim takes its disc's rip.
+    claimed = as_host("ct302b", MP, "claim", "--worker", "w1", "--config", str(pipeline.config_path))
+    assert "completed" in claimed.stdout, claimed.stdout + claimed.stderr
+    assert pipeline.queue("pending") == []
+
+
+def test_a_host_no_host_is_named_is_refused_not_left_waiting(pipeline, drive, ripper):
+    drive("HEAT")
+    rip_device(ripper)
+    ((job_id, spec),) = pending_specs(pipeline).items()
+    path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
+    path.write_text(json.dumps({**spec, "host": "../ct302"}))
+    reason = refused_by_worker(pipeline, "rip")
+    assert "field 'host' is not a host name beside a rip's 'device'" in reason, reason
+
+
+def test_a_retried_rip_reads_the_same_drive_on_the_same_host(pipeline, drive):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    pipeline.mp("reconcile")
+    drive("HEAT", "sr2")
+    rip_device(pipeline.config_path, "/dev/sr2")
+    pipeline.behave("rip", "fail")
+    assert "failed for good" in pipeline.mp("claim", "--worker", "w1", expect=None).stdout
+    pipeline.mp("reconcile")
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "FAILED"
+    (pipeline.root / "behaviour.rip").unlink()
+    pipeline.mp("retry", item["uid"])
+    ((_job_id, spec),) = pending_specs(pipeline).items()
+    assert (spec["device"], spec["host"]) == ("/dev/sr2", host_name())
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    envs = sorted(pipeline.root.glob("env.job_*rip*"), key=os.path.getmtime)
+    assert "MP_DEVICE=/dev/sr2" in envs[-1].read_text().splitlines()

@@ -164,3 +164,9 @@ def test_a_device_on_a_job_that_is_not_a_disc_rip(pipeline, device):
     job_id, path = queued_spec(pipeline)  # a remux: no drive is its business
     tamper(path, device=device)
     refused(pipeline, job_id, "field 'device' is not an optical drive (/dev/srN) of a rip job")
+
+
+def test_a_host_on_a_job_that_is_not_a_disc_rip(pipeline):
+    job_id, path = queued_spec(pipeline)
+    tamper(path, host="ct304")
+    refused(pipeline, job_id, "field 'host' is not a host name beside a rip's 'device'")

@@ -14,14 +14,14 @@ import os
 import time
 from datetime import datetime
 
-from media_pipeline.config import Config, host_name, window_open
+from media_pipeline.config import HOST_NAME, Config, host_name, window_open
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.identity import check_share
 from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.outcome import ClaimResult
-from media_pipeline.jobs.queue import JobName, Queue
+from media_pipeline.jobs.queue import SPEC_FILE, JobName, Queue
 from media_pipeline.jobs.slots import take_slot
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Claimer:
         self._pid = os.getpid()
         self._taken_at = float("-inf")
         self._scripts: dict[tuple[str, str], bool] = {}
+        self.host = host_name()
 
     def _candidates(self):
         stale = time.monotonic() - self._taken_at > self.SNAPSHOT_SECONDS
@@ -96,6 +97,8 @@ class Claimer:
                 continue
             if self._waits.get(job.job_id, 0) > now:
                 continue  # backing off after a failure
+            if job.kind == "rip" and not self._disc_here(job):
+                continue  # its disc is in another ripper's drive
             if dry_run:
                 return job, None, missing_scripts
             crash_point("claim:chosen")
@@ -118,6 +121,15 @@ class Claimer:
                 return job, folder, missing_scripts
             self._step_aside(job)
         return None, None, missing_scripts
+
+    def _disc_here(self, job: JobName) -> bool:
+        """Whether a rip is this host's to run: one a disc started names the host whose
+        drive holds the disc. (A spec that is not readable, or names no host as a host is
+        named, is claimed and refused by run_job: it must not wait for ever.)"""
+        spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
+        host = spec.get("host")
+        elsewhere = isinstance(host, str) and bool(HOST_NAME.fullmatch(host))
+        return not elsewhere or host == self.host
 
     def _step_aside(self, lost: JobName) -> None:
         self._losses += 1

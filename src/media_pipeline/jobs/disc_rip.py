@@ -11,8 +11,8 @@ A disc seen twice (udev reads it again, the tray bounces) must queue one job: th
 checks and the queueing happen under one lock on this host (two drives may hold discs
 with one label), and nothing is queued for a drive that has a live rip job already (a
 drive holds one disc), nor for an item with a live job, a ripped folder or a row in the
-database. Two rippers are not told apart: the job names no host, so a second ripper
-could claim it (keep one worker for rips).
+database. The job names this host beside the drive: with two rippers, only this one's
+worker claims it (the disc is in its drive).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 
 import filelock
 
-from media_pipeline.config import Config
-from media_pipeline.disc import Disc, guess, read_disc
+from media_pipeline.config import Config, host_name
+from media_pipeline.disc import Disc, Drive, guess, read_disc
 from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import local_lock_folder
 from media_pipeline.identity import check_share
@@ -49,12 +49,13 @@ def run_rip_device(config: Config, device: str, *, dry_run: bool = False) -> Man
         raise UsageError("another 'mp rip --device' held its lock for a minute") from None
 
 
-def _live_rip_from(queue: Queue, device: str) -> tuple[str, str] | None:
-    """(state, folder name) of a pending or running rip of the disc in device."""
+def _live_rip_from(queue: Queue, drive: Drive) -> tuple[str, str] | None:
+    """(state, folder name) of a pending or running rip of the disc in drive. A rip that
+    names no host counts as this host's (one drive never holds two discs)."""
     for state, name, job in queue.jobs(LIVE_DIRS):
         if job.kind == "rip":
             spec = queue.read_job_json(state, name, SPEC_FILE) or {}
-            if spec.get("device") == device:
+            if spec.get("device") == drive.device and spec.get("host", drive.host) == drive.host:
                 return state, name
     return None
 
@@ -62,7 +63,8 @@ def _live_rip_from(queue: Queue, device: str) -> tuple[str, str] | None:
 def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bool):
     check_share(config.staging_root)
     with Queue.of(config) as queue:
-        live = queue.live_job_for(key.uid) or _live_rip_from(queue, disc.device)
+        drive = Drive(host_name(), disc.device)
+        live = queue.live_job_for(key.uid) or _live_rip_from(queue, drive)
         if live is not None:
             return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
         ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
@@ -73,14 +75,14 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
             )
         if os.path.exists(config.database):
             result = run_rip(
-                config, key.type, key.title, key.disc_label, device=disc.device, dry_run=dry_run
+                config, key.type, key.title, key.disc_label, drive=drive, dry_run=dry_run
             )
             return ManageResult(f"{seen}: {result.message}")
         if dry_run:
             return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
         now = datetime.now(UTC)
         job_id = queue.submit(
-            build_spec(config, "rip", key, priority=0, now=now, device=disc.device)
+            build_spec(config, "rip", key, priority=0, now=now, drive=drive)
         )
     return ManageResult(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "

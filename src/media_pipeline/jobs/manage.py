@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
 from media_pipeline.gates import approved_destinations, archive_decision
 from media_pipeline.identity import ensure_share
@@ -30,6 +31,7 @@ from media_pipeline.item_state import (
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
+    FINISHED_DIRS,
     SPEC_FILE,
     JobName,
     Queue,
@@ -38,6 +40,7 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
+from media_pipeline.jobs.spec import drive_of
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import PIPELINE_DIR
@@ -116,10 +119,10 @@ def run_rip(
     disc_label: str = "",
     *,
     edition: str = "",
-    device: str = "",
+    drive: Drive | None = None,
     dry_run: bool = False,
 ) -> ManageResult:
-    """Queue a rip job for a new item (from device, when a disc in it started the rip).
+    """Queue a rip job for a new item (from drive, when a disc in it started the rip).
     An edition (a director's cut, a second copy) is a movie of its own, named as Plex
     names editions: 'Title (Year) {edition-Name}'."""
     if item_type == "movie" and disc_label:
@@ -147,7 +150,7 @@ def run_rip(
         if dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
         row = create_item(db, key, State.RIPPING, trigger="manual", reason="mp rip")
-        job_id = submit_job(config, db, queue, row, "rip", device=device)
+        job_id = submit_job(config, db, queue, row, "rip", drive=drive)
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 
 
@@ -290,7 +293,8 @@ def run_retry(
         row = change_state(db, row, target, trigger="manual", reason=reason)
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
-            job_id = submit_job(config, db, queue, row, "rip")
+            drive = _drive_of_last_rip(queue, row["uid"])
+            job_id = submit_job(config, db, queue, row, "rip", drive=drive)
             return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}")
     if moved:
         return ManageResult(
@@ -300,6 +304,20 @@ def run_retry(
     if asks:
         return ManageResult(f"{printable(name)}: back to {target}; {gate} {ASKS_AGAIN}")
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+
+
+def _drive_of_last_rip(queue: Queue, item_uid: str) -> Drive | None:
+    """The drive of the item's latest rip, when a disc started it: a retried rip reads
+    the same drive on the same host (a rip that failed left its disc in)."""
+    rips = [
+        (job.created, state, name)
+        for state, name, job in queue.jobs(FINISHED_DIRS)
+        if job.item_uid == item_uid and job.kind == "rip"
+    ]
+    if not rips:
+        return None
+    _created, state, name = max(rips)
+    return drive_of(queue.read_job_json(state, name, SPEC_FILE))
 
 
 def _approved_gate_waiting(config: Config, db: Database, row: dict) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 
-from media_pipeline.config import Config
+from media_pipeline.config import Config, host_name
 from media_pipeline.disc import eject
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
@@ -190,6 +190,8 @@ def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> Jo
     spec = parse_spec(spec_data, name, config)
     if spec.kind not in config.workers[worker].kinds:
         raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
+    if spec.host and spec.host != host_name():
+        raise SpecError(f"its disc is in {spec.device} of {spec.host}, not of this host")
     # The item's folders in staging (a filing job's output is the library itself, where
     # only the way to the destination is checked, by parse_spec).
     for folder in (spec.input_dir, spec.output_dir):

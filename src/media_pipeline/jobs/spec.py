@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from media_pipeline.config import ITEM_TYPES, Config
+from media_pipeline.config import HOST_NAME, ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.disc import DEVICE
+from media_pipeline.disc import DEVICE, Drive
 from media_pipeline.file_roles import place_allowed, plain_name
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
@@ -45,8 +45,10 @@ class JobSpec:
     # A filing job's files: (name in its input folder, where it goes below the item's
     # library folder), as dispatch settled them from the roles approved at remux_review.
     files: tuple[tuple[str, str], ...] | None = None
-    # A rip started by a disc in a drive (mp rip --device): that drive, /dev/srN.
+    # A rip started by a disc in a drive (mp rip --device): that drive, /dev/srN, and
+    # the host it is in (only that host's worker claims the rip).
     device: str = ""
+    host: str = ""
 
     @property
     def marker_folder(self) -> str:
@@ -83,7 +85,7 @@ def build_spec(
     now: datetime,
     destination: str | None = None,
     episodes: tuple[int, int] | None = None,
-    device: str = "",
+    drive: Drive | None = None,
 ) -> dict:
     input_dir, output_dir = job_dirs(config, kind, key)
     if kind == "filebot" and not destination:
@@ -106,7 +108,7 @@ def build_spec(
         "created_at": now.isoformat(timespec="seconds"),
         "not_before": 0,
         **({"episodes": {"season": episodes[0], "first": episodes[1]}} if episodes else {}),
-        **({"device": device} if device else {}),
+        **({"device": drive.device, "host": drive.host} if drive else {}),
     }
 
 
@@ -224,15 +226,27 @@ def _files(
     return tuple(pairs)
 
 
-def _device(data: dict, kind: str) -> str:
-    """The drive of a rip started by its disc: only an optical drive, only for a rip (a
-    forged spec must not hand a script /dev/sda)."""
-    if "device" not in data:
-        return ""
-    device = data["device"]
-    if kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device):
+def _drive(data: dict, kind: str) -> Drive:
+    """The drive of a rip started by its disc, and its host: only an optical drive, only
+    for a rip (a forged spec must not hand a script /dev/sda)."""
+    device = data.get("device", "")
+    if "device" in data and (
+        kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device)
+    ):
         raise SpecError("field 'device' is not an optical drive (/dev/srN) of a rip job")
-    return device
+    host = data.get("host", "")
+    if "host" in data and (not device or not isinstance(host, str) or not HOST_NAME.fullmatch(host)):
+        raise SpecError("field 'host' is not a host name beside a rip's 'device'")
+    return Drive(host, device)
+
+
+def drive_of(data: dict | None) -> Drive | None:
+    """The drive a rip's spec names, if it names one that parse_spec would accept."""
+    try:
+        drive = _drive(data or {}, "rip")
+    except SpecError:
+        return None
+    return drive if drive.device else None
 
 
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
@@ -260,6 +274,7 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     if key.type != name.item_type or key.uid != name.item_uid or item.get("uid") != key.uid:
         raise SpecError("field 'item' does not match the job's name")
     input_dir, output_dir, destination = _check_paths(config, kind, key, data)
+    drive = _drive(data, kind)
     not_before = back_off_time(data.get("not_before", 0))
     if not_before is None:
         raise SpecError("field 'not_before' is not a time")
@@ -279,5 +294,6 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         roots=(config.staging_root, config.library_root),
         episodes=_episodes(data, kind, key),
         files=_files(data, kind, key, destination),
-        device=_device(data, kind),
+        device=drive.device,
+        host=drive.host,
     )

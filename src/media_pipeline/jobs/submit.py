@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.disc import Drive
 from media_pipeline.faults import crash_point
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
@@ -36,7 +37,7 @@ def submit_job(
     destination: str | None = None,
     episodes: Numbered | None = None,
     files: list[tuple[str, str]] | None = None,
-    device: str = "",
+    drive: Drive | None = None,
 ) -> str:
     """Write one job for an item into the queue, record it, and move the item to the
     state it is in while the job is live. Used by dispatch, rip and retry."""
@@ -50,7 +51,7 @@ def submit_job(
         now=now,
         destination=destination,
         episodes=(episodes.season, episodes.first) if episodes else None,
-        device=device,
+        drive=drive,
     )
     if files is not None:
         # Where each file goes; reconcile holds a pending spec to what dispatch would
