@@ -207,6 +207,57 @@ def test_the_udev_rule_starts_the_rip_unit_for_video_discs_only():
     assert {re.search(r"ID_CDROM_MEDIA_(BD|DVD)", line)[1] for line in lines} == {"BD", "DVD"}
 
 
+def udev_test(rules: Path, action: str) -> str:
+    """What udev's own parser and matcher make of the rules in folder rules, for a change
+    or add event of this machine's first block device: `udevadm test` (it runs no RUN
+    program) with the folder mounted over /etc/udev/rules.d in a private mount namespace."""
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c",
+         'mount --bind "$0" /etc/udev/rules.d && exec udevadm test --action="$1" "$2"',
+         str(rules), action, f"/sys/class/block/{BLOCK_DEVICE}"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout + done.stderr
+
+
+BLOCK_DEVICE = min((path.name for path in Path("/sys/class/block").glob("*")), default=None)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("udevadm") or not shutil.which("unshare")
+    or BLOCK_DEVICE is None,
+    reason="udevadm test needs root, unshare, udev and a block device",
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("disc", "action", "starts"),
+    [
+        ({"ID_CDROM_MEDIA_DVD": "1"}, "change", True),
+        ({"ID_CDROM_MEDIA_BD": "1"}, "change", True),
+        ({"ID_CDROM_MEDIA_CD": "1"}, "change", False),  # an audio CD
+        ({"ID_CDROM_MEDIA_DVD": "1"}, "add", False),  # the drive appearing, no disc put in
+    ],
+)
+def test_udev_itself_reads_the_rule_and_starts_the_rip_of_a_video_disc(
+    tmp_path, disc, action, starts
+):
+    """The rule as written, but for the kernel name: this machine has no optical drive, so
+    its first block device stands in, with a disc's properties set by a rule before ours."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    rule = render_udev_rule("/usr/bin/systemctl")
+    assert rule.count('KERNEL=="sr[0-9]*"') == 2
+    (rules / "90-media-pipeline.rules").write_text(
+        rule.replace('KERNEL=="sr[0-9]*"', f'KERNEL=="{BLOCK_DEVICE}"')
+    )
+    properties = {"ID_CDROM_MEDIA": "1", **disc}
+    sets = ", ".join(f'ENV{{{key}}}="{value}"' for key, value in properties.items())
+    (rules / "10-stand-in-disc.rules").write_text(f'KERNEL=="{BLOCK_DEVICE}", {sets}\n')
+    said = udev_test(rules, action)
+    assert "90-media-pipeline.rules" in said and "Invalid" not in said, said[-3000:]
+    run = f"run: '/usr/bin/systemctl --no-block start mp-rip@{BLOCK_DEVICE}.service'"
+    assert (run in said) == starts, said[-3000:]
+
+
 def test_timers_install_on_the_ripper_writes_the_rule_and_the_rip_unit(pipeline):
     dest = pipeline.root / "units"
     said = pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1").stdout
