@@ -406,7 +406,8 @@ def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     (ronin_env,) = pipeline.root.glob("env.job_*rip*Ronin*")
     assert "MP_DEVICE=/dev/sr0" in ronin_env.read_text().splitlines()
     # ct302b's own claim takes its disc's rip.
-    claimed = as_host("ct302b", MP, "claim", "--worker", "w1", "--config", str(pipeline.config_path))
+    config = str(pipeline.config_path)
+    claimed = as_host("ct302b", MP, "claim", "--worker", "w1", "--config", config)
     assert "completed" in claimed.stdout, claimed.stdout + claimed.stderr
     assert pipeline.queue("pending") == []
 

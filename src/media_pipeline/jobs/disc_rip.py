@@ -81,9 +81,7 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         if dry_run:
             return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
         now = datetime.now(UTC)
-        job_id = queue.submit(
-            build_spec(config, "rip", key, priority=0, now=now, drive=drive)
-        )
+        job_id = queue.submit(build_spec(config, "rip", key, priority=0, now=now, drive=drive))
     return ManageResult(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "
         "in at its next reconcile; 'mp rename' corrects the title)"

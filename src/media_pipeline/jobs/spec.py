@@ -235,7 +235,8 @@ def _drive(data: dict, kind: str) -> Drive:
     ):
         raise SpecError("field 'device' is not an optical drive (/dev/srN) of a rip job")
     host = data.get("host", "")
-    if "host" in data and (not device or not isinstance(host, str) or not HOST_NAME.fullmatch(host)):
+    named = isinstance(host, str) and HOST_NAME.fullmatch(host)
+    if "host" in data and not (device and named):
         raise SpecError("field 'host' is not a host name beside a rip's 'device'")
     return Drive(host, device)
 
