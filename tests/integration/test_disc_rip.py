@@ -397,6 +397,7 @@ def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     # This host's claim leaves it: the disc is in ct302b's drive.
     assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
     assert pipeline.queue("pending") == [heat]
+    assert "disc in ct302b:/dev/sr0" in pipeline.mp("jobs").stdout  # why it waits
     # This host's /dev/sr0 is another drive: its disc is queued too, and ripped here.
     drive("RONIN")
     here = rip_device(ripper)

@@ -20,6 +20,7 @@ from media_pipeline.jobs.queue import (
     back_off_time,
     parse_entry,
 )
+from media_pipeline.jobs.spec import drive_of
 from media_pipeline.text import duration_text
 
 STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
@@ -48,6 +49,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                     queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
                 )
                 not_before = spec.get("not_before")
+                drive = drive_of(spec)
                 jobs.append(
                     {
                         "id": job.job_id,
@@ -69,6 +71,8 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                         "reason": _text(result.get("reason"))
                         if folder_state != "completed"
                         else None,
+                        # A rip a disc started: only that host's worker claims it.
+                        "drive": ":".join(filter(None, drive)) if drive else None,
                     }
                 )
         return jobs
@@ -94,6 +98,7 @@ def _rejected(queue: Queue, now: float) -> list[dict]:
                 "heartbeat_age_seconds": None,
                 "not_before": None,
                 "reason": entry.reason,
+                "drive": None,
                 "folder": queue.folder(REJECTED_DIR, entry.name),
             }
         )
@@ -118,6 +123,8 @@ def format_jobs(jobs: list[dict]) -> str:
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
         note = waits or (printable(str(job["reason"]))[:40] if job["reason"] else "")
+        if not note and job["state"] == "pending" and job["drive"]:
+            note = f"disc in {job['drive']}"
         failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
             [
