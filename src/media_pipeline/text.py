@@ -51,19 +51,21 @@ def local_time(timestamp: str | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def duration_text(seconds: float | None, *, short: bool = False) -> str:
-    """A duration for people: '45 s', '12 min', '5 h', '3 days' (or 45s, 12m, 5h, 3d)."""
+def duration_text(seconds: float | None, *, short: bool = False, tenths: bool = False) -> str:
+    """A duration for people: '45 s', '12 min', '5 h', '3 days' (or 45s, 12m, 5h, 3d);
+    with tenths, '4.5 s', '12.3 min' (a chart of fast stages)."""
     if seconds is None:
         return ""
-    seconds = int(seconds)
     for limit, size, long_unit, short_unit in (
         (120, 1, " s", "s"),
         (7200, 60, " min", "m"),
         (172800, 3600, " h", "h"),
+        (float("inf"), 86400, " days", "d"),
     ):
         if seconds < limit:
-            return f"{seconds // size}{short_unit if short else long_unit}"
-    return f"{seconds // 86400}{'d' if short else ' days'}"
+            amount = f"{seconds / size:.1f}" if tenths else str(int(seconds) // size)
+            return amount + (short_unit if short else long_unit)
+    return ""
 
 
 def size_text(count: int) -> str:

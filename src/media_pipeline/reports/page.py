@@ -23,7 +23,7 @@ from media_pipeline.reports.status import StatusReport, run_status
 from media_pipeline.reports.why import explain, item_decisions
 from media_pipeline.states import DISPLAY_ORDER, STOPPED
 from media_pipeline.store import reading_database
-from media_pipeline.text import utc_now
+from media_pipeline.text import duration_text, utc_now
 
 REFRESH_SECONDS = 30
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -228,7 +228,7 @@ def _bars(rows: list[tuple[str, float, str]], unit: str, title: str) -> str:
 
 def _stage_chart(stats: Stats) -> str:
     rows = [
-        (s["stage"], s["median_seconds"], _duration(s["median_seconds"]))
+        (s["stage"], s["median_seconds"], duration_text(s["median_seconds"], tenths=True))
         for s in stats.stages
         if s["median_seconds"] is not None
     ]
@@ -241,14 +241,6 @@ def _ratio_chart(stats: Stats) -> str:
     if len(rows) > CHART_ITEMS:
         rows, unit = rows[-CHART_ITEMS:], f"{unit}; the last {CHART_ITEMS} of {len(rows)}"
     return _bars(rows, unit, "Compression per item")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def _timeline(page: Page) -> str:
