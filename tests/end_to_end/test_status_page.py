@@ -159,3 +159,30 @@ def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_
     out = pipeline.mp("reconcile")  # exit 0, and no warning about the page
     assert "status page" not in out.stderr, out.stderr
     assert "Jobs of the last day, per worker" in page.read_text()
+
+
+def test_on_a_phone_the_charts_are_readable_and_only_they_scroll(pipeline, tmp_path):
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile")
+    page = tmp_path / "mp.html"
+    pipeline.mp("status", "--html", str(page))
+    # A phone's width: headless Chromium lays a window out at 500 px at least, so the page
+    # is shown in a frame 390 px wide, and the test's own page measures what it laid out.
+    phone = tmp_path / "phone.html"
+    phone.write_text(
+        '<html><body><iframe id="f" src="mp.html" style="width:390px;height:844px;border:0">'
+        "</iframe><script>document.getElementById('f').onload = function(){"
+        " var d = this.contentDocument;"
+        " var t = d.querySelector('svg text').getBoundingClientRect();"
+        " document.body.dataset.measured = [t.height, d.documentElement.scrollWidth,"
+        " d.documentElement.clientWidth].join(' '); };</script></body></html>"
+    )
+    dom = browser("--allow-file-access-from-files", "--dump-dom", "--virtual-time-budget=3000",
+                  page=phone)  # fmt: skip
+    found = re.search(r'data-measured="([\d.]+) (\d+) (\d+)"', dom.stdout)
+    assert found, dom.stdout[:2000] + dom.stderr[-2000:]
+    label_height, page_width, frame_width = map(float, found.groups())
+    assert frame_width == 390
+    assert label_height >= 12, "a chart's labels as large as the page's small print"
+    assert page_width <= frame_width, "the page itself never scrolls sideways"

@@ -221,8 +221,8 @@ def _bars(rows: list[tuple[str, float, str]], unit: str, title: str) -> str:
         )
     return (
         f"<figure><figcaption>{e(title)} ({e(unit)})</figcaption>"
-        f'<svg viewBox="0 0 560 {height}" role="img" aria-label="{e(title)}">'
-        f"<title>{e(title)}</title>{''.join(bars)}</svg></figure>"
+        f'<div class="scroll"><svg viewBox="0 0 560 {height}" role="img" aria-label="{e(title)}">'
+        f"<title>{e(title)}</title>{''.join(bars)}</svg></div></figure>"
     )
 
 
@@ -281,8 +281,9 @@ def _timeline(page: Page) -> str:
     )
     return (
         f"<figure><figcaption>Jobs of the last day, per worker: {legend}</figcaption>"
-        f'<svg viewBox="0 0 560 {height}" role="img" aria-label="Jobs of the last day">'
-        f"<title>Jobs of the last day, per worker</title>{''.join(parts)}</svg></figure>"
+        f'<div class="scroll"><svg viewBox="0 0 560 {height}" role="img" '
+        'aria-label="Jobs of the last day">'
+        f"<title>Jobs of the last day, per worker</title>{''.join(parts)}</svg></div></figure>"
     )
 
 
@@ -294,6 +295,8 @@ def _moment(timestamp: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+# Charts keep at least 480 px and scroll sideways on a phone: scaled down to fit, their
+# 12 px labels would be 7 px.
 STYLE = """
 :root{color-scheme:light dark;--bg:#fafafa;--fg:#1d1d1f;--muted:#666;--line:#ddd;--card:#fff;
 --bar:#4e79a7;--ok:#2e7d32;--bad:#c62828}
@@ -315,7 +318,8 @@ padding:6px;border-radius:4px;max-height:12em;overflow:auto}
 padding:4px 10px;text-align:center}.count b{display:block;font-size:1.4em}
 .count span{font-size:.8em}
 .s-FAILED,.s-REJECTED,.bad{color:var(--bad)}.s-IN_LIBRARY,.ok{color:var(--ok)}
-svg{width:100%;max-width:640px;height:auto}svg text{fill:var(--fg);font-size:12px}
+svg{width:100%;min-width:480px;max-width:640px;height:auto;display:block}
+svg text{fill:var(--fg);font-size:12px}
 .bar{fill:var(--bar)}
 .grid{stroke:var(--line)}figure{margin:0 0 18px}figcaption{color:var(--muted);font-size:.85em}
 td{overflow-wrap:anywhere;min-width:8ch}pre{overflow-wrap:anywhere}
