@@ -199,6 +199,8 @@ def eject(device: str) -> str | None:
         )
     except FileNotFoundError:
         return "eject is not installed (the package is eject, or util-linux)"
+    except OSError as error:  # not executable, not a program, no process to spare
+        return f"eject could not start ({error.strerror or error})"
     except subprocess.TimeoutExpired:
         return f"eject did not finish in {EJECT_SECONDS} s"
     if done.returncode != 0:

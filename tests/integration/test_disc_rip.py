@@ -207,26 +207,48 @@ def test_the_udev_rule_starts_the_rip_unit_for_video_discs_only():
     assert {re.search(r"ID_CDROM_MEDIA_(BD|DVD)", line)[1] for line in lines} == {"BD", "DVD"}
 
 
+# udevadm test applies what the rules say to the device: it writes /run/udev's database,
+# links in /dev and sets the node's owner and mode. So it runs in a mount namespace with
+# its own empty /dev (but /dev/null) and /run, and on a loop device, never a real disk.
+UDEV_TEST = """set -e
+rules=$0 action=$1 device=$2 keep=$3
+mount --bind /dev/null "$keep"
+mount -t tmpfs tmpfs /dev
+touch /dev/null
+mount --bind "$keep" /dev/null
+mount -t tmpfs tmpfs /run
+mount --bind "$rules" /etc/udev/rules.d
+exec udevadm test --action="$action" "$device"
+"""
+LOOP = min((path.name for path in Path("/sys/class/block").glob("loop[0-9]*")), default=None)
+
+
+def machine_udev_state() -> tuple:
+    node = Path("/dev", str(LOOP)).stat()
+    data = Path("/run/udev/data", f"b{os.major(node.st_rdev)}:{os.minor(node.st_rdev)}")
+    written = data.stat().st_mtime_ns if data.exists() else None
+    return node.st_mode, node.st_uid, node.st_gid, written
+
+
 def udev_test(rules: Path, action: str) -> str:
     """What udev's own parser and matcher make of the rules in folder rules, for a change
-    or add event of this machine's first block device: `udevadm test` (it runs no RUN
-    program) with the folder mounted over /etc/udev/rules.d in a private mount namespace."""
+    or add event of a loop device (udevadm test runs no RUN program)."""
+    before = machine_udev_state()
+    keep = rules.parent / "null"
+    keep.touch()
     done = subprocess.run(
-        ["unshare", "--mount", "sh", "-c",
-         'mount --bind "$0" /etc/udev/rules.d && exec udevadm test --action="$1" "$2"',
-         str(rules), action, f"/sys/class/block/{BLOCK_DEVICE}"],
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", UDEV_TEST,
+         str(rules), action, f"/sys/class/block/{LOOP}", str(keep)],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
+    assert machine_udev_state() == before, "the machine's own node and udev database as they were"
     return done.stdout + done.stderr
-
-
-BLOCK_DEVICE = min((path.name for path in Path("/sys/class/block").glob("*")), default=None)
 
 
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("udevadm") or not shutil.which("unshare")
-    or BLOCK_DEVICE is None,
-    reason="udevadm test needs root, unshare, udev and a block device",
+    or LOOP is None or not Path("/dev", str(LOOP)).exists(),
+    reason="udevadm test needs root, unshare, udev and a loop device",
 )  # fmt: skip
 @pytest.mark.parametrize(
     ("disc", "action", "starts"),
@@ -241,20 +263,20 @@ def test_udev_itself_reads_the_rule_and_starts_the_rip_of_a_video_disc(
     tmp_path, disc, action, starts
 ):
     """The rule as written, but for the kernel name: this machine has no optical drive, so
-    its first block device stands in, with a disc's properties set by a rule before ours."""
+    a loop device stands in, with a disc's properties set by a rule before ours."""
     rules = tmp_path / "rules"
     rules.mkdir()
     rule = render_udev_rule("/usr/bin/systemctl")
     assert rule.count('KERNEL=="sr[0-9]*"') == 2
     (rules / "90-media-pipeline.rules").write_text(
-        rule.replace('KERNEL=="sr[0-9]*"', f'KERNEL=="{BLOCK_DEVICE}"')
+        rule.replace('KERNEL=="sr[0-9]*"', f'KERNEL=="{LOOP}"')
     )
     properties = {"ID_CDROM_MEDIA": "1", **disc}
     sets = ", ".join(f'ENV{{{key}}}="{value}"' for key, value in properties.items())
-    (rules / "10-stand-in-disc.rules").write_text(f'KERNEL=="{BLOCK_DEVICE}", {sets}\n')
+    (rules / "10-stand-in-disc.rules").write_text(f'KERNEL=="{LOOP}", {sets}\n')
     said = udev_test(rules, action)
     assert "90-media-pipeline.rules" in said and "Invalid" not in said, said[-3000:]
-    run = f"run: '/usr/bin/systemctl --no-block start mp-rip@{BLOCK_DEVICE}.service'"
+    run = f"run: '/usr/bin/systemctl --no-block start mp-rip@{LOOP}.service'"
     assert (run in said) == starts, said[-3000:]
 
 

@@ -88,3 +88,6 @@ def test_eject_names_what_stopped_it(tmp_path, monkeypatch):
     assert eject("/dev/sr0") == "eject is not installed (the package is eject, or util-linux)"
     assert eject("/dev/sda") == "/dev/sda is not an optical drive (/dev/srN)"
     assert eject("/dev/sr0\n") == "/dev/sr0\\n is not an optical drive (/dev/srN)"
+    unrunnable = tmp_path / "eject"
+    unrunnable.write_text("#!/bin/sh\n")  # not executable
+    assert eject("/dev/sr0") == "eject could not start (Permission denied)"
