@@ -445,6 +445,11 @@ def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
     metavar="/dev/srN",
     help="The drive a disc went into: type and title guessed from its label (udev runs this).",
 )
+@click.option(
+    "--worker",
+    metavar="NAME",
+    help="With --device: this host's worker that rips (default: the host's name).",
+)
 @DRY_RUN
 @common_options
 def rip(
@@ -454,6 +459,7 @@ def rip(
     disc_label: str,
     edition: str,
     device: str | None,
+    worker: str | None,
     dry_run: bool,
 ) -> None:
     """Queue a rip job for a disc.
@@ -479,8 +485,10 @@ def rip(
             )
         from media_pipeline.jobs.disc_rip import run_rip_device
 
-        click.echo(run_rip_device(config, device, dry_run=dry_run).message)
+        click.echo(run_rip_device(config, device, worker, dry_run=dry_run).message)
         return
+    if worker is not None:
+        raise UsageError("--worker is for --device: the worker whose drive holds the disc")
     if not item_type or not title:
         raise UsageError("say which disc: --type and --title (or --device /dev/srN)")
     from media_pipeline.jobs.manage import run_rip

@@ -70,8 +70,9 @@ def ripper(pipeline):
 
 
 def rip_device(config: Path, device: str = "/dev/sr0", *more: str):
+    """`mp rip --device` as the rip unit written for worker w1 runs it."""
     return subprocess.run(
-        [MP, "rip", "--device", device, *more, "--config", str(config)],
+        [MP, "rip", "--device", device, "--worker", "w1", *more, "--config", str(config)],
         capture_output=True, text=True,
     )  # fmt: skip
 
@@ -102,7 +103,7 @@ def test_a_disc_seen_twice_queues_one_rip(pipeline, drive, ripper):
     # Udev's events for one disc arrive together: two commands at once, one job.
     drive("HEAT", "sr1")
     together = [
-        subprocess.Popen([MP, "rip", "--device", "/dev/sr1", "--config", str(ripper)],
+        subprocess.Popen([MP, "rip", "--device", "/dev/sr1", "--worker", "w1", "--config", ripper],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(4)
     ]  # fmt: skip
@@ -122,7 +123,7 @@ def test_one_label_in_two_drives_at_once_and_a_nameless_disc_seen_again(pipeline
     drive("BOXSET", "sr0")
     drive("BOXSET", "sr1")
     together = [
-        subprocess.Popen([MP, "rip", "--device", device, "--config", str(ripper)],
+        subprocess.Popen([MP, "rip", "--device", device, "--worker", "w1", "--config", ripper],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for device in ("/dev/sr0", "/dev/sr1", "/dev/sr0", "/dev/sr1")
     ]  # fmt: skip
@@ -183,6 +184,26 @@ def test_what_is_not_a_video_disc_is_refused_in_one_sentence(
     assert done.returncode == 2 and sentence in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert pipeline.queue("pending") == []
+
+
+def test_a_disc_no_worker_here_would_rip_is_refused(pipeline, drive, ripper):
+    drive("HEAT")
+    for worker in ("nosuch", "w2"):  # w2 transcodes only
+        settings = yaml.safe_load(ripper.read_text())
+        settings["workers"]["w2"] = {"kinds": ["transcode"]}
+        ripper.write_text(yaml.safe_dump(settings))
+        done = subprocess.run(
+            [MP, "rip", "--device", "/dev/sr0", "--worker", worker, "--config", str(ripper)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert f"no worker '{worker}' rips in {ripper}: nothing on this host" in done.stderr
+    assert pipeline.queue("pending") == []
+    typed = subprocess.run(
+        [MP, "rip", "--type", "movie", "--title", "Heat", "--worker", "w1", "--config", ripper],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert typed.returncode == 2 and "--worker is for --device" in typed.stderr
 
 
 def test_other_options_do_not_mix_with_a_device(pipeline, drive, ripper):
@@ -286,7 +307,8 @@ def test_timers_install_on_the_ripper_writes_the_rule_and_the_rip_unit(pipeline)
     assert (dest / "90-media-pipeline.rules").read_text().count("mp-rip@%k.service") == 2
     assert "udevadm control --reload" in said
     service = (dest / "mp-rip@.service").read_text()
-    assert "rip --device /dev/%i" in service and "DeviceAllow=block-sr rw" in service
+    assert "rip --device /dev/%i --worker w1 --config" in service
+    assert "DeviceAllow=block-sr rw" in service
     user = pipeline.root / "user"
     pipeline.mp("timers", "install", "--dest", str(user), "--user", "--worker", "w1")
     assert not (user / "90-media-pipeline.rules").exists(), "udev starts system units only"
@@ -412,7 +434,8 @@ def pending_specs(pipeline) -> dict[str, dict]:
 @needs_namespaces
 def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     drive("HEAT")
-    there = as_host("ct302b", MP, "rip", "--device", "/dev/sr0", "--config", str(ripper))
+    there = as_host("ct302b", MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
+                    "--config", str(ripper))  # fmt: skip
     assert there.returncode == 0, there.stderr
     ((heat, spec),) = pending_specs(pipeline).items()
     assert (spec["device"], spec["host"]) == ("/dev/sr0", "ct302b")
@@ -432,6 +455,16 @@ def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     config = str(pipeline.config_path)
     claimed = as_host("ct302b", MP, "claim", "--worker", "w1", "--config", config)
     assert "completed" in claimed.stdout, claimed.stdout + claimed.stderr
+    assert pipeline.queue("pending") == []
+
+
+@needs_namespaces
+def test_a_host_whose_name_a_job_cannot_hold_queues_nothing(pipeline, drive, ripper):
+    drive("HEAT")
+    long_name = "h" * 64  # Linux allows 64; a DNS label, and a job's host, 63
+    done = as_host(long_name, MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
+                   "--config", str(ripper))  # fmt: skip
+    assert done.returncode == 2 and "is not one a job can name" in done.stderr, done.stderr
     assert pipeline.queue("pending") == []
 
 

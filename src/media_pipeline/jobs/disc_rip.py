@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import filelock
 
-from media_pipeline.config import Config, host_name
+from media_pipeline.config import HOST_NAME, Config, host_name
 from media_pipeline.disc import Disc, Drive, guess, read_disc
 from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import local_lock_folder
@@ -36,7 +36,10 @@ from media_pipeline.states import STAGE_FOLDERS
 LOCK_SECONDS = 60
 
 
-def run_rip_device(config: Config, device: str, *, dry_run: bool = False) -> ManageResult:
+def run_rip_device(
+    config: Config, device: str, worker: str | None = None, *, dry_run: bool = False
+) -> ManageResult:
+    _check_ripper(config, worker or host_name())
     disc = read_disc(device)
     guessed = guess(disc.label, uuid=disc.uuid)
     key = key_from_parts(guessed.type, guessed.title, guessed.disc_label)
@@ -47,6 +50,22 @@ def run_rip_device(config: Config, device: str, *, dry_run: bool = False) -> Man
             return _queue_once(config, disc, key, seen, dry_run)
     except filelock.Timeout:
         raise UsageError("another 'mp rip --device' held its lock for a minute") from None
+
+
+def _check_ripper(config: Config, worker: str) -> None:
+    """The job names this host: refused where no worker here rips (it would wait for
+    ever), or where the host's name is not one a job may name."""
+    if not HOST_NAME.fullmatch(host_name()):
+        raise UsageError(
+            f"this host's name '{printable(host_name())}' is not one a job can name "
+            "(letters, digits, - and _, at most 63): rename the host to rip from its drives"
+        )
+    found = config.workers.get(worker)
+    if found is None or "rip" not in found.kinds:
+        raise UsageError(
+            f"no worker '{printable(worker)}' rips in {config.source}: nothing on this host "
+            "would rip the disc (a ripper whose worker has another name: --worker NAME)"
+        )
 
 
 def _live_rip_from(queue: Queue, drive: Drive) -> tuple[str, str] | None:

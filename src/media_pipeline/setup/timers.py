@@ -221,6 +221,7 @@ def render_units(
     user: bool = False,
     transcoders: tuple[str, ...] = (),
     settings: UnitSettings = DEFAULT_UNIT_SETTINGS,
+    ripper: str | None = None,
 ) -> dict[str, str]:
     """File name (below the unit folder) -> text of every unit, and of the priority
     drop-in of each transcoding worker's claim instance."""
@@ -258,7 +259,7 @@ def render_units(
     # Started by the udev rule (UDEV_RULE) when a disc goes into a drive; never a timer.
     units["mp-rip@.service"] = _service(
         "queue the rip of the disc in /dev/%i",
-        "rip --device /dev/%i",
+        "rip --device /dev/%i" + (f" --worker {ripper}" if ripper else ""),
         "mp-rip-%i",
         paths,
         [paths.staging_root, paths.queue_dir, paths.database_folder],
@@ -338,8 +339,14 @@ def run_timers_install(
     if controller is None:
         controller = os.path.isdir(os.path.dirname(config.database))
     transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
+    # The worker on this host that rips, which `mp rip --device` queues the disc's rip for.
+    ripper = next((w for w in workers if "rip" in config.workers[w].kinds), None)
     units = render_units(
-        paths_for(config), user=user, transcoders=transcoders, settings=config.units
+        paths_for(config),
+        user=user,
+        transcoders=transcoders,
+        settings=config.units,
+        ripper=ripper,
     )
     files = {os.path.join(folder, name): text for name, text in units.items()}
     udev_reload = []
