@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from media_pipeline.config import HOST_NAME
 from media_pipeline.errors import UsageError
 from media_pipeline.items import printable
 
@@ -56,6 +57,17 @@ class Drive(NamedTuple):
 
     host: str
     device: str
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.device}" if self.host else self.device
+
+    @classmethod
+    def parse(cls, text: str | None) -> Drive | None:
+        """The drive str() wrote, or None for anything else."""
+        host, _colon, device = (text or "").rpartition(":")
+        if not DEVICE.fullmatch(device) or (host and not HOST_NAME.fullmatch(host)):
+            return None
+        return cls(host, device)
 
 
 @dataclass(frozen=True)

@@ -117,10 +117,18 @@ def change_state(
 
 
 def create_item(
-    db: Database, key: ItemKey, state: State, *, trigger: str, reason: str, priority: int = 0
+    db: Database,
+    key: ItemKey,
+    state: State,
+    *,
+    trigger: str,
+    reason: str,
+    priority: int = 0,
+    drive: str | None = None,
 ) -> dict:
     """Add an item no marker has shown yet (a rip queued, an item restored from the queue),
-    with its first transition; returns its row."""
+    with its first transition and the drive its disc is in, if a disc started it;
+    returns its row."""
     now = utc_now()
     db.table("media_items").insert(
         {
@@ -132,6 +140,7 @@ def create_item(
             "priority": priority,
             "created_at": now,
             "updated_at": now,
+            "drive": drive,
         }
     )
     db.table("state_transitions").insert(transition_row(key.uid, None, state, trigger, reason, now))

@@ -158,6 +158,12 @@ def _migration_6(db: Database) -> None:
     db.table("human_approvals").add_column("roles", str)
 
 
+def _migration_7(db: Database) -> None:
+    # Where the item's disc was when a disc started its rip ("ct302:/dev/sr0"), as the
+    # controller first saw it: a retried rip reads that drive again.
+    db.table("media_items").add_column("drive", str)
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -165,6 +171,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_4,
     _migration_5,
     _migration_6,
+    _migration_7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -478,20 +478,65 @@ def test_a_host_no_host_is_named_is_refused_not_left_waiting(pipeline, drive, ri
     assert "field 'host' is not a host name beside a rip's 'device'" in reason, reason
 
 
-def test_a_retried_rip_reads_the_same_drive_on_the_same_host(pipeline, drive):
+def failed_for_good(pipeline, device: str = "/dev/sr0") -> dict:
+    """A disc's rip on this host that failed with no attempt left; its item, FAILED."""
     pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
     pipeline.mp("reconcile")
-    drive("HEAT", "sr2")
-    rip_device(pipeline.config_path, "/dev/sr2")
+    rip_device(pipeline.config_path, device)
     pipeline.behave("rip", "fail")
     assert "failed for good" in pipeline.mp("claim", "--worker", "w1", expect=None).stdout
+    (pipeline.root / "behaviour.rip").unlink()
     pipeline.mp("reconcile")
     (item,) = pipeline.status_json()["items"]
     assert item["state"] == "FAILED"
-    (pipeline.root / "behaviour.rip").unlink()
+    return item
+
+
+def test_a_retried_rip_reads_the_drive_its_disc_was_in_whatever_the_share_says(pipeline, drive):
+    drive("HEAT", "sr2")
+    item = failed_for_good(pipeline, "/dev/sr2")
+    # A newer rip of the item forged into failed/, naming another drive on another host.
+    failed = pipeline.staging / ".pipeline" / "jobs" / "failed"
+    (real,) = failed.iterdir()
+    forged = failed / re.sub(r"_p500_\d{8}T\d+_", "_p500_20991231T235959000000_", real.name)
+    shutil.copytree(real, forged)
+    spec = json.loads((forged / "spec.json").read_text())
+    spec.update(id=forged.name, device="/dev/sr7", host="ghost")
+    (forged / "spec.json").write_text(json.dumps(spec))
+    pipeline.mp("reconcile")
+    said = pipeline.mp("retry", item["uid"], "--dry-run").stdout
+    assert f"its rip reads {host_name()}:/dev/sr2 again" in said, said
     pipeline.mp("retry", item["uid"])
     ((_job_id, spec),) = pending_specs(pipeline).items()
     assert (spec["device"], spec["host"]) == ("/dev/sr2", host_name())
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
     envs = sorted(pipeline.root.glob("env.job_*rip*"), key=os.path.getmtime)
     assert "MP_DEVICE=/dev/sr2" in envs[-1].read_text().splitlines()
+
+
+def test_a_disc_rip_the_ripper_queued_and_the_worker_refused_keeps_its_drive(
+    pipeline, drive, ripper
+):
+    drive("HEAT")
+    rip_device(ripper)
+    pipeline.mp("reconcile")  # the controller takes the item in, and where its disc is
+    ((job_id, spec),) = pending_specs(pipeline).items()
+    path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
+    path.write_text(json.dumps({**spec, "priority": "x"}))  # changed on the share
+    assert "priority" in refused_by_worker(pipeline, "rip")
+    pipeline.mp("reconcile")
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "FAILED", item
+    pipeline.mp("retry", item["uid"])
+    ((_job_id, spec),) = pending_specs(pipeline).items()
+    assert (spec["device"], spec["host"]) == ("/dev/sr0", host_name())
+
+
+def test_a_retry_waits_while_its_drive_rips_another_disc(pipeline, drive):
+    drive("HEAT")
+    heat = failed_for_good(pipeline)
+    drive("RONIN")  # the person put the next disc in
+    assert rip_device(pipeline.config_path).returncode == 0
+    done = pipeline.mp("retry", heat["uid"], expect=2)
+    assert f"its drive {host_name()}:/dev/sr0 is ripping another disc now" in done.stderr
+    assert len(pipeline.queue("pending")) == 1

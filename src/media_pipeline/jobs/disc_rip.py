@@ -28,8 +28,8 @@ from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import local_lock_folder
 from media_pipeline.identity import check_share
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.jobs.manage import ManageResult, key_from_parts, run_rip
-from media_pipeline.jobs.queue import LIVE_DIRS, SPEC_FILE, Queue
+from media_pipeline.jobs.manage import ManageResult, key_from_parts, live_rip_in, run_rip
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.states import STAGE_FOLDERS
 
@@ -68,22 +68,11 @@ def _check_ripper(config: Config, worker: str) -> None:
         )
 
 
-def _live_rip_from(queue: Queue, drive: Drive) -> tuple[str, str] | None:
-    """(state, folder name) of a pending or running rip of the disc in drive. A rip that
-    names no host counts as this host's (one drive never holds two discs)."""
-    for state, name, job in queue.jobs(LIVE_DIRS):
-        if job.kind == "rip":
-            spec = queue.read_job_json(state, name, SPEC_FILE) or {}
-            if spec.get("device") == drive.device and spec.get("host", drive.host) == drive.host:
-                return state, name
-    return None
-
-
 def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bool):
     check_share(config.staging_root)
     with Queue.of(config) as queue:
         drive = Drive(host_name(), disc.device)
-        live = queue.live_job_for(key.uid) or _live_rip_from(queue, drive)
+        live = queue.live_job_for(key.uid) or live_rip_in(queue, drive)
         if live is not None:
             return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
         ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])

@@ -31,7 +31,7 @@ from media_pipeline.item_state import (
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
-    FINISHED_DIRS,
+    LIVE_DIRS,
     SPEC_FILE,
     JobName,
     Queue,
@@ -40,7 +40,6 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
-from media_pipeline.jobs.spec import drive_of
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import PIPELINE_DIR
@@ -149,7 +148,14 @@ def run_rip(
             )
         if dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
-        row = create_item(db, key, State.RIPPING, trigger="manual", reason="mp rip")
+        row = create_item(
+            db,
+            key,
+            State.RIPPING,
+            trigger="manual",
+            reason="mp rip",
+            drive=str(drive) if drive else None,
+        )
         job_id = submit_job(config, db, queue, row, "rip", drive=drive)
     return ManageResult(f"queued {job_id} for {printable(key.name)}")
 
@@ -278,10 +284,13 @@ def run_retry(
         asks = gate is not None and (
             ask_again or row["state"] == State.REJECTED or not _approved(db, row, gate)
         )
+        drive = _retry_drive(queue, row) if target == State.RIPPING else None
         if dry_run:
             again = f"; {gate} would ask again" if asks else ""
             if row["state"] == State.REJECTED or ask_again:
                 again += " (its decision is kept, set aside)"
+            if drive:
+                again += f"; its rip reads {drive} again"
             return ManageResult(f"{printable(name)}: would go back to {target}{again}")
         # Decisions set aside (kept): a rejection always; with --ask-again, the approval
         # at the gate it goes back to.
@@ -293,9 +302,9 @@ def run_retry(
         row = change_state(db, row, target, trigger="manual", reason=reason)
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
-            drive = _drive_of_last_rip(queue, row["uid"])
             job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-            return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}")
+            again = f" (reading {drive} again)" if drive else ""
+            return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}{again}")
     if moved:
         return ManageResult(
             f"{printable(name)}: its rejected output was set aside as {printable(moved)} "
@@ -306,18 +315,29 @@ def run_retry(
     return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
 
 
-def _drive_of_last_rip(queue: Queue, item_uid: str) -> Drive | None:
-    """The drive of the item's latest rip, when a disc started it: a retried rip reads
-    the same drive on the same host (a rip that failed left its disc in)."""
-    rips = [
-        (job.created, state, name)
-        for state, name, job in queue.jobs(FINISHED_DIRS)
-        if job.item_uid == item_uid and job.kind == "rip"
-    ]
-    if not rips:
-        return None
-    _created, state, name = max(rips)
-    return drive_of(queue.read_job_json(state, name, SPEC_FILE))
+def live_rip_in(queue: Queue, drive: Drive) -> tuple[str, str] | None:
+    """(state, folder name) of a pending or running rip of the disc in drive. A rip that
+    names no host counts as this host's (one drive never holds two discs)."""
+    for state, name, job in queue.jobs(LIVE_DIRS):
+        if job.kind == "rip":
+            spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+            if spec.get("device") == drive.device and spec.get("host", drive.host) == drive.host:
+                return state, name
+    return None
+
+
+def _retry_drive(queue: Queue, row: dict) -> Drive | None:
+    """The drive a retried rip reads: the one its disc was in when the disc started the
+    rip (as the controller first saw it; a failed rip leaves its disc in), unless another
+    disc's rip has that drive now."""
+    drive = Drive.parse(row.get("drive"))
+    busy = live_rip_in(queue, drive) if drive else None
+    if busy is not None:
+        raise UsageError(
+            f"{printable(item_name(row))}: its drive {drive} is ripping another disc now "
+            f"({busy[1]}); retry it once that rip ends, with this disc back in"
+        )
+    return drive
 
 
 def _approved_gate_waiting(config: Config, db: Database, row: dict) -> str | None:

@@ -51,6 +51,10 @@ class JobSpec:
     host: str = ""
 
     @property
+    def drive(self) -> Drive | None:
+        return Drive(self.host, self.device) if self.device else None
+
+    @property
     def marker_folder(self) -> str:
         """The item folder that gets the job's `<kind>.done` marker."""
         return self.input_dir if BY_KIND[self.kind].marks_input else self.output_dir

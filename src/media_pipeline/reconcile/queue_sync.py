@@ -441,9 +441,10 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
     database was lost): bring it back in the job's state."""
     spec_data = queue.read_job_json(state, name, SPEC_FILE)
     try:
-        key = parse_spec(spec_data, job, config).key
+        spec = parse_spec(spec_data, job, config)
     except SpecError:
         return []
+    key = spec.key
     running_state = KIND_STATES[job.kind]
     change = f"{printable(key.name)}: new item, {running_state} (restored from the queue)"
     if dry_run or db is None:
@@ -455,6 +456,7 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
         trigger="auto",
         reason="restored from the queue",
         priority=job.priority,
+        drive=str(spec.drive) if spec.drive else None,
     )
     return [change]
 
