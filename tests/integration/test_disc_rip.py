@@ -443,6 +443,9 @@ def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
     assert pipeline.queue("pending") == [heat]
     assert "disc in ct302b:/dev/sr0" in pipeline.mp("jobs").stdout  # why it waits
+    pipeline.mp("reconcile")
+    why = pipeline.mp("why", spec["item"]["uid"]).stdout
+    assert "for host ct302b, whose drive /dev/sr0 holds the disc" in why, why
     # This host's /dev/sr0 is another drive: its disc is queued too, and ripped here.
     drive("RONIN")
     here = rip_device(ripper)

@@ -19,6 +19,7 @@ from media_pipeline.jobs.queue import (
     RunningName,
     back_off_time,
 )
+from media_pipeline.jobs.spec import drive_of
 from media_pipeline.lookup import find_item
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
@@ -56,6 +57,13 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
         return (
             f"Its {kind} job has waited {waited}, but no worker under 'workers' in "
             f"{config.source} runs {kind} jobs."
+        )
+    drive = drive_of(spec)
+    if drive is not None and drive.host:
+        return (
+            f"Its {kind} job has waited {waited} for host {drive.host}, whose drive "
+            f"{drive.device} holds the disc: only a rip worker's claim on that host takes it "
+            "(is its mp-claim timer running?)."
         )
     return (
         f"Its {kind} job has waited {waited} in the queue for a worker to claim it; "
