@@ -117,16 +117,26 @@ def deployed(tmp_path):
 
 
 def host_virtualenv(venv: Path) -> Path:
-    """A host's virtualenv whose dependencies are the test environment's (no network):
-    the play installs the wheel into it with --no-deps --no-index. One per host, as on
-    real hosts: three plays at once must not install into one."""
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    """A host's virtualenv whose dependencies, pip among them, are the test environment's
+    (no network; and ensurepip would take seconds a host): the play installs the wheel
+    into it with --no-deps --no-index. One per host, as on real hosts: three plays at
+    once must not install into one."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     site = subprocess.run(
         [str(venv / "bin" / "python"), "-c",
          "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
     Path(site, "test-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # The venv's own pip command, running the test environment's pip for the venv.
+    pip = venv / "bin" / "pip"
+    pip.write_text(
+        f"#!{venv}/bin/python\nimport sys\nfrom pip._internal.cli.main import main\n"
+        "sys.exit(main())\n"
+    )
+    pip.chmod(0o755)
     return venv
 
 
