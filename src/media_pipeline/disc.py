@@ -9,7 +9,6 @@ the plain side: a title in title case, a tv disc only where the label names a se
 from __future__ import annotations
 
 import re
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
@@ -62,6 +61,18 @@ class Drive(NamedTuple):
         return f"{self.host}:{self.device}" if self.host else self.device
 
     @classmethod
+    def named_in(cls, spec: dict, kind: str = "rip") -> Drive | None:
+        """The drive a rip's spec (untrusted) names, if it names one as a job may: a whole
+        /dev/srN, and a host name or no host. Anything else pins nothing (a worker then
+        claims the job, and parse_spec refuses it)."""
+        device, host = spec.get("device"), spec.get("host", "")
+        if kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device):
+            return None
+        if not isinstance(host, str) or ("host" in spec and not HOST_NAME.fullmatch(host)):
+            return None
+        return cls(host, device)
+
+    @classmethod
     def parse(cls, text: str | None) -> Drive | None:
         """The drive str() wrote, or None for anything else."""
         host, _colon, device = (text or "").rpartition(":")
@@ -82,6 +93,8 @@ def read_disc(device: str) -> Disc:
     udev starts has none of the event's properties in its environment)."""
     if not DEVICE.fullmatch(device):
         raise UsageError(f"--device {printable(device)} is not an optical drive (/dev/srN)")
+    import subprocess  # here: a claim loads this module for Drive, and runs no program
+
     try:
         done = subprocess.run(
             ["udevadm", "info", "--query=property", f"--name={device}"],
@@ -200,6 +213,8 @@ def eject(device: str) -> str | None:
     USB Blu-ray drive may need SCSI commands where the CD-ROM ioctl fails)."""
     if not DEVICE.fullmatch(device):
         return f"{printable(device)} is not an optical drive (/dev/srN)"
+    import subprocess
+
     try:
         done = subprocess.run(
             ["eject", device],

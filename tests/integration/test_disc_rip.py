@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import refused_by_worker
+from conftest import item_row, refused_by_worker
 
 from media_pipeline.config import host_name
+from media_pipeline.items import ItemKey
 from media_pipeline.setup.timers import render_udev_rule
 
 MP = str(Path(sys.executable).with_name("mp"))
@@ -471,14 +472,31 @@ def test_a_host_whose_name_a_job_cannot_hold_queues_nothing(pipeline, drive, rip
     assert pipeline.queue("pending") == []
 
 
-def test_a_host_no_host_is_named_is_refused_not_left_waiting(pipeline, drive, ripper):
+def rewrite_pending_spec(pipeline, **changes) -> None:
+    """Change the one pending job's spec on the share (None: take the field out)."""
+    ((job_id, spec),) = pending_specs(pipeline).items()
+    spec.update(changes)
+    spec = {key: value for key, value in spec.items() if value is not None}
+    path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
+    path.write_text(json.dumps(spec))
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"host": "../ct302"}, "field 'host' is not a host name beside a rip's 'device'"),
+        ({"host": "ghost", "device": "/dev/sda"}, "field 'device' is not an optical drive"),
+        ({"host": "ghost", "device": None}, "field 'host' is not a host name beside"),
+    ],
+)
+def test_a_pin_no_job_may_hold_is_refused_not_left_waiting(
+    pipeline, drive, ripper, changes, reason
+):
     drive("HEAT")
     rip_device(ripper)
-    ((job_id, spec),) = pending_specs(pipeline).items()
-    path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
-    path.write_text(json.dumps({**spec, "host": "../ct302"}))
-    reason = refused_by_worker(pipeline, "rip")
-    assert "field 'host' is not a host name beside a rip's 'device'" in reason, reason
+    rewrite_pending_spec(pipeline, **changes)
+    said = refused_by_worker(pipeline, "rip")
+    assert reason in said, said
 
 
 def failed_for_good(pipeline, device: str = "/dev/sr0") -> dict:
@@ -543,3 +561,83 @@ def test_a_retry_waits_while_its_drive_rips_another_disc(pipeline, drive):
     done = pipeline.mp("retry", heat["uid"], expect=2)
     assert f"its drive {host_name()}:/dev/sr0 is ripping another disc now" in done.stderr
     assert len(pipeline.queue("pending")) == 1
+
+
+def test_a_disc_put_in_again_after_its_rip_failed_is_ripped_from_that_drive(pipeline, drive):
+    drive("HEAT")
+    heat = failed_for_good(pipeline)
+    drive("HEAT", "sr1")  # the person moved it to the other drive
+    said = rip_device(pipeline.config_path, "/dev/sr1", "--dry-run").stdout
+    assert f"would retry the rip of movie/Heat from {host_name()}:/dev/sr1" in said, said
+    done = rip_device(pipeline.config_path, "/dev/sr1")
+    assert done.returncode == 0 and "back to RIPPING, queued job_" in done.stdout, done
+    assert f"(reading {host_name()}:/dev/sr1 again)" in done.stdout
+    ((_job_id, spec),) = pending_specs(pipeline).items()
+    assert spec["device"] == "/dev/sr1"
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    drive("RONIN")  # the drive it failed in now holds another disc, ripped as itself
+    assert "queued job_" in rip_device(pipeline.config_path).stdout
+    pipeline.mp("reconcile")
+    states = {i["title"]: i["state"] for i in pipeline.status_json()["items"]}
+    assert states == {"Heat": "RIPPED", "Ronin": "RIPPING"}
+    assert heat["uid"]
+
+
+@needs_namespaces
+def test_a_disc_moved_to_another_ripper_is_retried_there(pipeline, drive, ripper):
+    pipeline.mp("reconcile")
+    drive("HEAT")
+    queued = as_host("hosta", MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
+                     "--config", str(ripper))  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    pipeline.mp("reconcile")
+    ((_job_id, spec),) = pending_specs(pipeline).items()
+    pipeline.mp("cancel", spec["item"]["uid"])  # hosta's drive gave up on it
+    pipeline.mp("reconcile")
+    again = as_host("hostb", MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
+                    "--config", str(ripper))  # fmt: skip
+    assert again.returncode == 0 and "queued job_" in again.stdout, again.stdout + again.stderr
+    pipeline.mp("reconcile")  # sees the new job: the item's drive is hostb's now
+    (item,) = pipeline.status_json()["items"]
+    assert item_row(pipeline, ItemKey("movie", "Heat"))["drive"] == "hostb:/dev/sr0"
+    (pipeline.root / "behaviour.rip").write_text("fail")
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    config = str(pipeline.config_path)
+    failed = as_host("hostb", MP, "claim", "--worker", "w1", "--config", config)
+    assert "failed for good" in failed.stdout, failed.stdout + failed.stderr
+    (pipeline.root / "behaviour.rip").unlink()
+    pipeline.mp("reconcile")
+    said = pipeline.mp("retry", item["uid"], "--dry-run").stdout
+    assert "its rip reads hostb:/dev/sr0 again" in said, said
+
+
+def test_a_rip_queued_without_a_host_still_runs_and_pins_no_drive(pipeline, drive, ripper):
+    drive("HEAT", "sr1")
+    rip_device(ripper, "/dev/sr1")
+    rewrite_pending_spec(pipeline, host=None)  # as a ripper of the last release queued it
+    drive("ALIEN", "sr1")  # this host's sr1 may be another host's: not taken as busy
+    assert "queued job_" in rip_device(ripper, "/dev/sr1").stdout
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    pipeline.mp("reconcile")
+    pipeline.behave("rip", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.mp("claim", "--worker", "w1", expect=None)
+    (pipeline.root / "behaviour.rip").unlink()
+    pipeline.mp("reconcile")
+    heat = next(i for i in pipeline.status_json()["items"] if i["title"] == "Heat")
+    assert heat["state"] == "FAILED"
+    pipeline.mp("retry", heat["uid"])
+    ((_job_id, spec),) = pending_specs(pipeline).items()
+    assert spec["device"] == "/dev/sr1" and "host" not in spec
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_a_retried_rip_with_no_drive_recorded_says_so(pipeline):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    pipeline.mp("reconcile")
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.behave("rip", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.mp("reconcile")
+    said = pipeline.mp("retry", "movie/Heat (1995)").stdout
+    assert "(reading the rip script's own drive: none is recorded)" in said, said

@@ -14,7 +14,8 @@ import os
 import time
 from datetime import datetime
 
-from media_pipeline.config import HOST_NAME, Config, host_name, window_open
+from media_pipeline.config import Config, host_name, window_open
+from media_pipeline.disc import Drive
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
@@ -124,12 +125,11 @@ class Claimer:
 
     def _disc_here(self, job: JobName) -> bool:
         """Whether a rip is this host's to run: one a disc started names the host whose
-        drive holds the disc. (A spec that is not readable, or names no host as a host is
-        named, is claimed and refused by run_job: it must not wait for ever.)"""
+        drive holds the disc. (A spec that names no drive as a job may is claimed, and
+        refused by run_job: it must not wait for ever.)"""
         spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
-        host = spec.get("host")
-        elsewhere = isinstance(host, str) and bool(HOST_NAME.fullmatch(host))
-        return not elsewhere or host == self.host
+        drive = Drive.named_in(spec)
+        return drive is None or drive.host in ("", self.host)
 
     def _step_aside(self, lost: JobName) -> None:
         self._losses += 1

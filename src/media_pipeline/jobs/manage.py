@@ -139,25 +139,41 @@ def run_rip(
     key = key_from_parts(item_type, title, disc_label)
     with on_controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
-        if rows:
+        if rows and drive is not None and _rip_stopped(rows[0]):
+            # Its disc put in again (into any drive) after its rip failed or was
+            # cancelled: the rip is retried from there.
+            if dry_run:
+                return ManageResult(f"would retry the rip of {printable(key.name)} from {drive}")
+            db.table("media_items").update(rows[0]["id"], {"drive": str(drive)})
+        elif rows:
             row = rows[0]
             hint = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
             raise UsageError(
                 f"{printable(key.name)} is already tracked (state {row['state']}): {hint}, "
                 "or rip another copy or cut as an edition (--edition NAME)"
             )
-        if dry_run:
+        elif dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
-        row = create_item(
-            db,
-            key,
-            State.RIPPING,
-            trigger="manual",
-            reason="mp rip",
-            drive=str(drive) if drive else None,
-        )
-        job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-    return ManageResult(f"queued {job_id} for {printable(key.name)}")
+        else:
+            row = create_item(
+                db,
+                key,
+                State.RIPPING,
+                trigger="manual",
+                reason="mp rip",
+                drive=str(drive) if drive else None,
+            )
+            job_id = submit_job(config, db, queue, row, "rip", drive=drive)
+            return ManageResult(f"queued {job_id} for {printable(key.name)}")
+    return run_retry(config, key.uid)
+
+
+def _drive_said(drive: Drive | None) -> str:
+    return f"{drive} again" if drive else "the rip script's own drive: none is recorded"
+
+
+def _rip_stopped(row: dict) -> bool:
+    return row["state"] in STOPPED and row["stopped_in"] == State.RIPPING
 
 
 def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
@@ -289,8 +305,8 @@ def run_retry(
             again = f"; {gate} would ask again" if asks else ""
             if row["state"] == State.REJECTED or ask_again:
                 again += " (its decision is kept, set aside)"
-            if drive:
-                again += f"; its rip reads {drive} again"
+            if target == State.RIPPING:
+                again += f"; its rip reads {_drive_said(drive)}"
             return ManageResult(f"{printable(name)}: would go back to {target}{again}")
         # Decisions set aside (kept): a rejection always; with --ask-again, the approval
         # at the gate it goes back to.
@@ -303,8 +319,10 @@ def run_retry(
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
             job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-            again = f" (reading {drive} again)" if drive else ""
-            return ManageResult(f"{printable(name)}: back to RIPPING, queued {job_id}{again}")
+            return ManageResult(
+                f"{printable(name)}: back to RIPPING, queued {job_id} "
+                f"(reading {_drive_said(drive)})"
+            )
     if moved:
         return ManageResult(
             f"{printable(name)}: its rejected output was set aside as {printable(moved)} "
@@ -316,12 +334,12 @@ def run_retry(
 
 
 def live_rip_in(queue: Queue, drive: Drive) -> tuple[str, str] | None:
-    """(state, folder name) of a pending or running rip of the disc in drive. A rip that
-    names no host counts as this host's (one drive never holds two discs)."""
+    """(state, folder name) of a pending or running rip of the disc in drive (one drive
+    holds one disc)."""
     for state, name, job in queue.jobs(LIVE_DIRS):
         if job.kind == "rip":
             spec = queue.read_job_json(state, name, SPEC_FILE) or {}
-            if spec.get("device") == drive.device and spec.get("host", drive.host) == drive.host:
+            if Drive.named_in(spec) == drive:
                 return state, name
     return None
 

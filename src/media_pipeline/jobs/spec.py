@@ -112,7 +112,8 @@ def build_spec(
         "created_at": now.isoformat(timespec="seconds"),
         "not_before": 0,
         **({"episodes": {"season": episodes[0], "first": episodes[1]}} if episodes else {}),
-        **({"device": drive.device, "host": drive.host} if drive else {}),
+        **({"device": drive.device} if drive else {}),
+        **({"host": drive.host} if drive and drive.host else {}),
     }
 
 
@@ -243,15 +244,6 @@ def _drive(data: dict, kind: str) -> Drive:
     if "host" in data and not (device and named):
         raise SpecError("field 'host' is not a host name beside a rip's 'device'")
     return Drive(host, device)
-
-
-def drive_of(data: dict | None) -> Drive | None:
-    """The drive a rip's spec names, if it names one that parse_spec would accept."""
-    try:
-        drive = _drive(data or {}, "rip")
-    except SpecError:
-        return None
-    return drive if drive.device else None
 
 
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:

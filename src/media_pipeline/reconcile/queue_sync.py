@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.disc import Drive
 from media_pipeline.filing import settle_filing
 from media_pipeline.gates import approved_destinations, filing_destination
 from media_pipeline.item_state import (
@@ -290,6 +291,14 @@ def _remove_quietly(queue: Queue, state: str, name: str) -> str:
     return "folder removed"
 
 
+def _follow_the_disc(db: Database, queue: Queue, state: str, name: str, item: dict | None):
+    """A new rip a disc started (put in again after a failed rip, or into another drive):
+    the item's drive is now that one, which a retry reads."""
+    drive = Drive.named_in(queue.read_job_json(state, name, SPEC_FILE) or {})
+    if item is not None and drive is not None and item.get("drive") != str(drive):
+        db.table("media_items").update(item["id"], {"drive": str(drive)})
+
+
 def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
     spec = queue.read_job_json(state, name, SPEC_FILE) or {}
     result = queue.read_job_json(state, name, RESULT_FILE) or {}
@@ -376,6 +385,8 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         row = _job_row(queue, state, name, job)
         if not dry_run and db is not None:
             db.table("jobs").upsert(row, pk="id")
+            if known is None and job.kind == "rip" and state in LIVE_DIRS:
+                _follow_the_disc(db, queue, state, name, items.get(job.item_uid))
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
 

@@ -7,6 +7,7 @@ import time
 from tabulate import tabulate
 
 from media_pipeline.config import Config
+from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import (
@@ -20,7 +21,6 @@ from media_pipeline.jobs.queue import (
     back_off_time,
     parse_entry,
 )
-from media_pipeline.jobs.spec import drive_of
 from media_pipeline.text import duration_text
 
 STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
@@ -49,7 +49,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                     queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
                 )
                 not_before = spec.get("not_before")
-                drive = drive_of(spec)
+                drive = Drive.named_in(spec, job.kind)
                 jobs.append(
                     {
                         "id": job.job_id,
@@ -72,7 +72,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                         if folder_state != "completed"
                         else None,
                         # A rip a disc started: only that host's worker claims it.
-                        "drive": ":".join(filter(None, drive)) if drive else None,
+                        "drive": str(drive) if drive else None,
                     }
                 )
         return jobs
@@ -122,9 +122,10 @@ def format_jobs(jobs: list[dict]) -> str:
         waits = ""
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
-        note = waits or (printable(str(job["reason"]))[:40] if job["reason"] else "")
-        if not note and job["state"] == "pending" and job["drive"]:
-            note = f"disc in {job['drive']}"
+        said = printable(str(job["reason"])) if job["reason"] else ""
+        if job["state"] == "pending" and job["drive"]:
+            said = f"disc in {job['drive']}" + (f"; {said}" if said else "")
+        note = waits or said[:40]
         failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
             [

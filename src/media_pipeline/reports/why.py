@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timedelta
 
 from media_pipeline.config import Config, window_open
+from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
 from media_pipeline.filing import settle_filing
 from media_pipeline.item_state import item_name
@@ -19,7 +20,6 @@ from media_pipeline.jobs.queue import (
     RunningName,
     back_off_time,
 )
-from media_pipeline.jobs.spec import drive_of
 from media_pipeline.lookup import find_item
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
@@ -58,7 +58,7 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
             f"Its {kind} job has waited {waited}, but no worker under 'workers' in "
             f"{config.source} runs {kind} jobs."
         )
-    drive = drive_of(spec)
+    drive = Drive.named_in(spec, kind)
     if drive is not None and drive.host:
         return (
             f"Its {kind} job has waited {waited} for host {drive.host}, whose drive "
