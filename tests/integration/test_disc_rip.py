@@ -641,3 +641,50 @@ def test_a_retried_rip_with_no_drive_recorded_says_so(pipeline):
     pipeline.mp("reconcile")
     said = pipeline.mp("retry", "movie/Heat (1995)").stdout
     assert "(reading the rip script's own drive: none is recorded)" in said, said
+
+
+def test_a_failed_rip_that_left_its_folder_is_retried_when_its_disc_goes_in_again(
+    pipeline, drive, ripper
+):
+    drive("HEAT")
+    failed_for_good(pipeline)
+    ripped = pipeline.staging / "1-ripped" / "movies" / "Heat"
+    ripped.mkdir(parents=True)  # the rip script makes its folder before it rips
+    (ripped / "title_t00.mkv").write_bytes(b"half a title")
+    # On the ripper, which has no database: not finished, and it says what to do.
+    said = rip_device(ripper).stdout
+    assert "the rip of movie/Heat did not finish" in said and "nothing queued" in said, said
+    assert pipeline.queue("pending") == []
+    # On the controller: retried from the drive.
+    done = rip_device(pipeline.config_path)
+    assert done.returncode == 0 and "back to RIPPING, queued job_" in done.stdout, done.stdout
+    assert (ripped / "title_t00.mkv").read_bytes() == b"half a title", "nothing removed"
+
+
+def test_a_tray_bounce_before_reconcile_saw_the_failure_gives_no_wrong_advice(pipeline, drive):
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    pipeline.mp("reconcile")
+    drive("HEAT")
+    rip_device(pipeline.config_path)
+    pipeline.behave("rip", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=None)  # failed/, the item still RIPPING
+    done = rip_device(pipeline.config_path)
+    assert done.returncode == 2, done.stdout
+    assert "its rip is queued, running or has just ended ('mp why' says which)" in done.stderr
+    assert "forget" not in done.stderr
+
+
+def test_a_refused_rip_forged_for_a_failed_item_moves_its_drive_nowhere(pipeline, drive):
+    drive("HEAT")
+    failed_for_good(pipeline)
+    failed = pipeline.staging / ".pipeline" / "jobs" / "failed"
+    (real,) = failed.iterdir()
+    pending = pipeline.staging / ".pipeline" / "jobs" / "pending"
+    pending.mkdir(exist_ok=True)
+    forged = pending / re.sub(r"_p500_\d{8}T\d+_", "_p500_20991231T235959000000_", real.name)
+    shutil.copytree(real, forged)
+    spec = json.loads((forged / "spec.json").read_text())
+    spec.update(id=forged.name, device="/dev/sr7", host="ghost", priority="x")
+    (forged / "spec.json").write_text(json.dumps(spec))
+    pipeline.mp("reconcile")
+    assert item_row(pipeline, ItemKey("movie", "Heat"))["drive"] == f"{host_name()}:/dev/sr0"

@@ -28,9 +28,16 @@ from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import local_lock_folder
 from media_pipeline.identity import check_share
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.jobs.manage import ManageResult, key_from_parts, live_rip_in, run_rip
+from media_pipeline.jobs.manage import (
+    ManageResult,
+    key_from_parts,
+    live_rip_in,
+    rip_stopped,
+    run_rip,
+)
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
+from media_pipeline.markers import has_marker
 from media_pipeline.states import STAGE_FOLDERS
 
 LOCK_SECONDS = 60
@@ -75,13 +82,22 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         live = queue.live_job_for(key.uid) or live_rip_in(queue, drive)
         if live is not None:
             return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
+        on_controller = os.path.exists(config.database)
         ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
-        if os.path.lexists(ripped):
+        # On the controller, an item whose rip failed is retried from this drive: its
+        # folder holds what the failed rip left (the rip script makes it first).
+        if os.path.lexists(ripped) and not (on_controller and rip_stopped(config, key)):
+            if not has_marker(config.staging_root, ripped, "rip"):
+                return ManageResult(
+                    f"{seen}: the rip of {printable(key.name)} did not finish ({ripped} has "
+                    "no rip.done); nothing queued. Put the disc in again once 'mp status' "
+                    "shows it FAILED, or 'mp retry' it on the controller"
+                )
             return ManageResult(
                 f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "
                 "To rip it again, 'mp forget' it first, or 'mp rip --edition' another copy"
             )
-        if os.path.exists(config.database):
+        if on_controller:
             result = run_rip(
                 config, key.type, key.title, key.disc_label, drive=drive, dry_run=dry_run
             )

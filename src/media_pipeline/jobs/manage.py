@@ -139,7 +139,7 @@ def run_rip(
     key = key_from_parts(item_type, title, disc_label)
     with on_controller(config, dry_run) as (queue, db):
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
-        if rows and drive is not None and _rip_stopped(rows[0]):
+        if rows and drive is not None and _stopped_ripping(rows[0]):
             # Its disc put in again (into any drive) after its rip failed or was
             # cancelled: the rip is retried from there.
             if dry_run:
@@ -147,10 +147,13 @@ def run_rip(
             db.table("media_items").update(rows[0]["id"], {"drive": str(drive)})
         elif rows:
             row = rows[0]
-            hint = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
+            if row["state"] == State.RIPPING:
+                hint = "its rip is queued, running or has just ended ('mp why' says which)"
+            else:
+                again = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
+                hint = f"{again}, or rip another copy or cut as an edition (--edition NAME)"
             raise UsageError(
-                f"{printable(key.name)} is already tracked (state {row['state']}): {hint}, "
-                "or rip another copy or cut as an edition (--edition NAME)"
+                f"{printable(key.name)} is already tracked (state {row['state']}): {hint}"
             )
         elif dry_run:
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
@@ -172,8 +175,21 @@ def _drive_said(drive: Drive | None) -> str:
     return f"{drive} again" if drive else "the rip script's own drive: none is recorded"
 
 
-def _rip_stopped(row: dict) -> bool:
+def _stopped_ripping(row: dict) -> bool:
     return row["state"] in STOPPED and row["stopped_in"] == State.RIPPING
+
+
+def rip_stopped(config: Config, key: ItemKey) -> bool:
+    """Whether the controller's database has key's item stopped (failed, cancelled) in
+    its rip, which its disc put in again retries."""
+    db = open_database_readonly(config)
+    if db is None:
+        return False
+    try:
+        row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]), None)
+    finally:
+        db.close()
+    return row is not None and _stopped_ripping(row)
 
 
 def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:

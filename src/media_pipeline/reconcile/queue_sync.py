@@ -14,7 +14,6 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.disc import Drive
 from media_pipeline.filing import settle_filing
 from media_pipeline.gates import approved_destinations, filing_destination
 from media_pipeline.item_state import (
@@ -47,7 +46,7 @@ from media_pipeline.notify import Event, notify
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.seasons import Waiting, recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, STOPPED, State
 from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
@@ -291,11 +290,20 @@ def _remove_quietly(queue: Queue, state: str, name: str) -> str:
     return "folder removed"
 
 
-def _follow_the_disc(db: Database, queue: Queue, state: str, name: str, item: dict | None):
-    """A new rip a disc started (put in again after a failed rip, or into another drive):
-    the item's drive is now that one, which a retry reads."""
-    drive = Drive.named_in(queue.read_job_json(state, name, SPEC_FILE) or {})
-    if item is not None and drive is not None and item.get("drive") != str(drive):
+def _follow_the_disc(config, db, queue, state, name, job, item: dict | None) -> None:
+    """A new rip a disc started for an item in its rip (the disc put in again after a
+    failed rip, into any drive): the item's drive is now that one, which a retry reads.
+    Only from a spec a worker would run (a refused one moves nothing)."""
+    if item is None or not (
+        item["state"] == State.RIPPING
+        or (item["state"] in STOPPED and item["stopped_in"] == State.RIPPING)
+    ):
+        return
+    try:
+        drive = parse_spec(queue.read_job_json(state, name, SPEC_FILE), job, config).drive
+    except SpecError:
+        return
+    if drive is not None and item.get("drive") != str(drive):
         db.table("media_items").update(item["id"], {"drive": str(drive)})
 
 
@@ -386,7 +394,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         if not dry_run and db is not None:
             db.table("jobs").upsert(row, pk="id")
             if known is None and job.kind == "rip" and state in LIVE_DIRS:
-                _follow_the_disc(db, queue, state, name, items.get(job.item_uid))
+                _follow_the_disc(config, db, queue, state, name, job, items.get(job.item_uid))
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
 

@@ -122,10 +122,9 @@ def format_jobs(jobs: list[dict]) -> str:
         waits = ""
         if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
-        said = printable(str(job["reason"])) if job["reason"] else ""
+        note = waits or (printable(str(job["reason"]))[:40] if job["reason"] else "")
         if job["state"] == "pending" and job["drive"]:
-            said = f"disc in {job['drive']}" + (f"; {said}" if said else "")
-        note = waits or said[:40]
+            note = f"disc in {printable(job['drive'])}" + (f"; {note}" if note else "")
         failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
             [
