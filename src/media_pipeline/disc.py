@@ -61,16 +61,30 @@ class Drive(NamedTuple):
         return f"{self.host}:{self.device}" if self.host else self.device
 
     @classmethod
-    def named_in(cls, spec: dict, kind: str = "rip") -> Drive | None:
-        """The drive a rip's spec (untrusted) names, if it names one as a job may: a whole
-        /dev/srN, and a host name or no host. Anything else pins nothing (a worker then
-        claims the job, and parse_spec refuses it)."""
-        device, host = spec.get("device"), spec.get("host", "")
-        if kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device):
+    def of_spec(cls, spec: dict, kind: str) -> Drive | None:
+        """The drive a job's spec (untrusted) names, or None where it names none; a
+        ValueError saying which field is wrong where it names one as no job may: only a
+        rip names a drive, a whole /dev/srN, and maybe the host name beside it (a forged
+        spec must not hand a script /dev/sda)."""
+        if "device" not in spec and "host" not in spec:
             return None
-        if not isinstance(host, str) or ("host" in spec and not HOST_NAME.fullmatch(host)):
-            return None
+        device, host = spec.get("device", ""), spec.get("host", "")
+        if "device" in spec and (
+            kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device)
+        ):
+            raise ValueError("field 'device' is not an optical drive (/dev/srN) of a rip job")
+        if "host" in spec and not (device and isinstance(host, str) and HOST_NAME.fullmatch(host)):
+            raise ValueError("field 'host' is not a host name beside a rip's 'device'")
         return cls(host, device)
+
+    @classmethod
+    def named_in(cls, spec: dict, kind: str = "rip") -> Drive | None:
+        """The drive a spec names, if it names one as a job may. Anything else pins
+        nothing (a worker then claims the job, and parse_spec refuses it)."""
+        try:
+            return cls.of_spec(spec, kind)
+        except ValueError:
+            return None
 
     @classmethod
     def parse(cls, text: str | None) -> Drive | None:

@@ -116,6 +116,11 @@ def change_state(
     return {**row, **updates}
 
 
+def stopped_ripping(row: dict) -> bool:
+    """Failed or cancelled in its rip: its disc, put into a drive again, retries it."""
+    return row["state"] in STOPPED and row["stopped_in"] == State.RIPPING
+
+
 def create_item(
     db: Database,
     key: ItemKey,

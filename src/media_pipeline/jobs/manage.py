@@ -25,6 +25,7 @@ from media_pipeline.item_state import (
     change_state,
     create_item,
     item_name,
+    stopped_ripping,
     transition_row,
     write_item_files,
 )
@@ -138,26 +139,20 @@ def run_rip(
         title = f"{title} {{edition-{edition.strip()}}}"
     key = key_from_parts(item_type, title, disc_label)
     with on_controller(config, dry_run) as (queue, db):
-        rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
-        if rows and drive is not None and _stopped_ripping(rows[0]):
-            # Its disc put in again (into any drive) after its rip failed or was
-            # cancelled: the rip is retried from there.
-            if dry_run:
-                return ManageResult(f"would retry the rip of {printable(key.name)} from {drive}")
-            db.table("media_items").update(rows[0]["id"], {"drive": str(drive)})
-        elif rows:
-            row = rows[0]
-            if row["state"] == State.RIPPING:
-                hint = "its rip is queued, running or has just ended ('mp why' says which)"
-            else:
-                again = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
-                hint = f"{again}, or rip another copy or cut as an edition (--edition NAME)"
+        row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]), None)
+        # Its disc put in again (into any drive) after its rip failed or was cancelled:
+        # the rip is retried from there.
+        again = row is not None and drive is not None and stopped_ripping(row)
+        if row is not None and not again:
             raise UsageError(
-                f"{printable(key.name)} is already tracked (state {row['state']}): {hint}"
+                f"{printable(key.name)} is already tracked (state {row['state']}): "
+                + _tracked_hint(row)
             )
-        elif dry_run:
+        if dry_run:
+            if again:
+                return ManageResult(f"would retry the rip of {printable(key.name)} from {drive}")
             return ManageResult(f"would queue a rip job for {printable(key.name)}")
-        else:
+        if row is None:
             row = create_item(
                 db,
                 key,
@@ -168,15 +163,19 @@ def run_rip(
             )
             job_id = submit_job(config, db, queue, row, "rip", drive=drive)
             return ManageResult(f"queued {job_id} for {printable(key.name)}")
+        db.table("media_items").update(row["id"], {"drive": str(drive)})
     return run_retry(config, key.uid)
+
+
+def _tracked_hint(row: dict) -> str:
+    if row["state"] == State.RIPPING:
+        return "its rip is queued, running or has just ended ('mp why' says which)"
+    again = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
+    return f"{again}, or rip another copy or cut as an edition (--edition NAME)"
 
 
 def _drive_said(drive: Drive | None) -> str:
     return f"{drive} again" if drive else "the rip script's own drive: none is recorded"
-
-
-def _stopped_ripping(row: dict) -> bool:
-    return row["state"] in STOPPED and row["stopped_in"] == State.RIPPING
 
 
 def rip_stopped(config: Config, key: ItemKey) -> bool:
@@ -189,7 +188,7 @@ def rip_stopped(config: Config, key: ItemKey) -> bool:
         row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]), None)
     finally:
         db.close()
-    return row is not None and _stopped_ripping(row)
+    return row is not None and stopped_ripping(row)
 
 
 def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:

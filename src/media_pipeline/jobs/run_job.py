@@ -47,8 +47,8 @@ def _environment(spec: JobSpec) -> dict[str, str]:
     if spec.episodes is not None:
         env["MP_SEASON"], env["MP_FIRST_EPISODE"] = (str(n) for n in spec.episodes)
     env.pop("MP_DEVICE", None)  # only a rip a disc started names a drive
-    if spec.device:
-        env["MP_DEVICE"] = spec.device
+    if spec.drive:
+        env["MP_DEVICE"] = spec.drive.device
     if spec.files is not None:
         # One "file<TAB>place" line each: the names hold neither (spec.py checks).
         env["MP_FILES"] = "".join(f"{source}\t{target}\n" for source, target in spec.files)
@@ -131,8 +131,8 @@ def _finish(
         crash_point("claim:moving")
         queue.move("running", running_name, "completed", job_id)
         said = f"job {job_id} completed in {outcome.seconds:.1f} s"
-        if spec.device and config.workers[worker].eject:
-            said += "; " + _eject(spec)
+        if spec.drive and config.workers[worker].eject:
+            said += "; " + _eject(spec.job_id, spec.drive.device)
         return ClaimResult(said, job_id, "completed")
     went = record_failure(
         config,
@@ -151,21 +151,21 @@ def _finish(
     return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
 
 
-def _eject(spec: JobSpec) -> str:
+def _eject(job_id: str, device: str) -> str:
     """Open the tray of the drive whose disc this rip read (the worker's eject setting):
     once the job is completed, so a drive that will not open never fails a rip. A rip
     that failed keeps its disc in, for the retry."""
-    problem = eject(spec.device)
+    problem = eject(device)
     if problem is None:
-        return f"ejected the disc from {spec.device}"
+        return f"ejected the disc from {device}"
     log.warning(
         "job %s: could not eject %s: %s",
-        spec.job_id,
-        spec.device,
+        job_id,
+        device,
         problem,
-        extra={"event": "eject_failed", "job": spec.job_id},
+        extra={"event": "eject_failed", "job": job_id},
     )
-    return f"the disc stays in {spec.device} (could not eject: {problem})"
+    return f"the disc stays in {device} (could not eject: {problem})"
 
 
 def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> ClaimResult:
@@ -190,8 +190,10 @@ def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> Jo
     spec = parse_spec(spec_data, name, config)
     if spec.kind not in config.workers[worker].kinds:
         raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
-    if spec.host and spec.host != host_name():
-        raise SpecError(f"its disc is in {spec.device} of {spec.host}, not of this host")
+    if spec.drive and spec.drive.host not in ("", host_name()):
+        raise SpecError(
+            f"its disc is in {spec.drive.device} of {spec.drive.host}, not of this host"
+        )
     # The item's folders in staging (a filing job's output is the library itself, where
     # only the way to the destination is checked, by parse_spec).
     for folder in (spec.input_dir, spec.output_dir):

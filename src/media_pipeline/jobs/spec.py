@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from media_pipeline.config import HOST_NAME, ITEM_TYPES, Config
+from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.disc import DEVICE, Drive
+from media_pipeline.disc import Drive
 from media_pipeline.file_roles import place_allowed, plain_name
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
@@ -47,12 +47,7 @@ class JobSpec:
     files: tuple[tuple[str, str], ...] | None = None
     # A rip started by a disc in a drive (mp rip --device): that drive, /dev/srN, and
     # the host it is in (only that host's worker claims the rip).
-    device: str = ""
-    host: str = ""
-
-    @property
-    def drive(self) -> Drive | None:
-        return Drive(self.host, self.device) if self.device else None
+    drive: Drive | None = None
 
     @property
     def marker_folder(self) -> str:
@@ -231,21 +226,6 @@ def _files(
     return tuple(pairs)
 
 
-def _drive(data: dict, kind: str) -> Drive:
-    """The drive of a rip started by its disc, and its host: only an optical drive, only
-    for a rip (a forged spec must not hand a script /dev/sda)."""
-    device = data.get("device", "")
-    if "device" in data and (
-        kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device)
-    ):
-        raise SpecError("field 'device' is not an optical drive (/dev/srN) of a rip job")
-    host = data.get("host", "")
-    named = isinstance(host, str) and HOST_NAME.fullmatch(host)
-    if "host" in data and not (device and named):
-        raise SpecError("field 'host' is not a host name beside a rip's 'device'")
-    return Drive(host, device)
-
-
 def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     """Check an untrusted spec against its job's name and this host's config."""
     if data is None:
@@ -271,7 +251,10 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
     if key.type != name.item_type or key.uid != name.item_uid or item.get("uid") != key.uid:
         raise SpecError("field 'item' does not match the job's name")
     input_dir, output_dir, destination = _check_paths(config, kind, key, data)
-    drive = _drive(data, kind)
+    try:
+        drive = Drive.of_spec(data, kind)
+    except ValueError as error:
+        raise SpecError(str(error)) from None
     not_before = back_off_time(data.get("not_before", 0))
     if not_before is None:
         raise SpecError("field 'not_before' is not a time")
@@ -291,6 +274,5 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         roots=(config.staging_root, config.library_root),
         episodes=_episodes(data, kind, key),
         files=_files(data, kind, key, destination),
-        device=drive.device,
-        host=drive.host,
+        drive=drive,
     )

@@ -21,6 +21,7 @@ from media_pipeline.item_state import (
     change_state,
     create_item,
     item_name,
+    stopped_ripping,
     write_item_files,
 )
 from media_pipeline.items import printable
@@ -46,7 +47,7 @@ from media_pipeline.notify import Event, notify
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.seasons import Waiting, recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, STOPPED, State
+from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
@@ -290,25 +291,21 @@ def _remove_quietly(queue: Queue, state: str, name: str) -> str:
     return "folder removed"
 
 
-def _follow_the_disc(config, db, queue, state, name, job, item: dict | None) -> None:
+def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) -> None:
     """A new rip a disc started for an item in its rip (the disc put in again after a
     failed rip, into any drive): the item's drive is now that one, which a retry reads.
     Only from a spec a worker would run (a refused one moves nothing)."""
-    if item is None or not (
-        item["state"] == State.RIPPING
-        or (item["state"] in STOPPED and item["stopped_in"] == State.RIPPING)
-    ):
+    if item is None or not (item["state"] == State.RIPPING or stopped_ripping(item)):
         return
     try:
-        drive = parse_spec(queue.read_job_json(state, name, SPEC_FILE), job, config).drive
+        drive = parse_spec(spec, job, config).drive
     except SpecError:
         return
     if drive is not None and item.get("drive") != str(drive):
         db.table("media_items").update(item["id"], {"drive": str(drive)})
 
 
-def _job_row(queue: Queue, state: str, name: str, job: JobName) -> dict:
-    spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> dict:
     result = queue.read_job_json(state, name, RESULT_FILE) or {}
     running = RunningName.parse(name) if state == "running" else None
     attempts = spec.get("attempts")
@@ -390,11 +387,12 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         worker = running.worker if running else None
         if known and known["state"] == state and (worker is None or known["worker"] == worker):
             continue
-        row = _job_row(queue, state, name, job)
+        spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+        row = _job_row(queue, state, name, job, spec)
         if not dry_run and db is not None:
             db.table("jobs").upsert(row, pk="id")
             if known is None and job.kind == "rip" and state in LIVE_DIRS:
-                _follow_the_disc(config, db, queue, state, name, job, items.get(job.item_uid))
+                _follow_the_disc(config, db, spec, job, items.get(job.item_uid))
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
 
