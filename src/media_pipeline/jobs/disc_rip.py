@@ -90,8 +90,8 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
             if not has_marker(config.staging_root, ripped, "rip"):
                 return ManageResult(
                     f"{seen}: the rip of {printable(key.name)} did not finish ({ripped} has "
-                    "no rip.done); nothing queued. Put the disc in again once 'mp status' "
-                    "shows it FAILED, or 'mp retry' it on the controller"
+                    "no rip.done); nothing queued. Once 'mp status' shows it FAILED, 'mp "
+                    "retry' it on the controller (it reads the drive the disc was last in)"
                 )
             return ManageResult(
                 f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "

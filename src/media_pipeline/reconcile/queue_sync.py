@@ -294,7 +294,8 @@ def _remove_quietly(queue: Queue, state: str, name: str) -> str:
 def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) -> None:
     """A new rip a disc started for an item in its rip (the disc put in again after a
     failed rip, into any drive): the item's drive is now that one, which a retry reads.
-    Only from a spec a worker would run (a refused one moves nothing)."""
+    Only from a spec parse_spec accepts (a refused one moves nothing); a valid one forged
+    on the share, naming any host, does move it (the note of issue 14 says so)."""
     if item is None or not (item["state"] == State.RIPPING or stopped_ripping(item)):
         return
     try:
