@@ -177,6 +177,13 @@ if [ -f "$MP_TEST_DIR/behaviour.$kind" ]; then behaviour="$(cat "$MP_TEST_DIR/be
 printf 'start %s %s\n' "$kind" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
 printf '%s\n' "$@" > "$MP_TEST_DIR/args.$MP_JOB_ID"
 env | grep '^MP_' | sort > "$MP_TEST_DIR/env.$MP_JOB_ID"
+# A process that takes a moment to end even after SIGKILL: the kernel frees its 2 GiB,
+# every page touched, after the signal (about 0.2 s here).
+HOG='import sys, time
+memory = bytearray(1 << 31)
+memory[::4096] = b"x" * ((1 << 31) // 4096)
+open(sys.argv[1], "w").close()
+time.sleep(1000)'
 case "$kind" in
   filebot) marker_dir="$MP_INPUT_DIR" ;;
   *) marker_dir="$MP_OUTPUT_DIR" ;;
@@ -191,6 +198,9 @@ case "$behaviour" in
   spawn) sleep 1000 & echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
          touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;
   chatty) seq 1 400000 | sed 's/^/output line /' ;;
+  hog) python3 -c "$HOG" "$MP_TEST_DIR/hogging.$MP_JOB_ID" &
+       echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
+       touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;
 esac
 mkdir -p "$marker_dir/.pipeline"
 echo "output of $kind" > "$marker_dir/$kind.out"
@@ -270,6 +280,30 @@ def add_fake_scripts(sandbox: Sandbox, sample_media: Path | None) -> None:
         path.chmod(0o755)
     sandbox.scripts = scripts
     sandbox.write_pipeline_config()
+
+
+def running(pid: int) -> bool:
+    """Whether pid is a live process: gone, or a zombie waiting for its reaper (which
+    has closed its files and runs nothing), is not."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            # The state follows the command name, which is in parentheses and may itself
+            # hold spaces, parentheses or a "Z".
+            state = handle.read().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def group_processes(group: int) -> list[int]:
+    """The live processes of a process group."""
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(ProcessLookupError):
+                if os.getpgid(int(name)) == group and running(int(name)):
+                    found.append(int(name))
+    return found
 
 
 def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:

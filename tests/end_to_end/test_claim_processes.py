@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from conftest import group_processes, running
+
 from media_pipeline.items import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
@@ -50,14 +52,6 @@ def queued(pipeline, *keys):
 def running_job_folder(pipeline) -> Path:
     (name,) = pipeline.queue("running")
     return pipeline.staging / ".pipeline" / "jobs" / "running" / name
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # One claimer: `mp claim` run again and again, as its timer would, until the queue is empty.
@@ -123,16 +117,6 @@ def reboot_mid_job(pipeline) -> tuple[str, Path]:
     os.killpg(script_pid, signal.SIGKILL)
     worker.wait()
     return job_id, folder
-
-
-def running(pid: int) -> bool:
-    """Whether pid is a live process (a zombie waiting for its reaper is not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            state = handle.read().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return False
-    return state not in ("Z", "X")
 
 
 def wait_until_gone(pids, seconds: float = 30) -> None:
@@ -263,9 +247,27 @@ def _cancel_running(pipeline, behaviour):
         (pipeline.staging / ".pipeline/jobs/cancelled" / job_id / "result.json").read_text()
     )
     assert outcome["status"] == "cancelled"
-    assert not alive(script_pid), "the script was stopped"
+    assert not running(script_pid), "the script was stopped"
     assert pipeline.status_json()["items"][0]["state"] == "CANCELLED"
     return outcome
+
+
+def test_a_worker_returns_only_once_every_process_of_its_stopped_job_has_ended(pipeline):
+    """SIGKILL is delivered, not done: a process with much memory to free runs on for a
+    moment after it. A worker that stops its job returns only once every process of the
+    job has ended, so nothing of it runs beside a copy started after."""
+    (job_id,) = queued(pipeline, MOVIE)
+    pipeline.behave("remux", "hog")
+    worker = start_claim(pipeline)
+    wait_for(pipeline.root / f"hogging.{job_id}")
+    _worker_pid, group = map(int, (running_job_folder(pipeline) / "pid").read_text().split())
+    _script, hog = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
+    assert running(hog)
+    assert "asked the worker" in pipeline.mp("cancel", MOVIE.uid).stdout
+    out, _err = worker.communicate(timeout=60)
+    left = group_processes(group)  # at once: no poll, no wait
+    assert f"job {job_id} cancelled" in out
+    assert left == [] and not running(hog), f"still running after the worker returned: {left}"
 
 
 def test_cancel_a_running_job_stops_its_script(pipeline):
@@ -327,13 +329,15 @@ def test_a_worker_slot_is_held_until_the_last_process_of_its_job_is_gone(pipelin
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     try:
-        assert alive(group)
+        assert running(group)
         assert "no job to run" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
     finally:
         os.killpg(group, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while running(group):  # a zombie until init reaps it; the slot is free before that
-        assert time.monotonic() < deadline
+    # Every process of the group, not only its leader: the script and what it started
+    # each hold the slot's descriptor until they have ended (zombies hold nothing).
+    while group_processes(group):
+        assert time.monotonic() < deadline, f"still running: {group_processes(group)}"
         time.sleep(0.02)
     # Both gone: the slot is free at once, long before the first job would be stale.
     assert f"would claim {jobs[1]}" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
@@ -393,5 +397,5 @@ def test_a_worker_whose_job_was_taken_back_stops_its_script(pipeline):
     out, _err = worker.communicate(timeout=60)
     assert "taken back as stale while it ran; its script was stopped" in out
     assert worker.returncode == 1
-    assert not alive(script_pid)
+    assert not running(script_pid)
     assert pipeline.queue("pending") == [job_id] and pipeline.queue("running") == []

@@ -25,6 +25,9 @@ from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE, PID
 from media_pipeline.share import BadEntry, Folder
 
 POLL_SECONDS = 0.5
+# How long a stopped job's processes are waited for after SIGKILL: one stuck in the
+# kernel (a hard NFS mount that vanished) may never end, and the worker must.
+GROUP_EXIT_SECONDS = 30
 
 
 @dataclass
@@ -62,12 +65,39 @@ def _ended(pidfd: int, timeout: float) -> bool:
 
 
 def finish_group(process: subprocess.Popen) -> int:
-    """SIGKILL what is left of the group once its guard has ended, then reap the guard:
-    a child the script left behind must not go on writing into the job's folders after
-    its outcome is recorded, nor hold the worker's slot."""
+    """SIGKILL what is left of the group once its guard has ended, wait until it has
+    really ended, then reap the guard: a child the script left behind must not go on
+    writing into the job's folders after its outcome is recorded, nor hold the worker's
+    slot, nor run beside a copy that another worker starts once this one has returned."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    # SIGKILL is delivered, not done: on a busy host a killed process can run on for a
+    # moment. The guard is not reaped before the group is gone, so the group's id, its
+    # pid, cannot be taken by an unrelated process meanwhile.
+    deadline = time.monotonic() + GROUP_EXIT_SECONDS
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     return process.wait()
+
+
+def group_members(group: int) -> list[int]:
+    """The processes of a process group that still run. A zombie is not counted: it has
+    closed its files (the slot's lock among them) and runs nothing."""
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # ended meanwhile
+        # After the command name (in parentheses, and free to hold anything): the state,
+        # the parent, the process group.
+        fields = stat.rpartition(b")")[2].split()
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in (b"Z", b"X"):
+            members.append(int(name))
+    return members
 
 
 def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> int:
