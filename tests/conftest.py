@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,24 @@ from media_pipeline.cli import mp
 from media_pipeline.config import load_config
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName
+
+
+def pytest_configure(config):
+    """Lock files (worker slots, the drive lock) go to a folder of this run's own, never
+    into the machine's /run/lock: set before any test starts an mp process, and so
+    inherited by the xdist workers and every process the tests start."""
+    if "MP_LOCK_DIR" not in os.environ:
+        os.environ["MP_LOCK_DIR"] = tempfile.mkdtemp(prefix="mp-test-locks-")
+        config.stash[_LOCKS_MADE] = os.environ["MP_LOCK_DIR"]
+
+
+def pytest_unconfigure(config):
+    made = config.stash.get(_LOCKS_MADE, None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+_LOCKS_MADE = pytest.StashKey[str]()
 
 
 @dataclass

@@ -48,9 +48,13 @@ def check_staging_root(staging_root: str) -> None:
 
 
 def local_lock_folder() -> str:
-    """Where a host's own lock files go: the folder systemd makes for the claim units
-    ($RUNTIME_DIRECTORY), else /run/lock, else the temp folder (a test, a user without
-    root on a distribution where /run/lock is root's)."""
+    """Where a host's own lock files go: $MP_LOCK_DIR when it is a folder we may write
+    (the tests' own), else the folder systemd makes for the claim units ($RUNTIME_DIRECTORY), else
+    /run/lock, else the temp folder (a user without root on a distribution where
+    /run/lock is root's)."""
+    chosen = os.environ.get("MP_LOCK_DIR", "")
+    if chosen and os.access(chosen, os.W_OK):
+        return chosen
     runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if runtime and os.access(runtime, os.W_OK):
         return runtime

@@ -17,6 +17,7 @@ claim's time with four claimers in benchmarks/job_queue.py.
 from __future__ import annotations
 
 import binascii
+import contextlib
 import fcntl
 import functools
 import os
@@ -27,13 +28,15 @@ from media_pipeline.fsutil import local_lock_folder
 class Slot:
     """One held slot; released by release() or when the process exits."""
 
-    def __init__(self, descriptor: int):
+    def __init__(self, descriptor: int, path: str):
         self.descriptor = descriptor
+        self.path = path
 
     def release(self) -> None:
         if self.descriptor >= 0:
             os.close(self.descriptor)
             self.descriptor = -1
+            _remove_if_free(self.path)
 
     def __enter__(self) -> Slot:
         return self
@@ -55,11 +58,49 @@ def take_slot(queue_dir: str, worker: str, max_running: int) -> Slot | None:
     prefix = _slot_prefix(queue_dir, worker)
     for number in range(max_running):
         path = f"{prefix}{number}"
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            continue
-        return Slot(descriptor)
+        while True:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            held = hold(descriptor, path)
+            if held is None:  # removed by its last holder meanwhile: open it anew
+                continue
+            if held:
+                return Slot(descriptor, path)
+            break
     return None
+
+
+def hold(descriptor: int, path: str) -> bool | None:
+    """Lock an open slot file: True when held, False when another holds it (the
+    descriptor is then closed), None when the file was removed between its open and
+    this lock (closed too: a lock on a removed file counts for nobody)."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return False
+    try:
+        current = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        current = None
+    opened = os.fstat(descriptor)
+    if current is None or (current.st_dev, current.st_ino) != (opened.st_dev, opened.st_ino):
+        os.close(descriptor)
+        return None
+    return True
+
+
+def _remove_if_free(path: str) -> None:
+    """Remove a released slot's file when nothing holds it any more, so a host keeps no
+    file per queue it ever served (every `mp demo`, every test has one). A process the
+    job left running still holds it through its inherited descriptor: the file then
+    stays, and goes with the release of the next claim that takes it. Removing it only
+    while holding its lock, and takers checking after their lock that the file is still
+    the one at its path (hold), is what keeps two claims from both holding one slot."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+    except OSError:
+        return  # removed already, or not ours to open
+    if hold(descriptor, path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(descriptor)

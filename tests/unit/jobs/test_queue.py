@@ -61,6 +61,7 @@ def test_max_running_slots_live_where_systemd_shares_them(tmp_path, monkeypatch)
     shared = tmp_path / "run" / "media-pipeline"  # what RuntimeDirectory= makes
     shared.mkdir(parents=True)
     monkeypatch.setenv("RUNTIME_DIRECTORY", str(shared))
+    monkeypatch.delenv("MP_LOCK_DIR", raising=False)  # the tests' own folder, set by conftest
     queue_dir = str(tmp_path / "jobs")
     first = take_slot(queue_dir, "w1", 2)
     second = take_slot(queue_dir, "w1", 2)
