@@ -325,6 +325,17 @@ def group_processes(group: int) -> list[int]:
     return found
 
 
+def earlier_copy_id(job_id: str) -> str:
+    """The name of a copy of this job made a year before it: the same priority, kind and
+    item, and a date that sorts first, worked out from the job's own date (a literal year
+    in a test stops working when the calendar passes it)."""
+    made = JobName.parse(job_id)
+    assert made is not None, job_id
+    earlier = made.created.replace(year=made.created.year - 1, day=min(made.created.day, 28))
+    stamp = made.job_id.split("_")[2]
+    return job_id.replace(stamp, earlier.strftime("%Y%m%dT%H%M%S%f"), 1)
+
+
 def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
     folder = pipeline.staging / ".pipeline" / "jobs" / "pending"
     [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]

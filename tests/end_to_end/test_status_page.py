@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_SCRIPT, claim_in_background
+from conftest import FAKE_SCRIPT, claim_in_background, earlier_copy_id
 
 from media_pipeline.items import ItemKey
 
@@ -151,7 +151,7 @@ def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_
     pipeline.mp("claim", "--worker", "w1")
     completed = pipeline.staging / ".pipeline" / "jobs" / "completed"
     [done] = completed.iterdir()
-    forged = completed / done.name.replace("_p500_2026", "_p500_2025")
+    forged = completed / earlier_copy_id(done.name)
     shutil.copytree(done, forged)
     result = json.loads((forged / "result.json").read_text())
     result.update(seconds=1e15, finished_at="9999-12-31T00:00:00+00:00")

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background, tree_snapshot
+from conftest import claim_in_background, earlier_copy_id, tree_snapshot
 
 from media_pipeline.items import ItemKey
 from media_pipeline.signing import sign
@@ -650,7 +650,7 @@ def test_a_spec_title_too_long_for_a_folder_is_refused(pipeline, decoy):
 
 def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
     job_id = started(pipeline)
-    copy_id = job_id.replace("_2026", "_2025", 1) if "_2026" in job_id else job_id[:-1] + "X"
+    copy_id = earlier_copy_id(job_id)
     pending = jobs_dir(pipeline) / "pending"
     shutil.copytree(pending / job_id, pending / copy_id)
     spec = json.loads((pending / copy_id / "spec.json").read_text())
@@ -690,7 +690,7 @@ def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
         pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
     )
     script, child = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
-    copy = job_id.replace("_2026", "_2025", 1)
+    copy = earlier_copy_id(job_id)
     (jobs_dir(pipeline) / "running" / f"{copy}.w2.99").mkdir()
     out, _err = worker.communicate(timeout=30)  # within a poll
     assert b"another job of this item ran" in out
