@@ -6,6 +6,7 @@ charts. A screenshot is kept in test-artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -87,6 +88,11 @@ def test_the_page_in_a_browser(busy, tmp_path):
     try:
         busy.mp("reconcile")  # sees the job running, as the controller's next run would
         busy.mp("status", "--html", str(page))
+        # The file first: an unescaped title would run its handler in the browser, whose
+        # alert() holds a headless Chromium until the browser's timeout.
+        text = page.read_text()
+        assert "<img" not in text, "a title on the page became an element"
+        assert html.escape(HOSTILE) in text
         dom = browser("--dump-dom", "--virtual-time-budget=2000", page=page).stdout
         ARTIFACTS.mkdir(exist_ok=True)
         shot = browser("--window-size=1000,2600", f"--screenshot={ARTIFACTS / 'status-page.png'}",
@@ -95,7 +101,6 @@ def test_the_page_in_a_browser(busy, tmp_path):
     finally:
         (busy.root / "release").touch()
         worker.wait(60)
-    text = page.read_text()
     assert "tk_SECRET_TOKEN_7" not in text and "127.0.0.1:9" not in text
     # The hostile title is text on the page, never an element.
     assert "<img" not in dom and dom.count("<script>") == 1, dom[:3000]

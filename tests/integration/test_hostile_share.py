@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -657,12 +659,23 @@ def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
     (pending / copy_id / "spec.json").write_text(json.dumps({**spec, "id": copy_id}))
     pipeline.behave("remux", "wait")
     first = claim_in_background(pipeline, until=lambda: list(pipeline.root.glob("started.*")))
-    second = pipeline.mp("claim", "--worker", "w1")
-    assert "another job of this item is running" in second.stdout + second.stderr
+    # The second claim as a process of its own: were the copy run, its script would wait
+    # for the release as the first does, so the test watches for its start instead.
+    second = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mp")), "claim", "--worker", "w1",
+         "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while second.poll() is None and len(list(pipeline.root.glob("started.*"))) < 2:
+        assert time.monotonic() < deadline, "the second claim neither ran nor refused"
+        time.sleep(0.02)
     (pipeline.root / "release").touch()
+    out, err = second.communicate(timeout=60)
     first.communicate(timeout=60)
     starts = [line for line in pipeline.runlog() if line.startswith("start")]
-    assert len(starts) == 1, "one run of the item's script at a time"
+    assert len(starts) == 1, f"the copy ran beside the first: {starts}"
+    assert "another job of this item is running" in out + err
 
 
 def test_a_forged_stale_heartbeat_stops_the_running_copy_at_once(pipeline, decoy):
