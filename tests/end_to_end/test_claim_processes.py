@@ -191,6 +191,26 @@ def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
     assert pipeline.status_json()["counts"] == {"REMUXED": 1}
 
 
+def test_a_job_is_stale_only_past_stale_after_seconds_not_heartbeat_seconds(pipeline):
+    """The fixture beats every second and calls a job stale after 30: a heartbeat ten
+    beats old is late, not stale, and the job stays with its worker; past 30 s it is
+    taken back."""
+    config = pipeline.config.jobs
+    assert (config.heartbeat_seconds, config.stale_after_seconds) == (1, 30)
+    job_id, folder = reboot_mid_job(pipeline)
+    late = time.time() - 10
+    os.utime(folder / "heartbeat", (late, late))
+    result = pipeline.mp("reconcile")
+    assert "vanished" not in result.stderr and "taken back" not in result.stderr
+    assert pipeline.queue("running") == [folder.name] and pipeline.queue("pending") == []
+    stale = time.time() - 31
+    os.utime(folder / "heartbeat", (stale, stale))
+    assert (
+        f"job {job_id}: worker w1 vanished (heartbeat 31 s old)" in pipeline.mp("reconcile").stderr
+    )
+    assert pipeline.queue("pending") == [job_id]
+
+
 def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     job_id, folder = reboot_mid_job(pipeline)
     # The script had written its output and marker just before the host went down.

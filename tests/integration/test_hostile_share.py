@@ -450,6 +450,52 @@ def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeli
     carried_through(pipeline)
 
 
+def forged_value(field: str, value, library: Path):
+    """Another value for a decision's field that every check but the signature accepts."""
+    if field == "destination":
+        return str(library / "Movies" / "Forged (2001)" / "Forged (2001).mkv")
+    if field == "status":
+        return "rejected" if value == "approved" else "approved"
+    if isinstance(value, dict):
+        return {**value, "forged": True}
+    if isinstance(value, str):
+        return value.replace("0", "1") if "0" in value else value + "1"
+    return "forged"
+
+
+def test_a_change_to_any_field_a_decision_signature_covers_is_refused(pipeline, decoy):
+    """Each field of a real decision file, changed on the share, keeps it from being
+    restored after a database loss, and the gate asks again; the same file unchanged is
+    restored, so it is the signature alone that refuses each change."""
+    at_the_filing_gate(pipeline)
+    library = pipeline.root / "library"
+    approved = str(library / "Movies" / "Approved (2001)" / "Approved (2001).mkv")
+    pipeline.mp("approve", HONEST.uid, "--yes", "--destination", approved)
+    path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
+    honest = json.loads(path.read_text())
+    fields = sorted(set(honest) - {"signature"})
+    assert {"status", "at", "by", "destination", "gate", "item", "prompt"} <= set(fields)
+    for field in fields:
+        path.write_text(json.dumps({**honest, field: forged_value(field, honest[field], library)}))
+        lose_database(pipeline)
+        result = pipeline.mp("reconcile")
+        assert (
+            "filebot_confirm decision file not restored (its signature does not verify"
+            in result.stderr
+        ), f"a changed {field!r} was not refused: {result.stderr}"
+        approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+        assert [a["gate"] for a in approvals] == ["filebot_confirm"], f"changed {field!r}"
+    path.write_text(json.dumps(honest))
+    lose_database(pipeline)
+    assert "filebot_confirm approved (restored from its approval file)" in (
+        pipeline.mp("reconcile").stderr
+    )
+    pipeline.mp("dispatch")
+    [job_id] = pipeline.queue("pending")
+    spec = json.loads((jobs_dir(pipeline) / "pending" / job_id / "spec.json").read_text())
+    assert spec["destination"] == approved
+
+
 def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, decoy):
     pipeline.write_pipeline_config(gates=["remux_review"])
     for key in (HONEST, OTHER):
