@@ -3,7 +3,9 @@ loss, the scripted walk, and the destination reaching the filebot job."""
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import shutil
 import subprocess
 
@@ -110,7 +112,8 @@ def test_reject_needs_a_reason_and_holds_until_retry(gated):
         (gated.folder(MOVIE, "2-remuxed") / ".pipeline" / "approval.remux_review.json").read_text()
     )
     assert decision["status"] == "rejected" and decision["reason"] == "wrong audio track"
-    assert decision["by"]
+    host = os.uname().nodename.split(".")[0]
+    assert decision["by"] == f"{getpass.getuser()}@{host}", "who decided, and where"
     gated.mp("reconcile")
     assert listed(gated) == [] and gated.queue("pending") == []
     assert "'mp retry' asks again" in gated.mp("why", MOVIE.uid).stdout

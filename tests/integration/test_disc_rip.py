@@ -580,7 +580,8 @@ def test_a_disc_put_in_again_after_its_rip_failed_is_ripped_from_that_drive(pipe
     pipeline.mp("reconcile")
     states = {i["title"]: i["state"] for i in pipeline.status_json()["items"]}
     assert states == {"Heat": "RIPPED", "Ronin": "RIPPING"}
-    assert heat["uid"]
+    uids = {i["title"]: i["uid"] for i in pipeline.status_json()["items"]}
+    assert uids["Heat"] == heat["uid"], "the retried rip filled the failed item, no new one"
 
 
 @needs_namespaces

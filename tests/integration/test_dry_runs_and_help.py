@@ -226,7 +226,8 @@ def test_dry_runs_check_what_the_real_commands_check(pipeline):
     real_id = share_id.read_text()
     # A share that is not this controller's: refused, dry or not.
     share_id.write_text("0" * 32 + "\n")
-    assert unchanged(pipeline, "approve", MOVIE.uid, "--yes", expect=3)
+    refused = unchanged(pipeline, "approve", MOVIE.uid, "--yes", expect=3)
+    assert f"holds share {'0' * 8}, but this controller knows share {real_id[:8]}" in refused
     share_id.write_text(real_id)
     # A decision key that is not one mp made.
     key = Path(pipeline.config.decision_key)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background, earlier_copy_id, tree_snapshot
+from conftest import claim_in_background, earlier_copy_id, running, tree_snapshot
 
 from media_pipeline.items import ItemKey
 from media_pipeline.signing import sign
@@ -189,7 +189,8 @@ def test_a_job_folder_that_is_a_link_is_rejected(pipeline, decoy):
     forged = job_id.replace("job_p500", "job_p001")
     (jobs_dir(pipeline) / "pending" / forged).symlink_to(decoy / "home")
     result = pipeline.mp("claim", "--worker", "w1")
-    assert f"job {forged} refused" in result.stdout + result.stderr
+    said = f"job {forged} refused, nothing was run: is a symbolic link (not a job folder)"
+    assert said in result.stderr, result.stderr
     assert "completed" in result.stdout, "the claim goes on to the honest job"
     carried_through(pipeline)
 
@@ -406,8 +407,11 @@ def test_a_stale_spec_with_words_for_numbers_is_taken_back(pipeline, decoy):
     (running / "spec.json").write_text(json.dumps(spec))
     old(running)
     result = pipeline.mp("reconcile")
-    assert "moved to rejected/" in result.stderr or "taken back" in result.stderr
+    assert "its spec cannot be used (field 'attempts' is not a whole number)" in result.stderr
+    assert "REMUXING -> RIPPED" in result.stderr and "will be dispatched again" in result.stderr
     assert "Traceback" not in result.output
+    [rejected] = pipeline.queue("rejected")  # named by when, then as it was
+    assert rejected.endswith(f".{running.name}")
     carried_through(pipeline)
 
 
@@ -737,7 +741,7 @@ def test_a_forged_stale_heartbeat_stops_the_running_copy_at_once(pipeline, decoy
     out, _err = worker.communicate(timeout=30)  # within a poll, not a heartbeat
     assert b"taken back as stale" in out
     for pid in (script, child):
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+        assert not running(pid), f"process {pid} of the stopped job still runs"
 
 
 def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
@@ -754,7 +758,7 @@ def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
     out, _err = worker.communicate(timeout=30)  # within a poll
     assert b"another job of this item ran" in out
     for pid in (script, child):
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+        assert not running(pid), f"process {pid} of the stopped job still runs"
     shutil.rmtree(jobs_dir(pipeline) / "running" / f"{copy}.w2.99")
     pipeline.behave("remux", "ok")
     carried_through(pipeline)

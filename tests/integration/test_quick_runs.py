@@ -236,7 +236,8 @@ def test_while_a_job_runs_a_full_run_comes_before_its_heartbeat_goes_stale(share
 def test_a_failed_run_leaves_no_note(share, runtime):
     settle(share, runtime)
     (share.staging / ".pipeline" / "share.id").unlink()  # the share looks unmounted
-    assert share.mp("reconcile", "--if-changed", "--dispatch", expect=3)
+    refused = share.mp("reconcile", "--if-changed", "--dispatch", expect=3).stderr
+    assert "has lost its .pipeline/share.id" in refused and "is the share mounted?" in refused
     assert not (runtime / "controller.note").exists()
     assert idle(share) is None
 

@@ -52,7 +52,7 @@ def test_priority_out_of_range_is_a_usage_error_and_negative_priorities_work(pip
     pipeline.mark(MOVIE, "1-ripped", "rip")
     pipeline.mp("reconcile")
     result = pipeline.mp("priority", MOVIE.uid, "600", expect=2)
-    assert "-499<=x<=499" in result.stderr or "range" in result.stderr
+    assert "'PRIORITY': 600 is not in the range -499<=x<=499." in result.stderr
     assert "priority -10" in pipeline.mp("priority", MOVIE.uid, "-10").stdout
 
 

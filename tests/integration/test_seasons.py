@@ -54,7 +54,9 @@ def test_a_later_disc_waits_for_the_earlier_and_is_numbered_after_it(pipeline):
     pipeline.mp("reconcile")
     assert item(pipeline, DISC1)["state"] == "REMUXED"
     out = pipeline.mp("dispatch").stdout
-    assert "filebot job" in out or "queued" in out
+    # Disc 1 goes on to its transcode; disc 2, no longer waiting, to its filing.
+    assert "_filebot_tv_" in out and "for tv/Lost (2004)/S01 Disc2\n" in out
+    assert "dispatch: 2 job(s) queued, 0 waiting" in out
     _path, spec = pending_spec_of(pipeline, "filebot")
     assert spec["episodes"] == {"season": 1, "first": 3}
     assert spec["destination"].endswith("/TV Shows/Lost (2004)/Season 01/")
