@@ -339,6 +339,25 @@ def group_processes(group: int) -> list[int]:
     return found
 
 
+def silence(folder: Path, seconds: float = 3600) -> Path:
+    """Make a running job look as it would `seconds` after its last sign of life, as
+    time passing with its worker gone would: its heartbeat, and its claim time (in its
+    folder's name) when later, moved back to then. Returns the folder's new path. A live
+    worker whose folder is renamed finds it no longer holds its job, as if taken back."""
+    moment = time.time() - seconds
+    for path in (folder / "heartbeat", folder):
+        if path.exists():
+            os.utime(path, (moment, moment))
+    head, _, last = folder.name.rpartition(".")
+    if last[:1] != "t" or not last[1:].isdigit():
+        return folder  # a name without a claim time, as an earlier release made
+    claimed = min(int(last[1:]), int(moment))
+    moved = folder.with_name(f"{head}.t{claimed}")
+    if moved != folder:
+        folder.rename(moved)
+    return moved
+
+
 def earlier_copy_id(job_id: str) -> str:
     """The name of a copy of this job made a year before it: the same priority, kind and
     item, and a date that sorts first, worked out from the job's own date (a literal year

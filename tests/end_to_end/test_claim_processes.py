@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import group_processes, running
+from conftest import group_processes, running, silence
 
 from media_pipeline.items import ItemKey
 
@@ -139,9 +139,7 @@ def test_a_worker_killed_alone_takes_its_script_and_its_children_with_it(pipelin
     os.kill(worker.pid, signal.SIGKILL)  # the worker alone, not its group
     worker.wait()
     wait_until_gone([script_pid, child_pid])  # within cancel_grace_seconds (1 s here)
-    folder = running_job_folder(pipeline)
-    old = time.time() - 3600
-    os.utime(folder / "heartbeat", (old, old))
+    silence(running_job_folder(pipeline))
     assert "taken back" in pipeline.mp("reconcile").stderr
     pipeline.behave("remux", "ok")
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
@@ -172,8 +170,7 @@ def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
     assert pipeline.queue("running") == [folder.name]
     # Not stale yet: reconcile leaves it alone.
     assert "taken back" not in pipeline.mp("reconcile").stderr
-    old = time.time() - 3600
-    os.utime(folder / "heartbeat", (old, old))
+    silence(folder)
     result = pipeline.mp("reconcile")
     assert f"job {job_id}: worker w1 vanished" in result.stderr
     assert pipeline.queue("pending") == [job_id]
@@ -198,17 +195,68 @@ def test_a_job_is_stale_only_past_stale_after_seconds_not_heartbeat_seconds(pipe
     config = pipeline.config.jobs
     assert (config.heartbeat_seconds, config.stale_after_seconds) == (1, 30)
     job_id, folder = reboot_mid_job(pipeline)
-    late = time.time() - 10
-    os.utime(folder / "heartbeat", (late, late))
+    folder = silence(folder, 10)
     result = pipeline.mp("reconcile")
     assert "vanished" not in result.stderr and "taken back" not in result.stderr
     assert pipeline.queue("running") == [folder.name] and pipeline.queue("pending") == []
-    stale = time.time() - 31
-    os.utime(folder / "heartbeat", (stale, stale))
-    assert (
-        f"job {job_id}: worker w1 vanished (heartbeat 31 s old)" in pipeline.mp("reconcile").stderr
-    )
+    silence(folder, 31)
+    said = f"job {job_id}: worker w1 vanished (no heartbeat for 31 s)"
+    assert said in pipeline.mp("reconcile").stderr
     assert pipeline.queue("pending") == [job_id]
+
+
+def claim_stopped_at(pipeline, step: str, action: str) -> subprocess.Popen:
+    """`mp claim` as a real process, made to crash or stop (MP_CRASH_AT, MP_STOP_AT) at a
+    step; returned once it has died or stopped there."""
+    worker = subprocess.Popen(
+        [mp_script(), "claim", "--worker", "w1", "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root), action: step},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while worker.poll() is None and not stopped(worker.pid):
+        assert time.monotonic() < deadline, f"mp claim never reached {step}"
+        time.sleep(0.02)
+    return worker
+
+
+def stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rpartition(")")[2].split()[0] == "T"
+
+
+def test_a_job_that_waited_long_in_pending_is_not_stale_once_claimed(pipeline):
+    """A rename keeps a folder's mtime: a job that waited in pending/ longer than
+    stale_after_seconds once looked stale from its claim until its first heartbeat was
+    seen, and was taken back and run twice. Its claim time counts now."""
+    (job_id,) = queued(pipeline, MOVIE)
+    waited = time.time() - 3600
+    os.utime(pipeline.staging / ".pipeline/jobs/pending" / job_id, (waited, waited))
+    worker = claim_stopped_at(pipeline, "claim:claimed", "MP_CRASH_AT")  # no heartbeat yet
+    assert worker.wait(timeout=30) == -signal.SIGKILL
+    (name,) = pipeline.queue("running")
+    assert not (running_job_folder(pipeline) / "heartbeat").exists()
+    result = pipeline.mp("reconcile")
+    assert "vanished" not in result.stderr and pipeline.queue("running") == [name]
+    silence(running_job_folder(pipeline), 31)  # its worker really is gone
+    assert f"job {job_id}: worker w1 vanished" in pipeline.mp("reconcile").stderr
+
+
+def test_a_claim_taken_back_before_its_script_starts_runs_nothing(pipeline):
+    """Between its claim and its script's start the job is taken back (a controller
+    that judged it by an older sign of life): the worker, checking that it still holds
+    its job after its first heartbeat, runs nothing; the job runs once, elsewhere."""
+    (job_id,) = queued(pipeline, MOVIE)
+    worker = claim_stopped_at(pipeline, "claim:beating", "MP_STOP_AT")
+    assert (running_job_folder(pipeline) / "heartbeat").exists()
+    silence(running_job_folder(pipeline))
+    assert "taken back" in pipeline.mp("reconcile").stderr
+    os.kill(worker.pid, signal.SIGCONT)
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {job_id} was taken back before its script started; nothing was run" in out
+    assert pipeline.runlog() == [], "its script never started"
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert pipeline.runlog() == [f"start remux {job_id}", f"done remux {job_id}"]
 
 
 def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
@@ -218,8 +266,7 @@ def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     marker.mkdir(parents=True)
     (marker.parent / "remux.out").write_text("output of remux\n")
     (marker / "remux.done").touch()
-    old = time.time() - 3600
-    os.utime(folder / "heartbeat", (old, old))
+    silence(folder)
     result = pipeline.mp("reconcile")
     assert "vanished after its script finished; completed" in result.stderr
     assert pipeline.queue("completed") == [job_id] and pipeline.queue("pending") == []
@@ -231,8 +278,7 @@ def test_a_stale_job_whose_marker_came_without_outputs_is_taken_back(pipeline):
     marker = pipeline.folder(MOVIE, "2-remuxed") / ".pipeline"
     marker.mkdir(parents=True)
     (marker / "remux.done").touch()  # and no output at all
-    old = time.time() - 3600
-    os.utime(folder / "heartbeat", (old, old))
+    silence(folder)
     result = pipeline.mp("reconcile")
     assert "outputs failed verification: no output files" in result.stderr
     assert pipeline.queue("pending") == [job_id]
@@ -411,8 +457,7 @@ def test_a_worker_whose_job_was_taken_back_stops_its_script(pipeline):
     folder = running_job_folder(pipeline)
     _worker_pid, script_pid = map(int, (folder / "pid").read_text().split())
     # The share stalled long enough for reconcile to judge the job stale.
-    old = time.time() - 3600
-    os.utime(folder / "heartbeat", (old, old))
+    silence(folder)
     assert "taken back" in pipeline.mp("reconcile").stderr
     out, _err = worker.communicate(timeout=60)
     assert "taken back as stale while it ran; its script was stopped" in out

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import time
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -160,15 +161,24 @@ def make_job_id(kind: str, key: ItemKey, priority: int, now: datetime) -> str:
 
 
 class RunningName(NamedTuple):
-    """`running/ID.WORKER.PID`: a name unique to its claimer."""
+    """`running/ID.WORKER.PID.tCLAIMED`: a name unique to its claimer, which also says
+    when it claimed (epoch seconds, by the claimer's clock).
+
+    The claim time is in the name because the controller must be able to read it the
+    moment it sees the claim: a file written after the rename may not be visible to it
+    yet (NFS caches attributes for up to a minute), and the folder's mtime is the one
+    it had in pending/, since a rename keeps it. A name without it (`ID.WORKER.PID`) is
+    a claim by a worker of an earlier release."""
 
     job_id: str
     worker: str
     pid: int
+    claimed: int | None = None
 
     @property
     def folder_name(self) -> str:
-        return f"{self.job_id}.{self.worker}.{self.pid}"
+        name = f"{self.job_id}.{self.worker}.{self.pid}"
+        return name if self.claimed is None else f"{name}.t{self.claimed}"
 
     @property
     def job(self) -> JobName:
@@ -176,14 +186,28 @@ class RunningName(NamedTuple):
         assert job is not None  # parse() makes a RunningName only of a job's name
         return job
 
+    def claim_age(self, now: float, ahead_limit: float) -> float | None:
+        """Seconds since the claim, never negative (the claimer's clock may be a little
+        ahead); None when the name gives no claim time, or one more than ahead_limit
+        seconds in the future, which no honest claimer wrote."""
+        if self.claimed is None or self.claimed - now > ahead_limit:
+            return None
+        return max(0.0, now - self.claimed)
+
     @classmethod
     def parse(cls, name: str) -> RunningName | None:
         job_id, _, rest = name.partition(".")
+        claimed = None
+        head, _, last = rest.rpartition(".")
+        # A worker's name may hold dots, but a pid is digits alone: a last part of "t"
+        # and digits is the claim time.
+        if last[:1] == "t" and _DIGITS.match(last[1:]):
+            rest, claimed = head, int(last[1:])
         worker, _, pid = rest.rpartition(".")
         # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
         if not worker or not _DIGITS.match(pid) or JobName.parse(job_id) is None:
             return None
-        return cls(job_id, worker, int(pid))
+        return cls(job_id, worker, int(pid), claimed)
 
 
 def parse_entry(state: str, name: str) -> JobName | None:
@@ -406,6 +430,18 @@ class Queue:
             return None
         return None if status is None else max(0.0, now - status.st_mtime)
 
+    def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
+        """Seconds since a running job last showed life: the later of its claim and its
+        last heartbeat, never counting from before its claim. None once it is gone.
+        A name without a claim time (a worker of an earlier release) with no heartbeat
+        yet falls back to the folder's own time."""
+        beat = self.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
+        claim = entry.claim_age(now, stale_after)
+        signs = [age for age in (beat, claim) if age is not None]
+        if signs:
+            return min(signs)
+        return self.age_seconds("running", entry.folder_name, None, now)
+
     def other_runs(self, item_uid: str, name: str) -> list[str]:
         """Entries of running/ other than name that name the item (by its uid anywhere in
         the name, parsed or not: a running job renamed aside for a moment counts too)."""
@@ -459,11 +495,12 @@ class Queue:
                 removed += 1
         return removed
 
-    def claim(self, job_id: str, worker: str, pid: int) -> str | None:
-        """Rename pending/ID to running/ID.WORKER.PID; the running name if this process
-        won. Raises OSError for anything but a lost race (the caller decides whether one
-        job that cannot move stops the claim)."""
-        target = f"{job_id}.{worker}.{pid}"  # RunningName.folder_name
+    def claim(self, job_id: str, worker: str, pid: int, now: float | None = None) -> str | None:
+        """Rename pending/ID to running/ID.WORKER.PID.tNOW; the running name if this
+        process won. Raises OSError for anything but a lost race (the caller decides
+        whether one job that cannot move stops the claim)."""
+        claimed = int(time.time() if now is None else now)
+        target = RunningName(job_id, worker, pid, claimed).folder_name
         pending, running = self.need("pending"), self.need("running", create=True)
         try:
             os.rename(job_id, target, src_dir_fd=pending.fd, dst_dir_fd=running.fd)

@@ -226,6 +226,16 @@ def run_claimed_job(
             job.touch(HEARTBEAT_FILE)
         except (SpecError, BadEntry) as error:
             return _reject(queue, running_name, name.job_id, str(error))
+        crash_point("claim:beating")
+        # The claim and its first heartbeat are on the share: from here reconcile counts
+        # this job's life from them. Were it taken back before (a controller that judged
+        # it by an older sign of life), another worker may have it now: not ours to run.
+        if not queue.still_holds(running_name, job):
+            return ClaimResult(
+                f"job {name.job_id} was taken back before its script started; nothing was run",
+                name.job_id,
+                "failed",
+            )
         return _run(config, queue, running_name, job, spec, worker, slot_fd)
 
 

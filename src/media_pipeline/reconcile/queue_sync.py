@@ -29,7 +29,6 @@ from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     FINISHED_DIRS,
-    HEARTBEAT_FILE,
     LIVE_DIRS,
     QUEUE_DIRS,
     RESULT_FILE,
@@ -164,20 +163,19 @@ def _stale_outcome(config: Config, job: Folder, name: JobName) -> tuple[str | No
 
 
 def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[str]:
-    """Running jobs whose heartbeat is older than stale_after_seconds lost their worker
-    (host rebooted, worker killed): finish them if their marker shows the script did its
+    """Running jobs silent for more than stale_after_seconds, counted from the later of
+    their claim and their last heartbeat, lost their worker (host rebooted, worker
+    killed): finish them if their marker shows the script did its
     work and its outputs verify, else put them back (claimable at once) or fail them
     after max_attempts."""
     changes = []
     now = time.time()
     for entry in queue.running():
         running_name = entry.folder_name
-        age = queue.age_seconds("running", running_name, HEARTBEAT_FILE, now)
-        if age is None:
-            age = queue.age_seconds("running", running_name, None, now)
+        age = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds)
         if age is None or age <= config.jobs.stale_after_seconds:
             continue
-        vanished = f"worker {entry.worker} vanished (heartbeat {age:.0f} s old)"
+        vanished = f"worker {entry.worker} vanished (no heartbeat for {age:.0f} s)"
         if dry_run:
             changes.append(f"job {entry.job_id}: {vanished}; would be taken back")
             continue

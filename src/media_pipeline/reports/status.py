@@ -72,6 +72,7 @@ def running_jobs(config: Config) -> list[dict]:
         for entry in queue.running():
             job = entry.job
             beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
+            silent = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds)
             jobs.append(
                 {
                     "id": entry.job_id,
@@ -79,7 +80,7 @@ def running_jobs(config: Config) -> list[dict]:
                     "item_uid": job.item_uid,
                     "worker": entry.worker,
                     "heartbeat_age_seconds": None if beat is None else round(beat),
-                    "stale": beat is not None and beat > config.jobs.stale_after_seconds,
+                    "stale": silent is not None and silent > config.jobs.stale_after_seconds,
                 }
             )
         return jobs

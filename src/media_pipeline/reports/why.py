@@ -74,13 +74,15 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
 def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     entry = RunningName.parse(name)
     worker = entry.worker if entry else "an unknown worker"
-    beat = queue.age_seconds("running", name, HEARTBEAT_FILE, time.time())
+    now = time.time()
+    beat = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
     claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE)
     since = local_time(claimed.strip())
-    if beat is not None and beat > config.jobs.stale_after_seconds:
+    silent = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds) if entry else beat
+    if silent is not None and silent > config.jobs.stale_after_seconds:
         return (
-            f"Its {kind} job was running on {worker}, but its heartbeat stopped "
-            f"{duration_text(beat)} ago; the next reconcile puts it back in the queue."
+            f"Its {kind} job was running on {worker}, but it has given no sign of life for "
+            f"{duration_text(silent)}; the next reconcile puts it back in the queue."
         )
     beat_text = f"heartbeat {duration_text(beat)} ago" if beat is not None else "no heartbeat yet"
     return f"Its {kind} job is running on {worker} since {since} ({beat_text})."

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from media_pipeline.fsutil import filesystem_type
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import Queue, RunningName
 from media_pipeline.jobs.slots import take_slot
 
 MOUNTS = """\
@@ -34,14 +34,14 @@ def test_a_lost_race_on_a_share_asks_whether_the_rename_happened(tmp_path):
     os.mkdir(queue.folder("pending", job_id))
     # As on NFS after a retransmitted rename: the job already sits under our own name,
     # and the rename we see fails with ENOENT.
-    ours = f"{job_id}.w1.42"
+    ours = f"{job_id}.w1.42.t1765000000"
     os.rename(queue.folder("pending", job_id), queue.folder("running", ours))
     queue.renames_are_exact = False  # what filesystem_type says of an nfs4 share
-    assert queue.claim(job_id, "w1", 42) == ours
+    assert queue.claim(job_id, "w1", 42, now=1765000000.5) == ours
     assert queue.claim(job_id, "w2", 43) is None  # another claimer's name: not ours
     local = Queue(queue.root)
     assert local.renames_are_exact  # tmp_path is on this host's disk
-    assert local.claim(job_id, "w1", 42) is None
+    assert local.claim(job_id, "w1", 42, now=1765000000) is None
 
 
 def test_back_off_files_come_with_the_pending_listing(tmp_path):
@@ -73,3 +73,26 @@ def test_max_running_slots_live_where_systemd_shares_them(tmp_path, monkeypatch)
     assert again is not None
     again.release()
     second.release()
+
+
+JOB = "job_p500_20260101T000000000000_remux_movie_0123456789ab"
+
+
+def test_a_running_name_says_who_claimed_and_when():
+    entry = RunningName.parse(f"{JOB}.ct304.4242.t1765000000")
+    assert entry == RunningName(JOB, "ct304", 4242, 1765000000)
+    assert entry.folder_name == f"{JOB}.ct304.4242.t1765000000"
+    dotted = RunningName.parse(f"{JOB}.host.t5.lan.17.t1765000000")
+    assert dotted == RunningName(JOB, "host.t5.lan", 17, 1765000000)
+    # A name from a worker of an earlier release: no claim time.
+    assert RunningName.parse(f"{JOB}.ct304.4242") == RunningName(JOB, "ct304", 4242, None)
+    assert RunningName.parse(f"{JOB}.ct304.t1765000000") is None, "no pid"
+    assert RunningName.parse(f"{JOB}.ct304.42.t17x") is None
+
+
+def test_a_claim_age_counts_from_the_claim_and_never_from_the_future():
+    entry = RunningName(JOB, "ct304", 1, 1000)
+    assert entry.claim_age(1030.5, ahead_limit=300) == 30.5
+    assert entry.claim_age(990, ahead_limit=300) == 0, "a claimer's clock a little ahead"
+    assert entry.claim_age(600, ahead_limit=300) is None, "too far ahead to believe"
+    assert RunningName(JOB, "ct304", 1).claim_age(1030, ahead_limit=300) is None
