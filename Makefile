@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck \
 	systemd-analyze:systemd udevadm:udev nginx:nginx chromium:chromium
 
-.PHONY: demo test lint unit bench soak system-deps clean
+.PHONY: demo test lint unit bench soak mutation system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test: system-deps lint unit
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/report.py $(if $(QUICK),--quick)
+
+# Mutation testing of the safety modules (slow: about an hour with the default sample).
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[mutation]'
+	$(BIN)/python benchmarks/mutation.py
 
 soak: $(STAMP)
 	$(BIN)/python benchmarks/soak.py --items 1000

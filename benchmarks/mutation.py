@@ -1,0 +1,131 @@
+"""Mutation testing of the modules that guard safety, with cosmic-ray.
+
+Each module is mutated one change at a time (a comparison flipped, a `not` dropped, a
+constant changed, an exception swallowed...) and the tests that should notice run
+against each mutant: a mutant they fail on is killed, one they pass is a survivor,
+a gap in the tests (or a change that means nothing). Prints, per module, the mutants
+run, killed and survived, and each survivor's diff.
+
+cosmic-ray rewrites the module's file in place while it tests a mutant, so this runs in
+a clone of the current commit, never in the working tree; the tests run with that
+clone's src/ first on PYTHONPATH, so the `mp` processes they start import the mutant.
+
+    python benchmarks/mutation.py                    # every module, sampled
+    python benchmarks/mutation.py --module signing --sample 0   # all of one module
+
+Slow: each mutant runs a set of tests (a few seconds when killed, a minute or more when
+it survives). `--sample N` tests a random N of a module's mutants (fixed seed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# module -> the tests that guard it (run with -x: the first failure kills the mutant).
+MODULES = {
+    "signing": [
+        "tests/unit/test_signing.py",
+        "tests/integration/test_hostile_share.py",
+        "tests/integration/test_file_roles.py",
+        "tests/integration/test_rename.py",
+    ],
+    "share": [
+        "tests/unit/test_share.py",
+        "tests/integration/test_hostile_share.py",
+        "tests/integration/test_hostile_specs.py",
+    ],
+    "jobs/queue": [
+        "tests/unit/jobs/test_queue.py",
+        "tests/integration/test_jobs.py",
+        "tests/integration/test_hostile_share.py",
+        "tests/end_to_end/test_claim_processes.py",
+    ],
+    "jobs/claim": [
+        "tests/integration/test_jobs.py",
+        "tests/end_to_end/test_claim_processes.py",
+        "tests/integration/test_hostile_specs.py",
+    ],
+}
+
+# `a | b` of disjoint flags equals `a + b` and `a ^ b`, and the other replacements of
+# `|` only make a call fail at once: of the twelve, one (`&`, which drops the flags) is
+# kept, so the count is not made of mutants no test could ever tell apart.
+DROPPED_OPERATORS = [
+    f"core/ReplaceBinaryOperator_BitOr_{name}"
+    for name in ("Add", "Sub", "Mul", "Div", "FloorDiv", "Mod", "Pow", "LShift", "RShift",
+                 "BitXor")
+]  # fmt: skip
+
+
+def run_module(clone: Path, module: str, tests: list[str], sample: int) -> tuple[int, int, list]:
+    name = module.replace("/", "_")
+    config = clone / f"mutation-{name}.toml"
+    session = clone / f"mutation-{name}.sqlite"
+    command = (
+        f"env PYTHONPATH={clone / 'src'} {BIN / 'pytest'} -x -q -p no:cacheprovider "
+        f"{' '.join(tests)}"
+    )
+    config.write_text(
+        "[cosmic-ray]\n"
+        f'module-path = "src/media_pipeline/{module}.py"\n'
+        "timeout = 900.0\n"
+        "excluded-modules = []\n"
+        f"test-command = {command!r}\n\n"
+        "[cosmic-ray.distributor]\n"
+        'name = "local"\n'
+    )
+    subprocess.run([BIN / "cosmic-ray", "init", config, session], cwd=clone, check=True)
+    with sqlite3.connect(session) as db:
+        marks = ",".join("?" * len(DROPPED_OPERATORS))
+        dropped = {
+            row[0]
+            for row in db.execute(
+                f"SELECT job_id FROM mutation_specs WHERE operator_name IN ({marks})",
+                DROPPED_OPERATORS,
+            )
+        }
+        every = [row[0] for row in db.execute("SELECT job_id FROM work_items ORDER BY job_id")]
+        kept = [job_id for job_id in every if job_id not in dropped]
+        if sample:
+            kept = random.Random(7).sample(kept, min(sample, len(kept)))
+        for job_id in set(every) - set(kept):
+            db.execute("DELETE FROM mutation_specs WHERE job_id = ?", [job_id])
+            db.execute("DELETE FROM work_items WHERE job_id = ?", [job_id])
+    subprocess.run([BIN / "cosmic-ray", "exec", config, session], cwd=clone, check=True)
+    with sqlite3.connect(session) as db:
+        results = db.execute("SELECT test_outcome, diff FROM work_results").fetchall()
+    killed = sum(1 for outcome, _diff in results if outcome == "killed")
+    survivors = [diff for outcome, diff in results if outcome == "survived"]
+    return killed, len(survivors), survivors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", choices=sorted(MODULES), action="append")
+    parser.add_argument("--sample", type=int, default=40, help="mutants per module; 0: all")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mp-mutation-") as folder:
+        clone = Path(folder) / "repo"
+        subprocess.run(["git", "clone", "-q", REPO, clone], check=True)
+        rows = []
+        for module in arguments.module or MODULES:
+            killed, survived, diffs = run_module(clone, module, MODULES[module], arguments.sample)
+            rows.append((module, killed, survived))
+            for diff in diffs:
+                print(f"--- survivor in {module} ---\n{diff}")
+        print("\nmodule         killed  survived")
+        for module, killed, survived in rows:
+            print(f"{module:<14} {killed:>6}  {survived:>8}")
+
+
+if __name__ == "__main__":
+    main()
