@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -412,6 +413,35 @@ def test_a_stale_spec_with_words_for_numbers_is_taken_back(pipeline, decoy):
     assert "Traceback" not in result.output
     [rejected] = pipeline.queue("rejected")  # named by when, then as it was
     assert rejected.endswith(f".{running.name}")
+    carried_through(pipeline)
+
+
+@pytest.mark.parametrize("suffix", [".w9.01.t{claimed}", ".w9.1.t0{claimed}", ".w9.1.t{claimed}\n"])
+def test_a_running_name_in_a_form_no_claim_writes_is_rejected(pipeline, decoy, suffix):
+    """A name that would read back as another (leading zeros, a final newline) once sat
+    in running/ for ever, the item stopped: reconcile never found the folder it named."""
+    job_id = started(pipeline)
+    name = job_id + suffix.format(claimed=int(time.time()) - 3600)
+    (jobs_dir(pipeline) / "pending" / job_id).rename(jobs_dir(pipeline) / "running" / name)
+    result = pipeline.mp("reconcile")
+    assert "not a name mp gives a job; moved to rejected/" in result.stderr
+    assert "its job is gone from the queue; will be dispatched again" in result.stderr
+    assert pipeline.queue("running") == []
+    carried_through(pipeline)
+
+
+def test_a_heartbeat_from_the_far_future_keeps_no_job_for_ever(pipeline, decoy):
+    """A heartbeat (or a folder) dated a day ahead is no sign of life: the job's claim,
+    an hour old, decides, and the job is taken back."""
+    job_id = started(pipeline)
+    running = jobs_dir(pipeline) / "running" / f"{job_id}.w9.1.t{int(time.time()) - 3600}"
+    (jobs_dir(pipeline) / "pending" / job_id).rename(running)
+    (running / "heartbeat").touch()
+    ahead = time.time() + 86400
+    for path in (running / "heartbeat", running):
+        os.utime(path, (ahead, ahead))
+    result = pipeline.mp("reconcile")
+    assert re.search(r"worker w9 vanished \(no heartbeat for 36\d\d s\); taken back", result.stderr)
     carried_through(pipeline)
 
 

@@ -82,7 +82,7 @@ _NAME = re.compile(
     + "|".join(JOB_KINDS)
     + r")_(?P<type>movie|tv)_(?P<uid>[0-9a-f]{12})(?:_[A-Za-z0-9-]{0,"
     + str(SLUG_LENGTH)
-    + r"})?$"
+    + r"})?\Z"
 )
 
 
@@ -186,14 +186,6 @@ class RunningName(NamedTuple):
         assert job is not None  # parse() makes a RunningName only of a job's name
         return job
 
-    def claim_age(self, now: float, ahead_limit: float) -> float | None:
-        """Seconds since the claim, never negative (the claimer's clock may be a little
-        ahead); None when the name gives no claim time, or one more than ahead_limit
-        seconds in the future, which no honest claimer wrote."""
-        if self.claimed is None or self.claimed - now > ahead_limit:
-            return None
-        return max(0.0, now - self.claimed)
-
     @classmethod
     def parse(cls, name: str) -> RunningName | None:
         job_id, _, rest = name.partition(".")
@@ -207,7 +199,10 @@ class RunningName(NamedTuple):
         # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
         if not worker or not _DIGITS.match(pid) or JobName.parse(job_id) is None:
             return None
-        return cls(job_id, worker, int(pid), claimed)
+        entry = cls(job_id, worker, int(pid), claimed)
+        # Only the form a claim writes: every reader acts on folder_name, and a name
+        # that reads back otherwise ("01", "t017") would name a folder nobody finds.
+        return entry if entry.folder_name == name else None
 
 
 def parse_entry(state: str, name: str) -> JobName | None:
@@ -417,6 +412,29 @@ class Queue:
     def age_seconds(self, state: str, name: str, file_name: str | None, now: float):
         """Seconds since a job's file (or its folder) changed, never negative; None if
         gone. Another host's clock may be ahead, hence never below zero."""
+        moment = self.modified_at(state, name, file_name)
+        return None if moment is None else max(0.0, now - moment)
+
+    def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
+        """Seconds since a running job last showed life: the later of its claim and its
+        last heartbeat, never counting from before its claim; None once it is gone.
+        A time further ahead of now than stale_after is no sign of life (no honest host
+        is that far ahead; a forged one would keep the job for ever): with none left,
+        the job has been silent as long as can be told (infinity). A name without a
+        claim time (a worker of an earlier release) with no heartbeat yet falls back to
+        the folder's own time."""
+        beat = self.modified_at("running", entry.folder_name, HEARTBEAT_FILE)
+        signs = [moment for moment in (beat, entry.claimed) if moment is not None]
+        if beat is None:  # no heartbeat yet, or no job any more
+            folder = self.modified_at("running", entry.folder_name, None)
+            if folder is None:
+                return None
+            signs = signs or [folder]
+        believed = [moment for moment in signs if moment - now <= stale_after]
+        return max(0.0, now - max(believed)) if believed else math.inf
+
+    def modified_at(self, state: str, name: str, file_name: str | None) -> float | None:
+        """The mtime of a job's file (or of its folder); None if gone."""
         folder = self.dir(state)
         if folder is None:
             return None
@@ -428,19 +446,7 @@ class Queue:
                     status = job.lstat(file_name)
         except (FileNotFoundError, BadEntry):
             return None
-        return None if status is None else max(0.0, now - status.st_mtime)
-
-    def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
-        """Seconds since a running job last showed life: the later of its claim and its
-        last heartbeat, never counting from before its claim. None once it is gone.
-        A name without a claim time (a worker of an earlier release) with no heartbeat
-        yet falls back to the folder's own time."""
-        beat = self.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
-        claim = entry.claim_age(now, stale_after)
-        signs = [age for age in (beat, claim) if age is not None]
-        if signs:
-            return min(signs)
-        return self.age_seconds("running", entry.folder_name, None, now)
+        return None if status is None else status.st_mtime
 
     def other_runs(self, item_uid: str, name: str) -> list[str]:
         """Entries of running/ other than name that name the item (by its uid anywhere in
@@ -607,7 +613,8 @@ def _wait(name: str) -> tuple[str, int] | None:
     return (job_id, int(until)) if _DIGITS.match(until) else None
 
 
-_DIGITS = re.compile(r"^[0-9]{1,18}$")
+# \Z, not $: "$" also matches before a final newline, and a name with one would parse.
+_DIGITS = re.compile(r"\A[0-9]{1,18}\Z")
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
 

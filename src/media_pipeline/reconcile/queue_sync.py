@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from datetime import datetime
 
@@ -68,7 +69,7 @@ def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
             problem = None
             if parse_entry(state, name) is None:
                 problem = (
-                    "not a running job's name (ID.WORKER.PID); moved here by hand?"
+                    "not a running job's name (ID.WORKER.PID.tCLAIMED); moved here by hand?"
                     if state == "running" and JobName.parse(name) is not None
                     else "not a name mp gives a job"
                 )
@@ -175,7 +176,12 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
         age = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds)
         if age is None or age <= config.jobs.stale_after_seconds:
             continue
-        vanished = f"worker {entry.worker} vanished (no heartbeat for {age:.0f} s)"
+        silence = (
+            f"no heartbeat for {age:.0f} s"
+            if math.isfinite(age)
+            else "no heartbeat, claim or folder time that is not in the future"
+        )
+        vanished = f"worker {entry.worker} vanished ({silence})"
         if dry_run:
             changes.append(f"job {entry.job_id}: {vanished}; would be taken back")
             continue

@@ -246,7 +246,10 @@ def format_status(report: StatusReport, color: bool = False) -> str:
         names = {item["uid"]: item_name(item) for item in report.items}
         for job in report.running_jobs:
             beat = job["heartbeat_age_seconds"]
-            state = "STALE heartbeat" if job["stale"] else f"heartbeat {beat} s ago"
+            if job["stale"]:
+                state = "STALE: no sign of life"
+            else:
+                state = "no heartbeat yet" if beat is None else f"heartbeat {beat} s ago"
             shown = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
             summary += f"\nrunning: {job['kind']} of {shown} on {job['worker']} ({state})"
     if report.missing:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from media_pipeline.config import Config, window_open
 from media_pipeline.disc import Drive
@@ -76,13 +77,16 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     worker = entry.worker if entry else "an unknown worker"
     now = time.time()
     beat = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
-    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE)
-    since = local_time(claimed.strip())
+    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE).strip()
+    if not claimed and entry is not None and entry.claimed is not None:
+        claimed = datetime.fromtimestamp(entry.claimed, UTC).isoformat()  # from its name
+    since = local_time(claimed) or "a time it did not write"
     silent = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds) if entry else beat
     if silent is not None and silent > config.jobs.stale_after_seconds:
+        told = f"for {duration_text(silent)}" if math.isfinite(silent) else "that can be believed"
         return (
-            f"Its {kind} job was running on {worker}, but it has given no sign of life for "
-            f"{duration_text(silent)}; the next reconcile puts it back in the queue."
+            f"Its {kind} job was running on {worker}, but it has given no sign of life "
+            f"{told}; the next reconcile puts it back in the queue."
         )
     beat_text = f"heartbeat {duration_text(beat)} ago" if beat is not None else "no heartbeat yet"
     return f"Its {kind} job is running on {worker} since {since} ({beat_text})."

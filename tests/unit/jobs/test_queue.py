@@ -3,10 +3,15 @@ telling a local disk (where a failed rename is final) from a network share."""
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
+import time
+
+import pytest
 
 from media_pipeline.fsutil import filesystem_type
-from media_pipeline.jobs.queue import Queue, RunningName
+from media_pipeline.jobs.queue import JobName, Queue, RunningName
 from media_pipeline.jobs.slots import take_slot
 
 MOUNTS = """\
@@ -90,9 +95,41 @@ def test_a_running_name_says_who_claimed_and_when():
     assert RunningName.parse(f"{JOB}.ct304.42.t17x") is None
 
 
-def test_a_claim_age_counts_from_the_claim_and_never_from_the_future():
-    entry = RunningName(JOB, "ct304", 1, 1000)
-    assert entry.claim_age(1030.5, ahead_limit=300) == 30.5
-    assert entry.claim_age(990, ahead_limit=300) == 0, "a claimer's clock a little ahead"
-    assert entry.claim_age(600, ahead_limit=300) is None, "too far ahead to believe"
-    assert RunningName(JOB, "ct304", 1).claim_age(1030, ahead_limit=300) is None
+def test_only_the_exact_form_a_claim_writes_is_a_running_name():
+    for odd in (".ct304.01.t1765000000", ".ct304.1.t01765000000", ".ct304.1.t1765000000\n",
+                ".ct304.1\n", "\n.ct304.1"):  # fmt: skip
+        assert RunningName.parse(JOB + odd) is None, repr(odd)
+    assert JobName.parse(JOB + "\n") is None
+
+
+def running_folder(queue: Queue, name: str, *, beat: float | None = None, at: float) -> str:
+    path = queue.folder("running", name)
+    os.mkdir(path)
+    if beat is not None:
+        open(os.path.join(path, "heartbeat"), "w").close()
+        os.utime(os.path.join(path, "heartbeat"), (beat, beat))
+    os.utime(path, (at, at))
+    return name
+
+
+def test_silence_counts_from_the_later_of_claim_and_heartbeat_and_never_the_future(tmp_path):
+    queue = Queue(str(tmp_path / "jobs"))
+    queue.ensure_layout()
+    now = time.time()
+    waited = now - 3600  # the folder's time from pending/, kept by the rename
+    pids = itertools.count(1)  # a claimer each
+
+    def silent(claimed: int | None, **files) -> float | None:
+        entry = RunningName(JOB, "ct304", next(pids), claimed)
+        running_folder(queue, entry.folder_name, at=waited, **files)
+        return queue.silent_seconds(entry, now, stale_after=300)
+
+    assert silent(int(now) - 100, beat=now - 10) == pytest.approx(10)
+    assert silent(int(now) - 5) == pytest.approx(5, abs=1), "claimed, no heartbeat yet"
+    assert silent(int(now) - 5, beat=now - 3600) == pytest.approx(5, abs=1), "an old heartbeat"
+    assert silent(int(now) - 100, beat=now + 86400) == pytest.approx(100, abs=1), "a future one"
+    assert silent(int(now) + 86400) == math.inf, "nothing believable: silent as can be told"
+    assert silent(int(now) + 60) == 0, "a claimer's clock a little ahead"
+    assert silent(None) == pytest.approx(3600, abs=1), "a name of the last release"
+    gone = RunningName(JOB, "ct304", 1, int(now))
+    assert queue.silent_seconds(gone, now, stale_after=300) is None
