@@ -227,6 +227,10 @@ case "$behaviour" in
   block) touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
   wait) touch "$MP_TEST_DIR/started.$MP_JOB_ID"
         while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
+  alone) exec 9>>"$MP_TEST_DIR/one-at-a-time"  # held until this script has ended
+         flock -n 9 || printf 'beside %s\n' "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"
+         touch "$MP_TEST_DIR/started.$MP_JOB_ID"
+         while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
   stubborn) trap '' TERM; touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
   spawn) sleep 1000 & echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
          touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;

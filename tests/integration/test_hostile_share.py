@@ -731,16 +731,21 @@ def test_a_spec_title_too_long_for_a_folder_is_refused(pipeline, decoy):
 
 
 def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
+    """A copy of a job on the share, claimed while the first runs: never two scripts of
+    the item at once. Either the second claim sees the first and refuses, or (when the
+    first saw the second's claim at its poll and stopped as a duplicate before the second
+    looked) the second runs after the first has ended. The stand-in script holds a lock
+    while it runs and logs "beside" if another holds it when it starts."""
     job_id = started(pipeline)
     copy_id = earlier_copy_id(job_id)
     pending = jobs_dir(pipeline) / "pending"
     shutil.copytree(pending / job_id, pending / copy_id)
     spec = json.loads((pending / copy_id / "spec.json").read_text())
     (pending / copy_id / "spec.json").write_text(json.dumps({**spec, "id": copy_id}))
-    pipeline.behave("remux", "wait")
+    pipeline.behave("remux", "alone")
     first = claim_in_background(pipeline, until=lambda: list(pipeline.root.glob("started.*")))
-    # The second claim as a process of its own: were the copy run, its script would wait
-    # for the release as the first does, so the test watches for its start instead.
+    # The second claim as a process of its own: were the copy run beside the first, its
+    # script would wait for the release too, so the test watches for its start instead.
     second = subprocess.Popen(
         [str(Path(sys.executable).with_name("mp")), "claim", "--worker", "w1",
          "--config", str(pipeline.config_path)],
@@ -752,10 +757,12 @@ def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
         time.sleep(0.02)
     (pipeline.root / "release").touch()
     out, err = second.communicate(timeout=60)
-    first.communicate(timeout=60)
-    starts = [line for line in pipeline.runlog() if line.startswith("start")]
-    assert len(starts) == 1, f"the copy ran beside the first: {starts}"
-    assert "another job of this item is running" in out + err
+    first_out, _ = first.communicate(timeout=60)
+    log = pipeline.runlog()
+    assert not [line for line in log if line.startswith("beside")], log
+    refused = "another job of this item is running" in out + err
+    stood_aside = b"another job of this item ran" in first_out
+    assert refused or stood_aside, (out, err, first_out)
 
 
 def test_a_forged_old_heartbeat_does_not_take_back_a_live_claim(pipeline, decoy):
