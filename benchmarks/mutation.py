@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -66,7 +67,8 @@ DROPPED_OPERATORS = [
 ]  # fmt: skip
 
 
-def run_module(clone: Path, module: str, tests: list[str], sample: int) -> tuple[int, int, list]:
+def run_module(clone: Path, module: str, tests: list[str], sample: int):
+    """(killed, survived, not valid Python, the survivors' diffs) of module's mutants."""
     name = module.replace("/", "_")
     config = clone / f"mutation-{name}.toml"
     session = clone / f"mutation-{name}.sqlite"
@@ -83,6 +85,8 @@ def run_module(clone: Path, module: str, tests: list[str], sample: int) -> tuple
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
+    # The tests must pass on the module as it is, or every mutant would count as killed.
+    subprocess.run(shlex.split(command), cwd=clone, check=True, stdout=subprocess.DEVNULL)
     subprocess.run([BIN / "cosmic-ray", "init", config, session], cwd=clone, check=True)
     with sqlite3.connect(session) as db:
         marks = ",".join("?" * len(DROPPED_OPERATORS))
@@ -102,10 +106,17 @@ def run_module(clone: Path, module: str, tests: list[str], sample: int) -> tuple
             db.execute("DELETE FROM work_items WHERE job_id = ?", [job_id])
     subprocess.run([BIN / "cosmic-ray", "exec", config, session], cwd=clone, check=True)
     with sqlite3.connect(session) as db:
-        results = db.execute("SELECT test_outcome, diff FROM work_results").fetchall()
-    killed = sum(1 for outcome, _diff in results if outcome == "killed")
-    survivors = [diff for outcome, diff in results if outcome == "survived"]
-    return killed, len(survivors), survivors
+        results = db.execute("SELECT test_outcome, output, diff FROM work_results").fetchall()
+    # cosmic-ray also turns `**mapping` into `-mapping` and the like: not Python, so the
+    # tests fail at import. Such a mutant is counted apart, never as killed.
+    invalid = [diff for outcome, output, diff in results if "SyntaxError:" in (output or "")]
+    killed = sum(
+        1
+        for outcome, output, _diff in results
+        if outcome.lower() == "killed" and "SyntaxError:" not in (output or "")
+    )
+    survivors = [diff for outcome, _output, diff in results if outcome.lower() == "survived"]
+    return killed, len(survivors), len(invalid), survivors
 
 
 def main() -> None:
@@ -118,13 +129,15 @@ def main() -> None:
         subprocess.run(["git", "clone", "-q", REPO, clone], check=True)
         rows = []
         for module in arguments.module or MODULES:
-            killed, survived, diffs = run_module(clone, module, MODULES[module], arguments.sample)
-            rows.append((module, killed, survived))
+            killed, survived, invalid, diffs = run_module(
+                clone, module, MODULES[module], arguments.sample
+            )
+            rows.append((module, killed, survived, invalid))
             for diff in diffs:
-                print(f"--- survivor in {module} ---\n{diff}")
-        print("\nmodule         killed  survived")
-        for module, killed, survived in rows:
-            print(f"{module:<14} {killed:>6}  {survived:>8}")
+                print(f"--- survivor in {module} ---\n{diff}", flush=True)
+        print("\nmodule         killed  survived  not Python")
+        for module, killed, survived, invalid in rows:
+            print(f"{module:<14} {killed:>6}  {survived:>8}  {invalid:>10}")
 
 
 if __name__ == "__main__":
