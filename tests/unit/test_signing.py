@@ -48,3 +48,19 @@ def test_a_signed_text_verifies_only_as_written():
     assert not text_verifies("1-4", signature, KEY)
     assert not text_verifies("1-3", signature, b"")
     assert not text_verifies("1-3", None, KEY)
+
+
+def test_the_signed_form_is_the_same_from_release_to_release():
+    """Decision files outlive upgrades, so the form a signature covers is fixed: keys
+    sorted, no spaces, text as UTF-8 (not \\u escapes). This signature was made by the
+    release that fixed it; a decision signed then must verify now. (Found by mutation
+    testing: sort_keys or ensure_ascii changed, every other test still passed.)"""
+    decision = {
+        "status": "approved",
+        "at": "2026-11-25T00:00:00+00:00",
+        "item": {"uid": "ab12", "title": "Amélie (2001)"},
+        "by": "owner@ct303",
+    }
+    signed = "086a6f6dd59b19130334960b5510108afee4488758994f168e0c56684c5d71e7"
+    assert sign(decision, KEY)[SIGNATURE] == signed
+    assert verifies({**decision, SIGNATURE: signed}, KEY)
