@@ -132,3 +132,27 @@ def test_the_filing_scripts_own_leftover_link_is_no_hazard(tmp_path):
     # Any other second name is still one.
     os.link(item / "Film.mkv", item / "Film again.mkv")
     assert hazard_in(str(tmp_path), str(item)) is not None
+
+
+def test_what_mp_makes_on_the_share_gets_the_modes_the_umask_leaves(share):
+    """Files 0666 and folders 0777 before the umask, as tools make them: the umask
+    (config `umask`, 022 by default) alone decides who else may read or write."""
+    root, _outside, folder = share
+    previous = os.umask(0o022)
+    try:
+        folder.write_atomic("state", "REMUXED\n")
+        folder.mkdir("made")
+        with folder.child("asked", create=True):
+            pass
+    finally:
+        os.umask(previous)
+    assert (root / "state").stat().st_mode & 0o777 == 0o644
+    assert (root / "made").stat().st_mode & 0o777 == 0o755
+    assert (root / "asked").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_step_too_long_for_the_filesystem_is_named_as_the_hazard(tmp_path):
+    long_name = "x" * 300  # past NAME_MAX: the open fails with ENAMETOOLONG
+    (tmp_path / "1-ripped").mkdir()
+    found = link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / long_name / "D1"))
+    assert found == str(tmp_path / "1-ripped" / long_name)
