@@ -13,8 +13,9 @@ clone's src/ first on PYTHONPATH, so the `mp` processes they start import the mu
     python benchmarks/mutation.py                    # every module, sampled
     python benchmarks/mutation.py --module signing --sample 0   # all of one module
 
-Slow: each mutant runs a set of tests (a few seconds when killed, a minute or more when
-it survives). `--sample N` tests a random N of a module's mutants (fixed seed).
+Slow: each mutant runs a set of tests on two processes (a few seconds when killed, half
+a minute or more when it survives). `--sample N` tests a random N of a module's mutants
+(fixed seed).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def run_module(clone: Path, module: str, tests: list[str], sample: int):
     config = clone / f"mutation-{name}.toml"
     session = clone / f"mutation-{name}.sqlite"
     command = (
-        f"env PYTHONPATH={clone / 'src'} {BIN / 'pytest'} -x -q -p no:cacheprovider "
+        f"env PYTHONPATH={clone / 'src'} {BIN / 'pytest'} -x -q -p no:cacheprovider -n 2 "
         f"{' '.join(tests)}"
     )
     config.write_text(
