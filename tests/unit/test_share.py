@@ -156,3 +156,16 @@ def test_a_step_too_long_for_the_filesystem_is_named_as_the_hazard(tmp_path):
     (tmp_path / "1-ripped").mkdir()
     found = link_in_path(str(tmp_path), str(tmp_path / "1-ripped" / long_name / "D1"))
     assert found == str(tmp_path / "1-ripped" / long_name)
+
+
+def test_a_link_at_the_end_of_a_script_path_is_a_hazard_even_to_a_file(share, tmp_path):
+    """A destination's own file may already be there (filed before); a link there to a
+    file is not one: the script would write through it, outside the roots."""
+    root, outside, _folder = share
+    (root / "Movies" / "Heat").mkdir(parents=True)
+    (root / "Movies" / "Heat" / "Heat.mkv").write_bytes(b"filed before")
+    assert link_in_path(str(root), str(root / "Movies" / "Heat" / "Heat.mkv")) is None
+    (root / "Movies" / "Heat" / "Heat.mkv").unlink()
+    (root / "Movies" / "Heat" / "Heat.mkv").symlink_to(outside / "secret")
+    found = link_in_path(str(root), str(root / "Movies" / "Heat" / "Heat.mkv"))
+    assert found == str(root / "Movies" / "Heat" / "Heat.mkv")
