@@ -133,3 +133,16 @@ def test_silence_counts_from_the_later_of_claim_and_heartbeat_and_never_the_futu
     assert silent(None) == pytest.approx(3600, abs=1), "a name of the last release"
     gone = RunningName(JOB, "ct304", 1, int(now))
     assert queue.silent_seconds(gone, now, stale_after=300) is None
+
+
+def test_a_job_name_gives_back_the_priority_it_was_made_with():
+    from datetime import UTC, datetime
+
+    from media_pipeline.items import ItemKey
+    from media_pipeline.jobs.queue import make_job_id
+
+    key = ItemKey("movie", "Heat (1995)")
+    for priority in (-499, -10, 0, 7, 499):
+        job_id = make_job_id("remux", key, priority, datetime(2026, 1, 1, tzinfo=UTC))
+        parsed = JobName.parse(job_id)
+        assert parsed is not None and parsed.priority == priority, job_id
