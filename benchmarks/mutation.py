@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import random
 import shlex
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -74,7 +75,8 @@ def run_module(clone: Path, module: str, tests: list[str], sample: int):
     config = clone / f"mutation-{name}.toml"
     session = clone / f"mutation-{name}.sqlite"
     command = (
-        f"env PYTHONPATH={clone / 'src'} {BIN / 'pytest'} -x -q -p no:cacheprovider -n 2 "
+        f"env PYTHONPATH={clone / 'src'} PYTHONDONTWRITEBYTECODE=1 "
+        f"{BIN / 'pytest'} -x -q -p no:cacheprovider -n 2 "
         f"{' '.join(tests)}"
     )
     config.write_text(
@@ -128,6 +130,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mp-mutation-") as folder:
         clone = Path(folder) / "repo"
         subprocess.run(["git", "clone", "-q", REPO, clone], check=True)
+        # No bytecode, ever: a mutant of the same size written within the second of the
+        # last compile would otherwise run as the cached original (Python checks a .pyc
+        # by the source's size and whole-second mtime), and count as a survivor.
+        for cache in clone.rglob("__pycache__"):
+            shutil.rmtree(cache)
         rows = []
         for module in arguments.module or MODULES:
             killed, survived, invalid, diffs = run_module(
