@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.queue import JobName
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC = ItemKey("tv", "The Wire", "S02 Disc1")
@@ -330,3 +331,18 @@ def test_a_job_half_built_by_a_dead_dispatch_is_cleared_after_an_hour(pipeline):
     os.utime(tmp / "job_p500_20261124T000000000000_remux_movie_0123456789ab", (old, old))
     assert "half-built in tmp/" in pipeline.mp("reconcile").stderr
     assert pipeline.queue("tmp") == [fresh.name]
+
+
+def test_cancel_stops_that_item_s_job_and_no_other(pipeline):
+    """Six items with pending jobs: cancelling each in turn takes its own job out of the
+    queue, whatever order the folder lists them in. (Found by mutation testing: the
+    queue matched an item's job by `<=` on its uid, and every test still passed.)"""
+    keys = [ItemKey("movie", f"Film {n} (200{n})") for n in range(6)]
+    ripped(pipeline, *keys)
+    pipeline.mp("dispatch")
+    remaining = {key.uid for key in keys}
+    for key in sorted(keys, key=lambda k: k.uid, reverse=True):  # the largest uid first
+        pipeline.mp("cancel", key.uid)
+        remaining.discard(key.uid)
+        pending = {JobName.parse(name).item_uid for name in pipeline.queue("pending")}
+        assert pending == remaining, f"cancelling {key.name} took another item's job"
