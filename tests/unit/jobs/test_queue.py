@@ -146,3 +146,12 @@ def test_a_job_name_gives_back_the_priority_it_was_made_with():
         job_id = make_job_id("remux", key, priority, datetime(2026, 1, 1, tzinfo=UTC))
         parsed = JobName.parse(job_id)
         assert parsed is not None and parsed.priority == priority, job_id
+
+
+def test_a_job_name_gives_back_when_it_was_made():
+    from datetime import UTC, datetime
+
+    parsed = JobName.parse("job_p500_20261207T235958123456_remux_movie_0123456789ab")
+    assert parsed is not None
+    assert parsed.created == datetime(2026, 12, 7, 23, 59, 58, 123456, tzinfo=UTC)
+    assert JobName.parse("job_p500_20261207T245958123456_remux_movie_0123456789ab") is None
