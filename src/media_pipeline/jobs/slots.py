@@ -21,22 +21,25 @@ import contextlib
 import fcntl
 import functools
 import os
+import time
 
 from media_pipeline.fsutil import local_lock_folder
+
+# A slot file no claim has made for this long belongs to a queue this host no longer
+# serves (a demo, a moved share): removed, if free, when a claim makes a new one.
+IDLE_SLOT_SECONDS = 86400
 
 
 class Slot:
     """One held slot; released by release() or when the process exits."""
 
-    def __init__(self, descriptor: int, path: str):
+    def __init__(self, descriptor: int):
         self.descriptor = descriptor
-        self.path = path
 
     def release(self) -> None:
         if self.descriptor >= 0:
             os.close(self.descriptor)
             self.descriptor = -1
-            _remove_if_free(self.path)
 
     def __enter__(self) -> Slot:
         return self
@@ -54,19 +57,39 @@ def _slot_prefix(queue_dir: str, worker: str) -> str:
 
 
 def take_slot(queue_dir: str, worker: str, max_running: int) -> Slot | None:
-    """A free slot of worker's max_running, or None when all are held."""
+    """A free slot of worker's max_running, or None when all are held.
+
+    A slot's file is kept for the next claim (making and removing one per claim cost a
+    third of the claim's rate in benchmarks/job_queue.py); when a claim has to make one,
+    the free files of queues idle for a day go."""
     prefix = _slot_prefix(queue_dir, worker)
     for number in range(max_running):
         path = f"{prefix}{number}"
         while True:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            descriptor, made = _open_slot(path)
             held = hold(descriptor, path)
-            if held is None:  # removed by its last holder meanwhile: open it anew
+            if held is None:  # removed by a pruning claim meanwhile: open it anew
                 continue
+            if made:
+                _prune_idle(os.path.dirname(prefix), os.path.basename(prefix))
             if held:
-                return Slot(descriptor, path)
+                return Slot(descriptor)
             break
     return None
+
+
+def _open_slot(path: str) -> tuple[int, bool]:
+    """The slot file's descriptor, and whether this call made the file."""
+    flags = os.O_RDWR | os.O_NOFOLLOW
+    while True:
+        try:
+            return os.open(path, flags), False
+        except FileNotFoundError:
+            pass
+        try:
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            continue  # made by another claim meanwhile: open that one
 
 
 def hold(descriptor: int, path: str) -> bool | None:
@@ -89,18 +112,23 @@ def hold(descriptor: int, path: str) -> bool | None:
     return True
 
 
-def _remove_if_free(path: str) -> None:
-    """Remove a released slot's file when nothing holds it any more, so a host keeps no
-    file per queue it ever served (every `mp demo`, every test has one). A process the
-    job left running still holds it through its inherited descriptor: the file then
-    stays, and goes with the release of the next claim that takes it. Removing it only
-    while holding its lock, and takers checking after their lock that the file is still
-    the one at its path (hold), is what keeps two claims from both holding one slot."""
-    try:
-        descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
-    except OSError:
-        return  # removed already, or not ours to open
-    if hold(descriptor, path):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        os.close(descriptor)
+def _prune_idle(folder: str, ours: str) -> None:
+    """Remove the slot files in folder, but this queue's own, that no claim has made
+    for IDLE_SLOT_SECONDS and nothing holds. Removing one only while holding its lock,
+    and takers checking after their lock that the file is still the one at its path
+    (hold), is what keeps two claims from both holding one slot."""
+    now = time.time()
+    for name in os.listdir(folder):
+        if not name.startswith("media-pipeline-") or ".slot" not in name or name.startswith(ours):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            if now - os.stat(path, follow_symlinks=False).st_mtime < IDLE_SLOT_SECONDS:
+                continue
+            descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
+        except OSError:
+            continue  # removed meanwhile, or not ours to open
+        if hold(descriptor, path):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            os.close(descriptor)

@@ -1,15 +1,17 @@
-"""A worker's max_running slots: flocks on files of this host's lock folder, real files
-and a real child process here; a released slot leaves no file behind."""
+"""A worker's max_running slots: flocks on files of this host's lock folder, with real
+files and a real child process here. A slot's file is kept for the next claim; the
+files of queues idle for a day go, when free, once a claim makes a new one."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from media_pipeline.jobs.slots import hold, take_slot
+from media_pipeline.jobs.slots import IDLE_SLOT_SECONDS, hold, take_slot
 
 
 @pytest.fixture
@@ -20,11 +22,10 @@ def locks(tmp_path, monkeypatch):
     return folder
 
 
-def test_a_released_slot_leaves_no_file(locks, tmp_path):
-    slot = take_slot(str(tmp_path / "queue"), "w1", 2)
-    assert slot is not None and len(os.listdir(locks)) == 1
-    slot.release()
-    assert os.listdir(locks) == []
+def idle(path) -> None:
+    """As if no claim had made this file for longer than a day."""
+    moment = time.time() - IDLE_SLOT_SECONDS - 60
+    os.utime(path, (moment, moment))
 
 
 def test_max_running_slots_are_held_until_released(locks, tmp_path):
@@ -39,6 +40,19 @@ def test_max_running_slots_are_held_until_released(locks, tmp_path):
     again.release()
 
 
+def test_a_queue_idle_for_a_day_leaves_no_file_behind(locks, tmp_path):
+    take_slot(str(tmp_path / "demo"), "w1", 1).release()
+    [demo] = list(locks.iterdir())
+    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    assert demo.exists(), "another queue's file, used within the day, is kept"
+    idle(demo)
+    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    assert demo.exists(), "pruned only when a claim makes a new file"
+    take_slot(str(tmp_path / "third"), "w1", 1).release()
+    assert not demo.exists(), "idle and free: removed"
+    assert len(list(locks.iterdir())) == 2, "one file per slot of the queues in use"
+
+
 def test_a_process_that_inherited_the_slot_holds_it_and_its_file(locks, tmp_path):
     queue = str(tmp_path / "queue")
     slot = take_slot(queue, "w1", 1)
@@ -49,26 +63,30 @@ def test_a_process_that_inherited_the_slot_holds_it_and_its_file(locks, tmp_path
     )  # fmt: skip
     try:
         slot.release()  # the worker is done; the job's process goes on
-        assert len(os.listdir(locks)) == 1, "kept while a process holds it"
         assert take_slot(queue, "w1", 1) is None
+        [held] = list(locks.iterdir())
+        idle(held)
+        take_slot(str(tmp_path / "other"), "w1", 1).release()
+        assert held.exists(), "never removed while a process holds it"
     finally:
         child.communicate(b"", timeout=30)
     slot = take_slot(queue, "w1", 1)
     assert slot is not None, "free once the last holder has ended"
     slot.release()
-    assert os.listdir(locks) == []
 
 
 def test_a_lock_on_a_removed_slot_file_counts_for_nobody(locks, tmp_path):
     queue = str(tmp_path / "queue")
     first = take_slot(queue, "w1", 1)
     assert first is not None
-    [name] = os.listdir(locks)
-    path = str(locks / name)
-    late = os.open(path, os.O_RDWR)  # a claimer opened it just before the release
-    first.release()  # and removed it
+    [path] = list(locks.iterdir())
+    late = os.open(path, os.O_RDWR)  # a claimer opened it just before it was pruned
+    first.release()
+    idle(path)
+    take_slot(str(tmp_path / "other"), "w1", 1).release()  # makes a file: prunes
+    assert not path.exists()
     second = take_slot(queue, "w1", 1)
     assert second is not None
-    assert hold(late, path) is None, "the late claimer must open the file anew"
+    assert hold(late, str(path)) is None, "the late claimer must open the file anew"
     assert take_slot(queue, "w1", 1) is None, "still one holder of the one slot"
     second.release()
