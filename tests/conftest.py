@@ -319,17 +319,21 @@ def add_fake_scripts(sandbox: Sandbox, sample_media: Path | None) -> None:
     sandbox.write_pipeline_config()
 
 
-def running(pid: int) -> bool:
-    """Whether pid is a live process: gone, or a zombie waiting for its reaper (which
-    has closed its files and runs nothing), is not."""
+def process_state(pid: int) -> str | None:
+    """A process's state letter from /proc (R, S, T, Z...), or None once it is gone."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             # The state follows the command name, which is in parentheses and may itself
             # hold spaces, parentheses or a "Z".
-            state = handle.read().rpartition(")")[2].split()[0]
+            return handle.read().rpartition(")")[2].split()[0]
     except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
+        return None
+
+
+def running(pid: int) -> bool:
+    """Whether pid is a live process: gone, or a zombie waiting for its reaper (which
+    has closed its files and runs nothing), is not."""
+    return process_state(pid) not in (None, "Z", "X")
 
 
 def group_processes(group: int) -> list[int]:

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from conftest import group_processes, running, silence
+from conftest import group_processes, process_state, running, silence
 
 from media_pipeline.items import ItemKey
 
@@ -217,15 +217,10 @@ def claim_stopped_at(pipeline, step: str, action: str) -> subprocess.Popen:
         env={**os.environ, "MP_TEST_DIR": str(pipeline.root), action: step},
     )  # fmt: skip
     deadline = time.monotonic() + 30
-    while worker.poll() is None and not stopped(worker.pid):
+    while worker.poll() is None and process_state(worker.pid) != "T":
         assert time.monotonic() < deadline, f"mp claim never reached {step}"
         time.sleep(0.02)
     return worker
-
-
-def stopped(pid: int) -> bool:
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().rpartition(")")[2].split()[0] == "T"
 
 
 def test_a_job_that_waited_long_in_pending_is_not_stale_once_claimed(pipeline):
