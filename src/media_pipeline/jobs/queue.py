@@ -416,8 +416,15 @@ class Queue:
         return None if moment is None else max(0.0, now - moment)
 
     def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
-        """Seconds since a running job last showed life: the later of its claim and its
-        last heartbeat, never counting from before its claim; None once it is gone.
+        """How long the running job has been silent (see liveness)."""
+        return self.liveness(entry, now, stale_after)[1]
+
+    def liveness(
+        self, entry: RunningName, now: float, stale_after: float
+    ) -> tuple[float | None, float | None]:
+        """(seconds since its heartbeat, seconds of silence), from one look at the
+        heartbeat. Silence counts from the later of the job's claim and its last
+        heartbeat, never from before its claim; both None once the job is gone.
         A time further ahead of now than stale_after is no sign of life (no honest host
         is that far ahead; a forged one would keep the job for ever): with none left,
         the job has been silent as long as can be told (infinity). A name without a
@@ -428,10 +435,11 @@ class Queue:
         if beat is None:  # no heartbeat yet, or no job any more
             folder = self.modified_at("running", entry.folder_name, None)
             if folder is None:
-                return None
+                return None, None
             signs = signs or [folder]
         believed = [moment for moment in signs if moment - now <= stale_after]
-        return max(0.0, now - max(believed)) if believed else math.inf
+        silence = max(0.0, now - max(believed)) if believed else math.inf
+        return (None if beat is None else max(0.0, now - beat)), silence
 
     def modified_at(self, state: str, name: str, file_name: str | None) -> float | None:
         """The mtime of a job's file (or of its folder); None if gone."""

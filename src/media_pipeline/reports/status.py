@@ -13,7 +13,7 @@ from media_pipeline.config import Config
 from media_pipeline.destination import disc_number
 from media_pipeline.item_state import item_name
 from media_pipeline.jobs.drain import drained_workers
-from media_pipeline.jobs.queue import HEARTBEAT_FILE, Queue
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.seasons import recorded_range, season_of
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import reading_database
@@ -71,8 +71,7 @@ def running_jobs(config: Config) -> list[dict]:
         jobs = []
         for entry in queue.running():
             job = entry.job
-            beat = queue.age_seconds("running", entry.folder_name, HEARTBEAT_FILE, now)
-            silent = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds)
+            beat, silent = queue.liveness(entry, now, config.jobs.stale_after_seconds)
             jobs.append(
                 {
                     "id": entry.job_id,

@@ -76,12 +76,14 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     entry = RunningName.parse(name)
     worker = entry.worker if entry else "an unknown worker"
     now = time.time()
-    beat = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
+    if entry is not None:
+        beat, silent = queue.liveness(entry, now, config.jobs.stale_after_seconds)
+    else:
+        beat = silent = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
     claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE).strip()
     if not claimed and entry is not None and entry.claimed is not None:
         claimed = datetime.fromtimestamp(entry.claimed, UTC).isoformat()  # from its name
     since = local_time(claimed) or "a time it did not write"
-    silent = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds) if entry else beat
     if silent is not None and silent > config.jobs.stale_after_seconds:
         told = f"for {duration_text(silent)}" if math.isfinite(silent) else "that can be believed"
         return (
