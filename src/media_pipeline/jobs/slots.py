@@ -21,6 +21,8 @@ import contextlib
 import fcntl
 import functools
 import os
+import re
+import stat
 import time
 
 from media_pipeline.fsutil import local_lock_folder
@@ -87,9 +89,12 @@ def _open_slot(path: str) -> tuple[int, bool]:
         except FileNotFoundError:
             pass
         try:
-            return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+            descriptor = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
             continue  # made by another claim meanwhile: open that one
+        # Past the umask: a file a root run makes must stay usable by the service user.
+        os.fchmod(descriptor, 0o666)
+        return descriptor, True
 
 
 def hold(descriptor: int, path: str) -> bool | None:
@@ -113,22 +118,33 @@ def hold(descriptor: int, path: str) -> bool | None:
 
 
 def _prune_idle(folder: str, ours: str) -> None:
-    """Remove the slot files in folder, but this queue's own, that no claim has made
-    for IDLE_SLOT_SECONDS and nothing holds. Removing one only while holding its lock,
-    and takers checking after their lock that the file is still the one at its path
-    (hold), is what keeps two claims from both holding one slot."""
+    """Remove the slot files in folder, but this queue's own, made more than
+    IDLE_SLOT_SECONDS ago that nothing holds (a busy queue's file may go too: its next
+    claim makes it again). Removing one only while holding its lock, and takers
+    checking after their lock that the file is still the one at its path (hold), is
+    what keeps two claims from both holding one slot. One that cannot be removed (a
+    file another user owns) is left."""
     now = time.time()
     for name in os.listdir(folder):
-        if not name.startswith("media-pipeline-") or ".slot" not in name or name.startswith(ours):
+        if not _SLOT_FILE.match(name) or name.startswith(ours):
             continue
         path = os.path.join(folder, name)
         try:
-            if now - os.stat(path, follow_symlinks=False).st_mtime < IDLE_SLOT_SECONDS:
+            status = os.stat(path, follow_symlinks=False)
+            if not stat.S_ISREG(status.st_mode) or now - status.st_mtime < IDLE_SLOT_SECONDS:
                 continue
             descriptor = os.open(path, os.O_RDWR | os.O_NOFOLLOW)
         except OSError:
             continue  # removed meanwhile, or not ours to open
-        if hold(descriptor, path):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            os.close(descriptor)
+        try:
+            if hold(descriptor, path):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                os.close(descriptor)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(descriptor)
+            raise
+
+
+_SLOT_FILE = re.compile(r"\Amedia-pipeline-.+-[0-9a-f]{8}\.slot[0-9]+\Z")

@@ -90,3 +90,25 @@ def test_a_lock_on_a_removed_slot_file_counts_for_nobody(locks, tmp_path):
     assert hold(late, str(path)) is None, "the late claimer must open the file anew"
     assert take_slot(queue, "w1", 1) is None, "still one holder of the one slot"
     second.release()
+
+
+def test_a_slot_file_is_usable_by_every_user_whatever_the_umask(locks, tmp_path):
+    """A root run by hand (umask 022 or 077) must not lock the service user out."""
+    previous = os.umask(0o077)
+    try:
+        take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    finally:
+        os.umask(previous)
+    [path] = list(locks.iterdir())
+    assert path.stat().st_mode & 0o777 == 0o666
+
+
+def test_pruning_takes_only_old_slot_files_mp_names(locks, tmp_path):
+    fifo = locks / "media-pipeline-x-0123abcd.slot0"
+    os.mkfifo(fifo)
+    other = locks / "media-pipeline-notes.slot.txt"
+    other.write_text("someone's")
+    for path in (fifo, other):
+        idle(path)
+    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    assert fifo.exists() and other.exists(), "not a slot file mp makes: left alone"
