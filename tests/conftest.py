@@ -23,7 +23,10 @@ from receiver import Receiver
 from media_pipeline.cli import mp
 from media_pipeline.config import load_config
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.keys import CONTROLLER, Signer
 from media_pipeline.jobs.queue import JobName
+from media_pipeline.jobs.signature import sign_spec
+from media_pipeline.store import private_key
 
 
 def pytest_configure(config):
@@ -75,6 +78,10 @@ class Sandbox:
     @property
     def database(self) -> Path:
         return self.root / "db" / "state.db"
+
+    @property
+    def signing_key(self) -> Path:
+        return self.database.parent / "job.key"
 
     def write_config(self, **overrides) -> None:
         settings = {
@@ -384,12 +391,21 @@ def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
+def signed_by_controller(pipeline, spec: dict) -> dict:
+    """spec signed again with the sandbox controller's own key, as only the controller
+    (or whoever has its key) can: the checks behind the signature are then what refuses
+    it. A share writer's changes alone are refused as not trusted."""
+    seed = private_key(str(pipeline.signing_key), "signing key")[:32]  # made if not yet
+    return sign_spec(spec, Signer(CONTROLLER, seed))
+
+
 @contextlib.contextmanager
-def forged_pending_spec(pipeline, kind: str) -> Iterator[dict]:
-    """The pending job's spec, to change as a share writer would: written back after."""
+def forged_pending_spec(pipeline, kind: str, *, sign: bool = True) -> Iterator[dict]:
+    """The pending job's spec, to change: written back after, signed again with the
+    controller's key unless sign=False (a share writer's own change)."""
     path, spec = pending_spec_of(pipeline, kind)
     yield spec
-    path.write_text(json.dumps(spec))
+    path.write_text(json.dumps(signed_by_controller(pipeline, spec) if sign else spec))
 
 
 def set_aside_by_reconcile(pipeline) -> str:

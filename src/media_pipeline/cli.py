@@ -772,6 +772,67 @@ def worker_resume(config_path: str | None, name: str, dry_run: bool) -> None:
     click.echo(set_drained(_config(config_path), name, False, dry_run=dry_run))
 
 
+@mp.group(name="keys")
+def keys_group() -> None:
+    """The keys that sign jobs, and the keys this host trusts.
+
+    A worker runs a job only if its spec is signed by a key its host trusts: the
+    controller's, or a ripper's for the rips of that ripper's own drives.
+
+    \b
+    Examples:
+      mp keys show                           # on the controller (and on each ripper)
+      mp keys trust controller ed25519:...   # on every other host, as 'show' prints it
+      mp keys list
+    """
+
+
+@keys_group.command(name="show")
+@common_options
+def keys_show(config_path: str | None) -> None:
+    """This host's signing key, as the line to run on the other hosts.
+
+    \b
+    Examples:
+      mp keys show    # on the controller after its first reconcile, and on each ripper
+    """
+    from media_pipeline.jobs.keys import run_keys_show
+
+    click.echo(run_keys_show(_config(config_path)))
+
+
+@keys_group.command(name="trust")
+@click.argument("name")
+@click.argument("key")
+@common_options
+def keys_trust(config_path: str | None, name: str, key: str) -> None:
+    """Trust KEY for the jobs NAME signs: 'controller' any job, a ripper's host name
+    the rips of its own drives.
+
+    \b
+    Examples:
+      mp keys trust controller ed25519:3q2+7w...=   # as 'mp keys show' printed it
+      mp keys trust ct302 ed25519:Zm9v...=          # a ripper, for its own drives
+    """
+    from media_pipeline.jobs.keys import run_keys_trust
+
+    click.echo(run_keys_trust(_config(config_path), name, key))
+
+
+@keys_group.command(name="list")
+@common_options
+def keys_list(config_path: str | None) -> None:
+    """The keys this host trusts, and for whom.
+
+    \b
+    Examples:
+      mp keys list
+    """
+    from media_pipeline.jobs.keys import run_keys_list
+
+    click.echo(run_keys_list(_config(config_path)))
+
+
 @mp.group(name="scripts")
 def scripts_group() -> None:
     """The reference scripts that come with media-pipeline.

@@ -68,6 +68,7 @@ class JobSettings(NamedTuple):
     stale_after_seconds: int = 300
     max_attempts: int = 3
     retention_days: int = 30
+    spec_lifetime_days: int = 7
     backoff_seconds: int = 60
     cancel_grace_seconds: int = 30
     log_max_bytes: int = 10 * 1024 * 1024
@@ -132,6 +133,10 @@ class Config(NamedTuple):
     units: UnitSettings = UnitSettings()
     # Where reconcile writes the HTML status page, if anywhere.
     status_page: str | None = None
+    # This host's Ed25519 key that signs the job specs it writes, and the public keys
+    # of the hosts whose specs it trusts (jobs/keys.py); both on this host's own disk.
+    signing_key: str = ""
+    trusted_keys: str = ""
 
     @property
     def lock_path(self) -> str:
@@ -564,6 +569,24 @@ SCHEMA: tuple[Setting, ...] = (
         default=None,
     ),
     Setting(
+        "signing_key",
+        "This host's private key (Ed25519) that signs the job specs it writes, made on "
+        "first use (mode 0600). Keep it on local disk, never on the share. Default: "
+        "job.key in the database's folder.",
+        "/var/lib/media-pipeline/job.key",
+        absolute_path,
+        default=None,
+    ),
+    Setting(
+        "trusted_keys",
+        "The public keys whose signed jobs this host runs, one 'NAME KEY' a line, written "
+        "by 'mp keys trust' (or the Ansible role). Local disk only: a key read from the "
+        "share is never trusted. Default: trusted_keys in the database's folder.",
+        "/var/lib/media-pipeline/trusted_keys",
+        absolute_path,
+        default=None,
+    ),
+    Setting(
         "status_page",
         "An HTML page of the pipeline at a glance, rewritten by every full reconcile on the "
         "controller (serve it with any web server). Default: none.",
@@ -681,6 +704,15 @@ SCHEMA: tuple[Setting, ...] = (
                 30,
                 positive_int,
                 default=30,
+            ),
+            Setting(
+                "spec_lifetime_days",
+                "A worker refuses a job whose signed spec was issued longer ago than this "
+                "(reconcile then queues its item again with a new one): a spec copied "
+                "back onto the share later cannot run. At most retention_days.",
+                7,
+                positive_int,
+                default=7,
             ),
         ),
     ),
@@ -866,6 +898,17 @@ def parse_config(data: Any, source: str) -> Config:
             f"key 'decision_key' ({decision_key}) is inside staging_root; keep it on the "
             "controller's local disk"
         )
+    local_files: dict[str, str | None] = {}
+    for name, default in (("signing_key", "job.key"), ("trusted_keys", "trusted_keys")):
+        local_files[name] = values.get(name)
+        if local_files[name] is None and database:
+            local_files[name] = os.path.join(os.path.dirname(database), default)
+    for name, path in local_files.items():
+        if staging_root and path and relative_parts(staging_root, path) is not None:
+            # Whoever can write a key or the trust list there could sign jobs or decisions.
+            problems.append(
+                f"key '{name}' ({path}) is on the share; keep it on this host's local disk"
+            )
     problems.extend(_credential_problems(data.get("notify"), values["notify"]))
     jobs = values["jobs"]
     beat, stale, grace = (
@@ -878,6 +921,14 @@ def parse_config(data: Any, source: str) -> Config:
         problems.append(
             f"key 'jobs.stale_after_seconds' ({stale}) must be more than heartbeat_seconds "
             f"plus cancel_grace_seconds ({beat} + {grace})"
+        )
+    lifetime, retention = jobs.get("spec_lifetime_days"), jobs.get("retention_days")
+    if lifetime and retention and lifetime > retention:
+        # A finished job's folder is how a worker knows its spec was run already: it
+        # must outlive the spec, or a copy of the spec could run again.
+        problems.append(
+            f"key 'jobs.spec_lifetime_days' ({lifetime}) must be at most retention_days "
+            f"({retention})"
         )
     for name, worker in (values.get("workers") or {}).items():
         for kind in worker.kinds:
@@ -892,6 +943,8 @@ def parse_config(data: Any, source: str) -> Config:
         database=values["database"],
         queue_dir=values["queue_dir"] or os.path.join(values["staging_root"], ".pipeline", "jobs"),
         decision_key=str(decision_key),
+        signing_key=str(local_files["signing_key"]),
+        trusted_keys=str(local_files["trusted_keys"]),
         workers=values["workers"],
         scripts=values["scripts"],
         gates=values["gates"],

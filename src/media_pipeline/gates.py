@@ -8,6 +8,7 @@ brings decisions back after the database is lost.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -65,6 +66,19 @@ def approved_destinations(
     given): the latest decision at each gate, when it is an approval."""
     in_force = _approvals_in_force(db, uids)
     return {key: row["destination"] for key, row in in_force.items() if row["status"] == "approved"}
+
+
+def approval_in_force(db: Database, uid: str, gate: str) -> dict | None:
+    """The approval in force at an item's gate, or None (pending, rejected or none)."""
+    row = _approvals_in_force(db, [uid]).get((uid, gate))
+    return row if row is not None and row["status"] == "approved" else None
+
+
+def approval_digest(row: dict) -> str:
+    """What a filing job names the approval it follows from by: a digest of the decision
+    (item, gate, when, where), the same after a rebuild restores it from its file."""
+    fields = (row["item_uid"], row["gate"], row["decided_at"] or "", row["destination"] or "")
+    return hashlib.sha256("\0".join(fields).encode()).hexdigest()
 
 
 def filing_destination(config: Config, approved: dict, row: dict) -> str:

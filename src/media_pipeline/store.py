@@ -343,7 +343,7 @@ def ensure_private_file(path: str, *, create: bool) -> int | None:
     return mode
 
 
-def private_key(path: str) -> bytes:
+def private_key(path: str, what: str = "decision key") -> bytes:
     """The random key stored at path, made on first use: 32 bytes from the system's
     random source, mode 0600.
 
@@ -353,63 +353,61 @@ def private_key(path: str) -> bytes:
     refused: it is not one mp made, and whoever made it may know it.
     """
     try:
-        return _read_key(path)
+        return _read_key(path, what)
     except FileNotFoundError:
         pass
     try:
         _create_key(path)
-        return _read_key(path)
+        return _read_key(path, what)
     except OSError as error:
-        raise SafetyRefusal(
-            f"decision key {path} cannot be used ({error.strerror or error})"
-        ) from None
+        raise SafetyRefusal(f"{what} {path} cannot be used ({error.strerror or error})") from None
 
 
-def existing_key(path: str) -> bytes | None:
+def existing_key(path: str, what: str = "decision key") -> bytes | None:
     """The key at path checked as private_key checks it, or None when there is none yet:
     for a dry run, which must not make one."""
     try:
-        return _read_key(path)
+        return _read_key(path, what)
     except FileNotFoundError:
         return None
 
 
-def _read_key(path: str) -> bytes:
+def _read_key(path: str, what: str) -> bytes:
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as error:
         if os.path.islink(path):
-            raise SafetyRefusal(f"decision key {path} is a symlink; refusing to use it") from None
+            raise SafetyRefusal(f"{what} {path} is a symlink; refusing to use it") from None
         if isinstance(error, FileNotFoundError):
             raise
-        raise SafetyRefusal(f"decision key {path} cannot be read ({error.strerror})") from None
+        raise SafetyRefusal(f"{what} {path} cannot be read ({error.strerror})") from None
     try:
-        _check_key_file(path, descriptor)
+        _check_key_file(path, descriptor, what)
         key = os.read(descriptor, MAX_KEY_BYTES + 1)
     finally:
         os.close(descriptor)
     if not KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
         raise SafetyRefusal(
-            f"decision key {path} holds {len(key)} bytes, not a key mp made "
+            f"{what} {path} holds {len(key)} bytes, not a key mp made "
             f"({KEY_BYTES}); move it away and a new one is made"
         )
     return key
 
 
-def _check_key_file(path: str, descriptor: int) -> None:
+def _check_key_file(path: str, descriptor: int, what: str) -> None:
     """Refuse a key file that is not a regular file of ours; narrow a wide mode."""
     found = os.fstat(descriptor)
     if not stat.S_ISREG(found.st_mode):
-        raise SafetyRefusal(f"decision key {path} is not a regular file; refusing to use it")
+        raise SafetyRefusal(f"{what} {path} is not a regular file; refusing to use it")
     if found.st_uid != os.geteuid():
         raise SafetyRefusal(
-            f"decision key {path} belongs to user id {found.st_uid}, not to the user "
+            f"{what} {path} belongs to user id {found.st_uid}, not to the user "
             "running mp; refusing to use it"
         )
     mode = stat.S_IMODE(found.st_mode)
     if mode & ~PRIVATE_MODE:
         os.fchmod(descriptor, mode & PRIVATE_MODE)
-        log.info("narrowed decision key %s to mode 0600 (was %04o)", path, mode)
+        log.info("narrowed %s %s to mode 0600 (was %04o)", what, path, mode)
 
 
 def _create_key(path: str) -> None:

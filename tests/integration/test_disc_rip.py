@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import item_row, refused_by_worker
+from conftest import item_row, refused_by_worker, signed_by_controller
 
 from media_pipeline.config import host_name
 from media_pipeline.items import ItemKey
@@ -67,7 +67,21 @@ def ripper(pipeline):
     settings["database"] = str(pipeline.root / "controller-only" / "state.db")
     path = pipeline.root / "ripper.yaml"
     path.write_text(yaml.safe_dump(settings))
+    trust_ripper(pipeline, path)
     return path
+
+
+def trust_ripper(pipeline, ripper_config: Path) -> str:
+    """The README's out-of-band step: the ripper's `mp keys show` line, run on the
+    controller. Returns the ripper's key."""
+    shown = subprocess.run(
+        [MP, "keys", "show", "--config", str(ripper_config)], capture_output=True, text=True
+    )
+    assert shown.returncode == 0, shown.stderr
+    command = shown.stdout.strip().splitlines()[-1].split()
+    assert command[:3] == ["mp", "keys", "trust"] and command[3] != "controller"
+    pipeline.mp(*command[1:])
+    return command[4]
 
 
 def rip_device(config: Path, device: str = "/dev/sr0", *more: str):
@@ -421,6 +435,14 @@ def as_host(name: str, *argv: str) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+def trust_host(pipeline, name: str, ripper: Path) -> None:
+    """The ripper `name` trusted on the controller, as the README says: its `mp keys
+    show` line run there."""
+    shown = as_host(name, MP, "keys", "show", "--config", str(ripper))
+    assert f"mp keys trust {name} ed25519:" in shown.stdout, shown.stdout + shown.stderr
+    pipeline.mp(*shown.stdout.split()[-4:])
+
+
 needs_namespaces = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
     reason="another host's name needs root and unshare (util-linux)",
@@ -435,6 +457,7 @@ def pending_specs(pipeline) -> dict[str, dict]:
 @needs_namespaces
 def test_each_ripper_rips_the_disc_in_its_own_drive(pipeline, drive, ripper):
     drive("HEAT")
+    trust_host(pipeline, "ct302b", ripper)
     there = as_host("ct302b", MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
                     "--config", str(ripper))  # fmt: skip
     assert there.returncode == 0, there.stderr
@@ -473,12 +496,13 @@ def test_a_host_whose_name_a_job_cannot_hold_queues_nothing(pipeline, drive, rip
 
 
 def rewrite_pending_spec(pipeline, **changes) -> None:
-    """Change the one pending job's spec on the share (None: take the field out)."""
+    """Change the one pending job's spec (None: take the field out), signed again with
+    the controller's key: the checks behind the signature must refuse it."""
     ((job_id, spec),) = pending_specs(pipeline).items()
     spec.update(changes)
     spec = {key: value for key, value in spec.items() if value is not None}
     path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
-    path.write_text(json.dumps(spec))
+    path.write_text(json.dumps(signed_by_controller(pipeline, spec)))
 
 
 @pytest.mark.parametrize(
@@ -543,7 +567,8 @@ def test_a_disc_rip_the_ripper_queued_and_the_worker_refused_keeps_its_drive(
     pipeline.mp("reconcile")  # the controller takes the item in, and where its disc is
     ((job_id, spec),) = pending_specs(pipeline).items()
     path = pipeline.staging / ".pipeline" / "jobs" / "pending" / job_id / "spec.json"
-    path.write_text(json.dumps({**spec, "priority": "x"}))  # changed on the share
+    # Signed, yet refused by the checks behind the signature.
+    path.write_text(json.dumps(signed_by_controller(pipeline, {**spec, "priority": "x"})))
     assert "priority" in refused_by_worker(pipeline, "rip")
     pipeline.mp("reconcile")
     (item,) = pipeline.status_json()["items"]
@@ -587,6 +612,8 @@ def test_a_disc_put_in_again_after_its_rip_failed_is_ripped_from_that_drive(pipe
 @needs_namespaces
 def test_a_disc_moved_to_another_ripper_is_retried_there(pipeline, drive, ripper):
     pipeline.mp("reconcile")
+    trust_host(pipeline, "hosta", ripper)
+    trust_host(pipeline, "hostb", ripper)
     drive("HEAT")
     queued = as_host("hosta", MP, "rip", "--device", "/dev/sr0", "--worker", "w1",
                      "--config", str(ripper))  # fmt: skip

@@ -16,7 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background, earlier_copy_id, running, tree_snapshot
+from conftest import (
+    claim_in_background,
+    earlier_copy_id,
+    running,
+    signed_by_controller,
+    tree_snapshot,
+)
 
 from media_pipeline.items import ItemKey
 from media_pipeline.signing import sign
@@ -741,7 +747,10 @@ def test_a_copy_of_a_running_job_never_runs_beside_it(pipeline, decoy):
     pending = jobs_dir(pipeline) / "pending"
     shutil.copytree(pending / job_id, pending / copy_id)
     spec = json.loads((pending / copy_id / "spec.json").read_text())
-    (pending / copy_id / "spec.json").write_text(json.dumps({**spec, "id": copy_id}))
+    # Signed with the controller's key (a share writer's unsigned copy never runs at
+    # all: test_signed_jobs.py): the item's own guard must keep the two apart.
+    copy = signed_by_controller(pipeline, {**spec, "id": copy_id})
+    (pending / copy_id / "spec.json").write_text(json.dumps(copy))
     pipeline.behave("remux", "alone")
     first = claim_in_background(pipeline, until=lambda: list(pipeline.root.glob("started.*")))
     # The second claim as a process of its own: were the copy run beside the first, its

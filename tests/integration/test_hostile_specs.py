@@ -1,4 +1,5 @@
-"""A spec from the share is untrusted: each hostile case runs nothing and says why."""
+"""A spec from the share is untrusted: each hostile case runs nothing and says why, even
+one signed with the controller's key (a bug in what signs, or a stolen key)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import os
 
 import pytest
+from conftest import signed_by_controller
 
 from media_pipeline.items import ItemKey
 
@@ -21,10 +23,13 @@ def queued_spec(pipeline):
     return job_id, path
 
 
-def tamper(spec_path, **changes):
+def tamper(pipeline, spec_path, **changes):
+    """Change the spec and sign it again with the controller's key: the checks behind
+    the signature, not the signature, must refuse it (test_signed_jobs.py has the share
+    writer's own changes)."""
     spec = json.loads(spec_path.read_text())
     spec.update(changes)
-    spec_path.write_text(json.dumps(spec))
+    spec_path.write_text(json.dumps(signed_by_controller(pipeline, spec)))
 
 
 def refused(pipeline, job_id, reason_part):
@@ -58,7 +63,7 @@ def test_a_spec_that_does_not_parse(pipeline):
 
 def test_a_spec_whose_kind_disagrees_with_its_name(pipeline):
     job_id, path = queued_spec(pipeline)
-    tamper(path, kind="transcode")
+    tamper(pipeline, path, kind="transcode")
     refused(pipeline, job_id, "kind 'transcode' is not the job's kind")
 
 
@@ -80,7 +85,7 @@ def test_paths_that_are_not_the_items_own(pipeline, field, value, problem):
     job_id, path = queued_spec(pipeline)
     os.symlink("/etc", pipeline.staging / "1-ripped" / "movies" / "Evil")
     library = pipeline.root / "library"
-    tamper(path, **{field: value.format(staging=pipeline.staging, library=library)})
+    tamper(pipeline, path, **{field: value.format(staging=pipeline.staging, library=library)})
     refused(pipeline, job_id, f"field '{field}' {problem}")
 
 
@@ -97,7 +102,9 @@ def test_an_item_folder_replaced_by_a_link_runs_nothing(pipeline):
 
 def test_an_item_that_does_not_match_the_name(pipeline):
     job_id, path = queued_spec(pipeline)
-    tamper(path, item={"uid": "0" * 12, "type": "movie", "title": "Other", "disc_label": ""})
+    tamper(
+        pipeline, path, item={"uid": "0" * 12, "type": "movie", "title": "Other", "disc_label": ""}
+    )
     refused(pipeline, job_id, "does not match the job's name")
 
 
@@ -105,6 +112,7 @@ def test_fields_a_spec_should_not_have_are_never_used(pipeline):
     job_id, path = queued_spec(pipeline)
     canary = pipeline.root / "canary"
     tamper(
+        pipeline,
         path,
         script="/usr/bin/touch",
         path="/usr/bin/touch",
@@ -162,11 +170,11 @@ def test_junk_in_pending_is_passed_over_then_rejected(pipeline):
 @pytest.mark.parametrize("device", ["/dev/sr0", "/dev/sda", "../../dev/sr0", 7, "/dev/sr0\n"])
 def test_a_device_on_a_job_that_is_not_a_disc_rip(pipeline, device):
     job_id, path = queued_spec(pipeline)  # a remux: no drive is its business
-    tamper(path, device=device)
+    tamper(pipeline, path, device=device)
     refused(pipeline, job_id, "field 'device' is not an optical drive (/dev/srN) of a rip job")
 
 
 def test_a_host_on_a_job_that_is_not_a_disc_rip(pipeline):
     job_id, path = queued_spec(pipeline)
-    tamper(path, host="ct304")
+    tamper(pipeline, path, host="ct304")
     refused(pipeline, job_id, "field 'host' is not a host name beside a rip's 'device'")

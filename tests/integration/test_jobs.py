@@ -250,7 +250,8 @@ def test_losing_the_database_rebuilds_jobs_and_queued_rips(pipeline):
     pipeline.mp("reconcile")
     before = pipeline.status_json()
     jobs_before = pipeline.mp("history", MOVIE.uid).stdout
-    for path in pipeline.database.parent.iterdir():
+    # The database lost, its keys kept (the README says to back them up).
+    for path in pipeline.database.parent.glob(pipeline.database.name + "*"):
         path.unlink()
     pipeline.mp("reconcile")
     after = pipeline.status_json()
@@ -262,6 +263,19 @@ def test_losing_the_database_rebuilds_jobs_and_queued_rips(pipeline):
     job_lines = [line for line in jobs_before.splitlines() if line[18:].startswith("job ")]
     assert job_lines and all(line in history for line in job_lines)
     assert "remux job" in history and "completed" in history
+
+
+def test_with_the_signing_key_lost_too_no_queued_job_is_taken_in(pipeline):
+    pipeline.mp("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1")
+    (job_id,) = pipeline.queue("pending")
+    for path in pipeline.database.parent.iterdir():
+        path.unlink()
+    result = pipeline.mp("reconcile")
+    assert pipeline.status_json()["items"] == []
+    assert pipeline.queue("pending") == []
+    assert f"job {job_id} in pending/: not trusted: it is signed by 'controller'" in (result.stderr)
+    (reason,) = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob(f"*.{job_id}/reason")
+    assert "no item changed" in reason.read_text()
 
 
 def test_a_job_that_vanished_from_the_queue_is_dispatched_again(pipeline):

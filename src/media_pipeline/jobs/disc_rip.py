@@ -36,6 +36,7 @@ from media_pipeline.jobs.manage import (
     run_rip,
 )
 from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.markers import has_marker
 from media_pipeline.states import STAGE_FOLDERS
@@ -105,7 +106,10 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         if dry_run:
             return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
         now = datetime.now(UTC)
-        job_id = queue.submit(build_spec(config, "rip", key, priority=0, now=now, drive=drive))
+        # Signed with this ripper's own key: the controller and this host's worker
+        # trust it for the rips of this host's drives (jobs/keys.py).
+        spec = build_spec(config, "rip", key, priority=0, now=now, drive=drive)
+        job_id = queue.submit(signed(config, spec))
     return ManageResult(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "
         "in at its next reconcile; 'mp rename' corrects the title)"

@@ -30,6 +30,7 @@ from media_pipeline.item_state import (
     write_item_files,
 )
 from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
     LIVE_DIRS,
@@ -41,6 +42,8 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
+from media_pipeline.jobs.signature import signed, verified_by
+from media_pipeline.jobs.spec import SpecError
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.markers import PIPELINE_DIR
@@ -503,9 +506,18 @@ def run_priority(
         with queue.open_job("tmp", old_id) as holding:
             try:
                 spec = holding.read_json(SPEC_FILE) or {}
-            except BadEntry:
-                spec = {}  # the worker refuses it; reconcile queues the item again
-            write_json(holding, SPEC_FILE, {**spec, "id": new_id, "priority": priority})
+                # Signed again below (the id is in the signature): only a spec this
+                # controller signed, or signing would make a forged one good.
+                verified_by(config, spec, trusted_keys(config))
+            except (BadEntry, SpecError) as error:
+                queue.reject("tmp", old_id, f"not re-queued by mp priority: {error}")
+                return ManageResult(
+                    message + f"; its pending job {old_id} was not one this controller "
+                    "signed: moved to rejected/, and reconcile queues the item again"
+                )
+            write_json(
+                holding, SPEC_FILE, signed(config, {**spec, "id": new_id, "priority": priority})
+            )
         not_before = back_off_time(spec.get("not_before"))
         if not_before is not None and not_before > time.time():
             queue.hold(new_id, not_before)  # the new name keeps the job's back-off

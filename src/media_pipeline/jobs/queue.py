@@ -470,6 +470,15 @@ class Queue:
             return True  # the share hiccuped; the next look decides
         return status is not None and (status.st_dev, status.st_ino) == job.identity()
 
+    def finished_as(self, job_id: str) -> str | None:
+        """The finished folder (completed, failed, cancelled) that holds job_id, if any:
+        a spec put back in pending/ after its job ran is not to run again."""
+        for state in FINISHED_DIRS:
+            folder = self.dir(state)
+            if folder is not None and folder.lstat(job_id) is not None:
+                return state
+        return None
+
     # -- writing jobs ------------------------------------------------------------------
 
     def submit(self, spec: dict) -> str:

@@ -8,8 +8,10 @@ import os
 
 from media_pipeline.config import Config, host_name
 from media_pipeline.disc import eject
+from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
+from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import ClaimResult, log_tail, record_failure
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
@@ -22,6 +24,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
+from media_pipeline.jobs.signature import ForgedSpec, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
@@ -182,11 +185,19 @@ def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> Claim
     return ClaimResult(f"job {job_id} refused, nothing was run: {problem}", job_id, "rejected")
 
 
-def _checked_spec(config: Config, job: Folder, name: JobName, worker: str) -> JobSpec:
+def _checked_spec(
+    config: Config, queue: Queue, job: Folder, name: JobName, worker: str, trusted: dict
+) -> JobSpec:
     try:
         spec_data = job.read_json(SPEC_FILE)
     except BadEntry as error:
-        raise SpecError(f"spec.json {error.problem}") from None
+        raise ForgedSpec(f"spec.json {error.problem}") from None
+    if spec_data is None:
+        raise ForgedSpec("spec.json is missing or is not a JSON object")
+    # Before anything in it is believed: who wrote it, and when.
+    verified_by(config, spec_data, trusted)
+    if (finished := queue.finished_as(name.job_id)) is not None:
+        raise ForgedSpec(f"this job ran already (it is in {finished}/): a copy put back")
     spec = parse_spec(spec_data, name, config)
     if spec.kind not in config.workers[worker].kinds:
         raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
@@ -210,12 +221,19 @@ def run_claimed_job(
     if JobName.parse(name.job_id) is None:  # the claimer did not look at its date
         return _reject(queue, running_name, name.job_id, "its name holds no real date")
     try:
+        trusted = trusted_keys(config)
+    except SafetyRefusal:
+        # This host's trust file is wrong, not the job: it goes back for a worker that
+        # can check it, and the refusal reaches the person who runs this one.
+        queue.move("running", running_name, "pending", name.job_id)
+        raise
+    try:
         job = queue.open_job("running", running_name)
     except BadEntry as error:
         return _reject(queue, running_name, name.job_id, f"{error.problem} (not a job folder)")
     with job:
         try:
-            spec = _checked_spec(config, job, name, worker)
+            spec = _checked_spec(config, queue, job, name, worker, trusted)
             # One item never has two scripts at once (a copy of its job made on the share):
             # both copies may see each other and refuse; reconcile then queues the item
             # again. Each looks after its own rename into running/, and again every poll.

@@ -15,9 +15,11 @@ from sqlite_utils import Database
 from media_pipeline.config import Config
 from media_pipeline.disc import Drive
 from media_pipeline.faults import crash_point
+from media_pipeline.gates import approval_digest, approval_in_force
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.seasons import Numbered
 from media_pipeline.signing import decision_key, sign_text
@@ -57,7 +59,12 @@ def submit_job(
         # Where each file goes; reconcile holds a pending spec to what dispatch would
         # write now (filing.py), so a list changed on the share never runs.
         spec["files"] = [list(pair) for pair in files]
-    job_id = queue.submit(spec)
+    if kind == "filebot" and "filebot_confirm" in config.gates:
+        # Signed with the rest: the job says which decision it follows from, and
+        # reconcile holds a pending one to the decision in force (gates.py).
+        approval = approval_in_force(db, key.uid, "filebot_confirm")
+        spec["approval"] = approval_digest(approval) if approval else None
+    job_id = queue.submit(signed(config, spec))
     crash_point("dispatch:submitted")  # the job is pending; the database does not know it
     db.table("jobs").upsert(
         {

@@ -16,7 +16,12 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.filing import settle_filing
-from media_pipeline.gates import approved_destinations, filing_destination
+from media_pipeline.gates import (
+    approval_digest,
+    approval_in_force,
+    approved_destinations,
+    filing_destination,
+)
 from media_pipeline.item_state import (
     Transitioned,
     change_state,
@@ -26,6 +31,7 @@ from media_pipeline.item_state import (
     write_item_files,
 )
 from media_pipeline.items import printable
+from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
@@ -41,6 +47,7 @@ from media_pipeline.jobs.queue import (
     parse_entry,
     write_json,
 )
+from media_pipeline.jobs.signature import FORGED, ForgedSpec, check_signature, lifetime_seconds
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
@@ -52,6 +59,29 @@ from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
+
+
+class _Trust:
+    """The keys this controller trusts, read once a run and only when a spec is checked."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._keys: dict[str, list[bytes]] | None = None
+
+    def problem(self, spec: dict | None, *, known: bool) -> str | None:
+        """Why spec is not one to act on, or None. A job the database knows was checked
+        when first seen, and may be older than a spec's lifetime by now: only its
+        signature counts (a copy of it put back is caught by its known state)."""
+        if self._keys is None:
+            self._keys = trusted_keys(self.config)
+        if spec is None:
+            return f"{FORGED}: no spec.json, or one that is not a JSON object"
+        lifetime = math.inf if known else lifetime_seconds(self.config)
+        try:
+            check_signature(spec, self._keys, time.time(), lifetime)
+        except ForgedSpec as error:
+            return str(error)
+        return None
 
 
 def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
@@ -100,6 +130,7 @@ def reject_unapproved_filings(
         return []
     rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
     approved = approved_destinations(db)
+    gated = "filebot_confirm" in config.gates
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
@@ -112,6 +143,8 @@ def reject_unapproved_filings(
             problem = "its episode numbers are not the ones dispatch settled for its item"
         elif (files_problem := _files_problem(config, db, row, approved, spec)) is not None:
             problem = files_problem
+        elif gated and spec.get("approval") != _approval_of(db, row):
+            problem = "it does not follow from the filebot_confirm approval in force"
         else:
             continue
         changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
@@ -119,6 +152,12 @@ def reject_unapproved_filings(
             with contextlib.suppress(FileNotFoundError):
                 queue.reject("pending", name, problem)
     return changes
+
+
+def _approval_of(db: Database, row: dict) -> str | None:
+    """The digest a filing spec of this item names, as dispatch wrote it now."""
+    approval = approval_in_force(db, row["uid"], "filebot_confirm")
+    return approval_digest(approval) if approval else None
 
 
 def _files_problem(config: Config, db: Database, row: dict, approved: dict, spec: dict):
@@ -143,11 +182,16 @@ def _numbering_of(row: dict) -> dict | None:
     return {"season": season_of(row), "first": recorded[0]}
 
 
-def _stale_outcome(config: Config, job: Folder, name: JobName) -> tuple[str | None, str | None]:
+def _stale_outcome(
+    config: Config, trust: _Trust, job: Folder, name: JobName
+) -> tuple[str | None, str | None]:
     """For a stale job: (reason to reject it, or None; why its finished run does not
     count, or None when its marker is there and its outputs verify)."""
     try:
-        spec = parse_spec(job.read_json(SPEC_FILE), name, config)
+        spec_data = job.read_json(SPEC_FILE)
+        if (forged := trust.problem(spec_data, known=True)) is not None:
+            return forged, None
+        spec = parse_spec(spec_data, name, config)
     except (SpecError, BadEntry) as error:
         return f"its spec cannot be used ({error})", None
     if not has_marker(config.staging_root, spec.marker_folder, spec.kind):
@@ -171,6 +215,7 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
     after max_attempts."""
     changes = []
     now = time.time()
+    trust = _Trust(config)
     for entry in queue.running():
         running_name = entry.folder_name
         age = queue.silent_seconds(entry, now, config.jobs.stale_after_seconds)
@@ -194,7 +239,7 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
             queue.reject("running", running_name, error.problem)
             continue
         with job:
-            rejected, failure = _stale_outcome(config, job, entry.job)
+            rejected, failure = _stale_outcome(config, trust, job, entry.job)
             if rejected:
                 changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
                 queue.reject("running", running_name, rejected)
@@ -369,6 +414,37 @@ def _number(value, most: float):
     return value if 0 <= value < most else None
 
 
+def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_run) -> list:
+    """The queue's entries reconcile may act on: those it recorded in the state they are
+    in, and those whose spec verifies (a host it trusts wrote it, for now) and that are
+    not a finished job put back. The rest go to rejected/ with the reason, changing no
+    item: an empty folder in failed/ once failed an honest item."""
+    trust = _Trust(config)
+    kept = []
+    for state, name, job in queue_jobs:
+        known = jobs.get(job.job_id)
+        if known is not None and known["state"] == state:
+            kept.append((state, name, job))
+            continue
+        problem = None
+        if known is not None and known["state"] in FINISHED_DIRS and state in LIVE_DIRS:
+            problem = f"{FORGED}: this job {known['state']} already; a copy put back"
+        else:
+            try:
+                spec = queue.read_job_json(state, name, SPEC_FILE)
+            except BadEntry as error:
+                spec, problem = None, f"{FORGED}: spec.json {error.problem}"
+            problem = problem or trust.problem(spec, known=known is not None)
+        if problem is None:
+            kept.append((state, name, job))
+            continue
+        changes.append(f"job {printable(name)[:120]} in {state}/: {problem}; moved to rejected/")
+        if not dry_run:
+            with contextlib.suppress(FileNotFoundError):
+                queue.reject(state, name, f"{problem}; no item changed")
+    return kept
+
+
 def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: bool) -> list[str]:
     """Record what the queue folders say in the jobs table, and its consequences for the
     items: a job failed for good fails its item; a live job for an item the database
@@ -376,6 +452,8 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     item whose job vanished from the queue goes back to be dispatched again."""
     changes: list[str] = []
     queue_jobs = queue.jobs()
+    jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
+    queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
         # Newest by creation time (a job's name sorts by priority first).
@@ -383,7 +461,6 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             latest[job.item_uid] = (state, name, job)
     # Only the rows these jobs concern: the tables grow with the library and its history,
     # the queue folders only with the retention period.
-    jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
     items = rows_by(db, "media_items", "uid", list(latest))
 
     for state, name, job in queue_jobs:
@@ -430,7 +507,12 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             _notify_failed(config, db, item, job, reason)
 
     if db is not None:
-        refusals = {entry.job.item_uid: entry for entry in queue.rejected() if entry.job}
+        # A worker's refusal of a spec nobody trusted was no refusal of the item's job.
+        refusals = {
+            entry.job.item_uid: entry
+            for entry in queue.rejected()
+            if entry.job and f"{FORGED}: " not in entry.reason
+        }
         in_job_states = [str(state) for state in IN_JOB]
         for marks, states in in_slices(in_job_states):
             query = f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL"
@@ -461,6 +543,11 @@ def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reaso
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
     """An item the database lacks but the queue has a live job for (`mp rip` before the
     database was lost): bring it back in the job's state."""
+    if job.kind != "rip":
+        # Reconcile never takes an item in from any other job: that was how a forged
+        # filing job reached the library. An item lost with the database comes back
+        # from its folder's markers ('mp reconcile --rebuild').
+        return []
     spec_data = queue.read_job_json(state, name, SPEC_FILE)
     try:
         spec = parse_spec(spec_data, job, config)

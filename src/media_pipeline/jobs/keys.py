@@ -1,0 +1,194 @@
+"""The keys that sign job specs, and the public keys a host trusts: `mp keys`.
+
+Anyone who can write the share can write a spec, so a worker runs one only if it is
+signed by a key its host trusts. The keys are Ed25519 pairs: a worker holds public keys
+only, so a worker host that is broken into cannot sign jobs for the others (with the
+HMAC that signs decisions, every worker would hold the controller's secret).
+
+Every host that writes jobs has its own key (config `signing_key`, made on first use,
+mode 0600, like the decision key): the controller for every job it writes, a ripper for
+the rips its own drives start (`mp rip --device` runs there, without a database). A
+signer's name says what its key may sign: `controller` signs any job; any other name is
+a ripper's host name, and its key signs only rips from that host's drives.
+
+Trust is given out of band, never from the share: `mp keys show` on the signing host
+prints the line to run on the others (`mp keys trust NAME KEY`), which appends it to the
+host's `trusted_keys` file; the Ansible role writes the same file. A host also trusts
+its own key, under the name it signs with.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+from media_pipeline.config import HOST_NAME, Config, host_name
+from media_pipeline.errors import SafetyRefusal, UsageError
+from media_pipeline.items import printable
+from media_pipeline.store import KEY_BYTES, existing_key, private_key
+
+CONTROLLER = "controller"
+KEY_PREFIX = "ed25519:"
+_KEY_TEXT = re.compile(r"ed25519:[A-Za-z0-9+/]{43}=\Z")
+MAX_TRUST_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Signer:
+    name: str
+    private: bytes  # the 32-byte Ed25519 seed
+
+
+def signer_name(config: Config) -> str:
+    """The name this host signs as: `controller` where the controller's database is,
+    else its host name (a ripper)."""
+    return CONTROLLER if os.path.exists(config.database) else host_name()
+
+
+def this_host_signer(config: Config) -> Signer:
+    """This host's key, made on first use."""
+    seed = private_key(config.signing_key, "signing key")[:KEY_BYTES]
+    return Signer(signer_name(config), seed)
+
+
+def public_text(seed: bytes) -> str:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    return KEY_PREFIX + base64.b64encode(public).decode()
+
+
+def parse_key(text: str) -> bytes | None:
+    """The 32 raw bytes of a public key in its text form, or None."""
+    if not _KEY_TEXT.match(text):
+        return None
+    try:
+        return base64.b64decode(text[len(KEY_PREFIX) :], validate=True)
+    except binascii.Error:
+        return None
+
+
+def valid_name(name: str) -> bool:
+    return name == CONTROLLER or bool(HOST_NAME.fullmatch(name))
+
+
+def trusted_keys(config: Config) -> dict[str, list[bytes]]:
+    """Signer name -> the raw public keys trusted for it: the trust file's, and this
+    host's own key under the name it signs with. A trust file that anyone but its owner
+    (root or the user running mp) could write is refused: a line added there is a key
+    that may sign anything."""
+    trusted: dict[str, list[bytes]] = {}
+    for number, line in enumerate(_read_trust_file(config.trusted_keys).splitlines(), 1):
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        key = parse_key(words[1]) if len(words) == 2 else None
+        if key is None or not valid_name(words[0]):
+            raise SafetyRefusal(
+                f"{config.trusted_keys} line {number} is not 'NAME ed25519:KEY' "
+                "(as 'mp keys show' prints it); fix or remove it"
+            )
+        trusted.setdefault(words[0], []).append(key)
+    with contextlib.suppress(SafetyRefusal):
+        # Only a key this user can read as its own counts; a root run by hand on a host
+        # whose key is the service user's trusts the file's keys alone.
+        seed = existing_key(config.signing_key, "signing key")
+        if seed is not None:
+            own = parse_key(public_text(seed[:KEY_BYTES]))
+            assert own is not None  # public_text writes the form parse_key reads
+            trusted.setdefault(signer_name(config), []).append(own)
+    return trusted
+
+
+def _read_trust_file(path: str) -> str:
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return ""
+    except OSError as error:
+        kind = "a symlink" if os.path.islink(path) else f"not readable ({error.strerror})"
+        raise SafetyRefusal(f"trusted keys file {path} is {kind}; refusing to use it") from None
+    try:
+        found = os.fstat(descriptor)
+        if not stat.S_ISREG(found.st_mode):
+            raise SafetyRefusal(f"trusted keys file {path} is not a regular file")
+        if found.st_uid not in (0, os.geteuid()) or found.st_mode & 0o022:
+            raise SafetyRefusal(
+                f"trusted keys file {path} may be written by others than root or this user "
+                "(owner uid %d, mode %04o); 'chmod 644' it and check its lines"
+                % (found.st_uid, stat.S_IMODE(found.st_mode))
+            )
+        data = os.read(descriptor, MAX_TRUST_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_TRUST_BYTES:
+        raise SafetyRefusal(f"trusted keys file {path} is larger than {MAX_TRUST_BYTES} bytes")
+    return data.decode("utf-8", "replace")
+
+
+# -- mp keys -------------------------------------------------------------------------
+
+
+def run_keys_show(config: Config) -> str:
+    signer = this_host_signer(config)
+    role = (
+        "signs every job it writes (the controller)"
+        if signer.name == CONTROLLER
+        else "signs the rips of its own drives (a ripper)"
+    )
+    return (
+        f"this host {role} with the key in {config.signing_key}.\n"
+        "On every other host, as root, run:\n"
+        f"  mp keys trust {signer.name} {public_text(signer.private)}"
+    )
+
+
+def run_keys_list(config: Config) -> str:
+    trusted = trusted_keys(config)
+    if not trusted:
+        return f"no key is trusted here ({config.trusted_keys} is empty or missing)"
+    lines = []
+    for name, keys in sorted(trusted.items()):
+        for key in keys:
+            lines.append(f"{name} {KEY_PREFIX}{base64.b64encode(key).decode()}")
+    return "\n".join(lines)
+
+
+def run_keys_trust(config: Config, name: str, key_text: str) -> str:
+    if not valid_name(name):
+        raise UsageError(
+            f"'{printable(name)}' is not a signer's name: 'controller', or a ripper's host name"
+        )
+    if parse_key(key_text) is None:
+        raise UsageError(
+            f"'{printable(key_text)[:80]}' is not a key as 'mp keys show' prints it "
+            "(ed25519: and 44 characters)"
+        )
+    line = f"{name} {key_text}"
+    existing = _read_trust_file(config.trusted_keys)
+    if line in existing.splitlines():
+        return f"{name}'s key is trusted already ({config.trusted_keys})"
+    folder = os.path.dirname(config.trusted_keys)
+    os.makedirs(folder, exist_ok=True)
+    # Written whole to a new file and renamed over: a reader never sees half a line.
+    temporary = f"{config.trusted_keys}.{os.getpid()}.tmp"
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        os.fchmod(descriptor, 0o644)  # whatever the umask: the service user reads it
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(existing + ("" if not existing or existing.endswith("\n") else "\n"))
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(temporary, config.trusted_keys)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
+    return f"trusted {name}'s key for {what} ({config.trusted_keys})"

@@ -1,0 +1,121 @@
+"""Signed job specs: a worker runs, and reconcile acts on, only what a trusted host wrote.
+
+The signature covers the whole spec as its signer wrote it: job id, kind, item, paths,
+destination, file list, the approval a filing job follows from, and the time it was
+issued. It leaves out only what a worker changes on a retry (`attempts`, `not_before`,
+`last_error`), none of which says what the script does or where.
+
+A spec is refused when it does not verify with a key trusted under the name it gives
+(keys.py), when that name may not sign it (a ripper signs only its own drives' rips),
+or when it was issued more than `jobs.spec_lifetime_days` ago or in the future. A spec
+copied under another job's name fails its id check; a copy of one that already ran,
+put back under its own name, is refused while its finished folder is on the share
+(kept `retention_days`, which is at least the lifetime) and by reconcile, which knows
+every job id it finished.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+
+from media_pipeline.config import Config
+from media_pipeline.jobs.keys import CONTROLLER, Signer, this_host_signer
+from media_pipeline.jobs.spec import SpecError
+
+SIGNATURE = "signature"
+SIGNED_BY = "signed_by"
+ISSUED_AT = "issued_at"
+# What a worker rewrites when it puts a job back for another attempt.
+UNSIGNED = frozenset({SIGNATURE, "attempts", "not_before", "last_error"})
+# Kept apart from every other thing a key might sign.
+_DOMAIN = b"media-pipeline job spec 1\n"
+# How far ahead of this host's clock an issue time may be (clocks of hosts differ).
+CLOCK_SKEW_SECONDS = 300
+# The words a refusal of an unsigned spec starts with: such a refusal is not a refusal
+# of its item's job (nothing the controller wrote was refused), so it moves no item.
+FORGED = "not trusted"
+
+
+class ForgedSpec(SpecError):
+    """The spec was not written by a host this one trusts, or not for now."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{FORGED}: {problem}")
+
+
+def _message(spec: dict) -> bytes:
+    fields = {name: value for name, value in spec.items() if name not in UNSIGNED}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _DOMAIN + text.encode("utf-8", "surrogatepass")
+
+
+def sign_spec(spec: dict, signer: Signer, now: float | None = None) -> dict:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    issued = {
+        **spec,
+        SIGNED_BY: signer.name,
+        ISSUED_AT: int(now if now is not None else time.time()),
+    }
+    issued.pop(SIGNATURE, None)
+    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(_message(issued))
+    return {**issued, SIGNATURE: base64.b64encode(signature).decode()}
+
+
+def signed(config: Config, spec: dict) -> dict:
+    """spec signed with this host's key (made on first use)."""
+    return sign_spec(spec, this_host_signer(config))
+
+
+def check_signature(
+    spec: dict, trusted: dict[str, list[bytes]], now: float, lifetime_seconds: float
+) -> str:
+    """The name of the host that signed spec; ForgedSpec when it is not to be used."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    name, text = spec.get(SIGNED_BY), spec.get(SIGNATURE)
+    if not isinstance(name, str) or not isinstance(text, str):
+        raise ForgedSpec("it carries no signature")
+    keys = trusted.get(name)
+    if not keys:
+        raise ForgedSpec(f"it is signed by '{name[:64]}', whose key is not trusted here")
+    try:
+        signature = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        signature = b""
+    message = _message(spec)
+    for key in keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+            break
+        except (InvalidSignature, ValueError):
+            continue
+    else:
+        raise ForgedSpec(f"its signature does not verify with {name}'s key (changed since?)")
+    if name != CONTROLLER and (spec.get("kind") != "rip" or spec.get("host") != name):
+        raise ForgedSpec(f"{name}'s key signs only the rips of {name}'s own drives")
+    issued = spec.get(ISSUED_AT)
+    if isinstance(issued, bool) or not isinstance(issued, int):
+        raise ForgedSpec("it carries no issue time")
+    if issued > now + CLOCK_SKEW_SECONDS:
+        raise ForgedSpec(f"it was issued {issued - now:.0f} s in the future")
+    if now - issued > lifetime_seconds:
+        days = (now - issued) / 86400
+        raise ForgedSpec(
+            f"it was issued {days:.1f} days ago, longer than jobs.spec_lifetime_days "
+            "(a copy put back on the share?)"
+        )
+    return name
+
+
+def lifetime_seconds(config: Config) -> float:
+    return config.jobs.spec_lifetime_days * 86400.0
+
+
+def verified_by(config: Config, spec: dict, trusted: dict[str, list[bytes]]) -> str:
+    """check_signature with this host's settings and clock."""
+    return check_signature(spec, trusted, time.time(), lifetime_seconds(config))
