@@ -471,3 +471,21 @@ def build_wheel(folder: Path) -> Path:
     )  # fmt: skip
     [wheel] = folder.glob("*.whl")
     return wheel
+
+
+DECOY_SECRET = b"root-only secret 8c1f\n"
+
+
+@pytest.fixture
+def decoy(tmp_path):
+    """Files outside the sandbox's staging and library that an attacker aims at: they
+    must be byte for byte the same after the test, and no new file may appear."""
+    root = tmp_path / "decoy"
+    (root / "home" / ".ssh").mkdir(parents=True)
+    (root / "home" / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA owner\n")
+    (root / "etc" / "cron.d").mkdir(parents=True)
+    (root / "etc" / "shadow").write_bytes(DECOY_SECRET)
+    (root / "etc" / "shadow").chmod(0o600)
+    before = tree_snapshot(root)
+    yield root
+    assert tree_snapshot(root) == before, "something outside the sandbox changed"

@@ -19,102 +19,27 @@ import pytest
 from conftest import (
     claim_in_background,
     earlier_copy_id,
+    lose_the_database,
     running,
     signed_by_controller,
     tree_snapshot,
 )
+from hostile import (
+    HONEST,
+    OTHER,
+    SECRET,
+    at_the_filing_gate,
+    carried_through,
+    drive,
+    jobs_dir,
+    nothing_leaked,
+    old,
+    rejected_reasons,
+    started,
+)
 
 from media_pipeline.items import ItemKey
 from media_pipeline.signing import sign
-
-HONEST = ItemKey("movie", "Heat (1995)")
-OTHER = ItemKey("movie", "Ronin (1998)")
-SECRET = b"root-only secret 8c1f\n"
-
-
-@pytest.fixture
-def decoy(tmp_path):
-    """Files outside the sandbox's staging and library that an attacker aims at: they
-    must be byte for byte the same after the test, and no new file may appear."""
-    root = tmp_path / "decoy"
-    (root / "home" / ".ssh").mkdir(parents=True)
-    (root / "home" / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA owner\n")
-    (root / "etc" / "cron.d").mkdir(parents=True)
-    (root / "etc" / "shadow").write_bytes(SECRET)
-    (root / "etc" / "shadow").chmod(0o600)
-    before = tree_snapshot(root)
-    yield root
-    assert tree_snapshot(root) == before, "something outside the sandbox changed"
-
-
-def jobs_dir(pipeline) -> Path:
-    return pipeline.staging / ".pipeline" / "jobs"
-
-
-def nothing_leaked(pipeline) -> None:
-    """No file the pipeline can reach holds the decoy's secret (a hard link the attacker
-    planted is the attacker's own copy, not a leak)."""
-    for root in (pipeline.staging, pipeline.root / "library"):
-        for folder, _folders, files in os.walk(root):
-            for name in files:
-                path = Path(folder) / name
-                if not path.is_symlink() and path.stat().st_nlink == 1:
-                    assert SECRET not in path.read_bytes(), f"{path} holds the secret"
-
-
-def drive(pipeline, rounds: int = 8) -> dict:
-    """The hosts' timers, by hand: reconcile, dispatch, claim, until nothing changes."""
-    for _round in range(rounds):
-        pipeline.mp("reconcile")
-        pipeline.mp("dispatch")
-        for _claim in range(4):
-            result = pipeline.mp("claim", "--worker", "w1", expect=None)
-            assert result.exit_code in (0, 1), result.output
-            assert "Traceback" not in result.output
-            if "no job to run" in result.stdout:
-                break
-    return pipeline.status_json()
-
-
-def carried_through(pipeline, key: ItemKey = HONEST) -> None:
-    states = {item["title"]: item["state"] for item in drive(pipeline)["items"]}
-    assert states[key.title] == "IN_LIBRARY", states
-
-
-def started(pipeline, key: ItemKey = HONEST) -> str:
-    """An honest item ripped, reconciled and dispatched: its remux job id."""
-    pipeline.mark(key, "1-ripped", "rip")
-    pipeline.mp("reconcile")
-    pipeline.mp("dispatch")
-    (job_id,) = pipeline.queue("pending")
-    return job_id
-
-
-def at_the_filing_gate(pipeline) -> None:
-    """The honest item remuxed and transcoded, waiting for filebot_confirm."""
-    pipeline.write_pipeline_config(gates=["filebot_confirm"])
-    started(pipeline)
-    for _kind in ("remux", "transcode"):
-        pipeline.mp("claim", "--worker", "w1")
-        pipeline.mp("reconcile")
-        pipeline.mp("dispatch")
-
-
-def rejected_reasons(pipeline) -> list[str]:
-    folder = jobs_dir(pipeline) / "rejected"
-    return [(folder / holder / "reason").read_text() for holder in pipeline.queue("rejected")]
-
-
-def lose_database(pipeline) -> None:
-    """The database and its WAL files are gone; the decision key beside them is not."""
-    for path in pipeline.database.parent.glob("state.db*"):
-        path.unlink()
-
-
-def old(path: Path, seconds: float = 3600) -> None:
-    moment = time.time() - seconds
-    os.utime(path, (moment, moment), follow_symlinks=False)
-
 
 # -- links in job folders ----------------------------------------------------------------
 
@@ -479,7 +404,7 @@ def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeli
         "signature": "0" * 64,
     }
     (decision / "approval.filebot_confirm.json").write_text(json.dumps(forged))
-    lose_database(pipeline)  # only the share speaks now
+    lose_the_database(pipeline)  # only the share speaks now
     result = pipeline.mp("reconcile")
     assert "its signature does not verify" in result.stderr
     approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
@@ -517,7 +442,7 @@ def test_a_change_to_any_field_a_decision_signature_covers_is_refused(pipeline, 
     assert {"status", "at", "by", "destination", "gate", "item", "prompt"} <= set(fields)
     for field in fields:
         path.write_text(json.dumps({**honest, field: forged_value(field, honest[field], library)}))
-        lose_database(pipeline)
+        lose_the_database(pipeline)
         result = pipeline.mp("reconcile")
         assert (
             "filebot_confirm decision file not restored (its signature does not verify"
@@ -526,7 +451,7 @@ def test_a_change_to_any_field_a_decision_signature_covers_is_refused(pipeline, 
         approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
         assert [a["gate"] for a in approvals] == ["filebot_confirm"], f"changed {field!r}"
     path.write_text(json.dumps(honest))
-    lose_database(pipeline)
+    lose_the_database(pipeline)
     assert "filebot_confirm approved (restored from its approval file)" in (
         pipeline.mp("reconcile").stderr
     )
@@ -549,7 +474,7 @@ def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, deco
     honest = pipeline.folder(HONEST, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
     other = pipeline.folder(OTHER, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
     shutil.copy(honest, other)
-    lose_database(pipeline)
+    lose_the_database(pipeline)
     result = pipeline.mp("reconcile")
     assert "written for another item or gate" in result.stderr
     pending = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
@@ -573,7 +498,7 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
     signed = sign(decision, decision_key(pipeline.config))
     path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
     path.write_text(json.dumps(signed))
-    lose_database(pipeline)
+    lose_the_database(pipeline)
     assert "destination is not inside library_root" in pipeline.mp("reconcile").stderr
     assert pipeline.queue("pending") == []
 

@@ -1,0 +1,79 @@
+"""What the tests of a hostile share writer share: an honest item to carry through,
+the hosts' timers run by hand, and where the queue keeps what it refused."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import DECOY_SECRET
+
+from media_pipeline.items import ItemKey
+
+HONEST = ItemKey("movie", "Heat (1995)")
+OTHER = ItemKey("movie", "Ronin (1998)")
+SECRET = DECOY_SECRET  # what the decoy fixture's root-only file holds
+
+
+def jobs_dir(pipeline) -> Path:
+    return pipeline.staging / ".pipeline" / "jobs"
+
+
+def nothing_leaked(pipeline) -> None:
+    """No file the pipeline can reach holds the decoy's secret (a hard link the attacker
+    planted is the attacker's own copy, not a leak)."""
+    for root in (pipeline.staging, pipeline.root / "library"):
+        for folder, _folders, files in os.walk(root):
+            for name in files:
+                path = Path(folder) / name
+                if not path.is_symlink() and path.stat().st_nlink == 1:
+                    assert SECRET not in path.read_bytes(), f"{path} holds the secret"
+
+
+def drive(pipeline, rounds: int = 8) -> dict:
+    """The hosts' timers, by hand: reconcile, dispatch, claim, until nothing changes."""
+    for _round in range(rounds):
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+        for _claim in range(4):
+            result = pipeline.mp("claim", "--worker", "w1", expect=None)
+            assert result.exit_code in (0, 1), result.output
+            assert "Traceback" not in result.output
+            if "no job to run" in result.stdout:
+                break
+    return pipeline.status_json()
+
+
+def carried_through(pipeline, key: ItemKey = HONEST) -> None:
+    states = {item["title"]: item["state"] for item in drive(pipeline)["items"]}
+    assert states[key.title] == "IN_LIBRARY", states
+
+
+def started(pipeline, key: ItemKey = HONEST) -> str:
+    """An honest item ripped, reconciled and dispatched: its remux job id."""
+    pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    return job_id
+
+
+def at_the_filing_gate(pipeline) -> None:
+    """The honest item remuxed and transcoded, waiting for filebot_confirm."""
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    started(pipeline)
+    for _kind in ("remux", "transcode"):
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+
+
+def rejected_reasons(pipeline) -> list[str]:
+    folder = jobs_dir(pipeline) / "rejected"
+    return [(folder / holder / "reason").read_text() for holder in pipeline.queue("rejected")]
+
+
+def old(path: Path, seconds: float = 3600) -> None:
+    moment = time.time() - seconds
+    os.utime(path, (moment, moment), follow_symlinks=False)

@@ -1,0 +1,319 @@
+"""Forged and replayed jobs (issue 22): a worker runs, and reconcile acts on, only a
+spec a trusted host signed, for its own folder, for now. Each case keeps a decoy outside
+the roots byte for byte (the `decoy` fixture), runs no script for the forgery, and then
+carries the honest item to the library."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import earlier_copy_id
+from hostile import HONEST, at_the_filing_gate, carried_through, jobs_dir, started
+
+from media_pipeline.items import ItemKey
+from media_pipeline.jobs.keys import CONTROLLER, Signer, public_text
+from media_pipeline.jobs.queue import make_job_id
+from media_pipeline.jobs.signature import sign_spec
+from media_pipeline.jobs.spec import build_spec
+from media_pipeline.store import private_key
+
+EVIL = ItemKey("movie", "Evil (2001)")
+FAKE_SHOW = ItemKey("tv", "Fake Show", "S01 Disc1")
+
+
+def spec_path(pipeline, state: str, job_id: str):
+    return jobs_dir(pipeline) / state / job_id / "spec.json"
+
+
+def plant(pipeline, spec: dict, state: str = "pending") -> str:
+    """A job folder written straight onto the share, as a share writer can."""
+    folder = jobs_dir(pipeline) / state / spec["id"]
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(spec))
+    return spec["id"]
+
+
+def forged_filing(pipeline, key: ItemKey, destination: str | None = None) -> dict:
+    """The filing job dispatch would write for key, built with mp's own code."""
+    return build_spec(
+        pipeline.config,
+        "filebot",
+        key,
+        priority=0,
+        now=datetime.now(UTC),
+        destination=destination,
+    )
+
+
+def link_into_decoy(pipeline, decoy) -> str:
+    """A folder in the library that is a link to the decoy's ~/.ssh; the destination a
+    forged filing job aims through it."""
+    movies = pipeline.root / "library" / "Movies"
+    movies.mkdir(parents=True, exist_ok=True)
+    (movies / "x.b").symlink_to(decoy / "home" / ".ssh")
+    return str(movies / "x.b" / "authorized_keys")
+
+
+def claim_refuses(pipeline, job_id: str, reason: str) -> None:
+    """Claims (the honest job may come first) refuse job_id, and run nothing of it."""
+    ran_before = len(pipeline.runlog())
+    said = ""
+    for _claim in range(3):
+        result = pipeline.mp("claim", "--worker", "w1")
+        said += result.stdout + result.stderr
+        if job_id in said:
+            break
+    assert f"job {job_id} refused, nothing was run" in said, said
+    assert reason in said, said
+    new_runs = pipeline.runlog()[ran_before:]
+    assert not [line for line in new_runs if job_id in line], new_runs
+
+
+def runs_of(pipeline, kind: str) -> int:
+    return sum(1 for line in pipeline.runlog() if line.split()[:2] == ["start", kind])
+
+
+# -- forged jobs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seen_first_by", ["worker", "reconcile"])
+def test_a_forged_filing_job_for_an_unknown_item_is_never_run_nor_taken_in(
+    pipeline, decoy, seen_first_by
+):
+    started(pipeline)
+    job_id = plant(pipeline, forged_filing(pipeline, EVIL, link_into_decoy(pipeline, decoy)))
+    result = pipeline.mp("reconcile") if seen_first_by == "reconcile" else None
+    if result is not None:
+        assert "new item" not in result.stderr
+        assert f"job {job_id} in pending/: not trusted: it carries no signature" in result.stderr
+    else:
+        pipeline.mp("claim", "--worker", "w1")
+        pipeline.mp("claim", "--worker", "w1")
+    assert EVIL.title not in {item["title"] for item in pipeline.status_json()["items"]}
+    assert runs_of(pipeline, "filebot") == 0
+    carried_through(pipeline)
+    assert runs_of(pipeline, "filebot") == 1  # the honest item's own filing, once
+
+
+def test_a_forged_filing_job_for_an_item_at_the_gate_files_nothing(pipeline, decoy):
+    at_the_filing_gate(pipeline)
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "TRANSCODED"
+    # Exactly what dispatch would write after an approval, but nobody approved it.
+    job_id = plant(pipeline, forged_filing(pipeline, HONEST))
+    said = pipeline.mp("reconcile").stderr
+    assert "TRANSCODED -> FILING" not in said
+    assert f"job {job_id} in pending/: not trusted" in said
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "TRANSCODED"
+    assert "no job to run" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert runs_of(pipeline, "filebot") == 0
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    carried_through(pipeline)
+
+
+def test_a_forged_fake_episode_for_an_unknown_show_is_not_filed(pipeline, decoy):
+    started(pipeline)
+    spec = forged_filing(pipeline, FAKE_SHOW)
+    spec["episodes"] = {"season": 1, "first": 1}
+    job_id = plant(pipeline, spec)
+    claim_refuses(pipeline, job_id, "not trusted: it carries no signature")
+    pipeline.mp("reconcile")
+    assert FAKE_SHOW.title not in {item["title"] for item in pipeline.status_json()["items"]}
+    assert not (pipeline.root / "library" / "TV Shows").exists()
+    carried_through(pipeline)
+
+
+def test_an_honest_filing_spec_edited_in_place_is_refused(pipeline, decoy):
+    at_the_filing_gate(pipeline)
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    path = spec_path(pipeline, "pending", job_id)
+    spec = json.loads(path.read_text())
+    path.write_text(json.dumps({**spec, "destination": link_into_decoy(pipeline, decoy)}))
+    claim_refuses(pipeline, job_id, "its signature does not verify with controller's key")
+    carried_through(pipeline)
+
+
+def test_an_unsigned_copy_of_a_valid_spec_runs_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    path = spec_path(pipeline, "pending", job_id)
+    spec = json.loads(path.read_text())
+    del spec["signature"]
+    path.write_text(json.dumps(spec))
+    claim_refuses(pipeline, job_id, "not trusted: it carries no signature")
+    carried_through(pipeline)
+    assert runs_of(pipeline, "remux") == 1
+
+
+def test_a_spec_signed_by_a_key_this_host_does_not_trust_runs_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    path = spec_path(pipeline, "pending", job_id)
+    spec = json.loads(path.read_text())
+    stranger = Signer(CONTROLLER, os.urandom(32))  # a key that calls itself the controller
+    path.write_text(json.dumps(sign_spec(spec, stranger)))
+    claim_refuses(pipeline, job_id, "its signature does not verify with controller's key")
+    mallory = Signer("mallory", os.urandom(32))
+    job_id = started_again(pipeline)
+    spec_path(pipeline, "pending", job_id).write_text(json.dumps(sign_spec(spec, mallory)))
+    claim_refuses(pipeline, job_id, "signed by 'mallory', whose key is not trusted here")
+    carried_through(pipeline)
+
+
+def started_again(pipeline) -> str:
+    """The honest item's job queued again after a refusal; its id."""
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    return job_id
+
+
+def test_a_rippers_key_signs_only_the_rips_of_its_own_drives(pipeline, decoy):
+    job_id = started(pipeline)
+    seed = os.urandom(32)
+    pipeline.mp("keys", "trust", "ct302", public_text(seed))
+    path = spec_path(pipeline, "pending", job_id)
+    spec = json.loads(path.read_text())
+    path.write_text(json.dumps(sign_spec(spec, Signer("ct302", seed))))
+    claim_refuses(pipeline, job_id, "ct302's key signs only the rips of ct302's own drives")
+    carried_through(pipeline)
+
+
+# -- replays ----------------------------------------------------------------------------
+
+
+def test_a_signed_spec_copied_under_another_job_id_is_refused(pipeline, decoy):
+    job_id = started(pipeline)
+    copy_id = earlier_copy_id(job_id)  # sorts first: the claim meets the copy first
+    shutil.copytree(
+        jobs_dir(pipeline) / "pending" / job_id, jobs_dir(pipeline) / "pending" / copy_id
+    )
+    claim_refuses(pipeline, copy_id, f"spec id '{job_id}' does not match the job's folder")
+    carried_through(pipeline)
+    assert runs_of(pipeline, "remux") == 1
+
+
+@pytest.mark.parametrize("seen_first_by", ["worker", "reconcile"])
+def test_a_spec_put_back_after_its_job_ran_is_refused(pipeline, decoy, seen_first_by):
+    job_id = started(pipeline)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    pipeline.mp("reconcile")
+    shutil.copytree(
+        jobs_dir(pipeline) / "completed" / job_id, jobs_dir(pipeline) / "pending" / job_id
+    )
+    for name in ("result.json", "log", "heartbeat", "claimed_by", "claimed_at", "pid"):
+        (jobs_dir(pipeline) / "pending" / job_id / name).unlink(missing_ok=True)
+    if seen_first_by == "worker":
+        claim_refuses(pipeline, job_id, "this job ran already (it is in completed/)")
+    else:
+        said = pipeline.mp("reconcile").stderr
+        assert f"job {job_id} in pending/: not trusted: this job completed already" in said
+        assert pipeline.queue("pending") == []
+    carried_through(pipeline)
+    assert runs_of(pipeline, "remux") == 1
+
+
+def test_a_spec_put_back_after_its_folder_expired_is_refused(pipeline, decoy):
+    job_id = started(pipeline)
+    path = spec_path(pipeline, "pending", job_id)
+    spec = json.loads(path.read_text())
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    shutil.rmtree(jobs_dir(pipeline) / "completed" / job_id)  # expired, as after 30 days
+    # As the controller signed it eight days ago (its own key; the spec's time with it).
+    seed = private_key(str(pipeline.signing_key))[:32]
+    issued = time.time() - 8 * 86400
+    replay = sign_spec(spec, Signer(CONTROLLER, seed), now=issued)
+    plant(pipeline, replay)
+    claim_refuses(pipeline, job_id, "issued 8.0 days ago, longer than jobs.spec_lifetime_days")
+    carried_through(pipeline)
+    assert runs_of(pipeline, "remux") == 1
+
+
+# -- entries reconcile acts on -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder", ["failed", "cancelled"])
+@pytest.mark.parametrize("dated", ["now", "in a year"])
+def test_an_empty_folder_in_failed_or_cancelled_changes_no_item(pipeline, decoy, folder, dated):
+    started(pipeline)
+    when = datetime.now(UTC) + (timedelta(days=365) if dated == "in a year" else timedelta())
+    planted = make_job_id("remux", HONEST, 0, when)
+    (jobs_dir(pipeline) / folder / planted).mkdir(parents=True)
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {planted} in {folder}/: not trusted: no spec.json" in said, said
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "REMUXING"
+    history = pipeline.mp("history", HONEST.uid).stdout
+    assert "cancelled" not in history.lower() and "FAILED" not in history
+    carried_through(pipeline)
+
+
+# -- the commands that sign -------------------------------------------------------------
+
+
+def test_mp_priority_never_signs_a_spec_it_did_not_sign(pipeline, decoy):
+    job_id = started(pipeline)
+    with open(spec_path(pipeline, "pending", job_id)) as handle:
+        spec = json.load(handle)
+    forged = {**spec, "output_dir": str(decoy / "etc")}
+    spec_path(pipeline, "pending", job_id).write_text(json.dumps(forged))
+    said = pipeline.mp("priority", HONEST.uid, "5").stdout
+    assert "was not one this controller signed: moved to rejected/" in said, said
+    assert pipeline.queue("pending") == []
+    carried_through(pipeline)
+
+
+def test_mp_priority_signs_its_own_spec_again_for_the_new_name(pipeline):
+    old_id = started(pipeline)
+    pipeline.mp("priority", HONEST.uid, "5")
+    (job_id,) = pipeline.queue("pending")
+    assert job_id != old_id
+    assert json.loads(spec_path(pipeline, "pending", job_id).read_text())["id"] == job_id
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+# -- keys -------------------------------------------------------------------------------
+
+
+def test_keys_show_prints_the_line_another_host_runs(pipeline):
+    pipeline.mp("reconcile")  # the controller's database: it signs as the controller
+    shown = pipeline.mp("keys", "show").stdout
+    line = shown.strip().splitlines()[-1].split()
+    assert line[:4] == ["mp", "keys", "trust", "controller"]
+    seed = private_key(str(pipeline.signing_key))[:32]
+    assert line[4] == public_text(seed)
+    assert (pipeline.signing_key.stat().st_mode & 0o777) == 0o600
+    listed = pipeline.mp("keys", "list").stdout
+    assert f"controller {line[4]}" in listed  # its own key, trusted here
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("../x", "ed25519:" + "A" * 43 + "="), "is not a signer's name"),
+        (("ct302", "ssh-ed25519 AAAA"), "is not a key as 'mp keys show' prints it"),
+        (("ct302", "ed25519:" + "A" * 42), "is not a key as 'mp keys show' prints it"),
+    ],
+)
+def test_keys_trust_refuses_what_is_not_a_name_and_a_key(pipeline, args, problem):
+    result = pipeline.mp("keys", "trust", *args, expect=2)
+    assert problem in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not pipeline.config.trusted_keys or not os.path.exists(pipeline.config.trusted_keys)
+
+
+def test_a_trust_file_others_may_write_stops_the_claim_and_keeps_the_job(pipeline):
+    job_id = started(pipeline)
+    pipeline.mp("keys", "trust", "ct302", public_text(os.urandom(32)))
+    os.chmod(pipeline.config.trusted_keys, 0o666)
+    result = pipeline.mp("claim", "--worker", "w1", expect=3)
+    assert "may be written by others than root or this user" in result.stderr
+    assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
+    os.chmod(pipeline.config.trusted_keys, 0o644)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
