@@ -17,6 +17,9 @@ _DISC = re.compile(r"(?:^|[^A-Za-z])(?:Disc|Disk|D)[ _.-]?(\d{1,2})(?![0-9])", r
 
 _YEAR = re.compile(r"\((?:18|19|20)\d\d\)")
 _EDITION = re.compile(r"\{edition-[^{}]*\}")
+# The library's folder for each item type: where proposed destinations start, and the
+# only ones a filing job may file into (filing_place.py).
+TYPE_LIBRARY_FOLDERS = {"movie": "Movies", "tv": "TV Shows"}
 FIRST_YEAR, LAST_YEAR = 1870, 2100  # films before 1870 there are none
 MAX_EDITION_BYTES = 48  # with a title of 180 bytes, the name still fits in 255
 
@@ -136,6 +139,9 @@ def proposed_destination(key: ItemKey, library_root: str) -> str:
     that folder by its filing job: `<Show> - sNNeMM.mkv`, numbered across the season's
     discs (seasons.py)."""
     if key.type == "movie":
-        return os.path.join(library_root, "Movies", key.title, f"{key.title}.mkv")
+        return os.path.join(
+            library_root, TYPE_LIBRARY_FOLDERS["movie"], key.title, f"{key.title}.mkv"
+        )
     season = disc_season(key.disc_label)
-    return os.path.join(library_root, "TV Shows", key.title, f"Season {season:02d}") + os.sep
+    shows = TYPE_LIBRARY_FOLDERS["tv"]
+    return os.path.join(library_root, shows, key.title, f"Season {season:02d}") + os.sep

@@ -26,6 +26,7 @@ from media_pipeline.file_roles import (
     roles_to_follow,
     unplain_media,
 )
+from media_pipeline.filing_place import place_problem
 from media_pipeline.item_state import Logged, item_name
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
@@ -113,22 +114,27 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     if gate == "filebot_confirm":
         destination = proposed_destination(key, config.library_root)
         if key.type == "tv" and db is not None:
-            destination = _in_approved_show_folder(db, key, destination)
+            destination = _in_approved_show_folder(config, db, key, destination)
         prompt["destination"] = destination
         prompt["notes"] = [*prompt["notes"], *naming_notes(key.type, destination)]
     return prompt
 
 
-def _in_approved_show_folder(db: Database, key: ItemKey, destination: str) -> str:
+def _in_approved_show_folder(config: Config, db: Database, key: ItemKey, destination: str) -> str:
     """A disc's proposed season folder, in the show folder a person approved for another
-    disc of the show (with the year given there): the discs of a show stay together."""
+    disc of the show (with the year given there): the discs of a show stay together.
+    Only a show folder filing may use (one approved elsewhere, before that rule, is not)."""
     others = [disc["uid"] for disc in show_discs(db, key.title) if disc["uid"] != key.uid]
     approved = approved_destinations(db, others)
-    chosen = sorted(d for (_uid, gate), d in approved.items() if gate == "filebot_confirm" and d)
-    if not chosen:
-        return destination
-    show = os.path.dirname(chosen[-1].rstrip(os.sep))
-    return os.path.join(show, os.path.basename(destination.rstrip(os.sep))) + os.sep
+    season = os.path.basename(destination.rstrip(os.sep))
+    shows = sorted(
+        os.path.dirname(d.rstrip(os.sep))
+        for (_uid, gate), d in approved.items()
+        if gate == "filebot_confirm" and d
+    )
+    proposals = [os.path.join(show, season) + os.sep for show in shows]
+    usable = [p for p in proposals if place_problem(config.library_root, key, p) is None]
+    return usable[-1] if usable else destination
 
 
 def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict | None]:
@@ -404,11 +410,12 @@ def _decision_problem(config, key: ItemKey, gate: str, decision, signing_key) ->
         except RolesError as error:
             return f"its file roles are not usable ({error})"
     destination = decision.get("destination")
-    if destination is not None and not (
-        isinstance(destination, str) and destination_inside(config, destination)
-    ):
-        return "its destination is not inside library_root"
-    return None
+    if destination is None:
+        return None
+    if not isinstance(destination, str):
+        return "its destination is not text"
+    problem = place_problem(config.library_root, key, destination)
+    return f"its destination {problem}" if problem else None
 
 
 def archive_decision(config: Config, key: ItemKey, gate: str) -> None:

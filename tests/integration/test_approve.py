@@ -251,7 +251,7 @@ def test_year_and_edition_from_flags(gated):
     for args, said in (
         (["--year", "1066"], "'1066' is not a year"),
         (["--edition", "a/b"], "cannot be an edition's name"),
-        (["--year", "1995", "--destination", "Movies/x.mkv"], "not both"),
+        (["--year", "1995", "--destination", "Movies/x/x.mkv"], "not both"),
     ):
         err = gated.mp("approve", movie.uid, "--yes", *args, expect=2).stderr
         assert said in err and "Traceback" not in err
@@ -329,3 +329,63 @@ def test_remux_review_shows_tracks_from_ffprobe(gated):
         ("eng", True),
         ("fra", False),
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "typed", "said"),
+    [
+        (MOVIE, "Movies/x.b/authorized_keys", "is not a movie's file in its own folder"),
+        (MOVIE, "Movies/Heat (1995).mkv", "is not a movie's file in its own folder"),
+        (MOVIE, "Films/Heat (1995)/Heat (1995).mkv", "is not a movie's file in its own folder"),
+        (DISC, "TV Shows/The Wire/Extras/Season 02/", "is not a show's season folder"),
+        (DISC, "Movies/The Wire/Season 02", "is not a show's season folder"),
+    ],
+    ids=["extension-trick", "no-folder", "not-movies", "below-the-show", "not-tv-shows"],
+)
+def test_the_gate_refuses_a_destination_that_is_not_the_items_own_place(gated, key, typed, said):
+    """What its filing job's worker would refuse, a person is told at the gate."""
+    gated.write_pipeline_config(gates=["filebot_confirm"])
+    gated.mark(key, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    err = gated.mp("approve", key.uid, "--yes", "--destination", typed, expect=2).stderr
+    assert f"destination '{typed}' {said}" in err and "Traceback" not in err
+    assert [approval["gate"] for approval in listed(gated)] == ["filebot_confirm"]
+    gated.mp("dispatch")
+    assert gated.queue("pending") == []
+
+
+def test_the_walk_tells_why_a_destination_is_not_the_items_place_and_asks_again(gated):
+    gated.mark(MOVIE, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    prompter = ScriptedPrompter(
+        Choice.APPROVE, "", "Movies/x.b/authorized_keys", "Movies/x.b/Heat (1995).mkv"
+    )
+    assert run_approve(gated.config, prompter).approved == 1
+    assert any("is not a movie's file in its own folder" in told for told in prompter.told)
+    [decision] = [a["destination"] for a in approvals_in(gated) if a["status"] == "approved"]
+    assert decision == str(gated.root / "library" / "Movies" / "x.b" / "Heat (1995).mkv")
+
+
+def test_a_show_folder_approved_elsewhere_before_is_not_proposed_for_the_next_disc(gated):
+    """The show's next disc is proposed in the show folder approved for another, unless
+    that one is not a show's folder (approved before the gate held to it): then the
+    plain proposal, which the worker takes."""
+    import sqlite3
+
+    gated.write_pipeline_config(gates=["filebot_confirm"])
+    disc1, disc2 = ItemKey("tv", "Delta", "S01 Disc1"), ItemKey("tv", "Delta", "S01 Disc2")
+    gated.mark(disc1, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    gated.mp("approve", disc1.uid, "--yes", "--destination", "TV Shows/Delta (2019)/Season 01/")
+    odd = str(gated.root / "library" / "TV Shows" / "Delta (2019)" / "Extras" / "Season 01") + "/"
+    with sqlite3.connect(gated.database) as db:
+        db.execute(
+            "UPDATE human_approvals SET destination = ? WHERE item_uid = ?", [odd, disc1.uid]
+        )
+    db.close()
+    gated.mark(disc2, "3-transcoded", "transcode")
+    gated.mp("reconcile")
+    [approval] = [a for a in listed(gated) if a["item"]["uid"] == disc2.uid]
+    assert approval["prompt"]["destination"] == proposed_destination(
+        disc2, str(gated.root / "library")
+    )

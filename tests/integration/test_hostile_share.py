@@ -6,10 +6,13 @@ then carry an honest item through the whole pipeline to the library.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -739,3 +742,148 @@ def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
     shutil.rmtree(jobs_dir(pipeline) / "running" / f"{copy}.w2.99")
     pipeline.behave("remux", "ok")
     carried_through(pipeline)
+
+
+# -- filing stays in the item's own place ---------------------------------------------------
+
+FILING_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "filebot-process.sh"
+LOST = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+
+
+def with_the_reference_filing_script(pipeline) -> None:
+    """The worker files with the project's own filing script (its start logged first):
+    what a forged destination would reach if the worker ran it."""
+    (pipeline.scripts / "filebot.sh").write_text(
+        "#!/usr/bin/env bash\n"
+        'printf "start filebot %s\\n" "$MP_JOB_ID" >> "$MP_TEST_DIR/runlog"\n'
+        f'MP_NO_FILEBOT=1 exec bash "{FILING_SCRIPT}" "$@"\n'
+    )
+
+
+def pending_filing(pipeline, key: ItemKey) -> tuple[str, Path]:
+    """key transcoded (real media where ffmpeg is) and its filing job pending: its id
+    and its spec's path."""
+    folder = pipeline.mark(key, "3-transcoded", "transcode")
+    if (pipeline.root / "sample.mkv").exists():
+        shutil.copy(pipeline.root / "sample.mkv", folder / "video.mkv")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    return job_id, jobs_dir(pipeline) / "pending" / job_id / "spec.json"
+
+
+def forge_destination(spec_path: Path, destination: Path | str) -> None:
+    """The destination changed on the share before any reconcile could see it, and the
+    file list dropped (the script then files the item's files at the destination)."""
+    spec = json.loads(spec_path.read_text())
+    spec["destination"] = str(destination)
+    spec.pop("files", None)
+    spec_path.write_text(json.dumps(spec))
+
+
+def refused_before_its_script(pipeline, job_id: str, reason: str) -> None:
+    result = pipeline.mp("claim", "--worker", "w1")
+    said = result.stdout + result.stderr
+    assert f"job {job_id} refused, nothing was run" in said and reason in said, said
+    assert pipeline.runlog() == [], "the filing script never started"
+    assert [reason in text for text in rejected_reasons(pipeline)] == [True]
+
+
+def test_a_forged_destination_beside_a_planted_link_reaches_nothing(pipeline, decoy):
+    """`library/Movies/x.b/authorized_keys` once reached ~/.ssh: inside library_root with
+    no link on the way, it ran, and the filing script put its copy at
+    `x.b/.mp-part.<hash>.b/authorized_keys`, through a link planted at `.mp-part.<hash>.b`.
+    The worker refuses it now before the script starts; the honest job still files."""
+    with_the_reference_filing_script(pipeline)
+    job_id, spec_path = pending_filing(pipeline, HONEST)
+    library = pipeline.root / "library"
+    folder = library / "Movies" / "x.b"
+    folder.mkdir(parents=True)
+    target = folder / "authorized_keys"
+    planted = folder / f".mp-part.{hashlib.sha256(str(target).encode()).hexdigest()[:16]}.b"
+    planted.symlink_to(decoy / "home" / ".ssh")
+    forge_destination(spec_path, target)
+    refused_before_its_script(
+        pipeline, job_id, "field 'destination' is not a movie's file in its own folder"
+    )
+    assert (decoy / "home" / ".ssh" / "authorized_keys").read_text() == "ssh-ed25519 AAAA owner\n"
+    assert list(folder.iterdir()) == [planted]
+    carried_through(pipeline)
+    assert (library / "Movies" / HONEST.title / f"{HONEST.title}.mkv").is_file()
+    assert list(folder.iterdir()) == [planted]
+
+
+@pytest.mark.parametrize(
+    ("key", "forged", "reason"),
+    [
+        (HONEST, "TV Shows/Lost (2004)/Season 01/", "is not a movie's file in its own folder"),
+        (HONEST, "Movies/Heat (1995)/Featurettes/Heat (1995).mkv", "is not a movie's file"),
+        (LOST, "TV Shows/Lost (2004)/Season 03/", "is not its disc's season folder, 'Season 01'"),
+        (LOST, "Movies/Heat (1995)/Heat (1995).mkv", "is not a show's season folder"),
+        (LOST, "TV Shows/Lost (2004)/Season 01/Extras/Season 01/", "is not a show's season"),
+    ],
+    ids=[
+        "movie-in-a-show",
+        "movie-as-an-extra",
+        "another-season",
+        "disc-as-a-movie",
+        "below-a-season",
+    ],
+)
+def test_a_forged_destination_in_another_items_place_runs_nothing(
+    pipeline, decoy, key, forged, reason
+):
+    """Another item's folder, or another season's: refused by the worker before the
+    filing script starts, and nothing is made there."""
+    with_the_reference_filing_script(pipeline)
+    job_id, spec_path = pending_filing(pipeline, key)
+    library = pipeline.root / "library"
+    forge_destination(spec_path, library / forged)
+    refused_before_its_script(pipeline, job_id, f"field 'destination' {reason}")
+    assert list(library.rglob("*")) == [], "nothing was filed anywhere"
+
+
+def test_an_approved_destination_of_another_shape_is_asked_again_not_dispatched(pipeline, decoy):
+    """One approved before the gate held destinations to the item's place (or a database
+    edited since): dispatch asks again rather than queue a job its worker refuses."""
+    at_the_filing_gate(pipeline)
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    elsewhere = str(pipeline.root / "library" / "Movies" / "Heat (1995).mkv")
+    with contextlib.closing(sqlite3.connect(pipeline.database)) as db, db:
+        db.execute(
+            "UPDATE human_approvals SET destination = ? WHERE gate = ?",
+            [elsewhere, "filebot_confirm"],
+        )
+    result = pipeline.mp("dispatch")
+    assert (
+        "is not a movie's file in its own folder, 'Movies/<Title (Year)>/<name>.mkv'; not "
+        "dispatched, filebot_confirm asks again"
+    ) in result.stdout
+    assert pipeline.queue("pending") == []
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", HONEST.uid, "--yes")
+    carried_through(pipeline)
+    assert not (pipeline.root / "library" / "Movies" / "Heat (1995).mkv").exists()
+
+
+def test_a_signed_decision_whose_destination_is_not_the_items_place(pipeline, decoy):
+    """Even a decision this controller signed is held to the item's place when it is
+    restored: it may have been signed before the gate held destinations to it."""
+    from media_pipeline.signing import decision_key
+
+    at_the_filing_gate(pipeline)
+    decision = {
+        "status": "approved",
+        "at": "2026-11-25T00:00:00+00:00",
+        "by": "owner@ct303",
+        "gate": "filebot_confirm",
+        "destination": str(pipeline.root / "library" / "Movies" / "x.b" / "authorized_keys"),
+        "item": {"uid": HONEST.uid, "type": "movie", "title": HONEST.title, "disc_label": ""},
+    }
+    path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
+    path.write_text(json.dumps(sign(decision, decision_key(pipeline.config))))
+    lose_database(pipeline)
+    assert "its destination is not a movie's file in its own folder" in (
+        pipeline.mp("reconcile").stderr
+    )
+    assert pipeline.queue("pending") == []

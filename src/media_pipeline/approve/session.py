@@ -29,6 +29,7 @@ from media_pipeline.destination import (
 )
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
+from media_pipeline.filing_place import place_problem
 from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
@@ -169,10 +170,11 @@ def decided_by() -> str:
     return f"{user}@{host_name()}"
 
 
-def check_destination(config: Config, destination: str, key: ItemKey | None = None) -> str:
+def check_destination(config: Config, destination: str, key: ItemKey) -> str:
     """A destination a person typed: relative to library_root, and never outside it. For
     a tv disc (key) it is a folder whose name is its season's, `Season NN` (its files
-    are named sNNeMM in it); for a movie, a file."""
+    are named sNNeMM in it); for a movie, a file. Only the item's own place, as its
+    filing job's worker checks it (filing_place.py)."""
     path = os.path.normpath(os.path.join(config.library_root, destination.strip()))
     if "\0" in destination or not destination_inside(config, path):
         raise UsageError(
@@ -183,7 +185,7 @@ def check_destination(config: Config, destination: str, key: ItemKey | None = No
             f"destination '{printable(destination[:80])}...' has a name longer than the 255 "
             "bytes a file or folder name can have"
         )
-    if key is not None and key.type == "tv":
+    if key.type == "tv":
         season = disc_season(key.disc_label)
         wanted = f"Season {season:02d}"
         if os.path.basename(path) != wanted:
@@ -192,11 +194,11 @@ def check_destination(config: Config, destination: str, key: ItemKey | None = No
                 f"season {season} by its label, so it ends in '{wanted}/' (to file it in "
                 "another season, rip it with a label that names that season)"
             )
-        return path + os.sep
-    if key is not None and destination.rstrip().endswith(os.sep):
-        raise UsageError(f"a movie's destination is a file, not the folder '{destination}'")
-    if destination.rstrip().endswith(os.sep):
         path += os.sep
+    elif destination.rstrip().endswith(os.sep):
+        raise UsageError(f"a movie's destination is a file, not the folder '{destination}'")
+    if (problem := place_problem(config.library_root, key, path)) is not None:
+        raise UsageError(f"destination '{printable(destination)}' {problem}")
     return path
 
 

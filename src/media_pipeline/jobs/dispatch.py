@@ -15,11 +15,12 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.filing import settle_filing
+from media_pipeline.filing_place import place_problem
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.gates import approved_destinations, destination_inside
+from media_pipeline.gates import approved_destinations
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
+from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.seasons import Waiting
@@ -57,10 +58,16 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 waiting.append((item_name(row), f"needs {gate} approval ('mp approve')"))
                 continue
             destination = approved[(row["uid"], gate)]
-            if destination and not destination_inside(config, destination):
-                # Not one a person could have approved here (library_root changed since,
-                # or the database was edited): ask again rather than file there.
-                refused.append((row, gate, destination))
+            problem = (
+                place_problem(config.library_root, ItemKey.of(row), destination)
+                if destination
+                else None
+            )
+            if problem:
+                # Not one a person could approve now (library_root changed since, a shape
+                # the gate took before, or the database was edited): ask again rather than
+                # queue a job its worker refuses.
+                refused.append((row, gate, destination, problem))
                 continue
         filing = None
         if kind == "filebot":
@@ -72,17 +79,17 @@ def _plan(config: Config, db: Database | None, queue: Queue):
     return todo, waiting, refused
 
 
-def _ask_again(db: Database, row: dict, gate: str, destination: str) -> str:
-    """Supersede an approval whose destination is outside library_root: the next
-    reconcile opens the gate again. Returns the sentence that says so."""
+def _ask_again(db: Database, row: dict, gate: str, destination: str, problem: str) -> str:
+    """Supersede an approval whose destination is not the item's place in library_root:
+    the next reconcile opens the gate again. Returns the sentence that says so."""
     db.execute(
         "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND gate = ? "
         "AND status = 'approved'",
         [row["uid"], gate],
     )
     message = (
-        f"{printable(item_name(row))}: its approved destination {printable(destination)} is "
-        f"not inside library_root; not dispatched, {gate} asks again"
+        f"{printable(item_name(row))}: its approved destination {printable(destination)} "
+        f"{problem}; not dispatched, {gate} asks again"
     )
     log.warning("%s", message, extra={"event": "approval_refused", "item": item_name(row)})
     return message
@@ -112,8 +119,8 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
         ensure_share(config)
         with controller_database(config) as db:
             todo, result.waiting, refused = _plan(config, db, queue)
-            for row, gate, destination in refused:
-                result.refused.append(_ask_again(db, row, gate, destination))
+            for row, gate, destination, problem in refused:
+                result.refused.append(_ask_again(db, row, gate, destination, problem))
             for row, kind, destination, filing in todo:
                 job_id = submit_job(
                     config,

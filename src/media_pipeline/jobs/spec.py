@@ -15,6 +15,7 @@ from media_pipeline.config import ITEM_TYPES, Config
 from media_pipeline.destination import disc_season, proposed_destination
 from media_pipeline.disc import Drive
 from media_pipeline.file_roles import place_allowed, plain_name
+from media_pipeline.filing_place import place_problem
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
@@ -145,7 +146,7 @@ def folder_name(text: str) -> bool:
 def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[str, str, str]:
     """A spec's paths must be its item's own folders for its kind, as this host's config
     names them (a forged spec once filed `library/Movies` itself), with no link on the
-    way to them, and a filing destination inside library_root."""
+    way to them, and a filing destination the item's own place (filing_place.py)."""
     expected = job_dirs(config, kind, key)
     found = []
     for field, wanted in zip(("input_dir", "output_dir"), expected, strict=True):
@@ -170,6 +171,8 @@ def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[s
             destination = os.path.join(config.library_root, *parts) + os.sep
         else:
             destination = os.path.join(config.library_root, *parts)
+    if kind == "filebot" and (problem := place_problem(config.library_root, key, destination)):
+        raise SpecError(f"field 'destination' {problem}")
     return found[0], found[1], destination
 
 
