@@ -3,12 +3,14 @@ come first, forced subtitles are kept with their flag."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import tree_snapshot
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -451,3 +453,90 @@ def test_a_filing_folder_made_by_another_user_is_not_used(tmp_path):
     done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
     assert done.returncode == 1 and "is not this user's" in done.stderr
     assert not movie.exists() and (staged / "Film.mkv").exists()
+
+
+# -- the temporary copy never goes through a link ------------------------------------------
+
+
+def outside_the_roots(tmp_path: Path) -> Path:
+    """A file outside staging and the library that a share writer aims at."""
+    keys = tmp_path / "home" / ".ssh" / "authorized_keys"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("ssh-ed25519 AAAA owner\n")
+    return keys
+
+
+def part_name(target: Path, extension: str) -> str:
+    """The temporary copy's name beside target, as the script makes it."""
+    return f".mp-part.{hashlib.sha256(str(target).encode()).hexdigest()[:16]}{extension}"
+
+
+def test_the_temporary_copy_is_named_from_the_files_own_name_not_its_path(tmp_path):
+    """Its extension was the text after the path's last dot: for x.b/authorized_keys,
+    '.mp-part.<hash>.b/authorized_keys', below a link a share writer planted there."""
+    keys = outside_the_roots(tmp_path)
+    before = tree_snapshot(keys.parent)
+    staged, _movie = movie_with(tmp_path, "Film.mkv")
+    folder = tmp_path / "library" / "Movies" / "x.b"
+    folder.mkdir(parents=True)
+    target = folder / "authorized_keys"
+    (folder / part_name(target, ".b")).symlink_to(keys.parent)
+    done = filing(staged, target, "Film.mkv\tauthorized_keys\n")
+    assert tree_snapshot(keys.parent) == before, "written through the planted link"
+    assert done.returncode == 0, done.stderr
+    assert target.read_bytes() == b"Film.mkv", "filed where it was told, in the library"
+
+
+def test_a_link_at_the_temporary_name_is_refused_not_removed_or_followed(tmp_path):
+    keys = outside_the_roots(tmp_path)
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    movie.parent.mkdir(parents=True)
+    part = movie.parent / part_name(movie, ".mkv")
+    part.symlink_to(keys)
+    done = filing(staged, movie, "Film.mkv\tFilm (1954).mkv\n")
+    assert done.returncode == 1 and f"{part} is a link: not copying through it" in done.stderr
+    assert keys.read_text() == "ssh-ed25519 AAAA owner\n" and part.is_symlink()
+    assert not movie.exists() and (staged / "Film.mkv").exists()
+
+
+# Stand-ins for cp and mv that put a link where the real one is about to write (a share
+# writer winning the race between the script's check and its copy or rename), then run
+# the real one.
+RACING = """#!/usr/bin/env bash
+for last; do :; done
+ln -s -- "$MP_TEST_LINK_TO" "$last"
+exec {real} "$@"
+"""
+
+
+@pytest.mark.parametrize(
+    ("program", "aim", "said"),
+    [
+        ("cp", "file", None),  # copied anew, never through the link
+        ("mv", "folder", "is not the copy of"),  # never moved into the linked folder
+    ],
+    ids=["cp", "mv"],
+)
+def test_a_link_appearing_just_before_the_copy_or_the_rename_is_not_followed(
+    tmp_path, program, aim, said
+):
+    keys = outside_the_roots(tmp_path)
+    before = tree_snapshot(keys.parent)
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / program).write_text(RACING.format(real=shutil.which(program)))
+    (tools / program).chmod(0o755)
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), str(movie)],
+        env={**os.environ, "MP_NO_FILEBOT": "1", "MP_ITEM_TITLE": "Film",
+             "MP_FILES": "Film.mkv\tFilm (1954).mkv\n", "PATH": f"{tools}:{os.environ['PATH']}",
+             "MP_TEST_LINK_TO": str(keys if aim == "file" else keys.parent)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert tree_snapshot(keys.parent) == before, f"{program} went through the link"
+    if said is None:
+        assert done.returncode == 0, done.stderr
+        assert not movie.is_symlink() and movie.read_bytes() == b"Film.mkv"
+    else:
+        assert done.returncode == 1 and said in done.stderr

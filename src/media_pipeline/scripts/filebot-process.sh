@@ -12,8 +12,9 @@
 #
 # With FileBot installed, FileBot copies each file (plain file mode, the name fixed by
 # mp: nothing of a title is ever read as a FileBot format expression). Never overwrites
-# a file in the library, and removes a staged file only after its copy is verified; run
-# again after a failure, it goes on where it stopped.
+# a file in the library nor writes, removes or renames through a link there, and removes
+# a staged file only after its copy is verified; run again after a failure, it goes on
+# where it stopped.
 #   filebot-process.sh INPUT_DIR DESTINATION
 set -euo pipefail
 
@@ -43,11 +44,23 @@ trap '[[ -z $link ]] || rm -f -- "$link"' EXIT
 trap 'exit 143' TERM INT
 
 # part_of TARGET: a temporary name beside TARGET that no library file has: hidden, a
-# hash of TARGET, and its extension (FileBot keeps that).
+# hash of TARGET, and the extension of TARGET's own name (FileBot keeps that). Only its
+# own name's: after the last dot of the whole path there may be a '/' (a folder 'x.b'
+# once gave '.mp-part.<hash>.b/authorized_keys', a name below a link planted there).
 part_of() {
-  local hash
+  local hash name=${1##*/} extension=""
+  [[ $name != *.* ]] || extension=".${name##*.}"
   hash=$(printf '%s' "$1" | sha256sum | cut -c1-16)
-  printf '%s/.mp-part.%s.%s' "$(dirname -- "$1")" "$hash" "${1##*.}"
+  printf '%s/.mp-part.%s%s' "$(dirname -- "$1")" "$hash" "$extension"
+}
+
+# no_link PATH WHY: stop when PATH is a link, which a share writer plants in the library
+# to have a file written, removed or renamed outside it.
+no_link() {
+  if [[ -L $1 ]]; then
+    echo "$1 is a link: $2" >&2
+    exit 1
+  fi
 }
 
 # open_source FILE: open FILE as fd $source_fd, and refuse it unless that name is a
@@ -79,7 +92,9 @@ copy_to() {
     rm -f -- "$link"
     link=""
   else
-    cp -- "/dev/fd/$source_fd" "$part"
+    # Whatever is at PART goes and the copy is made anew (O_EXCL): never written
+    # through a link put there after the check.
+    cp --remove-destination -- "/dev/fd/$source_fd" "$part"
   fi
 }
 
@@ -89,14 +104,8 @@ file_one() {
   local file=$1 target=$2 part folder
   folder=$(dirname -- "$target")
   # A folder in the library that is a link (Featurettes -> /etc) is not filed through.
-  if [[ -L $folder ]]; then
-    echo "$folder is a link: not filing through it" >&2
-    exit 1
-  fi
-  if [[ -L $target ]]; then
-    echo "$target is a link: refusing to file onto it" >&2
-    exit 1
-  fi
+  no_link "$folder" "not filing through it"
+  no_link "$target" "refusing to file onto it"
   open_source "$file"
   if [[ -e $target ]]; then
     if cmp -s -- "/dev/fd/$source_fd" "$target"; then
@@ -108,7 +117,10 @@ file_one() {
     exit 1
   fi
   mkdir -p -- "$folder"
+  no_link "$folder" "not filing through it"  # mkdir -p takes a link made meanwhile
   part=$(part_of "$target")
+  # The temporary name is this script's own: a link there is someone else's.
+  no_link "$part" "not copying through it"
   rm -f -- "$part"  # a copy this script began and did not finish
   copy_to "$part"
   if ! cmp -s -- "/dev/fd/$source_fd" "$part"; then
@@ -116,8 +128,11 @@ file_one() {
     echo "copy of $file does not match" >&2
     exit 1
   fi
-  mv -n -- "$part" "$target"
-  # mv -n does nothing, and may say nothing, when something took the name meanwhile.
+  no_link "$part" "not filing it"
+  # -T: TARGET is the file's name, never a folder to move it into (a link to one put
+  # there meanwhile). mv -n does nothing, and may say nothing, when something took the
+  # name meanwhile.
+  mv -T -n -- "$part" "$target"
   if [[ -L $target ]] || ! cmp -s -- "/dev/fd/$source_fd" "$target"; then
     echo "$target is not the copy of $file" >&2
     exit 1
