@@ -772,13 +772,15 @@ def pending_filing(pipeline, key: ItemKey) -> tuple[str, Path]:
     return job_id, jobs_dir(pipeline) / "pending" / job_id / "spec.json"
 
 
-def forge_destination(spec_path: Path, destination: Path | str) -> None:
-    """The destination changed on the share before any reconcile could see it, and the
-    file list dropped (the script then files the item's files at the destination)."""
+def forge_destination(pipeline, spec_path: Path, destination: Path | str) -> None:
+    """The destination changed before any reconcile could see it, and the file list
+    dropped (the script then files the item's files at the destination); signed again
+    with the controller's key, so that the worker's place check, not the signature,
+    must refuse it."""
     spec = json.loads(spec_path.read_text())
     spec["destination"] = str(destination)
     spec.pop("files", None)
-    spec_path.write_text(json.dumps(spec))
+    spec_path.write_text(json.dumps(signed_by_controller(pipeline, spec)))
 
 
 def refused_before_its_script(pipeline, job_id: str, reason: str) -> None:
@@ -802,7 +804,7 @@ def test_a_forged_destination_beside_a_planted_link_reaches_nothing(pipeline, de
     target = folder / "authorized_keys"
     planted = folder / f".mp-part.{hashlib.sha256(str(target).encode()).hexdigest()[:16]}.b"
     planted.symlink_to(decoy / "home" / ".ssh")
-    forge_destination(spec_path, target)
+    forge_destination(pipeline, spec_path, target)
     refused_before_its_script(
         pipeline, job_id, "field 'destination' is not a movie's file in its own folder"
     )
@@ -838,7 +840,7 @@ def test_a_forged_destination_in_another_items_place_runs_nothing(
     with_the_reference_filing_script(pipeline)
     job_id, spec_path = pending_filing(pipeline, key)
     library = pipeline.root / "library"
-    forge_destination(spec_path, library / forged)
+    forge_destination(pipeline, spec_path, library / forged)
     refused_before_its_script(pipeline, job_id, f"field 'destination' {reason}")
     assert list(library.rglob("*")) == [], "nothing was filed anywhere"
 
@@ -882,7 +884,7 @@ def test_a_signed_decision_whose_destination_is_not_the_items_place(pipeline, de
     }
     path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
     path.write_text(json.dumps(sign(decision, decision_key(pipeline.config))))
-    lose_database(pipeline)
+    lose_the_database(pipeline)
     assert "its destination is not a movie's file in its own folder" in (
         pipeline.mp("reconcile").stderr
     )
