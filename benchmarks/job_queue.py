@@ -3,12 +3,13 @@
 1. Throughput: 2,000 jobs, 4 processes claiming until none is left, library level (no
    process start per claim), each process moving its job on as a worker does. Ours: a
    slot of max_running (slots.take_slot) and Claimer.claim_next (a sorted snapshot of
-   pending/, one rename into running/), then the move to completed/. dirq: first/next,
-   then QueueSimple lock/remove (which, like our claim, takes the element out of every
-   other consumer's way). Reported: the rate of the claim function itself (seconds
-   inside it, per process), the whole loop by wall clock, and for reference the floor
-   of any folder-per-job queue: the same renames with no checks at all. Every claimed
-   job is logged by id; a job claimed twice is a failure.
+   pending/, one rename into running/, then the checks a worker makes before a script
+   may start: the spec read and its signature verified), then the move to completed/.
+   dirq: first/next, then QueueSimple lock/remove (which, like our claim, takes the
+   element out of every other consumer's way). Reported: the rate of the claim function
+   itself (seconds inside it, per process), the whole loop by wall clock, and for
+   reference the floor of any folder-per-job queue: the same renames with no checks at
+   all. Every claimed job is logged by id; a job claimed twice is a failure.
 2. Picking from 10,000 pending jobs: one claim_next call on a new Claimer (library level), and for
    reference the whole `mp claim --dry-run` process.
 
@@ -39,7 +40,9 @@ from media_pipeline.config import load_config
 from media_pipeline.identity import ensure_share
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.claim import Claimer
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.keys import this_host_signer, trusted_keys
+from media_pipeline.jobs.queue import SPEC_FILE, Queue
+from media_pipeline.jobs.signature import sign_spec, verified_by
 from media_pipeline.jobs.slots import take_slot
 from media_pipeline.jobs.spec import build_spec
 
@@ -69,6 +72,10 @@ def make_config(root: str, processes: int) -> str:
 
 def fill_queue(config_path: str, count: int) -> None:
     config = load_config(config_path)
+    # The controller's database there: this host signs as the controller, and trusts it.
+    os.makedirs(os.path.dirname(config.database), exist_ok=True)
+    Path(config.database).touch()
+    signer = this_host_signer(config)
     queue = Queue.of(config)
     start = datetime.now(UTC) - timedelta(days=1)
     for number in range(count):
@@ -76,7 +83,16 @@ def fill_queue(config_path: str, count: int) -> None:
         spec = build_spec(
             config, "remux", key, priority=number % 3, now=start + timedelta(microseconds=number)
         )
-        queue.submit(spec)
+        queue.submit(sign_spec(spec, signer))
+
+
+def check_claimed(config, queue: Queue, folder: str, job_id: str) -> None:
+    """What a worker checks of a claimed job before its script may start (run_job): the
+    trust file read, the spec read and its signature verified, no finished copy."""
+    trusted = trusted_keys(config)
+    with queue.open_job("running", folder) as job:
+        verified_by(config, job.read_json(SPEC_FILE) or {}, trusted)
+    assert queue.finished_as(job_id) is None
 
 
 def our_claimer(config_path: str, worker: str, log_path: str) -> None:
@@ -93,6 +109,8 @@ def our_claimer(config_path: str, worker: str, log_path: str) -> None:
             start = time.perf_counter()
             slot = take_slot(config.queue_dir, worker, limit)
             job, folder, _missing = claimer.claim_next()
+            if job is not None:
+                check_claimed(config, queue, folder, job.job_id)
             claiming += time.perf_counter() - start
             if job is None:
                 break
