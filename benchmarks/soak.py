@@ -1,11 +1,13 @@
 """Soak: many items through the whole pipeline, the three hosts' timer commands running
 concurrently in loops (reconcile + dispatch on the controller, two claim instances per
-worker), each a real `mp` process as systemd would start it, with fast fake scripts.
+worker), each a real `mp` process as systemd would start it, with fast fake scripts,
+heartbeats every second and a job stale after 5 s without one, while a load generator
+keeps every core busy (started and stopped here).
 
-At the end: every item IN_LIBRARY, no item lost, no job run twice (each script logs its
-start and end), and items per minute.
+At the end: every item IN_LIBRARY, no item lost, no script run twice for one item and
+kind (counted from the scripts' own log of their starts), and items per minute.
 
-    python benchmarks/soak.py [--items 1000] [--minutes 30]
+    python benchmarks/soak.py [--items 1000] [--minutes 60] [--load 2]
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ FAKE_SCRIPT = r"""#!/usr/bin/env bash
 set -eu
 kind="$(basename "$0" .sh)"
 case "$kind" in filebot) out="$MP_INPUT_DIR" ;; *) out="$MP_OUTPUT_DIR" ;; esac
-printf 'start %s %s\n' "$kind" "$MP_JOB_ID" >> "$SOAK_DIR/runlog"
+printf 'start %s %s %s\n' "$kind" "$MP_JOB_ID" "$MP_ITEM_TITLE" >> "$SOAK_DIR/runlog"
 mkdir -p "$out/.pipeline"
 echo "$kind output" > "$out/$kind.out"
 if [ "$kind" = filebot ]; then
@@ -37,7 +39,7 @@ if [ "$kind" = filebot ]; then
 fi
 touch "$out/.pipeline/$kind.done"
 date -Iseconds > "$out/.pipeline/$kind.timestamp"
-printf 'done %s %s\n' "$kind" "$MP_JOB_ID" >> "$SOAK_DIR/runlog"
+printf 'done %s %s %s\n' "$kind" "$MP_JOB_ID" "$MP_ITEM_TITLE" >> "$SOAK_DIR/runlog"
 """
 
 LOOP = """
@@ -76,7 +78,13 @@ def prepare(root: Path, count: int) -> Path:
                     for kind in ("rip", "remux", "transcode", "filebot")
                 },
                 "gates": [],
-                "jobs": {"heartbeat_seconds": 5, "stale_after_seconds": 120},
+                # As issue 22's soak: a busy machine's late heartbeat must never make a
+                # live claim look stale (the grace keeps stale > heartbeat + grace).
+                "jobs": {
+                    "heartbeat_seconds": 1,
+                    "stale_after_seconds": 5,
+                    "cancel_grace_seconds": 2,
+                },
             }
         )
     )
@@ -108,16 +116,28 @@ def prepare(root: Path, count: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--minutes", type=float, default=30, help="give up after this long")
+    parser.add_argument("--minutes", type=float, default=60, help="give up after this long")
+    parser.add_argument(
+        "--load",
+        type=int,
+        default=os.cpu_count() or 2,
+        help="busy processes to run beside it (default: one per core)",
+    )
     arguments = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mp-soak-"))
     mp = str(Path(sys.executable).with_name("mp"))
+    load: list[subprocess.Popen] = []
     try:
         config = prepare(root, arguments.items)
         env = {**os.environ, "SOAK_DIR": str(root), "MP": mp, "CONFIG": str(config)}
         loops = [["reconcile", "dispatch"]] + [
             [f"claim --worker {worker}"] for worker in ("ct302", "ct303", "ct304") for _ in (1, 2)
         ]
+        # The load: busy loops at the same priority as mp, one per core by default.
+        load.extend(
+            subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(arguments.load)
+        )
         started = time.monotonic()
         processes = [
             subprocess.Popen(
@@ -148,10 +168,19 @@ def main() -> int:
                 process.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        stop(load)
         runlog = (root / "runlog").read_text().splitlines()
-        done = Counter(tuple(line.split()[1:]) for line in runlog if line.startswith("done"))
-        starts = Counter(tuple(line.split()[1:]) for line in runlog if line.startswith("start"))
-        twice = [job for job, count in done.items() if count > 1]
+
+        def runs(word: str) -> Counter:
+            # (kind, item title): one run of each kind's script per item, whatever its job.
+            return Counter(
+                (line.split(" ", 3)[1], line.split(" ", 3)[3])
+                for line in runlog
+                if line.startswith(word + " ")
+            )
+
+        done, starts = runs("done"), runs("start")
+        twice = [run for run, count in starts.items() if count > 1]
         final = status.get("counts", {})
         lost = arguments.items - sum(final.values())
         errors = (root / "errors").read_text().strip().splitlines()
@@ -161,15 +190,26 @@ def main() -> int:
         )
         print(
             f"jobs completed: {sum(done.values())}, started: {sum(starts.values())}, "
-            f"run twice: {len(twice)}, items lost: {lost}, stderr lines: {len(errors)}"
+            f"scripts run twice for one item: {len(twice)}, items lost: {lost}, "
+            f"stderr lines: {len(errors)}, load: {arguments.load} busy processes"
         )
+        for kind, title in twice[:10]:
+            print(f"  run twice: {kind} of {title}")
         for line in errors[:10]:
             print(f"  stderr: {line}")
         ok = final == {"IN_LIBRARY": arguments.items} and not twice and lost == 0
         print("PASS" if ok else "FAIL")
         return 0 if ok else 1
     finally:
+        stop(load)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":
