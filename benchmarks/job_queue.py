@@ -62,6 +62,8 @@ def make_config(root: str, processes: int) -> str:
                 "database": os.path.join(root, "db", "state.db"),
                 "workers": workers,
                 "scripts": {"remux": {"path": script}},
+                # mp runs as whoever runs this: no service user to become.
+                "units": {"user": "root", "group": "root"},
             },
             handle,
         )

@@ -208,6 +208,8 @@ def main() -> int:
                     "library_root": scratch,
                     "database": database,
                     "gates": [],
+                    # mp runs as whoever runs this: no service user to become.
+                    "units": {"user": "root", "group": "root"},
                 },
                 handle,
             )

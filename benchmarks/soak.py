@@ -85,6 +85,8 @@ def prepare(root: Path, count: int) -> Path:
                     "stale_after_seconds": 5,
                     "cancel_grace_seconds": 2,
                 },
+                # mp runs as whoever runs this: no service user to become.
+                "units": {"user": "root", "group": "root"},
             }
         )
     )

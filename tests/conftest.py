@@ -61,6 +61,11 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped, and MP_TEST_NO_SKIP forbids it: {reason}"
 
 
+# units.user root: mp run as root stays root (service_user.py). What a config written
+# by a test that runs commands as root needs, unless it tests the switch.
+AS_ROOT = {"user": "root", "group": "root"}
+
+
 @dataclass
 class Sandbox:
     root: Path
@@ -89,6 +94,8 @@ class Sandbox:
             "library_root": str(self.root / "library"),
             "database": str(self.database),
             "gates": [],
+            # The tests run as root and the sandbox is theirs: no service user to become.
+            "units": AS_ROOT,
             **overrides,
         }
         self.config_path.write_text(yaml.safe_dump(settings), encoding="utf-8")

@@ -26,6 +26,7 @@ from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import PRIORITY_LIMIT
 from media_pipeline.logs import register_secrets, setup_logging
+from media_pipeline.service_user import become_service_user, missing_account_warnings
 from media_pipeline.share import BadEntry
 
 log = logging.getLogger("media_pipeline.cli")
@@ -110,11 +111,13 @@ def common_options(function: Callable) -> Callable:
     return handle_errors(wrapper)
 
 
-def _config(config_path: str | None) -> Config:
+def _config(config_path: str | None, *, as_service: bool = True) -> Config:
     """The config, and what it says about this process: its umask, the secrets that
-    log lines must hide."""
+    log lines must hide, and (run as root, as_service) the user it runs as."""
     config = load_config(config_path)
     os.umask(config.umask)
+    if as_service:
+        become_service_user(config)
     register_secrets(config.notify.secrets)
     return config
 
@@ -127,9 +130,11 @@ def _completion_config(ctx: click.Context) -> Config | None:
     """The config a command being completed would use, or None: completion runs on every
     Tab, so a config that does not load completes nothing rather than printing errors."""
     try:
-        return load_config(ctx.params.get("config_path") or os.environ.get("MP_CONFIG"))
+        config = load_config(ctx.params.get("config_path") or os.environ.get("MP_CONFIG"))
+        become_service_user(config)  # a reader may make the database's -wal and -shm
     except Exception:
         return None
+    return config
 
 
 def complete_item(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
@@ -908,7 +913,7 @@ def timers_install(config_path, dest, user, workers, controller, udev_dest) -> N
     from media_pipeline.setup.timers import run_timers_install
 
     result = run_timers_install(
-        _config(config_path),
+        _config(config_path, as_service=False),
         dest=dest,
         user=user,
         workers=tuple(workers),
@@ -944,8 +949,8 @@ def validate(config_path: str | None) -> None:
       mp config validate
       mp config validate --config ./config.yaml
     """
-    config = _config(config_path)
-    for warning in config_warnings(config):
+    config = _config(config_path, as_service=False)
+    for warning in [*config_warnings(config), *missing_account_warnings(config)]:
         click.echo(_to_stderr(f"warning: {warning}", "WARNING"), err=True)
     click.echo(f"{config.source}: valid")
 

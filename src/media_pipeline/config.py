@@ -812,7 +812,8 @@ SCHEMA: tuple[Setting, ...] = (
                 "user",
                 "The user the services run mp as; it must write the share and the database's "
                 "folder. Make it on each host: useradd --system --user-group --create-home "
-                "media (and on the ripper: usermod -aG cdrom media).",
+                "media (and on the ripper: usermod -aG cdrom media). mp run as root by hand "
+                "becomes this user too, but for the install commands; root: stay root.",
                 "media",
                 account_name,
                 default="media",

@@ -13,6 +13,11 @@ Two answers come first, each only for exactly the command line the units run:
   and lists `pending/` with the same code the full claim uses, leaves a note for the
   next run, and when nothing there is a job of a kind NAME runs, says so and stops.
 
+A note is read only when this user wrote it, and a run as root whose config names a
+service user (units.user) goes to the full command before the queue is looked at: that
+command becomes the service user first (service_user.py), so a root run by hand never
+makes a file on the share as root.
+
 Anything else (other options, a job it might run, a drained worker, a config with a
 mistake, a share or queue that is not as it should be) goes to the full command, which
 decides, and says why, as it always did. Time windows matter only to a job a worker
@@ -70,10 +75,11 @@ def idle_claim(args: list[str]) -> str | None:
         from media_pipeline.identity import check_share
         from media_pipeline.jobs.drain import is_drained
         from media_pipeline.jobs.queue import JobName, Queue
+        from media_pipeline.service_user import must_switch
 
         config = load_config(config_path)
-        if worker not in config.workers:
-            return None
+        if worker not in config.workers or must_switch(config):
+            return None  # a root run switches user in the full command, then looks
         kinds = config.workers[worker].kinds
         check_share(config.staging_root)
         with Queue.of(config) as queue:

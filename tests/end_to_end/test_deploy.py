@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import build_wheel, make_sandbox, stand_in_scripts
+from conftest import AS_ROOT, build_wheel, make_sandbox, stand_in_scripts
 from systemd_hosts import Hosts, cannot_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +64,8 @@ def deployed(tmp_path):
         "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         "scripts": table,
         "gates": ["remux_review"],
+        # User units run as the user who started them, root here: no service user.
+        "units": AS_ROOT,
         "jobs": {
             "heartbeat_seconds": 1,
             "stale_after_seconds": 6,

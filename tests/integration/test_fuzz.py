@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from conftest import AS_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,6 +94,7 @@ def test_any_marker_content_is_survived(state, metadata, approval):
                     "staging_root": str(root / "staging"),
                     "library_root": str(root / "library"),
                     "database": str(root / "db" / "s.db"),
+                    "units": AS_ROOT,
                 }
             )
         )

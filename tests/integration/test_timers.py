@@ -119,6 +119,7 @@ def test_reference_scripts_end_with_the_three_marker_lines():
 def test_every_system_unit_scores_at_most_2_5(pipeline):
     """`systemd-analyze security --offline=true`: 0 is a locked-down service, 10 one
     running as root with everything open (where the units started, at 9.0)."""
+    pipeline.write_pipeline_config(units={"user": "media", "group": "media"})  # the default
     dest = pipeline.root / "units"
     pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
     shutil.copy(dest / "mp-claim@.service", dest / "mp-claim@w1.service")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from click.testing import CliRunner
+from conftest import AS_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -88,6 +89,7 @@ def test_any_folder_name_is_tracked_exactly_and_never_executed(movie_titles, sho
                     "library_root": str(root),
                     "database": str(root / "db" / "state.db"),
                     "gates": [],
+                    "units": AS_ROOT,
                 }
             )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import AS_ROOT
 
 from media_pipeline import entry
 
@@ -23,6 +24,7 @@ def share(tmp_path):
         "database": str(tmp_path / "db" / "state.db"),
         "workers": {"ct304": {"kinds": ["transcode"]}},
         "scripts": {"transcode": {"path": "/bin/true"}},
+        "units": AS_ROOT,
     }
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -138,6 +138,10 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
         "jobs": {"heartbeat_seconds": 5, "backoff_seconds": 1},
         "status_page": str(sandbox / "status.html"),
     }
+    if os.geteuid() == 0:
+        # The sandbox is root's: `mp status --config` on it afterwards stays root
+        # rather than becoming the service user (service_user.py).
+        config["units"] = {"user": "root", "group": "root"}
     path = sandbox / "config.yaml"
     with open(path, "x", encoding="utf-8") as handle:
         yaml.safe_dump(config, handle, sort_keys=False)
