@@ -100,6 +100,17 @@ def test_a_forged_filing_job_for_an_unknown_item_is_never_run_nor_taken_in(
     assert runs_of(pipeline, "filebot") == 1  # the honest item's own filing, once
 
 
+def test_reconcile_takes_no_item_in_even_from_a_signed_filing_job(pipeline, decoy):
+    """Only a rip (a ripper's disc) brings a new item: a filing job for an item the
+    database lacks, signed with the controller's own key, leaves the database as it was
+    (its item would come back from its markers after a database loss)."""
+    started(pipeline)
+    plant(pipeline, signed_by_controller(pipeline, forged_filing(pipeline, EVIL)))
+    said = pipeline.mp("reconcile").stderr
+    assert "new item" not in said
+    assert EVIL.title not in {item["title"] for item in pipeline.status_json()["items"]}
+
+
 def test_a_forged_filing_job_for_an_item_at_the_gate_files_nothing(pipeline, decoy):
     at_the_filing_gate(pipeline)
     (item,) = pipeline.status_json()["items"]
