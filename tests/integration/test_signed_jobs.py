@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import earlier_copy_id
+from conftest import earlier_copy_id, signed_by_controller
 from hostile import HONEST, at_the_filing_gate, carried_through, jobs_dir, started
 
 from media_pipeline.items import ItemKey
