@@ -129,6 +129,7 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="mp-soak-"))
     mp = str(Path(sys.executable).with_name("mp"))
     load: list[subprocess.Popen] = []
+    ok = False
     try:
         config = prepare(root, arguments.items)
         env = {**os.environ, "SOAK_DIR": str(root), "MP": mp, "CONFIG": str(config)}
@@ -204,7 +205,10 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         stop(load)
-        shutil.rmtree(root, ignore_errors=True)
+        if ok:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print(f"kept for a look: {root}")
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

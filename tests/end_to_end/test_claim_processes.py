@@ -258,6 +258,35 @@ def test_a_claim_taken_back_before_its_script_starts_runs_nothing(pipeline):
     assert pipeline.runlog() == [f"start remux {job_id}", f"done remux {job_id}"]
 
 
+def test_a_job_that_finishes_while_reconcile_reads_the_queue_runs_once(pipeline):
+    """Reconcile lists the queue, then the job moves on (its worker finishes it) before
+    reconcile reads its spec: the job is still its item's, nothing goes to rejected/,
+    and the item is not queued again. A soak under load once ran scripts twice so."""
+    (job_id,) = queued(pipeline, MOVIE)
+    worker = claim_stopped_at(pipeline, "claim:beating", "MP_STOP_AT")
+    reconcile = subprocess.Popen(
+        [mp_script(), "reconcile", "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "MP_STOP_AT": "reconcile:jobs-listed"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while reconcile.poll() is None and process_state(reconcile.pid) != "T":
+        assert time.monotonic() < deadline, "reconcile never listed the queue"
+        time.sleep(0.02)
+    os.kill(worker.pid, signal.SIGCONT)  # the worker runs the job and moves it on
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {job_id} completed" in out
+    os.kill(reconcile.pid, signal.SIGCONT)
+    _out, err = reconcile.communicate(timeout=60)
+    assert reconcile.returncode == 0, err
+    assert "rejected" not in err and pipeline.queue("rejected") == [], err
+    assert "RIPPED" not in err, "its item was not sent back to be queued again"
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    assert [n for n in pipeline.queue("pending") if "_remux_" in n] == []
+    assert pipeline.runlog() == [f"start remux {job_id}", f"done remux {job_id}"]
+
+
 def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     job_id, folder = reboot_mid_job(pipeline)
     # The script had written its output and marker just before the host went down.

@@ -601,7 +601,13 @@ class Queue:
             raise FileExistsError(errno.EEXIST, "no free name in rejected/", self.folder(state))
         with rejected.child(holder) as folder:
             folder.create(REASON_FILE, f"{state}/{_printable(name)}: {reason}\n")
-            self.need(state).rename(name, folder, REJECTED_ENTRY)
+            try:
+                self.need(state).rename(name, folder, REJECTED_ENTRY)
+            except FileNotFoundError:
+                # The entry moved on meanwhile: no reason without its entry is left.
+                folder.unlink(REASON_FILE)
+                rejected.rmdir(holder)
+                raise
         return holder
 
     def rejected(self) -> list[Rejected]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.faults import crash_point
 from media_pipeline.filing import settle_filing
 from media_pipeline.gates import (
     approval_digest,
@@ -431,7 +432,16 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
             problem = f"{FORGED}: this job {known['state']} already; a copy put back"
         else:
             try:
-                spec = queue.read_job_json(state, name, SPEC_FILE)
+                with queue.open_job(state, name) as folder:
+                    spec = folder.read_json(SPEC_FILE)
+            except (FileNotFoundError, NotADirectoryError):
+                # Moved on since the listing (claimed, finished): where it went is seen
+                # by the next run. A live job still counts for its item as listed (were
+                # it dropped, its item would look orphaned and be queued again: a soak
+                # under load ran scripts twice that way); a finished one decides nothing.
+                if state in LIVE_DIRS:
+                    kept.append((state, name, job))
+                continue
             except BadEntry as error:
                 spec, problem = None, f"{FORGED}: spec.json {error.problem}"
             problem = problem or trust.problem(spec, known=known is not None)
@@ -452,6 +462,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     item whose job vanished from the queue goes back to be dispatched again."""
     changes: list[str] = []
     queue_jobs = queue.jobs()
+    crash_point("reconcile:jobs-listed")  # what moves now is seen here as it was listed
     jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
     queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
     latest: dict[str, tuple[str, str, JobName]] = {}
