@@ -42,7 +42,7 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
-from media_pipeline.jobs.signature import signed, verified_by
+from media_pipeline.jobs.signature import ForgedSpec, signed, verified_by
 from media_pipeline.jobs.spec import SpecError
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
@@ -509,6 +509,8 @@ def run_priority(
                 # Signed again below (the id is in the signature): only a spec this
                 # controller signed, or signing would make a forged one good.
                 verified_by(config, spec, trusted_keys(config))
+                if spec.get("id") != old_id:
+                    raise ForgedSpec("its spec is another job's")
             except (BadEntry, SpecError) as error:
                 queue.reject("tmp", old_id, f"not re-queued by mp priority: {error}")
                 return ManageResult(

@@ -12,6 +12,7 @@ from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
 from media_pipeline.jobs.keys import trusted_keys
+from media_pipeline.jobs.ledger import ran_here, record_end
 from media_pipeline.jobs.outcome import ClaimResult, log_tail, record_failure
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
@@ -25,7 +26,7 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
 from media_pipeline.jobs.signature import ForgedSpec, verified_by
-from media_pipeline.jobs.spec import JobSpec, SpecError, parse_spec
+from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.share import BadEntry, Folder, hazard_in, relative_parts
@@ -107,6 +108,7 @@ def _finish(
             },
         )
         queue.move("running", running_name, "cancelled", job_id)
+        record_end(config, job_id)
         return ClaimResult(f"job {job_id} cancelled; its scripts were stopped", job_id, "cancelled")
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
@@ -133,6 +135,7 @@ def _finish(
         )
         crash_point("claim:moving")
         queue.move("running", running_name, "completed", job_id)
+        record_end(config, job_id)
         said = f"job {job_id} completed in {outcome.seconds:.1f} s"
         if spec.drive and config.workers[worker].eject:
             said += "; " + _eject(spec.job_id, spec.drive.device)
@@ -151,6 +154,7 @@ def _finish(
     )
     if went == "pending":
         return ClaimResult(f"job {job_id} failed ({reason}); it will be retried", job_id, "retry")
+    record_end(config, job_id)
     return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
 
 
@@ -194,11 +198,21 @@ def _checked_spec(
         raise ForgedSpec(f"spec.json {error.problem}") from None
     if spec_data is None:
         raise ForgedSpec("spec.json is missing or is not a JSON object")
-    # Before anything in it is believed: who wrote it, and when.
+    # Before anything in it is believed: who wrote it, for which job, and when.
     verified_by(config, spec_data, trusted)
+    if spec_data.get("id") != name.job_id:
+        # Another job's genuine spec: not a refusal of this item's own job.
+        found = str(spec_data.get("id"))[:80]
+        raise ForgedSpec(f"spec id '{found}' does not match the job's folder")
     if (finished := queue.finished_as(name.job_id)) is not None:
         raise ForgedSpec(f"this job ran already (it is in {finished}/): a copy put back")
-    spec = parse_spec(spec_data, name, config)
+    if ran_here(config, name.job_id):
+        raise ForgedSpec("this job ran on this host already: a copy put back")
+    try:
+        spec = parse_spec(spec_data, name, config)
+    except UnsignedFieldError as error:
+        # What a retry rewrites, changed on the share: not the controller's doing.
+        raise ForgedSpec(str(error)) from None
     if spec.kind not in config.workers[worker].kinds:
         raise SpecError(f"worker {worker} does not run {spec.kind} jobs")
     if spec.drive and spec.drive.host not in ("", host_name()):

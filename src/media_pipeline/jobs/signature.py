@@ -39,6 +39,14 @@ CLOCK_SKEW_SECONDS = 300
 FORGED = "not trusted"
 
 
+def untrusted_refusal(reason: str) -> bool:
+    """Whether a rejected/ entry's reason (`state/NAME: what`, NAME a job's name with no
+    ': ' in it) says its spec was not trusted, by the worker or by reconcile. Read from
+    its start: a text anywhere later (a link's name in a hazard) must not pass for it."""
+    _where, _, said = reason.partition(": ")
+    return said.startswith((f"{FORGED}: ", f"refused, nothing was run: {FORGED}: "))
+
+
 class ForgedSpec(SpecError):
     """The spec was not written by a host this one trusts, or not for now."""
 

@@ -26,6 +26,10 @@ class SpecError(Exception):
     """The spec is not one this worker may run; the message says why."""
 
 
+class UnsignedFieldError(SpecError):
+    """A field a retry rewrites (and the signature leaves out) is not as mp writes it."""
+
+
 @dataclass(frozen=True)
 class JobSpec:
     job_id: str
@@ -260,7 +264,11 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         raise SpecError(str(error)) from None
     not_before = back_off_time(data.get("not_before", 0))
     if not_before is None:
-        raise SpecError("field 'not_before' is not a time")
+        raise UnsignedFieldError("field 'not_before' is not a time")
+    try:
+        attempts = _whole(data, "attempts")
+    except SpecError as error:
+        raise UnsignedFieldError(str(error)) from None
     return JobSpec(
         job_id=job_id,
         kind=kind,
@@ -269,7 +277,7 @@ def parse_spec(data: dict | None, name: JobName, config: Config) -> JobSpec:
         output_dir=output_dir,
         destination=destination,
         priority=_integer(data, "priority"),
-        attempts=_whole(data, "attempts"),
+        attempts=attempts,
         max_attempts=max(1, _whole(data, "max_attempts")),
         created_at=_text(data, "created_at"),
         not_before=float(not_before),

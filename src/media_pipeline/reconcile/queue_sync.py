@@ -48,7 +48,13 @@ from media_pipeline.jobs.queue import (
     parse_entry,
     write_json,
 )
-from media_pipeline.jobs.signature import FORGED, ForgedSpec, check_signature, lifetime_seconds
+from media_pipeline.jobs.signature import (
+    FORGED,
+    ForgedSpec,
+    check_signature,
+    lifetime_seconds,
+    untrusted_refusal,
+)
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
 from media_pipeline.notify import Event, notify
@@ -69,14 +75,19 @@ class _Trust:
         self.config = config
         self._keys: dict[str, list[bytes]] | None = None
 
-    def problem(self, spec: dict | None, *, known: bool) -> str | None:
-        """Why spec is not one to act on, or None. A job the database knows was checked
-        when first seen, and may be older than a spec's lifetime by now: only its
-        signature counts (a copy of it put back is caught by its known state)."""
+    def problem(self, spec: dict | None, job: JobName, *, known: bool) -> str | None:
+        """Why spec is not one to act on for the job its folder names, or None. A job
+        the database knows was checked when first seen, and may be older than a spec's
+        lifetime by now: only its signature counts (a copy of it put back is caught by
+        its known state)."""
         if self._keys is None:
             self._keys = trusted_keys(self.config)
         if spec is None:
             return f"{FORGED}: no spec.json, or one that is not a JSON object"
+        if spec.get("id") != job.job_id:
+            # Another job's genuine spec: the folder's name, not the spec, is what the
+            # queue's rules read (its kind, item and date).
+            return f"{FORGED}: its spec is another job's"
         lifetime = math.inf if known else lifetime_seconds(self.config)
         try:
             check_signature(spec, self._keys, time.time(), lifetime)
@@ -190,7 +201,7 @@ def _stale_outcome(
     count, or None when its marker is there and its outputs verify)."""
     try:
         spec_data = job.read_json(SPEC_FILE)
-        if (forged := trust.problem(spec_data, known=True)) is not None:
+        if (forged := trust.problem(spec_data, name, known=True)) is not None:
             return forged, None
         spec = parse_spec(spec_data, name, config)
     except (SpecError, BadEntry) as error:
@@ -428,7 +439,8 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
             kept.append((state, name, job))
             continue
         problem = None
-        if known is not None and known["state"] in FINISHED_DIRS and state in LIVE_DIRS:
+        if known is not None and known["state"] in FINISHED_DIRS:
+            # A job finishes once: seen again anywhere else, it is a copy put back.
             problem = f"{FORGED}: this job {known['state']} already; a copy put back"
         else:
             try:
@@ -444,7 +456,7 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
                 continue
             except BadEntry as error:
                 spec, problem = None, f"{FORGED}: spec.json {error.problem}"
-            problem = problem or trust.problem(spec, known=known is not None)
+            problem = problem or trust.problem(spec, job, known=known is not None)
         if problem is None:
             kept.append((state, name, job))
             continue
@@ -522,7 +534,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         refusals = {
             entry.job.item_uid: entry
             for entry in queue.rejected()
-            if entry.job and f"{FORGED}: " not in entry.reason
+            if entry.job and not untrusted_refusal(entry.reason)
         }
         in_job_states = [str(state) for state in IN_JOB]
         for marks, states in in_slices(in_job_states):
