@@ -28,7 +28,7 @@ import stat
 from dataclasses import dataclass
 
 from media_pipeline.config import HOST_NAME, Config, host_name
-from media_pipeline.errors import SafetyRefusal, UsageError
+from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
 from media_pipeline.items import printable
 from media_pipeline.store import KEY_BYTES, existing_key, private_key
 
@@ -74,7 +74,10 @@ def parse_key(text: str) -> bytes | None:
 
 
 def valid_name(name: str) -> bool:
-    return name == CONTROLLER or bool(HOST_NAME.fullmatch(name))
+    # "Controller" as a ripper's name would read as the controller to a person.
+    if name.lower() == CONTROLLER:
+        return name == CONTROLLER
+    return bool(HOST_NAME.fullmatch(name))
 
 
 def trusted_keys(config: Config) -> dict[str, list[bytes]]:
@@ -117,11 +120,15 @@ def _read_trust_file(path: str) -> str:
         found = os.fstat(descriptor)
         if not stat.S_ISREG(found.st_mode):
             raise SafetyRefusal(f"trusted keys file {path} is not a regular file")
-        if found.st_uid not in (0, os.geteuid()) or found.st_mode & 0o022:
+        if found.st_uid not in (0, os.geteuid()):
             raise SafetyRefusal(
-                f"trusted keys file {path} may be written by others than root or this user "
-                "(owner uid %d, mode %04o); 'chmod 644' it and check its lines"
-                % (found.st_uid, stat.S_IMODE(found.st_mode))
+                f"trusted keys file {path} belongs to user id {found.st_uid}, neither root "
+                "nor the user running mp; check its lines, then chown it to one of them"
+            )
+        if found.st_mode & 0o022:
+            raise SafetyRefusal(
+                f"trusted keys file {path} may be written by others (mode "
+                f"{stat.S_IMODE(found.st_mode):04o}); check its lines, then 'chmod 644' it"
             )
         data = os.read(descriptor, MAX_TRUST_BYTES + 1)
     finally:
@@ -141,8 +148,16 @@ def run_keys_show(config: Config) -> str:
         if signer.name == CONTROLLER
         else "signs the rips of its own drives (a ripper)"
     )
+    said = ""
+    worker = config.workers.get(host_name())
+    if signer.name != CONTROLLER and (worker is None or "rip" not in worker.kinds):
+        # The README's order trap: the controller is the host with the database.
+        said = (
+            f"warning: this host has no database ({config.database}) and rips nothing: "
+            "if it is the controller, run 'mp reconcile' here once, then this again.\n"
+        )
     return (
-        f"this host {role} with the key in {config.signing_key}.\n"
+        f"{said}this host {role} with the key in {config.signing_key}.\n"
         "On every other host, as root, run:\n"
         f"  mp keys trust {signer.name} {public_text(signer.private)}"
     )
@@ -173,10 +188,23 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
     existing = _read_trust_file(config.trusted_keys)
     if line in existing.splitlines():
         return f"{name}'s key is trusted already ({config.trusted_keys})"
-    folder = os.path.dirname(config.trusted_keys)
+    try:
+        _write_trust_file(config.trusted_keys, existing, line)
+    except OSError as error:
+        raise PipelineError(
+            f"cannot write {config.trusted_keys} ({error.strerror or error}) as user id "
+            f"{os.geteuid()}: its folder must be writable by the user mp runs as (as root, "
+            "mp runs as units.user)"
+        ) from None
+    what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
+    return f"trusted {name}'s key for {what} ({config.trusted_keys})"
+
+
+def _write_trust_file(path: str, existing: str, line: str) -> None:
+    folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     # Written whole to a new file and renamed over: a reader never sees half a line.
-    temporary = f"{config.trusted_keys}.{os.getpid()}.tmp"
+    temporary = f"{path}.{os.getpid()}.tmp"
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         os.fchmod(descriptor, 0o644)  # whatever the umask: the service user reads it
@@ -185,10 +213,8 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.rename(temporary, config.trusted_keys)
+        os.rename(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
-    return f"trusted {name}'s key for {what} ({config.trusted_keys})"
