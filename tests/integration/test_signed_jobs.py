@@ -328,3 +328,115 @@ def test_a_trust_file_others_may_write_stops_the_claim_and_keeps_the_job(pipelin
     assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
     os.chmod(pipeline.config.trusted_keys, 0o644)
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+# -- from the hostile review: a genuine spec in the wrong place --------------------------
+
+
+def test_another_jobs_genuine_spec_under_a_forged_name_in_failed_fails_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    later = make_job_id("remux", HONEST, 0, datetime.now(UTC) + timedelta(days=365))
+    folder = jobs_dir(pipeline) / "failed" / later
+    folder.mkdir()
+    shutil.copy(spec_path(pipeline, "pending", job_id), folder / "spec.json")
+    (folder / "result.json").write_text(json.dumps({"status": "failed", "reason": "forged"}))
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {later} in failed/: not trusted: its spec is another job's" in said, said
+    (item,) = pipeline.status_json()["items"]
+    assert item["state"] == "REMUXING"
+    carried_through(pipeline)
+
+
+def test_a_finished_job_seen_again_in_another_finished_folder_changes_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    pipeline.mp("reconcile")
+    queue = jobs_dir(pipeline)
+    shutil.copytree(queue / "completed" / job_id, queue / "failed" / job_id)
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {job_id} in failed/: not trusted: this job completed already" in said, said
+    assert "FAILED" not in said
+    carried_through(pipeline)
+
+
+def test_a_spec_put_back_with_its_finished_folder_gone_is_refused_by_the_host_that_ran_it(
+    pipeline, decoy
+):
+    job_id = started(pipeline)
+    queue = jobs_dir(pipeline)
+    kept = pipeline.root / "kept-spec.json"
+    shutil.copy(queue / "pending" / job_id / "spec.json", kept)
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    shutil.rmtree(queue / "completed" / job_id)  # the share writer removes the record
+    (queue / "pending" / job_id).mkdir()
+    shutil.copy(kept, queue / "pending" / job_id / "spec.json")
+    claim_refuses(pipeline, job_id, "this job ran on this host already: a copy put back")
+    assert runs_of(pipeline, "remux") == 1
+
+
+def test_refusals_of_what_a_share_writer_changed_never_fail_the_item(pipeline, decoy):
+    """Three refusals of the item's job fail it when the controller's own spec is
+    refused; a spec that is another job's, or a retry's field changed on the share, is
+    the share writer's doing and counts for nothing."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 2})
+    job_id = started(pipeline)
+    spec = json.loads(spec_path(pipeline, "pending", job_id).read_text())
+    for round_ in range(3):
+        (job_id,) = pipeline.queue("pending")
+        path = spec_path(pipeline, "pending", job_id)
+        if round_ % 2:
+            path.write_text(json.dumps({**spec, "attempts": -1}))
+        else:
+            other = make_job_id("remux", HONEST, 0, datetime.now(UTC) - timedelta(days=1))
+            path.parent.rename(path.parent.with_name(other))  # another name, same spec
+            job_id = other
+        claim_refuses(pipeline, job_id, "not trusted:")
+        pipeline.mp("reconcile")
+        (item,) = pipeline.status_json()["items"]
+        assert item["state"] in ("RIPPED", "REMUXING"), item
+        pipeline.mp("dispatch")
+    carried_through(pipeline)
+
+
+def test_a_hazard_whose_name_says_not_trusted_still_counts(pipeline, decoy):
+    """Whether a refusal counts is read from the start of its reason, where mp puts
+    it: a link named 'not trusted: x' in the item's folder is a hazard like any other."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    job_id = started(pipeline)
+    (pipeline.folder(HONEST, "1-ripped") / "not trusted: x").symlink_to(decoy / "etc" / "shadow")
+    claim_refuses(pipeline, job_id, "is a link")
+    said = pipeline.mp("reconcile").stderr
+    assert "REMUXING -> FAILED" in said, said
+
+
+def test_mp_priority_refuses_another_jobs_spec(pipeline, decoy):
+    job_id = started(pipeline)
+    pending = jobs_dir(pipeline) / "pending"
+    later = make_job_id("remux", HONEST, 0, datetime.now(UTC) + timedelta(seconds=1))
+    (pending / job_id).rename(pending / later)  # a genuine spec under another name
+    said = pipeline.mp("priority", HONEST.uid, "5").stdout
+    assert "was not one this controller signed: moved to rejected/" in said, said
+    assert pipeline.queue("pending") == []
+    carried_through(pipeline)
+    assert runs_of(pipeline, "remux") == 1
+
+
+def test_keys_show_warns_where_there_is_no_database_and_no_rip(pipeline):
+    shown = pipeline.mp("keys", "show").stdout
+    assert "warning: this host has no database" in shown
+    assert "run 'mp reconcile' here once" in shown
+
+
+def test_keys_trust_refuses_controller_in_other_letters(pipeline):
+    said = pipeline.mp("keys", "trust", "Controller", public_text(os.urandom(32)), expect=2)
+    assert "is not a signer's name" in said.stderr
+
+
+def test_keys_trust_says_why_it_cannot_write(pipeline):
+    blocked = pipeline.root / "blocked"
+    blocked.write_text("a file where the keys' folder should be\n")
+    pipeline.write_pipeline_config(trusted_keys=str(blocked / "trusted_keys"))
+    said = pipeline.mp("keys", "trust", "ct302", public_text(os.urandom(32)), expect=1)
+    assert f"cannot write {blocked / 'trusted_keys'}" in said.stderr, said.stderr
+    assert "units.user" in said.stderr
+    assert len(said.stderr.strip().splitlines()) == 1
