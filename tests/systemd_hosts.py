@@ -115,14 +115,19 @@ class Hosts:
     def run_inside(
         self, host: str, command: list[str], env: dict[str, str] | None = None, timeout=30
     ) -> subprocess.CompletedProcess:
-        unshare = self.processes[host].pid
-        children = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
-        more = [f"{key}={value}" for key, value in (env or {}).items()]
         return subprocess.run(
-            ["nsenter", "-t", children[0], "-m", "-p", "-u", "env",
-             "XDG_RUNTIME_DIR=/run/user/0", *more, *command],
+            [*self.enter(host), "env", *(f"{key}={value}" for key, value in (env or {}).items()),
+             *command],
             capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
+
+    def enter(self, host: str) -> list[str]:
+        """The command words that run what follows them inside a host's namespaces (its
+        init's), with its user manager's runtime folder."""
+        unshare = self.processes[host].pid
+        children = Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()
+        return ["nsenter", "-t", children[0], "-m", "-p", "-u",
+                "env", "XDG_RUNTIME_DIR=/run/user/0"]  # fmt: skip
 
     def diagnose(self) -> str:
         """Each host's timers and the end of its journal, for a failure's message."""

@@ -1,13 +1,17 @@
-"""The Ansible playbook (deploy/site.yml), run for real: with ansible-core, connection
-local, inside each simulated host of the real-timer test (its own namespaces and
-`systemd --user` manager). It installs mp from a wheel of this tree, writes the config,
-checks it, writes the units and enables each host's timers; the pipeline then carries
-an item through on those timers; a second run changes nothing; a broken config stops
-the play with the validator's sentence before a timer starts. ansible-lint is clean.
+"""The Ansible playbook (deploy/site.yml), run for real: one ansible-core run reaches the
+three simulated hosts of the real-timer test (each its own namespaces and `systemd
+--user` manager), each module of a host run inside that host's namespaces. It installs
+mp from a wheel of this tree, writes the config, checks it, runs the controller's first
+reconcile, gives every host the controller's and the ripper's public keys, writes the
+units and enables each host's timers; a disc put into the ripper's drive then goes
+through on those timers, each job signed by its own host's key; a second run changes
+nothing; a broken config stops the play with the validator's sentence before a timer
+starts, and a controller without its share stops it with mp's. ansible-lint is clean.
 
 The units are user units here (mp_units_scope: user): a user manager is the only
 systemd these machines may start in a test, and creating the service user would change
-the machine's real /etc.
+the machine's real /etc. Each host's local disk is its private /var/tmp: the database
+(on the controller only) and each host's keys are there, so no host sees another's.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
 import time
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,6 +38,8 @@ BIN = Path(sys.executable).parent
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
 CONTROLLER = "ct303"
 FAST_TIMER = "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
+# On each host's own disk (a tmpfs of its own): the controller's database, every host's keys.
+LOCAL = Path("/var/tmp/media-pipeline")
 
 
 # Every test here needs ansible (make test installs it); only the plays on simulated
@@ -60,7 +66,7 @@ def deployed(tmp_path):
     settings = {
         "staging_root": str(sandbox.staging),
         "library_root": str(tmp_path / "library"),
-        "database": str(tmp_path / "db" / "state.db"),
+        "database": str(LOCAL / "state.db"),
         "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         "scripts": table,
         "gates": ["remux_review"],
@@ -73,12 +79,10 @@ def deployed(tmp_path):
             "cancel_grace_seconds": 1,
         },
     }
-    sandbox.write_config(**{k: v for k, v in settings.items() if k not in ("staging_root",)})
     wheel = build_wheel(tmp_path / "wheels")
     hosts = Hosts(tmp_path, [str(REPO), str(tmp_path), sys.prefix])
     inventory: dict = {"media_pipeline": {"hosts": {}, "vars": {
         "ansible_connection": "local",
-        "ansible_python_interpreter": sys.executable,
         "ansible_become": False,
         "mp_wheel": str(wheel),
         "mp_pip_extra_args": "--no-deps --no-index",
@@ -102,6 +106,8 @@ def deployed(tmp_path):
         (home / "bin").mkdir()  # as /usr/local/bin is there on a host
         venv = host_virtualenv(home / "venv")
         inventory["media_pipeline"]["hosts"][host] = {
+            # Connection local, and every module runs inside the host (see below).
+            "ansible_python_interpreter": str(home / "python"),
             "mp_controller": host == CONTROLLER,
             "mp_venv": str(venv),
             "mp_units_dest": str(units),
@@ -113,6 +119,12 @@ def deployed(tmp_path):
     (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
     for host in HOSTS:
         hosts.start(host)
+        # The host's Python for Ansible: the test environment's, inside the host's
+        # namespaces, so each host's modules see its hostname, /var/tmp and manager.
+        python = hosts.home(host) / "python"
+        enter = shlex.join([*hosts.enter(host), sys.executable])
+        python.write_text(f'#!/bin/sh\nexec {enter} "$@"\n')
+        python.chmod(0o755)
     hosts.sandbox = sandbox
     yield hosts
     hosts.stop_all()
@@ -142,57 +154,102 @@ def host_virtualenv(venv: Path) -> Path:
     return venv
 
 
-def play(hosts: Hosts, host: str, *more: str) -> subprocess.CompletedProcess:
-    return hosts.run_inside(
-        host,
+def play(hosts: Hosts, *limit: str) -> subprocess.CompletedProcess:
+    """One ansible-playbook run for the hosts named (all when none)."""
+    return subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(hosts.root / "inventory.yml"),
-         str(REPO / "deploy" / "site.yml"), "--limit", host, *more],
-        env={"ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(hosts.root / "ansible-tmp"),
+         str(REPO / "deploy" / "site.yml"), *(["--limit", ",".join(limit)] if limit else [])],
+        env={**os.environ, "ANSIBLE_NOCOLOR": "1",
+             "ANSIBLE_LOCAL_TEMP": str(hosts.root / "ansible-tmp"),
              "ANSIBLE_REMOTE_TEMP": str(hosts.root / "ansible-tmp"),
              "PATH": f"{BIN}:/usr/bin:/bin"},
-        timeout=600,
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
 
 
-def play_all(hosts: Hosts) -> list[subprocess.CompletedProcess]:
-    with ThreadPoolExecutor(len(HOSTS)) as pool:
-        return list(pool.map(lambda host: play(hosts, host), HOSTS))
-
-
-def recap(output: str) -> dict[str, int]:
-    found = re.search(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output)
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Each host's counts in the play's recap."""
+    found = re.findall(
+        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M
+    )
     assert found, output[-3000:]
     names = ("ok", "changed", "unreachable", "failed")
-    return dict(zip(names, map(int, found.groups()), strict=True))
+    return {host: dict(zip(names, map(int, counts), strict=True)) for host, *counts in found}
+
+
+def mp_on(hosts: Hosts, host: str, *args: str, env: dict | None = None, check=True) -> str:
+    """mp as the play installed it on host, run there with the host's config; its output."""
+    home = hosts.home(host)
+    mp, config = home / "venv" / "bin" / "mp", home / "etc" / "config.yaml"
+    done = hosts.run_inside(host, [str(mp), *args, "--config", str(config)], env=env, timeout=120)
+    assert done.returncode == 0 or not check, (host, args, done.stdout, done.stderr)
+    return done.stdout
+
+
+def a_disc_in(hosts: Hosts, host: str, label: str) -> str:
+    """`mp rip --device /dev/sr0` on host, as its udev rule starts it, with a stand-in
+    udevadm that says a DVD labelled label is in the drive (there is no drive here)."""
+    drive = hosts.root / "drive"
+    drive.mkdir(exist_ok=True)
+    (drive / "udevadm").write_text(
+        f'#!/bin/sh\nprintf "ID_CDROM_MEDIA=1\\nID_CDROM_MEDIA_DVD=1\\nID_FS_LABEL={label}\\n"\n'
+    )
+    (drive / "udevadm").chmod(0o755)
+    return mp_on(hosts, host, "rip", "--device", "/dev/sr0", env={"PATH": f"{drive}:/usr/bin:/bin"})
 
 
 @needs_hosts
 def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deployed):
     hosts, sandbox = deployed, deployed.sandbox
-    for first in play_all(hosts):  # the three hosts at once, as one ansible-playbook would
-        assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-        assert recap(first.stdout)["changed"] > 0
-    sandbox.mp("reconcile")  # as the controller's first timer run would; the share's id
-    sandbox.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    first = play(hosts)
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+    assert set(recap(first.stdout)) == set(HOSTS)
+    assert all(counts["changed"] > 0 for counts in recap(first.stdout).values())
+    # The play ran the controller's first reconcile: the share has its id.
+    assert (sandbox.staging / ".pipeline" / "share.id").exists()
+    # Keys: each host's own, shown there; every host trusts the controller's and the
+    # ripper's, each in its own trusted_keys file.
+    shown = {host: mp_on(hosts, host, "keys", "show").splitlines()[-1].split()[3:]
+             for host in ("ct302", CONTROLLER)}  # fmt: skip
+    assert shown["ct302"][0] == "ct302" and shown[CONTROLLER][0] == "controller"
+    for host in HOSTS:
+        trusted = hosts.inside(host, "cat", str(LOCAL / "trusted_keys")).splitlines()
+        others = [" ".join(line) for signer, line in shown.items() if signer != host]
+        assert sorted(trusted) == sorted(others), (host, trusted)
+        listed = mp_on(hosts, host, "keys", "list").splitlines()
+        assert sorted(listed) == sorted(" ".join(line) for line in shown.values())
+    # A disc in the ripper's drive: its rip is signed with the ripper's key, which the
+    # controller trusts (it takes the item in); the controller's jobs, signed with its
+    # key, are run by ct303 and ct304, which trust it. Only the timers move the jobs.
+    assert "queued job_" in a_disc_in(hosts, "ct302", "HEAT")
     deadline = time.monotonic() + 120
     while True:
-        items = json.loads(sandbox.mp("status", "--json").stdout)["items"]
+        items = json.loads(mp_on(hosts, CONTROLLER, "status", "--json"))["items"]
         if items and items[0]["state"] == "IN_LIBRARY":
             break
         assert time.monotonic() < deadline, json.dumps(items) + hosts.diagnose()
-        for approval in json.loads(sandbox.mp("approve", "--list", "--json").stdout)["approvals"]:
-            sandbox.mp("approve", approval["item"]["uid"], "--yes", expect=None)
+        listed = json.loads(mp_on(hosts, CONTROLLER, "approve", "--list", "--json"))
+        for approval in listed["approvals"]:
+            mp_on(hosts, CONTROLLER, "approve", approval["item"]["uid"], "--yes", check=False)
         time.sleep(0.5)
-    jobs = json.loads(sandbox.mp("jobs", "--state", "completed", "--json").stdout)["jobs"]
+    assert items[0]["title"] == "Heat"
+    jobs = json.loads(mp_on(hosts, CONTROLLER, "jobs", "--state", "completed", "--json"))["jobs"]
     assert {job["kind"]: job["worker"] for job in jobs} == {
         "rip": "ct302", "remux": "ct303", "transcode": "ct304", "filebot": "ct304"
     }  # fmt: skip
+    completed = sandbox.staging / ".pipeline" / "jobs" / "completed"
+    signers = {(spec := json.loads(path.read_text()))["kind"]: spec["signed_by"]
+               for path in completed.glob("*/spec.json")}  # fmt: skip
+    assert signers == {
+        "rip": "ct302", "remux": "controller", "transcode": "controller", "filebot": "controller"
+    }  # fmt: skip
+    assert not list((sandbox.staging / ".pipeline" / "jobs" / "rejected").glob("*"))
     assert (hosts.home("ct302") / "opt" / "scripts" / "rip-disc.sh").exists()
     link = hosts.home("ct303") / "bin" / "mp"
     assert subprocess.run([str(link), "--version"], capture_output=True).returncode == 0
-    for again in play_all(hosts):
-        assert again.returncode == 0, again.stdout[-4000:]
-        assert recap(again.stdout)["changed"] == 0, again.stdout[-4000:]
+    again = play(hosts)
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout
     # A wheel built again with the same version is installed again (pip alone keeps the
     # installed one of that version).
     inventory = yaml.safe_load((hosts.root / "inventory.yml").read_text())
@@ -200,7 +257,8 @@ def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deplo
     with zipfile.ZipFile(wheel, "a") as rebuilt:
         rebuilt.writestr("media_pipeline/rebuilt.txt", "a new build of the same version\n")
     third = play(hosts, CONTROLLER)
-    assert third.returncode == 0 and recap(third.stdout)["changed"] > 0, third.stdout[-3000:]
+    assert third.returncode == 0, third.stdout[-3000:]
+    assert recap(third.stdout)[CONTROLLER]["changed"] > 0, third.stdout[-3000:]
     venv = Path(inventory["media_pipeline"]["hosts"][CONTROLLER]["mp_venv"])
     assert list(venv.glob("lib/python*/site-packages/media_pipeline/rebuilt.txt"))
 
@@ -218,8 +276,34 @@ def test_a_broken_config_stops_the_play_before_any_timer(deployed):
     assert said in run.stdout, run.stdout[-3000:]
     listed = hosts.inside("ct304", "systemctl", "--user", "list-timers", "--all")
     assert "mp-claim@ct304.timer" not in listed, listed
-    assert recap(run.stdout)["failed"] == 1
+    assert recap(run.stdout)["ct304"]["failed"] == 1
     assert not (hosts.home("ct304") / "etc" / "config.yaml").exists(), "never put in place"
+
+
+@needs_hosts
+def test_a_controller_without_its_share_stops_the_play_at_the_first_reconcile(deployed):
+    hosts = deployed
+    inventory = yaml.safe_load((hosts.root / "inventory.yml").read_text())
+    missing = str(hosts.root / "not-mounted")
+    inventory["media_pipeline"]["vars"]["mp_config"]["staging_root"] = missing
+    (hosts.root / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    run = play(hosts, CONTROLLER)
+    assert run.returncode != 0
+    assert "TASK [mp : Run the controller's first reconcile]" in run.stdout
+    said = f"staging_root {missing} does not exist; is the share mounted?"
+    assert said in run.stdout, run.stdout[-3000:]
+    assert recap(run.stdout)[CONTROLLER]["failed"] == 1
+    listed = hosts.inside(CONTROLLER, "systemctl", "--user", "list-timers", "--all")
+    assert "mp-reconcile.timer" not in listed, listed
+    made = hosts.inside(CONTROLLER, "ls", str(LOCAL)).split()
+    assert "share.id" not in made and "job.key" not in made, made
+    # The share mounted (here: the config names it again), the next run sets it up.
+    inventory["media_pipeline"]["vars"]["mp_config"]["staging_root"] = str(hosts.sandbox.staging)
+    (hosts.root / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    again = play(hosts, CONTROLLER)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert (hosts.sandbox.staging / ".pipeline" / "share.id").exists()
+    assert "controller" in mp_on(hosts, CONTROLLER, "keys", "show").splitlines()[-1].split()
 
 
 def test_the_example_inventory_holds_a_valid_config(tmp_path):
@@ -265,7 +349,7 @@ def test_the_play_makes_the_service_user(tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert recap(run.stdout)["changed"] == 2  # the group, then the user
+    assert recap(run.stdout)["ct302"]["changed"] == 2  # the group, then the user
     [passwd, groups] = run.stdout.strip().splitlines()[-2:]
     assert passwd.startswith("media:") and passwd.split(":")[5] == "/home/media"
     assert groups.split() == ["media", "cdrom"]
