@@ -324,7 +324,7 @@ def test_a_trust_file_others_may_write_stops_the_claim_and_keeps_the_job(pipelin
     pipeline.mp("keys", "trust", "ct302", public_text(os.urandom(32)))
     os.chmod(pipeline.config.trusted_keys, 0o666)
     result = pipeline.mp("claim", "--worker", "w1", expect=3)
-    assert "may be written by others than root or this user" in result.stderr
+    assert "may be written by others (mode 0666)" in result.stderr
     assert pipeline.queue("pending") == [job_id] and pipeline.runlog() == []
     os.chmod(pipeline.config.trusted_keys, 0o644)
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
@@ -433,10 +433,10 @@ def test_keys_trust_refuses_controller_in_other_letters(pipeline):
 
 
 def test_keys_trust_says_why_it_cannot_write(pipeline):
-    blocked = pipeline.root / "blocked"
-    blocked.write_text("a file where the keys' folder should be\n")
-    pipeline.write_pipeline_config(trusted_keys=str(blocked / "trusted_keys"))
+    # A folder nobody can make, not even root: /proc holds no new folders.
+    unwritable = "/proc/self/mp-no-such-folder/trusted_keys"
+    pipeline.write_pipeline_config(trusted_keys=unwritable)
     said = pipeline.mp("keys", "trust", "ct302", public_text(os.urandom(32)), expect=1)
-    assert f"cannot write {blocked / 'trusted_keys'}" in said.stderr, said.stderr
+    assert f"cannot write {unwritable}" in said.stderr, said.stderr
     assert "units.user" in said.stderr
     assert len(said.stderr.strip().splitlines()) == 1

@@ -202,8 +202,8 @@ def _checked_spec(
     verified_by(config, spec_data, trusted)
     if spec_data.get("id") != name.job_id:
         # Another job's genuine spec: not a refusal of this item's own job.
-        found = str(spec_data.get("id"))[:80]
-        raise ForgedSpec(f"spec id '{found}' does not match the job's folder")
+        other_id = str(spec_data.get("id"))[:80]
+        raise ForgedSpec(f"spec id '{other_id}' does not match the job's folder")
     if (finished := queue.finished_as(name.job_id)) is not None:
         raise ForgedSpec(f"this job ran already (it is in {finished}/): a copy put back")
     if ran_here(config, name.job_id):
