@@ -30,6 +30,12 @@ def spec_path(pipeline, state: str, job_id: str):
     return jobs_dir(pipeline) / state / job_id / "spec.json"
 
 
+def pending_spec(pipeline, job_id: str):
+    """The path of a pending job's spec.json, and the spec it holds."""
+    path = spec_path(pipeline, "pending", job_id)
+    return path, json.loads(path.read_text())
+
+
 def plant(pipeline, spec: dict, state: str = "pending") -> str:
     """A job folder written straight onto the share, as a share writer can."""
     folder = jobs_dir(pipeline) / state / spec["id"]
@@ -145,8 +151,7 @@ def test_an_honest_filing_spec_edited_in_place_is_refused(pipeline, decoy):
     pipeline.mp("approve", HONEST.uid, "--yes")
     pipeline.mp("dispatch")
     (job_id,) = pipeline.queue("pending")
-    path = spec_path(pipeline, "pending", job_id)
-    spec = json.loads(path.read_text())
+    path, spec = pending_spec(pipeline, job_id)
     path.write_text(json.dumps({**spec, "destination": link_into_decoy(pipeline, decoy)}))
     claim_refuses(pipeline, job_id, "its signature does not verify with controller's key")
     carried_through(pipeline)
@@ -154,8 +159,7 @@ def test_an_honest_filing_spec_edited_in_place_is_refused(pipeline, decoy):
 
 def test_an_unsigned_copy_of_a_valid_spec_runs_nothing(pipeline, decoy):
     job_id = started(pipeline)
-    path = spec_path(pipeline, "pending", job_id)
-    spec = json.loads(path.read_text())
+    path, spec = pending_spec(pipeline, job_id)
     del spec["signature"]
     path.write_text(json.dumps(spec))
     claim_refuses(pipeline, job_id, "not trusted: it carries no signature")
@@ -165,8 +169,7 @@ def test_an_unsigned_copy_of_a_valid_spec_runs_nothing(pipeline, decoy):
 
 def test_a_spec_signed_by_a_key_this_host_does_not_trust_runs_nothing(pipeline, decoy):
     job_id = started(pipeline)
-    path = spec_path(pipeline, "pending", job_id)
-    spec = json.loads(path.read_text())
+    path, spec = pending_spec(pipeline, job_id)
     stranger = Signer(CONTROLLER, os.urandom(32))  # a key that calls itself the controller
     path.write_text(json.dumps(sign_spec(spec, stranger)))
     claim_refuses(pipeline, job_id, "its signature does not verify with controller's key")
@@ -189,8 +192,7 @@ def test_a_rippers_key_signs_only_the_rips_of_its_own_drives(pipeline, decoy):
     job_id = started(pipeline)
     seed = os.urandom(32)
     pipeline.mp("keys", "trust", "ct302", public_text(seed))
-    path = spec_path(pipeline, "pending", job_id)
-    spec = json.loads(path.read_text())
+    path, spec = pending_spec(pipeline, job_id)
     path.write_text(json.dumps(sign_spec(spec, Signer("ct302", seed))))
     claim_refuses(pipeline, job_id, "ct302's key signs only the rips of ct302's own drives")
     carried_through(pipeline)
@@ -232,8 +234,7 @@ def test_a_spec_put_back_after_its_job_ran_is_refused(pipeline, decoy, seen_firs
 
 def test_a_spec_put_back_after_its_folder_expired_is_refused(pipeline, decoy):
     job_id = started(pipeline)
-    path = spec_path(pipeline, "pending", job_id)
-    spec = json.loads(path.read_text())
+    _path, spec = pending_spec(pipeline, job_id)
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
     shutil.rmtree(jobs_dir(pipeline) / "completed" / job_id)  # expired, as after 30 days
     # As the controller signed it eight days ago (its own key; the spec's time with it).
