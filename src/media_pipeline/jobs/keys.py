@@ -80,11 +80,40 @@ def valid_name(name: str) -> bool:
     return bool(HOST_NAME.fullmatch(name))
 
 
+# The trust of the last call, with the identity of the files it came from: a loop of
+# claims in one process reads them again only once one has changed.
+_TRUST_CACHE: dict[tuple, dict[str, list[bytes]]] = {}
+
+
+def _identity(path: str) -> tuple:
+    try:
+        found = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return (path, None)
+    # ctime: a write, a chmod and a chown all change it.
+    return (path, found.st_dev, found.st_ino, found.st_ctime_ns, found.st_size)
+
+
 def trusted_keys(config: Config) -> dict[str, list[bytes]]:
     """Signer name -> the raw public keys trusted for it: the trust file's, and this
     host's own key under the name it signs with. A trust file that anyone but its owner
     (root or the user running mp) could write is refused: a line added there is a key
     that may sign anything."""
+    identity = (
+        _identity(config.trusted_keys),
+        _identity(config.signing_key),
+        os.geteuid(),
+        signer_name(config),
+    )
+    if (cached := _TRUST_CACHE.get(identity)) is not None:
+        return cached
+    trusted = _read_trust(config)
+    _TRUST_CACHE.clear()
+    _TRUST_CACHE[identity] = trusted
+    return trusted
+
+
+def _read_trust(config: Config) -> dict[str, list[bytes]]:
     trusted: dict[str, list[bytes]] = {}
     for number, line in enumerate(_read_trust_file(config.trusted_keys).splitlines(), 1):
         words = line.split()
