@@ -123,7 +123,8 @@ def our_claimer(config_path: str, worker: str, log_path: str) -> None:
 
 
 def dirq_claimer(path: str, log_path: str) -> None:
-    """The same with dirq: choosing (first/next) and lock/remove are its claim."""
+    """The same with dirq: choosing (first/next), lock, get (reading the job, as ours
+    reads its spec) and remove are its claim."""
     from dirq.QueueSimple import QueueSimple
 
     queue = QueueSimple(path)
@@ -134,6 +135,7 @@ def dirq_claimer(path: str, log_path: str) -> None:
         while name:
             won = queue.lock(name)
             if won:
+                queue.get(name)  # what the job is: a consumer reads it, as ours reads its spec
                 queue.remove(name)
             claiming += time.perf_counter() - start
             if won:
