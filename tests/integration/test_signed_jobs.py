@@ -12,7 +12,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import earlier_copy_id, signed_by_controller
+from conftest import (
+    claim_in_background,
+    earlier_copy_id,
+    lose_the_database,
+    signed_by_controller,
+)
 from hostile import HONEST, at_the_filing_gate, carried_through, jobs_dir, started
 
 from media_pipeline.items import ItemKey
@@ -441,3 +446,66 @@ def test_keys_trust_says_why_it_cannot_write(pipeline):
     assert f"cannot write {unwritable}" in said.stderr, said.stderr
     assert "units.user" in said.stderr
     assert len(said.stderr.strip().splitlines()) == 1
+
+
+# -- cancels ----------------------------------------------------------------------------
+
+
+def beats_after(folder, moment: float, count: int = 2) -> None:
+    """Wait until the worker has touched the job's heartbeat `count` times after moment:
+    every poll of its loop between two beats has looked at the cancel file."""
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while len(seen) < count:
+        assert time.monotonic() < deadline, "the worker stopped beating"
+        stamp = (folder / "heartbeat").stat().st_mtime_ns
+        if stamp > moment * 1e9:
+            seen.add(stamp)
+        time.sleep(0.02)
+
+
+def test_a_cancel_file_the_controller_did_not_sign_stops_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    pipeline.behave("remux", "wait")
+    worker = claim_in_background(
+        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
+    )
+    (name,) = pipeline.queue("running")
+    folder = jobs_dir(pipeline) / "running" / name
+    (folder / "cancel").write_text("controller " + "A" * 86 + "==\n")  # a forged cancel
+    beats_after(folder, time.time())
+    (pipeline.root / "release").touch()
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {job_id} completed" in out.decode()
+    carried_through(pipeline)
+
+
+def test_a_pending_job_moved_into_cancelled_cancels_nothing(pipeline, decoy):
+    job_id = started(pipeline)
+    queue = jobs_dir(pipeline)
+    (queue / "pending" / job_id).rename(queue / "cancelled" / job_id)
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {job_id} in cancelled/: not trusted: no cancel the controller signed" in said
+    assert "CANCELLED" not in said
+    carried_through(pipeline)
+
+
+@pytest.mark.parametrize("where", ["pending", "running"])
+def test_mp_cancel_signs_its_cancel_and_the_item_ends_cancelled(pipeline, where):
+    job_id = started(pipeline)
+    worker = None
+    if where == "running":
+        pipeline.behave("remux", "wait")
+        worker = claim_in_background(
+            pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
+        )
+    pipeline.mp("cancel", HONEST.uid)
+    if worker is not None:
+        out, _err = worker.communicate(timeout=60)
+        assert f"job {job_id} cancelled" in out.decode()
+    assert pipeline.queue("cancelled") == [job_id]
+    text = (jobs_dir(pipeline) / "cancelled" / job_id / "cancel").read_text()
+    assert text.startswith("controller ")
+    lose_the_database(pipeline)  # reconcile learns the cancel from the queue alone
+    said = pipeline.mp("reconcile").stderr
+    assert "rejected" not in said, said

@@ -42,7 +42,7 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
-from media_pipeline.jobs.signature import ForgedSpec, signed, verified_by
+from media_pipeline.jobs.signature import ForgedSpec, signed, signed_cancel, verified_by
 from media_pipeline.jobs.spec import SpecError
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
@@ -219,8 +219,13 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             )
             return ManageResult(f"{printable(name)}: would {what}; {then}")
         message = None
+        cancel = signed_cancel(config, folder_name.partition(".")[0])
         if state == "pending":
             try:
+                # Signed, so that reconcile believes the move (and a worker that claims
+                # it first stops it).
+                with queue.open_job("pending", folder_name) as job:
+                    job.write_atomic(CANCEL_FILE, cancel)
                 queue.move("pending", folder_name, "cancelled")
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
@@ -234,7 +239,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         if state == "running":
             try:
                 with queue.open_job("running", folder_name) as job:
-                    job.write_atomic(CANCEL_FILE, utc_now() + "\n")
+                    job.write_atomic(CANCEL_FILE, cancel)
             except FileNotFoundError:
                 raise UsageError(
                     f"the job of {printable(name)} finished meanwhile; nothing to cancel"

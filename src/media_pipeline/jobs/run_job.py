@@ -25,7 +25,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
-from media_pipeline.jobs.signature import ForgedSpec, verified_by
+from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
@@ -268,10 +268,10 @@ def run_claimed_job(
                 name.job_id,
                 "failed",
             )
-        return _run(config, queue, running_name, job, spec, worker, slot_fd)
+        return _run(config, queue, running_name, job, spec, worker, slot_fd, trusted)
 
 
-def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd) -> ClaimResult:
+def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trusted) -> ClaimResult:
     script = config.script_for(spec.kind, spec.key.type)
     fields = spec.template_fields()
     argv = [script.path, *(template.format(**fields) for template in script.args)]
@@ -295,6 +295,7 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd) -> Cl
             grace_seconds=config.jobs.cancel_grace_seconds,
             log_max_bytes=config.jobs.log_max_bytes,
             slot_fd=slot_fd,
+            cancel_verifies=lambda text: cancel_verifies(text, spec.job_id, trusted),
         )
         if outcome.stopped == "duplicate":
             set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, "duplicate")

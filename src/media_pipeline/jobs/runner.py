@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from media_pipeline.faults import crash_point
@@ -146,6 +147,16 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
     return process, lifeline
 
 
+def _cancel_counts(job: Folder, cancel_verifies: Callable[[str], bool] | None) -> bool:
+    if cancel_verifies is None:
+        return True
+    try:
+        text = job.read_text(CANCEL_FILE, 1024) or ""
+    except (OSError, BadEntry):
+        return False  # a link or a FIFO: not what mp cancel writes
+    return cancel_verifies(text)
+
+
 def run_script(
     argv: list[str],
     env: dict[str, str],
@@ -159,8 +170,12 @@ def run_script(
     grace_seconds: float,
     log_max_bytes: int,
     slot_fd: int | None = None,
+    cancel_verifies: Callable[[str], bool] | None = None,
 ) -> RunOutcome:
     """Run argv to its end, or until cancelled, timed out, taken back or interrupted.
+
+    cancel_verifies tells a cancel file the controller signed from one anyone wrote
+    (None: any cancel file counts).
 
     slot_fd, the worker's max_running slot, is passed down to the script: the slot then
     stays held for as long as the script, or anything it started, is still running."""
@@ -195,7 +210,7 @@ def run_script(
                 # item is queued again from the controller's own spec.
                 code = stop_group(process, pidfd, 0)
                 return RunOutcome(code, "duplicate", time.monotonic() - started)
-            if job.exists(CANCEL_FILE):
+            if job.exists(CANCEL_FILE) and _cancel_counts(job, cancel_verifies):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:
                 reason = "timeout"

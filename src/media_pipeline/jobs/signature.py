@@ -127,3 +127,45 @@ def lifetime_seconds(config: Config) -> float:
 def verified_by(config: Config, spec: dict, trusted: dict[str, list[bytes]]) -> str:
     """check_signature with this host's settings and clock."""
     return check_signature(spec, trusted, time.time(), lifetime_seconds(config))
+
+
+# -- cancels ---------------------------------------------------------------------------
+# `mp cancel` puts a `cancel` file in the job's folder: the controller's signature of
+# the job's id. A worker stops a job, and reconcile ends an item as cancelled, only for
+# a cancel that verifies: a share writer could otherwise stop any job, or cancel any
+# item by moving its pending job into cancelled/.
+_CANCEL_DOMAIN = b"media-pipeline cancel 1\n"
+
+
+def signed_cancel(config: Config, job_id: str) -> str:
+    """The text of a cancel file for job_id, signed with this (the controller's) key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    signer = this_host_signer(config)
+    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(
+        _CANCEL_DOMAIN + job_id.encode()
+    )
+    return f"{signer.name} {base64.b64encode(signature).decode()}\n"
+
+
+def cancel_verifies(text: str, job_id: str, trusted: dict[str, list[bytes]]) -> bool:
+    """Whether a cancel file's text is the controller's cancel of job_id."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    words = text.split()
+    if len(words) != 2 or words[0] != CONTROLLER:
+        return False
+    try:
+        signature = base64.b64decode(words[1], validate=True)
+    except binascii.Error:
+        return False
+    for key in trusted.get(CONTROLLER, []):
+        try:
+            Ed25519PublicKey.from_public_bytes(key).verify(
+                signature, _CANCEL_DOMAIN + job_id.encode()
+            )
+            return True
+        except (InvalidSignature, ValueError):
+            continue
+    return False

@@ -35,6 +35,7 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import record_failure
 from media_pipeline.jobs.queue import (
+    CANCEL_FILE,
     CLAIMED_AT_FILE,
     FINISHED_DIRS,
     LIVE_DIRS,
@@ -51,6 +52,7 @@ from media_pipeline.jobs.queue import (
 from media_pipeline.jobs.signature import (
     FORGED,
     ForgedSpec,
+    cancel_verifies,
     check_signature,
     lifetime_seconds,
     untrusted_refusal,
@@ -89,11 +91,21 @@ class _Trust:
             # queue's rules read (its kind, item and date).
             return f"{FORGED}: its spec is another job's"
         lifetime = math.inf if known else lifetime_seconds(self.config)
+        assert self._keys is not None
         try:
             check_signature(spec, self._keys, time.time(), lifetime)
         except ForgedSpec as error:
             return str(error)
         return None
+
+    def cancel_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
+        """Why a job in cancelled/ was not cancelled by this controller, or None."""
+        if self._keys is None:
+            self._keys = trusted_keys(self.config)
+        text = queue.read_job_text("cancelled", name, CANCEL_FILE, 1024)
+        if cancel_verifies(text, job.job_id, self._keys):
+            return None
+        return f"{FORGED}: no cancel the controller signed ('mp cancel' writes one)"
 
 
 def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
@@ -457,6 +469,8 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
             except BadEntry as error:
                 spec, problem = None, f"{FORGED}: spec.json {error.problem}"
             problem = problem or trust.problem(spec, job, known=known is not None)
+            if problem is None and state == "cancelled":
+                problem = trust.cancel_problem(queue, name, job)
         if problem is None:
             kept.append((state, name, job))
             continue
