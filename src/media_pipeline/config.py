@@ -904,8 +904,10 @@ def parse_config(data: Any, source: str) -> Config:
         local_files[name] = values.get(name)
         if local_files[name] is None and database:
             local_files[name] = os.path.join(os.path.dirname(database), default)
+    shared = [root for root in (staging_root, values.get("library_root")) if root]
     for name, path in local_files.items():
-        if staging_root and path and relative_parts(staging_root, path) is not None:
+        # The library is on the share too: whoever writes it could write these.
+        if path and any(relative_parts(root, path) is not None for root in shared):
             # Whoever can write a key or the trust list there could sign jobs or decisions.
             problems.append(
                 f"key '{name}' ({path}) is on the share; keep it on this host's local disk"

@@ -86,7 +86,7 @@ def test_any_folder_name_is_tracked_exactly_and_never_executed(movie_titles, sho
             yaml.safe_dump(
                 {
                     "staging_root": str(staging),
-                    "library_root": str(root),
+                    "library_root": str(root / "library"),
                     "database": str(root / "db" / "state.db"),
                     "gates": [],
                     "units": AS_ROOT,

@@ -99,6 +99,30 @@ def test_database_on_the_share_is_refused():
     assert "inside staging_root" in problems[0]
 
 
+@pytest.mark.parametrize("root", ["/mnt/staging", "/mnt/library"])
+@pytest.mark.parametrize("key", ["signing_key", "trusted_keys"])
+def test_job_keys_on_the_share_are_refused(root, key):
+    """Whoever can write the share must not write a key that signs jobs, nor the list
+    of keys a host trusts: the library is on the share as much as staging."""
+    problems = problems_of({**MINIMAL, key: f"{root}/keys/{key}"})
+    assert problems == [
+        f"key '{key}' ({root}/keys/{key}) is on the share; keep it on this host's local disk"
+    ]
+
+
+def test_job_keys_default_beside_the_database():
+    config = parse_config({**MINIMAL, "database": "/var/lib/mp/state.db"}, "c.yaml")
+    assert (config.signing_key, config.trusted_keys) == (
+        "/var/lib/mp/job.key",
+        "/var/lib/mp/trusted_keys",
+    )
+
+
+def test_a_spec_lifetime_longer_than_retention_is_refused():
+    problems = problems_of({**MINIMAL, "jobs": {"spec_lifetime_days": 31}})
+    assert problems == ["key 'jobs.spec_lifetime_days' (31) must be at most retention_days (30)"]
+
+
 def test_one_script_for_both_types_and_per_type_scripts():
     config = parse_config(
         {
