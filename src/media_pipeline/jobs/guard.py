@@ -120,8 +120,13 @@ def _exit_like(status: int) -> None:
 
 def main(arguments: list[str]) -> None:
     lifeline, log_fd, slot_fd = (int(value) for value in arguments[:3])
-    max_bytes, grace = int(arguments[3]), float(arguments[4])
-    argv = arguments[6:]
+    max_bytes, grace, cwd_fd = int(arguments[3]), float(arguments[4]), int(arguments[5])
+    argv = arguments[7:]
+    if cwd_fd >= 0:
+        # The script starts in its item's folder as the worker opened it after its
+        # checks (a name on the share may lead elsewhere by now: see run_job).
+        os.fchdir(cwd_fd)
+        os.close(cwd_fd)
     # The worker's cancel and timeout signal the whole group; the guard outlives them so
     # it can log the script's last words and report how it ended. A handler, not
     # SIG_IGN: handlers are reset in the script at exec, an ignored signal would not be.

@@ -29,7 +29,7 @@ from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, verified_
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
-from media_pipeline.share import BadEntry, Folder, hazard_in, relative_parts
+from media_pipeline.share import BadEntry, Folder, hazard_in, open_below, relative_parts
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,14 @@ def _checked_spec(
     return spec
 
 
+def _opened_input(config: Config, spec: JobSpec) -> Folder | None:
+    """The job's input folder in staging, opened with no link followed; None for a job
+    that reads none (a rip)."""
+    if not spec.input_dir or relative_parts(config.staging_root, spec.input_dir) is None:
+        return None
+    return open_below(config.staging_root, spec.input_dir)
+
+
 def run_claimed_job(
     config: Config, queue: Queue, running_name: str, name: JobName, worker: str, slot_fd: int
 ) -> ClaimResult:
@@ -281,11 +289,22 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
         script.path,
         extra={"event": "job_start", "job": spec.job_id, "worker": worker, "item": spec.key.name},
     )
+    environment = _environment(spec)
+    environment.pop("MP_INPUT_OPENED", None)
+    try:
+        # The script starts in its input folder, opened now, step by step with no link
+        # followed: what it reaches from there stays that folder's even if a folder
+        # above it is swapped for a link on the share while it runs.
+        opened = _opened_input(config, spec)
+    except (OSError, BadEntry) as error:
+        return _reject(queue, running_name, spec.job_id, f"its input folder: {error}")
+    if opened is not None:
+        environment["MP_INPUT_OPENED"] = "1"
     crash_point("claim:starting")
     try:
         outcome = run_script(
             argv,
-            _environment(spec),
+            environment,
             queue,
             running_name,
             job,
@@ -296,12 +315,16 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
             log_max_bytes=config.jobs.log_max_bytes,
             slot_fd=slot_fd,
             cancel_verifies=lambda text: cancel_verifies(text, spec.job_id, trusted),
+            cwd_fd=opened.fd if opened is not None else -1,
         )
         if outcome.stopped == "duplicate":
             set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, "duplicate")
             return _reject(queue, running_name, spec.job_id, "another job of this item ran")
     except BadEntry as error:  # a log that is a link or a FIFO
         return _reject(queue, running_name, spec.job_id, str(error))
+    finally:
+        if opened is not None:
+            opened.close()
     crash_point("claim:exited")
     try:
         result = _finish(config, queue, running_name, job, spec, outcome, worker)

@@ -109,7 +109,7 @@ def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> i
     return finish_group(process)
 
 
-def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
+def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd=-1):
     """Start the guard and, through it, the script. Returns (process, lifeline): the
     worker holds the lifeline's writing end until the job is over."""
     log = job.open_append(LOG_FILE)  # first: a log mp refuses leaves nothing open
@@ -127,6 +127,7 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
                 str(slot),
                 str(log_max_bytes),
                 str(grace_seconds),
+                str(cwd_fd),
                 "--",
                 *argv,
             ],
@@ -136,7 +137,7 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds):
             env=env,
             start_new_session=True,
             close_fds=True,
-            pass_fds=tuple(fd for fd in (lifeline_read, log, slot) if fd >= 0),
+            pass_fds=tuple(fd for fd in (lifeline_read, log, slot, cwd_fd) if fd >= 0),
         )
     except BaseException:
         os.close(lifeline)
@@ -171,6 +172,7 @@ def run_script(
     log_max_bytes: int,
     slot_fd: int | None = None,
     cancel_verifies: Callable[[str], bool] | None = None,
+    cwd_fd: int = -1,
 ) -> RunOutcome:
     """Run argv to its end, or until cancelled, timed out, taken back or interrupted.
 
@@ -184,7 +186,7 @@ def run_script(
     started = time.monotonic()
     lifeline = pidfd = -1
     try:
-        process, lifeline = _start(argv, env, job, slot_fd, log_max_bytes, grace_seconds)
+        process, lifeline = _start(argv, env, job, slot_fd, log_max_bytes, grace_seconds, cwd_fd)
         job.write_atomic(PID_FILE, f"{os.getpid()} {process.pid}\n")
         pidfd = os.pidfd_open(process.pid)
         crash_point("claim:running")
