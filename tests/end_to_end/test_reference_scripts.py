@@ -540,3 +540,63 @@ def test_a_link_appearing_just_before_the_copy_or_the_rename_is_not_followed(
         assert not movie.is_symlink() and movie.read_bytes() == b"Film.mkv"
     else:
         assert done.returncode == 1 and said in done.stderr
+
+
+SWAPPING = """#!/usr/bin/env bash
+# The first copy swaps the stage folder above the item for a link elsewhere, as a share
+# writer can while the script runs; then the real program runs.
+if [[ ! -e $MP_TEST_SWAPPED ]]; then
+  touch "$MP_TEST_SWAPPED"
+  mv -- "$MP_TEST_STAGE" "$MP_TEST_STAGE.aside"
+  ln -s -- "$MP_TEST_LINK_TO" "$MP_TEST_STAGE"
+fi
+exec {real} "$@"
+"""
+
+
+def test_a_stage_folder_swapped_for_a_link_while_filing_leads_nowhere_else(tmp_path):
+    """Run by mp, the script starts in the item's folder the worker opened and reaches
+    everything of the item from there: the copy of a look-alike item outside the roots,
+    reached through a link swapped in above the item mid-run, is neither removed nor
+    given markers (the hostile review removed a file outside the roots so)."""
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    outside = tmp_path / "outside"
+    (outside / "Film").mkdir(parents=True)
+    (outside / "Film" / "Film.mkv").write_bytes(b"Film.mkv")  # the same bytes: cmp passes
+    before = tree_snapshot(outside)
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "cp").write_text(SWAPPING.format(real=shutil.which("cp")))
+    (tools / "cp").chmod(0o755)
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), str(movie)],
+        cwd=staged,
+        env={**os.environ, "MP_NO_FILEBOT": "1", "MP_ITEM_TITLE": "Film",
+             "MP_FILES": "Film.mkv\tFilm (1954).mkv\n", "MP_INPUT_OPENED": "1",
+             "PATH": f"{tools}:{os.environ['PATH']}", "MP_TEST_SWAPPED": str(tmp_path / "s"),
+             "MP_TEST_STAGE": str(staged.parent), "MP_TEST_LINK_TO": str(outside)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (tmp_path / "s").exists(), "the swap happened"
+    assert done.returncode == 0, done.stderr
+    assert tree_snapshot(outside) == before, "something outside the roots changed"
+    real = staged.parent.with_name("3-transcoded.aside") / "Film"
+    assert (real / ".pipeline" / "filebot.done").exists()
+    assert not (real / "Film.mkv").exists(), "the item's own staged file went"
+    assert movie.read_bytes() == b"Film.mkv"
+
+
+def test_a_folder_that_is_no_longer_the_checked_one_is_not_filed(tmp_path):
+    staged, movie = movie_with(tmp_path, "Film.mkv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "filebot-process.sh"), str(staged), str(movie)],
+        cwd=elsewhere,  # the name led elsewhere than the folder the worker opened
+        env={**os.environ, "MP_NO_FILEBOT": "1", "MP_ITEM_TITLE": "Film",
+             "MP_FILES": "Film.mkv\tFilm (1954).mkv\n", "MP_INPUT_OPENED": "1"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "is no longer the folder mp checked: nothing filed" in done.stderr
+    assert not movie.exists() and (staged / "Film.mkv").exists()

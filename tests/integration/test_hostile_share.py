@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from conftest import (
     claim_in_background,
     earlier_copy_id,
     lose_the_database,
+    process_state,
     running,
     signed_by_controller,
     tree_snapshot,
@@ -889,3 +891,41 @@ def test_a_signed_decision_whose_destination_is_not_the_items_place(pipeline, de
         pipeline.mp("reconcile").stderr
     )
     assert pipeline.queue("pending") == []
+
+
+def test_a_stage_folder_swapped_for_a_link_before_filing_starts_reaches_nothing(pipeline, decoy):
+    """Between the worker's checks and its script's start, a share writer swaps the
+    stage folder above the item for a link to a look-alike outside the roots: the
+    script, started in the folder the worker opened, sees that its name leads elsewhere
+    now and files nothing; nothing outside changes, and the honest item still files."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    with_the_reference_filing_script(pipeline)
+    job_id, _spec = pending_filing(pipeline, HONEST)
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("mp")), "claim", "--worker", "w1",
+         "--config", str(pipeline.config_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root), "MP_STOP_AT": "claim:starting"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while worker.poll() is None and process_state(worker.pid) != "T":
+        assert time.monotonic() < deadline, "the worker never reached claim:starting"
+        time.sleep(0.02)
+    stage = pipeline.staging / "3-transcoded" / "movies"
+    look_alike = decoy / "movies"
+    shutil.copytree(stage, look_alike)
+    before = tree_snapshot(decoy)
+    stage.rename(stage.with_name("movies.aside"))
+    stage.symlink_to(look_alike)
+    os.kill(worker.pid, signal.SIGCONT)
+    out, err = worker.communicate(timeout=60)
+    assert f"job {job_id} failed for good" in out + err, out + err
+    log = (jobs_dir(pipeline) / "failed" / job_id / "log").read_text()
+    assert "is no longer the folder mp checked: nothing filed" in log, log
+    assert tree_snapshot(decoy) == before, "something outside the roots changed"
+    stage.unlink()
+    stage.with_name("movies.aside").rename(stage)
+    shutil.rmtree(look_alike)  # the decoy fixture holds the tree as it was at its start
+    pipeline.mp("reconcile")
+    pipeline.mp("retry", HONEST.uid)  # the person, once the share is put right
+    carried_through(pipeline)

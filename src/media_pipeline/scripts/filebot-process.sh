@@ -20,6 +20,14 @@ set -euo pipefail
 
 input_dir=${1:?usage: filebot-process.sh INPUT_DIR DESTINATION}
 destination=${2:-${MP_DESTINATION:?no destination given}}
+# Run by mp (MP_INPUT_OPENED), this starts in the item's folder as the worker opened it
+# after its checks; everything of the item is then reached from here, so a folder above
+# it swapped for a link on the share while this runs leads nowhere else. Its name must
+# still lead here now.
+if [[ -n ${MP_INPUT_OPENED:-} ]]; then
+  [[ . -ef $input_dir ]] || { echo "$input_dir is no longer the folder mp checked: nothing filed" >&2; exit 1; }
+  input_dir=.
+fi
 title=${MP_ITEM_TITLE:?no item title given}
 kind=${MP_ITEM_TYPE:-movie}
 scratch="$input_dir/.pipeline/filing"
