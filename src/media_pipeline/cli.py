@@ -788,6 +788,7 @@ def keys_group() -> None:
     Examples:
       mp keys show                           # on the controller (and on each ripper)
       mp keys trust controller ed25519:...   # on every other host, as 'show' prints it
+      mp keys untrust ct302                  # a ripper's key lost or replaced
       mp keys list
     """
 
@@ -822,6 +823,23 @@ def keys_trust(config_path: str | None, name: str, key: str) -> None:
     from media_pipeline.jobs.keys import run_keys_trust
 
     click.echo(run_keys_trust(_config(config_path), name, key))
+
+
+@keys_group.command(name="untrust")
+@click.argument("name")
+@click.argument("key", required=False)
+@common_options
+def keys_untrust(config_path: str | None, name: str, key: str | None) -> None:
+    """Stop trusting NAME's keys, or only KEY of them (a key lost or replaced).
+
+    \b
+    Examples:
+      mp keys untrust ct302                  # every key trusted for ct302
+      mp keys untrust controller ed25519:... # the old key, after a new one is trusted
+    """
+    from media_pipeline.jobs.keys import run_keys_untrust
+
+    click.echo(run_keys_untrust(_config(config_path), name, key))
 
 
 @keys_group.command(name="list")

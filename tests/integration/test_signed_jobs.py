@@ -509,3 +509,22 @@ def test_mp_cancel_signs_its_cancel_and_the_item_ends_cancelled(pipeline, where)
     lose_the_database(pipeline)  # reconcile learns the cancel from the queue alone
     said = pipeline.mp("reconcile").stderr
     assert "rejected" not in said, said
+
+
+def test_keys_untrust_removes_a_key_and_its_jobs_are_refused(pipeline, decoy):
+    old_seed, new_seed = os.urandom(32), os.urandom(32)
+    pipeline.mp("keys", "trust", "ct302", public_text(old_seed))
+    pipeline.mp("keys", "trust", "ct302", public_text(new_seed))
+    said = pipeline.mp("keys", "untrust", "ct302", public_text(old_seed)).stdout
+    assert "no longer trusting 1 key(s) of ct302" in said
+    listed = pipeline.mp("keys", "list").stdout
+    assert public_text(new_seed) in listed and public_text(old_seed) not in listed
+    again = pipeline.mp("keys", "untrust", "ct302", public_text(old_seed), expect=2)
+    assert "holds no key of ct302 that is" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+    # A spec signed with the key no longer trusted is refused for it.
+    job_id = started(pipeline)
+    path, spec = pending_spec(pipeline, job_id)
+    path.write_text(json.dumps(sign_spec(spec, Signer("ct302", old_seed))))
+    claim_refuses(pipeline, job_id, "its signature does not verify with ct302's key")
+    carried_through(pipeline)

@@ -229,7 +229,38 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
     return f"trusted {name}'s key for {what} ({config.trusted_keys})"
 
 
-def _write_trust_file(path: str, existing: str, line: str) -> None:
+def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> str:
+    """Stop trusting NAME's keys (or only KEY of them): a key lost, or replaced."""
+    existing = _read_trust_file(config.trusted_keys)
+    kept, removed = [], 0
+    for line in existing.splitlines():
+        words = line.split()
+        if words[:1] == [name] and (key_text is None or words[1:2] == [key_text]):
+            removed += 1
+            continue
+        kept.append(line)
+    if not removed:
+        matching = f" that is {printable(key_text)[:24]}..." if key_text else ""
+        raise UsageError(
+            f"{config.trusted_keys} holds no key of {printable(name)}{matching}: nothing "
+            "to untrust ('mp keys list' shows what is trusted)"
+        )
+    try:
+        _write_trust_file(config.trusted_keys, "".join(line + "\n" for line in kept), None)
+    except OSError as error:
+        raise PipelineError(
+            f"cannot write {config.trusted_keys} ({error.strerror or error}) as user id "
+            f"{os.geteuid()}: its folder must be writable by the user mp runs as"
+        ) from None
+    own = (
+        " (this host's own key stays trusted: it is not in the file)"
+        if (name == signer_name(config) and existing_key(config.signing_key, "signing key"))
+        else ""
+    )
+    return f"no longer trusting {removed} key(s) of {name}{own}"
+
+
+def _write_trust_file(path: str, existing: str, line: str | None) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     # Written whole to a new file and renamed over: a reader never sees half a line.
@@ -239,7 +270,8 @@ def _write_trust_file(path: str, existing: str, line: str) -> None:
         os.fchmod(descriptor, 0o644)  # whatever the umask: the service user reads it
         with os.fdopen(descriptor, "w") as handle:
             handle.write(existing + ("" if not existing or existing.endswith("\n") else "\n"))
-            handle.write(line + "\n")
+            if line is not None:
+                handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.rename(temporary, path)
