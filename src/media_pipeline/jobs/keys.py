@@ -56,11 +56,15 @@ def this_host_signer(config: Config) -> Signer:
     return Signer(signer_name(config), seed)
 
 
-def public_text(seed: bytes) -> str:
+def public_raw(seed: bytes) -> bytes:
+    """The 32 raw bytes of the public key of a private seed."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
-    return KEY_PREFIX + base64.b64encode(public).decode()
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+
+
+def public_text(seed: bytes) -> str:
+    return KEY_PREFIX + base64.b64encode(public_raw(seed)).decode()
 
 
 def parse_key(text: str) -> bytes | None:
@@ -131,9 +135,7 @@ def _read_trust(config: Config) -> dict[str, list[bytes]]:
         # whose key is the service user's trusts the file's keys alone.
         seed = existing_key(config.signing_key, "signing key")
         if seed is not None:
-            own = parse_key(public_text(seed[:KEY_BYTES]))
-            assert own is not None  # public_text writes the form parse_key reads
-            trusted.setdefault(signer_name(config), []).append(own)
+            trusted.setdefault(signer_name(config), []).append(public_raw(seed[:KEY_BYTES]))
     return trusted
 
 
@@ -217,14 +219,7 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
     existing = _read_trust_file(config.trusted_keys)
     if line in existing.splitlines():
         return f"{name}'s key is trusted already ({config.trusted_keys})"
-    try:
-        _write_trust_file(config.trusted_keys, existing, line)
-    except OSError as error:
-        raise PipelineError(
-            f"cannot write {config.trusted_keys} ({error.strerror or error}) as user id "
-            f"{os.geteuid()}: its folder must be writable by the user mp runs as (as root, "
-            "mp runs as units.user)"
-        ) from None
+    _write_trust_file(config.trusted_keys, existing, line)
     what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
     return f"trusted {name}'s key for {what} ({config.trusted_keys})"
 
@@ -245,13 +240,7 @@ def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> 
             f"{config.trusted_keys} holds no key of {printable(name)}{matching}: nothing "
             "to untrust ('mp keys list' shows what is trusted)"
         )
-    try:
-        _write_trust_file(config.trusted_keys, "".join(line + "\n" for line in kept), None)
-    except OSError as error:
-        raise PipelineError(
-            f"cannot write {config.trusted_keys} ({error.strerror or error}) as user id "
-            f"{os.geteuid()}: its folder must be writable by the user mp runs as"
-        ) from None
+    _write_trust_file(config.trusted_keys, "".join(line + "\n" for line in kept), None)
     own = (
         " (this host's own key stays trusted: it is not in the file)"
         if (name == signer_name(config) and existing_key(config.signing_key, "signing key"))
@@ -261,6 +250,19 @@ def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> 
 
 
 def _write_trust_file(path: str, existing: str, line: str | None) -> None:
+    """Write the trust file anew as existing (and line, if any); a failure is one
+    sentence for the person."""
+    try:
+        _replace_trust_file(path, existing, line)
+    except OSError as error:
+        raise PipelineError(
+            f"cannot write {path} ({error.strerror or error}) as user id {os.geteuid()}: "
+            "its folder must be writable by the user mp runs as (as root, mp runs as "
+            "units.user)"
+        ) from None
+
+
+def _replace_trust_file(path: str, existing: str, line: str | None) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     # Written whole to a new file and renamed over: a reader never sees half a line.

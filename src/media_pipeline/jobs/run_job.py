@@ -51,6 +51,7 @@ def _environment(spec: JobSpec) -> dict[str, str]:
     if spec.episodes is not None:
         env["MP_SEASON"], env["MP_FIRST_EPISODE"] = (str(n) for n in spec.episodes)
     env.pop("MP_DEVICE", None)  # only a rip a disc started names a drive
+    env.pop("MP_INPUT_OPENED", None)  # only the worker says where the script starts
     if spec.drive:
         env["MP_DEVICE"] = spec.drive.device
     if spec.files is not None:
@@ -290,7 +291,6 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
         extra={"event": "job_start", "job": spec.job_id, "worker": worker, "item": spec.key.name},
     )
     environment = _environment(spec)
-    environment.pop("MP_INPUT_OPENED", None)
     try:
         # The script starts in its input folder, opened now, step by step with no link
         # followed: what it reaches from there stays that folder's even if a folder

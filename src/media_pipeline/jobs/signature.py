@@ -60,17 +60,39 @@ def _message(spec: dict) -> bytes:
     return _DOMAIN + text.encode("utf-8", "surrogatepass")
 
 
-def sign_spec(spec: dict, signer: Signer, now: float | None = None) -> dict:
+def _sign(signer: Signer, message: bytes) -> str:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(message)
+    return base64.b64encode(signature).decode()
+
+
+def _verifies(keys: list[bytes], text: str, message: bytes) -> bool:
+    """Whether text (a base64 signature) signs message with one of keys."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        signature = base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return False
+    for key in keys:
+        try:
+            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+            return True
+        except (InvalidSignature, ValueError):
+            continue
+    return False
+
+
+def sign_spec(spec: dict, signer: Signer, now: float | None = None) -> dict:
     issued = {
         **spec,
         SIGNED_BY: signer.name,
         ISSUED_AT: int(now if now is not None else time.time()),
     }
     issued.pop(SIGNATURE, None)
-    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(_message(issued))
-    return {**issued, SIGNATURE: base64.b64encode(signature).decode()}
+    return {**issued, SIGNATURE: _sign(signer, _message(issued))}
 
 
 def signed(config: Config, spec: dict) -> dict:
@@ -82,27 +104,13 @@ def check_signature(
     spec: dict, trusted: dict[str, list[bytes]], now: float, lifetime_seconds: float
 ) -> str:
     """The name of the host that signed spec; ForgedSpec when it is not to be used."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     name, text = spec.get(SIGNED_BY), spec.get(SIGNATURE)
     if not isinstance(name, str) or not isinstance(text, str):
         raise ForgedSpec("it carries no signature")
     keys = trusted.get(name)
     if not keys:
         raise ForgedSpec(f"it is signed by '{name[:64]}', whose key is not trusted here")
-    try:
-        signature = base64.b64decode(text, validate=True)
-    except binascii.Error:
-        signature = b""
-    message = _message(spec)
-    for key in keys:
-        try:
-            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
-            break
-        except (InvalidSignature, ValueError):
-            continue
-    else:
+    if not _verifies(keys, text, _message(spec)):
         raise ForgedSpec(f"its signature does not verify with {name}'s key (changed since?)")
     if name != CONTROLLER and (spec.get("kind") != "rip" or spec.get("host") != name):
         raise ForgedSpec(f"{name}'s key signs only the rips of {name}'s own drives")
@@ -139,33 +147,13 @@ _CANCEL_DOMAIN = b"media-pipeline cancel 1\n"
 
 def signed_cancel(config: Config, job_id: str) -> str:
     """The text of a cancel file for job_id, signed with this (the controller's) key."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     signer = this_host_signer(config)
-    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(
-        _CANCEL_DOMAIN + job_id.encode()
-    )
-    return f"{signer.name} {base64.b64encode(signature).decode()}\n"
+    return f"{signer.name} {_sign(signer, _CANCEL_DOMAIN + job_id.encode())}\n"
 
 
 def cancel_verifies(text: str, job_id: str, trusted: dict[str, list[bytes]]) -> bool:
     """Whether a cancel file's text is the controller's cancel of job_id."""
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
     words = text.split()
     if len(words) != 2 or words[0] != CONTROLLER:
         return False
-    try:
-        signature = base64.b64decode(words[1], validate=True)
-    except binascii.Error:
-        return False
-    for key in trusted.get(CONTROLLER, []):
-        try:
-            Ed25519PublicKey.from_public_bytes(key).verify(
-                signature, _CANCEL_DOMAIN + job_id.encode()
-            )
-            return True
-        except (InvalidSignature, ValueError):
-            continue
-    return False
+    return _verifies(trusted.get(CONTROLLER, []), words[1], _CANCEL_DOMAIN + job_id.encode())

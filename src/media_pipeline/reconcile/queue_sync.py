@@ -7,6 +7,7 @@ Every function returns one sentence per change; with dry_run they only describe.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -75,15 +76,16 @@ class _Trust:
 
     def __init__(self, config: Config):
         self.config = config
-        self._keys: dict[str, list[bytes]] | None = None
+
+    @functools.cached_property
+    def keys(self) -> dict[str, list[bytes]]:
+        return trusted_keys(self.config)
 
     def problem(self, spec: dict | None, job: JobName, *, known: bool) -> str | None:
         """Why spec is not one to act on for the job its folder names, or None. A job
         the database knows was checked when first seen, and may be older than a spec's
         lifetime by now: only its signature counts (a copy of it put back is caught by
         its known state)."""
-        if self._keys is None:
-            self._keys = trusted_keys(self.config)
         if spec is None:
             return f"{FORGED}: no spec.json, or one that is not a JSON object"
         if spec.get("id") != job.job_id:
@@ -91,19 +93,16 @@ class _Trust:
             # queue's rules read (its kind, item and date).
             return f"{FORGED}: its spec is another job's"
         lifetime = math.inf if known else lifetime_seconds(self.config)
-        assert self._keys is not None
         try:
-            check_signature(spec, self._keys, time.time(), lifetime)
+            check_signature(spec, self.keys, time.time(), lifetime)
         except ForgedSpec as error:
             return str(error)
         return None
 
     def cancel_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in cancelled/ was not cancelled by this controller, or None."""
-        if self._keys is None:
-            self._keys = trusted_keys(self.config)
         text = queue.read_job_text("cancelled", name, CANCEL_FILE, 1024)
-        if cancel_verifies(text, job.job_id, self._keys):
+        if cancel_verifies(text, job.job_id, self.keys):
             return None
         return f"{FORGED}: no cancel the controller signed ('mp cancel' writes one)"
 
