@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import DECOY_SECRET
+from conftest import DECOY_SECRET, claim_in_background
 
 from media_pipeline.items import ItemKey
 
@@ -77,3 +77,12 @@ def rejected_reasons(pipeline) -> list[str]:
 def old(path: Path, seconds: float = 3600) -> None:
     moment = time.time() - seconds
     os.utime(path, (moment, moment), follow_symlinks=False)
+
+
+def held_running(pipeline, job_id: str):
+    """job_id's script started by a claim in the background and held there (behaviour
+    "wait", until a `release` file); returns the claim's process."""
+    pipeline.behave("remux", "wait")
+    return claim_in_background(
+        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
+    )

@@ -36,6 +36,7 @@ from hostile import (
     at_the_filing_gate,
     carried_through,
     drive,
+    held_running,
     jobs_dir,
     nothing_leaked,
     old,
@@ -134,10 +135,7 @@ def test_a_job_folder_that_is_a_link_is_rejected(pipeline, decoy):
 
 def test_cancel_does_not_follow_a_linked_cancel_file(pipeline, decoy):
     job_id = started(pipeline)
-    pipeline.behave("remux", "wait")
-    worker = claim_in_background(
-        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
-    )
+    worker = held_running(pipeline, job_id)
     (name,) = pipeline.queue("running")
     (jobs_dir(pipeline) / "running" / name / "cancel").symlink_to(decoy / "etc" / "shadow")
     # The link alone is no cancel file mp wrote: the worker may take it as one, but the
@@ -486,9 +484,10 @@ def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, deco
     assert [approval["item"]["title"] for approval in pending] == [OTHER.title]
 
 
-def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipeline, decoy):
-    """Even a decision this controller signed is checked against library_root (the
-    root may have moved since)."""
+def restored_signed_approval(pipeline, destination: str) -> None:
+    """The honest item at its filing gate, an approval of destination signed with this
+    controller's own key in its folder, and the database lost: reconcile restores what
+    it may of it next."""
     from media_pipeline.signing import decision_key
 
     at_the_filing_gate(pipeline)
@@ -497,13 +496,18 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
         "at": "2026-11-25T00:00:00+00:00",
         "by": "owner@ct303",
         "gate": "filebot_confirm",
-        "destination": "/etc/cron.d/evil",
+        "destination": destination,
         "item": {"uid": HONEST.uid, "type": "movie", "title": HONEST.title, "disc_label": ""},
     }
-    signed = sign(decision, decision_key(pipeline.config))
     path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
-    path.write_text(json.dumps(signed))
+    path.write_text(json.dumps(sign(decision, decision_key(pipeline.config))))
     lose_the_database(pipeline)
+
+
+def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipeline, decoy):
+    """Even a decision this controller signed is checked against library_root (the
+    root may have moved since)."""
+    restored_signed_approval(pipeline, "/etc/cron.d/evil")
     assert "destination is not inside library_root" in pipeline.mp("reconcile").stderr
     assert pipeline.queue("pending") == []
 
@@ -709,10 +713,7 @@ def test_a_forged_old_heartbeat_does_not_take_back_a_live_claim(pipeline, decoy)
     old (the time in its folder's name), is a later sign of life, so reconcile leaves it
     with its worker, and it runs once."""
     job_id = started(pipeline)
-    pipeline.behave("remux", "wait")
-    worker = claim_in_background(
-        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
-    )
+    worker = held_running(pipeline, job_id)
     (name,) = pipeline.queue("running")
     old(jobs_dir(pipeline) / "running" / name / "heartbeat")  # forged
     result = pipeline.mp("reconcile")
@@ -873,20 +874,9 @@ def test_an_approved_destination_of_another_shape_is_asked_again_not_dispatched(
 def test_a_signed_decision_whose_destination_is_not_the_items_place(pipeline, decoy):
     """Even a decision this controller signed is held to the item's place when it is
     restored: it may have been signed before the gate held destinations to it."""
-    from media_pipeline.signing import decision_key
-
-    at_the_filing_gate(pipeline)
-    decision = {
-        "status": "approved",
-        "at": "2026-11-25T00:00:00+00:00",
-        "by": "owner@ct303",
-        "gate": "filebot_confirm",
-        "destination": str(pipeline.root / "library" / "Movies" / "x.b" / "authorized_keys"),
-        "item": {"uid": HONEST.uid, "type": "movie", "title": HONEST.title, "disc_label": ""},
-    }
-    path = pipeline.folder(HONEST, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
-    path.write_text(json.dumps(sign(decision, decision_key(pipeline.config))))
-    lose_the_database(pipeline)
+    restored_signed_approval(
+        pipeline, str(pipeline.root / "library" / "Movies" / "x.b" / "authorized_keys")
+    )
     assert "its destination is not a movie's file in its own folder" in (
         pipeline.mp("reconcile").stderr
     )

@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import (
-    claim_in_background,
     earlier_copy_id,
     lose_the_database,
     signed_by_controller,
 )
-from hostile import HONEST, at_the_filing_gate, carried_through, jobs_dir, started
+from hostile import HONEST, at_the_filing_gate, carried_through, held_running, jobs_dir, started
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer, public_text
@@ -466,10 +465,7 @@ def beats_after(folder, moment: float, count: int = 2) -> None:
 
 def test_a_cancel_file_the_controller_did_not_sign_stops_nothing(pipeline, decoy):
     job_id = started(pipeline)
-    pipeline.behave("remux", "wait")
-    worker = claim_in_background(
-        pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
-    )
+    worker = held_running(pipeline, job_id)
     (name,) = pipeline.queue("running")
     folder = jobs_dir(pipeline) / "running" / name
     (folder / "cancel").write_text("controller " + "A" * 86 + "==\n")  # a forged cancel
@@ -495,10 +491,7 @@ def test_mp_cancel_signs_its_cancel_and_the_item_ends_cancelled(pipeline, where)
     job_id = started(pipeline)
     worker = None
     if where == "running":
-        pipeline.behave("remux", "wait")
-        worker = claim_in_background(
-            pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
-        )
+        worker = held_running(pipeline, job_id)
     pipeline.mp("cancel", HONEST.uid)
     if worker is not None:
         out, _err = worker.communicate(timeout=60)
