@@ -69,10 +69,19 @@ def approved_destinations(
     return {key: row["destination"] for key, row in in_force.items() if row["status"] == "approved"}
 
 
+def approvals_in_force(db: Database, uids: list[str], gate: str) -> dict[str, dict]:
+    """Item uid -> the approval in force at its gate, for those of uids that have one
+    (not pending, rejected or none): one query for them all."""
+    return {
+        uid: row
+        for (uid, at), row in _approvals_in_force(db, uids).items()
+        if at == gate and row["status"] == "approved"
+    }
+
+
 def approval_in_force(db: Database, uid: str, gate: str) -> dict | None:
     """The approval in force at an item's gate, or None (pending, rejected or none)."""
-    row = _approvals_in_force(db, [uid]).get((uid, gate))
-    return row if row is not None and row["status"] == "approved" else None
+    return approvals_in_force(db, [uid], gate).get(uid)
 
 
 def approval_digest(row: dict) -> str:

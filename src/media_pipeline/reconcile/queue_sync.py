@@ -20,7 +20,7 @@ from media_pipeline.faults import crash_point
 from media_pipeline.filing import settle_filing
 from media_pipeline.gates import (
     approval_digest,
-    approval_in_force,
+    approvals_in_force,
     approved_destinations,
     filing_destination,
 )
@@ -154,6 +154,7 @@ def reject_unapproved_filings(
     rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
     approved = approved_destinations(db)
     gated = "filebot_confirm" in config.gates
+    in_force = approvals_in_force(db, list(rows), "filebot_confirm") if gated else {}
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
@@ -166,7 +167,7 @@ def reject_unapproved_filings(
             problem = "its episode numbers are not the ones dispatch settled for its item"
         elif (files_problem := _files_problem(config, db, row, approved, spec)) is not None:
             problem = files_problem
-        elif gated and spec.get("approval") != _approval_of(db, row):
+        elif gated and spec.get("approval") != _approval_of(in_force.get(row["uid"])):
             problem = "it does not follow from the filebot_confirm approval in force"
         else:
             continue
@@ -177,9 +178,8 @@ def reject_unapproved_filings(
     return changes
 
 
-def _approval_of(db: Database, row: dict) -> str | None:
-    """The digest a filing spec of this item names, as dispatch wrote it now."""
-    approval = approval_in_force(db, row["uid"], "filebot_confirm")
+def _approval_of(approval: dict | None) -> str | None:
+    """The digest a filing spec names for the approval in force, as dispatch writes it."""
     return approval_digest(approval) if approval else None
 
 
