@@ -521,3 +521,30 @@ def test_keys_untrust_removes_a_key_and_its_jobs_are_refused(pipeline, decoy):
     path.write_text(json.dumps(sign_spec(spec, Signer("ct302", old_seed))))
     claim_refuses(pipeline, job_id, "its signature does not verify with ct302's key")
     carried_through(pipeline)
+
+
+def test_mp_cancel_finds_the_items_own_job_past_a_planted_folder(pipeline, decoy):
+    """An empty folder named like one of the item's jobs, planted in pending/ while its
+    job runs, once drew mp cancel away: the item said CANCELLED and its job ran on."""
+    job_id = started(pipeline)
+    worker = held_running(pipeline, job_id)
+    planted = make_job_id("remux", HONEST, 0, datetime.now(UTC) - timedelta(days=365))
+    (jobs_dir(pipeline) / "pending" / planted).mkdir()
+    said = pipeline.mp("cancel", HONEST.uid).stdout
+    assert "asked the worker running" in said, said
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {job_id} cancelled" in out.decode()
+
+
+def test_the_host_ledger_keeps_its_newest_lines_past_a_prune(pipeline):
+    from media_pipeline.jobs.ledger import PRUNE_BYTES, ledger_path, ran_here, record_end
+
+    config = pipeline.config
+    path = ledger_path(config)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    now = int(time.time())
+    line = f"{now} job_p500_20261207T000000000000_remux_movie_000000000000_x\n"
+    with open(path, "w") as handle:
+        handle.write(line * (4 * PRUNE_BYTES // len(line) + 100))  # over 1 MiB, all recent
+    record_end(config, "job_newest")
+    assert ran_here(config, "job_newest")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -42,7 +43,13 @@ from media_pipeline.jobs.queue import (
     make_job_id,
     write_json,
 )
-from media_pipeline.jobs.signature import ForgedSpec, signed, signed_cancel, verified_by
+from media_pipeline.jobs.signature import (
+    ForgedSpec,
+    check_signature,
+    signed,
+    signed_cancel,
+    verified_by,
+)
 from media_pipeline.jobs.spec import SpecError
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
@@ -194,11 +201,30 @@ def rip_stopped(config: Config, key: ItemKey) -> bool:
     return row is not None and stopped_ripping(row)
 
 
+def _own_live_job(config: Config, queue: Queue, item_uid: str) -> tuple[str, str] | None:
+    """(state, folder name) of the item's pending or running job whose spec this
+    controller (or a ripper it trusts) signed for that very job: a folder named like
+    one of the item's jobs, planted in pending/, once drew 'mp cancel' away from the job
+    that ran on."""
+    trusted = trusted_keys(config)
+    for state, name, job in queue.jobs(LIVE_DIRS):
+        if job.item_uid != item_uid:
+            continue
+        spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+        try:
+            check_signature(spec, trusted, time.time(), math.inf)
+        except ForgedSpec:
+            continue
+        if spec.get("id") == job.job_id:
+            return state, name
+    return None
+
+
 def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
     with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
-        live = queue.live_job_for(row["uid"])
+        live = _own_live_job(config, queue, row["uid"])
         if live is None:
             if row["state"] == State.CANCELLED:
                 return ManageResult(f"{printable(name)} is already cancelled")
@@ -230,7 +256,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
                 # A worker claimed it between our look and our rename: cancel it running.
-                live = queue.live_job_for(row["uid"])
+                live = _own_live_job(config, queue, row["uid"])
                 if live is None:
                     raise UsageError(
                         f"the job of {printable(name)} finished meanwhile; nothing to cancel"
