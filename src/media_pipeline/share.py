@@ -317,10 +317,19 @@ def parse_json_object(data: str | bytes | None) -> dict | None:
     if not data:
         return None
     try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
+        # Strict UTF-8 first: json.loads would let encoded surrogates through from bytes.
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        if isinstance(data, str):
+            text.encode("utf-8")
+        value = json.loads(text)
+    except (ValueError, RecursionError):  # UnicodeError is a ValueError
         return None
-    if not isinstance(value, dict) or _unusable(value):
+    if not isinstance(value, dict):
+        return None
+    # Now only an escape can make a lone surrogate, and each level needs its own open
+    # bracket: the walk (most of a spec's read time) is for the text that could fail it.
+    suspect = "\\u" in text or text.count("{") + text.count("[") > MAX_JSON_DEPTH
+    if suspect and _unusable(value):
         return None
     return value
 

@@ -169,3 +169,31 @@ def test_a_link_at_the_end_of_a_script_path_is_a_hazard_even_to_a_file(share, tm
     (root / "Movies" / "Heat" / "Heat.mkv").symlink_to(outside / "secret")
     found = link_in_path(str(root), str(root / "Movies" / "Heat" / "Heat.mkv"))
     assert found == str(root / "Movies" / "Heat" / "Heat.mkv")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"title": "\\xed\\xb2\\x80"}',  # a surrogate encoded as UTF-8 bytes
+        b'{"title": "\\xff"}',
+        "{" + '"a": {' * 13 + "}" * 14,  # one level too deep
+        '{"a": [[[[[[[[[[[[1]]]]]]]]]]]]}',
+        '{"title": "\\udc80"}',
+        '{"title": "\udc80"}',  # a lone surrogate already in the text
+    ],
+)
+def test_json_that_no_utf8_can_hold_or_too_deep_is_refused(data):
+    from media_pipeline.share import parse_json_object
+
+    if isinstance(data, bytes):
+        data = data.decode("unicode_escape").encode("latin-1")
+    assert parse_json_object(data) is None
+
+
+def test_json_within_the_limits_is_read():
+    from media_pipeline.share import parse_json_object
+
+    twelve = "{" + '"a": {' * 11 + "}" * 12
+    assert parse_json_object(twelve) is not None
+    assert parse_json_object('{"t": "[{[{ \\u00e9 \\ud83c\\udfac"}') == {"t": "[{[{ é 🎬"}
+    assert parse_json_object(b"{}") == {}
