@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import time
 
@@ -67,10 +68,17 @@ def _sign(signer: Signer, message: bytes) -> str:
     return base64.b64encode(signature).decode()
 
 
+@functools.lru_cache(maxsize=64)
+def _public_key(raw: bytes):
+    """A loaded key, kept: a claim loop checks every spec against the same few keys."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
 def _verifies(keys: list[bytes], text: str, message: bytes) -> bool:
     """Whether text (a base64 signature) signs message with one of keys."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
         signature = base64.b64decode(text, validate=True)
@@ -78,7 +86,7 @@ def _verifies(keys: list[bytes], text: str, message: bytes) -> bool:
         return False
     for key in keys:
         try:
-            Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+            _public_key(key).verify(signature, message)
             return True
         except (InvalidSignature, ValueError):
             continue
