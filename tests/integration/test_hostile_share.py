@@ -737,7 +737,12 @@ def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
     )
     script, child = map(int, (pipeline.root / f"pids.{job_id}").read_text().split())
     copy = earlier_copy_id(job_id)
+    (running_name,) = pipeline.queue("running")
+    spec = json.loads((jobs_dir(pipeline) / "running" / running_name / "spec.json").read_text())
     (jobs_dir(pipeline) / "running" / f"{copy}.w2.99").mkdir()
+    (jobs_dir(pipeline) / "running" / f"{copy}.w2.99" / "spec.json").write_text(
+        json.dumps(signed_by_controller(pipeline, {**spec, "id": copy}))
+    )
     out, _err = worker.communicate(timeout=30)  # within a poll
     assert b"another job of this item ran" in out
     for pid in (script, child):
@@ -745,6 +750,38 @@ def test_a_second_job_of_an_item_appearing_mid_run_stops_both(pipeline, decoy):
     shutil.rmtree(jobs_dir(pipeline) / "running" / f"{copy}.w2.99")
     pipeline.behave("remux", "ok")
     carried_through(pipeline)
+
+
+def test_a_planted_claim_of_the_item_stops_nothing(pipeline, decoy):
+    """Folders in running/ that name the item but hold no spec a trusted host signed (an
+    empty claim, an unsigned copy, any name with the uid in it) run no script: the job
+    beside them is not stopped as a duplicate, and its marker is not set aside."""
+    job_id = started(pipeline)
+    worker = held_running(pipeline, job_id)
+    (running_name,) = pipeline.queue("running")
+    running = jobs_dir(pipeline) / "running"
+    spec = json.loads((running / running_name / "spec.json").read_text())
+    copy = earlier_copy_id(job_id)
+    (running / f"{copy}.w2.99").mkdir()
+    (running / f"{copy}.w2.98").mkdir()
+    (running / f"{copy}.w2.98" / "spec.json").write_text(json.dumps({**spec, "id": copy}))
+    (running / f"x_{HONEST.uid}").mkdir()
+    (running / f"{job_id}.w2.97").write_text("")  # a file, not a folder
+    # Two heartbeats after the plant: the loop that beats has looked at running/ since.
+    heartbeat = running / running_name / "heartbeat"
+    for _ in range(2):
+        beat = heartbeat.stat().st_mtime_ns
+        deadline = time.monotonic() + 30
+        while heartbeat.stat().st_mtime_ns == beat and worker.poll() is None:
+            assert time.monotonic() < deadline, "the running job stopped beating"
+            time.sleep(0.05)
+    assert worker.poll() is None, "the running job stopped"
+    (pipeline.root / "release").touch()
+    out, _err = worker.communicate(timeout=60)
+    assert f"job {job_id} completed".encode() in out, out
+    assert [line for line in pipeline.runlog() if line.startswith("start")] == [
+        f"start remux {job_id}"
+    ]
 
 
 # -- filing stays in the item's own place ---------------------------------------------------

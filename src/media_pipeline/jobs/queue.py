@@ -457,10 +457,15 @@ class Queue:
         return None if status is None else status.st_mtime
 
     def other_runs(self, item_uid: str, name: str) -> list[str]:
-        """Entries of running/ other than name that name the item (by its uid anywhere in
-        the name, parsed or not: a running job renamed aside for a moment counts too)."""
-        mark = f"_{item_uid}"  # as names give it: a title's slug has no "_"
-        return [other for other in self._entries("running") if mark in other and other != name]
+        """Claims in running/ other than name of a job of the item. Only a claim's own
+        form counts: a script runs only from a folder of that name, and anything else
+        with the item's uid in its name is a share writer's (see run_job.other_runs)."""
+        others = []
+        for other in self._entries("running"):
+            claim = RunningName.parse(other) if item_uid in other else None
+            if claim is not None and claim.job.item_uid == item_uid and other != name:
+                others.append(other)
+        return others
 
     def still_holds(self, name: str, job: Folder) -> bool:
         """Whether running/name is still the folder job (not taken back as stale)."""

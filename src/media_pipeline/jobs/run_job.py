@@ -22,6 +22,7 @@ from media_pipeline.jobs.queue import (
     SPEC_FILE,
     JobName,
     Queue,
+    RunningName,
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
@@ -230,6 +231,27 @@ def _checked_spec(
     return spec
 
 
+def other_runs(
+    config: Config, queue: Queue, item_uid: str, running_name: str, trusted: dict
+) -> list[str]:
+    """Other claims in running/ of a job of this item whose spec verifies: what may be a
+    second script of the item. A folder a share writer made, empty or with a spec no
+    trusted host signed, runs nothing; counted, it would stop this job and set the
+    item's marker aside."""
+    found = []
+    for other in queue.other_runs(item_uid, running_name):
+        claim = RunningName.parse(other)
+        try:
+            with queue.open_job("running", other) as job:
+                spec_data = job.read_json(SPEC_FILE) or {}
+            verified_by(config, spec_data, trusted)
+        except (OSError, BadEntry, ForgedSpec):
+            continue
+        if claim is not None and spec_data.get("id") == claim.job_id:
+            found.append(other)
+    return found
+
+
 def _opened_input(config: Config, spec: JobSpec) -> Folder | None:
     """The job's input folder in staging, opened with no link followed; None for a job
     that reads none (a rip)."""
@@ -260,7 +282,7 @@ def run_claimed_job(
             # One item never has two scripts at once (a copy of its job made on the share):
             # both copies may see each other and refuse; reconcile then queues the item
             # again. Each looks after its own rename into running/, and again every poll.
-            if others := queue.other_runs(name.item_uid, running_name):
+            if others := other_runs(config, queue, name.item_uid, running_name, trusted):
                 raise SpecError(f"another job of this item is running ({others[0]})")
             job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
             job.write_atomic(CLAIMED_AT_FILE, utc_now() + "\n")
@@ -308,7 +330,7 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
             queue,
             running_name,
             job,
-            spec.key.uid,
+            lambda: other_runs(config, queue, spec.key.uid, running_name, trusted),
             heartbeat_seconds=config.jobs.heartbeat_seconds,
             timeout_seconds=script.timeout_seconds,
             grace_seconds=config.jobs.cancel_grace_seconds,

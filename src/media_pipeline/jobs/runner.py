@@ -164,7 +164,7 @@ def run_script(
     queue: Queue,
     running_name: str,
     job: Folder,
-    item_uid: str,
+    other_runs: Callable[[], list[str]],
     *,
     heartbeat_seconds: float,
     timeout_seconds: float | None,
@@ -206,7 +206,7 @@ def run_script(
                 # No grace: the other run may have begun; this copy stops at once.
                 code = stop_group(process, pidfd, 0)
                 return RunOutcome(code, "taken back", time.monotonic() - started)
-            if queue.other_runs(item_uid, running_name):
+            if other_runs():
                 # A second job of this item is running (a copy made on the share, slipped
                 # past the check at its start). Both copies see each other and stop; the
                 # item is queued again from the controller's own spec.
