@@ -86,6 +86,9 @@ def change_state(
     """Move an item to to_state in the database, with its transition row; returns the new
     row. A stopped state (FAILED, REJECTED, CANCELLED) remembers the state it stopped in."""
     now = utc_now()
+    # The history's time to the microsecond: reconcile tells a job made before a
+    # person's retry or cancel from one made after it, often in the same second.
+    at = utc_now(precise=True)
     stopped_in = None
     if to_state in STOPPED:
         stopped_in = row["stopped_in"] if row["state"] in STOPPED else row["state"]
@@ -98,7 +101,7 @@ def change_state(
     with db.atomic():
         db.table("media_items").update(row["id"], updates)
         db.table("state_transitions").insert(
-            transition_row(row["uid"], row["state"], to_state, trigger, reason, now)
+            transition_row(row["uid"], row["state"], to_state, trigger, reason, at)
         )
     log.info(
         "%s: %s -> %s (%s)",

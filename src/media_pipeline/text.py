@@ -36,8 +36,8 @@ def shorten(text: str, width: int) -> str:
     return "".join(kept) + "…"
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def utc_now(*, precise: bool = False) -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds" if precise else "seconds")
 
 
 def local_time(timestamp: str | None) -> str:

@@ -548,3 +548,36 @@ def test_the_host_ledger_keeps_its_newest_lines_past_a_prune(pipeline):
         handle.write(line * (4 * PRUNE_BYTES // len(line) + 100))  # over 1 MiB, all recent
     record_end(config, "job_newest")
     assert ran_here(config, "job_newest")
+
+
+@pytest.mark.parametrize("ended", ["cancelled", "failed"])
+def test_deleting_a_retrys_job_does_not_bring_back_the_old_end(pipeline, decoy, ended):
+    """A person cancels an item (or its job fails for good), then retries it. A share
+    writer deletes the retry's new job: the old job, still in cancelled/ or failed/ with
+    its genuine signatures, no longer speaks for the item. The job is made again."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    first = started(pipeline)
+    if ended == "cancelled":
+        pipeline.mp("cancel", HONEST.uid)
+    else:
+        pipeline.behave("remux", "fail")
+        pipeline.mp("claim", "--worker", "w1", expect=1)
+        pipeline.behave("remux", "ok")
+    pipeline.mp("reconcile")
+    assert pipeline.queue(ended) == [first]
+    stopped = {"cancelled": "CANCELLED", "failed": "FAILED"}[ended]
+    assert state_now(pipeline) == stopped
+    pipeline.mp("retry", HONEST.uid)
+    pipeline.mp("dispatch")
+    (second,) = pipeline.queue("pending")
+    shutil.rmtree(jobs_dir(pipeline) / "pending" / second)  # the share writer
+    said = pipeline.mp("reconcile").stderr
+    assert stopped not in said, said
+    assert state_now(pipeline) != stopped
+    carried_through(pipeline)
+    starts = [line for line in pipeline.runlog() if line.startswith("start remux")]
+    assert first not in " ".join(starts[1:]), starts  # the old job never ran again
+
+
+def state_now(pipeline, key: ItemKey = HONEST) -> str:
+    return next(i["state"] for i in pipeline.status_json()["items"] if i["title"] == key.title)

@@ -11,7 +11,7 @@ import functools
 import logging
 import math
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
@@ -490,8 +490,13 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     crash_point("reconcile:jobs-listed")  # what moves now is seen here as it was listed
     jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
     queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
+    acted = last_manual_change(db, [job.item_uid for _s, _n, job in queue_jobs])
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
+        if state in ("failed", "cancelled") and job.created < acted.get(job.item_uid, EPOCH):
+            # Ended before a person last moved the item (a retry after it): it no longer
+            # speaks for the item. Else deleting the retry's job would bring it back.
+            continue
         # Newest by creation time (a job's name sorts by priority first).
         if job.item_uid not in latest or job.created > latest[job.item_uid][2].created:
             latest[job.item_uid] = (state, name, job)
@@ -558,6 +563,28 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
                     _orphan(config, db, queue, item, latest.get(uid), refusals.get(uid), dry_run)
                 )
     return changes
+
+
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, datetime]:
+    """When a person last changed each item's state (mp retry, mp cancel, ...): a job
+    made before it was made for what the item was before."""
+    found: dict[str, datetime] = {}
+    if db is None:
+        return found
+    for marks, chunk in in_slices(sorted(set(uids))):
+        query = (
+            "SELECT item_uid, at FROM state_transitions WHERE id IN (SELECT MAX(id) FROM "
+            "state_transitions WHERE trigger = 'manual' AND item_uid IN "
+            f"({marks}) GROUP BY item_uid)"
+        )
+        for row in db.query(query, chunk):
+            with contextlib.suppress(TypeError, ValueError):
+                at = datetime.fromisoformat(row["at"])
+                found[row["item_uid"]] = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return found
 
 
 def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reason: str) -> None:

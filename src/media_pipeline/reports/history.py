@@ -59,8 +59,9 @@ def run_history(config: Config, item_text: str) -> ItemHistory:
             events.append(
                 HistoryEvent(row["decided_at"] or row["requested_at"], "approval", detail)
             )
-    # Stable sort: events at the same second keep the order they were recorded in.
-    events.sort(key=lambda event: event.at)
+    # Stable sort: events at the same second keep the order they were recorded in (a
+    # state change's time has microseconds; the others' do not).
+    events.sort(key=lambda event: event.at[:19])
     return ItemHistory(item=item, events=events)
 
 
