@@ -349,6 +349,8 @@ def restore_decisions(
     trusted: list[tuple[ItemKey, str, dict]] = []
     for key, _stage, gate, decision in found:
         problem = _decision_problem(config, key, gate, decision, signing_key)
+        if problem is None and decision is not None and retired(db, key.uid, gate, decision["at"]):
+            problem = "it was superseded (by a retry, --ask-again or forget) and stays so"
         if problem is None and decision is not None:
             trusted.append((key, gate, decision))
             continue
@@ -425,6 +427,31 @@ def _decision_problem(config, key: ItemKey, gate: str, decision, signing_key) ->
         return "its destination is not text"
     problem = place_problem(config.library_root, key, destination)
     return f"its destination {problem}" if problem else None
+
+
+def supersede_decisions(db: Database, where: str, params: list, why: str) -> None:
+    """The human_approvals rows matching where stop counting, and the decisions among
+    them are retired for good: their signed files, set aside or copied back onto the
+    share, are never restored again (restore_decisions, mp rename), a rebuild included."""
+    decided = db.query(
+        "SELECT item_uid, gate, decided_at FROM human_approvals WHERE decided_at IS NOT NULL "
+        f"AND status IN ('approved', 'rejected') AND {where}",
+        params,
+    )
+    now = utc_now()
+    db.table("retired_decisions").insert_all(
+        ({**row, "retired_at": now, "why": why} for row in decided), ignore=True
+    )
+    db.execute(f"UPDATE human_approvals SET status = 'superseded' WHERE {where}", params)
+
+
+def retired(db: Database, uid: str, gate: str, decided_at: object) -> bool:
+    """Whether this decision of the item at the gate was superseded once."""
+    found = db.execute(
+        "SELECT 1 FROM retired_decisions WHERE item_uid = ? AND gate = ? AND decided_at = ?",
+        [uid, gate, str(decided_at)],
+    ).fetchone()
+    return found is not None
 
 
 def archive_decision(config: Config, key: ItemKey, gate: str) -> None:

@@ -164,6 +164,16 @@ def _migration_7(db: Database) -> None:
     db.table("media_items").add_column("drive", str)
 
 
+def _migration_8(db: Database) -> None:
+    # Decisions that stopped counting (a retry, --ask-again, forget, a refused
+    # destination): their signed files on the share must never count again, after a
+    # rebuild included, so this is history (CACHE_TABLES leaves it alone).
+    db.table("retired_decisions").create(
+        {"item_uid": str, "gate": str, "decided_at": str, "retired_at": str, "why": str},
+        pk=("item_uid", "gate", "decided_at"),
+    )
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -172,6 +182,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_5,
     _migration_6,
     _migration_7,
+    _migration_8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

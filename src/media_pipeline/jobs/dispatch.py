@@ -17,7 +17,7 @@ from media_pipeline.config import Config
 from media_pipeline.filing import settle_filing
 from media_pipeline.filing_place import place_problem
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.gates import approved_destinations
+from media_pipeline.gates import approved_destinations, supersede_decisions
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import item_name
 from media_pipeline.items import ItemKey, printable
@@ -82,10 +82,11 @@ def _plan(config: Config, db: Database | None, queue: Queue):
 def _ask_again(db: Database, row: dict, gate: str, destination: str, problem: str) -> str:
     """Supersede an approval whose destination is not the item's place in library_root:
     the next reconcile opens the gate again. Returns the sentence that says so."""
-    db.execute(
-        "UPDATE human_approvals SET status = 'superseded' WHERE item_uid = ? AND gate = ? "
-        "AND status = 'approved'",
+    supersede_decisions(
+        db,
+        "item_uid = ? AND gate = ? AND status = 'approved'",
         [row["uid"], gate],
+        f"destination {problem}"[:200],
     )
     message = (
         f"{printable(item_name(row))}: its approved destination {printable(destination)} "

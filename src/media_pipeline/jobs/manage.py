@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from media_pipeline.config import Config
 from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
-from media_pipeline.gates import approved_destinations, archive_decision
+from media_pipeline.gates import approved_destinations, archive_decision, supersede_decisions
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import (
     change_state,
@@ -455,7 +455,7 @@ def forget_decisions(
     gates = db.execute(f"SELECT DISTINCT gate FROM human_approvals WHERE {where}", params)
     for (gate,) in gates.fetchall():
         archive_decision(config, key, gate)
-    db.execute(f"UPDATE human_approvals SET status = 'superseded' WHERE {where}", params)
+    supersede_decisions(db, where, params, f"{status} set aside by mp retry")
 
 
 def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
@@ -485,11 +485,20 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         stamp = now.replace(":", "").replace("+", "Z")
         for folder in marked:
             with open_below(config.staging_root, folder) as item:
-                item.rename(PIPELINE_DIR, item, f"{PIPELINE_DIR}.forgotten-{stamp}")
+                # A second forget of the title within the second keeps the first's.
+                aside = f"{PIPELINE_DIR}.forgotten-{stamp}"
+                number = 1
+                while item.exists(aside):
+                    number += 1
+                    aside = f"{PIPELINE_DIR}.forgotten-{stamp}-{number}"
+                item.rename(PIPELINE_DIR, item, aside)
         with db.atomic():
             db.table("state_transitions").insert(
                 transition_row(row["uid"], row["state"], "FORGOTTEN", "manual", "mp forget", now)
             )
+            # Its decisions end with it: a new item of the same title (a new disc, a
+            # folder anyone makes) is asked again, and the files set aside stay aside.
+            supersede_decisions(db, "item_uid = ?", [row["uid"]], "mp forget")
             db.table("media_items").delete(row["id"])
     log.info("%s: forgotten", name, extra={"event": "forgotten", "item": item_name(row)})
     return ManageResult(

@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
+from media_pipeline.gates import retired
 from media_pipeline.item_state import item_name, transition_row, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.manage import (
@@ -38,7 +39,7 @@ from media_pipeline.text import utc_now
 log = logging.getLogger(__name__)
 
 # Tables whose rows name an item by its uid.
-ITEM_TABLES = ("state_transitions", "human_approvals", "jobs")
+ITEM_TABLES = ("state_transitions", "human_approvals", "jobs", "retired_decisions")
 
 
 def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = False):
@@ -176,15 +177,16 @@ def _stage_of(config: Config, row: dict) -> str | None:
 def _carry_decisions(
     config: Config, db: Database, row: dict, old: ItemKey, new: ItemKey
 ) -> list[str]:
-    """Each decision file this controller signed, signed again for the new key; a
-    filing approval, whose destination was made from the old title, set aside (its gate
-    asks again). A file that does not verify is left as it is: never signed for it."""
+    """Each decision file this controller signed for this item at this gate, signed
+    again for the new key; a filing approval, whose destination was made from the old
+    title, set aside (its gate asks again). Any other file is left as it is, never
+    signed: another item's decision copied here, one for the other gate, one retired."""
     key = decision_key(config)
     asked = []
     for gate, stage in GATE_STAGES.items():
         folder = new.folder(config.staging_root, stage)
         decision = _read_decision(config.staging_root, folder, gate)
-        if decision is None or not verifies(decision, key):
+        if decision is None or not _ours(db, decision, key, old, gate, new.uid):
             continue
         filed = State(row["state"]) == State.IN_LIBRARY
         if gate == "filebot_confirm" and decision.get("status") == "approved" and not filed:
@@ -206,6 +208,19 @@ def _carry_decisions(
         [new.uid],
     )
     return asked
+
+
+def _ours(db: Database, decision: dict, key: bytes, old: ItemKey, gate: str, uid: str) -> bool:
+    """Whether a decision file is this item's own decision at this gate, in force: what
+    rename may sign again. (The rows have the new uid already.)"""
+    item = decision.get("item")
+    return (
+        verifies(decision, key)
+        and decision.get("gate") == gate
+        and isinstance(item, dict)
+        and item.get("uid") == old.uid
+        and not retired(db, uid, gate, decision.get("at"))
+    )
 
 
 def _read_decision(staging_root: str, folder: str, gate: str) -> dict | None:
