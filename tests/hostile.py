@@ -86,3 +86,38 @@ def held_running(pipeline, job_id: str):
     return claim_in_background(
         pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
     )
+
+
+class OpenWatch:
+    """Counts the opens of one path (inotify IN_OPEN) while it is watched: what shows that
+    a device node on the share was never opened (opening one runs its driver). An O_PATH
+    descriptor, which opens nothing, makes no event."""
+
+    IN_OPEN, IN_NONBLOCK = 0x20, 0o4000
+
+    def __init__(self, path: Path):
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self._libc.inotify_init1(self.IN_NONBLOCK)
+        assert self.fd >= 0, "inotify_init1 failed"
+        watch = self._libc.inotify_add_watch(self.fd, str(path).encode(), self.IN_OPEN)
+        assert watch >= 0, f"inotify_add_watch failed on {path}"
+
+    def opens(self) -> int:
+        import struct
+
+        count = 0
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return count
+            offset = 0
+            while offset < len(data):
+                _wd, mask, _cookie, length = struct.unpack_from("iIII", data, offset)
+                count += bool(mask & self.IN_OPEN)
+                offset += 16 + length
+
+    def close(self) -> None:
+        os.close(self.fd)

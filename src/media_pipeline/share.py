@@ -140,29 +140,8 @@ class Folder:
 
     def open_file(self, name: str, flags: int, mode: int = 0o666) -> int:
         """A descriptor for a regular file in this folder, never through a link; BadEntry
-        for a link, a FIFO, a device or a folder. O_NONBLOCK keeps a FIFO from hanging
-        the open; on a regular file it changes nothing (reads and writes of regular files
-        do not block in that sense), so it is left set."""
-        check_name(name)
-        flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        try:
-            descriptor = os.open(name, flags, mode, dir_fd=self.fd)
-        except OSError as error:
-            if error.errno in (*_REFUSED, errno.EISDIR, errno.ENXIO):
-                raise BadEntry(self._join(name), _describe(self.fd, name, "regular file")) from None
-            raise
-        status = os.fstat(descriptor)
-        problem = None
-        if not stat.S_ISREG(status.st_mode):
-            problem = "is not a regular file"
-        elif status.st_nlink > 1:
-            # A hard link to a file elsewhere (root on an NFS client may make one to
-            # anything on that filesystem): writing or reading it reaches that file.
-            problem = f"is a hard link ({status.st_nlink} names share it)"
-        if problem:
-            os.close(descriptor)
-            raise BadEntry(self._join(name), problem)
-        return descriptor
+        for a link, a FIFO, a device, a folder or a hard link (open_regular)."""
+        return open_regular(check_name(name), flags, mode, dir_fd=self.fd, shown=self._join(name))
 
     def read_tail(self, name: str, limit: int) -> bytes | None:
         """The last limit bytes of a file (a log that grows), or None if absent; BadEntry
@@ -303,6 +282,54 @@ class Folder:
     def __del__(self) -> None:
         with contextlib.suppress(OSError):
             self.close()
+
+
+def open_regular(
+    name: str, flags: int, mode: int = 0o666, *, dir_fd: int | None = None, shown: str = ""
+) -> int:
+    """A descriptor for the regular file at name (below dir_fd, if given), with flags;
+    BadEntry (naming it as shown) for a link, a FIFO, a device, a folder or a hard link.
+
+    Its type is looked at before it is opened: an O_PATH descriptor opens nothing (a
+    device's driver would run on open, a FIFO could block), and the file is then opened
+    through that descriptor's /proc/self/fd entry, so the file opened is the one looked
+    at even if the name is swapped meanwhile. O_CREAT makes a new file with O_EXCL
+    (nothing there to look at), else opens what is there as above."""
+    shown = shown or name
+    extra = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    while True:
+        try:
+            path_fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            if not flags & os.O_CREAT:
+                raise
+            try:
+                return os.open(name, flags | os.O_EXCL | extra, mode, dir_fd=dir_fd)
+            except FileExistsError:
+                if flags & os.O_EXCL:
+                    raise
+                continue  # made meanwhile: look at it
+        except OSError as error:
+            if error.errno in _REFUSED:
+                raise BadEntry(shown, "is not a regular file") from None
+            raise
+        try:
+            if flags & os.O_EXCL and flags & os.O_CREAT:
+                raise FileExistsError(errno.EEXIST, "file exists", shown)
+            status = os.fstat(path_fd)
+            if stat.S_ISLNK(status.st_mode):
+                raise BadEntry(shown, "is a symbolic link")
+            if not stat.S_ISREG(status.st_mode):
+                raise BadEntry(shown, "is not a regular file")
+            if status.st_nlink > 1:
+                # A hard link to a file elsewhere (root on an NFS client may make one to
+                # anything on that filesystem): writing or reading it reaches that file.
+                raise BadEntry(shown, f"is a hard link ({status.st_nlink} names share it)")
+            # The /proc entry is a link by its nature: followed, to this very inode.
+            reopen = (flags & ~(os.O_CREAT | os.O_NOFOLLOW)) | os.O_NONBLOCK | os.O_CLOEXEC
+            return os.open(f"/proc/self/fd/{path_fd}", reopen)
+        finally:
+            os.close(path_fd)
 
 
 def _encoded(data: str | bytes) -> bytes:

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -33,6 +34,7 @@ from hostile import (
     HONEST,
     OTHER,
     SECRET,
+    OpenWatch,
     at_the_filing_gate,
     carried_through,
     drive,
@@ -103,6 +105,38 @@ def test_an_item_folder_holding_a_link_runs_nothing(pipeline, decoy, folder, pla
     assert "is a link, a FIFO or device, a hard link or a playlist" in result.stdout + result.stderr
     assert pipeline.runlog() == []
     target.unlink()  # a person removes it
+    carried_through(pipeline)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a device node needs root")
+@pytest.mark.parametrize("where", ["state marker", "job log"])
+def test_a_device_node_on_the_share_is_never_opened(pipeline, decoy, where):
+    """A character device with /dev/null's numbers where reconcile reads an item's state
+    and where a claim appends to a job's log: refused by its type, and never opened."""
+    job_id = started(pipeline)
+    if where == "state marker":
+        node = pipeline.folder(HONEST, "1-ripped") / ".pipeline" / "state"
+        node.unlink()
+        command = ["reconcile"]
+    else:
+        node = jobs_dir(pipeline) / "pending" / job_id / "log"
+        command = ["claim", "--worker", "w1"]
+    os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    watch = OpenWatch(node)
+    try:
+        os.close(os.open(node, os.O_PATH))  # no event: what the watch counts is real opens
+        assert watch.opens() == 0
+        with open(node, "rb"):
+            pass
+        assert watch.opens() == 1, "the watch sees an open"
+        result = pipeline.mp(*command, expect=None)
+        assert "Traceback" not in result.output
+        assert watch.opens() == 0, f"mp {command[0]} opened the device"
+    finally:
+        watch.close()
+    assert pipeline.runlog() == []
+    with contextlib.suppress(FileNotFoundError):
+        node.unlink()  # a person removes it (a job refused took its own to rejected/)
     carried_through(pipeline)
 
 
