@@ -818,6 +818,17 @@ def test_a_planted_claim_of_the_item_stops_nothing(pipeline, decoy):
     ]
 
 
+def test_a_hidden_folder_naming_the_item_in_running_holds_nothing_back(pipeline, decoy):
+    """`running/.nfs_<uid>` (a name NFS itself gives a file deleted while open) once made
+    every claim of the item refuse its job, and three refusals failed the item."""
+    (jobs_dir(pipeline) / "running").mkdir(parents=True, exist_ok=True)
+    job_id = started(pipeline)
+    (jobs_dir(pipeline) / "running" / f".nfs0001_{HONEST.uid}").mkdir()
+    result = pipeline.mp("claim", "--worker", "w1")
+    assert f"job {job_id} completed" in result.stdout, result.output
+    carried_through(pipeline)
+
+
 # -- filing stays in the item's own place ---------------------------------------------------
 
 FILING_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "filebot-process.sh"
