@@ -28,6 +28,7 @@ from conftest import (
     process_state,
     running,
     signed_by_controller,
+    silence,
     tree_snapshot,
 )
 from hostile import (
@@ -827,6 +828,51 @@ def test_a_hidden_folder_naming_the_item_in_running_holds_nothing_back(pipeline,
     result = pipeline.mp("claim", "--worker", "w1")
     assert f"job {job_id} completed" in result.stdout, result.output
     carried_through(pipeline)
+
+
+def test_forged_silences_a_live_worker_answers_never_fail_the_item(pipeline, decoy):
+    """Three times the running job is made to look silent (its heartbeat and claim time
+    moved an hour back) and reconcile takes it back: each time its worker was alive and
+    said so, so no take-back counts as a failed attempt (max_attempts is 3)."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 3})
+    job_id = started(pipeline)
+    for _round in range(3):
+        worker = held_running(pipeline, job_id)
+        (name,) = pipeline.queue("running")
+        silence(jobs_dir(pipeline) / "running" / name)
+        out, _err = worker.communicate(timeout=60)
+        assert b"taken back" in out, out
+        said = pipeline.mp("reconcile").stderr
+        assert "taken back" in said and "FAILED" not in said, said
+        assert pipeline.queue("failed") == []
+        (pipeline.root / f"started.{job_id}").unlink()
+    spec = json.loads((jobs_dir(pipeline) / "pending" / job_id / "spec.json").read_text())
+    assert spec["attempts"] == 3, "the spec still counts every take-back"
+    pipeline.behave("remux", "ok")
+    carried_through(pipeline)
+
+
+def test_a_take_back_nobody_answers_still_counts(pipeline, decoy):
+    """A worker that is gone (killed with its script) answers nothing: after max_attempts
+    take-backs the job fails for good, as before."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 2})
+    job_id = started(pipeline)
+    pipeline.behave("remux", "spawn")
+    for expected in ("pending", "failed"):
+        worker = claim_in_background(
+            pipeline, until=lambda: (pipeline.root / f"started.{job_id}").exists()
+        )
+        script = int((pipeline.root / f"pids.{job_id}").read_text().split()[0])
+        worker.kill()  # the worker and its script's group gone, as with the host
+        worker.wait()
+        with contextlib.suppress(ProcessLookupError):  # its guard may have ended it
+            os.killpg(script, signal.SIGKILL)
+        (name,) = pipeline.queue("running")
+        silence(jobs_dir(pipeline) / "running" / name)
+        pipeline.mp("reconcile")
+        assert pipeline.queue(expected) == [job_id]
+        with contextlib.suppress(FileNotFoundError):
+            (pipeline.root / f"started.{job_id}").unlink()
 
 
 # -- filing stays in the item's own place ---------------------------------------------------

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.queue import (
+    ANSWERED_FILE,
     LOG_FILE,
     MAX_WAIT_SECONDS,
     RESULT_FILE,
@@ -85,7 +86,10 @@ def record_failure(
     # The spec's counts are on the share: the limit is this host's config, whatever the
     # spec says (a forged max_attempts of a million kept a failing job going for ever).
     max_attempts = config.jobs.max_attempts
-    attempts = min(_count(spec_data.get("attempts"), 0), max_attempts) + 1
+    # Take-backs the worker answered (it was alive: a forged or misjudged silence) are
+    # no failed attempts: the spec's count keeps them all, what is judged leaves them out.
+    made = min(_count(spec_data.get("attempts"), 0), 10**6)
+    attempts = min(max(made - answered_take_backs(job), 0), max_attempts) + 1
     result = {
         "status": "failed",
         "reason": reason,
@@ -102,7 +106,7 @@ def record_failure(
         not_before = now if retry_at_once else backoff_until(config, attempts, now)
         updated = {
             **spec_data,
-            "attempts": attempts,
+            "attempts": made + 1,
             "not_before": not_before,
             "last_error": reason,
         }
@@ -111,6 +115,28 @@ def record_failure(
             queue.hold(job_id, not_before)
         queue.move(state, name, "pending", job_id)
         return "pending"
-    write_json(job, SPEC_FILE, {**spec_data, "attempts": attempts})
+    write_json(job, SPEC_FILE, {**spec_data, "attempts": made + 1})
     queue.move(state, name, "failed", job_id)
     return "failed"
+
+
+def answered_take_backs(job: Folder) -> int:
+    """How many take-backs of this job its workers lived to see (distinct claims)."""
+    try:
+        text = job.read_tail(ANSWERED_FILE, 64 * 1024) or b""
+    except (OSError, BadEntry):
+        return 0
+    return len({line for line in text.split(b"\n") if line.strip()})
+
+
+def answer_take_back(job: Folder, running_name: str) -> None:
+    """The worker of a job taken back from it says it was alive, in the job's folder
+    (wherever reconcile moved it: the descriptor follows the folder)."""
+    try:
+        descriptor = job.open_append(ANSWERED_FILE)
+    except (OSError, BadEntry):
+        return  # a link or a FIFO planted there: the take-back counts, no more
+    try:
+        os.write(descriptor, running_name.encode() + b"\n")
+    finally:
+        os.close(descriptor)

@@ -49,6 +49,9 @@ PID_FILE = "pid"
 CLAIMED_BY_FILE = "claimed_by"
 CLAIMED_AT_FILE = "claimed_at"
 REASON_FILE = "reason"
+# A line per take-back the job's worker lived to see (its running name): that take-back
+# was no failed attempt (outcome.record_failure).
+ANSWERED_FILE = "taken_back_alive"
 # Every file mp writes in a job folder: nothing else is ever deleted with one.
 JOB_FILES = frozenset(
     {

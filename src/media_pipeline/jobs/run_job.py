@@ -13,7 +13,12 @@ from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.ledger import ran_here, record_end
-from media_pipeline.jobs.outcome import ClaimResult, log_tail, record_failure
+from media_pipeline.jobs.outcome import (
+    ClaimResult,
+    answer_take_back,
+    log_tail,
+    record_failure,
+)
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     CLAIMED_BY_FILE,
@@ -86,6 +91,7 @@ def _finish(
 ) -> ClaimResult:
     job_id = spec.job_id
     if outcome.stopped == "taken back":
+        answer_take_back(job, running_name)
         return ClaimResult(
             f"job {job_id} was taken back as stale while it ran; its script was stopped",
             job_id,
@@ -294,6 +300,7 @@ def run_claimed_job(
         # this job's life from them. Were it taken back before (a controller that judged
         # it by an older sign of life), another worker may have it now: not ours to run.
         if not queue.still_holds(running_name, job):
+            answer_take_back(job, running_name)
             return ClaimResult(
                 f"job {name.job_id} was taken back before its script started; nothing was run",
                 name.job_id,
