@@ -139,7 +139,10 @@ def archive_decision_file(staging_root: str, folder: str, gate: str, suffix: str
         with open_below(staging_root, folder) as item, item.child(PIPELINE_DIR) as pipeline:
             if not pipeline.exists(name):
                 return False
-            pipeline.rename(name, pipeline, name.removesuffix(".json") + f".{suffix}.json")
+            stem = name.removesuffix(".json")
+            # Two in one second (a retry, then --ask-again) keep both files.
+            aside = pipeline.free_name(stem, f".{suffix}.json")
+            pipeline.rename(name, pipeline, aside)
     except (FileNotFoundError, BadEntry):
         return False
     return True

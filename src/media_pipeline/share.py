@@ -25,6 +25,7 @@ import threading
 # Files mp reads on the share are small: specs, results, markers, decisions.
 MAX_FILE_BYTES = 1 << 20
 MAX_JSON_DEPTH = 12
+NAME_MAX_BYTES = 255  # one path component, on every filesystem mp runs on
 # errno values from opening with O_NOFOLLOW (and O_DIRECTORY) at a symbolic link or at
 # something that is not a folder.
 _REFUSED = (errno.ELOOP, errno.ENOTDIR)
@@ -131,6 +132,20 @@ class Folder:
 
     def exists(self, name: str) -> bool:
         return self.lstat(name) is not None
+
+    def free_name(self, stem: str, tail: str) -> str:
+        """A name not taken in this folder for something set aside: stem (cut short to
+        fit, a long title being up to 255 bytes itself), then tail, then "-2", "-3"...
+        when taken (two set asides in one second). Checked, then used by the caller:
+        a name made meanwhile makes its rename fail, never replace a folder's content."""
+        for number in range(1, 1000):
+            end = tail if number == 1 else f"{tail}-{number}"
+            room = NAME_MAX_BYTES - len(end.encode("utf-8", "surrogateescape"))
+            short = stem.encode("utf-8", "surrogateescape")[:room]
+            name = short.decode("utf-8", "ignore") + end  # no letter cut in two
+            if not self.exists(name):
+                return name
+        raise BadEntry(self._join(stem), "has a thousand copies set aside already")
 
     def identity(self) -> tuple[int, int]:
         status = os.fstat(self.fd)

@@ -152,3 +152,24 @@ def test_every_problem_of_a_worker_and_a_script_is_reported_at_once():
         "scripts.remux.timeout_seconds",
     ):
         assert part in problems, part
+
+
+def test_retry_redo_sets_aside_a_folder_whose_title_fills_a_name(pipeline):
+    """A 250-byte title: the set-aside name is cut to fit (it once failed with "File
+    name too long"), and two set asides in one second keep both folders."""
+    long_key = ItemKey("movie", "É" * 120 + "x" * 10)  # 250 bytes in UTF-8
+    assert len(long_key.title.encode()) == 250
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    pipeline.mark(long_key, "1-ripped", "rip")
+    kept = []
+    for _round in range(2):
+        pipeline.mark(long_key, "2-remuxed", "remux")
+        pipeline.mp("reconcile")
+        pipeline.mp("approve", long_key.uid, "--reject", "--reason", "wrong audio")
+        result = pipeline.mp("retry", long_key.uid, "--redo")
+        assert "set aside" in result.stdout, result.output
+        parent = pipeline.folder(long_key, "2-remuxed").parent
+        kept = [path for path in parent.iterdir() if path.name.startswith(".É")]
+    assert len(kept) == 2, kept
+    assert all(len(path.name.encode()) <= 255 for path in kept)
+    assert all((path / ".pipeline" / "remux.done").exists() for path in kept), "kept whole"

@@ -433,9 +433,10 @@ def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     key = ItemKey.of(row)
     folder = key.folder(config.staging_root, stage)
     parent, name = os.path.split(folder)
-    aside = f".{name}.rejected-{utc_now().replace(':', '').replace('+', 'Z')}"
+    stamp = utc_now().replace(":", "").replace("+", "Z")
     try:
         with open_below(config.staging_root, parent) as holder:
+            aside = holder.free_name(f".{name}", f".rejected-{stamp}")
             holder.rename(name, holder, aside)
     except FileNotFoundError:
         raise UsageError(f"{printable(folder)} is not there to set aside") from None
@@ -486,11 +487,7 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         for folder in marked:
             with open_below(config.staging_root, folder) as item:
                 # A second forget of the title within the second keeps the first's.
-                aside = f"{PIPELINE_DIR}.forgotten-{stamp}"
-                number = 1
-                while item.exists(aside):
-                    number += 1
-                    aside = f"{PIPELINE_DIR}.forgotten-{stamp}-{number}"
+                aside = item.free_name(PIPELINE_DIR, f".forgotten-{stamp}")
                 item.rename(PIPELINE_DIR, item, aside)
         with db.atomic():
             db.table("state_transitions").insert(
