@@ -1047,3 +1047,66 @@ def test_a_stage_folder_swapped_for_a_link_before_filing_starts_reaches_nothing(
     pipeline.mp("reconcile")
     pipeline.mp("retry", HONEST.uid)  # the person, once the share is put right
     carried_through(pipeline)
+
+
+def test_a_flood_of_junk_in_the_queue_is_said_once_and_never_read_again(pipeline):
+    """2,000 names that are no job in pending/: reconcile moves them to rejected/ and says
+    so in 21 lines; after that no run reads their reason files (status and a plain
+    `mp jobs` show the newest few and how many)."""
+    job_id = started(pipeline)
+    pending = jobs_dir(pipeline) / "pending"
+    for number in range(2000):
+        (pending / f"junk-{number:04d}").write_text("")
+    said = pipeline.mp("reconcile").stderr
+    moved = [line for line in said.splitlines() if "moved to rejected/" in line]
+    assert len(moved) == 21 and "... and 1980 more entries" in moved[-1], moved[-3:]
+    holders = sorted((jobs_dir(pipeline) / "rejected").iterdir())
+    assert len(holders) == 2000
+    watch = OpenWatch(holders[0] / "reason")
+    try:
+        assert pipeline.mp("reconcile").stderr.count("rejected/") == 0
+        status = pipeline.mp("status", "--json").stdout
+        assert json.loads(status)["rejected_total"] == 2000
+        assert len(json.loads(status)["rejected"]) == 20
+        listed = json.loads(pipeline.mp("jobs", "--json").stdout)
+        assert sum(1 for job in listed["jobs"] if job["state"] == "rejected") == 50
+        assert watch.opens() == 0, "a reason file of an old entry was read"
+    finally:
+        watch.close()
+    assert pipeline.queue("pending") == [job_id]
+    carried_through(pipeline)
+
+
+def test_rejected_entries_past_retention_go_unless_they_hold_something(pipeline):
+    """After retention_days, rejected/ entries that hold nothing anyone could miss (an
+    empty file, a link, a FIFO, an empty folder, a job folder of mp's files) are
+    removed; one holding a file with content stays, and a link's target is untouched."""
+    pipeline.write_pipeline_config(jobs={"retention_days": 1, "spec_lifetime_days": 1})
+    target = pipeline.root / "kept-target.mkv"
+    target.write_bytes(b"media")
+    pending = jobs_dir(pipeline) / "pending"
+    pending.mkdir(parents=True, exist_ok=True)
+    (pending / "empty-file").write_text("")
+    (pending / "a-link").symlink_to(target)
+    os.mkfifo(pending / "a-fifo")
+    (pending / "empty-folder").mkdir()
+    (pending / "job_p500_bad-date").mkdir()
+    (pending / "job_p500_bad-date" / "log").write_text("a log\n")
+    (pending / "movie.mkv").write_bytes(b"someone's media")
+    (pending / "a-folder").mkdir()
+    (pending / "a-folder" / "film.mkv").write_bytes(b"more media")
+    pipeline.mp("reconcile")
+    rejected = jobs_dir(pipeline) / "rejected"
+    assert len(list(rejected.iterdir())) == 7
+    for holder in list(rejected.iterdir()):  # two days pass
+        stamp, _, rest = holder.name.partition(".")
+        holder.rename(rejected / f"{int(stamp[:4]) - 1}{stamp[4:]}.{rest}")
+    said = pipeline.mp("reconcile").stderr
+    assert "rejected/: 5 entries past retention_days removed; 2 kept" in said, said
+    left = sorted(holder.name.partition(".")[2] for holder in rejected.iterdir())
+    assert left == ["a-folder", "movie.mkv"]
+    assert target.read_bytes() == b"media"
+    for holder in rejected.iterdir():
+        entry = holder / "entry"
+        assert entry.is_dir() or entry.read_bytes() == b"someone's media"
+    assert pipeline.mp("reconcile").stderr.count("rejected/") == 0, "said once"

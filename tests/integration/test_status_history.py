@@ -64,6 +64,7 @@ def test_status_before_any_reconcile_says_what_to_do(sandbox):
         "running_jobs": [],
         "drained_workers": [],
         "rejected": [],
+        "rejected_total": 0,
         "seasons": [],
     }
     assert json.loads(sandbox.mp("status", "--json").stdout) == empty

@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import stat
 import time
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -63,6 +64,7 @@ JOB_FILES = frozenset(
         PID_FILE,
         CLAIMED_BY_FILE,
         CLAIMED_AT_FILE,
+        ANSWERED_FILE,
     }
 )
 REJECTED_ENTRY = "entry"
@@ -576,26 +578,14 @@ class Queue:
             raise ValueError(f"{name!r} is not a job's name; only jobs are removed")
         folder = self.need(state)
         with folder.child(name) as job:
-            entries = job.entries()
-            for entry in entries:
-                ours = entry.name in JOB_FILES or (
-                    entry.name.startswith(".") and entry.name.endswith(".tmp")
-                )
-                if not ours or not entry.is_file(follow_symlinks=False):
-                    raise BadEntry(
-                        self.folder(state, name),
-                        f"holds {_printable(entry.name)[:80]!r}, which mp never writes in a "
-                        "job folder",
-                    )
-            for entry in entries:
-                with contextlib.suppress(FileNotFoundError):
-                    job.unlink(entry.name)
+            _empty_job_folder(job)
         # Fails (ENOTEMPTY) if something was put in meanwhile: left for the next run.
         folder.rmdir(name)
 
     def reject(self, state: str, name: str, reason: str) -> str:
         """Move an entry that is not a job mp can use into rejected/, with a reason file.
-        Never deleted by mp; `mp jobs` and `mp status` show it. Returns its new name."""
+        `mp jobs` and `mp status` show it; after retention_days it goes if it holds
+        nothing anyone could miss (remove_rejected). Returns its new name."""
         rejected = self.need(REJECTED_DIR, create=True)
         for attempt in range(100):
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -618,22 +608,91 @@ class Queue:
                 raise
         return holder
 
-    def rejected(self) -> list[Rejected]:
-        found: list[Rejected] = []
+    def rejected(self, *, newest: int | None = None, reasons: bool = True) -> list[Rejected]:
+        """What rejected/ holds, oldest first: all of it, or the newest ones. Without
+        reasons, no file is read (a flood of 100,000 entries is a listing, not 100,000
+        reads); rejected_reason reads one."""
         folder = self.dir(REJECTED_DIR)
         if folder is None:
-            return found
-        for holder in sorted(folder.names()):
+            return []
+        holders = sorted(folder.names())
+        if newest is not None:
+            holders = holders[-newest:] if newest > 0 else []
+        found = []
+        for holder in holders:
             _stamp, _, original = holder.partition(".")
-            reason = ""
-            try:
-                with folder.child(holder) as inside:
-                    reason = (inside.read_text(REASON_FILE, 4096) or "").strip()
-            except (OSError, BadEntry):
-                reason = "(no reason file)"
             job = parse_entry("running", original) or JobName.parse(original)
-            found.append(Rejected(holder, job, reason.splitlines()[0] if reason else ""))
+            found.append(Rejected(holder, job, self.rejected_reason(holder) if reasons else ""))
         return found
+
+    def rejected_count(self) -> int:
+        folder = self.dir(REJECTED_DIR)
+        return 0 if folder is None else len(folder.names())
+
+    def rejected_reason(self, holder: str) -> str:
+        """The first line of a rejected entry's reason file."""
+        folder = self.dir(REJECTED_DIR)
+        try:
+            if folder is None:
+                raise FileNotFoundError(holder)
+            with folder.child(holder) as inside:
+                reason = (inside.read_text(REASON_FILE, 4096) or "").strip()
+        except (OSError, BadEntry):
+            return "(no reason file)"
+        return reason.splitlines()[0] if reason else ""
+
+    def rejected_at(self, holder: str) -> float | None:
+        """When an entry was moved to rejected/: the time its holder's name begins with
+        (mp's own), else the holder's mtime."""
+        made = _created(holder.partition(".")[0].partition("-")[0])
+        if made is not None:
+            return made.timestamp()
+        folder = self.dir(REJECTED_DIR)
+        status = folder.lstat(holder) if folder is not None else None
+        return None if status is None else status.st_mtime
+
+    def remove_rejected(self, holder: str) -> None:
+        """Delete a rejected entry past its time, when it holds nothing anyone could miss:
+        a link, a FIFO or device node, an empty file, or a folder of the files mp writes
+        in a job folder. Anything else (a file with content, an item folder moved into
+        the queue) raises BadEntry and is kept: mp never deletes media."""
+        folder = self.need(REJECTED_DIR)
+        with folder.child(holder) as inside:
+            for entry in inside.entries():
+                if entry.name not in (REASON_FILE, REJECTED_ENTRY):
+                    raise BadEntry(inside.path, f"holds {_printable(entry.name)[:80]!r}")
+            status = inside.lstat(REJECTED_ENTRY)
+            if status is not None and stat.S_ISDIR(status.st_mode):
+                with inside.child(REJECTED_ENTRY) as job:
+                    _empty_job_folder(job)
+                inside.rmdir(REJECTED_ENTRY)
+            elif status is not None:
+                empty = stat.S_ISREG(status.st_mode) and status.st_size == 0
+                if stat.S_ISREG(status.st_mode) and not empty:
+                    raise BadEntry(inside.path, "holds a file with content; kept")
+                inside.unlink(REJECTED_ENTRY)  # a link goes, never what it names
+            with contextlib.suppress(FileNotFoundError):
+                inside.unlink(REASON_FILE)
+        folder.rmdir(holder)
+
+
+def _empty_job_folder(job: Folder) -> None:
+    """Delete the files of a job's folder, which must hold only files mp writes there;
+    BadEntry (nothing deleted) for anything else: an item folder renamed to look like a
+    job, a folder inside."""
+    entries = job.entries()
+    for entry in entries:
+        ours = entry.name in JOB_FILES or (
+            entry.name.startswith(".") and entry.name.endswith(".tmp")
+        )
+        if not ours or not entry.is_file(follow_symlinks=False):
+            raise BadEntry(
+                job.path,
+                f"holds {_printable(entry.name)[:80]!r}, which mp never writes in a job folder",
+            )
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            job.unlink(entry.name)
 
 
 def _wait(name: str) -> tuple[str, int] | None:

@@ -113,6 +113,7 @@ def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
     go to rejected/ with the reason: one bad entry must never stop a run, nor sit in
     pending/ forever without a word."""
     changes = []
+    moved = 0
     for state in QUEUE_DIRS:
         folder = queue.dir(state)
         for entry in folder.entries() if folder is not None else []:
@@ -131,11 +132,22 @@ def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
                 problem = f"is {problem}, not a job folder"
             if problem is None:
                 continue
-            changes.append(f"{state}/{printable(name)[:120]}: {problem}; moved to rejected/")
+            moved += 1
+            if moved <= SAID_EACH_UP_TO:
+                changes.append(f"{state}/{printable(name)[:120]}: {problem}; moved to rejected/")
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     queue.reject(state, name, problem)
+    if moved > SAID_EACH_UP_TO:
+        changes.append(
+            f"... and {moved - SAID_EACH_UP_TO} more entries that are no job moved to "
+            "rejected/ ('mp jobs --state rejected' lists them)"
+        )
     return changes
+
+
+# A flood of junk in the queue folders is said in this many lines and one that counts.
+SAID_EACH_UP_TO = 20
 
 
 def reject_unapproved_filings(
@@ -322,7 +334,8 @@ HALF_BUILT_SECONDS = 3600
 def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[str]:
     """Finished job folders older than retention_days (history stays in the database),
     and jobs half-built in tmp/ by a dispatch that died (it builds a new one). Only
-    folders named as jobs are removed; rejected/ is never touched."""
+    folders named as jobs are removed. Entries of rejected/ go after retention_days too
+    when they hold nothing anyone could miss (Queue.remove_rejected); the rest stay."""
     changes = []
     cutoff = config.jobs.retention_days * 86400
     now = time.time()
@@ -343,7 +356,33 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
             if age is not None and age > cutoff:
                 done = "folder removed" if dry_run else _remove_quietly(queue, state, name)
                 changes.append(f"job {name}: {state} {age / 86400:.0f} days ago; {done}")
+    changes.extend(_remove_expired_rejections(queue, now - cutoff, dry_run=dry_run))
     return changes
+
+
+def _remove_expired_rejections(queue: Queue, before: float, *, dry_run: bool) -> list[str]:
+    """rejected/ entries older than before, removed where nothing is lost (said in one
+    line: they may be thousands); those kept are not named again."""
+    removed = kept = 0
+    for entry in queue.rejected(reasons=False):
+        moved_at = queue.rejected_at(entry.name)
+        if moved_at is None or moved_at >= before:
+            continue
+        if dry_run:
+            removed += 1
+            continue
+        try:
+            queue.remove_rejected(entry.name)
+            removed += 1
+        except BadEntry:
+            kept += 1  # holds what may be someone's: stays for a person
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the next run tries again
+    if not removed:
+        return []
+    would = "would be removed" if dry_run else "removed"
+    rest = f"; {kept} kept (they hold files mp did not write)" if kept else ""
+    return [f"rejected/: {removed} entries past retention_days {would}{rest}"]
 
 
 def _remove_quietly(queue: Queue, state: str, name: str) -> str:
@@ -548,21 +587,37 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             _notify_failed(config, db, item, job, reason)
 
     if db is not None:
-        # A worker's refusal of a spec nobody trusted was no refusal of the item's job.
-        refusals = {
-            entry.job.item_uid: entry
-            for entry in queue.rejected()
-            if entry.job and not untrusted_refusal(entry.reason)
-        }
+        refusals = _Refusals(queue)
         in_job_states = [str(state) for state in IN_JOB]
         for marks, states in in_slices(in_job_states):
             query = f"SELECT * FROM media_items WHERE state IN ({marks}) AND missing_since IS NULL"
             for item in list(db.query(query, states)):  # listed: _orphan writes the table
                 uid = item["uid"]
                 changes.extend(
-                    _orphan(config, db, queue, item, latest.get(uid), refusals.get(uid), dry_run)
+                    _orphan(config, db, queue, item, latest.get(uid), refusals.of(uid), dry_run)
                 )
     return changes
+
+
+class _Refusals:
+    """The newest refusal in rejected/ of each item's job, for the items reconcile asks
+    about: rejected/ is listed once, and a reason file read only for those items (it
+    may hold a flood of entries that are no job of anyone's)."""
+
+    def __init__(self, queue: Queue):
+        self.queue = queue
+        self.by_item: dict[str, list[Rejected]] = {}
+        for entry in queue.rejected(reasons=False):
+            if entry.job is not None:
+                self.by_item.setdefault(entry.job.item_uid, []).append(entry)
+
+    def of(self, uid: str) -> Rejected | None:
+        for entry in reversed(self.by_item.get(uid, [])):
+            reason = self.queue.rejected_reason(entry.name)
+            # A worker's refusal of a spec nobody trusted was no refusal of the item's job.
+            if not untrusted_refusal(reason):
+                return entry._replace(reason=reason)
+        return None
 
 
 EPOCH = datetime.fromtimestamp(0, UTC)

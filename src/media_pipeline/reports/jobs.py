@@ -34,7 +34,8 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
         jobs = []
         for folder_state in [state] if state else STATES:
             if folder_state == REJECTED_DIR:
-                jobs.extend(_rejected(queue, now))
+                # All when asked for; else the newest (there may be thousands of junk).
+                jobs.extend(_rejected(queue, now, None if state else REJECTED_LISTED))
                 continue
             for name in sorted(queue.names(folder_state)):
                 job = parse_entry(folder_state, name)
@@ -78,10 +79,13 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
         return jobs
 
 
-def _rejected(queue: Queue, now: float) -> list[dict]:
+REJECTED_LISTED = 50
+
+
+def _rejected(queue: Queue, now: float, newest: int | None) -> list[dict]:
     """Entries moved to rejected/: kept for a person to look at, never run."""
     found = []
-    for entry in queue.rejected():
+    for entry in queue.rejected(newest=newest):
         job = entry.job
         found.append(
             {

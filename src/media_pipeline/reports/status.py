@@ -29,7 +29,8 @@ class StatusReport:
     database_exists: bool
     running_jobs: list[dict] = field(default_factory=list)
     drained: list[str] = field(default_factory=list)
-    rejected: list[dict] = field(default_factory=list)  # queue entries in rejected/
+    rejected: list[dict] = field(default_factory=list)  # the newest entries of rejected/
+    rejected_total: int = 0  # how many rejected/ holds
 
     @property
     def counts(self) -> dict[str, int]:
@@ -85,26 +86,33 @@ def running_jobs(config: Config) -> list[dict]:
         return jobs
 
 
-def rejected_entries(config: Config) -> list[dict]:
-    """What was moved to rejected/, newest last: a person should look at these."""
-    return [
-        {"name": entry.name, "job": entry.job.job_id if entry.job else None, "reason": entry.reason}
-        for entry in _rejected(config)
-    ]
+# What status shows of rejected/ (with how many it holds): 'mp jobs --state rejected'
+# lists them all; a flood of junk must not make every status read thousands of files.
+REJECTED_SHOWN = 20
 
 
-def _rejected(config: Config) -> list:
+def rejected_entries(config: Config) -> tuple[list[dict], int]:
+    """The newest entries moved to rejected/, newest last (a person should look at
+    these), and how many it holds."""
     with Queue.of(config) as queue:
-        return queue.rejected()
+        newest = queue.rejected(newest=REJECTED_SHOWN)
+        total = queue.rejected_count()
+    shown = [
+        {"name": entry.name, "job": entry.job.job_id if entry.job else None, "reason": entry.reason}
+        for entry in newest
+    ]
+    return shown, total
 
 
 def run_status(config: Config) -> StatusReport:
     jobs = running_jobs(config)
     drained = drained_workers(config)
-    rejected = rejected_entries(config)
+    rejected, rejected_total = rejected_entries(config)
     with reading_database(config) as db:
         if db is None:
-            return StatusReport([], False, running_jobs=jobs, drained=drained, rejected=rejected)
+            return StatusReport(
+                [], False, jobs, drained, rejected=rejected, rejected_total=rejected_total
+            )
         rows = list(
             db.query(
                 """
@@ -117,7 +125,7 @@ def run_status(config: Config) -> StatusReport:
                 """
             )
         )
-    return StatusReport(rows, True, running_jobs=jobs, drained=drained, rejected=rejected)
+    return StatusReport(rows, True, jobs, drained, rejected=rejected, rejected_total=rejected_total)
 
 
 def status_json(report: StatusReport) -> dict:
@@ -143,6 +151,7 @@ def status_json(report: StatusReport) -> dict:
         "running_jobs": report.running_jobs,
         "drained_workers": report.drained,
         "rejected": report.rejected,
+        "rejected_total": report.rejected_total,
     }
 
 
@@ -255,8 +264,9 @@ def format_status(report: StatusReport, color: bool = False) -> str:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
     if report.rejected:
         last = report.rejected[-1]
+        total = max(report.rejected_total, len(report.rejected))
         summary += (
-            f"\n{len(report.rejected)} queue entr{'y' if len(report.rejected) == 1 else 'ies'} "
+            f"\n{total} queue entr{'y' if total == 1 else 'ies'} "
             f"rejected (not run; 'mp jobs --state rejected'), last: "
             f"{shorten(last['reason'], 60)}"
         )
