@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import logging
 import os
 import shlex
@@ -28,6 +27,7 @@ from media_pipeline.jobs.queue import PRIORITY_LIMIT
 from media_pipeline.logs import register_secrets, setup_logging
 from media_pipeline.service_user import become_service_user, missing_account_warnings
 from media_pipeline.share import BadEntry
+from media_pipeline.text import json_text
 
 log = logging.getLogger("media_pipeline.cli")
 
@@ -69,7 +69,9 @@ def handle_errors(function: Callable) -> Callable:
 
 def _say(sentence: str) -> None:
     """The one sentence of an error: `mp: ...` on stderr, or, with --log-format json, a
-    JSON line like every other line the command wrote (a log collector reads one kind)."""
+    JSON line like every other line the command wrote (a log collector reads one kind).
+    Printable, as log lines are: an error may quote a name from the share."""
+    sentence = printable(sentence)
     if logs.json_logging():
         log.error("%s", sentence, extra={"event": "error"})
     else:
@@ -123,7 +125,7 @@ def _config(config_path: str | None, *, as_service: bool = True) -> Config:
 
 
 def _echo_json(data: dict) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 def _completion_config(ctx: click.Context) -> Config | None:

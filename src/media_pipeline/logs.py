@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from media_pipeline.items import printable
+
 # Structured fields a log call may pass in `extra=`; JSON lines carry them as keys.
 FIELDS = ("event", "item", "job", "from", "to", "worker")
 
@@ -81,24 +83,49 @@ def register_secrets(secrets: Iterable[str]) -> None:
     _registered = tuple(secret for secret in secrets if len(secret) >= MIN_SECRET_LENGTH)
 
 
+def shown_lines(text: str) -> str:
+    """A traceback's lines, each printable: its own line breaks stay (it is read as lines),
+    an escape sequence in a name it quotes does not act on the terminal."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 class TextFormatter(logging.Formatter):
+    """Each message on one line, printable: a message quotes names from the share (a
+    folder named 'x\nINFO ...' once wrote a forged log line, and an escape sequence in
+    a worker's name set the terminal's title), so every one is escaped here rather than
+    at each of the calls."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # Secrets are hidden first, as they are: escaping could change a secret's text.
+        return printable(redact(super().formatMessage(record), _registered))
+
+    def formatException(self, ei) -> str:
+        return shown_lines(redact(super().formatException(ei), _registered))
+
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record), _registered)
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line. JSON escapes the C0 controls itself, but not DEL, C1
+    (a CSI is one byte there) or direction marks: message and fields are shown as the
+    text lines show them, so a log collector's viewer is as safe as a terminal."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="seconds"),
             "level": record.levelname.lower(),
-            "message": redact(record.getMessage(), _registered),
+            "message": printable(redact(record.getMessage(), _registered)),
         }
         for name in FIELDS:
             value = record.__dict__.get(name)
             if value is not None:
-                entry[name] = redact(value, _registered) if isinstance(value, str) else value
+                entry[name] = (
+                    printable(redact(value, _registered)) if isinstance(value, str) else value
+                )
         if record.exc_info:
-            entry["traceback"] = redact(self.formatException(record.exc_info), _registered)
+            traceback = redact(self.formatException(record.exc_info), _registered)
+            entry["traceback"] = shown_lines(traceback)
         return json.dumps(entry, ensure_ascii=False)
 
 

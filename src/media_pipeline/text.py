@@ -3,6 +3,7 @@ a terminal."""
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from datetime import UTC, datetime
 
@@ -36,19 +37,47 @@ def shorten(text: str, width: int) -> str:
     return "".join(kept) + "…"
 
 
+def json_text(data: object) -> str:
+    """data as indented JSON that is safe on a terminal and still exact for a program:
+    json.dumps escapes the C0 controls, but with ensure_ascii=False (titles stay
+    readable) it writes DEL, C1 controls, direction marks and lone surrogates as they
+    are. Those are escaped as \\uXXXX too, which any JSON reader reads back as the same
+    text. Outside strings json.dumps writes only spaces and line breaks, so every other
+    character that is not printable is inside a string."""
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if text.isprintable():
+        return text
+    return "".join(
+        character if character.isprintable() or character == "\n" else _json_escape(character)
+        for character in text
+    )
+
+
+def _json_escape(character: str) -> str:
+    code = ord(character)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # beyond the BMP: a surrogate pair, as JSON writes it
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+NOT_A_TIME = "(not a time)"
+
+
 def utc_now(*, precise: bool = False) -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds" if precise else "seconds")
 
 
 def local_time(timestamp: str | None) -> str:
-    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read."""
+    """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read, or NOT_A_TIME
+    when it is none: a time read from the share (a job's claimed_at) may be any text,
+    and is not shown as it is."""
     if not timestamp:
         return ""
     try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return timestamp
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+        return datetime.fromisoformat(timestamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError):  # OverflowError: year 1 moved to a zone before it
+        return NOT_A_TIME
 
 
 def duration_text(seconds: float | None, *, short: bool = False, tenths: bool = False) -> str:

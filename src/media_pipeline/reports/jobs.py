@@ -135,7 +135,7 @@ def format_jobs(jobs: list[dict]) -> str:
                 job["state"],
                 job["kind"],
                 printable(job["item"])[:28],
-                job["worker"] or "",
+                printable(job["worker"] or ""),
                 failures,
                 duration_text(job["age_seconds"], short=True),
                 duration_text(job["heartbeat_age_seconds"], short=True),

@@ -259,7 +259,8 @@ def format_status(report: StatusReport, color: bool = False) -> str:
             else:
                 state = "no heartbeat yet" if beat is None else f"heartbeat {beat} s ago"
             shown = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
-            summary += f"\nrunning: {job['kind']} of {shown} on {job['worker']} ({state})"
+            worker = shorten(job["worker"], 24)  # a running folder's name: anyone's text
+            summary += f"\nrunning: {job['kind']} of {shown} on {worker} ({state})"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
     if report.rejected:

@@ -25,7 +25,7 @@ from media_pipeline.lookup import find_item
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
-from media_pipeline.text import duration_text, local_time
+from media_pipeline.text import NOT_A_TIME, duration_text, local_time
 
 
 def _clock(minutes: int) -> str:
@@ -74,16 +74,23 @@ def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
 
 def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     entry = RunningName.parse(name)
-    worker = entry.worker if entry else "an unknown worker"
+    # The worker's name is part of a folder's name on the share: anyone's text.
+    worker = printable(entry.worker) if entry else "an unknown worker"
     now = time.time()
     if entry is not None:
         beat, silent = queue.liveness(entry, now, config.jobs.stale_after_seconds)
     else:
         beat = silent = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
-    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE).strip()
-    if not claimed and entry is not None and entry.claimed is not None:
-        claimed = datetime.fromtimestamp(entry.claimed, UTC).isoformat()  # from its name
+    named = None  # the claim time its folder's name gives
+    if entry is not None and entry.claimed is not None:
+        named = datetime.fromtimestamp(entry.claimed, UTC).isoformat()
+    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE).strip() or named
     since = local_time(claimed) or "a time it did not write"
+    untimely = ""
+    if since == NOT_A_TIME:
+        # Anyone can write claimed_at: other text is said to be none, never shown.
+        since = local_time(named) or "a time not known"
+        untimely = "; its claimed_at is not a time"
     if silent is not None and silent > config.jobs.stale_after_seconds:
         told = f"for {duration_text(silent)}" if math.isfinite(silent) else "that can be believed"
         return (
@@ -91,7 +98,7 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
             f"{told}; the next reconcile puts it back in the queue."
         )
     beat_text = f"heartbeat {duration_text(beat)} ago" if beat is not None else "no heartbeat yet"
-    return f"Its {kind} job is running on {worker} since {since} ({beat_text})."
+    return f"Its {kind} job is running on {worker} since {since} ({beat_text}{untimely})."
 
 
 # What the next reconcile does with an item whose job has ended, by the folder it ended in.

@@ -1,0 +1,90 @@
+"""What a share writer can make people see: escape sequences and forged lines in what mp
+prints, look-alike titles at the gates, a library path through a link approved, and
+titles that a script would take for options. Each through the real `mp` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from media_pipeline.items import ItemKey
+
+MP = str(Path(sys.executable).with_name("mp"))
+
+# What a terminal acts on: ESC (OSC 52 writes the clipboard, OSC 0 the window title),
+# BEL that ends them, the one-byte C1 CSI, and a direction override.
+ACTIVE = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def mp(pipeline, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [MP, *args, "--config", str(pipeline.config_path)],
+        capture_output=True,
+        text=True,
+        errors="surrogateescape",
+        env={**os.environ, "MP_TEST_DIR": str(pipeline.root)},
+        timeout=120,
+    )
+    assert done.returncode == expect, (done.returncode, done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def quiet(text: str) -> bool:
+    """Nothing in text that acts on a terminal."""
+    return not any(character in text for character in ACTIVE)
+
+
+FORGED = ItemKey("movie", "Evil\nINFO forged line \x1b[31mred\x9b2J")
+
+
+def test_a_folder_name_cannot_forge_or_colour_a_log_line(pipeline):
+    forged = FORGED
+    pipeline.mark(forged, "1-ripped", "rip")
+    mp(pipeline, "reconcile")
+    texts = mp(pipeline, "dispatch").stderr
+    # Its job is queued now: a second item for a JSON log line.
+    other = ItemKey("movie", "Other\nINFO forged too\u202e")
+    pipeline.mark(other, "1-ripped", "rip")
+    mp(pipeline, "reconcile")
+    lines = mp(pipeline, "dispatch", "--log-format", "json").stderr
+    assert "INFO movie/Evil\\nINFO forged line \\x1b[31mred" in texts
+    assert not any(line.startswith("INFO forged") for line in texts.splitlines())
+    assert quiet(texts) and quiet(lines)
+    for line in lines.splitlines():
+        entry = json.loads(line)  # each line one object: no line was split
+        if entry.get("item", "").startswith("movie/Other"):
+            assert entry["item"] == "movie/Other\\nINFO forged too\\u202e"
+
+
+def test_a_running_folders_worker_name_and_claim_time_are_escaped(pipeline):
+    """The worker's part of running/ID.WORKER.PID.tEPOCH and claimed_at are anyone's text."""
+    forged = FORGED
+    pipeline.mark(forged, "1-ripped", "rip")
+    mp(pipeline, "reconcile")
+    mp(pipeline, "dispatch")
+    queue = pipeline.staging / ".pipeline" / "jobs"
+    [job_id] = pipeline.queue("pending")
+    worker = "\x1b]52;c;ZXZpbA==\x07\x1b]0;pwned\x07\x9b"
+    running = queue / "running" / f"{job_id}.{worker}.123.t{int(time.time())}"
+    (queue / "pending" / job_id).rename(running)
+    (running / "claimed_at").write_text("yesterday \x1b]0;title\x07\n")
+    (running / "heartbeat").touch()
+
+    jobs = mp(pipeline, "jobs").stdout
+    status = mp(pipeline, "status").stdout
+    why = mp(pipeline, "why", forged.uid).stdout
+    for shown in (jobs, status, why):
+        assert quiet(shown), shown
+        assert "\\x1b]52;c;ZXZpbA==" in shown
+    assert "yesterday" not in why and "its claimed_at is not a time" in why
+    for args in (("jobs", "--json"), ("status", "--json")):
+        text = mp(pipeline, *args).stdout
+        assert quiet(text), text
+        found = json.loads(text)  # and a program still reads the worker's name exactly
+        running_jobs = found["jobs"] if args[0] == "jobs" else found["running_jobs"]
+        assert [job["worker"] for job in running_jobs if job.get("worker")] == [worker]
