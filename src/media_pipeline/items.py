@@ -44,6 +44,16 @@ class ItemKey:
         return os.path.join(*parts)
 
 
+def taken_for_an_option(name: str) -> bool:
+    """Whether a title or disc label begins with '-': a script given it as an argument
+    ("{title}") would read it as an option ('-rf', '--delete'), so mp makes no item of
+    such a name and no worker runs a job for one."""
+    return name.startswith("-")
+
+
+OPTION_LIKE = "begins with '-', which a script given it would take for an option"
+
+
 def printable(text: str) -> str:
     """Text safe to show on one terminal line: control characters (a newline in a folder
     name, an escape sequence) are shown escaped instead of acting on the terminal."""

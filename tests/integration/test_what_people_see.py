@@ -9,9 +9,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+from conftest import signed_by_controller
+
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.spec import build_spec
 
 MP = str(Path(sys.executable).with_name("mp"))
 
@@ -88,3 +92,37 @@ def test_a_running_folders_worker_name_and_claim_time_are_escaped(pipeline):
         found = json.loads(text)  # and a program still reads the worker's name exactly
         running_jobs = found["jobs"] if args[0] == "jobs" else found["running_jobs"]
         assert [job["worker"] for job in running_jobs if job.get("worker")] == [worker]
+
+
+def test_a_title_or_disc_label_beginning_with_a_dash_is_refused_by_rip(pipeline):
+    for args, label in (
+        (("--type", "movie", "--title=-rf"), "title '-rf'"),
+        (("--type", "tv", "--title", "Show", "--disc-label=--delete"), "disc label '--delete'"),
+    ):
+        said = mp(pipeline, "rip", *args, expect=2).stderr
+        assert said == (
+            f"mp: the {label} begins with '-', which a script given it would take for an option\n"
+        )
+    assert pipeline.queue("pending") == [] and pipeline.status_json()["items"] == []
+
+
+def test_a_folder_beginning_with_a_dash_is_passed_over_and_reaches_no_script(pipeline):
+    """Chosen: reconcile never takes such a folder in (a warning each run says to rename
+    it), so no job is ever made for it; and a worker refuses a job naming one, signed
+    or not (a controller from before this rule, or a stolen key)."""
+    movie, disc = ItemKey("movie", "-rf"), ItemKey("tv", "Show", "--delete")
+    for key in (movie, disc):
+        pipeline.mark(key, "1-ripped", "rip")
+    said = mp(pipeline, "reconcile").stderr
+    assert "movies/-rf is passed over: its name begins with '-'" in said
+    assert "tv/Show/--delete is passed over: its name begins with '-'" in said
+    mp(pipeline, "dispatch")
+    assert pipeline.status_json()["items"] == [] and pipeline.queue("pending") == []
+
+    spec = build_spec(pipeline.config, "rip", movie, priority=0, now=datetime.now(UTC))
+    job = pipeline.staging / ".pipeline" / "jobs" / "pending" / spec["id"]
+    job.mkdir(parents=True)
+    (job / "spec.json").write_text(json.dumps(signed_by_controller(pipeline, spec)))
+    said = mp(pipeline, "claim", "--worker", "w1")
+    assert f"job {spec['id']} refused, nothing was run" in said.stdout + said.stderr
+    assert pipeline.runlog() == [], "no script ran"

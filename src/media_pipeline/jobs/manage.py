@@ -30,7 +30,7 @@ from media_pipeline.item_state import (
     transition_row,
     write_item_files,
 )
-from media_pipeline.items import ItemKey, printable
+from media_pipeline.items import OPTION_LIKE, ItemKey, printable, taken_for_an_option
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
@@ -110,6 +110,8 @@ def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
             )
         if "/" in value or "\0" in value or value.startswith("."):
             raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name")
+        if taken_for_an_option(value):
+            raise UsageError(f"the {label} '{printable(value)}' {OPTION_LIKE}")
     if not title.strip():
         raise UsageError("the title is empty")
     if len(title.encode("utf-8", "surrogateescape")) > MAX_TITLE_BYTES:

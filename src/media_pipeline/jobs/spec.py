@@ -16,7 +16,7 @@ from media_pipeline.destination import disc_season, proposed_destination
 from media_pipeline.disc import Drive
 from media_pipeline.file_roles import place_allowed, plain_name
 from media_pipeline.filing_place import place_problem
-from media_pipeline.items import ItemKey
+from media_pipeline.items import ItemKey, taken_for_an_option
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.share import link_in_path, relative_parts
 from media_pipeline.states import BY_KIND, JOB_KINDS
@@ -142,9 +142,17 @@ def _integer(data: dict, field: str) -> int:
 
 def folder_name(text: str) -> bool:
     """Whether text can be one item folder's name as the scanner sees them: not empty,
-    no '/', not hidden (the scanner passes over dot names; '..' would climb)."""
+    no '/', not hidden (the scanner passes over dot names; '..' would climb), not taken
+    for an option by the script it reaches as "{title}" (the scanner passes those over
+    too)."""
     fits = len(text.encode("utf-8", "surrogateescape")) <= 255  # one name on any filesystem
-    return bool(text) and fits and "/" not in text and not text.startswith(".")
+    return (
+        bool(text)
+        and fits
+        and "/" not in text
+        and not text.startswith(".")
+        and not taken_for_an_option(text)
+    )
 
 
 def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[str, str, str]:

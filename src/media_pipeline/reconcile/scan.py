@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.fsutil import check_staging_root
-from media_pipeline.items import FOLDER_TYPES, TYPE_FOLDERS, ItemKey, printable
+from media_pipeline.items import (
+    FOLDER_TYPES,
+    OPTION_LIKE,
+    TYPE_FOLDERS,
+    ItemKey,
+    printable,
+    taken_for_an_option,
+)
 from media_pipeline.markers import FolderMarkers, read_folder_markers
 from media_pipeline.share import BadEntry, Folder
 from media_pipeline.states import STAGE_FOLDERS as STAGES
@@ -89,6 +96,20 @@ def _subfolders(folder: Folder, warnings: list[str]) -> list[str]:
     return found
 
 
+def _option_like(key: ItemKey, type_path: str, warnings: list[str]) -> bool:
+    """Whether the item folder's title or disc label begins with '-': it is passed over
+    with a warning, never taken in, so no job ever gives it to a script (which would
+    read it as an option). A person renames the folder; then it is taken in."""
+    names = (key.title, key.disc_label) if key.disc_label else (key.title,)
+    if not any(taken_for_an_option(name) for name in names):
+        return False
+    warnings.append(
+        f"folder {printable(os.path.join(type_path, *names))} is passed over: its name "
+        f"{OPTION_LIKE}; rename it without the '-' to take it in"
+    )
+    return True
+
+
 class StagingWalk:
     """The items under the stage folders: listed first (folder names only), then read a
     batch at a time, so that memory holds every item's name but only one batch of
@@ -149,6 +170,8 @@ class StagingWalk:
                         continue
                     keys = [ItemKey("tv", title, disc) for disc in discs]
                 for key in keys:
+                    if _option_like(key, type_folder.path, self.warnings):
+                        continue
                     self.items[key] = self.items.get(key, 0) | bit
 
     def _read(self, key: ItemKey, stage: str) -> FolderMarkers | None:
