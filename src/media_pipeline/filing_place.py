@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 
 from media_pipeline.destination import TYPE_LIBRARY_FOLDERS, disc_season
-from media_pipeline.items import ItemKey
-from media_pipeline.share import relative_parts
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.share import link_in_path, relative_parts
 
 
 def _one_name(text: str) -> bool:
@@ -56,3 +56,16 @@ def place_problem(library_root: str, key: ItemKey, destination: str) -> str | No
     if parts[2] != season:
         return f"is not its disc's season folder, '{season}' by the disc's label"
     return None
+
+
+def link_problem(library_root: str, destination: str) -> str | None:
+    """Why a filing job could not file at destination as the library stands now, or
+    None: a step on its way is a link (or a file), which its worker refuses before the
+    script starts (jobs/spec.py, by the same link_in_path), and the item would end
+    FAILED. The gate and dispatch ask this first, so a person hears of it at the gate
+    and can make the folder real, or give another destination. Reads the library."""
+    link = link_in_path(library_root, destination)
+    if link is None:
+        return None
+    shown = printable(link)
+    return f"goes through {shown}, which is a link or not a folder (no filing job runs through one)"

@@ -235,3 +235,31 @@ def test_the_files_roles_are_changed_at_the_prompt_and_kept_with_the_decision(
         ],
         "first_episode": 4,
     }
+
+
+def test_a_destination_through_a_link_is_refused_at_the_prompt(pipeline, terminal_for):
+    """The worker refuses to file through a link; so does the gate, while the person is
+    there to make the folder real or give another destination (not after the job failed)."""
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.mark(movie, "3-transcoded", "transcode")
+    pipeline.mp("reconcile")
+    elsewhere = pipeline.root / "elsewhere"
+    elsewhere.mkdir()
+    (pipeline.root / "library" / "Movies").symlink_to(elsewhere, target_is_directory=True)
+
+    terminal = terminal_for("approve")
+    terminal.wait_for("Decision:")
+    terminal.keys("Enter")  # Approve
+    terminal.wait_for("Edition")
+    terminal.keys("Enter")  # none
+    terminal.wait_for("Library destination")
+    terminal.keys("Enter")  # as proposed
+    screen = terminal.wait_for("which is a link or not a folder")
+    assert "library/Movies, which is a link" in screen
+    terminal.wait_for_after("which is a link or not a folder", "Library destination")
+    terminal.keys("C-c")  # back out: the item stays pending
+    screen = terminal.wait_for("EXIT-")
+    assert "0 approved, 0 rejected, 1 skipped" in screen and "EXIT-0" in screen
+    assert decision(pipeline, movie, "3-transcoded", "filebot_confirm") == {}
+    assert not list(elsewhere.iterdir())

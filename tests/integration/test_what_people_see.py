@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conftest import signed_by_controller
+from hostile import HONEST, at_the_filing_gate
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.spec import build_spec
@@ -126,3 +127,34 @@ def test_a_folder_beginning_with_a_dash_is_passed_over_and_reaches_no_script(pip
     said = mp(pipeline, "claim", "--worker", "w1")
     assert f"job {spec['id']} refused, nothing was run" in said.stdout + said.stderr
     assert pipeline.runlog() == [], "no script ran"
+
+
+def test_a_library_path_through_a_link_is_refused_at_the_gate_not_at_claim(pipeline, decoy):
+    """library/Movies is a link to a folder outside the roots: the worker refuses to file
+    through it, so the gate refuses to approve it, and the item waits there rather than
+    end FAILED; a link put there after the approval is caught by dispatch."""
+    at_the_filing_gate(pipeline)
+    movies = pipeline.root / "library" / "Movies"
+    movies.symlink_to(decoy / "home", target_is_directory=True)
+    said = mp(pipeline, "approve", HONEST.uid, "--yes", expect=2).stderr
+    assert said.startswith("mp: destination '") and said.count("\n") == 1, said
+    assert f"goes through {movies}, which is a link or not a folder" in said
+    typed = "Movies/Heat (1995)/Heat (1995).mkv"
+    said = mp(pipeline, "approve", HONEST.uid, "--yes", "--destination", typed, expect=2).stderr
+    assert f"goes through {movies}, which is a link" in said
+    assert [a["gate"] for a in pending_approvals(pipeline)] == ["filebot_confirm"]
+
+    movies.unlink()
+    movies.mkdir()
+    mp(pipeline, "approve", HONEST.uid, "--yes")
+    movies.rename(pipeline.root / "library" / "Movies.old")
+    movies.symlink_to(decoy / "home", target_is_directory=True)
+    said = mp(pipeline, "dispatch").stdout
+    asks_again = "(no filing job runs through one); not dispatched, filebot_confirm asks again"
+    assert f"{movies}, which is a link or not a folder {asks_again}" in said
+    assert pipeline.queue("pending") == []
+    assert pipeline.status_json()["items"][0]["state"] == "TRANSCODED"
+
+
+def pending_approvals(pipeline) -> list[dict]:
+    return json.loads(mp(pipeline, "approve", "--list", "--json").stdout)["approvals"]

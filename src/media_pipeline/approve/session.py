@@ -29,7 +29,7 @@ from media_pipeline.destination import (
 )
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
-from media_pipeline.filing_place import place_problem
+from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.gates import destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
@@ -199,7 +199,18 @@ def check_destination(config: Config, destination: str, key: ItemKey) -> str:
         raise UsageError(f"a movie's destination is a file, not the folder '{destination}'")
     if (problem := place_problem(config.library_root, key, path)) is not None:
         raise UsageError(f"destination '{printable(destination)}' {problem}")
+    check_filing_through(config, path)
     return path
+
+
+def check_filing_through(config: Config, destination: str) -> None:
+    """UsageError if the filing job's worker would refuse destination for a link on its
+    way (the item would end FAILED after the person approved it)."""
+    if (problem := link_problem(config.library_root, destination)) is not None:
+        raise UsageError(
+            f"destination '{printable(destination)}' {problem}; make it a real folder, or "
+            "give another destination"
+        )
 
 
 def record_decision(
@@ -320,6 +331,9 @@ def decide(
         destination = check_destination(config, destination, ItemKey.of(approval.item))
     if year is not None or edition is not None:
         destination = _typed_details(approval, destination, year, edition, approved=approved)
+    if approved and approval.gate == "filebot_confirm":
+        # The proposed destination too: the library may have changed since it was shown.
+        check_filing_through(config, destination or approval.prompt.get("destination") or "")
     roles = None
     if files is not None or first_episode is not None:
         with reading_database(config) as db:

@@ -15,7 +15,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.filing import settle_filing
-from media_pipeline.filing_place import place_problem
+from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.gates import approved_destinations, supersede_decisions
 from media_pipeline.identity import ensure_share
@@ -60,13 +60,14 @@ def _plan(config: Config, db: Database | None, queue: Queue):
             destination = approved[(row["uid"], gate)]
             problem = (
                 place_problem(config.library_root, ItemKey.of(row), destination)
+                or link_problem(config.library_root, destination)
                 if destination
                 else None
             )
             if problem:
                 # Not one a person could approve now (library_root changed since, a shape
-                # the gate took before, or the database was edited): ask again rather than
-                # queue a job its worker refuses.
+                # the gate took before, a link put in the library since, or the database
+                # was edited): ask again rather than queue a job its worker refuses.
                 refused.append((row, gate, destination, problem))
                 continue
         filing = None
