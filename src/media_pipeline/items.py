@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass
 
 # item type -> the folder that holds that type inside each stage.
@@ -42,6 +43,15 @@ class ItemKey:
         if self.disc_label:
             parts.append(self.disc_label)
         return os.path.join(*parts)
+
+
+def normal_name(text: str) -> str:
+    """A title or disc label in its one Unicode form, NFC. 'Amélie' typed on one host
+    and copied from a Mac on another are the same letters in two forms (é, or e and a
+    combining accent): told apart, they were two items with one name at the gate. The
+    key, and so the uid, is of this form; a folder's name in another form is renamed to
+    it when the item is taken in (reconcile/scan.py)."""
+    return unicodedata.normalize("NFC", text)
 
 
 def taken_for_an_option(name: str) -> bool:

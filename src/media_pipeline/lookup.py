@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from media_pipeline.errors import UsageError
-from media_pipeline.items import ItemKey, printable
+from media_pipeline.items import ItemKey, normal_name, printable
 
 UID_LENGTH = 12  # ItemKey.uid
 
@@ -22,7 +22,8 @@ def find_item(db: Database, text: str) -> dict:
             raise UsageError(
                 f"item '{printable(text)}' must start with movie/ or tv/ (type/title/disc label)"
             )
-        key = ItemKey(item_type, title, disc_label)
+        # Typed in either Unicode form (a Mac's terminal sends é as e and an accent).
+        key = ItemKey(item_type, normal_name(title), normal_name(disc_label))
         rows = list(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]))
     else:
         text = text.strip()

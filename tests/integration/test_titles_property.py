@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -45,10 +46,12 @@ HOSTILE_PIECES = st.sampled_from(
 
 
 def _usable(name: str) -> bool:
-    """A name reconcile takes in: not hidden, and not one a script would take for an
-    option (passed over with a warning: test_what_people_see.py)."""
+    """A name reconcile takes in as it is: not hidden, not one a script would take for
+    an option (passed over with a warning), and in NFC (another form is renamed to it):
+    test_what_people_see.py has those."""
     return (
         bool(name)
+        and unicodedata.is_normalized("NFC", name)
         and not name.startswith(".")
         and not name.startswith("-")
         and "/" not in name

@@ -158,3 +158,50 @@ def test_a_library_path_through_a_link_is_refused_at_the_gate_not_at_claim(pipel
 
 def pending_approvals(pipeline) -> list[dict]:
     return json.loads(mp(pipeline, "approve", "--list", "--json").stdout)["approvals"]
+
+
+NFC, NFD = "Am\u00e9lie (2001)", "Ame\u0301lie (2001)"  # the same letters, two forms
+
+
+def test_a_title_in_another_unicode_form_is_the_same_item(pipeline):
+    """A folder copied from a Mac names é as e and an accent (NFD): it is taken in as the
+    NFC title, with that title's uid, and renamed so that every stage's folder and every
+    job's paths are the key's; a script gets folders that are there."""
+    pipeline.mark(ItemKey("movie", NFD), "1-ripped", "rip")
+    said = mp(pipeline, "reconcile", "--dry-run").stdout
+    assert "would: rename " in said and "to its NFC form, movie/" + NFC in said
+    assert (pipeline.staging / "1-ripped" / "movies" / NFD).is_dir(), "a dry run renames nothing"
+
+    mp(pipeline, "reconcile")
+    [item] = pipeline.status_json()["items"]
+    assert (item["title"], item["uid"]) == (NFC, ItemKey("movie", NFC).uid)
+    assert os.listdir(pipeline.staging / "1-ripped" / "movies") == [NFC]
+    assert item["folder_path"] == str(pipeline.staging / "1-ripped" / "movies" / NFC)
+    mp(pipeline, "dispatch")
+    mp(pipeline, "claim", "--worker", "w1")
+    mp(pipeline, "reconcile")
+    assert pipeline.status_json()["items"][0]["state"] == "REMUXED"
+    assert mp(pipeline, "why", f"movie/{NFD}").stdout.startswith(f"movie/{NFC}: ")
+    # Typed in NFD too, a title is the NFC one's.
+    mp(pipeline, "rip", "--type", "tv", "--title", "Cafe\u0301", "--disc-label", "S01 Disc1")
+    assert ("tv", "Caf\u00e9") in {(i["type"], i["title"]) for i in pipeline.status_json()["items"]}
+
+
+def test_two_folders_of_one_title_in_two_forms_are_one_item_at_the_gate(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    for title in (NFC, NFD):
+        pipeline.mark(ItemKey("movie", title), "2-remuxed", "remux")
+    show = ItemKey("tv", "Caf\u00e9 Society", "S01 Disc1")
+    pipeline.mark(show, "2-remuxed", "remux")
+    pipeline.mark(ItemKey("tv", "Cafe\u0301 Society", "S01 Disc2"), "2-remuxed", "remux")
+    said = mp(pipeline, "reconcile").stderr
+    assert f"movies/{NFD} is passed over: another folder there has the same name" in said
+    names = sorted(a["item"]["title"] + "/" + a["item"]["disc_label"] for a in pending(pipeline))
+    assert names == [f"{NFC}/", "Caf\u00e9 Society/S01 Disc1", "Caf\u00e9 Society/S01 Disc2"]
+    shows = pipeline.staging / "2-remuxed" / "tv"
+    assert sorted(os.listdir(shows / "Caf\u00e9 Society")) == ["S01 Disc1", "S01 Disc2"]
+    assert os.listdir(shows / "Cafe\u0301 Society") == [], "left, empty: mp made not it"
+
+
+def pending(pipeline) -> list[dict]:
+    return json.loads(mp(pipeline, "approve", "--list", "--json").stdout)["approvals"]

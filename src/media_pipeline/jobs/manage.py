@@ -30,7 +30,13 @@ from media_pipeline.item_state import (
     transition_row,
     write_item_files,
 )
-from media_pipeline.items import OPTION_LIKE, ItemKey, printable, taken_for_an_option
+from media_pipeline.items import (
+    OPTION_LIKE,
+    ItemKey,
+    normal_name,
+    printable,
+    taken_for_an_option,
+)
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
@@ -100,6 +106,7 @@ MAX_TITLE_BYTES = 180
 
 
 def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
+    title, disc_label = normal_name(title), normal_name(disc_label)
     for label, value in (("title", title), ("disc label", disc_label)):
         # isprintable() is False for control characters and for the surrogates that
         # stand for bytes that are not UTF-8 (a title typed as $'\xff').

@@ -260,6 +260,11 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     notes: dict[tuple[str, str], str] = {}  # for the prompts of gates that ask again
     trusted = _signed_by_this_controller(config)
     for batch in walk.batches(BATCH_SIZE):
+        for renamed in walk.rename_to_normal(batch, dry_run=dry_run):
+            if dry_run:
+                result.changes.append(renamed)
+            else:
+                log.info("%s", renamed, extra={"event": "renamed"})
         rows = rows_by(db, "media_items", "uid", [key.uid for key in batch]) if known else {}
         restoring = [key for key in batch if key.uid not in rows]
         history = last_recorded_states(db, restoring) if db is not None and restoring else {}

@@ -1,6 +1,8 @@
 """Walk the stage folders under staging_root and read every item's markers.
 
-Reads only; the one place reconcile learns what the filesystem says. One `scandir` per
+Reads only, but for one change that a real run asks for: an item folder whose name is
+not in NFC is renamed to it (rename_to_normal). The one place reconcile learns what the
+filesystem says. One `scandir` per
 folder and one per item's `.pipeline/`, so a no-op reconcile costs about a bare walk.
 """
 
@@ -18,6 +20,7 @@ from media_pipeline.items import (
     OPTION_LIKE,
     TYPE_FOLDERS,
     ItemKey,
+    normal_name,
     printable,
     taken_for_an_option,
 )
@@ -96,6 +99,40 @@ def _subfolders(folder: Folder, warnings: list[str]) -> list[str]:
     return found
 
 
+def _names(key: ItemKey) -> tuple[str, ...]:
+    """The folder names below the type folder that the key gives."""
+    return (key.title, key.disc_label) if key.disc_label else (key.title,)
+
+
+def _rename_item_folder(
+    type_folder: Folder, names: tuple[str, ...], normal: tuple[str, ...]
+) -> str | None:
+    """Rename the item folder at names (below type_folder) to normal; a sentence when it
+    was not, and why."""
+    source = type_folder.walk(*names[:-1])
+    try:
+        target = type_folder.walk(*normal[:-1], create=True)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        there = target.lstat(normal[-1])
+        here = source.lstat(names[-1])
+        if here is None:
+            return None  # moved on meanwhile: the next run sees where
+        if there is not None and (there.st_dev, there.st_ino) != (here.st_dev, here.st_ino):
+            return (
+                f"folder {printable(os.path.join(source.path, names[-1]))} is not renamed to "
+                f"its NFC form: {printable(os.path.join(target.path, normal[-1]))} is there"
+            )
+        if there is None:  # else the filesystem holds one name for both forms already
+            source.rename(names[-1], target, normal[-1])
+        return None
+    finally:
+        source.close()
+        target.close()
+
+
 def _option_like(key: ItemKey, type_path: str, warnings: list[str]) -> bool:
     """Whether the item folder's title or disc label begins with '-': it is passed over
     with a warning, never taken in, so no job ever gives it to a script (which would
@@ -129,6 +166,9 @@ class StagingWalk:
         self.stages_present: list[str] = []
         # Each item and the stage folders it has, as bits in STAGES order.
         self.items: dict[ItemKey, int] = {}
+        # (item, stage) -> its folder's names on disk, where they are not its key's (not
+        # in NFC): few, so this is not a second copy of every name.
+        self._disk_names: dict[tuple[ItemKey, str], tuple[str, ...]] = {}
         # (stage, type folder) -> that folder, open for the batches.
         self._type_folders: dict[tuple[str, str], Folder] = {}
         with self._share_errors():
@@ -161,26 +201,45 @@ class StagingWalk:
             self._type_folders[stage, type_name] = type_folder
             for title in _subfolders(type_folder, self.warnings):
                 if item_type == "movie":
-                    keys = [ItemKey("movie", title)]
+                    found: list[tuple[str, ...]] = [(title,)]
                 else:
                     try:
                         with type_folder.child(title) as show:
                             discs = _subfolders(show, self.warnings)
                     except (FileNotFoundError, BadEntry):
                         continue
-                    keys = [ItemKey("tv", title, disc) for disc in discs]
-                for key in keys:
-                    if _option_like(key, type_folder.path, self.warnings):
-                        continue
-                    self.items[key] = self.items.get(key, 0) | bit
+                    found = [(title, disc) for disc in discs]
+                for names in found:
+                    key = ItemKey(item_type, *(normal_name(name) for name in names))
+                    if not _option_like(key, type_folder.path, self.warnings):
+                        self._add(key, stage, bit, names, type_folder.path)
+
+    def _add(self, key: ItemKey, stage: str, bit: int, names: tuple[str, ...], where: str):
+        """One item folder, by its names on disk; its key is of their NFC form. Of two
+        folders in one stage whose names differ only in form, the one in NFC is the
+        item's and the other is passed over (mp never merges folders)."""
+        normal = _names(key)
+        if self.items.get(key, 0) & bit:
+            other = names
+            if names == normal:  # this one is the item's; the one seen first is not
+                other = self._disk_names.pop((key, stage), normal)
+            self.warnings.append(
+                f"folder {printable(os.path.join(where, *other))} is passed over: another "
+                f"folder there has the same name in another Unicode form (NFC); move what "
+                "it holds into that one, or rename it"
+            )
+            return
+        if names != normal:
+            self._disk_names[key, stage] = names
+        self.items[key] = self.items.get(key, 0) | bit
 
     def _read(self, key: ItemKey, stage: str) -> FolderMarkers | None:
         """One item folder's markers; None when it is gone or not safe to read."""
-        path = key.folder(self.root, stage)
         type_folder = self._type_folders.get((stage, TYPE_FOLDERS[key.type]))
         if type_folder is None:
             return None
-        names = (key.title, key.disc_label) if key.disc_label else (key.title,)
+        names = self._disk_names.get((key, stage), _names(key))
+        path = os.path.join(type_folder.path, *names)
         try:
             with type_folder.walk(*names) as item:
                 markers = read_folder_markers(item, path)
@@ -207,6 +266,40 @@ class StagingWalk:
                     if item.folders:
                         batch[key] = item
             yield batch
+
+    def rename_to_normal(self, batch: dict[ItemKey, ScannedItem], *, dry_run: bool) -> list[str]:
+        """Rename the batch's item folders whose names are not in NFC to that form, so that
+        the key names the folder in every stage (a job's folders are made from the key).
+        Only a folder holding a `.done` marker: its script has ended (the markers are its
+        last lines), and none is writing into it by its old name. Returns what was done,
+        or with dry_run what would be. A tv disc moves into its show's folder of the NFC
+        name (made if absent); the old show folder is left, as mp deletes only what it
+        made."""
+        done = []
+        for key, item in batch.items():
+            for stage, markers in item.folders.items():
+                names = self._disk_names.get((key, stage))
+                if names is None or not markers.done:
+                    continue
+                type_folder = self._type_folders[stage, TYPE_FOLDERS[key.type]]
+                said = f"{printable(markers.folder)} to its NFC form, {printable(key.name)}"
+                if dry_run:
+                    done.append(f"rename {said}")
+                    continue
+                try:
+                    moved = _rename_item_folder(type_folder, names, _names(key))
+                except (OSError, BadEntry) as error:
+                    # One folder that cannot be renamed (a permission, a link put in
+                    # meanwhile) stops nothing else; a share gone is seen by
+                    # check_unchanged, next.
+                    moved = f"{printable(str(error))}; {printable(markers.folder)} not renamed"
+                if moved is not None:
+                    self.warnings.append(moved)
+                    continue
+                del self._disk_names[key, stage]
+                markers.folder = key.folder(self.root, stage)
+                done.append(f"renamed {said}")
+        return done
 
     def check_unchanged(self) -> None:
         """A folder that vanishes during the walk is an item a script moved, and passed
