@@ -38,7 +38,7 @@ from media_pipeline.share import parse_json_object, relative_parts
 from media_pipeline.signing import decision_key, verifies
 from media_pipeline.states import GATE_STAGES, GATE_STATES
 from media_pipeline.store import in_slices
-from media_pipeline.text import utc_now
+from media_pipeline.text import mixed_scripts, utc_now
 
 if TYPE_CHECKING:
     from media_pipeline.reconcile.scan import ScannedItem
@@ -116,6 +116,8 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
         "a newline); rename it in staging, then 'mp retry --ask-again' if it was decided"
         for name in unplain_media(listed)
     ]
+    if (look_alike := mixed_scripts(f"{key.title} {key.disc_label}")) is not None:
+        prompt["notes"].insert(0, look_alike)
     item = {"uid": key.uid, "type": key.type}
     earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
     prompt["media"] = names

@@ -22,6 +22,32 @@ def display_width(text: str) -> int:
     return width
 
 
+# Scripts whose letters look like Latin ones: 'Mаtrix' with a Cyrillic а shows as
+# 'Matrix' and is another item.
+LOOK_ALIKE_SCRIPTS = ("CYRILLIC", "GREEK")
+
+
+def mixed_scripts(text: str) -> str | None:
+    """A note for a person when text mixes Latin letters with Cyrillic or Greek ones
+    (look-alikes that make two items look like one), naming the letters that are not
+    Latin; None otherwise. Text in one script alone is any title (a Russian film)."""
+    scripts: dict[str, list[str]] = {}
+    for character in text:
+        if character.isalpha():
+            script = unicodedata.name(character, "").split(" ")[0]
+            scripts.setdefault(script, []).append(character)
+    others = [script for script in LOOK_ALIKE_SCRIPTS if script in scripts]
+    if "LATIN" not in scripts or not others:
+        return None
+    letters = [ch for script in others for ch in dict.fromkeys(scripts[script])][:6]
+    shown = ", ".join(f"'{ch}' U+{ord(ch):04X}" for ch in letters)
+    kinds = " and ".join(script.title() for script in others)
+    return (
+        f"its name mixes Latin letters with {kinds} ones ({shown}): it may look like "
+        "another title and is not the same"
+    )
+
+
 def shorten(text: str, width: int) -> str:
     """printable(text), cut with an ellipsis to at most width columns."""
     text = printable(text)

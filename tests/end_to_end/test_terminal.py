@@ -263,3 +263,15 @@ def test_a_destination_through_a_link_is_refused_at_the_prompt(pipeline, termina
     assert "0 approved, 0 rejected, 1 skipped" in screen and "EXIT-0" in screen
     assert decision(pipeline, movie, "3-transcoded", "filebot_confirm") == {}
     assert not list(elsewhere.iterdir())
+
+
+def test_a_title_with_look_alike_letters_is_pointed_out_at_the_prompt(pipeline, terminal_for):
+    """'Mаtrix' with a Cyrillic а shows as 'Matrix': the prompt says so, naming the letter."""
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    pipeline.mark(ItemKey("movie", "M\u0430trix (1999)"), "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+    terminal = terminal_for("approve")
+    screen = terminal.wait_for("Decision:")
+    assert "note: its name mixes Latin letters with Cyrillic ones ('\u0430' U+0430)" in screen
+    terminal.keys("Down", "Down", "Down", "Enter")  # Skip
+    assert "EXIT-0" in terminal.wait_for("EXIT-")

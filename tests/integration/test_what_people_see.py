@@ -203,5 +203,20 @@ def test_two_folders_of_one_title_in_two_forms_are_one_item_at_the_gate(pipeline
     assert os.listdir(shows / "Cafe\u0301 Society") == [], "left, empty: mp made not it"
 
 
+def test_a_title_mixing_latin_and_cyrillic_letters_is_pointed_out(pipeline):
+    pipeline.write_pipeline_config(gates=["remux_review"])
+    for title in ("Matrix (1999)", "M\u0430trix (1999)"):  # the second a is Cyrillic
+        pipeline.mark(ItemKey("movie", title), "2-remuxed", "remux")
+    mp(pipeline, "reconcile")
+    notes = {a["item"]["title"]: a["prompt"]["notes"] for a in pending(pipeline)}
+    warning = "its name mixes Latin letters with Cyrillic ones ('\u0430' U+0430)"
+    assert notes["M\u0430trix (1999)"][0].startswith(warning)
+    assert not any("mixes" in note for note in notes["Matrix (1999)"])
+    look_alike = ItemKey("movie", "M\u0430trix (1999)")
+    assert f"Note: {warning}" in mp(pipeline, "why", look_alike.uid).stdout
+    said = "look-alike letters (Latin with Cyrillic/Greek) in: movie/M\u0430trix (1999)"
+    assert said in mp(pipeline, "status").stdout
+
+
 def pending(pipeline) -> list[dict]:
     return json.loads(mp(pipeline, "approve", "--list", "--json").stdout)["approvals"]

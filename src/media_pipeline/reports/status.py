@@ -17,7 +17,7 @@ from media_pipeline.jobs.queue import Queue
 from media_pipeline.seasons import recorded_range, season_of
 from media_pipeline.states import DISPLAY_ORDER
 from media_pipeline.store import reading_database
-from media_pipeline.text import display_width, local_time, shorten
+from media_pipeline.text import display_width, local_time, mixed_scripts, shorten
 
 SCREEN_WIDTH = 80
 NOTE_WIDTH = 24
@@ -261,6 +261,14 @@ def format_status(report: StatusReport, color: bool = False) -> str:
             shown = shorten(names.get(job["item_uid"], job["item_uid"]), 36)
             worker = shorten(job["worker"], 24)  # a running folder's name: anyone's text
             summary += f"\nrunning: {job['kind']} of {shown} on {worker} ({state})"
+    look_alike = [
+        item for item in report.items if mixed_scripts(f"{item['title']} {item['disc_label']}")
+    ]
+    if look_alike:
+        # Two titles that look the same may be one with a Cyrillic or Greek look-alike.
+        shown = ", ".join(shorten(item_name(item), 30) for item in look_alike[:3])
+        more = f" and {len(look_alike) - 3} more" if len(look_alike) > 3 else ""
+        summary += f"\nlook-alike letters (Latin with Cyrillic/Greek) in: {shown}{more}"
     if report.missing:
         summary += f"\n{len(report.missing)} item(s) MISSING: their folders vanished from staging"
     if report.rejected:

@@ -25,7 +25,7 @@ from media_pipeline.lookup import find_item
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
-from media_pipeline.text import NOT_A_TIME, duration_text, local_time
+from media_pipeline.text import NOT_A_TIME, duration_text, local_time, mixed_scripts
 
 
 def _clock(minutes: int) -> str:
@@ -212,4 +212,7 @@ def run_why(config: Config, item_text: str) -> str:
             waits = settled.reason if isinstance(settled, Waiting) else None
     with Queue.of(config) as queue:
         explained = explain(config, item, approvals, queue, waits)
-        return f"{printable(item_name(item))}: {explained}"
+    look_alike = mixed_scripts(f"{item['title']} {item['disc_label']}")
+    if look_alike is not None:
+        explained += f" Note: {look_alike}."
+    return f"{printable(item_name(item))}: {explained}"
