@@ -161,13 +161,37 @@ def absolute_path(value: Any, key: str, problems: list[str]) -> str | None:
     if not isinstance(value, str) or not value.strip():
         problems.append(f"key '{key}' must be a path, not {_type_name(value)}")
         return None
-    if "\0" in value:
-        problems.append(f"key '{key}' holds a NUL character")
+    if unwritable_in_unit(value):
+        # A newline in a root would start a line of its own in the systemd units
+        # (ExecStartPre=+... runs as root); no quoting holds it in every setting.
+        problems.append(
+            f"key '{key}' holds a control character (a newline, a tab, an escape): "
+            f"{value!r}; a path with one cannot be written safely into a systemd unit, "
+            "rename the folder"
+        )
         return None
     if not os.path.isabs(value):
-        problems.append(f"key '{key}' must be an absolute path, got '{value}'")
+        problems.append(f"key '{key}' must be an absolute path, got {value!r}")
         return None
     return os.path.normpath(value)
+
+
+# C0 and C1 control characters and DEL (NUL included).
+_UNWRITABLE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def unwritable_in_unit(text: str) -> bool:
+    """Whether text cannot be written safely into a systemd unit, quoted or not."""
+    return _UNWRITABLE_IN_UNIT.search(text) is not None or not _encodable(text)
+
+
+def _encodable(text: str) -> bool:
+    # A lone surrogate ("\ud800" in YAML) has no bytes: no file name, no unit line.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def positive_int(value: Any, key: str, problems: list[str]) -> int | None:

@@ -11,12 +11,13 @@ another host writes over NFS.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from media_pipeline.config import Config, UnitSettings, host_name
+from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in_unit
 from media_pipeline.errors import UsageError
 
 # (unit name, what it does, command, seconds between runs)
@@ -56,9 +57,18 @@ class UnitPaths:
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
+    mp = mp or installed_mp()
+    config_path = os.path.abspath(config.source)
+    # The config's own paths were checked when it was read; these two were not.
+    for what, path in (("the 'mp' command", mp), ("the config file", config_path)):
+        if unwritable_in_unit(path):
+            raise UsageError(
+                f"the path of {what}, {path!r}, holds a control character and cannot be "
+                "written safely into a systemd unit; move it to a path without one"
+            )
     return UnitPaths(
-        mp=mp or installed_mp(),
-        config=os.path.abspath(config.source),
+        mp=mp,
+        config=config_path,
         staging_root=config.staging_root,
         library_root=config.library_root,
         queue_dir=config.queue_dir,
@@ -125,6 +135,36 @@ CLAIM_HARDENING = (
 )
 
 
+# What makes a word need quotes in a unit: systemd splits these settings at whitespace
+# and takes quotes and backslashes as syntax (systemd.syntax(7), QUOTING).
+_NEEDS_QUOTES = re.compile(r"[\s\"'\\]")
+
+
+def unit_word(text: str) -> str:
+    """text as one word of a unit setting, whatever it holds (but control characters,
+    which the config refuses): '%' doubled, since systemd expands specifiers (%h, %i)
+    inside quotes too; in double quotes, with backslash and double quote escaped, when
+    it holds a space, a quote or a backslash. A root of '/mnt/My Media' unquoted in
+    ReadWritePaths= would be two paths, neither of them the root."""
+    text = text.replace("%", "%%")
+    if _NEEDS_QUOTES.search(text):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text
+
+
+def command_word(text: str) -> str:
+    """text as one word of an Exec*= command line: a unit word whose '$' stays itself
+    ('$NAME' there is an environment variable; '$$' is a '$')."""
+    return unit_word(text.replace("$", "$$"))
+
+
+def _writable(path: str) -> str:
+    """A ReadWritePaths= word for a path from the config. '-' (inside the quotes, where
+    systemd looks for it): a path missing on this host is skipped rather than failing
+    the start."""
+    return unit_word("-" + path)
+
+
 def _hardening(
     paths: UnitPaths, writes: list[str], user: bool, extra: tuple[str, ...]
 ) -> list[str]:
@@ -137,8 +177,7 @@ def _hardening(
         "# Drop a line here (or add a path) if your scripts need more.",
         f"User={paths.user}",
         f"Group={paths.group}",
-        # '-': a path missing on this host is skipped rather than failing the start.
-        "ReadWritePaths=" + " ".join(f"-{path}" for path in dict.fromkeys(writes)),
+        "ReadWritePaths=" + " ".join(dict.fromkeys(writes)),
         *HARDENING,
         *extra,
     ]
@@ -158,14 +197,14 @@ def _service(
         "[Unit]",
         f"Description=media-pipeline: {description}",
         f"Documentation={DOCUMENTATION}",
-        f"RequiresMountsFor={paths.staging_root}",
+        f"RequiresMountsFor={unit_word(paths.staging_root)}",
         "After=network-online.target remote-fs.target",
         "Wants=network-online.target",
         "",
         "[Service]",
         "Type=oneshot",
-        f"Environment=MP_CONFIG={paths.config}",
-        f"ExecStart={paths.mp} {command} --config {paths.config}",
+        "Environment=" + unit_word(f"MP_CONFIG={paths.config}"),
+        f"ExecStart={command_word(paths.mp)} {command} --config {command_word(paths.config)}",
         f"SyslogIdentifier={identifier}",
         *extra,
         *_hardening(paths, writes, user, hardening),
@@ -228,9 +267,11 @@ def render_units(
     units = {}
     for worker in transcoders:
         units[f"mp-claim@{worker}.service.d/50-priority.conf"] = _priority(settings)
-    controller_writes = [paths.staging_root, paths.queue_dir, paths.database_folder]
+    controller_writes = [
+        _writable(path) for path in (paths.staging_root, paths.queue_dir, paths.database_folder)
+    ]
     if paths.status_folder:
-        controller_writes.append(paths.status_folder)
+        controller_writes.append(_writable(paths.status_folder))
     for name, what, command, every in CONTROLLER_UNITS:
         units[f"{name}.service"] = _service(
             what,
@@ -246,11 +287,9 @@ def render_units(
     name, what, command, every = CLAIM_UNIT
     # makemkvcon keeps its settings and key in ~/.MakeMKV on the ripper.
     claim_writes = [
-        paths.staging_root,
-        paths.queue_dir,
-        paths.library_root,
-        "/run/lock",
-        "%h/.MakeMKV",
+        *map(_writable, (paths.staging_root, paths.queue_dir, paths.library_root)),
+        "-/run/lock",
+        "-%h/.MakeMKV",  # a specifier: the service user's home
     ]
     units[f"{name}.service"] = _service(
         what, command, "mp-claim-%i", paths, claim_writes, user, RUNTIME_FOLDER, CLAIM_HARDENING
@@ -262,7 +301,7 @@ def render_units(
         "rip --device /dev/%i" + (f" --worker {ripper}" if ripper else ""),
         "mp-rip-%i",
         paths,
-        [paths.staging_root, paths.queue_dir, paths.database_folder],
+        [_writable(path) for path in (paths.staging_root, paths.queue_dir, paths.database_folder)],
         user,
         RUNTIME_FOLDER,
         CLAIM_HARDENING,

@@ -1,0 +1,195 @@
+"""The configuration as a hostile review tried it (issue 23, "Configuration"): paths
+that would rewrite the systemd units, local files reached through the share, a config
+anyone may rewrite or read, notification URLs in log lines, and the units' umask.
+
+Real config files under tmp_path, `mp` as a real subprocess, and where a unit's meaning
+is the question, a real systemd (a user manager in namespaces of its own, DESIGN
+section 11) reading the units back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from systemd_hosts import Hosts, cannot_run
+
+from media_pipeline.setup.timers import UnitPaths, render_units
+
+
+def mp_script() -> str:
+    return str(Path(sys.executable).with_name("mp"))
+
+
+def run_mp(*args: str, env: dict | None = None, umask: int = 0o022):
+    return subprocess.run(
+        [mp_script(), *args],
+        capture_output=True,
+        text=True,
+        umask=umask,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def write_config(path: Path, **settings) -> Path:
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+def one_error(run: subprocess.CompletedProcess, code: int) -> str:
+    """The one sentence a refused command says, after checking it said only that."""
+    assert run.returncode == code, (run.returncode, run.stdout, run.stderr)
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+    return run.stderr
+
+
+# ---------------------------------------------------------------------------
+# Paths in the systemd units.
+
+INJECTED = "/srv/staging\nExecStartPre=+/bin/sh -c 'id > /tmp/owned'"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("staging_root", INJECTED),
+        ("library_root", "/srv/library\tX"),
+        ("database", "/var/lib/mp\x1b]0;title\x07/state.db"),
+        ("queue_dir", "/srv/staging/jobs\r"),
+        ("status_page", "/var/www/\x85page.html"),
+    ],
+)
+def test_a_path_with_a_control_character_is_refused_and_no_unit_is_written(tmp_path, key, value):
+    settings = {"staging_root": "/srv/staging", "library_root": "/srv/library", key: value}
+    config = write_config(tmp_path / "config.yaml", **settings)
+    validate = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    assert validate.startswith(f"mp: {config}: key '{key}' holds a control character")
+    assert "cannot be written safely into a systemd unit" in validate
+    assert value not in validate, "the value is shown escaped, never as it is"
+    units = tmp_path / "units"
+    install = run_mp("timers", "install", "--dest", str(units), "--config", str(config))
+    assert one_error(install, 2) == validate
+    assert not units.exists()
+
+
+def test_a_config_file_whose_own_path_holds_a_newline_gets_no_units(tmp_path):
+    folder = tmp_path / "etc\nExecStartPre=+"
+    folder.mkdir()
+    config = write_config(
+        folder / "config.yaml", staging_root="/srv/staging", library_root="/srv/library"
+    )
+    units = tmp_path / "units"
+    install = run_mp("timers", "install", "--dest", str(units), "--config", str(config))
+    said = one_error(install, 2)
+    assert said.startswith("mp: the path of the config file, ") and "\\n" in said
+    assert not units.exists()
+
+
+# Everything systemd would take for syntax in a path: a space (a word's end), both
+# quotes, a backslash, a specifier and a variable.
+ODD_NAME = "My Media %i $HOME \"q\" 'x' back\\slash"
+
+
+def odd_install(tmp_path: Path) -> tuple[dict, Path]:
+    """Units installed for a config whose every path holds ODD_NAME; (paths, folder)."""
+    odd = tmp_path / ODD_NAME
+    paths = {
+        "staging_root": f"{odd}/staging",
+        "library_root": f"{odd}/library",
+        "database": f"{odd}/db/state.db",
+        "status_page": f"{odd}/www/status.html",
+    }
+    odd.mkdir()
+    config = write_config(odd / "config.yaml", **paths)
+    units = tmp_path / "units"
+    install = run_mp("timers", "install", "--dest", str(units), "--config", str(config))
+    assert install.returncode == 0, install.stderr
+    return {**paths, "config": str(config)}, units
+
+
+def systemd_words(shown: str) -> list[str]:
+    """The words of a list setting as `systemctl show` prints it: a word with anything
+    odd in double quotes, with a backslash before \\, " and $."""
+    words = re.findall(r'"((?:[^"\\]|\\.)*)"|(\S+)', shown)
+    return [re.sub(r"\\(.)", r"\1", quoted) if quoted else bare for quoted, bare in words]
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze not installed")
+def test_odd_paths_are_quoted_so_that_systemd_analyze_finds_nothing_wrong(tmp_path):
+    _paths, units = odd_install(tmp_path)
+    # A template is verified as an instance, the way systemd would start it.
+    for name in ("mp-claim@.service", "mp-rip@.service"):
+        (units / name.replace("@.", "@w1.")).write_text((units / name).read_text())
+    checked = [
+        str(units / name)
+        for name in ("mp-reconcile.service", "mp-dispatch.service", "mp-claim@w1.service",
+                     "mp-rip@w1.service")
+    ]  # fmt: skip
+    run = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *checked], capture_output=True, text=True
+    )
+    # Unquoted, '/…/My' and 'Media' were two ReadWritePaths= (the second "not absolute").
+    assert run.returncode == 0 and run.stderr.strip() == "", run.stderr
+
+
+@pytest.mark.skipif(bool(reason := cannot_run()), reason=reason or "")
+def test_systemd_reads_odd_paths_back_whole_from_the_installed_units(tmp_path):
+    paths, units = odd_install(tmp_path)
+    database_folder = os.path.dirname(paths["database"])
+    status_folder = os.path.dirname(paths["status_page"])
+    queue = f"{paths['staging_root']}/.pipeline/jobs"
+    # A stand-in for mp that says what it was given: its words and its MP_CONFIG.
+    said = tmp_path / "said"
+    stand_in = tmp_path / "mp-stand-in"
+    stand_in.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" "$MP_CONFIG" > "{said}"\n')
+    stand_in.chmod(0o755)
+    hosts = Hosts(tmp_path, [str(tmp_path)])
+    user_units = hosts.home("h1") / "systemd" / "user"
+    user_units.mkdir(parents=True)
+    for name in ("mp-reconcile.service", "mp-claim@.service"):
+        (user_units / name).write_text((units / name).read_text())
+    # The same paths as user units (no sandbox to set up), started for real.
+    odd_paths = UnitPaths(
+        mp=str(stand_in),
+        config=paths["config"],
+        staging_root=paths["staging_root"],
+        library_root=paths["library_root"],
+        queue_dir=queue,
+        database_folder=database_folder,
+    )
+    (user_units / "mp-dispatch.service").write_text(
+        render_units(odd_paths, user=True)["mp-dispatch.service"]
+    )
+    hosts.start("h1")
+    try:
+        shown = {}
+        for unit in ("mp-reconcile.service", "mp-claim@w1.service"):
+            out = hosts.inside(
+                "h1", "systemctl", "--user", "show", unit,
+                "-p", "ReadWritePaths", "-p", "RequiresMountsFor", "-p", "Environment",
+            )  # fmt: skip
+            shown[unit] = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        started = hosts.run_inside("h1", ["systemctl", "--user", "start", "mp-dispatch.service"])
+        assert started.returncode == 0, started.stderr
+    finally:
+        hosts.stop_all()
+    reconcile, claim = shown["mp-reconcile.service"], shown["mp-claim@w1.service"]
+    assert systemd_words(reconcile["ReadWritePaths"]) == [
+        f"-{path}" for path in (paths["staging_root"], queue, database_folder, status_folder)
+    ]
+    assert systemd_words(claim["ReadWritePaths"])[:3] == [
+        f"-{path}" for path in (paths["staging_root"], queue, paths["library_root"])
+    ]
+    assert paths["staging_root"] in systemd_words(claim["RequiresMountsFor"])
+    assert systemd_words(claim["Environment"]) == [f"MP_CONFIG={paths['config']}"]
+    assert said.read_text().splitlines() == [
+        "dispatch", "--config", paths["config"], paths["config"],
+    ]  # fmt: skip
