@@ -908,34 +908,22 @@ def parse_config(data: Any, source: str) -> Config:
         raise ConfigError(source, [f"must be a YAML mapping of settings, not {_type_name(data)}"])
     problems: list[str] = []
     values = _check_block(SCHEMA, data, "", problems)
-    staging_root, database = values.get("staging_root"), values.get("database")
-    if staging_root and database and relative_parts(staging_root, database) is not None:
-        problems.append(
-            f"key 'database' ({database}) is inside staging_root; keep the database on the "
-            "controller's local disk, SQLite is not safe on a network share"
-        )
+    database = values.get("database")
     decision_key = values.get("decision_key")
     if decision_key is None and database:
         decision_key = os.path.join(os.path.dirname(database), "decision.key")
-    if staging_root and decision_key and relative_parts(staging_root, decision_key) is not None:
-        # Whoever can read the key can sign decisions: it must not be on the share.
-        problems.append(
-            f"key 'decision_key' ({decision_key}) is inside staging_root; keep it on the "
-            "controller's local disk"
-        )
     local_files: dict[str, str | None] = {}
     for name, default in (("signing_key", "job.key"), ("trusted_keys", "trusted_keys")):
         local_files[name] = values.get(name)
         if local_files[name] is None and database:
             local_files[name] = os.path.join(os.path.dirname(database), default)
-    shared = [root for root in (staging_root, values.get("library_root")) if root]
-    for name, path in local_files.items():
-        # The library is on the share too: whoever writes it could write these.
-        if path and any(relative_parts(root, path) is not None for root in shared):
-            # Whoever can write a key or the trust list there could sign jobs or decisions.
-            problems.append(
-                f"key '{name}' ({path}) is on the share; keep it on this host's local disk"
-            )
+    problems.extend(
+        off_the_share_problems(
+            _roots(values),
+            _local_paths(database, decision_key, local_files, values.get("scripts")),
+            resolve=None,
+        )
+    )
     problems.extend(_credential_problems(data.get("notify"), values["notify"]))
     jobs = values["jobs"]
     beat, stale, grace = (
@@ -983,6 +971,78 @@ def parse_config(data: Any, source: str) -> Config:
         units=UnitSettings(**values["units"]),
         status_page=values["status_page"],
     )
+
+
+# What each file that must stay off the share is, and what to do about it. Whoever
+# writes the share (three hosts, their scripts, anyone with access to it) must not
+# write, nor read, what a host trusts.
+_KEEP_LOCAL = {
+    "database": "keep the database on the controller's local disk: SQLite is not safe on "
+    "a network share, and whoever writes the share could rewrite it (and decision.key "
+    "beside it)",
+    "decision_key": "keep it on the controller's local disk: whoever reads it can sign decisions",
+    "signing_key": "keep it on this host's local disk: whoever reads it can sign jobs",
+    "trusted_keys": "keep it on this host's local disk: whoever writes it chooses whose jobs run",
+    "scripts": "keep the scripts on each host's local disk ('mp scripts install' copies "
+    "the reference ones to /opt/media/scripts): whoever writes the share could change "
+    "what every worker runs",
+}
+
+
+def _roots(values: dict) -> dict[str, str]:
+    return {key: values[key] for key in ("staging_root", "library_root") if values.get(key)}
+
+
+def _local_paths(
+    database: str | None,
+    decision_key: str | None,
+    keys: dict[str, str | None],
+    scripts: dict[str, dict[str, ScriptSpec]] | None,
+) -> list[tuple[str, str, str]]:
+    """(key, path, what the key is) of every file that must stay off the share, the
+    database first."""
+    found = [
+        (key, path, key)
+        for key, path in (("database", database), ("decision_key", decision_key), *keys.items())
+        if path
+    ]
+    for kind, per_type in (scripts or {}).items():
+        one_for_both = len({spec.path for spec in per_type.values()}) == 1 and len(per_type) > 1
+        for item_type, spec in per_type.items():
+            if one_for_both and item_type != ITEM_TYPES[0]:
+                continue
+            key = f"scripts.{kind}" if one_for_both else f"scripts.{kind}.{item_type}"
+            found.append((f"{key}.path", spec.path, "scripts"))
+    return found
+
+
+def off_the_share_problems(
+    roots: dict[str, str],
+    local_paths: list[tuple[str, str, str]],
+    resolve: Callable[[str], str] | None,
+) -> list[str]:
+    """A sentence for each of local_paths inside a root. With resolve (os.path.realpath,
+    on the host itself), both sides are compared with their links resolved: a database
+    at /var/lib/mp/state.db where /var/lib/mp links into staging is on the share."""
+    found = []
+    database_folder = None
+    resolved_roots = {key: resolve(root) if resolve else root for key, root in roots.items()}
+    for key, path, what in local_paths:
+        if what != "scripts" and os.path.dirname(path) == database_folder:
+            continue  # a key beside a database already refused (decision.key): said once
+        resolved = resolve(path) if resolve else path
+        for root_key, root in resolved_roots.items():
+            if relative_parts(root, resolved) is None:
+                continue
+            through = f" (through a link: {resolved})" if resolved != path else ""
+            found.append(
+                f"key '{key}' ({path}) is inside {root_key}, on the share{through}; "
+                f"{_KEEP_LOCAL[what]}"
+            )
+            if key == "database":
+                database_folder = os.path.dirname(path)
+            break
+    return found
 
 
 def _credential_problems(file_block: Any, notify: dict) -> list[str]:
@@ -1053,7 +1113,22 @@ def load_config(path: str | None) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(error, "problem", None) or str(error)
         raise ConfigError(path, [f"is not valid YAML ({where}{reason})"]) from None
-    return parse_config(data, path)
+    config = parse_config(data, path)
+    # Again with links resolved, on this host: a database folder that links into
+    # staging puts state.db and decision.key on the share as surely as a path inside it.
+    placement = off_the_share_problems(
+        _roots(config._asdict()),
+        _local_paths(
+            config.database,
+            config.decision_key,
+            {"signing_key": config.signing_key, "trusted_keys": config.trusted_keys},
+            config.scripts,
+        ),
+        resolve=os.path.realpath,
+    )
+    if placement:
+        raise ConfigError(path, placement)
+    return config
 
 
 def _refuse_aliases(text: str, path: str) -> None:

@@ -193,3 +193,96 @@ def test_systemd_reads_odd_paths_back_whole_from_the_installed_units(tmp_path):
     assert said.read_text().splitlines() == [
         "dispatch", "--config", paths["config"], paths["config"],
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------
+# Local files reached through the share.
+
+
+@pytest.fixture
+def roots(tmp_path) -> dict[str, Path]:
+    """A staging and a library folder (the share), and a folder of this host's own."""
+    found = {name: tmp_path / name for name in ("staging", "library", "local")}
+    for folder in found.values():
+        folder.mkdir()
+    return found
+
+
+def config_with(roots: dict[str, Path], **settings) -> Path:
+    base = {
+        "staging_root": str(roots["staging"]),
+        "library_root": str(roots["library"]),
+        "database": str(roots["local"] / "db" / "state.db"),
+        "units": {"user": "root", "group": "root"},
+    }
+    return write_config(roots["local"] / "config.yaml", **{**base, **settings})
+
+
+def test_a_database_folder_that_links_into_staging_is_refused(roots):
+    (roots["staging"] / "hidden").mkdir()
+    (roots["local"] / "db").symlink_to(roots["staging"] / "hidden")
+    config = config_with(roots)
+    database = roots["local"] / "db" / "state.db"
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    assert said == (
+        f"mp: {config}: key 'database' ({database}) is inside staging_root, on the share "
+        f"(through a link: {roots['staging'] / 'hidden' / 'state.db'}); keep the database "
+        "on the controller's local disk: SQLite is not safe on a network share, and "
+        "whoever writes the share could rewrite it (and decision.key beside it)\n"
+    )
+    assert one_error(run_mp("reconcile", "--config", str(config)), 2) == said
+    assert list((roots["staging"] / "hidden").iterdir()) == [], "no state.db, no key there"
+
+
+def test_a_staging_root_that_is_a_link_is_compared_by_where_it_leads(roots, tmp_path):
+    # The share mounted elsewhere and linked at the configured root: a database given
+    # by the share's real path is on it all the same.
+    share = tmp_path / "nfs"
+    roots["staging"].rmdir()
+    share.mkdir()
+    roots["staging"].symlink_to(share)
+    config = config_with(roots, database=str(share / "state.db"))
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    assert f"key 'database' ({share / 'state.db'}) is inside staging_root" in said
+
+
+@pytest.mark.parametrize(
+    ("key", "where"),
+    [
+        ("database", "library/state.db"),
+        ("decision_key", "library/keys/decision.key"),
+        ("signing_key", "local/keys/job.key"),  # made a link into the library below
+    ],
+)
+def test_a_local_file_in_the_library_is_refused(roots, key, where):
+    (roots["local"] / "keys").symlink_to(roots["library"])
+    path = roots[where.split("/")[0]].joinpath(*where.split("/")[1:])
+    config = config_with(roots, **{key: str(path)})
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    assert said.startswith(f"mp: {config}: key '{key}' ({path}) is inside library_root")
+    assert "local disk" in said
+
+
+@pytest.mark.parametrize("root", ["staging", "library"])
+def test_scripts_on_the_share_are_refused(roots, root):
+    on_share = roots[root] / "scripts" / "remux.sh"
+    linked = roots["local"] / "transcode.sh"
+    linked.symlink_to(roots[root] / "scripts" / "transcode.sh")
+    config = config_with(
+        roots,
+        workers={"w1": {"kinds": ["remux", "transcode"]}},
+        scripts={"remux": {"movie": str(on_share), "tv": "/opt/tv.sh"}, "transcode": str(linked)},
+    )
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    root_key = f"{root}_root"
+    assert f"key 'scripts.remux.movie.path' ({on_share}) is inside {root_key}" in said
+    assert "'mp scripts install' copies the reference ones" in said
+    # Lexically clean, so only found with links resolved (a second refusal, alone).
+    config = config_with(
+        roots, workers={"w1": {"kinds": ["transcode"]}}, scripts={"transcode": str(linked)}
+    )
+    said = one_error(run_mp("claim", "--worker", "w1", "--config", str(config)), 2)
+    assert said.startswith(
+        f"mp: {config}: key 'scripts.transcode.path' ({linked}) is inside {root_key}, "
+        f"on the share (through a link: {roots[root] / 'scripts' / 'transcode.sh'})"
+    )
