@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import string
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import yaml
 
-from media_pipeline.errors import ConfigError
+from media_pipeline.errors import ConfigError, SafetyRefusal
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
 from media_pipeline.share import relative_parts
 from media_pipeline.states import GATES, JOB_KINDS
@@ -1089,6 +1090,7 @@ def load_config(path: str | None) -> Config:
     path = path or os.environ.get("MP_CONFIG") or DEFAULT_CONFIG_PATH
     try:
         with open(path, "rb") as handle:
+            _refuse_writable_by_others(path, os.fstat(handle.fileno()))
             raw = handle.read(MAX_CONFIG_BYTES + 1)
         if len(raw) > MAX_CONFIG_BYTES:
             raise ConfigError(
@@ -1129,6 +1131,31 @@ def load_config(path: str | None) -> Config:
     if placement:
         raise ConfigError(path, placement)
     return config
+
+
+def _refuse_writable_by_others(path: str, status: os.stat_result) -> None:
+    """A config that any user of this host may change (the file, or a folder it could be
+    swapped in) says which commands mp runs, as the service user or as root: refused."""
+    if status.st_mode & stat.S_IWOTH:
+        raise SafetyRefusal(
+            f"{path}: every user on this host may change this config, and so what mp "
+            f"runs (mode {stat.S_IMODE(status.st_mode):04o}); run: chmod o-w {_quoted(path)}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    folder_mode = os.stat(folder).st_mode
+    # The sticky bit (/tmp) keeps others from replacing a file they do not own.
+    if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
+        raise SafetyRefusal(
+            f"{path}: every user on this host may replace this config in {folder} "
+            f"(mode {stat.S_IMODE(folder_mode):04o}), and so what mp runs; run: "
+            f"chmod o-w {_quoted(folder)}"
+        )
+
+
+def _quoted(path: str) -> str:
+    import shlex  # only on a refusal
+
+    return shlex.quote(path)
 
 
 def _refuse_aliases(text: str, path: str) -> None:
@@ -1173,6 +1200,12 @@ def config_warnings(config: Config) -> list[str]:
                     f"key 'scripts.{kind}' ({item_type}): {spec.path} is not an executable "
                     "file on this host"
                 )
+    if _holds_secrets(config.notify) and _readable_by_others(config.source):
+        warnings.append(
+            f"{config.source} holds notification secrets (the ntfy topic, a token, the "
+            "webhook URL) and every user on this host may read it; run: chmod o-r "
+            f"{_quoted(config.source)} (group {config.units.group} still reads it)"
+        )
     worker = config.workers.get(host_name())
     if worker is not None and worker.eject:
         import shutil  # only `mp config validate` asks
@@ -1183,6 +1216,29 @@ def config_warnings(config: Config) -> list[str]:
                 "(the package is eject, or util-linux); the tray stays shut after a rip"
             )
     return warnings
+
+
+def _holds_secrets(notify: NotifySettings) -> bool:
+    # An ntfy topic, or a webhook's path, is the only secret most setups have: whoever
+    # knows it may read the notifications, or send false ones.
+    return bool(notify.ntfy_url or notify.webhook_url or notify.secrets)
+
+
+def _readable_by_others(path: str) -> bool:
+    """Whether a user of this host outside the file's owner and group may read it: the
+    file is readable by others and each folder above it lets others through."""
+    try:
+        if not os.stat(path).st_mode & stat.S_IROTH:
+            return False
+        folder = os.path.dirname(os.path.abspath(path))
+        while True:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+            if folder == os.path.dirname(folder):
+                return True
+            folder = os.path.dirname(folder)
+    except OSError:
+        return False
 
 
 def example_yaml() -> str:

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -196,7 +197,7 @@ def test_systemd_reads_odd_paths_back_whole_from_the_installed_units(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# Local files reached through the share.
+# Local files reached through the share, and a config others may change or read.
 
 
 @pytest.fixture
@@ -286,3 +287,61 @@ def test_scripts_on_the_share_are_refused(roots, root):
         f"mp: {config}: key 'scripts.transcode.path' ({linked}) is inside {root_key}, "
         f"on the share (through a link: {roots[root] / 'scripts' / 'transcode.sh'})"
     )
+
+
+def test_a_config_others_may_change_is_refused(roots, tmp_path):
+    config = config_with(roots)
+    config.chmod(0o666)
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 3)
+    assert said == (
+        f"mp: {config}: every user on this host may change this config, and so what mp "
+        f"runs (mode 0666); run: chmod o-w {config}\n"
+    )
+    assert one_error(run_mp("reconcile", "--config", str(config)), 3) == said
+    assert not (roots["local"] / "db").exists(), "nothing was made"
+    config.chmod(0o644)
+    roots["local"].chmod(0o777)
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 3)
+    assert said.startswith(f"mp: {config}: every user on this host may replace this config")
+    roots["local"].chmod(0o1777)  # sticky, as /tmp: others cannot replace root's file
+    assert run_mp("config", "validate", "--config", str(config)).returncode == 0
+
+
+@pytest.fixture
+def open_folder():
+    """A folder every user may reach (tmp_path's parents are closed to others)."""
+    folder = Path(tempfile.mkdtemp(prefix="mp-test-open-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "notify",
+    [
+        {"ntfy_url": "https://ntfy.sh/a-topic-only-we-know"},
+        {"webhook_url": "http://ha.lan:8123/api/webhook/secret-id"},
+    ],
+)
+def test_secrets_in_a_config_others_may_read_are_warned_about(roots, open_folder, notify):
+    config = write_config(
+        open_folder / "config.yaml",
+        staging_root=str(roots["staging"]),
+        library_root=str(roots["library"]),
+        notify=notify,
+    )
+    config.chmod(0o644)
+    run = run_mp("config", "validate", "--config", str(config))
+    assert run.returncode == 0, run.stderr
+    assert (
+        f"warning: {config} holds notification secrets (the ntfy topic, a token, the "
+        f"webhook URL) and every user on this host may read it; run: chmod o-r {config} "
+        "(group media still reads it)"
+    ) in run.stderr.splitlines()
+    for topic in notify.values():
+        assert topic.rsplit("/", 1)[1] not in run.stderr
+    config.chmod(0o640)
+    assert "secrets" not in run_mp("config", "validate", "--config", str(config)).stderr
+    config.chmod(0o644)
+    open_folder.chmod(0o750)  # others cannot reach the file: nothing to say
+    assert "secrets" not in run_mp("config", "validate", "--config", str(config)).stderr

@@ -508,6 +508,7 @@ def test_every_command_starts_by_setting_umask_022(tmp_path, umask_000):
     # Before any config is read: this one is refused, and the umask is 022 all the same.
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({**MINIMAL, "umask": "bad"}))
+    path.chmod(0o644)  # made 0666 under umask 000, which mp refuses before reading it
     result = CliRunner().invoke(mp, ["status", "--config", str(path)])
     assert result.exit_code == 2
     assert os.umask(0) == 0o022
