@@ -3,8 +3,8 @@
 Each event has a key recorded in the `notifications` table, so timers that run every
 minute send it once. A notification that fails is logged and tried again on a later
 run (up to MAX_ATTEMPTS); it never fails the command that raised the event. Tokens,
-passwords and header values are sent, never logged nor stored: an error names the URL
-with its credentials and query shown as ***.
+passwords, header values, the ntfy topic and the webhook's path are sent, never logged
+nor stored: an error names the service's scheme://host[:port] only.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.config import Config, NotifySettings
-from media_pipeline.logs import redact, redact_url
+from media_pipeline.logs import HIDDEN, redact
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -130,10 +130,26 @@ def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[
             _post(url, body, headers, settings.timeout_seconds)
             sent.add(service)
         except SEND_ERRORS as error:
-            # urllib's texts may quote the URL, or only its path and query.
-            text = redact(str(error).replace(url, redact_url(url)), settings.secrets)
-            errors.append(f"{service} {redact_url(url)}: {text}")
+            origin, rest = _split_origin(url)
+            # urllib's texts may quote the URL, or only its path and query (a short
+            # one, "/", is left: hiding it would garble the text, and tells nothing).
+            text = redact(
+                str(error).replace(url, origin), [*settings.secrets, rest, *rest.split("/")]
+            )
+            errors.append(f"{service} {origin}: {text}")
     return sent, errors
+
+
+def _split_origin(url: str) -> tuple[str, str]:
+    """(scheme://host[:port], the rest: path, query and fragment) of url, without its
+    user:password@. Only the origin is ever shown: the ntfy topic, or the id in a
+    webhook's path, is the secret of most setups (whoever knows it reads the
+    notifications, or sends false ones), as much as a token is."""
+    scheme, separator, after = url.partition("://")
+    authority = re.split(r"[/?#]", after, maxsplit=1)[0]
+    rest = after[len(authority) :]
+    host = authority.rpartition("@")[2]
+    return (f"{scheme}://{host}" if separator else HIDDEN), (rest if separator else url)
 
 
 # A header value a proxy passes as it is: printable ASCII that does not look encoded.

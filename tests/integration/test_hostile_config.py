@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -19,9 +20,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hostile import HONEST
 from systemd_hosts import Hosts, cannot_run
 
+from media_pipeline.notify import Event, notify
 from media_pipeline.setup.timers import UnitPaths, render_units
+from media_pipeline.store import controller_database
 
 
 def mp_script() -> str:
@@ -345,3 +349,61 @@ def test_secrets_in_a_config_others_may_read_are_warned_about(roots, open_folder
     config.chmod(0o644)
     open_folder.chmod(0o750)  # others cannot reach the file: nothing to say
     assert "secrets" not in run_mp("config", "validate", "--config", str(config)).stderr
+
+
+# ---------------------------------------------------------------------------
+# Notification URLs: the topic and the webhook's id are the secret of most setups.
+
+TOPIC = "mp-topic-only-we-know-4711"
+HOOK_ID = "hook-id-only-we-know-0815"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_failing_notification_shows_the_host_only(pipeline, receiver, log_format):
+    pipeline.write_pipeline_config(
+        gates=["remux_review"],
+        notify={
+            "ntfy_url": f"{receiver.url}/{TOPIC}",
+            "webhook_url": f"{receiver.url}/api/webhook/{HOOK_ID}",
+            "timeout_seconds": 5,
+        },
+    )
+    pipeline.mark(HONEST, "1-ripped", "rip")
+    pipeline.mark(HONEST, "2-remuxed", "remux")
+    receiver.status = 500
+    run = run_mp(
+        "reconcile", "-v", "--log-format", log_format, "--config", str(pipeline.config_path)
+    )
+    assert run.returncode == 0, run.stderr
+    assert {request[0] for request in receiver.requests} == {
+        f"/{TOPIC}",
+        f"/api/webhook/{HOOK_ID}",
+    }, "both were sent"
+    warnings = [line for line in run.stderr.splitlines() if "notification not sent" in line]
+    assert len(warnings) == 2, run.stderr
+    assert f"ntfy {receiver.url}: HTTP Error 500" in warnings[0]
+    assert f"webhook {receiver.url}: HTTP Error 500" in warnings[1]
+    with sqlite3.connect(pipeline.database) as connection:
+        (last_error,) = connection.execute("SELECT last_error FROM notifications").fetchone()
+    assert last_error == (
+        f"ntfy {receiver.url}: HTTP Error 500: Internal Server Error; "
+        f"webhook {receiver.url}: HTTP Error 500: Internal Server Error"
+    )
+    stored = b"".join(path.read_bytes() for path in pipeline.database.parent.iterdir())
+    for secret in (TOPIC, HOOK_ID):
+        assert secret not in run.stdout + run.stderr
+        assert secret.encode() not in stored
+
+
+def test_an_error_quoting_the_path_shows_no_topic(pipeline):
+    # urllib quotes the path of a URL it refuses; validation refuses such a URL, so the
+    # Config is built around it here.
+    pipeline.write_pipeline_config()
+    config = pipeline.config
+    bad = f"http://127.0.0.1:9/{TOPIC} x"
+    config = config._replace(notify=config.notify._replace(ntfy_url=bad))
+    with controller_database(config) as db:
+        notify(config, db, Event("test:1", "test", "Title", "Message", "movie/Heat (1995)"))
+        (row,) = db.query("SELECT last_error FROM notifications")
+    assert row["last_error"].startswith("ntfy http://127.0.0.1:9: URL can't contain control")
+    assert TOPIC not in row["last_error"]

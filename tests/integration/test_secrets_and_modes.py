@@ -154,10 +154,10 @@ def test_a_failing_notification_shows_no_secret_in_logs_or_database(pipeline, re
         outputs.append(result.stdout + result.stderr)
     assert len(receiver.requests) == 6, "every attempt reached the server"
     logged = "\n".join(outputs)
-    assert f"ntfy http://***@{receiver.address}/topic?auth=***: HTTP Error 500" in logged
-    assert f"webhook http://{receiver.address}/hook?token=***: HTTP Error 500" in logged
+    assert f"ntfy http://{receiver.address}: HTTP Error 500" in logged
+    assert f"webhook http://{receiver.address}: HTTP Error 500" in logged
     rows = notification_rows(pipeline)
-    assert rows and all("***" in row["last_error"] for row in rows)
+    assert rows and all(receiver.address in row["last_error"] for row in rows)
     stored = database_bytes(pipeline)
     for secret in SECRETS:
         assert secret not in logged
