@@ -106,18 +106,28 @@ def common_options(function: Callable) -> Callable:
     def wrapper(*args, config_path, log_format, verbose, quiet, **kwargs):
         # First of all: run by hand under a umask of 000, mp would leave world-writable
         # files on the share for anyone to rewrite. The config's umask follows in _config.
-        os.umask(0o022)
+        os.umask(umask_at_start() | 0o022)
         setup_logging(log_format, -1 if quiet else verbose)
         return function(*args, config_path=config_path, **kwargs)
 
     return handle_errors(wrapper)
 
 
+@functools.cache
+def umask_at_start() -> int:
+    """The umask this process was started with: the units' UMask=, or a shell's. mp
+    makes it stricter (022, then the config's umask), never looser: the units' UMask=0027
+    holds, and so does a person's umask 077."""
+    started = os.umask(0o077)
+    os.umask(started)
+    return started
+
+
 def _config(config_path: str | None, *, as_service: bool = True) -> Config:
     """The config, and what it says about this process: its umask, the secrets that
     log lines must hide, and (run as root, as_service) the user it runs as."""
     config = load_config(config_path)
-    os.umask(config.umask)
+    os.umask(umask_at_start() | config.umask)
     if as_service:
         become_service_user(config)
     register_secrets(config.notify.secrets)

@@ -865,7 +865,9 @@ SCHEMA: tuple[Setting, ...] = (
         "umask",
         "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
         "make once this file is read; '002' makes them group-writable. Until then mp "
-        "uses 022, whatever it was started with.",
+        "uses 022. mp never loosens the umask it was started with, it adds to it: the "
+        "units' UMask= (this one, and nothing for others), or a shell's umask when run "
+        "by hand.",
         "022",
         umask_text,
         default="022",

@@ -11,9 +11,9 @@ And a root run by hand should have no more reach than the unit it stands in for.
 So a command run as root reads its config (as root: the file may be root's and the
 service's group's), then takes the identity the unit has, User= and Group= with the
 user's supplementary groups (a ripper's `cdrom`), and its environment's HOME, USER,
-LOGNAME and SHELL, before anything else is opened. The umask needs nothing more: the
-units start mp with UMask=0027, but mp sets its own (022, then the config's `umask`)
-as its first steps, before this switch, in the unit as by hand.
+LOGNAME and SHELL, before anything else is opened. The umask needs nothing more: mp
+adds 022, then the config's `umask`, to the umask it was started with (the unit's
+UMask=, a shell's) as its first steps, before this switch, in the unit as by hand.
 
 Not switched: a run as any other user (only root can switch, and such a run has no
 more reach than its user), a config with `units.user: root` (the owner's way to run

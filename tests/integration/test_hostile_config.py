@@ -407,3 +407,64 @@ def test_an_error_quoting_the_path_shows_no_topic(pipeline):
         (row,) = db.query("SELECT last_error FROM notifications")
     assert row["last_error"].startswith("ntfy http://127.0.0.1:9: URL can't contain control")
     assert TOPIC not in row["last_error"]
+
+
+# ---------------------------------------------------------------------------
+# The umask: the stricter of the one mp was started with and the config's.
+
+
+def made_modes(before: set[str], *roots: Path) -> dict[str, int]:
+    """What appeared under roots since before, with its permission bits."""
+    found = {}
+    for root in roots:
+        for folder, folders, files in os.walk(root):
+            for name in [*folders, *files]:
+                path = os.path.join(folder, name)
+                if path not in before:
+                    found[path] = os.lstat(path).st_mode & 0o777
+    return found
+
+
+def every_path(*roots: Path) -> set[str]:
+    return set(made_modes(set(), *roots))
+
+
+@pytest.mark.parametrize(
+    ("started_with", "configured", "kept_from"),
+    [
+        (0o027, "022", 0o027),  # the units' UMask=0027: others get nothing
+        (0o077, "002", 0o077),  # a person's umask 077 by hand
+        (0o022, "027", 0o027),  # the config's, when it is the stricter
+    ],
+    ids=["unit-0027", "shell-077", "config-027"],
+)
+def test_the_stricter_umask_holds_for_mp_and_its_scripts(
+    pipeline, started_with, configured, kept_from
+):
+    pipeline.write_pipeline_config(umask=configured)
+    pipeline.mark(HONEST, "1-ripped", "rip")
+    before = every_path(pipeline.root)
+    env = {"MP_TEST_DIR": str(pipeline.root)}
+    for command in (["reconcile"], ["dispatch"], ["claim", "--worker", "w1"]):
+        run = run_mp(*command, "--config", str(pipeline.config_path), env=env, umask=started_with)
+        assert run.returncode == 0, run.stderr
+    made = made_modes(before, pipeline.staging, pipeline.database.parent)
+    script_output = pipeline.folder(HONEST, "2-remuxed") / "remux.out"
+    assert str(script_output) in made, "the remux script ran"
+    too_open = {path: f"{mode:04o}" for path, mode in made.items() if mode & kept_from}
+    assert too_open == {}
+
+
+@pytest.mark.parametrize(("configured", "unit"), [("022", "0027"), ("002", "0007")])
+def test_the_units_umask_keeps_others_out_and_a_group_setup_working(tmp_path, configured, unit):
+    config = write_config(
+        tmp_path / "config.yaml",
+        staging_root="/srv/staging",
+        library_root="/srv/library",
+        umask=configured,
+    )
+    units = tmp_path / "units"
+    install = run_mp("timers", "install", "--dest", str(units), "--config", str(config))
+    assert install.returncode == 0, install.stderr
+    for name in ("mp-reconcile.service", "mp-claim@.service", "mp-rip@.service"):
+        assert f"\nUMask={unit}\n" in (units / name).read_text()

@@ -54,6 +54,7 @@ class UnitPaths:
     user: str = "media"
     group: str = "media"
     status_folder: str = ""  # where reconcile writes the status page, if anywhere
+    umask: int = 0o022  # the config's
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
@@ -76,6 +77,7 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         user=config.units.user,
         group=config.units.group,
         status_folder=os.path.dirname(config.status_page) if config.status_page else "",
+        umask=config.umask,
     )
 
 
@@ -115,7 +117,6 @@ HARDENING = (
     "SystemCallArchitectures=native",
     "SystemCallFilter=@system-service",
     "SystemCallFilter=~@privileged",
-    "UMask=0027",
 )
 # The controller runs only Python: no devices, no home, no memory both written and run.
 CONTROLLER_HARDENING = (
@@ -179,6 +180,10 @@ def _hardening(
         f"Group={paths.group}",
         "ReadWritePaths=" + " ".join(dict.fromkeys(writes)),
         *HARDENING,
+        # Others get nothing of what mp and its scripts make; the owner and the group
+        # what the config's umask gives them ('002', a group setup, stays one). mp
+        # keeps the stricter of this and the config's umask.
+        f"UMask={paths.umask | 0o007:04o}",
         *extra,
     ]
 
