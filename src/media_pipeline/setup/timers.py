@@ -180,10 +180,10 @@ def _hardening(
         f"Group={paths.group}",
         "ReadWritePaths=" + " ".join(dict.fromkeys(writes)),
         *HARDENING,
-        # Others get nothing of what mp and its scripts make; the owner and the group
-        # what the config's umask gives them ('002', a group setup, stays one). mp
-        # keeps the stricter of this and the config's umask.
-        f"UMask={paths.umask | 0o007:04o}",
+        # The config's umask, as mp itself sets it: the library's files must stay
+        # readable by a Plex that runs as another user (a stricter UMask here made them
+        # 0640). mp keeps the stricter of this and the umask a person runs it with.
+        f"UMask={paths.umask:04o}",
         *extra,
     ]
 
