@@ -116,8 +116,8 @@ def common_options(function: Callable) -> Callable:
 @functools.cache
 def umask_at_start() -> int:
     """The umask this process was started with: the units' UMask=, or a shell's. mp
-    makes it stricter (022, then the config's umask), never looser: the units' UMask=0027
-    holds, and so does a person's umask 077."""
+    makes it stricter (022, then the config's umask), never looser: a UMask= made
+    stricter in a unit holds, and so does a person's umask 077."""
     started = os.umask(0o077)
     os.umask(started)
     return started

@@ -866,8 +866,7 @@ SCHEMA: tuple[Setting, ...] = (
         "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
         "make once this file is read; '002' makes them group-writable. Until then mp "
         "uses 022. mp never loosens the umask it was started with, it adds to it: the "
-        "units' UMask= (this one, and nothing for others), or a shell's umask when run "
-        "by hand.",
+        "units' UMask= (this one), or a shell's umask when run by hand.",
         "022",
         umask_text,
         default="022",
