@@ -48,6 +48,18 @@ class ScriptSpec(NamedTuple):
     timeout_seconds: int | None = None
 
 
+# How long a script of each kind may run when its config names no timeout_seconds: a
+# script that never ends (blocked on a FIFO planted in the library, a hung drive) would
+# hold its worker for ever while its heartbeat stays fresh. Generous: a UHD encode on a
+# small CPU takes a day and more.
+DEFAULT_TIMEOUTS = {
+    "rip": 12 * 3600,
+    "remux": 12 * 3600,
+    "transcode": 72 * 3600,
+    "filebot": 6 * 3600,
+}
+
+
 class WorkerSpec(NamedTuple):
     kinds: tuple[str, ...]
     max_running: int = 1
@@ -145,6 +157,18 @@ class Config(NamedTuple):
 
     def script_for(self, kind: str, item_type: str) -> ScriptSpec | None:
         return self.scripts.get(kind, {}).get(item_type)
+
+    def timeout_for(self, script: ScriptSpec, kind: str) -> int:
+        return script.timeout_seconds or DEFAULT_TIMEOUTS[kind]
+
+    def longest_job_seconds(self) -> int:
+        """The most any job's script may run, by this config: what the claim unit's
+        TimeoutStartSec= must stay above."""
+        return max(
+            self.timeout_for(script, kind)
+            for kind, by_type in self.scripts.items()
+            for script in by_type.values()
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -640,7 +664,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting(
         "scripts",
         "Job kind -> the script that does it: {path, args, timeout_seconds}, or one per item "
-        "type under 'movie' and 'tv'. args are templates; the default is "
+        "type under 'movie' and 'tv'. timeout_seconds defaults to 12 h for rip and remux, "
+        "72 h for transcode and 6 h for filebot. args are templates; the default is "
         '["{input_dir}", "{output_dir}"] and the fields are ' + ", ".join(TEMPLATE_FIELDS) + ".",
         {
             "rip": {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},

@@ -184,6 +184,38 @@ def test_a_script_past_its_timeout_is_stopped_and_fails(pipeline):
     assert "timed out after 1 s" in result.stdout
 
 
+def test_a_script_with_no_timeout_configured_has_its_kinds_default(pipeline, monkeypatch):
+    """A filing script blocked for ever (on a FIFO planted in the library, say) with no
+    timeout_seconds in the config: its kind's default stops it. The defaults are hours;
+    here the remux default is made 1 s in this process, where the claim runs."""
+    from media_pipeline import config as config_module
+
+    assert "timeout_seconds" not in pipeline.config_path.read_text()
+    monkeypatch.setitem(config_module.DEFAULT_TIMEOUTS, "remux", 1)
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "block")
+    result = pipeline.mp("claim", "--worker", "w1", expect=1)
+    assert "timed out after 1 s" in result.stdout
+
+
+def test_every_kind_has_a_finite_timeout_and_the_claim_unit_waits_longer(pipeline, tmp_path):
+    from media_pipeline.config import DEFAULT_TIMEOUTS, load_config
+    from media_pipeline.setup.timers import paths_for, render_units
+
+    config = load_config(str(pipeline.config_path))
+    assert set(DEFAULT_TIMEOUTS) == {"rip", "remux", "transcode", "filebot"}
+    longest = config.longest_job_seconds()
+    assert longest == max(DEFAULT_TIMEOUTS.values())  # none configured in the sandbox
+    units = render_units(paths_for(config, mp="/usr/local/bin/mp"))
+    line = next(
+        line
+        for line in units["mp-claim@.service"].splitlines()
+        if line.startswith("TimeoutStartSec=")
+    )
+    assert int(line.removeprefix("TimeoutStartSec=").removesuffix("s")) > longest + 30
+
+
 def test_priority_requeues_a_pending_job_under_a_better_name(pipeline):
     ripped(pipeline, MOVIE, DISC)
     pipeline.mp("dispatch")

@@ -71,7 +71,8 @@ def _failure_reason(config: Config, spec: JobSpec, outcome: RunOutcome) -> str |
     written, and its outputs verified."""
     if outcome.stopped == "timeout":
         script = config.script_for(spec.kind, spec.key.type)
-        return f"timed out after {script.timeout_seconds if script else '?'} s"
+        limit = config.timeout_for(script, spec.kind) if script else "?"
+        return f"timed out after {limit} s"
     if outcome.exit_code != 0:
         return f"script exited with {outcome.exit_code}"
     if not has_marker(config.staging_root, spec.marker_folder, spec.kind):
@@ -339,7 +340,7 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
             job,
             lambda: other_runs(config, queue, spec.key.uid, running_name, trusted),
             heartbeat_seconds=config.jobs.heartbeat_seconds,
-            timeout_seconds=script.timeout_seconds,
+            timeout_seconds=config.timeout_for(script, spec.kind),
             grace_seconds=config.jobs.cancel_grace_seconds,
             log_max_bytes=config.jobs.log_max_bytes,
             slot_fd=slot_fd,

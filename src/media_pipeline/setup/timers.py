@@ -55,6 +55,9 @@ class UnitPaths:
     group: str = "media"
     status_folder: str = ""  # where reconcile writes the status page, if anywhere
     umask: int = 0o022  # the config's
+    # TimeoutStartSec= of a claim: above the longest script's timeout and its grace, so
+    # mp's own timeout stops a script first and says so; systemd's is the backstop.
+    claim_timeout_seconds: int = 72 * 3600 + 30 + 600
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
@@ -78,6 +81,7 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         group=config.units.group,
         status_folder=os.path.dirname(config.status_page) if config.status_page else "",
         umask=config.umask,
+        claim_timeout_seconds=config.longest_job_seconds() + config.jobs.cancel_grace_seconds + 600,
     )
 
 
@@ -297,7 +301,14 @@ def render_units(
         "-%h/.MakeMKV",  # a specifier: the service user's home
     ]
     units[f"{name}.service"] = _service(
-        what, command, "mp-claim-%i", paths, claim_writes, user, RUNTIME_FOLDER, CLAIM_HARDENING
+        what,
+        command,
+        "mp-claim-%i",
+        paths,
+        claim_writes,
+        user,
+        (*RUNTIME_FOLDER, f"TimeoutStartSec={paths.claim_timeout_seconds}s"),
+        CLAIM_HARDENING,
     )
     units[f"{name}.timer"] = _timer(f"claim a job as worker %i every {every} s", every)
     # Started by the udev rule (UDEV_RULE) when a disc goes into a drive; never a timer.
