@@ -496,3 +496,17 @@ def decoy(tmp_path):
     before = tree_snapshot(root)
     yield root
     assert tree_snapshot(root) == before, "something outside the sandbox changed"
+
+
+def run_mp(*args: str, umask: int = 0o022, env: dict | None = None, preexec=None):
+    """`mp` as its own process (the installed script beside this Python), with a umask
+    and environment of the test's choosing."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("mp")), *args],
+        capture_output=True,
+        text=True,
+        umask=umask,
+        env={**os.environ, **(env or {})},
+        preexec_fn=preexec,
+        timeout=120,
+    )

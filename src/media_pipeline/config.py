@@ -20,6 +20,7 @@ from media_pipeline.errors import ConfigError, SafetyRefusal
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
 from media_pipeline.share import relative_parts
 from media_pipeline.states import GATES, JOB_KINDS
+from media_pipeline.text import encodable
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
 ITEM_TYPES = ("movie", "tv")
@@ -207,16 +208,7 @@ _UNWRITABLE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 def unwritable_in_unit(text: str) -> bool:
     """Whether text cannot be written safely into a systemd unit, quoted or not."""
-    return _UNWRITABLE_IN_UNIT.search(text) is not None or not _encodable(text)
-
-
-def _encodable(text: str) -> bool:
-    # A lone surrogate ("\ud800" in YAML) has no bytes: no file name, no unit line.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return _UNWRITABLE_IN_UNIT.search(text) is not None or not encodable(text)
 
 
 def positive_int(value: Any, key: str, problems: list[str]) -> int | None:

@@ -22,6 +22,8 @@ import os
 import stat
 import threading
 
+from media_pipeline.text import encodable
+
 # Files mp reads on the share are small: specs, results, markers, decisions.
 MAX_FILE_BYTES = 1 << 20
 MAX_JSON_DEPTH = 12
@@ -389,17 +391,9 @@ def _unusable(value) -> bool:
             stack.extend((key, depth + 1) for key in item)
         elif isinstance(item, list):
             stack.extend((inner, depth + 1) for inner in item)
-        elif isinstance(item, str) and not _encodable(item):
+        elif isinstance(item, str) and not encodable(item):
             return True
     return False
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def relative_parts(root: str, path: str) -> list[str] | None:

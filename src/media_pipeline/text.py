@@ -131,3 +131,13 @@ def size_text(count: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{count} B"
+
+
+def encodable(text: str) -> bool:
+    """Whether text has UTF-8 bytes: a lone surrogate ("\\udc80" in JSON or YAML) has
+    none, so no file name, unit line or SQLite text can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -14,33 +14,18 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_mp
 from hostile import HONEST
 from systemd_hosts import Hosts, cannot_run
 
 from media_pipeline.notify import Event, notify
 from media_pipeline.setup.timers import UnitPaths, render_units
 from media_pipeline.store import controller_database
-
-
-def mp_script() -> str:
-    return str(Path(sys.executable).with_name("mp"))
-
-
-def run_mp(*args: str, env: dict | None = None, umask: int = 0o022):
-    return subprocess.run(
-        [mp_script(), *args],
-        capture_output=True,
-        text=True,
-        umask=umask,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-    )
 
 
 def write_config(path: Path, **settings) -> Path:

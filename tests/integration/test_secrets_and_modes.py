@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import run_mp
 
 from media_pipeline.cli import mp
 from media_pipeline.config import ConfigError, example_yaml, parse_config
@@ -42,22 +43,6 @@ URL_PASSWORD = "UrlPassword-9876"
 QUERY_SECRET = "QueryAuth-5555"
 HOOK_SECRET = "HookBearer-4242"
 HOOK_QUERY = "HookQuery-3131"
-
-
-def mp_script() -> str:
-    return str(Path(sys.executable).with_name("mp"))
-
-
-def run_mp(*args: str, umask: int = 0o022, env: dict | None = None, preexec=None):
-    return subprocess.run(
-        [mp_script(), *args],
-        capture_output=True,
-        text=True,
-        umask=umask,
-        env={**os.environ, **(env or {})},
-        preexec_fn=preexec,
-        timeout=120,
-    )
 
 
 def problems_of(data) -> list[str]:
