@@ -228,7 +228,10 @@ class Folder:
         try:
             descriptor = os.open(temporary, flags, 0o666, dir_fd=self.fd)
         except FileExistsError:
-            os.unlink(temporary, dir_fd=self.fd)
+            try:
+                os.unlink(temporary, dir_fd=self.fd)
+            except OSError as error:
+                raise _in_the_way(self._join(temporary), error) from None
             descriptor = os.open(temporary, flags, 0o666, dir_fd=self.fd)
         try:
             try:
@@ -237,7 +240,10 @@ class Folder:
                     view = view[os.write(descriptor, view) :]
             finally:
                 os.close(descriptor)
-            os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            try:
+                os.replace(temporary, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            except OSError as error:
+                raise _in_the_way(self._join(name), error) from None
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary, dir_fd=self.fd)
@@ -347,6 +353,14 @@ def open_regular(
             return os.open(f"/proc/self/fd/{path_fd}", reopen)
         finally:
             os.close(path_fd)
+
+
+def _in_the_way(path: str, error: OSError) -> Exception:
+    """BadEntry, naming the file mp meant to write, when a folder (planted on the share)
+    stands where it goes; any other error as it was (a full disk, a lost mount)."""
+    if error.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+        return BadEntry(path, "is a folder where mp writes a file; move it away")
+    return error
 
 
 def _encoded(data: str | bytes) -> bytes:

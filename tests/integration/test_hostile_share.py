@@ -875,6 +875,41 @@ def test_a_take_back_nobody_answers_still_counts(pipeline, decoy):
             (pipeline.root / f"started.{job_id}").unlink()
 
 
+@pytest.mark.parametrize("planted", ["result.json", "claimed_by"])
+def test_a_folder_where_mp_writes_a_jobs_file_stops_only_that_job(pipeline, decoy, planted):
+    """A folder named result.json (or claimed_by) in a job's folder: the claim refuses or
+    sets aside that job with one sentence naming the file, and every later run works
+    (it once stopped every reconcile for good, naming a temporary file)."""
+    job_id = started(pipeline)
+    pipeline.mark(OTHER, "1-ripped", "rip")
+    (jobs_dir(pipeline) / "pending" / job_id / planted / "x").mkdir(parents=True)
+    result = pipeline.mp("claim", "--worker", "w1", expect=None)
+    said = result.stdout + result.stderr
+    assert f"{planted} is a folder where mp writes a file" in said, said
+    assert ".tmp" not in said and "Traceback" not in said
+    assert pipeline.queue("running") == []
+    assert pipeline.mp("reconcile").exit_code == 0
+    carried_through(pipeline)
+    carried_through(pipeline, OTHER)
+
+
+def test_a_stale_job_with_a_folder_for_its_result_is_set_aside(pipeline, decoy):
+    job_id = started(pipeline)
+    pipeline.mark(OTHER, "1-ripped", "rip")
+    running = jobs_dir(pipeline) / "running"
+    running.mkdir(exist_ok=True)
+    folder = running / f"{job_id}.w9.1.t{int(time.time())}"
+    (jobs_dir(pipeline) / "pending" / job_id).rename(folder)
+    (folder / "result.json").mkdir()
+    silence(folder)
+    said = pipeline.mp("reconcile").stderr
+    assert (
+        "result.json is a folder where mp writes a file; move it away; moved to rejected/" in said
+    )
+    assert "Ronin (1998): new item" in said, "the run went on"
+    carried_through(pipeline)
+
+
 # -- filing stays in the item's own place ---------------------------------------------------
 
 FILING_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "filebot-process.sh"

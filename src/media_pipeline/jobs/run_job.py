@@ -358,6 +358,11 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
     crash_point("claim:exited")
     try:
         result = _finish(config, queue, running_name, job, spec, outcome, worker)
+    except BadEntry as error:
+        # A folder planted where the outcome is written (result.json): the job goes to
+        # rejected/ with why; its marker, if the script wrote one, still tells reconcile.
+        record_end(config, spec.job_id)  # it ran here: a copy put back does not run again
+        return _reject(queue, running_name, spec.job_id, f"its outcome: {error}")
     except FileNotFoundError:
         # Reconcile judged this job stale and took it back while it ran (a heartbeat
         # that could not reach the share); the queue already has it elsewhere.

@@ -274,48 +274,63 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
             queue.reject("running", running_name, error.problem)
             continue
         with job:
-            rejected, failure = _stale_outcome(config, trust, job, entry.job)
-            if rejected:
-                changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
-                queue.reject("running", running_name, rejected)
-            elif failure is None:
-                changes.append(
-                    f"job {entry.job_id}: worker {entry.worker} vanished after its "
-                    "script finished; completed"
-                )
-                write_json(
-                    job,
-                    RESULT_FILE,
-                    {
-                        "status": "completed",
-                        "exit_code": 0,
-                        "worker": entry.worker,
-                        "finished_at": utc_now(),
-                        "note": "recovered by reconcile: the marker was written",
-                    },
-                )
-                _move_quietly(queue.move, "running", running_name, "completed")
-            else:
-                reason = vanished if failure == "no marker" else f"{vanished}; {failure}"
-                changes.append(f"job {entry.job_id}: {reason}; taken back")
-                try:
-                    spec_data = job.read_json(SPEC_FILE) or {}
-                except BadEntry:
-                    spec_data = {}
-                _move_quietly(
-                    record_failure,
-                    config,
-                    queue,
-                    job,
-                    "running",
-                    running_name,
-                    entry.job_id,
-                    spec_data,
-                    reason,
-                    exit_code=None,
-                    worker=entry.worker,
-                    retry_at_once=failure == "no marker",
-                )
+            try:
+                changes.extend(_recover(config, queue, trust, job, entry, vanished))
+            except BadEntry as error:
+                # A folder planted where mp writes a file of the job (result.json): the
+                # job goes to rejected/, and this run goes on with the others.
+                changes.append(f"job {entry.job_id}: {error}; moved to rejected/")
+                with contextlib.suppress(FileNotFoundError):
+                    queue.reject("running", running_name, str(error))
+    return changes
+
+
+def _recover(config, queue: Queue, trust: _Trust, job: Folder, entry, vanished: str) -> list:
+    """What recover_stale_jobs does with one stale job, its folder open."""
+    changes: list[str] = []
+    running_name = entry.folder_name
+    rejected, failure = _stale_outcome(config, trust, job, entry.job)
+    if rejected:
+        changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
+        queue.reject("running", running_name, rejected)
+    elif failure is None:
+        changes.append(
+            f"job {entry.job_id}: worker {entry.worker} vanished after its "
+            "script finished; completed"
+        )
+        write_json(
+            job,
+            RESULT_FILE,
+            {
+                "status": "completed",
+                "exit_code": 0,
+                "worker": entry.worker,
+                "finished_at": utc_now(),
+                "note": "recovered by reconcile: the marker was written",
+            },
+        )
+        _move_quietly(queue.move, "running", running_name, "completed")
+    else:
+        reason = vanished if failure == "no marker" else f"{vanished}; {failure}"
+        changes.append(f"job {entry.job_id}: {reason}; taken back")
+        try:
+            spec_data = job.read_json(SPEC_FILE) or {}
+        except BadEntry:
+            spec_data = {}
+        _move_quietly(
+            record_failure,
+            config,
+            queue,
+            job,
+            "running",
+            running_name,
+            entry.job_id,
+            spec_data,
+            reason,
+            exit_code=None,
+            worker=entry.worker,
+            retry_at_once=failure == "no marker",
+        )
     return changes
 
 
