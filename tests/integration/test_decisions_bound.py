@@ -136,3 +136,20 @@ def test_a_superseded_decision_copied_back_stays_superseded_after_a_rebuild(gate
     assert "needs filebot_confirm" in gated.mp("dispatch").stdout
     assert gated.queue("pending") == []
     assert (HEAT.uid, "filebot_confirm") in waiting(gated)
+
+
+def test_the_old_titles_decision_does_not_pass_a_gate_after_a_rename(gated):
+    """After mp rename, a share writer makes folders of the old title again and puts the
+    old title's signed approval back: it is not restored, and the gate asks."""
+    remuxed(gated, HEAT)
+    gated.mp("approve", HEAT.uid, "--yes")
+    saved = decision_path(gated, HEAT, "2-remuxed", "remux_review").read_bytes()
+    gated.mp("rename", HEAT.uid, "Heat (1995)")
+    remuxed(gated, HEAT)  # the share writer: the old title's folders, with markers
+    decision_path(gated, HEAT, "2-remuxed", "remux_review").write_bytes(saved)
+    said = gated.mp("reconcile").stderr
+    assert "movie/Heat: remux_review approved" not in said, said
+    assert (HEAT.uid, "remux_review") in waiting(gated)
+    assert "needs remux_review" in gated.mp("dispatch").stdout
+    # The renamed item keeps its own approval.
+    assert (HEAT_1995.uid, "remux_review") not in waiting(gated)

@@ -39,7 +39,7 @@ from media_pipeline.text import utc_now
 log = logging.getLogger(__name__)
 
 # Tables whose rows name an item by its uid.
-ITEM_TABLES = ("state_transitions", "human_approvals", "jobs", "retired_decisions")
+ITEM_TABLES = ("state_transitions", "human_approvals", "jobs")
 
 
 def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = False):
@@ -152,6 +152,22 @@ def _move_rows(config: Config, db: Database, row: dict, new: ItemKey) -> dict:
         text = f"{new.uid} {row['episodes']}"
         changes["episodes_signature"] = sign_text(text, decision_key(config))
     with db.atomic():
+        # What was retired stays so under the new uid. Then the old title's decisions
+        # end, under the old uid: their signed files, put back in folders of the old
+        # title, would pass its gates for an item a share writer makes. Those carried
+        # over to the new title are signed anew (_carry_decisions).
+        db.execute(
+            "INSERT OR IGNORE INTO retired_decisions (item_uid, gate, decided_at, retired_at, "
+            "why) SELECT ?, gate, decided_at, retired_at, why FROM retired_decisions "
+            "WHERE item_uid = ?",
+            [new.uid, old_uid],
+        )
+        db.execute(
+            "INSERT OR IGNORE INTO retired_decisions (item_uid, gate, decided_at, retired_at, "
+            "why) SELECT item_uid, gate, decided_at, ?, 'mp rename' FROM human_approvals "
+            "WHERE item_uid = ? AND decided_at IS NOT NULL",
+            [now, old_uid],
+        )
         db.table("media_items").update(row["id"], changes)
         for table in ITEM_TABLES:
             db.execute(f"UPDATE {table} SET item_uid = ? WHERE item_uid = ?", [new.uid, old_uid])
