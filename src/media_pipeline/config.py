@@ -936,6 +936,7 @@ def parse_config(data: Any, source: str) -> Config:
         local_files[name] = values.get(name)
         if local_files[name] is None and database:
             local_files[name] = os.path.join(os.path.dirname(database), default)
+    local_files["status_page"] = values.get("status_page")
     problems.extend(
         off_the_share_problems(
             _roots(values),
@@ -1002,6 +1003,9 @@ _KEEP_LOCAL = {
     "decision_key": "keep it on the controller's local disk: whoever reads it can sign decisions",
     "signing_key": "keep it on this host's local disk: whoever reads it can sign jobs",
     "trusted_keys": "keep it on this host's local disk: whoever writes it chooses whose jobs run",
+    "status_page": "keep the page on the controller's local disk (a web server's folder): "
+    "whoever writes the share could swap the folder it goes into for a link, and reconcile "
+    "would write there",
     "scripts": "keep the scripts on each host's local disk ('mp scripts install' copies "
     "the reference ones to /opt/media/scripts): whoever writes the share could change "
     "what every worker runs",
@@ -1141,7 +1145,11 @@ def load_config(path: str | None) -> Config:
         _local_paths(
             config.database,
             config.decision_key,
-            {"signing_key": config.signing_key, "trusted_keys": config.trusted_keys},
+            {
+                "signing_key": config.signing_key,
+                "trusted_keys": config.trusted_keys,
+                "status_page": config.status_page,
+            },
             config.scripts,
         ),
         resolve=os.path.realpath,

@@ -224,6 +224,23 @@ def test_a_database_folder_that_links_into_staging_is_refused(roots):
     assert list((roots["staging"] / "hidden").iterdir()) == [], "no state.db, no key there"
 
 
+@pytest.mark.parametrize("linked", [False, True], ids=["inside", "through-a-link"])
+def test_a_status_page_on_the_share_is_refused(roots, linked):
+    """A share writer could swap the page's folder for a link, and reconcile would write
+    the page wherever it leads (a hostile review wrote one into a folder outside)."""
+    (roots["staging"] / "www").mkdir()
+    page = roots["staging"] / "www" / "status.html"
+    if linked:
+        (roots["local"] / "www").symlink_to(roots["staging"] / "www")
+        page = roots["local"] / "www" / "status.html"
+    config = config_with(roots, status_page=str(page))
+    said = one_error(run_mp("config", "validate", "--config", str(config)), 2)
+    assert f"key 'status_page' ({page}) is inside staging_root" in said
+    assert "keep the page on the controller's local disk" in said
+    assert one_error(run_mp("reconcile", "--config", str(config)), 2) == said
+    assert list((roots["staging"] / "www").iterdir()) == []
+
+
 def test_a_staging_root_that_is_a_link_is_compared_by_where_it_leads(roots, tmp_path):
     # The share mounted elsewhere and linked at the configured root: a database given
     # by the share's real path is on it all the same.
