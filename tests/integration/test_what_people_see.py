@@ -220,3 +220,21 @@ def test_a_title_mixing_latin_and_cyrillic_letters_is_pointed_out(pipeline):
 
 def pending(pipeline) -> list[dict]:
     return json.loads(mp(pipeline, "approve", "--list", "--json").stdout)["approvals"]
+
+
+def test_a_folder_in_another_form_is_not_renamed_under_a_job_made_by_its_old_name(pipeline):
+    """A job queued before titles were taken in as NFC names the folder as it is on disk
+    (NFD): reconcile leaves the folder until that job is done, so its script finds it."""
+    old_key = ItemKey("movie", NFD)
+    pipeline.mark(old_key, "1-ripped", "rip")
+    spec = build_spec(pipeline.config, "remux", old_key, priority=0, now=datetime.now(UTC))
+    pending = pipeline.staging / ".pipeline" / "jobs" / "pending" / spec["id"]
+    pending.mkdir(parents=True)
+    (pending / "spec.json").write_text(json.dumps(signed_by_controller(pipeline, spec)))
+    said = mp(pipeline, "reconcile").stderr
+    assert "is not renamed to its NFC form while a job of it is queued or running" in said
+    assert os.listdir(pipeline.staging / "1-ripped" / "movies") == [NFD]
+    ran = mp(pipeline, "claim", "--worker", "w1")
+    assert f"job {spec['id']} completed" in ran.stdout, ran.stdout + ran.stderr
+    mp(pipeline, "reconcile")
+    assert os.listdir(pipeline.staging / "1-ripped" / "movies") == [NFC]

@@ -267,7 +267,13 @@ class StagingWalk:
                         batch[key] = item
             yield batch
 
-    def rename_to_normal(self, batch: dict[ItemKey, ScannedItem], *, dry_run: bool) -> list[str]:
+    def rename_to_normal(
+        self,
+        batch: dict[ItemKey, ScannedItem],
+        *,
+        dry_run: bool,
+        live: frozenset[str] = frozenset(),
+    ) -> list[str]:
         """Rename the batch's item folders whose names are not in NFC to that form, so that
         the key names the folder in every stage (a job's folders are made from the key).
         Only a folder holding a `.done` marker: its script has ended (the markers are its
@@ -280,6 +286,14 @@ class StagingWalk:
             for stage, markers in item.folders.items():
                 names = self._disk_names.get((key, stage))
                 if names is None or not markers.done:
+                    continue
+                if ItemKey(key.type, *names).uid in live:
+                    # A job made before titles were taken in as NFC (by the folder's
+                    # name on disk) is queued or running: its paths name this folder.
+                    self.warnings.append(
+                        f"{printable(markers.folder)} is not renamed to its NFC form while a "
+                        "job of it is queued or running"
+                    )
                     continue
                 type_folder = self._type_folders[stage, TYPE_FOLDERS[key.type]]
                 said = f"{printable(markers.folder)} to its NFC form, {printable(key.name)}"
