@@ -205,7 +205,7 @@ def main() -> int:
                 # a per-item cost of its own and not what this benchmark measures.
                 {
                     "staging_root": staging,
-                    "library_root": scratch,
+                    "library_root": os.path.join(scratch, "library"),
                     "database": database,
                     "gates": [],
                     # mp runs as whoever runs this: no service user to become.

@@ -51,7 +51,7 @@ def measure(repeat: int) -> tuple[float, float]:
             yaml.safe_dump(
                 {
                     "staging_root": os.path.join(scratch, "staging"),
-                    "library_root": scratch,
+                    "library_root": os.path.join(scratch, "library"),
                     "database": os.path.join(scratch, "db", "s.db"),
                     "workers": {"w1": {"kinds": ["remux"]}},
                     "scripts": {"remux": {"path": script}},
