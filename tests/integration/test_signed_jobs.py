@@ -581,3 +581,27 @@ def test_deleting_a_retrys_job_does_not_bring_back_the_old_end(pipeline, decoy, 
 
 def state_now(pipeline, key: ItemKey = HONEST) -> str:
     return next(i["state"] for i in pipeline.status_json()["items"] if i["title"] == key.title)
+
+
+def test_keys_trusted_at_once_are_all_kept(pipeline):
+    """Eight `mp keys trust` at the same moment, as processes of their own: every key is
+    in the file after (each read the file, added its line and wrote it whole; without a
+    lock around that, one write drops another's key)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    mp = str(Path(sys.executable).with_name("mp"))
+    keys = {f"ct{n:03d}": public_text(os.urandom(32)) for n in range(8)}
+    runs = [
+        subprocess.Popen(
+            [mp, "keys", "trust", name, key, "--config", str(pipeline.config_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, key in keys.items()
+    ]
+    for run in runs:
+        assert run.wait(timeout=60) == 0, run.stderr.read() if run.stderr else ""
+    listed = pipeline.mp("keys", "list").stdout
+    assert all(f"{name} {key}" in listed for name, key in keys.items()), listed

@@ -216,31 +216,33 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
             "(ed25519: and 44 characters)"
         )
     line = f"{name} {key_text}"
-    existing = _read_trust_file(config.trusted_keys)
-    if line in existing.splitlines():
-        return f"{name}'s key is trusted already ({config.trusted_keys})"
-    _write_trust_file(config.trusted_keys, existing, line)
+    with _editing(config.trusted_keys):
+        existing = _read_trust_file(config.trusted_keys)
+        if line in existing.splitlines():
+            return f"{name}'s key is trusted already ({config.trusted_keys})"
+        _write_trust_file(config.trusted_keys, existing, line)
     what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
     return f"trusted {name}'s key for {what} ({config.trusted_keys})"
 
 
 def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> str:
     """Stop trusting NAME's keys (or only KEY of them): a key lost, or replaced."""
-    existing = _read_trust_file(config.trusted_keys)
-    kept, removed = [], 0
-    for line in existing.splitlines():
-        words = line.split()
-        if words[:1] == [name] and (key_text is None or words[1:2] == [key_text]):
-            removed += 1
-            continue
-        kept.append(line)
-    if not removed:
-        matching = f" that is {printable(key_text)[:24]}..." if key_text else ""
-        raise UsageError(
-            f"{config.trusted_keys} holds no key of {printable(name)}{matching}: nothing "
-            "to untrust ('mp keys list' shows what is trusted)"
-        )
-    _write_trust_file(config.trusted_keys, "".join(line + "\n" for line in kept), None)
+    with _editing(config.trusted_keys):
+        existing = _read_trust_file(config.trusted_keys)
+        kept, removed = [], 0
+        for line in existing.splitlines():
+            words = line.split()
+            if words[:1] == [name] and (key_text is None or words[1:2] == [key_text]):
+                removed += 1
+                continue
+            kept.append(line)
+        if not removed:
+            matching = f" that is {printable(key_text)[:24]}..." if key_text else ""
+            raise UsageError(
+                f"{config.trusted_keys} holds no key of {printable(name)}{matching}: nothing "
+                "to untrust ('mp keys list' shows what is trusted)"
+            )
+        _write_trust_file(config.trusted_keys, "".join(line + "\n" for line in kept), None)
     own = (
         " (this host's own key stays trusted: it is not in the file)"
         if (name == signer_name(config) and existing_key(config.signing_key, "signing key"))
@@ -249,17 +251,40 @@ def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> 
     return f"no longer trusting {removed} key(s) of {name}{own}"
 
 
+@contextlib.contextmanager
+def _editing(path: str):
+    """Held while the trust file is read, changed and written: two `mp keys trust` at
+    once (a role's loop, two people) would each write the file without the other's key."""
+    import filelock
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        lock = filelock.FileLock(f"{path}.lock", timeout=60)
+        lock.acquire()
+    except filelock.Timeout:
+        raise PipelineError(f"{path} is being changed by another 'mp keys' for 60 s") from None
+    except OSError as error:
+        raise _cannot_write(path, error) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _write_trust_file(path: str, existing: str, line: str | None) -> None:
     """Write the trust file anew as existing (and line, if any); a failure is one
     sentence for the person."""
     try:
         _replace_trust_file(path, existing, line)
     except OSError as error:
-        raise PipelineError(
-            f"cannot write {path} ({error.strerror or error}) as user id {os.geteuid()}: "
-            "its folder must be writable by the user mp runs as (as root, mp runs as "
-            "units.user)"
-        ) from None
+        raise _cannot_write(path, error) from None
+
+
+def _cannot_write(path: str, error: OSError) -> PipelineError:
+    return PipelineError(
+        f"cannot write {path} ({error.strerror or error}) as user id {os.geteuid()}: "
+        "its folder must be writable by the user mp runs as (as root, mp runs as units.user)"
+    )
 
 
 def _replace_trust_file(path: str, existing: str, line: str | None) -> None:
