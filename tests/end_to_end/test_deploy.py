@@ -207,11 +207,12 @@ def test_the_playbook_deploys_three_hosts_and_a_second_run_changes_nothing(deplo
     assert all(counts["changed"] > 0 for counts in recap(first.stdout).values())
     # The play ran the controller's first reconcile: the share has its id.
     assert (sandbox.staging / ".pipeline" / "share.id").exists()
-    # Keys: each host's own, shown there; every host trusts the controller's and the
-    # ripper's, each in its own trusted_keys file.
+    # Keys: each host's own, shown there (every host signs: jobs, rips or outcomes);
+    # every host trusts the others', each in its own trusted_keys file.
     shown = {host: mp_on(hosts, host, "keys", "show").splitlines()[-1].split()[3:]
-             for host in ("ct302", CONTROLLER)}  # fmt: skip
-    assert shown["ct302"][0] == "ct302" and shown[CONTROLLER][0] == "controller"
+             for host in HOSTS}  # fmt: skip
+    assert shown[CONTROLLER][0] == "controller"
+    assert all(shown[host][0] == host for host in HOSTS if host != CONTROLLER)
     for host in HOSTS:
         trusted = hosts.inside(host, "cat", str(LOCAL / "trusted_keys")).splitlines()
         others = [" ".join(line) for signer, line in shown.items() if signer != host]

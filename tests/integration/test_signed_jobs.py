@@ -605,3 +605,47 @@ def test_keys_trusted_at_once_are_all_kept(pipeline):
         assert run.wait(timeout=60) == 0, run.stderr.read() if run.stderr else ""
     listed = pipeline.mp("keys", "list").stdout
     assert all(f"{name} {key}" in listed for name, key in keys.items()), listed
+
+
+def test_a_genuine_job_moved_into_failed_fails_nothing(pipeline, decoy):
+    """A share writer moves an honest pending job into failed/: its spec verifies, but no
+    host wrote an outcome, so the item is not failed; its job is made again."""
+    job_id = started(pipeline)
+    queue = jobs_dir(pipeline)
+    (queue / "pending" / job_id).rename(queue / "failed" / job_id)
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {job_id} in failed/: not trusted: no result.json" in said, said
+    assert "FAILED" not in said
+    carried_through(pipeline)
+
+
+def test_an_outcome_counts_once_its_hosts_key_is_trusted(pipeline, decoy):
+    """A failure signed by a worker host (not the controller): until the controller
+    trusts that host's key it fails nothing; then it fails the item as any failure."""
+    from media_pipeline.jobs.signature import signed_result
+
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    seed = os.urandom(32)
+    worker_host = Signer("ct304", seed)
+
+    def fail_as_worker_host() -> str:
+        (job_id,) = pipeline.queue("pending")
+        pipeline.behave("remux", "fail")
+        pipeline.mp("claim", "--worker", "w1", expect=1)
+        path = spec_path(pipeline, "failed", job_id).with_name("result.json")
+        result = json.loads(path.read_text())  # signed as ct304 would have signed it
+        path.write_text(json.dumps(signed_result(pipeline.config, job_id, result, worker_host)))
+        return job_id
+
+    started(pipeline)
+    first = fail_as_worker_host()
+    said = pipeline.mp("reconcile").stderr
+    assert f"job {first} in failed/: not trusted: its result.json is signed by 'ct304'" in said
+    assert "mp keys trust" in said and state_now(pipeline) != "FAILED"
+    pipeline.mp("dispatch")
+    pipeline.mp("keys", "trust", "ct304", public_text(seed))
+    second = fail_as_worker_host()
+    said = pipeline.mp("reconcile").stderr
+    assert "not trusted" not in said, said
+    assert state_now(pipeline) == "FAILED"
+    assert second != first

@@ -177,14 +177,13 @@ def run_keys_show(config: Config) -> str:
     role = (
         "signs every job it writes (the controller)"
         if signer.name == CONTROLLER
-        else "signs the rips of its own drives (a ripper)"
+        else "signs the outcomes of the jobs it runs, and the rips of its own drives"
     )
     said = ""
-    worker = config.workers.get(host_name())
-    if signer.name != CONTROLLER and (worker is None or "rip" not in worker.kinds):
+    if signer.name != CONTROLLER and host_name() not in config.workers:
         # The README's order trap: the controller is the host with the database.
         said = (
-            f"warning: this host has no database ({config.database}) and rips nothing: "
+            f"warning: this host has no database ({config.database}) and is no worker: "
             "if it is the controller, run 'mp reconcile' here once, then this again.\n"
         )
     return (

@@ -100,7 +100,10 @@ def record_failure(
         "finished_at": utc_now(),
         "log_tail": log_tail(job),
     }
-    write_json(job, RESULT_FILE, result)
+    # Here, not at the top: an empty claim imports this module and must stay light.
+    from media_pipeline.jobs.signature import signed_result
+
+    write_json(job, RESULT_FILE, signed_result(config, job_id, result))
     if attempts < max_attempts:
         now = time.time()
         not_before = now if retry_at_once else backoff_until(config, attempts, now)

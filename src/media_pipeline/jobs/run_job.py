@@ -31,7 +31,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
-from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, verified_by
+from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, signed_result, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
@@ -108,13 +108,17 @@ def _finish(
         write_json(
             job,
             RESULT_FILE,
-            {
-                "status": "cancelled",
-                "exit_code": outcome.exit_code,
-                "worker": worker,
-                "finished_at": utc_now(),
-                "log_tail": log_tail(job),
-            },
+            signed_result(
+                config,
+                job_id,
+                {
+                    "status": "cancelled",
+                    "exit_code": outcome.exit_code,
+                    "worker": worker,
+                    "finished_at": utc_now(),
+                    "log_tail": log_tail(job),
+                },
+            ),
         )
         queue.move("running", running_name, "cancelled", job_id)
         record_end(config, job_id)
@@ -132,15 +136,19 @@ def _finish(
         write_json(
             job,
             RESULT_FILE,
-            {
-                "status": "completed",
-                "exit_code": 0,
-                "worker": worker,
-                "seconds": round(outcome.seconds, 3),
-                "bytes_in": bytes_in,
-                "bytes_out": bytes_out,
-                "finished_at": utc_now(),
-            },
+            signed_result(
+                config,
+                job_id,
+                {
+                    "status": "completed",
+                    "exit_code": 0,
+                    "worker": worker,
+                    "seconds": round(outcome.seconds, 3),
+                    "bytes_in": bytes_in,
+                    "bytes_out": bytes_out,
+                    "finished_at": utc_now(),
+                },
+            ),
         )
         crash_point("claim:moving")
         queue.move("running", running_name, "completed", job_id)

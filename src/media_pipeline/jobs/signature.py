@@ -165,3 +165,51 @@ def cancel_verifies(text: str, job_id: str, trusted: dict[str, list[bytes]]) -> 
     if len(words) != 2 or words[0] != CONTROLLER:
         return False
     return _verifies(trusted.get(CONTROLLER, []), words[1], _CANCEL_DOMAIN + job_id.encode())
+
+
+# -- outcomes ----------------------------------------------------------------------------
+# A job's result.json is signed by the host that ended it (its worker, or the controller
+# taking it back), with that host's own key: reconcile fails an item only for an outcome
+# a host it trusts wrote. A genuine job moved into failed/ by a share writer carries no
+# such outcome, and fails nothing.
+_RESULT_DOMAIN = b"media-pipeline job outcome 1\n"
+RESULT_JOB = "job"
+
+
+def _result_message(result: dict) -> bytes:
+    fields = {name: value for name, value in result.items() if name != SIGNATURE}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _RESULT_DOMAIN + text.encode("utf-8", "surrogatepass")
+
+
+def signed_result(config: Config, job_id: str, result: dict, signer: Signer | None = None) -> dict:
+    """result, for job_id, signed with this host's key (made on first use)."""
+    signer = signer or this_host_signer(config)
+    unsigned = {**result, RESULT_JOB: job_id, SIGNED_BY: signer.name}
+    unsigned.pop(SIGNATURE, None)
+    return {**unsigned, SIGNATURE: _sign(signer, _result_message(unsigned))}
+
+
+def result_problem(result: dict | None, job_id: str, trusted: dict[str, list[bytes]]) -> str | None:
+    """Why an outcome is not one to act on for job_id, or None when a trusted host
+    signed it. (Any trusted host: the controller trusts its workers' keys for this.)"""
+    if not result:
+        return f"{FORGED}: no result.json, or one that is not a JSON object"
+    name, text = result.get(SIGNED_BY), result.get(SIGNATURE)
+    if not isinstance(name, str) or not isinstance(text, str):
+        return (
+            f"{FORGED}: its result.json carries no signature (a job moved into failed/ by "
+            "hand, or ended by a worker of an earlier release)"
+        )
+    if result.get(RESULT_JOB) != job_id:
+        return f"{FORGED}: its result.json is another job's"
+    keys = trusted.get(name)
+    if not keys:
+        return (
+            f"{FORGED}: its result.json is signed by '{name[:64]}', whose key this "
+            f"controller does not trust (run 'mp keys show' on {name[:64]}, then the "
+            "'mp keys trust' line it prints here)"
+        )
+    if not _verifies(keys, text, _result_message(result)):
+        return f"{FORGED}: its result.json does not verify with {name[:64]}'s key"
+    return None

@@ -56,6 +56,8 @@ from media_pipeline.jobs.signature import (
     cancel_verifies,
     check_signature,
     lifetime_seconds,
+    result_problem,
+    signed_result,
     untrusted_refusal,
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
@@ -98,6 +100,11 @@ class _Trust:
         except ForgedSpec as error:
             return str(error)
         return None
+
+    def failure_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
+        """Why a job in failed/ did not fail on a host this controller trusts, or None."""
+        result = queue.read_job_json("failed", name, RESULT_FILE)
+        return result_problem(result, job.job_id, self.keys)
 
     def cancel_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in cancelled/ was not cancelled by this controller, or None."""
@@ -301,13 +308,17 @@ def _recover(config, queue: Queue, trust: _Trust, job: Folder, entry, vanished: 
         write_json(
             job,
             RESULT_FILE,
-            {
-                "status": "completed",
-                "exit_code": 0,
-                "worker": entry.worker,
-                "finished_at": utc_now(),
-                "note": "recovered by reconcile: the marker was written",
-            },
+            signed_result(
+                config,
+                entry.job_id,
+                {
+                    "status": "completed",
+                    "exit_code": 0,
+                    "worker": entry.worker,
+                    "finished_at": utc_now(),
+                    "note": "recovered by reconcile: the marker was written",
+                },
+            ),
         )
         _move_quietly(queue.move, "running", running_name, "completed")
     else:
@@ -524,6 +535,8 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
             problem = problem or trust.problem(spec, job, known=known is not None)
             if problem is None and state == "cancelled":
                 problem = trust.cancel_problem(queue, name, job)
+            if problem is None and state == "failed":
+                problem = trust.failure_problem(queue, name, job)
         if problem is None:
             kept.append((state, name, job))
             continue
