@@ -147,6 +147,8 @@ class Config(NamedTuple):
     units: UnitSettings = UnitSettings()
     # Where reconcile writes the HTML status page, if anywhere.
     status_page: str | None = None
+    # How a title becomes a name in the library (destination.library_name).
+    library_names: str = "smb"
     # This host's Ed25519 key that signs the job specs it writes, and the public keys
     # of the hosts whose specs it trusts (jobs/keys.py); both on this host's own disk.
     signing_key: str = ""
@@ -248,6 +250,13 @@ nice_value = whole_number_in(0, 19, "a nice level")
 def io_class(value: Any, key: str, problems: list[str]) -> str | None:
     if value not in ("idle", "best-effort"):
         problems.append(f"key '{key}' must be 'idle' or 'best-effort', got {value!r}")
+        return None
+    return value
+
+
+def library_names_rule(value: Any, key: str, problems: list[str]) -> str | None:
+    if value not in ("smb", "as-is"):
+        problems.append(f"key '{key}' must be 'smb' or 'as-is', got {value!r}")
         return None
     return value
 
@@ -879,6 +888,16 @@ SCHEMA: tuple[Setting, ...] = (
         ),
     ),
     Setting(
+        "library_names",
+        "How a title becomes a folder and file name in the library: 'smb' (the default) "
+        "leaves out or replaces what SMB shares and Windows clients refuse ('Star Wars: "
+        "Episode IV' is filed as 'Star Wars - Episode IV'; ? * \" < > | \\ /, a trailing "
+        "dot or space, CON, NUL...); 'as-is' keeps the title as it is (but a '/').",
+        "smb",
+        library_names_rule,
+        default="smb",
+    ),
+    Setting(
         "umask",
         "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
         "make once this file is read; '002' makes them group-writable. Until then mp "
@@ -990,6 +1009,7 @@ def parse_config(data: Any, source: str) -> Config:
         umask=values["umask"],
         units=UnitSettings(**values["units"]),
         status_page=values["status_page"],
+        library_names=values["library_names"],
     )
 
 

@@ -22,6 +22,8 @@ _EDITION = re.compile(r"\{edition-[^{}]*\}")
 TYPE_LIBRARY_FOLDERS = {"movie": "Movies", "tv": "TV Shows"}
 FIRST_YEAR, LAST_YEAR = 1870, 2100  # films before 1870 there are none
 MAX_EDITION_BYTES = 48  # with a title of 180 bytes, the name still fits in 255
+# Plex reads an edition's name up to 32 characters; a longer one is cut in its listing.
+MAX_EDITION_CHARACTERS = 32
 
 
 def has_year(name: str) -> bool:
@@ -69,11 +71,14 @@ def check_edition(edition: str) -> str:
     """An edition's name as Plex reads it in '{edition-NAME}'; ValueError when it
     cannot be one (braces, a '/', control characters, or longer than 60)."""
     name = edition.strip()
-    too_long = len(name.encode("utf-8", "surrogateescape")) > MAX_EDITION_BYTES
+    too_long = (
+        len(name) > MAX_EDITION_CHARACTERS
+        or len(name.encode("utf-8", "surrogateescape")) > MAX_EDITION_BYTES
+    )
     if not name or too_long or any(c in name for c in "{}/\\") or not name.isprintable():
         raise ValueError(
-            f"'{edition}' cannot be an edition's name (up to {MAX_EDITION_BYTES} bytes, no "
-            "braces or '/')"
+            f"'{edition}' cannot be an edition's name (up to {MAX_EDITION_CHARACTERS} "
+            f"characters, Plex's limit, and {MAX_EDITION_BYTES} bytes; no braces or '/')"
         )
     return name
 
@@ -133,15 +138,46 @@ def disc_number(disc_label: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-def proposed_destination(key: ItemKey, library_root: str) -> str:
+# What SMB shares and Windows clients refuse in a name, and what the library gets
+# instead (as the *arr apps do): "Star Wars: Episode IV" -> "Star Wars - Episode IV",
+# "What If...?" -> "What If...", "Face/Off" -> "Face-Off".
+_SMB_REPLACED = (
+    (re.compile(r"\s*:\s+"), " - "),
+    (re.compile(r"[:/\\|*]"), "-"),
+    (re.compile(r'"'), "'"),
+    (re.compile(r"[?<>]"), ""),
+    (re.compile(r"[\x00-\x1f]"), ""),
+    (re.compile(r"  +"), " "),
+)
+_RESERVED = re.compile(r"^(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(?:\..*)?$", re.IGNORECASE)
+LIBRARY_NAMES = ("smb", "as-is")
+
+
+def library_name(title: str, rule: str = "smb") -> str:
+    """A title as the library names it: with the 'smb' rule (the default), without what
+    an SMB share or a Windows client refuses (: ? * " < > | \\ /, a trailing dot or
+    space, a reserved name such as CON or NUL); 'as-is' keeps it (a '/' becomes '-'
+    whatever the rule: it cannot be in a name)."""
+    if rule != "smb":
+        return title.replace("/", "-")
+    name = title
+    for pattern, replacement in _SMB_REPLACED:
+        name = pattern.sub(replacement, name)
+    name = name.strip().rstrip(". ").strip()
+    if _RESERVED.match(name):
+        name = f"{name}_"
+    return name or "Untitled"
+
+
+def proposed_destination(key: ItemKey, library_root: str, names: str = "smb") -> str:
     """`Movies/<Title>/<Title>.mkv`, or `TV Shows/<Show>/Season NN/` (Season 01 when the
-    disc label does not say, Season 00 for specials). A TV disc's files are named in
-    that folder by its filing job: `<Show> - sNNeMM.mkv`, numbered across the season's
-    discs (seasons.py)."""
+    disc label does not say, Season 00 for specials), the title as library_name makes it
+    by the config's `library_names` rule. A TV disc's files are named in that folder by
+    its filing job: `<Show> - sNNeMM.mkv`, numbered across the season's discs
+    (seasons.py)."""
+    title = library_name(key.title, names)
     if key.type == "movie":
-        return os.path.join(
-            library_root, TYPE_LIBRARY_FOLDERS["movie"], key.title, f"{key.title}.mkv"
-        )
+        return os.path.join(library_root, TYPE_LIBRARY_FOLDERS["movie"], title, f"{title}.mkv")
     season = disc_season(key.disc_label)
     shows = TYPE_LIBRARY_FOLDERS["tv"]
-    return os.path.join(library_root, shows, key.title, f"Season {season:02d}") + os.sep
+    return os.path.join(library_root, shows, title, f"Season {season:02d}") + os.sep

@@ -84,7 +84,7 @@ def settle_filing(
         )
     season = settled.season if settled else disc_season(key.disc_label)
     first = settled.first if settled else 1
-    place = destination or proposed_destination(key, config.library_root)
+    place = destination or proposed_destination(key, config.library_root, config.library_names)
     taken = _specials_before(config, row, discs, roles) if key.type == "tv" else frozenset()
     files = targets(chosen, key.type, place, season, first, taken)
     too_long = next(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.destination import naming_notes, proposed_destination
+from media_pipeline.destination import library_name, naming_notes, proposed_destination
 from media_pipeline.file_roles import (
     Roles,
     RolesError,
@@ -100,7 +100,7 @@ def filing_destination(config: Config, approved: dict, row: dict) -> str:
     chosen = (
         approved.get((row["uid"], "filebot_confirm")) if "filebot_confirm" in config.gates else None
     )
-    return chosen or proposed_destination(key, config.library_root)
+    return chosen or proposed_destination(key, config.library_root, config.library_names)
 
 
 def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = None) -> dict:
@@ -123,11 +123,17 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     prompt["media"] = names
     prompt["roles"] = roles_to_follow(earlier, key.type, key.title, names).as_json()
     if gate == "filebot_confirm":
-        destination = proposed_destination(key, config.library_root)
+        destination = proposed_destination(key, config.library_root, config.library_names)
         if key.type == "tv" and db is not None:
             destination = _in_approved_show_folder(config, db, key, destination)
         prompt["destination"] = destination
         prompt["notes"] = [*prompt["notes"], *naming_notes(key.type, destination)]
+        named = library_name(key.title, config.library_names)
+        if named != key.title:
+            prompt["notes"].append(
+                f"named '{printable(named)}' in the library: SMB shares and Windows refuse "
+                "some of the title's characters (config library_names: 'smb')"
+            )
     return prompt
 
 

@@ -253,9 +253,10 @@ def test_another_cut_or_copy_of_a_filed_movie_is_ripped_as_an_edition(pipeline):
     assert "queued" in out and "Heat (1995) {edition-Director's Cut}" in out
     cut = ItemKey("movie", "Heat (1995) {edition-Director's Cut}")
     assert item_row(pipeline, cut)["state"] == "RIPPING"
-    for bad in (("--edition", "a}b"), ("--edition", "  ")):
+    for bad in (("--edition", "a}b"), ("--edition", "  "), ("--edition", "x" * 33)):
         args = ("rip", "--type", "movie", "--title", "Heat (1995)", *bad)
-        assert "cannot hold" in pipeline.mp(*args, expect=2).stderr
+        said = pipeline.mp(*args, expect=2).stderr
+        assert "cannot be an edition's name (up to 32 characters, Plex's limit" in said
     tv = ("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 D1", "--edition", "X")
     assert "--edition is for movies" in pipeline.mp(*tv, expect=2).stderr
 

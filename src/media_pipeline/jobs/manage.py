@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
+from media_pipeline.destination import check_edition, library_name
 from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
 from media_pipeline.gates import approved_destinations, archive_decision, supersede_decisions
@@ -116,7 +117,12 @@ def key_from_parts(item_type: str, title: str, disc_label: str) -> ItemKey:
                 "text; a folder named so would be unreadable"
             )
         if "/" in value or "\0" in value or value.startswith("."):
-            raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name")
+            hint = (
+                f"; give '{printable(library_name(value))}'"
+                if "/" in value and library_name(value) and not value.startswith(".")
+                else ""
+            )
+            raise UsageError(f"the {label} '{printable(value)}' cannot be a folder name{hint}")
         if taken_for_an_option(value):
             raise UsageError(f"the {label} '{printable(value)}' {OPTION_LIKE}")
     if not title.strip():
@@ -153,9 +159,11 @@ def run_rip(
     if edition:
         if item_type != "movie":
             raise UsageError("--edition is for movies (Plex has no editions of tv discs)")
-        if any(mark in edition for mark in "{}/") or not edition.strip():
-            raise UsageError(f"the edition '{printable(edition)}' cannot hold {{, }} or /")
-        title = f"{title} {{edition-{edition.strip()}}}"
+        try:
+            edition = check_edition(edition)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        title = f"{title} {{edition-{edition}}}"
     key = key_from_parts(item_type, title, disc_label)
     with on_controller(config, dry_run) as (queue, db):
         row = next(db.query("SELECT * FROM media_items WHERE uid = ?", [key.uid]), None)

@@ -93,7 +93,7 @@ def build_spec(
 ) -> dict:
     input_dir, output_dir = job_dirs(config, kind, key)
     if kind == "filebot" and not destination:
-        destination = proposed_destination(key, config.library_root)
+        destination = proposed_destination(key, config.library_root, config.library_names)
     return {
         "id": make_job_id(kind, key, priority, now),
         "kind": kind,
