@@ -93,6 +93,8 @@ def with_year_and_edition(
     renamed = name
     if year is not None and not has_year(name):
         base, marker, rest = name.partition(" {edition-")
+        # "Doctor Who 2005" from a label, given 2005: the bare year becomes Plex's.
+        base = base.removesuffix(f" {year}") if base != str(year) else base
         renamed = f"{base} ({year})" + (marker + rest if marker else "")
     if edition is not None and item_type == "movie" and not has_edition(renamed):
         renamed = f"{renamed} {{edition-{edition}}}"

@@ -36,8 +36,13 @@ SMALL_WORDS = frozenset(
      "on", "or", "the", "to", "vs", "with"}
 )  # fmt: skip
 ROMAN = re.compile(r"^(?=[IVXLC])M*(C[MD]|D?C{0,3})(X[CL]|L?X{0,3})(I[XV]|V?I{0,3})$")
-# S3, S03, SEASON3 (a season); D2, DISC2, DVD2 (a disc); or both in one word, S3D2.
-SEASON = re.compile(r"^S(?:EASON)?0*([0-9]{1,2})(?:D(?:ISC)?0*([0-9]{1,2}))?$")
+# The words for a season on labels: English (SEASON, SERIES in Britain), and the French,
+# German, Spanish and Italian ones (SAISON, STAFFEL, TEMPORADA, STAGIONE), SERIE too.
+SEASON_WORDS = ("SEASON", "SERIES", "SERIE", "SAISON", "STAFFEL", "TEMPORADA", "STAGIONE")
+# S3, S03, SEASON3, SERIES3 (a season); D2, DISC2, DVD2 (a disc); or both in one word, S3D2.
+SEASON = re.compile(
+    rf"^(?:S|{'|'.join(SEASON_WORDS)})0*([0-9]{{1,2}})(?:D(?:ISC)?0*([0-9]{{1,2}}))?$"
+)
 DISC = re.compile(r"^(?:D|DISC|DISK|DVD)0*([0-9]{1,2})$")
 
 
@@ -163,8 +168,13 @@ def guess(label: str, *, uuid: str = "", now: datetime | None = None) -> Guess:
         position += 1
         if not title:  # the first word is always the title's, even S7 or 1917
             title.append(word)
-        elif word in ("SEASON", "DISC", "DISK") and following.isdigit() and len(following) <= 2:
-            season, disc = (int(following), disc) if word == "SEASON" else (season, int(following))
+        elif (
+            word in (*SEASON_WORDS, "DISC", "DISK") and following.isdigit() and len(following) <= 2
+        ):
+            if word in SEASON_WORDS:
+                season = int(following)
+            else:
+                disc = int(following)
             position += 1
         elif found := SEASON.match(word):
             season, disc = int(found[1]), int(found[2]) if found[2] else disc

@@ -65,3 +65,19 @@ def test_a_year_is_four_digits_in_range(year):
 def test_an_edition_cannot_break_plexs_braces_or_the_path(name):
     with pytest.raises(ValueError, match="cannot be an edition's name"):
         check_edition(name)
+
+
+def test_a_bare_year_at_the_titles_end_becomes_plexs_when_it_is_the_year_given():
+    from media_pipeline.destination import with_year_and_edition
+
+    show = "/l/TV Shows/Doctor Who 2005/Season 01/"
+    assert (
+        with_year_and_edition("tv", show, 2005, None) == "/l/TV Shows/Doctor Who (2005)/Season 01/"
+    )
+    movie = "/l/Movies/Blade Runner 2049/Blade Runner 2049.mkv"
+    assert with_year_and_edition("movie", movie, 2017, None) == (
+        "/l/Movies/Blade Runner 2049 (2017)/Blade Runner 2049 (2017).mkv"
+    )
+    assert with_year_and_edition("movie", "/l/Movies/1917/1917.mkv", 2019, None) == (
+        "/l/Movies/1917 (2019)/1917 (2019).mkv"
+    )

@@ -22,6 +22,13 @@ from media_pipeline.errors import UsageError
         ("THE.OFFICE.S3.D4", Guess("tv", "The Office", "S03 Disc4")),
         ("BBT_S04_DISC_2", Guess("tv", "Bbt", "S04 Disc2")),
         ("DEXTER_S1", Guess("tv", "Dexter", "S01 Disc1")),
+        ("BBC_SHERLOCK_SERIES_2", Guess("tv", "Bbc Sherlock", "S02 Disc1")),
+        ("SHERLOCK_SERIES2_DISC1", Guess("tv", "Sherlock", "S02 Disc1")),
+        ("TATORT_STAFFEL_3_DVD2", Guess("tv", "Tatort", "S03 Disc2")),
+        ("KAAMELOTT_SAISON_1_D2", Guess("tv", "Kaamelott", "S01 Disc2")),
+        ("LA_CASA_DE_PAPEL_TEMPORADA_2", Guess("tv", "La Casa De Papel", "S02 Disc1")),
+        ("GOMORRA_STAGIONE_1", Guess("tv", "Gomorra", "S01 Disc1")),
+        ("SERIES_7", Guess("movie", "Series 7")),  # the first word is the title's
         ("GONE_WITH_THE_WIND", Guess("movie", "Gone with the Wind")),
         ("HARRY_POTTER_AND_THE_CHAMBER_OF_SECRETS",
          Guess("movie", "Harry Potter and the Chamber of Secrets")),
