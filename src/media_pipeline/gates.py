@@ -154,6 +154,43 @@ def _in_approved_show_folder(config: Config, db: Database, key: ItemKey, destina
     return usable[-1] if usable else destination
 
 
+def carry_show_folder(config: Config, db: Database, key: ItemKey, destination: str) -> list[str]:
+    """A tv disc approved into a show folder: the show's other discs still waiting at
+    filebot_confirm are proposed that folder too (their season folders in it), so one
+    show is one folder ('Seinfeld (1989)' given at disc 1's gate reaches discs 2 and 3),
+    and their prompts say so. Returns the names of the discs whose proposal changed."""
+    show_folder = os.path.dirname(destination.rstrip(os.sep))
+    others = [disc for disc in show_discs(db, key.title) if disc["uid"] != key.uid]
+    if not others:
+        return []
+    changed = []
+    for marks, part in in_slices([disc["uid"] for disc in others]):
+        rows = db.query(
+            "SELECT a.id, a.prompt, m.title, m.disc_label FROM human_approvals a JOIN "
+            "media_items m ON m.uid = a.item_uid WHERE a.gate = 'filebot_confirm' AND "
+            f"a.status = 'pending' AND a.item_uid IN ({marks})",
+            part,
+        )
+        for row in list(rows):
+            prompt = json.loads(row["prompt"] or "{}")
+            season = os.path.basename(str(prompt.get("destination", "")).rstrip(os.sep))
+            proposed = os.path.join(show_folder, season) + os.sep
+            other = ItemKey("tv", row["title"], row["disc_label"])
+            if not season or proposed == prompt.get("destination"):
+                continue
+            if place_problem(config.library_root, other, proposed) is not None:
+                continue
+            prompt["destination"] = proposed
+            prompt["notes"] = [
+                *[note for note in prompt.get("notes", []) if "the title has no year" not in note],
+                f"the show's folder, '{printable(os.path.basename(show_folder))}', was chosen "
+                f"at {printable(key.name)}'s gate: this disc is proposed into it",
+            ]
+            db.table("human_approvals").update(row["id"], {"prompt": json.dumps(prompt)})
+            changed.append(other.name)
+    return changed
+
+
 def _episodes_now(config: Config, db: Database, item: dict) -> tuple[str, dict | None]:
     """How a tv disc's episodes would be numbered as its season stands, for the person
     reviewing its remux (the numbers are settled when it is filed)."""

@@ -298,3 +298,32 @@ def test_a_forged_episode_range_is_not_restored_after_a_database_loss(pipeline):
     result = pipeline.mp("reconcile")
     assert "episode range is not one this controller signed" in result.stderr
     assert item_row(pipeline, DISC1)["episodes"] is None
+
+
+def test_a_year_given_at_one_discs_gate_reaches_the_shows_other_discs(pipeline):
+    """Three discs of a show ripped without a year wait at filebot_confirm; the year given
+    at disc 1's gate makes the show's folder, and discs 2 and 3 (their gates open) are
+    proposed into it, said in their prompts: the show is filed into one folder."""
+    pipeline.write_pipeline_config(gates=["filebot_confirm"])
+    discs = [ItemKey("tv", "Seinfeld", f"S03 Disc{n}") for n in (1, 2, 3)]
+    for disc in discs:
+        episodes_in(pipeline.mark(disc, "3-transcoded", "rip", "remux", "transcode"), 2)
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", discs[0].uid, "--yes", "--year", "1989")
+    listed = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+    assert len(listed) == 2
+    for approval in listed:
+        assert approval["prompt"]["destination"].endswith("/TV Shows/Seinfeld (1989)/Season 03/")
+        assert any("was chosen at tv/Seinfeld/S03 Disc1's gate" in note
+                   for note in approval["prompt"]["notes"])  # fmt: skip
+        assert not any("has no year" in note for note in approval["prompt"]["notes"])
+    for disc in discs[1:]:
+        pipeline.mp("approve", disc.uid, "--yes")
+    for _round in range(4):
+        pipeline.mp("dispatch")
+        for _claim in range(3):
+            pipeline.mp("claim", "--worker", "w1", expect=None)
+        pipeline.mp("reconcile")
+    assert {item(pipeline, disc)["state"] for disc in discs} == {"IN_LIBRARY"}
+    shows = pipeline.root / "library" / "TV Shows"
+    assert sorted(path.name for path in shows.iterdir()) == ["Seinfeld (1989)"]

@@ -30,7 +30,7 @@ from media_pipeline.destination import (
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
 from media_pipeline.filing_place import link_problem, place_problem
-from media_pipeline.gates import destination_inside, gate_folder
+from media_pipeline.gates import carry_show_folder, destination_inside, gate_folder
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import change_state, item_name, write_item_files
 from media_pipeline.items import ItemKey, printable
@@ -269,6 +269,9 @@ def record_decision(
                 "roles": json.dumps(decision["roles"]) if decision.get("roles") else None,
             },
         )
+        if approved and approval.gate == "filebot_confirm" and key.type == "tv" and destination:
+            for other in carry_show_folder(config, db, key, destination):
+                log.info("%s: proposed into the show's folder chosen for %s", other, key.name)
     log.info(
         "%s: %s %s by %s",
         approval.name,
