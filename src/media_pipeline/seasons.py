@@ -143,6 +143,15 @@ def numbering(
     set_first = own.first_episode if own is not None else None
     first = set_first or 1
     earlier = [] if set_first else [d for d in same if disc_number(d["disc_label"]) <= place]
+    seen = {disc_number(d["disc_label"]) for d in earlier}
+    missing = next((n for n in range(1, place) if n not in seen), None)
+    if missing is not None and not set_first:
+        # Numbered after disc 1 alone, disc 3 would take disc 2's episodes.
+        return Waiting(
+            f"waits for disc {missing} of season {season}, which mp has not seen: rip it "
+            "first, or give this disc's first episode at the gate (--first-episode N; "
+            "'mp retry --ask-again' it if it was approved)"
+        )
     for other in sorted(earlier, key=lambda row: disc_number(row["disc_label"])):
         recorded = recorded_range(other.get("episodes"))
         if recorded is not None:

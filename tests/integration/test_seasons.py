@@ -327,3 +327,23 @@ def test_a_year_given_at_one_discs_gate_reaches_the_shows_other_discs(pipeline):
     assert {item(pipeline, disc)["state"] for disc in discs} == {"IN_LIBRARY"}
     shows = pipeline.root / "library" / "TV Shows"
     assert sorted(path.name for path in shows.iterdir()) == ["Seinfeld (1989)"]
+
+
+def test_a_disc_whose_predecessor_was_never_ripped_waits_for_it(pipeline):
+    """Discs 1 and 3 of a season, disc 2 not ripped yet: disc 3 waits for it (it once took
+    disc 2's numbers); when disc 2 comes, each disc gets its own episodes."""
+    discs = {n: ItemKey("tv", "Lost (2004)", f"S01 Disc{n}") for n in (1, 2, 3)}
+    for n in (1, 3):
+        episodes_in(pipeline.mark(discs[n], "3-transcoded", "rip", "remux", "transcode"), 2)
+    pipeline.mp("reconcile")
+    out = pipeline.mp("dispatch").stdout
+    assert "S01 Disc3 waits for disc 2 of season 1, which mp has not seen" in out, out
+    assert "S01 Disc3" in pipeline.mp("why", discs[3].uid).stdout
+    episodes_in(pipeline.mark(discs[2], "3-transcoded", "rip", "remux", "transcode"), 2)
+    for _round in range(4):
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+        for _claim in range(3):
+            pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.mp("reconcile")
+    assert [item_row(pipeline, discs[n])["episodes"] for n in (1, 2, 3)] == ["1-2", "3-4", "5-6"]
