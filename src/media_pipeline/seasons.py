@@ -103,9 +103,35 @@ def _settled(row: dict, reviewed: bool) -> bool:
     return done > progress(State.REMUXED) if reviewed else done >= progress(State.REMUXED)
 
 
+_SHOW_YEAR = re.compile(r"^(.*?)\s*\(((?:18|19|20)\d\d)\)$")
+
+
+def show_of(title: str) -> tuple[str, str | None]:
+    """A show's name as its discs' titles give it, and its year if given: 'Lost' and
+    'Lost (2004)' are one show (a disc renamed to add the year stays in its group);
+    'Shameless (2004)' and 'Shameless (2011)' are two."""
+    found = _SHOW_YEAR.match(title.strip())
+    base, year = (found[1], found[2]) if found else (title.strip(), None)
+    return base.casefold(), year
+
+
+def same_show(title: str, other: str) -> bool:
+    (base, year), (other_base, other_year) = show_of(title), show_of(other)
+    return base == other_base and (year is None or other_year is None or year == other_year)
+
+
 def show_discs(db: Database, title: str) -> list[dict]:
-    """The tv items of one show (every season)."""
-    return list(db.query("SELECT * FROM media_items WHERE type = 'tv' AND title = ?", [title]))
+    """The tv items of one show (every season): those whose title names the same show
+    (same_show), not only the same text."""
+    found = _SHOW_YEAR.match(title.strip())
+    base = found[1] if found else title.strip()
+    # A first cut in SQL (LIKE is case-blind for ASCII letters only: the text as
+    # given, not casefolded), the rule in Python.
+    pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = db.query(
+        "SELECT * FROM media_items WHERE type = 'tv' AND title LIKE ? ESCAPE '\\'", [pattern]
+    )
+    return [row for row in rows if same_show(title, row["title"])]
 
 
 def numbering(

@@ -347,3 +347,24 @@ def test_a_disc_whose_predecessor_was_never_ripped_waits_for_it(pipeline):
             pipeline.mp("claim", "--worker", "w1", expect=None)
     pipeline.mp("reconcile")
     assert [item_row(pipeline, discs[n])["episodes"] for n in (1, 2, 3)] == ["1-2", "3-4", "5-6"]
+
+
+def test_a_disc_renamed_to_add_the_year_stays_with_its_show(pipeline):
+    """Lost disc 2 renamed 'Lost (2004)' (disc 1 is 'Lost'): it is still numbered after
+    disc 1's episodes, and waits for them, as one show."""
+    first, second = ItemKey("tv", "Lost", "S01 Disc1"), ItemKey("tv", "Lost", "S01 Disc2")
+    pipeline.mark(first, "1-ripped", "rip")
+    episodes_in(pipeline.mark(second, "3-transcoded", "rip", "remux", "transcode"), 2)
+    pipeline.mp("reconcile")
+    pipeline.mp("rename", second.uid, "Lost (2004)")
+    pipeline.mp("reconcile")
+    out = pipeline.mp("dispatch").stdout
+    assert "S01 Disc2 waits for tv/Lost/S01 Disc1" in out, out
+
+
+def test_two_shows_of_one_name_and_other_years_are_two_groups():
+    from media_pipeline.seasons import same_show
+
+    assert same_show("Lost", "Lost (2004)") and same_show("lost (2004)", "Lost (2004)")
+    assert not same_show("Shameless (2004)", "Shameless (2011)")
+    assert not same_show("Lost", "Lost Girl")
