@@ -11,7 +11,12 @@ _SEASON = re.compile(
     r"(?:^|[^A-Za-z0-9])(?:S|Season[ _.-]?|Series[ _.-]?)(\d{1,2})(?![0-9])", re.IGNORECASE
 )
 # Plex files specials (and a disc of them) in Season 00.
-_SPECIALS = re.compile(r"(?:^|[^A-Za-z])(?:Specials?|Extras|Bonus)(?:$|[^A-Za-z])", re.IGNORECASE)
+_SPECIALS = re.compile(r"(?:^|[^A-Za-z])Specials?(?:$|[^A-Za-z])", re.IGNORECASE)
+# A bonus disc holds the show's extras (featurettes, interviews), not episodes: Plex wants
+# them in the show's folder (Featurettes/), not in Season 00.
+_BONUS = re.compile(
+    r"(?:^|[^A-Za-z])(?:Bonus|Extras?|Special[ _.-]?Features?)(?:$|[^A-Za-z])", re.IGNORECASE
+)
 _DISC = re.compile(r"(?:^|[^A-Za-z])(?:Disc|Disk|D)[ _.-]?(\d{1,2})(?![0-9])", re.IGNORECASE)
 
 
@@ -111,10 +116,16 @@ def with_year_and_edition(
     return os.path.join(shows, renamed, season) + os.sep
 
 
+def bonus_disc(disc_label: str) -> bool:
+    """A disc of the show's extras: 'S01 Disc3 Bonus', 'Special Features D2', 'Extras'."""
+    return bool(_BONUS.search(disc_label))
+
+
 def season_number(disc_label: str) -> int | None:
     """The season a disc label names: 'S02 Disc1', 'Season 3 Disc 2', 'Series 3 Disc 1';
-    0 for 'Specials Disc1'. None when it names none."""
-    if _SPECIALS.search(disc_label):
+    0 for 'Specials Disc1' (a bonus disc's is the season it names). None when it names
+    none."""
+    if _SPECIALS.search(disc_label) and not bonus_disc(disc_label):
         return 0
     match = _SEASON.search(disc_label)
     return int(match.group(1)) if match else None

@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from media_pipeline.destination import item_folder_name
+from media_pipeline.destination import bonus_disc, item_folder_name
 
 # Plex's local extras: the role a person types, and the folder beside the movie (or in
 # the show's folder) that Plex reads it from.
@@ -96,12 +96,14 @@ def unplain_media(names: list[str]) -> list[str]:
     )
 
 
-def default_roles(item_type: str, title: str, names: list[str]) -> Roles:
-    """tv: every file an episode, in name order. movie: `<title>.mkv` (else the only
+def default_roles(item_type: str, title: str, names: list[str], disc_label: str = "") -> Roles:
+    """tv: every file an episode, in name order (a bonus disc's: featurettes of the show,
+    unless a person says specials at the gate). movie: `<title>.mkv` (else the only
     file, else the first not named 'Extra ...') is the movie, the rest extras in Other/."""
     names = media_names(names)
     if item_type == "tv":
-        return Roles(tuple(Role(name, "episode") for name in names))
+        role = "featurette" if bonus_disc(disc_label) else "episode"
+        return Roles(tuple(Role(name, role) for name in names))
     main = f"{title}.mkv"
     if main not in names:
         others = [n for n in names if not n.startswith("Extra ")]
@@ -109,15 +111,17 @@ def default_roles(item_type: str, title: str, names: list[str]) -> Roles:
     return Roles(tuple(Role(n, "movie" if n == main else "other") for n in names))
 
 
-def roles_to_follow(approved: Roles | None, item_type: str, title: str, names: list[str]) -> Roles:
+def roles_to_follow(
+    approved: Roles | None, item_type: str, title: str, names: list[str], disc_label: str = ""
+) -> Roles:
     """The roles filing follows for a folder holding names: those a person set, else the
     defaults for what is there (a transcode script of one's own may name files otherwise
     than the remux did, and an approval nobody changed should not hold on to them)."""
     if approved is not None:
         reviewed = [role.file for role in approved.files]
-        if approved != default_roles(item_type, title, reviewed):
+        if approved != default_roles(item_type, title, reviewed, disc_label):
             return approved
-    return default_roles(item_type, title, names)
+    return default_roles(item_type, title, names, disc_label)
 
 
 def parse_roles(text: str, item_type: str, names: list[str], first_episode=None) -> Roles:

@@ -75,7 +75,7 @@ def settle_filing(
         )
     chosen = roles.get(row["uid"])
     if chosen is None or row["uid"] not in exact:
-        chosen = roles_to_follow(chosen, key.type, key.title, names)
+        chosen = roles_to_follow(chosen, key.type, key.title, names, key.disc_label)
     missing = [r.file for r in chosen.files if r.role != "drop" and r.file not in names]
     if missing:
         return Waiting(

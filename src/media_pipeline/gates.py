@@ -121,7 +121,7 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     item = {"uid": key.uid, "type": key.type}
     earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
     prompt["media"] = names
-    prompt["roles"] = roles_to_follow(earlier, key.type, key.title, names).as_json()
+    prompt["roles"] = roles_to_follow(earlier, key.type, key.title, names, key.disc_label).as_json()
     if gate == "filebot_confirm":
         destination = proposed_destination(key, config.library_root, config.library_names)
         if key.type == "tv" and db is not None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.destination import disc_number, disc_season, season_unreadable
+from media_pipeline.destination import bonus_disc, disc_number, disc_season, season_unreadable
 from media_pipeline.file_roles import Roles, media_names
 from media_pipeline.item_state import item_name
 from media_pipeline.items import ItemKey
@@ -165,6 +165,8 @@ def numbering(
             "is unknown; 'mp forget' one and rip it again with its disc number in the label"
         )
     own = roles.get(disc["uid"])
+    if own is None and bonus_disc(disc["disc_label"]):
+        return None  # the show's extras: no episodes to number, no disc to wait for
     # A first episode a person set stands on its own: no earlier disc is waited for.
     set_first = own.first_episode if own is not None else None
     first = set_first or 1
@@ -193,7 +195,12 @@ def numbering(
             return Waiting(
                 f"waits for {item_name(other)} ({state}{hint}): its episodes are numbered first"
             )
-        count = given.episode_count if given is not None else _earlier_count(staging_root, other)
+        if given is not None:
+            count: int | None = given.episode_count
+        elif bonus_disc(other["disc_label"]):
+            count = 0  # the show's extras, unless a person said otherwise at the gate
+        else:
+            count = _earlier_count(staging_root, other)
         if count is None:
             return Waiting(
                 f"waits for {item_name(other)}: its episode numbers are not recorded and its "

@@ -368,3 +368,27 @@ def test_two_shows_of_one_name_and_other_years_are_two_groups():
     assert same_show("Lost", "Lost (2004)") and same_show("lost (2004)", "Lost (2004)")
     assert not same_show("Shameless (2004)", "Shameless (2011)")
     assert not same_show("Lost", "Lost Girl")
+
+
+def test_a_bonus_discs_titles_are_the_shows_extras(pipeline):
+    """'S01 Disc2 Bonus' is no Season 00 of specials: its titles are filed as the show's
+    featurettes, and the next disc's episodes follow disc 1's."""
+    one = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+    bonus = ItemKey("tv", "Lost (2004)", "S01 Disc2 Bonus")
+    three = ItemKey("tv", "Lost (2004)", "S01 Disc3")
+    for key in (one, bonus, three):
+        episodes_in(pipeline.mark(key, "3-transcoded", "rip", "remux", "transcode"), 2)
+    for _round in range(4):
+        pipeline.mp("reconcile")
+        pipeline.mp("dispatch")
+        for _claim in range(3):
+            pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.mp("reconcile")
+    assert {item(pipeline, key)["state"] for key in (one, bonus, three)} == {"IN_LIBRARY"}
+    show = pipeline.root / "library" / "TV Shows" / "Lost (2004)"
+    assert sorted(p.name for p in (show / "Featurettes").iterdir()) == [
+        "Episode 02.mkv",
+        "video.mkv",
+    ]
+    assert not (show / "Season 00").exists()
+    assert item_row(pipeline, three)["episodes"] == "3-4"

@@ -17,10 +17,11 @@ from media_pipeline.seasons import Numbered, Waiting, numbering, recorded_range
         ("Season 3 Disc 2", 3, 2),
         ("Series 3 Disc 1", 3, 1),
         ("Specials Disc1", 0, 1),
-        ("Special Features D2", 0, 2),
+        ("Special Features D2", None, 2),  # a bonus disc: the show's extras
+        ("S01 Disc3 Bonus", 1, 3),
         ("Lost D3", None, 3),
         ("Disc 12", None, 12),
-        ("Bonus", 0, 1),
+        ("Bonus", None, 1),
         ("DISC_2", None, 2),
     ],
 )
