@@ -600,3 +600,19 @@ def test_a_folder_that_is_no_longer_the_checked_one_is_not_filed(tmp_path):
     assert done.returncode == 1
     assert "is no longer the folder mp checked: nothing filed" in done.stderr
     assert not movie.exists() and (staged / "Film.mkv").exists()
+
+
+# -- discs as they come ------------------------------------------------------------------
+
+
+def test_a_bibliographic_language_code_counts_as_its_terminological_twin(tmp_path, source):
+    """ISO 639-2 gives twenty languages two codes: a dub tagged fre is French for a
+    person who asked for fra, and a subtitle tagged deu is German for one who asked ger."""
+    title(source, [("eng", True), ("fre", False), ("ita", False)], [("deu", False), ("dut", False)])
+    streams, _ = remux(tmp_path, MP_AUDIO_LANGS="eng fra", MP_SUB_LANGS="ger nld")
+    assert streams == [
+        ("audio", "eng", "0"),
+        ("audio", "fre", "0"),
+        ("subtitle", "deu", "0"),
+        ("subtitle", "dut", "0"),
+    ]

@@ -26,13 +26,27 @@ streams_of() {
     -of csv=p=0 -- "$1" 2>/dev/null
 }
 
+# language_of CODE: the ISO 639-2 code of a language as one word, lower case. Twenty
+# languages have two codes, bibliographic (fre) and terminological (fra), and discs and
+# people use both: each B code is read as its T twin.
+language_of() {
+  local code=${1,,}
+  case $code in
+    alb) code=sqi ;; arm) code=hye ;; baq) code=eus ;; bur) code=mya ;; chi) code=zho ;;
+    cze) code=ces ;; dut) code=nld ;; fre) code=fra ;; geo) code=kat ;; ger) code=deu ;;
+    gre) code=ell ;; ice) code=isl ;; mac) code=mkd ;; mao) code=mri ;; may) code=msa ;;
+    per) code=fas ;; rum) code=ron ;; slo) code=slk ;; tib) code=bod ;; wel) code=cym ;;
+  esac
+  printf '%s\n' "$code"
+}
+
 # remux IN OUT: main video, the wanted audio and subtitle languages, stream copy into MKV.
 # Languages: MP_AUDIO_LANGS and MP_SUB_LANGS, space separated, in order of preference
-# (default: eng). Audio is never lost: the original track (flagged default, else the
-# first) is always kept too, after the wanted ones (a French film's own French, beside
-# an English commentary). Forced subtitles (the lines of a foreign language in the
-# film) are always kept, with their flag. A title with no video (an audio extra) stays
-# without it.
+# (default: eng); fre and fra, ger and deu... are one language. Audio is never lost: the
+# original track (flagged default, else the first) is always kept too, after the wanted
+# ones (a French film's own French, beside an English commentary). Forced subtitles (the
+# lines of a foreign language in the film) are always kept, with their flag. A title
+# with no video (an audio extra) stays without it.
 remux() {
   local input=$1 output=$2 lang index default forced language original default_index track
   local -a maps=(-map '0:v:0?') audio=() subs=() tracks=()
@@ -43,9 +57,10 @@ remux() {
   fi
   mapfile -t tracks < <(streams_of "$input" a)
   for lang in ${MP_AUDIO_LANGS:-eng}; do
+    lang=$(language_of "$lang")
     for track in "${tracks[@]}"; do
       IFS=, read -r index default forced language <<< "$track"
-      [[ $language == "$lang" ]] && audio+=("$index")
+      [[ $(language_of "$language") == "$lang" ]] && audio+=("$index")
     done
   done
   if (( ${#tracks[@]} > 0 )); then
@@ -66,8 +81,9 @@ remux() {
   mapfile -t tracks < <(streams_of "$input" s)
   for track in "${tracks[@]}"; do
     IFS=, read -r index default forced language <<< "$track"
+    language=$(language_of "$language")
     for lang in ${MP_SUB_LANGS:-eng}; do
-      [[ $language == "$lang" ]] && { subs+=("$index"); continue 2; }
+      [[ $(language_of "$lang") == "$language" ]] && { subs+=("$index"); continue 2; }
     done
     [[ $forced == 1 ]] && subs+=("$index")
   done
