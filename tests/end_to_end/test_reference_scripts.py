@@ -4,6 +4,7 @@ come first, forced subtitles are kept with their flag."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -615,4 +616,43 @@ def test_a_bibliographic_language_code_counts_as_its_terminological_twin(tmp_pat
         ("audio", "fre", "0"),
         ("subtitle", "deu", "0"),
         ("subtitle", "dut", "0"),
+    ]
+
+
+def dispositions(path: Path) -> list[tuple[str, str, str, str]]:
+    """(type, language, default, forced) of each audio and subtitle stream, by ffprobe."""
+    probed = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries",
+         "stream=codec_type:stream_tags=language:stream_disposition=default,forced",
+         "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [
+        (s["codec_type"], s.get("tags", {}).get("language", ""),
+         str(s["disposition"]["default"]), str(s["disposition"]["forced"]))
+        for s in json.loads(probed)["streams"] if s["codec_type"] != "video"
+    ]  # fmt: skip
+
+
+def test_kept_subtitles_keep_their_own_flags_and_none_is_made_default(tmp_path, source):
+    """ffmpeg's stream copy flags the first of two or more subtitles default when none
+    was: a player would then show German lines all through an English film."""
+    title(source, [("eng", True)], [("deu", True), ("eng", False), ("fra", False)])
+    _streams, _said = remux(tmp_path, MP_SUB_LANGS="eng fra")
+    assert dispositions(tmp_path / "out" / "Film (1954).mkv") == [
+        ("audio", "eng", "1", "0"),
+        ("subtitle", "deu", "0", "1"),
+        ("subtitle", "eng", "0", "0"),
+        ("subtitle", "fra", "0", "0"),
+    ]
+
+
+def test_the_first_kept_audio_is_the_default_when_no_kept_audio_was(tmp_path, source):
+    title(source, [("jpn", False), ("eng", False)], [("eng", False), ("eng", False)])
+    _streams, _said = remux(tmp_path)
+    assert dispositions(tmp_path / "out" / "Film (1954).mkv") == [
+        ("audio", "eng", "1", "0"),
+        ("audio", "jpn", "0", "0"),
+        ("subtitle", "eng", "0", "0"),
+        ("subtitle", "eng", "0", "0"),
     ]

@@ -40,6 +40,15 @@ language_of() {
   printf '%s\n' "$code"
 }
 
+# disposition DEFAULT FORCED: ffmpeg's -disposition value for a stream with those flags.
+disposition() {
+  local -a set=()
+  [[ $1 == 1 ]] && set+=(default)
+  [[ $2 == 1 ]] && set+=(forced)
+  local IFS=+
+  printf '%s\n' "${set[*]:-0}"
+}
+
 # remux IN OUT: main video, the wanted audio and subtitle languages, stream copy into MKV.
 # Languages: MP_AUDIO_LANGS and MP_SUB_LANGS, space separated, in order of preference
 # (default: eng); fre and fra, ger and deu... are one language. Audio is never lost: the
@@ -49,13 +58,19 @@ language_of() {
 # with no video (an audio extra) stays without it.
 remux() {
   local input=$1 output=$2 lang index default forced language original default_index track
-  local -a maps=(-map '0:v:0?') audio=() subs=() tracks=()
+  local number flag audio_default=0
+  local -a maps=(-map '0:v:0?') audio=() subs=() tracks=() flags=()
+  local -A flags_of=()
   if ! command -v ffmpeg >/dev/null 2>&1; then
     echo "no ffmpeg: copying $input unchanged (not a remux)"
     cp -n -- "$input" "$output"
     return
   fi
   mapfile -t tracks < <(streams_of "$input" a)
+  for track in "${tracks[@]}"; do
+    IFS=, read -r index default forced language <<< "$track"
+    flags_of[$index]=$(disposition "$default" "$forced")
+  done
   for lang in ${MP_AUDIO_LANGS:-eng}; do
     lang=$(language_of "$lang")
     for track in "${tracks[@]}"; do
@@ -81,6 +96,7 @@ remux() {
   mapfile -t tracks < <(streams_of "$input" s)
   for track in "${tracks[@]}"; do
     IFS=, read -r index default forced language <<< "$track"
+    flags_of[$index]=$(disposition "$default" "$forced")
     language=$(language_of "$language")
     for lang in ${MP_SUB_LANGS:-eng}; do
       [[ $(language_of "$lang") == "$language" ]] && { subs+=("$index"); continue 2; }
@@ -88,7 +104,23 @@ remux() {
     [[ $forced == 1 ]] && subs+=("$index")
   done
   for index in "${audio[@]}" "${subs[@]}"; do maps+=(-map "0:$index"); done
+  # Every kept stream's flags as they were on the disc, written out: told nothing, ffmpeg
+  # flags the first of two or more subtitles default when none was, and a player then
+  # shows them all through the film. Audio alone gets a default if none kept had one.
+  for index in "${audio[@]}"; do
+    [[ ${flags_of[$index]} == *default* ]] && audio_default=1
+  done
+  for number in "${!audio[@]}"; do
+    flag=${flags_of[${audio[number]}]}
+    if (( number == 0 && ! audio_default )); then
+      if [[ $flag == 0 ]]; then flag=default; else flag=default+$flag; fi
+    fi
+    flags+=("-disposition:a:$number" "$flag")
+  done
+  for number in "${!subs[@]}"; do
+    flags+=("-disposition:s:$number" "${flags_of[${subs[number]}]}")
+  done
   echo "kept: audio streams ${audio[*]:-none}, subtitle streams ${subs[*]:-none}"
   ffmpeg -nostdin -v error -n -format_whitelist "$MEDIA_DEMUXERS" -i "$input" "${maps[@]}" \
-    -c copy -- "$output"
+    -c copy "${flags[@]}" -- "$output"
 }
