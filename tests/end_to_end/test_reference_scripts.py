@@ -656,3 +656,65 @@ def test_the_first_kept_audio_is_the_default_when_no_kept_audio_was(tmp_path, so
         ("subtitle", "eng", "0", "0"),
         ("subtitle", "eng", "0", "0"),
     ]
+
+
+def visible_media(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.mkv") if not p.name.startswith("."))
+
+
+# An ffmpeg that fails its first run half way, leaving what it had written (as a full
+# share or a crash does), and is the real one after.
+FAILING_ONCE = """#!/usr/bin/env bash
+for last; do :; done
+if [[ ! -e $MP_TEST_FAILED ]]; then
+  touch -- "$MP_TEST_FAILED"
+  printf 'half a file' > "$last"
+  echo "No space left on device" >&2
+  exit 1
+fi
+exec {real} "$@"
+"""
+
+
+@pytest.mark.parametrize(
+    "script", ["transcode-queue.sh", "organize-and-remux-tv.sh", "organize-and-remux-movie.sh"]
+)
+def test_a_run_that_failed_half_way_succeeds_when_run_again(tmp_path, source, script):
+    title(source, [("eng", True)])
+    shutil.copy(source, tmp_path / "in" / "t01.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "ffmpeg").write_text(FAILING_ONCE.format(real=shutil.which("ffmpeg")))
+    (tools / "ffmpeg").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "MP_ITEM_TITLE": "Film",
+           "MP_DISC_LABEL": "D1", "MP_TEST_FAILED": str(tmp_path / "failed")}  # fmt: skip
+    command = ["bash", str(SCRIPTS / script), "in", "out"]
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    first = subprocess.run(command, **run)
+    assert first.returncode != 0 and "No space left" in first.stderr
+    assert visible_media(tmp_path / "out") == [], "no half file under a final name"
+    again = subprocess.run(command, **run)
+    assert again.returncode == 0, again.stderr
+    made = visible_media(tmp_path / "out")
+    assert len(made) == 2 and all(dispositions(path) for path in made), "whole media"
+    assert not list((tmp_path / "out").glob(".mp-part.*")), "no temporary left"
+    stage = "transcode" if script.startswith("transcode") else "remux"
+    assert (tmp_path / "out" / ".pipeline" / f"{stage}.done").exists()
+
+
+def test_a_killed_runs_temporary_is_replaced_and_a_finished_file_never(tmp_path, source):
+    title(source, [("eng", True)])
+    shutil.copy(source, tmp_path / "in" / "t01.mkv")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".mp-part.t00.mkv").write_bytes(b"killed half way")
+    (out / "t01.mkv").write_bytes(b"finished by an earlier run")
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "transcode-queue.sh"), "in", "out"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert dispositions(out / "t00.mkv") == [("audio", "eng", "1", "0")]
+    assert (out / "t01.mkv").read_bytes() == b"finished by an earlier run"
+    assert "already made by an earlier run, kept: t01.mkv" in done.stdout
+    assert not list(out.glob(".mp-part.*"))

@@ -40,6 +40,29 @@ language_of() {
   printf '%s\n' "$code"
 }
 
+# part_of TARGET: the temporary name TARGET is made under, a dot name in its folder (mp,
+# the scripts' globs and Plex pass dot names by). A file at TARGET is always complete:
+# a failed or killed run leaves only its part, which the next attempt replaces.
+part_of() {
+  printf '%s/.mp-part.%s\n' "$(dirname -- "$1")" "$(basename -- "$1")"
+}
+
+# made_already TARGET: true, and says so, when an earlier run finished TARGET; it is
+# kept, never made again over (a retry goes on from where the failure stopped).
+made_already() {
+  [[ -e $1 || -L $1 ]] || return 1
+  echo "already made by an earlier run, kept: $(basename -- "$1")"
+}
+
+# finish PART TARGET: give the complete PART its final name, never over a file there.
+finish() {
+  mv -T -n -- "$1" "$2" || true
+  if [[ -e $1 || -L $1 ]]; then
+    echo "$2 appeared while it was being made; its copy is left as $1" >&2
+    return 1
+  fi
+}
+
 # disposition DEFAULT FORCED: ffmpeg's -disposition value for a stream with those flags.
 disposition() {
   local -a set=()
@@ -58,12 +81,16 @@ disposition() {
 # with no video (an audio extra) stays without it.
 remux() {
   local input=$1 output=$2 lang index default forced language original default_index track
-  local number flag audio_default=0
+  local number flag audio_default=0 part
   local -a maps=(-map '0:v:0?') audio=() subs=() tracks=() flags=()
   local -A flags_of=()
+  made_already "$output" && return
+  part=$(part_of "$output")
+  rm -f -- "$part"  # a killed run's (rm removes a link, never what it points to)
   if ! command -v ffmpeg >/dev/null 2>&1; then
     echo "no ffmpeg: copying $input unchanged (not a remux)"
-    cp -n -- "$input" "$output"
+    cp -- "$input" "$part"
+    finish "$part" "$output"
     return
   fi
   mapfile -t tracks < <(streams_of "$input" a)
@@ -122,5 +149,6 @@ remux() {
   done
   echo "kept: audio streams ${audio[*]:-none}, subtitle streams ${subs[*]:-none}"
   ffmpeg -nostdin -v error -n -format_whitelist "$MEDIA_DEMUXERS" -i "$input" "${maps[@]}" \
-    -c copy "${flags[@]}" -- "$output"
+    -c copy "${flags[@]}" -f matroska -- "$part"
+  finish "$part" "$output"
 }
