@@ -718,3 +718,74 @@ def test_a_killed_runs_temporary_is_replaced_and_a_finished_file_never(tmp_path,
     assert (out / "t01.mkv").read_bytes() == b"finished by an earlier run"
     assert "already made by an earlier run, kept: t01.mkv" in done.stdout
     assert not list(out.glob(".mp-part.*"))
+
+
+def episode_title(path: Path, seconds: float, tone: int) -> None:
+    """A title of that many seconds, video and English audio."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=5:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
+         "-c:v", "mpeg4", "-c:a", "aac", "-metadata:s:a:0", "language=eng", str(path)],
+        check=True,
+    )  # fmt: skip
+
+
+def play_all_of(path: Path, *episodes: Path) -> None:
+    """The episodes end to end in one title, as a disc's "Play All" is."""
+    listing = path.with_suffix(".txt")
+    listing.write_text("".join(f"file '{episode}'\n" for episode in episodes))
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "concat", "-safe", "0",
+         "-i", str(listing), "-c", "copy", str(path)],
+        check=True,
+    )  # fmt: skip
+    listing.unlink()
+
+
+def remux_tv(tmp_path: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        ["bash", str(SCRIPTS / "organize-and-remux-tv.sh"), "in", "out"],
+        cwd=tmp_path, env={**os.environ, "MP_ITEM_TITLE": "Lost", "MP_DISC_LABEL": "S01 Disc1"},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_a_play_all_title_is_left_out_and_its_episodes_kept(tmp_path):
+    """t00 is the three episodes end to end: it was the only title kept (the others are
+    less than half as long), filed as one episode, and the episodes were lost."""
+    (tmp_path / "in").mkdir()
+    episodes = [tmp_path / "in" / f"t0{n}.mkv" for n in (1, 2, 3)]
+    for number, (path, seconds) in enumerate(zip(episodes, (4, 5, 4.4), strict=True)):
+        episode_title(path, seconds, 300 + 100 * number)
+    episode_title(tmp_path / "in" / "t04.mkv", 1, 900)  # a short extra
+    play_all_of(tmp_path / "in" / "t00.mkv", *episodes)
+    said = remux_tv(tmp_path).stdout
+    assert [p.name for p in visible_media(tmp_path / "out")] == [
+        f"Lost - S01 Disc1 - Episode 0{n}.mkv" for n in (1, 2, 3)
+    ]
+    lasted = [float(length_in_seconds(p)) for p in visible_media(tmp_path / "out")]
+    assert [round(seconds) for seconds in lasted] == [4, 5, 4]
+    told = 'skipped (a "play all": as long as t01.mkv + t02.mkv + t03.mkv together): t00.mkv'
+    assert told in said
+    assert "skipped (too short for an episode): t04.mkv" in said
+
+
+def test_a_disc_without_a_play_all_keeps_its_longest_title(tmp_path):
+    """A double episode as long as two others, give or take more than the slack, is an
+    episode."""
+    (tmp_path / "in").mkdir()
+    for number, seconds in enumerate((8, 4.5, 4), start=1):
+        episode_title(tmp_path / "in" / f"t0{number}.mkv", seconds, 300 + 100 * number)
+    said = remux_tv(tmp_path).stdout
+    assert len(visible_media(tmp_path / "out")) == 3 and "play all" not in said
+
+
+def length_in_seconds(path: Path) -> str:
+    return subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+         str(path)],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
