@@ -571,10 +571,11 @@ def retry(config_path: str | None, item: str, redo: bool, ask_again: bool, dry_r
 @DRY_RUN
 @common_options
 def forget(config_path: str | None, item: str, confirmed: bool, dry_run: bool) -> None:
-    """Stop tracking ITEM: out of the database, its markers set aside; never its media.
+    """Stop tracking ITEM: out of the database, its stage folders set aside (kept).
 
-    Its files stay in staging and in the library, its history in the database; the
-    `.pipeline/` folders are renamed aside (kept), so reconcile does not bring it back.
+    Each of its folders in staging, media and markers, is renamed to a hidden name beside
+    it (never deleted), so reconcile does not bring it back and a new rip of the same
+    title starts from clean folders. Its files in the library and its history stay.
 
     \b
     Examples:

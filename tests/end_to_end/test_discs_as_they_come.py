@@ -1,5 +1,5 @@
 """Discs as they really come, through the real commands and the reference scripts with
-real ffmpeg: a TV disc with a "play all" title."""
+real ffmpeg: a TV disc with a "play all" title, and a title forgotten and ripped again."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 SHOW = ItemKey("tv", "Lost (2004)", "S01 Disc1")
+HEAT = ItemKey("movie", "Heat (1995)")
 
 
 def make_title(path: Path, seconds: float, tone: int) -> None:
@@ -102,3 +103,28 @@ def test_a_play_all_title_is_shown_left_out_at_the_gate_and_its_episodes_kept(tm
     assert told in approval["prompt"]["notes"], approval["prompt"]
     remuxed = sorted(hosts.staged(SHOW, "2-remuxed").glob("*.mkv"))
     assert [round(seconds_of(path)) for path in remuxed] == [4, 5, 4]
+
+
+def test_a_forgotten_title_ripped_again_starts_from_clean_folders(tmp_path):
+    hosts = Hosts(tmp_path)
+    disc = hosts.discs / "movie" / HEAT.title
+    make_title(disc / "title_t00.mkv", 2, 440)  # a first disc: the wrong one, say
+    make_title(disc / "title_t01.mkv", 1, 550)
+    hosts.rip(HEAT)
+    hosts.run_until_review()
+    hosts.mp("forget", HEAT.uid, "--yes")
+    shutil.rmtree(disc)
+    make_title(disc / "title_t00.mkv", 3, 330)  # the right disc, ripped again
+    hosts.rip(HEAT)
+    approval = hosts.run_until_review()
+    assert approval["item"]["uid"] == HEAT.uid
+    assert sorted(p.name for p in hosts.staged(HEAT, "1-ripped").glob("*.mkv")) == [
+        "title_t00.mkv"
+    ], "only the new disc's titles"
+    remuxed = hosts.staged(HEAT, "2-remuxed")
+    assert [p.name for p in remuxed.glob("*.mkv")] == ["Heat (1995).mkv"]
+    assert round(seconds_of(remuxed / "Heat (1995).mkv")) == 3, "the new disc's feature"
+    # The first disc's media is set aside under hidden names, never deleted.
+    for stage, names in (("1-ripped", 2), ("2-remuxed", 2)):
+        (aside,) = hosts.staged(HEAT, stage).parent.glob(".Heat (1995).forgotten-*")
+        assert len(list(aside.glob("*.mkv"))) == names

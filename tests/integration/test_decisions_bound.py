@@ -97,18 +97,18 @@ def test_a_forgotten_items_decisions_end_with_it(gated):
     gated.mp("approve", HEAT.uid, "--yes")
     gated.mp("forget", HEAT.uid, "--yes")
     folder = gated.folder(HEAT, "2-remuxed")
-    (aside,) = folder.glob(".pipeline.forgotten-*")
+    (aside,) = folder.parent.glob(f".{folder.name}.forgotten-*")
     # A new disc of the same title: new markers, a new item.
     gated.mark(HEAT, "2-remuxed", "remux")
     gated.mp("reconcile")
     assert (HEAT.uid, "remux_review") in waiting(gated)
     assert gated.queue("pending") == [] or "transcode" not in gated.mp("dispatch").stdout
-    # The share writer puts the forgotten markers back, approval included.
+    # The share writer puts the forgotten folder back, approval included.
     gated.mp("forget", HEAT.uid, "--yes")
-    for extra in folder.glob(".pipeline.forgotten-*"):
+    for extra in folder.parent.glob(f".{folder.name}.forgotten-*"):
         if extra != aside:
             shutil.rmtree(extra)
-    aside.rename(folder / ".pipeline")
+    aside.rename(folder)
     said = gated.mp("reconcile").stderr
     assert "restored from its approval file" not in said, said
     assert "it was superseded" in said, said

@@ -107,14 +107,12 @@ def test_approve_dry_run_says_the_decision_and_writes_no_decision_file(pipeline)
     assert "--dry-run needs ITEM" in unchanged(pipeline, "approve", expect=2)
 
 
-def test_forget_dry_run_names_the_markers_it_would_set_aside(queued):
+def test_forget_dry_run_names_the_folders_it_would_set_aside(queued):
     pipeline, _ = queued
     assert "'mp cancel' it first" in unchanged(pipeline, "forget", MOVIE.uid, expect=2)
     pipeline.mp("cancel", MOVIE.uid)
     out = unchanged(pipeline, "forget", MOVIE.uid)
-    assert (
-        f"would forget it and set aside the markers in {pipeline.folder(MOVIE, '1-ripped')}" in out
-    )
+    assert f"would forget it and set aside {pipeline.folder(MOVIE, '1-ripped')} (hidden" in out
 
 
 def test_worker_drain_and_resume_dry_runs(queued):

@@ -168,7 +168,7 @@ def test_ask_again_needs_a_gate_to_go_back_to(pipeline):
     assert "not both" in pipeline.mp("retry", movie.uid, "--ask-again", "--redo", expect=2).stderr
 
 
-def test_forget_sets_the_markers_aside_and_keeps_every_media_file(pipeline):
+def test_forget_sets_the_stage_folders_aside_and_keeps_every_media_file(pipeline):
     from conftest import tree_snapshot
 
     movie = ItemKey("movie", "Heat (1995)")
@@ -177,23 +177,23 @@ def test_forget_sets_the_markers_aside_and_keeps_every_media_file(pipeline):
     other = ItemKey("movie", "Ronin (1998)")
     pipeline.mark(other, "1-ripped", "rip")
     pipeline.mp("reconcile")
-    media = {
-        path: data
-        for path, data in tree_snapshot(pipeline.staging).items()
-        if path.endswith(".mkv")
-    }
+    media = sorted(
+        data for path, data in tree_snapshot(pipeline.staging).items() if path.endswith(".mkv")
+    )
     assert "would forget it" in pipeline.mp("forget", movie.uid, "--dry-run").stdout
     # Without a terminal it asks for --yes rather than decide alone.
     assert "add --yes" in pipeline.mp("forget", movie.uid, expect=2).stderr
     out = pipeline.mp("forget", movie.uid, "--yes").stdout
-    assert "forgotten" in out and "media stays" in out
-    for stage in ("1-ripped", "2-remuxed"):
+    assert "forgotten" in out and "set aside" in out
+    for stage, marker in (("1-ripped", "rip.done"), ("2-remuxed", "remux.done")):
         folder = pipeline.folder(movie, stage)
-        assert not (folder / ".pipeline").exists()
-        assert list(folder.glob(".pipeline.forgotten-*/remux.done" if stage == "2-remuxed" else
-                                ".pipeline.forgotten-*/rip.done"))  # fmt: skip
-    after = {p: d for p, d in tree_snapshot(pipeline.staging).items() if p.endswith(".mkv")}
-    assert after == media, "no media file moved, changed or went"
+        assert not folder.exists(), "a new rip of the title starts from a clean folder"
+        (aside,) = folder.parent.glob(".Heat (1995).forgotten-*")
+        assert (aside / ".pipeline" / marker).exists() and list(aside.glob("*.mkv"))
+    after = sorted(
+        data for path, data in tree_snapshot(pipeline.staging).items() if path.endswith(".mkv")
+    )
+    assert after == media, "no media file changed or went"
     # Reconcile does not bring it back; the other item is untouched.
     pipeline.mp("reconcile")
     assert [i["title"] for i in pipeline.status_json()["items"]] == ["Ronin (1998)"]

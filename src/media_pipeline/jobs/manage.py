@@ -60,7 +60,6 @@ from media_pipeline.jobs.signature import (
 from media_pipeline.jobs.spec import SpecError
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
-from media_pipeline.markers import PIPELINE_DIR
 from media_pipeline.share import BadEntry, is_folder, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STAGE_FOLDERS, STOPPED, State
 from media_pipeline.store import controller_database, migrate, open_database_readonly
@@ -447,13 +446,18 @@ def _approved(db: Database, row: dict, gate: str) -> bool:
 def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     """Rename the item's folder in stage to a hidden name beside it (kept, never
     deleted): its job then runs again into a fresh folder. Returns the new path."""
-    key = ItemKey.of(row)
-    folder = key.folder(config.staging_root, stage)
-    parent, name = os.path.split(folder)
+    folder = ItemKey.of(row).folder(config.staging_root, stage)
     stamp = utc_now().replace(":", "").replace("+", "Z")
+    return _set_folder_aside(config, folder, f".rejected-{stamp}")
+
+
+def _set_folder_aside(config: Config, folder: str, tail: str) -> str:
+    """Rename a folder in staging to a hidden name beside it, '.<name><tail>' (kept,
+    never deleted; reconcile and the scripts pass dot names by). Returns the new path."""
+    parent, name = os.path.split(folder)
     try:
         with open_below(config.staging_root, parent) as holder:
-            aside = holder.free_name(f".{name}", f".rejected-{stamp}")
+            aside = holder.free_name(f".{name}", tail)
             holder.rename(name, holder, aside)
     except FileNotFoundError:
         raise UsageError(f"{printable(folder)} is not there to set aside") from None
@@ -477,10 +481,11 @@ def forget_decisions(
 
 
 def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
-    """Stop tracking an item: its row leaves the database and the `.pipeline/` folder of
-    each of its stage folders is renamed aside (kept), so no reconcile brings it back.
-    Its media stays where it is, in staging and in the library; its history stays in the
-    database. Refused while it has a live job (cancel it first)."""
+    """Stop tracking an item: its row leaves the database and each of its stage folders,
+    media, markers and decisions, is renamed to a hidden name beside it (kept, never
+    deleted), so no reconcile brings it back and a new rip of the same title starts from
+    clean folders. Its files in the library stay; its history stays in the database.
+    Refused while it has a live job (cancel it first)."""
     with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = printable(item_name(row))
@@ -488,24 +493,20 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             raise UsageError(f"{name} has a live job; 'mp cancel' it first")
         key = ItemKey.of(row)
         folders = [key.folder(config.staging_root, stage) for stage in STAGE_FOLDERS]
-        marked = [
-            folder
-            for folder in folders
-            if is_folder(config.staging_root, os.path.join(folder, PIPELINE_DIR))
-        ]
-        shown = ", ".join(printable(folder) for folder in marked) or "no folder in staging"
+        present = [folder for folder in folders if is_folder(config.staging_root, folder)]
+        shown = ", ".join(printable(folder) for folder in present) or "no folder in staging"
         if dry_run:
             return ManageResult(
-                f"{name} ({row['state']}): would forget it and set aside the markers in "
-                f"{shown}; its media stays"
+                f"{name} ({row['state']}): would forget it and set aside {shown} (hidden, "
+                "kept); its files in the library stay"
             )
         now = utc_now()
         stamp = now.replace(":", "").replace("+", "Z")
-        for folder in marked:
-            with open_below(config.staging_root, folder) as item:
-                # A second forget of the title within the second keeps the first's.
-                aside = item.free_name(PIPELINE_DIR, f".forgotten-{stamp}")
-                item.rename(PIPELINE_DIR, item, aside)
+        # The old disc's titles must not meet a new rip's: the rip copies beside them
+        # (cp -n keeps the old), the remux keeps a finished file of the same name. Only
+        # forget knows they belong to nothing now; a rip or reconcile cannot tell them
+        # from a rip under way or files a person put there.
+        aside = [_set_folder_aside(config, folder, f".forgotten-{stamp}") for folder in present]
         with db.atomic():
             db.table("state_transitions").insert(
                 transition_row(row["uid"], row["state"], "FORGOTTEN", "manual", "mp forget", now)
@@ -515,8 +516,10 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             supersede_decisions(db, "item_uid = ?", [row["uid"]], "mp forget")
             db.table("media_items").delete(row["id"])
     log.info("%s: forgotten", name, extra={"event": "forgotten", "item": item_name(row)})
+    shown = ", ".join(printable(folder) for folder in aside) or "no folder in staging"
     return ManageResult(
-        f"{name}: forgotten; its markers were set aside in {shown} and its media stays"
+        f"{name}: forgotten; its stage folders were set aside as {shown} (kept), and its "
+        "files in the library stay"
     )
 
 
