@@ -789,3 +789,57 @@ def length_in_seconds(path: Path) -> str:
          str(path)],
         capture_output=True, text=True, check=True,
     ).stdout.strip()  # fmt: skip
+
+
+# A makemkvcon and a cp that fail their first run half way (a scratched disc, a full
+# share), leaving what they had written, and work after.
+FAILING_MAKEMKVCON = """#!/usr/bin/env bash
+for last; do :; done
+if [[ ! -e $MP_TEST_FAILED ]]; then
+  touch -- "$MP_TEST_FAILED"
+  printf 'half a title' > "$last/title_t00.mkv"
+  exit 1
+fi
+cp -- "$MP_TEST_DISC"/*.mkv "$last/"
+"""
+FAILING_CP = """#!/usr/bin/env bash
+for last; do :; done
+if [[ -d $last ]]; then last="$last/$(basename -- "${{@: -2:1}}")"; fi
+if [[ ! -e $MP_TEST_FAILED ]]; then
+  touch -- "$MP_TEST_FAILED"
+  printf 'half a title' > "$last"
+  exit 1
+fi
+exec {real} "$@"
+"""
+
+
+@pytest.mark.parametrize("tool", ["makemkvcon", "cp"])
+def test_a_rip_that_failed_half_way_gives_whole_titles_when_run_again(tmp_path, source, tool):
+    title(source, [("eng", True)])
+    disc = tmp_path / "discs" / "movie" / "Film"
+    disc.mkdir(parents=True)
+    shutil.copy(source, disc / "title_t00.mkv")
+    shutil.copy(source, disc / "title_t01.mkv")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    program = FAILING_MAKEMKVCON if tool == "makemkvcon" else FAILING_CP
+    (tools / tool).write_text(program.format(real=shutil.which("cp")))
+    (tools / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}",
+           "MP_TEST_FAILED": str(tmp_path / "failed"), "MP_TEST_DISC": str(disc)}  # fmt: skip
+    env.pop("MP_DISC_ROOT", None)
+    if tool == "cp":
+        env["MP_DISC_ROOT"] = str(tmp_path / "discs")
+    command = ["bash", str(SCRIPTS / "rip-disc.sh"), "ripped", "Film"]
+    run = dict(cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert subprocess.run(command, **run).returncode != 0
+    assert visible_media(tmp_path / "ripped") == [], "no half title under a final name"
+    again = subprocess.run(command, **run)
+    assert again.returncode == 0, again.stderr
+    ripped = tmp_path / "ripped"
+    assert {p.name: p.read_bytes() for p in visible_media(ripped)} == {
+        "title_t00.mkv": source.read_bytes(),
+        "title_t01.mkv": source.read_bytes(),
+    }
+    assert not list(ripped.glob(".mp-part.*")) and (ripped / ".pipeline" / "rip.done").exists()
