@@ -1,5 +1,6 @@
 """Discs as they really come, through the real commands and the reference scripts with
-real ffmpeg: a TV disc with a "play all" title, and a title forgotten and ripped again."""
+real ffmpeg: a TV disc with a "play all" title, a title forgotten and ripped again, and
+a transcode that failed, retried."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from media_pipeline.items import ItemKey
 from media_pipeline.setup.demo import DEMO_ENVIRONMENT, repository_scripts, write_demo_config
@@ -53,13 +55,13 @@ class Hosts:
         self.env = {**os.environ, **DEMO_ENVIRONMENT, "MP_DISC_ROOT": str(self.discs)}
         self.env.pop("MP_CONFIG", None)
 
-    def mp(self, *args: str) -> str:
+    def mp(self, *args: str, expect: int = 0) -> str:
         done = subprocess.run(
             [str(Path(sys.executable).with_name("mp")), *args, "--config", str(self.config)],
             capture_output=True, text=True, env=self.env, timeout=300,
         )  # fmt: skip
-        assert done.returncode == 0, (args, done.stdout, done.stderr)
-        return done.stdout
+        assert done.returncode == expect, (args, done.stdout, done.stderr)
+        return done.stdout + done.stderr
 
     def rip(self, key: ItemKey) -> None:
         labels = ["--disc-label", key.disc_label] if key.disc_label else []
@@ -128,3 +130,44 @@ def test_a_forgotten_title_ripped_again_starts_from_clean_folders(tmp_path):
     for stage, names in (("1-ripped", 2), ("2-remuxed", 2)):
         (aside,) = hosts.staged(HEAT, stage).parent.glob(".Heat (1995).forgotten-*")
         assert len(list(aside.glob("*.mkv"))) == names
+
+
+# An ffmpeg that fails its first transcode half way (a full share), leaving what it had
+# written, and is the real one after.
+FAILING_ONCE = """#!/usr/bin/env bash
+for last; do :; done
+if [[ " $* " == *" -crf "* && ! -e $MP_TEST_FAILED ]]; then
+  touch -- "$MP_TEST_FAILED"
+  printf 'half a file' > "$last"
+  echo "No space left on device" >&2
+  exit 1
+fi
+exec {real} "$@"
+"""
+
+
+def test_a_failed_transcode_succeeds_after_mp_retry(tmp_path):
+    hosts = Hosts(tmp_path)
+    config = yaml.safe_load(hosts.config.read_text())
+    config["jobs"]["max_attempts"] = 1
+    hosts.config.write_text(yaml.safe_dump(config))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "ffmpeg").write_text(FAILING_ONCE.format(real=shutil.which("ffmpeg")))
+    (tools / "ffmpeg").chmod(0o755)
+    hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
+    hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
+    make_title(hosts.discs / "movie" / HEAT.title / "title_t00.mkv", 2, 440)
+    hosts.rip(HEAT)
+    hosts.run_until_review()
+    hosts.mp("approve", HEAT.uid, "--yes")
+    hosts.mp("dispatch")
+    assert "failed for good" in hosts.mp("claim", "--worker", "ct304", expect=1)
+    hosts.mp("reconcile")
+    assert json.loads(hosts.mp("status", "--json"))["counts"] == {"FAILED": 1}
+    hosts.mp("retry", HEAT.uid)
+    hosts.mp("dispatch")
+    assert "completed" in hosts.mp("claim", "--worker", "ct304")
+    transcoded = hosts.staged(HEAT, "3-transcoded")
+    assert round(seconds_of(transcoded / "Heat (1995).mkv")) == 2
+    assert not list(transcoded.glob(".mp-part.*"))
