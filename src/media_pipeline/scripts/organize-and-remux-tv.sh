@@ -13,19 +13,22 @@ show=${MP_ITEM_TITLE:-show}
 label=${MP_DISC_LABEL:-$(basename -- "$input_dir")}
 mkdir -p -- "$output_dir"
 
-declare -A lengths=() play_all=()
-titles=()
+# Titles by number, never by path: bash before 5.2 expands an array key in arithmetic
+# a second time, so a folder named $(...) would run.
+titles=() lengths=() play_all=()
 for file in "$input_dir"/*.mkv; do
   [[ -e $file ]] || { echo "no titles in $input_dir" >&2; exit 1; }
-  lengths[$file]=$(length_of "$file")
   titles+=("$file")
+  lengths+=("$(length_of "$file")")
 done
 
-# longest_of TITLE...: the longest of the titles not found to be a "play all".
-longest_of() {
-  local file longest=0
-  for file; do
-    [[ -z ${play_all[$file]:-} ]] && (( lengths[$file] > longest )) && longest=${lengths[$file]}
+# longest_left: the length of the longest title not (yet) taken for a "play all".
+longest_left() {
+  local number longest=0
+  for number in "${!titles[@]}"; do
+    if [[ -z ${play_all[number]:-} ]] && (( lengths[number] > longest )); then
+      longest=${lengths[number]}
+    fi
   done
   echo "$longest"
 }
@@ -36,39 +39,40 @@ longest_of() {
 # the shortest (short titles are not mistaken). Left out, so its episodes are kept; and
 # again, for a disc with a second one.
 while true; do
-  longest=$(longest_of "${titles[@]}")
-  candidate="" sum=0 shortest=0 count=0 names=""
-  for file in "${titles[@]}"; do
-    if [[ -z $candidate && -z ${play_all[$file]:-} ]] && (( lengths[$file] == longest )); then
-      candidate=$file
+  longest=$(longest_left)
+  candidate=-1 sum=0 shortest=0 count=0 names=""
+  for number in "${!titles[@]}"; do
+    if (( candidate < 0 && lengths[number] == longest )) && [[ -z ${play_all[number]:-} ]]; then
+      candidate=$number
     fi
   done
-  [[ -n $candidate ]] || break
-  play_all[$candidate]=checking
-  rest=$(longest_of "${titles[@]}")
-  for file in "${titles[@]}"; do
-    if [[ -n ${play_all[$file]:-} ]] || (( lengths[$file] * 2 < rest || rest == 0 )); then
+  (( candidate >= 0 && longest > 0 )) || break
+  play_all[candidate]=checking
+  rest=$(longest_left)
+  for number in "${!titles[@]}"; do
+    if [[ -n ${play_all[number]:-} ]] || (( lengths[number] * 2 < rest )); then
       continue
     fi
-    sum=$((sum + lengths[$file])) count=$((count + 1))
-    names+="${names:+ + }$(basename -- "$file")"
-    if (( shortest == 0 || lengths[$file] < shortest )); then shortest=${lengths[$file]}; fi
+    sum=$((sum + lengths[number])) count=$((count + 1))
+    names+="${names:+ + }$(basename -- "${titles[number]}")"
+    if (( shortest == 0 || lengths[number] < shortest )); then shortest=${lengths[number]}; fi
   done
   slack=$(( shortest / 10 < 5000 ? shortest / 10 : 5000 ))
   difference=$(( longest > sum ? longest - sum : sum - longest ))
   if (( count < 2 || difference > slack )); then
-    unset "play_all[$candidate]"
+    play_all[candidate]=""
     break
   fi
-  play_all[$candidate]=$names
+  play_all[candidate]=$names
 done
 
-longest=$(longest_of "${titles[@]}")
+longest=$(longest_left)
 episode=0
-for file in "${titles[@]}"; do
-  if [[ -n ${play_all[$file]:-} ]]; then
-    echo "skipped (a \"play all\": as long as ${play_all[$file]} together): $(basename -- "$file")"
-  elif (( lengths[$file] * 2 >= longest )); then
+for number in "${!titles[@]}"; do
+  file=${titles[number]}
+  if [[ -n ${play_all[number]:-} ]]; then
+    echo "skipped (a \"play all\": as long as ${play_all[number]} together): $(basename -- "$file")"
+  elif (( lengths[number] * 2 >= longest )); then
     episode=$((episode + 1))
     printf -v name '%s - %s - Episode %02d.mkv' "$show" "$label" "$episode"
     echo "episode $episode: $(basename -- "$file")"
