@@ -3,8 +3,9 @@
 The sandbox holds its own config, staging, library, database and a folder of simulated
 discs made with ffmpeg: a movie with a main feature and two extras (kept as a featurette
 and a trailer); a film with Japanese audio only; two discs of a TV season with three
-episodes and a menu loop each (the second disc's last title a double episode); a
-specials disc; English and French audio and an English subtitle. The reference scripts
+episodes and a menu loop each (the first also a "play all" title, left out; the second
+disc's last title a double episode); a specials disc; English and French audio and an
+English subtitle. The reference scripts
 from the repository's scripts/ do the work; the demo runs reconcile, dispatch and
 approvals as the controller would, and claim as each of the three hosts would, until
 every item is in the library.
@@ -117,6 +118,9 @@ def make_discs(root: Path, with_ffmpeg: bool) -> None:
         for episode in range(episodes):
             _title(folder / f"title_t{episode:02d}.mkv", 1.2, 300 + 100 * episode, with_ffmpeg)
         _title(folder / f"title_t{episodes:02d}.mkv", 0.3, 900, with_ffmpeg)  # a menu loop
+    # The first disc's "play all": as long as its three episodes together (left out).
+    play_all = root / "tv" / SEASON[0].title / SEASON[0].disc_label / "title_t04.mkv"
+    _title(play_all, 3 * 1.2, 800, with_ffmpeg)
 
 
 def write_demo_config(sandbox: Path, scripts: Path) -> Path:
