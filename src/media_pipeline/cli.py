@@ -623,6 +623,40 @@ def rename(config_path: str | None, item: str, title: str, dry_run: bool) -> Non
     click.echo(run_rename(_config(config_path), item, title, dry_run=dry_run).message)
 
 
+@mp.command()
+@click.argument("item", shell_complete=complete_item)
+@click.option("--title", help="The movie's title as the library names it.")
+@click.option("--year", help="Its year, where its name has none.")
+@click.option("--edition", metavar="NAME", help="Its edition, Plex's {edition-NAME}.")
+@DRY_RUN
+@common_options
+def refile(
+    config_path: str | None,
+    item: str,
+    title: str | None,
+    year: str | None,
+    edition: str | None,
+    dry_run: bool,
+) -> None:
+    """Move a movie already in the library to another name: its folder is renamed there
+    (files and extras untouched, never copied, nothing deleted) and the new place
+    recorded as a signed decision, with a line in its history.
+
+    Refused where the new folder is there already, and for tv discs.
+
+    \b
+    Examples:
+      mp refile movie/Heat --year 1995 --dry-run
+      mp refile 12 --edition "Director's Cut"
+    """
+    from media_pipeline.jobs.refile import run_refile
+
+    result = run_refile(
+        _config(config_path), item, title=title, year=year, edition=edition, dry_run=dry_run
+    )
+    click.echo(result.message)
+
+
 # A negative priority (`mp priority 1 -10`) is an argument, not an unknown option.
 @mp.command(context_settings={"ignore_unknown_options": True})
 @click.argument("item", shell_complete=complete_item)
