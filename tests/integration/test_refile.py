@@ -86,3 +86,16 @@ def test_refile_is_for_a_filed_movie(pipeline):
     assert "say what changes" in pipeline.mp("refile", HONEST.uid, expect=2).stderr
     said = pipeline.mp("refile", disc.uid, "--year", "2004", expect=2).stderr
     assert "RIPPED, not in the library" in said or "is a tv disc" in said
+
+
+def test_a_rip_into_a_folder_holding_untracked_media_is_refused(pipeline):
+    """Media an item forgotten by an earlier release left in place: a new rip of the
+    title would mix its titles with them, so it is refused until the folder is aside."""
+    folder = pipeline.folder(HONEST, "1-ripped")
+    folder.mkdir(parents=True)
+    (folder / "title_t00.mkv").write_bytes(b"an old disc")
+    said = pipeline.mp("rip", "--type", "movie", "--title", HONEST.title, expect=2).stderr
+    assert "holds media already, of no item mp tracks" in said
+    assert pipeline.queue("pending") == []
+    folder.rename(folder.with_name(f".{folder.name}.aside"))
+    assert "queued" in pipeline.mp("rip", "--type", "movie", "--title", HONEST.title).stdout

@@ -174,6 +174,13 @@ def run_rip(
                 f"{printable(key.name)} is already tracked (state {row['state']}): "
                 + _tracked_hint(row)
             )
+        if row is None and (leftover := _leftover_media(config, key)) is not None:
+            # An item forgotten by an earlier release left its media in place: a new
+            # rip would mix its titles with these (mp forget now sets them aside).
+            raise UsageError(
+                f"{printable(leftover)} holds media already, of no item mp tracks (a disc "
+                "forgotten before?): move that folder aside first, then rip again"
+            )
         if dry_run:
             if again:
                 return ManageResult(f"would retry the rip of {printable(key.name)} from {drive}")
@@ -191,6 +198,19 @@ def run_rip(
             return ManageResult(f"queued {job_id} for {printable(key.name)}")
         db.table("media_items").update(row["id"], {"drive": str(drive)})
     return run_retry(config, key.uid)
+
+
+def _leftover_media(config: Config, key: ItemKey) -> str | None:
+    """A stage folder of key that is there with something in it, or None."""
+    for stage in STAGE_FOLDERS:
+        folder = key.folder(config.staging_root, stage)
+        try:
+            with open_below(config.staging_root, folder) as item:
+                if any(not name.startswith(".") for name in item.names()):
+                    return folder
+        except (FileNotFoundError, NotADirectoryError, BadEntry):
+            continue
+    return None
 
 
 def _tracked_hint(row: dict) -> str:
