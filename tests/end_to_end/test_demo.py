@@ -53,7 +53,7 @@ def demo(tmp_path_factory) -> Demo:
 
 
 def test_demo_ends_with_every_item_in_the_library(demo):
-    assert "IN_LIBRARY (5)" in demo.run.stdout
+    assert "IN_LIBRARY (8)" in demo.run.stdout
     season = demo.library / "TV Shows" / "Demo Show (2021)" / "Season 01"
     episodes = sorted(path.name for path in season.glob("*.mkv"))
     assert demo.movie.exists()
@@ -64,6 +64,14 @@ def test_demo_ends_with_every_item_in_the_library(demo):
     # Three titles a disc (the short menu loops are not episodes), numbered across the
     # season's two discs in Plex's naming; the second disc's last is a double episode.
     assert episodes == SEASON_01
+    # Three discs ripped by label with no year, the year given at the first one's gate:
+    # one show folder, its six episodes numbered across the discs.
+    shows = sorted(p.name for p in (demo.library / "TV Shows").iterdir())
+    assert shows == ["Archive Series (2019)", "Demo Show (2021)"]
+    archive = demo.library / "TV Shows" / "Archive Series (2019)" / "Season 02"
+    assert sorted(p.name for p in archive.glob("*.mkv")) == [
+        f"Archive Series (2019) - s02e{n:02d}.mkv" for n in range(1, 7)
+    ]
     specials = demo.library / "TV Shows" / "Demo Show (2021)" / "Season 00"
     assert sorted(p.name for p in specials.glob("*.mkv")) == [
         "Demo Show (2021) - s00e01.mkv",
@@ -77,7 +85,7 @@ def test_demo_ends_with_every_item_in_the_library(demo):
         timeout=60,
     )
     data = json.loads(status.stdout)
-    assert data["counts"] == {"IN_LIBRARY": 5}
+    assert data["counts"] == {"IN_LIBRARY": 8}
     # A second demo into the same folder refuses rather than overwrite it.
     again = subprocess.run(
         [*mp_command(), "demo", str(demo.sandbox)],
@@ -144,6 +152,6 @@ def test_demo_without_ffmpeg_copies_and_says_so(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.splitlines()[0].startswith("media-pipeline demo WITHOUT ffmpeg")
-    assert "IN_LIBRARY (5)" in run.stdout
+    assert "IN_LIBRARY (8)" in run.stdout
     season = sandbox / "library" / "TV Shows" / "Demo Show (2021)" / "Season 01"
     assert sorted(p.name for p in season.glob("*.mkv")) == SEASON_01

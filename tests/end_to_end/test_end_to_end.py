@@ -60,11 +60,11 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
             while "completed" in run("claim", "--worker", host):
                 claimed[host] += 1
         status = json.loads(run("status", "--json"))
-        if status["counts"] == {"IN_LIBRARY": 5}:
+        if status["counts"] == {"IN_LIBRARY": len(DISCS)}:
             break
-    assert status["counts"] == {"IN_LIBRARY": 5}
-    # ct302 ripped 5 discs, ct303 remuxed 5, ct304 transcoded and filed 5 each.
-    assert claimed == {"ct302": 5, "ct303": 5, "ct304": 10}
+    assert status["counts"] == {"IN_LIBRARY": len(DISCS)}
+    # ct302 ripped every disc, ct303 remuxed each, ct304 transcoded and filed each.
+    assert claimed == {"ct302": len(DISCS), "ct303": len(DISCS), "ct304": 2 * len(DISCS)}
     library = tmp_path / "library"
     assert (library / "Movies" / MOVIE.title / f"{MOVIE.title}.mkv").exists()
     season = library / "TV Shows" / "Demo Show (2021)" / "Season 01"
@@ -73,10 +73,10 @@ def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
     ]
     stats = json.loads(run("stats", "--json"))
     assert {stage["stage"]: stage["completed"] for stage in stats["stages"]} == {
-        "rip": 5,
-        "remux": 5,
-        "transcode": 5,
-        "filebot": 5,
+        "rip": len(DISCS),
+        "remux": len(DISCS),
+        "transcode": len(DISCS),
+        "filebot": len(DISCS),
     }
     history = run("history", MOVIE.uid)
     assert "remux_review: approved" in history and "filebot_confirm: approved" in history

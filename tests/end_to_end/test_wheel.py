@@ -52,7 +52,7 @@ def test_a_wheel_install_runs_the_demo_and_installs_the_scripts(tmp_path):
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
-    assert "IN_LIBRARY (5)" in demo.stdout
+    assert "IN_LIBRARY (8)" in demo.stdout
 
     installed = subprocess.run(
         [str(venv / "bin" / "mp"), "scripts", "install", "--dest", str(tmp_path / "opt")],

@@ -25,6 +25,7 @@ import yaml
 
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
+from media_pipeline.disc import guess
 from media_pipeline.errors import UsageError
 from media_pipeline.fsutil import write_file_atomic
 from media_pipeline.items import ItemKey
@@ -45,7 +46,14 @@ SEASON = (
     ItemKey("tv", "Demo Show (2021)", "S01 Disc2"),
 )
 SPECIALS = ItemKey("tv", "Demo Show (2021)", "Specials Disc1")
-DISCS = (MOVIE, FOREIGN, *SEASON, SPECIALS)
+# Three discs of a show as a udev rip names them, from their labels (no year): the year
+# given at the first disc's gate makes the show's folder for all three.
+LABELLED = tuple(
+    ItemKey(found.type, found.title, found.disc_label)
+    for found in (guess(f"ARCHIVE_SERIES_S02_D{number}") for number in (1, 2, 3))
+)
+LABELLED_YEAR = "2019"
+DISCS = (MOVIE, FOREIGN, *SEASON, SPECIALS, *LABELLED)
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
 SCRIPTS = {
     "rip": ("rip-disc.sh", ["{output_dir}", "{title}"]),
@@ -118,6 +126,10 @@ def make_discs(root: Path, with_ffmpeg: bool) -> None:
         for episode in range(episodes):
             _title(folder / f"title_t{episode:02d}.mkv", 1.2, 300 + 100 * episode, with_ffmpeg)
         _title(folder / f"title_t{episodes:02d}.mkv", 0.3, 900, with_ffmpeg)  # a menu loop
+    for disc in LABELLED:
+        folder = root / "tv" / disc.title / disc.disc_label
+        for episode in range(2):
+            _title(folder / f"title_t{episode:02d}.mkv", 1.0, 350 + 50 * episode, with_ffmpeg)
     # The first disc's "play all": as long as its three episodes together (left out).
     play_all = root / "tv" / SEASON[0].title / SEASON[0].disc_label / "title_t04.mkv"
     _title(play_all, 3 * 1.2, 800, with_ffmpeg)
@@ -162,11 +174,18 @@ def _drive(config: Config, echo: Callable[[str], None]) -> None:
         for change in run_reconcile(config).describe():
             if not change.startswith("write "):
                 echo(f"  ct303 reconcile: {change}")
-        for approval in pending_approvals(config):
+        # The labelled show's first disc first: its year reaches the other two.
+        waiting = sorted(pending_approvals(config), key=lambda a: a.item["uid"] != LABELLED[0].uid)
+        for approval in waiting:
             uid = approval.item["uid"]
             files = DEMO_ROLES.get(uid) if approval.gate == "remux_review" else None
-            flags = f" --files '{files}'" if files else ""
-            decided = decide(config, uid, approved=True, files=files)
+            year = (
+                LABELLED_YEAR
+                if (uid, approval.gate) == (LABELLED[0].uid, "filebot_confirm")
+                else None
+            )
+            flags = (f" --files '{files}'" if files else "") + (f" --year {year}" if year else "")
+            decided = decide(config, uid, approved=True, files=files, year=year)
             echo(f"  ct303 approve --yes{flags}: {decided}")
         for name, job_id in run_dispatch(config).queued:
             echo(f"  ct303 dispatch: {job_id.split('_')[3]} job for {name}")
