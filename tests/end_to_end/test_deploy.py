@@ -88,6 +88,8 @@ def deployed(tmp_path):
         "mp_pip_extra_args": "--no-deps --no-index",
         "mp_python": sys.executable,
         "mp_units_scope": "user",
+        # The hosts share this machine's root: the play must not install packages on it.
+        "mp_host_packages": [],
         "mp_config": settings,
     }}}  # fmt: skip
     for host in HOSTS:
