@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # System tools the tests and the demo use: installed when missing and we may (root).
 SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellcheck:shellcheck \
-	systemd-analyze:systemd udevadm:udev nginx:nginx chromium:chromium
+	systemd-analyze:systemd udevadm:udev nginx:nginx chromium:chromium \
+	systemd-nspawn:systemd-container debootstrap:debootstrap zstd:zstd
 
 .PHONY: demo test lint unit bench soak mutation system-deps clean
 
