@@ -336,3 +336,26 @@ def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_not
     timings["second play"] = time.monotonic() - started
     assert again.returncode == 0, again.stdout[-4000:]
     assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout
+
+    # ct304 shut down in the middle of a transcode (systemd stops the running claim);
+    # booted again, it runs the job to its end, once.
+    (share / "test" / "release").unlink()
+    (share / "test" / "behaviour.transcode").write_text("wait\n")
+    started = time.monotonic()
+    deadline = started + 180
+    mp_on(containers, CONTROLLER, "rip", "--type", "movie", "--title", "Ronin (1998)")
+    wait_for(containers, lambda: list((share / "test").glob("started.*transcode*Ronin*")),
+             deadline, "the second transcode never started on ct304")  # fmt: skip
+    containers.poweroff("ct304")
+    (share / "test" / "behaviour.transcode").unlink()
+    containers.boot("ct304")
+    wait_for(containers, lambda: any(item["title"] == "Ronin (1998)" and
+                                     item["state"] == "IN_LIBRARY"
+                                     for item in status(containers)["items"]),
+             deadline, "the movie never reached the library after ct304's restart")  # fmt: skip
+    timings["shut down mid-job to library"] = time.monotonic() - started
+    runlog = (share / "test" / "runlog").read_text().splitlines()
+    ronin = [line for line in runlog if " transcode " in line and "Ronin" in line]
+    assert [line.split()[0] for line in ronin] == ["start", "start", "done"], runlog
+    jobs = json.loads(mp_on(containers, CONTROLLER, "jobs", "--state", "completed", "--json"))
+    assert [job["kind"] for job in jobs["jobs"] if "Ronin" in job["id"]].count("transcode") == 1
