@@ -10,7 +10,11 @@ installs them; no host is failed for the udev rules a container cannot reload. A
 goes from rip to library on the timers alone (no gates yet); a running job is seen from
 /proc to run as media with no capabilities, NoNewPrivs and seccomp, and its view of the
 file system to be read-only but for the share; no unit failed on any host; a second run
-of the play changes nothing. The machine's /tmp and /var/tmp carry a canary throughout.
+of the play changes nothing. ct304 shut down mid-transcode finishes the job after its
+next boot, run to its end once; the share gone from under the controller (an empty
+folder in its place) makes every command refuse and nothing be written, and the
+pipeline carries on once it is back. The machine's /tmp and /var/tmp carry a canary
+throughout.
 
 Not verified here (cgroup device control is not available in these containers):
 DevicePolicy= and DeviceAllow=.
@@ -243,27 +247,56 @@ print(open(f"/proc/{pids[0]}/status").read() if pids else "none found")
 """
 
 
+def in_library(containers: Containers, title: str):
+    """A question for wait_for: whether the item titled title is in the library."""
+    return lambda: any(item["title"] == title and item["state"] == "IN_LIBRARY"
+                       for item in status(containers)["items"])  # fmt: skip
+
+
 @pytest.mark.timeout(900)
-def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_nothing(systems):
-    containers, timings, share = systems, systems.timings, systems.share
-    # The service user first: an administrator gives it the share (here: the uid each
-    # host gave it, the same on all three fresh systems).
+def test_three_deployed_systems(systems):
+    """Deployed by the play, the systems carry movies as media through a shutdown and
+    a lost share, and a second play changes nothing."""
+    containers, timings = systems, systems.timings
     started = time.monotonic()
+    uid = deploy(containers)
+    timings["plays"] = time.monotonic() - started
+    started = time.monotonic()
+    carry_a_movie_as_media(containers, uid)
+    timings["rip to library"] = time.monotonic() - started
+    for host in HOSTS:  # the workers' first claims included: none failed
+        failed = containers.inside(host, "systemctl", "list-units", "--failed", "--plain",
+                                   "--no-legend", "mp-*")  # fmt: skip
+        said = containers.inside(host, "journalctl", "--no-pager", "-u", "mp-*", "-p", "warning")
+        assert failed.strip() == "", f"{host}: {failed}\n{said[-3000:]}"
+    started = time.monotonic()
+    again = play(containers)
+    timings["second play"] = time.monotonic() - started
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout
+    started = time.monotonic()
+    shut_down_mid_job(containers)
+    timings["shut down mid-job, to library"] = time.monotonic() - started
+    started = time.monotonic()
+    lose_the_share_and_get_it_back(containers)
+    timings["share lost and back, to library"] = time.monotonic() - started
+
+
+def deploy(containers: Containers) -> int:
+    """The service user made on every host and given the share, as an administrator
+    would (the same uid on the three fresh systems); then the whole play. The service
+    user's uid."""
+    share = containers.share
     users = play(containers, "--tags", "service-user")
-    timings["service-user play"] = time.monotonic() - started
     assert users.returncode == 0, users.stdout[-4000:] + users.stderr[-2000:]
     uids = {host: containers.inside(host, "id", "-u", "media").strip() for host in HOSTS}
     assert len(set(uids.values())) == 1, uids
     uid = int(uids[CONTROLLER])
     for path in [share, *share.rglob("*")]:
         os.chown(path, uid, uid)
-
     # ct304 as a fresh Debian 12 host is, without what the role's pip module needs.
     containers.run("ct304", ["dpkg", "--purge", *BARE], check=True)
-
-    started = time.monotonic()
     first = play(containers)
-    timings["first play"] = time.monotonic() - started
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
     assert set(recap(first.stdout)) == set(HOSTS)
     assert all(counts["changed"] > 0 for counts in recap(first.stdout).values())
@@ -272,13 +305,17 @@ def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_not
     }  # fmt: skip
     # udevd does not run in a container: the play says so, and fails no host for it.
     assert "udev rules were not reloaded on ct302" in first.stdout, first.stdout[-4000:]
-    print(re.search(r"udev rules were not reloaded on ct302.*", first.stdout).group())
     assert (share / "staging" / ".pipeline" / "share.id").exists()
+    return uid
 
-    # The transcode waits until released, so that the running job can be looked at.
+
+def carry_a_movie_as_media(containers: Containers, uid: int) -> None:
+    """A movie from rip to library on the timers, each job on the host of its kind; the
+    running transcode (held until released) and its claim are media's, with no
+    capabilities, and the job sees a read-only system but for the share."""
+    share = containers.share
     (share / "test" / "behaviour.transcode").write_text("wait\n")
-    started = time.monotonic()
-    deadline = started + 180
+    deadline = time.monotonic() + 180
     assert "queued" in mp_on(containers, CONTROLLER, "rip", "--type", "movie", "--title",
                              "Heat (1995)")  # fmt: skip
     wait_for(containers, lambda: list((share / "test").glob("started.*transcode*")), deadline,
@@ -289,10 +326,9 @@ def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_not
         assert found["Gid"].split()[:2] == [str(uid)] * 2, (pattern, found)
         for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
             assert int(found[capabilities], 16) == 0, (pattern, capabilities, found)
-        assert found["NoNewPrivs"].strip() == "1", (pattern, found)
-        assert found["Seccomp"].strip() == "2", (pattern, found)
-    # The job's own view of the file system (its mount namespace): read-only but for the
-    # share's folders it must write.
+        assert found["NoNewPrivs"] == "1", (pattern, found)
+        assert found["Seccomp"] == "2", (pattern, found)
+    # The job's own view of the file system (its mount namespace).
     job = proc_status(containers, "ct304", f"{SCRIPTS}/transcode.sh")["Pid"]
     outside = ["/etc/mp-write-test", "/usr/local/bin/mp-write-test", "/var/lib/mp-write-test",
                "/home/media/mp-write-test"]  # fmt: skip
@@ -303,12 +339,9 @@ def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_not
     inside = containers.run("ct304", ["nsenter", "-t", job, "-m", "touch", f"{TEST_DIR}/written"])
     assert inside.returncode == 0, inside
     (share / "test" / "release").touch()
-    wait_for(containers, lambda: any(item["state"] == "IN_LIBRARY"
-                                     for item in status(containers)["items"]),
-             deadline, "the movie never reached the library")  # fmt: skip
-    timings["rip to library"] = time.monotonic() - started
-    filed = share / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv"
-    assert filed.exists()
+    wait_for(containers, in_library(containers, "Heat (1995)"), deadline,
+             "the movie never reached the library")  # fmt: skip
+    assert (share / "library" / "Movies" / "Heat (1995)" / "Heat (1995).mkv").exists()
     runlog = (share / "test" / "runlog").read_text().splitlines()
     for kind in KINDS:
         assert len([line for line in runlog if line.startswith(f"start {kind} ")]) == 1, runlog
@@ -322,40 +355,54 @@ def test_the_deployed_units_carry_a_movie_as_media_and_a_second_play_changes_not
     assert {(path.stat().st_uid, path.stat().st_gid) for path in made} == {(uid, uid)}, sorted(
         str(path) for path in made if path.stat().st_uid != uid
     )
-
-    # No unit failed on any host, the workers' first claims (before the controller's
-    # timer ever ran) included: the play ran the first reconcile before any timer.
-    for host in HOSTS:
-        failed = containers.inside(host, "systemctl", "list-units", "--failed", "--plain",
-                                   "--no-legend", "mp-*")  # fmt: skip
-        said = containers.inside(host, "journalctl", "--no-pager", "-u", "mp-*", "-p", "warning")
-        assert failed.strip() == "", f"{host}: {failed}\n{said[-3000:]}"
-
-    started = time.monotonic()
-    again = play(containers)
-    timings["second play"] = time.monotonic() - started
-    assert again.returncode == 0, again.stdout[-4000:]
-    assert all(counts["changed"] == 0 for counts in recap(again.stdout).values()), again.stdout
-
-    # ct304 shut down in the middle of a transcode (systemd stops the running claim);
-    # booted again, it runs the job to its end, once.
     (share / "test" / "release").unlink()
+
+
+def shut_down_mid_job(containers: Containers) -> None:
+    """ct304 shut down in the middle of a transcode (systemd stops the running claim);
+    booted again, it runs the job to its end, once."""
+    share = containers.share
     (share / "test" / "behaviour.transcode").write_text("wait\n")
-    started = time.monotonic()
-    deadline = started + 180
+    deadline = time.monotonic() + 180
     mp_on(containers, CONTROLLER, "rip", "--type", "movie", "--title", "Ronin (1998)")
     wait_for(containers, lambda: list((share / "test").glob("started.*transcode*Ronin*")),
              deadline, "the second transcode never started on ct304")  # fmt: skip
     containers.poweroff("ct304")
     (share / "test" / "behaviour.transcode").unlink()
     containers.boot("ct304")
-    wait_for(containers, lambda: any(item["title"] == "Ronin (1998)" and
-                                     item["state"] == "IN_LIBRARY"
-                                     for item in status(containers)["items"]),
-             deadline, "the movie never reached the library after ct304's restart")  # fmt: skip
-    timings["shut down mid-job to library"] = time.monotonic() - started
+    wait_for(containers, in_library(containers, "Ronin (1998)"), deadline,
+             "the movie never reached the library after ct304's restart")  # fmt: skip
     runlog = (share / "test" / "runlog").read_text().splitlines()
     ronin = [line for line in runlog if " transcode " in line and "Ronin" in line]
     assert [line.split()[0] for line in ronin] == ["start", "start", "done"], runlog
     jobs = json.loads(mp_on(containers, CONTROLLER, "jobs", "--state", "completed", "--json"))
     assert [job["kind"] for job in jobs["jobs"] if "Ronin" in job["id"]].count("transcode") == 1
+
+
+def lose_the_share_and_get_it_back(containers: Containers) -> None:
+    """The share gone from under the running controller, an empty folder in its place
+    (the service's own, so that only mp's refusal keeps it empty): every command
+    refuses, the timers' runs write nothing there, and once the share is back the
+    pipeline carries on."""
+    away = "/run/mp-test-share-away"
+    for command in (
+        ["mkdir", away],
+        ["mount", "--bind", SHARE, away],
+        ["umount", SHARE],
+        ["install", "-d", "-o", "media", "-g", "media", STAGING, LIBRARY],
+    ):
+        containers.run(CONTROLLER, command, check=True)  # fmt: skip
+    for command in (["reconcile"], ["dispatch"], ["claim", "--worker", CONTROLLER],
+                    ["rip", "--type", "movie", "--title", "Alien (1979)"]):  # fmt: skip
+        refused = containers.run(CONTROLLER, ["mp", *command])
+        assert refused.returncode == 3, (command, refused)
+        assert "is the share mounted?" in refused.stderr, (command, refused)
+    time.sleep(3)  # the controller's timers fire every second meanwhile
+    left = containers.inside(CONTROLLER, "find", SHARE, "-mindepth", "2")
+    assert left == "", left
+    for command in (["rmdir", STAGING, LIBRARY], ["mount", "--bind", away, SHARE],
+                    ["umount", away]):  # fmt: skip
+        containers.run(CONTROLLER, command, check=True)
+    mp_on(containers, CONTROLLER, "rip", "--type", "movie", "--title", "Alien (1979)")
+    wait_for(containers, in_library(containers, "Alien (1979)"), time.monotonic() + 120,
+             "the pipeline did not carry on once the share was back")  # fmt: skip
