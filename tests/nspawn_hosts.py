@@ -12,6 +12,7 @@ stopped with `systemctl poweroff` and its cgroups are removed; the machine's /tm
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import os
@@ -31,6 +32,9 @@ DEBOOTSTRAP = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGE
 # Outside any clone: built once per machine, unpacked fresh for every container.
 CACHE = Path(os.environ.get("MP_NSPAWN_CACHE", "/var/cache/media-pipeline-test"))
 TOOLS = ("systemd-nspawn", "nsenter", "tar", "zstd")
+# The cgroups the containers start from: CGROUP_PREFIX + host + "-" + the test's pid.
+CGROUP_PREFIX = "mp-test-"
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def cannot_run() -> str | None:
@@ -61,6 +65,30 @@ def current_cgroups() -> list[Path]:
         if (base / path.lstrip("/") / "cgroup.procs").exists():
             found.append(base / path.lstrip("/"))
     return found
+
+
+def remove_stale_cgroups(parents: list[Path]) -> None:
+    """Remove what a test process that died unannounced left of the cgroups it made
+    (named CGROUP_PREFIX HOST-PID): those of a process gone, with no process left in
+    them."""
+    for parent in parents:
+        for cgroup in parent.glob(f"{CGROUP_PREFIX}*"):
+            maker = cgroup.name.rpartition("-")[2]
+            if maker.isdigit() and not Path(f"/proc/{maker}").exists():
+                remove_cgroup(cgroup)
+
+
+def remove_cgroup(cgroup: Path) -> None:
+    """Remove cgroup and those below it (nspawn makes its own), deepest first; one that
+    still holds a process stays."""
+    if not cgroup.exists():
+        return
+    for folder in sorted((path for path in cgroup.rglob("*") if path.is_dir()),
+                         key=lambda path: len(path.parts), reverse=True):  # fmt: skip
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    with contextlib.suppress(OSError):
+        cgroup.rmdir()
 
 
 def packed_root() -> Path:
@@ -168,7 +196,9 @@ class Containers:
     def boot(self, host: str, timeout: float = 60) -> None:
         """Boot the container, from a cgroup of its own (containers started from one
         cgroup would share one 'payload' cgroup), until its systemd says it is up."""
-        cgroups = [parent / f"mp-test-{host}-{os.getpid()}" for parent in current_cgroups()]
+        parents = current_cgroups()
+        remove_stale_cgroups(parents)
+        cgroups = [parent / f"{CGROUP_PREFIX}{host}-{os.getpid()}" for parent in parents]
         for cgroup in cgroups:
             cgroup.mkdir(exist_ok=True)
         self.cgroups[host] = cgroups
@@ -176,6 +206,9 @@ class Containers:
         def into_own_cgroup() -> None:
             for cgroup in cgroups:
                 (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+            # Should the test's process die unannounced, nspawn gets SIGTERM, which it
+            # turns into the container's orderly shutdown: none is left running.
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
         with open(self.root / f"{host}.console", "ab") as console:
             self.processes[host] = subprocess.Popen(
@@ -261,16 +294,9 @@ class Containers:
         return int(children.split()[0])
 
     def remove_cgroups(self, host: str) -> None:
-        """Remove the cgroups made for host, deepest first (nspawn leaves its own below)."""
+        """Remove the cgroups made for host."""
         for cgroup in self.cgroups.pop(host, []):
-            if not cgroup.exists():
-                continue
-            for folder in sorted((path for path in cgroup.rglob("*") if path.is_dir()),
-                                 key=lambda path: len(path.parts), reverse=True):  # fmt: skip
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            with contextlib.suppress(OSError):
-                cgroup.rmdir()
+            remove_cgroup(cgroup)
 
     def poweroff_all(self) -> None:
         for host in list(self.processes):
