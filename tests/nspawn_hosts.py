@@ -25,8 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SUITE = "bookworm"
-# What a fresh Debian 12 host has: the base system, systemd to boot it, and the Python
-# the role's modules run on; nothing of ours. The role installs the rest.
+# As DESIGN 11 has it: the base system, systemd to boot it, and the Python the role's
+# modules run on; nothing of ours. (The test takes python3-venv and python3-packaging
+# away on one host, as a minimal Debian 12 install lacks them and the role installs
+# them.)
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-venv", "python3-packaging")
 DEBOOTSTRAP = ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE]
 # Outside any clone: built once per machine, unpacked fresh for every container.
@@ -112,6 +114,8 @@ def build_root_filesystem() -> Path:
     minutes), with its package list beside it (NAME.packages) and that list's sha256 as
     its fingerprint (NAME.sha256). One build at a time on a machine."""
     packed = packed_root()
+    clone = Path(__file__).resolve().parents[1]
+    assert not CACHE.resolve().is_relative_to(clone), f"{CACHE}: keep the cache outside the clone"
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
