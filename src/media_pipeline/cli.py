@@ -649,7 +649,7 @@ def refile(
       mp refile movie/Heat --year 1995 --dry-run
       mp refile 12 --edition "Director's Cut"
     """
-    from media_pipeline.jobs.refile import run_refile
+    from media_pipeline.approve.refile import run_refile
 
     result = run_refile(
         _config(config_path), item, title=title, year=year, edition=edition, dry_run=dry_run
