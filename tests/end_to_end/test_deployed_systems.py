@@ -275,6 +275,10 @@ def test_three_deployed_systems(systems):
                                    "--no-legend", "mp-*")  # fmt: skip
         said = containers.inside(host, "journalctl", "--no-pager", "-u", "mp-*", "-p", "warning")
         assert failed.strip() == "", f"{host}: {failed}\n{said[-3000:]}"
+        # Each worker noted the jobs it ended, in the one folder its claim unit may write.
+        assert "cannot note job" not in said, f"{host}: {said[-3000:]}"
+    ledger = containers.inside("ct304", "cat", "/var/lib/media-pipeline/ledger/ran_jobs")
+    assert "_transcode_movie_" in ledger and "_filebot_movie_" in ledger, ledger
     started = time.monotonic()
     again = play(containers)
     timings["second play"] = time.monotonic() - started

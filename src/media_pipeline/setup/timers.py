@@ -19,6 +19,7 @@ from pathlib import Path
 
 from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in_unit
 from media_pipeline.errors import UsageError
+from media_pipeline.jobs.ledger import ledger_folder
 
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
@@ -55,6 +56,9 @@ class UnitPaths:
     group: str = "media"
     status_folder: str = ""  # where reconcile writes the status page, if anywhere
     umask: int = 0o022  # the config's
+    # Where a worker notes the jobs it ended (jobs/ledger.py): the one folder beside the
+    # keys a claim may write.
+    ledger_folder: str = "/var/lib/media-pipeline/ledger"
     # TimeoutStartSec= of a claim: above the longest script's timeout and its grace, so
     # mp's own timeout stops a script first and says so; systemd's is the backstop.
     claim_timeout_seconds: int = 72 * 3600 + 30 + 600
@@ -81,6 +85,7 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         group=config.units.group,
         status_folder=os.path.dirname(config.status_page) if config.status_page else "",
         umask=config.umask,
+        ledger_folder=ledger_folder(config),
         claim_timeout_seconds=config.longest_job_seconds() + config.jobs.cancel_grace_seconds + 600,
     )
 
@@ -299,6 +304,7 @@ def render_units(
         *map(_writable, (paths.staging_root, paths.queue_dir, paths.library_root)),
         "-/run/lock",
         "-%h/.MakeMKV",  # a specifier: the service user's home
+        _writable(paths.ledger_folder),
     ]
     units[f"{name}.service"] = _service(
         what,
@@ -412,6 +418,8 @@ def run_timers_install(
         program = shutil.which("systemctl") or "/usr/bin/systemctl"
         files[os.path.join(rules, UDEV_RULE_NAME)] = render_udev_rule(program)
         udev_reload = ["udevadm control --reload"]
+    if not dest and not user:
+        _make_ledger_folder(config)
     written: list[str] = []
     unchanged: list[str] = []
     for path, text in files.items():
@@ -426,6 +434,28 @@ def run_timers_install(
     if timers:
         enable.append(f"{systemctl} enable --now " + " ".join(timers))
     return InstallResult(folder, written, enable + udev_reload, unchanged)
+
+
+def _make_ledger_folder(config: Config) -> None:
+    """The worker's ledger folder, made now and given to the service user: the claim unit
+    may write it but not make it (its parent, the keys' folder, is read-only there)."""
+    import grp
+    import pwd
+
+    folder = ledger_folder(config)
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(
+                folder,
+                pwd.getpwnam(config.units.user).pw_uid,
+                grp.getgrnam(config.units.group).gr_gid,
+            )
+    except (KeyError, OSError) as error:
+        raise UsageError(
+            f"cannot make {folder} for {config.units.user}, where a worker notes the jobs it "
+            f"ended ({getattr(error, 'strerror', None) or error}); make it, owned by that user"
+        ) from None
 
 
 def _write_if_changed(path: str, text: str) -> bool:
