@@ -510,3 +510,15 @@ def run_mp(*args: str, umask: int = 0o022, env: dict | None = None, preexec=None
         preexec_fn=preexec,
         timeout=120,
     )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """Each host's counts in an Ansible play's recap."""
+    import re
+
+    found = re.findall(
+        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M
+    )
+    assert found, output[-3000:]
+    names = ("ok", "changed", "unreachable", "failed")
+    return {host: dict(zip(names, map(int, counts), strict=True)) for host, *counts in found}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import AS_ROOT, build_wheel, make_sandbox, stand_in_scripts
+from conftest import AS_ROOT, build_wheel, make_sandbox, recap, stand_in_scripts
 from systemd_hosts import Hosts, cannot_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -167,16 +166,6 @@ def play(hosts: Hosts, *limit: str) -> subprocess.CompletedProcess:
              "PATH": f"{BIN}:/usr/bin:/bin"},
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    """Each host's counts in the play's recap."""
-    found = re.findall(
-        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M
-    )
-    assert found, output[-3000:]
-    names = ("ok", "changed", "unreachable", "failed")
-    return {host: dict(zip(names, map(int, counts), strict=True)) for host, *counts in found}
 
 
 def mp_on(hosts: Hosts, host: str, *args: str, env: dict | None = None, check=True) -> str:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import KINDS, stand_in_scripts
+from conftest import KINDS, recap, stand_in_scripts
 from nspawn_hosts import Containers, build_root_filesystem, canaries, cannot_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -191,15 +191,6 @@ def play(containers: Containers, *arguments: str) -> subprocess.CompletedProcess
              "ANSIBLE_LOCAL_TEMP": str(containers.root / "ansible-tmp")},
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-
-
-def recap(output: str) -> dict[str, dict[str, int]]:
-    found = re.findall(
-        r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", output, re.M
-    )
-    assert found, output[-3000:]
-    names = ("ok", "changed", "unreachable", "failed")
-    return {host: dict(zip(names, map(int, counts), strict=True)) for host, *counts in found}
 
 
 def task_results(output: str, task: str) -> dict[str, str]:
