@@ -392,3 +392,18 @@ def test_cancel_stops_that_item_s_job_and_no_other(pipeline):
         remaining.discard(key.uid)
         pending = {JobName.parse(name).item_uid for name in pipeline.queue("pending")}
         assert pending == remaining, f"cancelling {key.name} took another item's job"
+
+
+def test_a_failure_says_what_the_script_said_last(pipeline):
+    """'script exited with 3' tells a person nothing: the item's reason, mp why and mp
+    status carry the script's last line (ffmpeg's sentence, in real life)."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    ripped(pipeline, MOVIE)
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    item = next(i for i in pipeline.status_json()["items"] if i["uid"] == MOVIE.uid)
+    assert item["state"] == "FAILED"
+    assert "script exited with 3 (it said: something broke)" in item["reason"], item["reason"]
+    assert "it said: something broke" in pipeline.mp("why", MOVIE.uid).stdout

@@ -53,6 +53,20 @@ def log_tail(job: Folder) -> str:
     return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
 
 
+# The most of a script's last line that goes with its failure into the item's reason.
+SAID_CHARACTERS = 200
+
+
+def last_words(tail: str) -> str:
+    """What a failed script said last (ffmpeg's sentence, say): the last line of its log
+    with text in it, cut short. The exit code alone tells a person nothing."""
+    for line in reversed(tail.splitlines()):
+        if line.strip():
+            text = line.strip()
+            return text if len(text) <= SAID_CHARACTERS else text[: SAID_CHARACTERS - 3] + "..."
+    return ""
+
+
 def backoff_until(config: Config, attempts: int, now: float) -> float:
     """Doubling with each attempt, never more than a day (MAX_WAIT_SECONDS)."""
     doubled = config.jobs.backoff_seconds * 2 ** min(max(0, attempts - 1), 20)
@@ -90,6 +104,7 @@ def record_failure(
     # no failed attempts: the spec's count keeps them all, what is judged leaves them out.
     made = min(_count(spec_data.get("attempts"), 0), 10**6)
     attempts = min(max(made - answered_take_backs(job), 0), max_attempts) + 1
+    tail = log_tail(job)
     result = {
         "status": "failed",
         "reason": reason,
@@ -98,7 +113,8 @@ def record_failure(
         "max_attempts": max_attempts,
         "worker": worker,
         "finished_at": utc_now(),
-        "log_tail": log_tail(job),
+        "log_tail": tail,
+        "said": last_words(tail),
     }
     # Here, not at the top: an empty claim imports this module and must stay light.
     from media_pipeline.jobs.signature import signed_result

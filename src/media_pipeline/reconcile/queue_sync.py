@@ -601,6 +601,9 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         if target == State.FAILED:
             result = queue.read_job_json(state, name, RESULT_FILE) or {}
             reason = f"{reason}: {result.get('reason') or 'no reason recorded'}"
+            # What the script said last (signed with the outcome; shown escaped).
+            if isinstance(said := result.get("said"), str) and said.strip():
+                reason += f" (it said: {printable(said.strip())[:200]})"
         shown = "its job is in the queue" if target == KIND_STATES[job.kind] else reason
         changes.append(
             Transitioned(f"{printable(item_name(item))}: {current} -> {target} ({shown})")
