@@ -522,3 +522,15 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     assert found, output[-3000:]
     names = ("ok", "changed", "unreachable", "failed")
     return {host: dict(zip(names, map(int, counts), strict=True)) for host, *counts in found}
+
+
+def ffmpeg_title(path: Path, seconds: float, tone: int) -> None:
+    """A disc title of that many seconds made with ffmpeg: small video, English audio."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y",
+         "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=5:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
+         "-c:v", "mpeg4", "-c:a", "aac", "-metadata:s:a:0", "language=eng", str(path)],
+        check=True,
+    )  # fmt: skip

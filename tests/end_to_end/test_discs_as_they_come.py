@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import ffmpeg_title
 
 from media_pipeline.items import ItemKey
 from media_pipeline.setup.demo import DEMO_ENVIRONMENT, repository_scripts, write_demo_config
@@ -24,18 +25,6 @@ pytestmark = pytest.mark.skipif(
 
 SHOW = ItemKey("tv", "Lost (2004)", "S01 Disc1")
 HEAT = ItemKey("movie", "Heat (1995)")
-
-
-def make_title(path: Path, seconds: float, tone: int) -> None:
-    """A disc title of that many seconds: small video and English audio."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=5:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
-         "-c:v", "mpeg4", "-c:a", "aac", "-metadata:s:a:0", "language=eng", str(path)],
-        check=True,
-    )  # fmt: skip
 
 
 def seconds_of(path: Path) -> float:
@@ -89,7 +78,7 @@ def test_a_play_all_title_is_shown_left_out_at_the_gate_and_its_episodes_kept(tm
     disc = hosts.discs / "tv" / SHOW.title / SHOW.disc_label
     episodes = [disc / f"title_t0{n}.mkv" for n in (1, 2, 3)]
     for number, (path, seconds) in enumerate(zip(episodes, (4, 5, 4.4), strict=True)):
-        make_title(path, seconds, 300 + 100 * number)
+        ffmpeg_title(path, seconds, 300 + 100 * number)
     listing = tmp_path / "play-all.txt"
     listing.write_text("".join(f"file '{path}'\n" for path in episodes))
     subprocess.run(
@@ -110,13 +99,13 @@ def test_a_play_all_title_is_shown_left_out_at_the_gate_and_its_episodes_kept(tm
 def test_a_forgotten_title_ripped_again_starts_from_clean_folders(tmp_path):
     hosts = Hosts(tmp_path)
     disc = hosts.discs / "movie" / HEAT.title
-    make_title(disc / "title_t00.mkv", 2, 440)  # a first disc: the wrong one, say
-    make_title(disc / "title_t01.mkv", 1, 550)
+    ffmpeg_title(disc / "title_t00.mkv", 2, 440)  # a first disc: the wrong one, say
+    ffmpeg_title(disc / "title_t01.mkv", 1, 550)
     hosts.rip(HEAT)
     hosts.run_until_review()
     hosts.mp("forget", HEAT.uid, "--yes")
     shutil.rmtree(disc)
-    make_title(disc / "title_t00.mkv", 3, 330)  # the right disc, ripped again
+    ffmpeg_title(disc / "title_t00.mkv", 3, 330)  # the right disc, ripped again
     hosts.rip(HEAT)
     approval = hosts.run_until_review()
     assert approval["item"]["uid"] == HEAT.uid
@@ -157,7 +146,7 @@ def test_a_failed_transcode_succeeds_after_mp_retry(tmp_path):
     (tools / "ffmpeg").chmod(0o755)
     hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
     hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
-    make_title(hosts.discs / "movie" / HEAT.title / "title_t00.mkv", 2, 440)
+    ffmpeg_title(hosts.discs / "movie" / HEAT.title / "title_t00.mkv", 2, 440)
     hosts.rip(HEAT)
     hosts.run_until_review()
     hosts.mp("approve", HEAT.uid, "--yes")

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import tree_snapshot
+from conftest import ffmpeg_title, tree_snapshot
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -720,17 +720,6 @@ def test_a_killed_runs_temporary_is_replaced_and_a_finished_file_never(tmp_path,
     assert not list(out.glob(".mp-part.*"))
 
 
-def episode_title(path: Path, seconds: float, tone: int) -> None:
-    """A title of that many seconds, video and English audio."""
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-y",
-         "-f", "lavfi", "-i", f"testsrc=size=64x48:rate=5:duration={seconds}",
-         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
-         "-c:v", "mpeg4", "-c:a", "aac", "-metadata:s:a:0", "language=eng", str(path)],
-        check=True,
-    )  # fmt: skip
-
-
 def play_all_of(path: Path, *episodes: Path) -> None:
     """The episodes end to end in one title, as a disc's "Play All" is."""
     listing = path.with_suffix(".txt")
@@ -759,8 +748,8 @@ def test_a_play_all_title_is_left_out_and_its_episodes_kept(tmp_path):
     (tmp_path / "in").mkdir()
     episodes = [tmp_path / "in" / f"t0{n}.mkv" for n in (1, 2, 3)]
     for number, (path, seconds) in enumerate(zip(episodes, (4, 5, 4.4), strict=True)):
-        episode_title(path, seconds, 300 + 100 * number)
-    episode_title(tmp_path / "in" / "t04.mkv", 1, 900)  # a short extra
+        ffmpeg_title(path, seconds, 300 + 100 * number)
+    ffmpeg_title(tmp_path / "in" / "t04.mkv", 1, 900)  # a short extra
     play_all_of(tmp_path / "in" / "t00.mkv", *episodes)
     said = remux_tv(tmp_path).stdout
     assert [p.name for p in visible_media(tmp_path / "out")] == [
@@ -778,7 +767,7 @@ def test_a_disc_without_a_play_all_keeps_its_longest_title(tmp_path):
     episode."""
     (tmp_path / "in").mkdir()
     for number, seconds in enumerate((8, 4.5, 4), start=1):
-        episode_title(tmp_path / "in" / f"t0{number}.mkv", seconds, 300 + 100 * number)
+        ffmpeg_title(tmp_path / "in" / f"t0{number}.mkv", seconds, 300 + 100 * number)
     said = remux_tv(tmp_path).stdout
     assert len(visible_media(tmp_path / "out")) == 3 and "play all" not in said
 
