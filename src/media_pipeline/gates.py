@@ -392,9 +392,10 @@ def restore_decisions(
     has_key = not dry_run or os.path.exists(config.decision_key)
     signing_key = decision_key(config) if has_key else b""
     trusted: list[tuple[ItemKey, str, dict]] = []
+    ended = retired_decisions(db, sorted({key.uid for key, *_rest in found}))
     for key, _stage, gate, decision in found:
         problem = _decision_problem(config, key, gate, decision, signing_key)
-        if problem is None and decision is not None and retired(db, key.uid, gate, decision["at"]):
+        if problem is None and decision is not None and (key.uid, gate, decision["at"]) in ended:
             problem = "it was superseded (by a retry, --ask-again or forget) and stays so"
         if problem is None and decision is not None:
             trusted.append((key, gate, decision))
@@ -490,13 +491,22 @@ def supersede_decisions(db: Database, where: str, params: list, why: str) -> Non
     db.execute(f"UPDATE human_approvals SET status = 'superseded' WHERE {where}", params)
 
 
+def retired_decisions(db: Database, uids: list[str]) -> set[tuple[str, str, str]]:
+    """(item uid, gate, decided at) of every decision of these items that was superseded
+    once: one query a batch (reconcile asks it of every decision file it scans)."""
+    return {
+        (row["item_uid"], row["gate"], row["decided_at"])
+        for marks, part in in_slices(uids)
+        for row in db.query(
+            f"SELECT item_uid, gate, decided_at FROM retired_decisions WHERE item_uid IN ({marks})",
+            part,
+        )
+    }
+
+
 def retired(db: Database, uid: str, gate: str, decided_at: object) -> bool:
     """Whether this decision of the item at the gate was superseded once."""
-    found = db.execute(
-        "SELECT 1 FROM retired_decisions WHERE item_uid = ? AND gate = ? AND decided_at = ?",
-        [uid, gate, str(decided_at)],
-    ).fetchone()
-    return found is not None
+    return (uid, gate, str(decided_at)) in retired_decisions(db, [uid])
 
 
 def archive_decision(config: Config, key: ItemKey, gate: str) -> None:
