@@ -259,7 +259,9 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
     now = utc_now()
     notes: dict[tuple[str, str], str] = {}  # for the prompts of gates that ask again
     trusted = _signed_by_this_controller(config)
-    live = frozenset(queue.live_item_uids())  # the old uids of jobs made before NFC keys
+    # The old uids of jobs made before NFC keys: the queue is listed only if a folder
+    # is to be renamed (a no-op reconcile must cost about a bare walk).
+    live = functools.cache(lambda: frozenset(queue.live_item_uids()))
     for batch in walk.batches(BATCH_SIZE):
         for renamed in walk.rename_to_normal(batch, dry_run=dry_run, live=live):
             if dry_run:

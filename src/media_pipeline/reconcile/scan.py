@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
@@ -272,7 +273,7 @@ class StagingWalk:
         batch: dict[ItemKey, ScannedItem],
         *,
         dry_run: bool,
-        live: frozenset[str] = frozenset(),
+        live: Callable[[], AbstractSet[str]] = frozenset,
     ) -> list[str]:
         """Rename the batch's item folders whose names are not in NFC to that form, so that
         the key names the folder in every stage (a job's folders are made from the key).
@@ -287,7 +288,7 @@ class StagingWalk:
                 names = self._disk_names.get((key, stage))
                 if names is None or not markers.done:
                     continue
-                if ItemKey(key.type, *names).uid in live:
+                if ItemKey(key.type, *names).uid in live():
                     # A job made before titles were taken in as NFC (by the folder's
                     # name on disk) is queued or running: its paths name this folder.
                     self.warnings.append(
