@@ -116,10 +116,7 @@ def record_failure(
         "log_tail": tail,
         "said": last_words(tail),
     }
-    # Here, not at the top: an empty claim imports this module and must stay light.
-    from media_pipeline.jobs.signature import signed_result
-
-    write_json(job, RESULT_FILE, signed_result(config, job_id, result))
+    write_outcome(config, job, job_id, result)
     if attempts < max_attempts:
         now = time.time()
         not_before = now if retry_at_once else backoff_until(config, attempts, now)
@@ -137,6 +134,15 @@ def record_failure(
     write_json(job, SPEC_FILE, {**spec_data, "attempts": made + 1})
     queue.move(state, name, "failed", job_id)
     return "failed"
+
+
+def write_outcome(config: Config, job: Folder, job_id: str, result: dict) -> None:
+    """A job's result.json, signed by this host (reconcile acts only on outcomes a host
+    it trusts signed): every way a job ends writes it through here."""
+    # Here, not at the top: an empty claim imports this module and must stay light.
+    from media_pipeline.jobs.signature import signed_result
+
+    write_json(job, RESULT_FILE, signed_result(config, job_id, result))
 
 
 def answered_take_backs(job: Folder) -> int:

@@ -18,12 +18,12 @@ from media_pipeline.jobs.outcome import (
     answer_take_back,
     log_tail,
     record_failure,
+    write_outcome,
 )
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     CLAIMED_BY_FILE,
     HEARTBEAT_FILE,
-    RESULT_FILE,
     SPEC_FILE,
     JobName,
     Queue,
@@ -31,7 +31,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
-from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, signed_result, verified_by
+from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
@@ -105,20 +105,17 @@ def _finish(
         # would take the unreadable file for a finished stage (and file it).
         set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, f"failed-{job_id}")
     if outcome.stopped == "cancelled":
-        write_json(
+        write_outcome(
+            config,
             job,
-            RESULT_FILE,
-            signed_result(
-                config,
-                job_id,
-                {
-                    "status": "cancelled",
-                    "exit_code": outcome.exit_code,
-                    "worker": worker,
-                    "finished_at": utc_now(),
-                    "log_tail": log_tail(job),
-                },
-            ),
+            job_id,
+            {
+                "status": "cancelled",
+                "exit_code": outcome.exit_code,
+                "worker": worker,
+                "finished_at": utc_now(),
+                "log_tail": log_tail(job),
+            },
         )
         queue.move("running", running_name, "cancelled", job_id)
         record_end(config, job_id)
@@ -133,22 +130,19 @@ def _finish(
         )
     if reason is None:
         bytes_in, bytes_out = measure_bytes(spec)
-        write_json(
+        write_outcome(
+            config,
             job,
-            RESULT_FILE,
-            signed_result(
-                config,
-                job_id,
-                {
-                    "status": "completed",
-                    "exit_code": 0,
-                    "worker": worker,
-                    "seconds": round(outcome.seconds, 3),
-                    "bytes_in": bytes_in,
-                    "bytes_out": bytes_out,
-                    "finished_at": utc_now(),
-                },
-            ),
+            job_id,
+            {
+                "status": "completed",
+                "exit_code": 0,
+                "worker": worker,
+                "seconds": round(outcome.seconds, 3),
+                "bytes_in": bytes_in,
+                "bytes_out": bytes_out,
+                "finished_at": utc_now(),
+            },
         )
         crash_point("claim:moving")
         queue.move("running", running_name, "completed", job_id)

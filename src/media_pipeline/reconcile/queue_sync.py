@@ -34,7 +34,7 @@ from media_pipeline.item_state import (
 )
 from media_pipeline.items import printable
 from media_pipeline.jobs.keys import trusted_keys
-from media_pipeline.jobs.outcome import record_failure
+from media_pipeline.jobs.outcome import record_failure, write_outcome
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
     CLAIMED_AT_FILE,
@@ -48,7 +48,6 @@ from media_pipeline.jobs.queue import (
     Rejected,
     RunningName,
     parse_entry,
-    write_json,
 )
 from media_pipeline.jobs.signature import (
     FORGED,
@@ -57,7 +56,6 @@ from media_pipeline.jobs.signature import (
     check_signature,
     lifetime_seconds,
     result_problem,
-    signed_result,
     untrusted_refusal,
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
@@ -305,20 +303,17 @@ def _recover(config, queue: Queue, trust: _Trust, job: Folder, entry, vanished: 
             f"job {entry.job_id}: worker {entry.worker} vanished after its "
             "script finished; completed"
         )
-        write_json(
+        write_outcome(
+            config,
             job,
-            RESULT_FILE,
-            signed_result(
-                config,
-                entry.job_id,
-                {
-                    "status": "completed",
-                    "exit_code": 0,
-                    "worker": entry.worker,
-                    "finished_at": utc_now(),
-                    "note": "recovered by reconcile: the marker was written",
-                },
-            ),
+            entry.job_id,
+            {
+                "status": "completed",
+                "exit_code": 0,
+                "worker": entry.worker,
+                "finished_at": utc_now(),
+                "note": "recovered by reconcile: the marker was written",
+            },
         )
         _move_quietly(queue.move, "running", running_name, "completed")
     else:
