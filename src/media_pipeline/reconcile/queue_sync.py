@@ -552,7 +552,9 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     crash_point("reconcile:jobs-listed")  # what moves now is seen here as it was listed
     jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
     queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
-    acted = last_manual_change(db, [job.item_uid for _s, _n, job in queue_jobs])
+    # Asked only of items with an ended job: the live ones decide nothing by it.
+    ended = [job.item_uid for state, _n, job in queue_jobs if state in ("failed", "cancelled")]
+    acted = last_manual_change(db, ended)
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
         if state in ("failed", "cancelled") and job.created < acted.get(job.item_uid, EPOCH):
@@ -632,10 +634,15 @@ class _Refusals:
 
     def __init__(self, queue: Queue):
         self.queue = queue
-        self.by_item: dict[str, list[Rejected]] = {}
-        for entry in queue.rejected(reasons=False):
+
+    @functools.cached_property
+    def by_item(self) -> dict[str, list[Rejected]]:
+        """rejected/ listed on the first question: most runs find no item orphaned."""
+        found: dict[str, list[Rejected]] = {}
+        for entry in self.queue.rejected(reasons=False):
             if entry.job is not None:
-                self.by_item.setdefault(entry.job.item_uid, []).append(entry)
+                found.setdefault(entry.job.item_uid, []).append(entry)
+        return found
 
     def of(self, uid: str) -> Rejected | None:
         for entry in reversed(self.by_item.get(uid, [])):
