@@ -33,7 +33,7 @@ from typing import NamedTuple
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type
-from media_pipeline.items import ItemKey
+from media_pipeline.items import ItemKey, printable
 from media_pipeline.share import BadEntry, Folder, relative_parts
 from media_pipeline.states import JOB_KINDS
 
@@ -598,7 +598,7 @@ class Queue:
         else:
             raise FileExistsError(errno.EEXIST, "no free name in rejected/", self.folder(state))
         with rejected.child(holder) as folder:
-            folder.create(REASON_FILE, f"{state}/{_printable(name)}: {reason}\n")
+            folder.create(REASON_FILE, f"{state}/{printable(name)[:300]}: {reason}\n")
             try:
                 self.need(state).rename(name, folder, REJECTED_ENTRY)
             except FileNotFoundError:
@@ -660,7 +660,7 @@ class Queue:
         with folder.child(holder) as inside:
             for entry in inside.entries():
                 if entry.name not in (REASON_FILE, REJECTED_ENTRY):
-                    raise BadEntry(inside.path, f"holds {_printable(entry.name)[:80]!r}")
+                    raise BadEntry(inside.path, f"holds {printable(entry.name)[:80]!r}")
             status = inside.lstat(REJECTED_ENTRY)
             if status is not None and stat.S_ISDIR(status.st_mode):
                 with inside.child(REJECTED_ENTRY) as job:
@@ -688,7 +688,7 @@ def _empty_job_folder(job: Folder) -> None:
         if not ours or not entry.is_file(follow_symlinks=False):
             raise BadEntry(
                 job.path,
-                f"holds {_printable(entry.name)[:80]!r}, which mp never writes in a job folder",
+                f"holds {printable(entry.name)[:80]!r}, which mp never writes in a job folder",
             )
     for entry in entries:
         with contextlib.suppress(FileNotFoundError):
@@ -714,9 +714,6 @@ def _safe_name(name: str) -> str:
         return name
     return f"entry-{binascii.crc32(name.encode('utf-8', 'surrogateescape')):08x}"
 
-
-def _printable(name: str) -> str:
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)[:300]
 
 
 def write_json(folder: Folder, name: str, data: dict) -> None:
