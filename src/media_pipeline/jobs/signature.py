@@ -55,10 +55,15 @@ class ForgedSpec(SpecError):
         super().__init__(f"{FORGED}: {problem}")
 
 
-def _message(spec: dict) -> bytes:
-    fields = {name: value for name, value in spec.items() if name not in UNSIGNED}
+def _canonical(domain: bytes, data: dict, left_out: frozenset[str]) -> bytes:
+    """What a signature covers: the domain, then data but left_out in one JSON form."""
+    fields = {name: value for name, value in data.items() if name not in left_out}
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _DOMAIN + text.encode("utf-8", "surrogatepass")
+    return domain + text.encode("utf-8", "surrogatepass")
+
+
+def _message(spec: dict) -> bytes:
+    return _canonical(_DOMAIN, spec, UNSIGNED)
 
 
 def _sign(signer: Signer, message: bytes) -> str:
@@ -177,9 +182,7 @@ RESULT_JOB = "job"
 
 
 def _result_message(result: dict) -> bytes:
-    fields = {name: value for name, value in result.items() if name != SIGNATURE}
-    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return _RESULT_DOMAIN + text.encode("utf-8", "surrogatepass")
+    return _canonical(_RESULT_DOMAIN, result, frozenset({SIGNATURE}))
 
 
 def signed_result(config: Config, job_id: str, result: dict, signer: Signer | None = None) -> dict:
