@@ -38,7 +38,7 @@ from media_pipeline.share import parse_json_object, relative_parts
 from media_pipeline.signing import decision_key, verifies
 from media_pipeline.states import GATE_STAGES, GATE_STATES
 from media_pipeline.store import in_slices
-from media_pipeline.text import mixed_scripts, utc_now
+from media_pipeline.text import mixed_scripts, name_stamp, utc_now
 
 if TYPE_CHECKING:
     from media_pipeline.reconcile.scan import ScannedItem
@@ -407,7 +407,7 @@ def restore_decisions(
         if notes is not None:
             notes[(key.uid, gate)] = f"A decision file was found and not trusted: {problem}."
         if not dry_run:
-            stamp = utc_now().replace(":", "").replace("+", "Z")
+            stamp = name_stamp()
             folder = gate_folder(config, key, gate)
             archive_decision_file(config.staging_root, folder, gate, f"untrusted-{stamp}")
     if not trusted:
@@ -512,7 +512,7 @@ def retired(db: Database, uid: str, gate: str, decided_at: object) -> bool:
 def archive_decision(config: Config, key: ItemKey, gate: str) -> None:
     """Move a decision file aside (kept, renamed) when the item is sent back to its gate,
     so the old decision is neither in force nor restored after a database loss."""
-    stamp = utc_now().replace(":", "").replace("+", "Z")
+    stamp = name_stamp()
     archive_decision_file(
         config.staging_root, gate_folder(config, key, gate), gate, f"superseded-{stamp}"
     )

@@ -94,6 +94,12 @@ def utc_now(*, precise: bool = False) -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds" if precise else "seconds")
 
 
+def name_stamp(moment: str | None = None) -> str:
+    """A UTC time (now, or moment as utc_now gave it) as a file name takes it, for what
+    is set aside: '2026-12-07T171900Z0000', no ':' (SMB refuses it) and no '+'."""
+    return (moment or utc_now()).replace(":", "").replace("+", "Z")
+
+
 def local_time(timestamp: str | None) -> str:
     """A stored UTC timestamp as local 'YYYY-MM-DD HH:MM' for people to read, or NOT_A_TIME
     when it is none: a time read from the share (a job's claimed_at) may be any text,

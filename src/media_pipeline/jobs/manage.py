@@ -63,7 +63,7 @@ from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, is_folder, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STAGE_FOLDERS, STOPPED, State
 from media_pipeline.store import controller_database, migrate, open_database_readonly
-from media_pipeline.text import utc_now
+from media_pipeline.text import name_stamp, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +467,7 @@ def _set_output_aside(config: Config, row: dict, stage: str) -> str:
     """Rename the item's folder in stage to a hidden name beside it (kept, never
     deleted): its job then runs again into a fresh folder. Returns the new path."""
     folder = ItemKey.of(row).folder(config.staging_root, stage)
-    stamp = utc_now().replace(":", "").replace("+", "Z")
+    stamp = name_stamp()
     return _set_folder_aside(config, folder, f".rejected-{stamp}")
 
 
@@ -521,7 +521,7 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 "kept); its files in the library stay"
             )
         now = utc_now()
-        stamp = now.replace(":", "").replace("+", "Z")
+        stamp = name_stamp(now)
         # The old disc's titles must not meet a new rip's: the rip copies beside them
         # (cp -n keeps the old), the remux keeps a finished file of the same name. Only
         # forget knows they belong to nothing now; a rip or reconcile cannot tell them

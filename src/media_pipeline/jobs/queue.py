@@ -715,6 +715,5 @@ def _safe_name(name: str) -> str:
     return f"entry-{binascii.crc32(name.encode('utf-8', 'surrogateescape')):08x}"
 
 
-
 def write_json(folder: Folder, name: str, data: dict) -> None:
     folder.write_atomic(name, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
