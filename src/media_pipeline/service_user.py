@@ -54,26 +54,8 @@ def become_service_user(config: Config) -> None:
     fails. Does nothing when must_switch says there is nothing to do."""
     if not must_switch(config):
         return
-    import grp
-    import pwd
-
+    account, group_id = service_account(config)
     user, group = config.units.user, config.units.group
-    try:
-        account = pwd.getpwnam(user)
-    except KeyError:
-        raise SafetyRefusal(
-            f"units.user in {config.source} is '{user}', a user this host does not have, "
-            f"and mp run as root runs as that user; make it (useradd --system --user-group "
-            f"--create-home {user}) or set units.user to root to run mp as root"
-        ) from None
-    try:
-        group_id = grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise SafetyRefusal(
-            f"units.group in {config.source} is '{group}', a group this host does not have, "
-            f"and mp run as root runs as that group; make it (groupadd --system {group}) or "
-            f"set units.group to a group {user} is in"
-        ) from None
     if account.pw_uid == 0:
         return  # another name for root: nothing to give up
     try:
@@ -133,3 +115,29 @@ def missing_account_warnings(config: Config) -> list[str]:
     except KeyError:
         warnings.append(f"units.group '{config.units.group}' is not a group on this host")
     return warnings
+
+
+def service_account(config: Config):
+    """The units' user (its passwd entry) and group id on this host; SafetyRefusal,
+    saying what to make, where either is missing."""
+    import grp
+    import pwd
+
+    user, group = config.units.user, config.units.group
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError:
+        raise SafetyRefusal(
+            f"units.user in {config.source} is '{user}', a user this host does not have, "
+            f"and mp run as root runs as that user; make it (useradd --system --user-group "
+            f"--create-home {user}) or set units.user to root to run mp as root"
+        ) from None
+    try:
+        group_id = grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise SafetyRefusal(
+            f"units.group in {config.source} is '{group}', a group this host does not have, "
+            f"and mp run as root runs as that group; make it (groupadd --system {group}) or "
+            f"set units.group to a group {user} is in"
+        ) from None
+    return account, group_id

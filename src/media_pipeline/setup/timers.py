@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in_unit
-from media_pipeline.errors import UsageError
+from media_pipeline.errors import SafetyRefusal, UsageError
 from media_pipeline.jobs.ledger import ledger_folder
+from media_pipeline.service_user import service_account
 
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
@@ -439,22 +440,18 @@ def run_timers_install(
 def _make_ledger_folder(config: Config) -> None:
     """The worker's ledger folder, made now and given to the service user: the claim unit
     may write it but not make it (its parent, the keys' folder, is read-only there)."""
-    import grp
-    import pwd
-
     folder = ledger_folder(config)
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if os.geteuid() == 0:
-            os.chown(
-                folder,
-                pwd.getpwnam(config.units.user).pw_uid,
-                grp.getgrnam(config.units.group).gr_gid,
-            )
-    except (KeyError, OSError) as error:
+            account, group_id = service_account(config)
+            os.chown(folder, account.pw_uid, group_id)
+    except SafetyRefusal as error:
+        raise UsageError(str(error)) from None
+    except OSError as error:
         raise UsageError(
             f"cannot make {folder} for {config.units.user}, where a worker notes the jobs it "
-            f"ended ({getattr(error, 'strerror', None) or error}); make it, owned by that user"
+            f"ended ({error.strerror or error}); make it, owned by that user"
         ) from None
 
 
