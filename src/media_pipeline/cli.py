@@ -19,7 +19,7 @@ from datetime import datetime
 import click
 
 from media_pipeline import logs
-from media_pipeline.config import Config, config_warnings, example_yaml, load_config
+from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
@@ -111,6 +111,13 @@ def common_options(function: Callable) -> Callable:
         return function(*args, config_path=config_path, **kwargs)
 
     return handle_errors(wrapper)
+
+
+def linger_option(help_text: str) -> Callable:
+    """--linger SECONDS, of the commands the timers run (claim, reconcile)."""
+    return click.option(
+        "--linger", type=click.IntRange(0, 3600), default=0, metavar="SECONDS", help=help_text
+    )
 
 
 @functools.cache
@@ -220,9 +227,16 @@ def mp() -> None:
     is_flag=True,
     help="Stop at once when nothing changed since the last such run (for the timer).",
 )
+@linger_option("With --if-changed: while jobs are under way, stay up to SECONDS and run again "
+               "the moment something changes (for the timer).")  # fmt: skip
 @common_options
 def reconcile(
-    config_path: str | None, dry_run: bool, rebuild: bool, then_dispatch: bool, if_changed: bool
+    config_path: str | None,
+    dry_run: bool,
+    rebuild: bool,
+    then_dispatch: bool,
+    if_changed: bool,
+    linger: int,
 ) -> None:
     """Rescan the markers into the database and advance item states.
 
@@ -237,16 +251,28 @@ def reconcile(
       mp reconcile --rebuild   # rebuild the cache tables from the share
       mp reconcile --dispatch  # then queue the jobs the items now need
     """
-    from media_pipeline.reconcile import run_reconcile
-
+    started = time.monotonic()
     if if_changed and (dry_run or rebuild):
         raise UsageError("--if-changed is for the timer's runs: not with --dry-run or --rebuild")
+    if linger and not if_changed:
+        raise UsageError("--linger is for the timer's runs: only with --if-changed")
     config = _config(config_path)
-    watch = None
-    if if_changed:
-        from media_pipeline.reconcile.watch import Watch
+    if not if_changed:
+        _control(config, dry_run, rebuild, then_dispatch, None)
+        return
+    from media_pipeline.reconcile.watch import Watch, keep_watching
 
-        watch = Watch.begin(config)
+    first = Watch.begin(config)
+    _control(config, False, False, then_dispatch, first)
+    if linger:
+        for watch in keep_watching(first, started + linger):
+            _control(config, False, False, then_dispatch, watch)
+
+
+def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, watch) -> None:
+    """One run of reconcile (and dispatch); with watch, the note for the next run."""
+    from media_pipeline.reconcile import run_reconcile
+
     result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)
     for warning in result.warnings:
         log.warning("%s", warning)
@@ -412,9 +438,14 @@ def _dispatch(config: Config, dry_run: bool) -> None:
     help="Worker name from the config [default: hostname].",
 )
 @click.option("--dry-run", is_flag=True, help="Say which job it would claim; claim nothing.")
+@linger_option("Stay up to SECONDS while the next job is on its way (for the timer).")
 @common_options
-def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
+def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: int) -> None:
     """Claim and run at most one job this worker may run (exit 0 when there is none).
+
+    With --linger (what the claim timer runs), a claim then stays while a job that feeds
+    this worker's kinds runs, and a little after it or its own job ended, and takes the
+    next job of its kinds the second it is queued; never past SECONDS from its start.
 
     \b
     Examples:
@@ -423,8 +454,20 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool) -> None:
     """
     from media_pipeline.jobs.claim import run_claim
 
-    result = run_claim(_config(config_path), worker, dry_run=dry_run)
+    started = time.monotonic()
+    if linger and dry_run:
+        raise UsageError("--linger is for the timer's runs: not with --dry-run")
+    config = _config(config_path)
+    result = run_claim(config, worker, dry_run=dry_run)
     click.echo(result.message)
+    if linger and not result.failed:
+        from media_pipeline.jobs.linger import stay
+
+        kinds = config.workers[worker or host_name()].kinds
+        later = stay(config.queue_dir, kinds, started + linger, result,
+                     lambda: run_claim(config, worker))  # fmt: skip
+        for result in later:
+            click.echo(result.message)
     if result.failed:
         sys.exit(1)
 

@@ -63,11 +63,14 @@ def idle_claim(args: list[str]) -> str | None:
     None (the full command runs)."""
     if not args or args[0] != "claim":
         return None
-    options = _options(args[1:], ("--worker", "--config"))
+    options = _options(args[1:], ("--worker", "--config", "--linger"))
     if options is None or "--worker" not in options or "--config" not in options:
         return None
     worker, config_path = options["--worker"], options["--config"]
-    said = quick.idle_claim(config_path, worker)
+    linger = options.get("--linger", "0")
+    if not linger.isdigit():
+        return None  # the full command says what is wrong with it
+    said = quick.idle_claim(config_path, worker, linger=int(linger) > 0)
     if said is not None:
         return said
     try:
@@ -76,6 +79,7 @@ def idle_claim(args: list[str]) -> str | None:
         from media_pipeline.jobs.drain import is_drained
         from media_pipeline.jobs.queue import JobName, Queue
         from media_pipeline.service_user import must_switch
+        from media_pipeline.states import feeding_kinds
 
         config = load_config(config_path)
         if worker not in config.workers or must_switch(config):
@@ -93,6 +97,8 @@ def idle_claim(args: list[str]) -> str | None:
         job = JobName.parse(name, check_date=False)
         if job is None or job.kind in kinds:
             return None
+    if int(linger) > 0 and quick.feeder_running(_running(config), sorted(feeding_kinds(kinds))):
+        return None  # the full command stays for the job that follows
     return f"worker {worker}: no job to run"
 
 
@@ -102,9 +108,11 @@ def _remember_claim(config, worker: str) -> None:
     from media_pipeline.identity import share_id_path
     from media_pipeline.jobs.drain import DRAIN_FOLDER
     from media_pipeline.markers import PIPELINE_DIR
+    from media_pipeline.states import feeding_kinds
 
     share_file = share_id_path(config.staging_root)
     pending = os.path.join(config.queue_dir, "pending")
+    kinds = config.workers[worker].kinds
     watched = [
         config.staging_root,
         os.path.join(config.staging_root, PIPELINE_DIR),
@@ -121,10 +129,16 @@ def _remember_claim(config, worker: str) -> None:
             ("share_file", share_file),
             ("share_id", share_id),
             ("pending", pending),
-            ("kinds", " ".join(sorted(config.workers[worker].kinds))),
+            ("kinds", " ".join(sorted(kinds))),
+            ("running", _running(config)),
+            ("feeders", " ".join(sorted(feeding_kinds(kinds)))),
             *quick.watch_lines(watched, same=(pending,)),
         ],
     )
+
+
+def _running(config) -> str:
+    return os.path.join(config.queue_dir, "running")
 
 
 def idle_controller(args: list[str]) -> str | None:
@@ -132,10 +146,15 @@ def idle_controller(args: list[str]) -> str | None:
     last full run, else None."""
     if not args or args[0] != "reconcile":
         return None
-    options = _options(args[1:], ("--config",), ("--if-changed", "--dispatch"))
+    options = _options(args[1:], ("--config", "--linger"), ("--if-changed", "--dispatch"))
     if options is None or "--if-changed" not in options or "--config" not in options:
         return None
-    return quick.controller_unchanged(options["--config"], dispatch="--dispatch" in options)
+    linger = options.get("--linger", "0")
+    if not linger.isdigit():
+        return None  # the full command says what is wrong with it
+    return quick.controller_unchanged(
+        options["--config"], dispatch="--dispatch" in options, linger=int(linger) > 0
+    )
 
 
 def _answered(args: list[str]) -> bool:

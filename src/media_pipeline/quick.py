@@ -194,9 +194,10 @@ def job_kind(name: str) -> str | None:
     return parts[3] if len(parts) >= 6 and parts[0] == "job" else None
 
 
-def idle_claim(config_path: str, worker: str) -> str | None:
-    """'no job' for a worker whose note holds and whose kinds have no pending job; None
-    when the full command must look."""
+def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | None:
+    """'no job' for a worker whose note holds and whose kinds have no pending job (and,
+    for a claim that may linger, no job running that feeds them); None when the full
+    command must look."""
     note = read_note(claim_note_name(worker))
     if note is None or not _watched_unchanged(note, config_path):
         return None
@@ -206,6 +207,10 @@ def idle_claim(config_path: str, worker: str) -> str | None:
         return None
     if read_small(share_file) != share_id:
         return None
+    if linger:
+        running, feeders = _one(note, "running"), _one(note, "feeders")
+        if running is None or feeders is None or feeder_running(running, feeders.split()):
+            return None
     try:
         names = os.listdir(pending)
     except FileNotFoundError:
@@ -220,6 +225,18 @@ def idle_claim(config_path: str, worker: str) -> str | None:
         if kind is None or kind in mine:
             return None
     return f"worker {worker}: no job to run"
+
+
+def feeder_running(running: str, feeders: list[str]) -> bool:
+    """Whether the queue's running/ holds a job of one of feeders (True when it cannot
+    be listed: the full command looks then)."""
+    try:
+        names = os.listdir(running)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return any(not name.startswith(".") and job_kind(name) in feeders for name in names)
 
 
 def read_small(path: str) -> str | None:
@@ -251,17 +268,45 @@ def _read(path: str, limit: int, *, own: bool = False) -> bytes | None:
 CONTROLLER_NOTE = "controller"
 
 
+# A pending job queued this recently is about to be claimed: a lingering controller
+# stays to see it end. One that waits longer (for a drained or powered-off worker) does
+# not keep it up.
+JUST_QUEUED_SECONDS = 60
+
+
+def jobs_under_way(queue_dir: str, now: float | None = None) -> bool:
+    """A job running, or pending/ holding a job and changed in the last
+    JUST_QUEUED_SECONDS (a job queued or taken then): what keeps a lingering controller
+    watching (reconcile/watch.py)."""
+    now = time.time() if now is None else now
+    for state in ("running", "pending"):
+        folder = os.path.join(queue_dir, state)
+        try:
+            names = os.listdir(folder)
+            changed = os.lstat(folder).st_mtime
+        except OSError:
+            continue
+        recent = state == "running" or now - changed < JUST_QUEUED_SECONDS
+        if recent and any(not name.startswith(".") for name in names):
+            return True
+    return False
+
+
 def controller_unchanged(
-    config_path: str, now: float | None = None, *, dispatch: bool = True
+    config_path: str, now: float | None = None, *, dispatch: bool = True, linger: bool = False
 ) -> str | None:
     """A sentence when nothing the controller reads changed since its last full run (one
-    that dispatched too, when this one would) and that run is recent enough; None when
-    it must run."""
+    that dispatched too, when this one would) and that run is recent enough, and (for a
+    run that may linger) no job is under way; None when it must run."""
     note = read_note(CONTROLLER_NOTE)
     if note is None or not _watched_unchanged(note, config_path):
         return None
     if dispatch and _one(note, "dispatched") != "1":
         return None
+    if linger:
+        queue = _one(note, "queue")
+        if queue is None or jobs_under_way(queue, now):
+            return None
     try:
         at, until = float(_one(note, "at") or ""), float(_one(note, "until") or "")
     except ValueError:

@@ -57,6 +57,15 @@ KIND_STATES = {stage.kind: stage.running for stage in PIPELINE}
 RUNNING_KINDS = {stage.running: stage.kind for stage in PIPELINE}
 # an item's state -> (the next job's kind, the gate before it, its running state)
 NEXT_JOB = {before.done: (stage.kind, stage.gate, stage.running) for before, stage in _STEPS}
+# job kind -> the kind of the job whose end queues it (a remux follows a rip)
+FED_BY = {stage.kind: before.kind for before, stage in _STEPS}
+
+
+def feeding_kinds(kinds: tuple[str, ...] | list[str]) -> set[str]:
+    """The kinds whose end queues a job of one of kinds."""
+    return {FED_BY[kind] for kind in kinds if kind in FED_BY}
+
+
 # job kind -> the state an item is in before that job is queued
 BEFORE_KIND = {stage.kind: before.done for before, stage in _STEPS}
 # a job's running state -> the state an item goes back to when the job vanished

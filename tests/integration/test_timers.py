@@ -47,7 +47,9 @@ def test_install_writes_units_for_this_installation(pipeline):
     result = pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
     mp = str(Path(sys.executable).with_name("mp"))
     service = (dest / "mp-claim@.service").read_text()
-    assert f"ExecStart={mp} claim --worker %i --config {pipeline.config_path}" in service
+    assert f"ExecStart={mp} claim --worker %i --linger 300 --config {pipeline.config_path}" in (
+        service
+    )
     assert f"ReadWritePaths=-{pipeline.staging}" in service
     assert (
         "systemctl enable --now mp-reconcile.timer mp-dispatch.timer mp-claim@w1.timer"

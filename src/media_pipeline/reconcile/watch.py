@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from media_pipeline import quick
@@ -96,19 +97,51 @@ class Watch:
         wal = self.config.database + "-wal"
         return quick.watch_lines(watched_folders(self.config), content=(wal,))
 
+    after: list[tuple[str, str]] | None = None  # as a run that changed nothing left them
+    until: float = 0.0
+
     def remember(self, *, dispatched: bool) -> bool:
         """Leave the note when nothing changed while the run ran; whether it did."""
         after = self.now()
         if after != self.before:
             return False
+        self.after, self.until = after, self.started + full_run_every(self.config)
         quick.write_note(
             quick.CONTROLLER_NOTE,
             [
                 *self.config_lines,
                 ("at", f"{self.started:.3f}"),
-                ("until", f"{self.started + full_run_every(self.config):.3f}"),
+                ("until", f"{self.until:.3f}"),
                 ("dispatched", "1" if dispatched else "0"),
+                ("queue", self.config.queue_dir),
                 *after,
             ],
         )
         return True
+
+    def holds(self) -> bool:
+        """What the note says, asked in the same process: whether the last run changed
+        nothing, nothing changed since, and a full run is not due yet."""
+        return self.after is not None and time.time() < self.until and self.now() == self.after
+
+
+# -- lingering -----------------------------------------------------------------------
+#
+# `mp reconcile --if-changed --dispatch --linger SECONDS`: while jobs are under way the
+# controller's run stays, asks every POLL_SECONDS what a new run of its timer would ask
+# (Watch.holds: a few dozen stat() calls, nothing imported, no process started), and
+# runs again the moment the answer changes. A stage's end is then queued as the next
+# stage's job within about a second, not a timer interval later, and a decision made
+# at a gate likewise. Idle (no job running or just queued) it ends at once as before.
+
+POLL_SECONDS = 1.0
+
+
+def keep_watching(watch: Watch, until: float) -> Iterator[Watch]:
+    """A new Watch, begun, each time a run is due, until time.monotonic() reaches until
+    or no job is under way."""
+    while time.monotonic() < until and quick.jobs_under_way(watch.config.queue_dir):
+        time.sleep(POLL_SECONDS)
+        if not watch.holds():
+            watch = Watch.begin(watch.config)
+            yield watch

@@ -25,23 +25,29 @@ from media_pipeline.service_user import service_account
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
 # that saw its item's done marker; when nothing changed since its last run it stops
-# before importing anything (quick.py): about 0.03 s of CPU. Every 15 s, with a claim
-# timer as often on the same host and a full run every 5 minutes, the controller idles
-# at 0.55% of one core with 1,000 items, and a stage's end reaches the next stage's
-# start in 16 s, median (benchmarks/handoff.py; at 10 s, and the backstop every 5
-# minutes, the controller idled at 1.07%). The dispatch timer is a
-# backstop: it queues jobs even while reconcile cannot run.
+# before importing anything (quick.py): about 0.03 s of CPU. While jobs are under way
+# it lingers (reconcile/watch.py) and a claim lingers while the job that feeds its
+# kinds runs (jobs/linger.py), each looking once a second: a stage's end reaches the
+# next stage's script in seconds rather than two timer intervals (16 s, median, before
+# they lingered), and idle nothing lingers (benchmarks/handoff.py, deployed.py). The
+# dispatch timer is a backstop: it queues jobs even while reconcile cannot run.
+LINGER_SECONDS = 300
 CONTROLLER_UNITS = (
     (
         "mp-reconcile",
         "rescan markers and the job queue into the database, then queue jobs",
-        "reconcile --if-changed --dispatch",
+        f"reconcile --if-changed --dispatch --linger {LINGER_SECONDS}",
         15,
     ),
     ("mp-dispatch", "queue a job for every item that needs one", "dispatch", 1800),
 )
 # An idle claim costs about 0.025 s of CPU, answered from its note (quick.py).
-CLAIM_UNIT = ("mp-claim@", "claim and run one job as worker %i", "claim --worker %i", 15)
+CLAIM_UNIT = (
+    "mp-claim@",
+    "claim and run one job as worker %i",
+    f"claim --worker %i --linger {LINGER_SECONDS}",
+    15,
+)
 DOCUMENTATION = "man:mp(1) https://github.com/media-pipeline/media-pipeline#readme"
 
 

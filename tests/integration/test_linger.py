@@ -1,0 +1,151 @@
+"""Timer runs that linger while the next job is on its way (jobs/linger.py,
+reconcile/watch.py): real `mp` processes, real queue folders, real stand-in scripts.
+
+w1 remuxes, w2 transcodes. A transcode follows a remux: w2's claim stays while w1's
+remux runs and takes the transcode the moment the controller queues it; the
+controller's run stays while the remux runs and queues what follows the moment it ends.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import claim_in_background
+
+from media_pipeline import entry, quick
+from media_pipeline.items import ItemKey
+
+MP = str(Path(sys.executable).with_name("mp"))
+HEAT = ItemKey("movie", "Heat (1995)")
+WORKERS = {"w1": {"kinds": ["remux"]}, "w2": {"kinds": ["transcode"]}}
+
+
+@pytest.fixture
+def remuxing(pipeline, tmp_path, monkeypatch):
+    """Heat's remux running on w1, its script held until released; the runtime folder a
+    unit would give (for the notes)."""
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(runtime))
+    pipeline.write_pipeline_config(workers=WORKERS, gates=["remux_review"])
+    pipeline.mark(HEAT, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    assert [name for name in pipeline.queue("pending") if "_remux_" in name]
+    pipeline.behave("remux", "wait")
+    started = pipeline.root
+    worker = claim_in_background(pipeline, lambda: list(started.glob("started.*remux*")))
+    yield pipeline, worker
+    (pipeline.root / "release").touch()
+    worker.wait(60)
+
+
+def start(pipeline, *args: str) -> subprocess.Popen:
+    """A timer's run of mp, its output unbuffered, read line by line."""
+    return subprocess.Popen(
+        [MP, *args, "--config", str(pipeline.config_path)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def next_line(process: subprocess.Popen, timeout: float = 60) -> str:
+    """The next line the process prints; fails if none comes in time."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, "the process said nothing"
+    return process.stdout.readline()
+
+
+def ends(process: subprocess.Popen, timeout: float = 60) -> tuple[int, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out + err
+
+
+def release(pipeline, worker: subprocess.Popen) -> None:
+    (pipeline.root / "release").touch()
+    assert worker.wait(60) == 0, worker.communicate()
+
+
+def test_a_claim_stays_while_its_feeder_runs_and_takes_the_next_job(remuxing):
+    pipeline, remux = remuxing
+    lingering = start(pipeline, "claim", "--worker", "w2", "--linger", "600")
+    assert next_line(lingering) == "worker w2: no job to run\n"
+    assert lingering.poll() is None, "a remux runs: the transcode follows it"
+    release(pipeline, remux)
+    # The controller records the remux's end; a person approves; the transcode is queued.
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", "movie/Heat (1995)", "--yes")
+    pipeline.mp("reconcile", "--dispatch")
+    taken = next_line(lingering)
+    assert "_transcode_" in taken, taken
+    assert ["done transcode" in line for line in pipeline.runlog()].count(True) == 1
+    lingering.send_signal(signal.SIGTERM)  # as systemd stops it: it waits holding nothing
+    code, said = ends(lingering)
+    assert code == -signal.SIGTERM and "Traceback" not in said, said
+    assert not pipeline.queue("running") and not pipeline.queue("pending")
+
+
+def test_a_claim_with_nothing_on_its_way_ends_at_once(pipeline, tmp_path):
+    pipeline.write_pipeline_config(workers=WORKERS, gates=[])
+    pipeline.mp("reconcile")
+    started = time.monotonic()
+    code, said = ends(start(pipeline, "claim", "--worker", "w2", "--linger", "600"))
+    assert (code, said) == (0, "worker w2: no job to run\n")
+    assert time.monotonic() - started < 30  # not the 600 s it may stay
+
+
+def test_a_claim_never_stays_past_its_linger(remuxing):
+    pipeline, _remux = remuxing
+    started = time.monotonic()
+    code, said = ends(start(pipeline, "claim", "--worker", "w2", "--linger", "2"))
+    assert (code, said) == (0, "worker w2: no job to run\n")
+    assert time.monotonic() - started >= 2, "a remux runs: it stayed its 2 s"
+
+
+def test_the_controller_stays_while_a_job_runs_and_acts_the_moment_it_ends(remuxing):
+    pipeline, remux = remuxing
+    controller = start(pipeline, "reconcile", "--if-changed", "--dispatch", "--linger", "600")
+    first = next_line(controller)
+    assert first.startswith("reconcile:"), first
+    assert controller.poll() is None, "a job runs: it stays"
+    release(pipeline, remux)
+    # Nobody else reconciles: the lingering run sees the remux end, records it, and,
+    # the item now waiting at its gate with no job under way, ends by itself.
+    code, said = ends(controller)
+    assert code == 0 and "REMUXING -> REMUXED" in said, said
+    [item] = pipeline.status_json()["items"]
+    assert item["state"] == "REMUXED"
+
+
+def test_linger_is_for_the_timers_runs(pipeline):
+    said = pipeline.mp("reconcile", "--linger", "5", expect=2).stderr
+    assert "--linger is for the timer's runs" in said
+    said = pipeline.mp("claim", "--dry-run", "--linger", "5", expect=2).stderr
+    assert "--linger is for the timer's runs" in said
+
+
+def test_a_quick_answer_gives_way_to_a_lingering_run_while_jobs_are_under_way(remuxing):
+    pipeline, remux = remuxing
+    config = str(pipeline.config_path)
+    # Notes as the timers' full runs leave them, the remux running.
+    for _ in range(3):
+        pipeline.mp("reconcile", "--if-changed", "--dispatch")
+    entry.idle_claim(["claim", "--worker", "w2", "--config", config])
+    assert quick.controller_unchanged(config) is not None
+    assert quick.controller_unchanged(config, linger=True) is None, "a job runs: stay"
+    assert quick.idle_claim(config, "w2") == "worker w2: no job to run"
+    assert quick.idle_claim(config, "w2", linger=True) is None, "its feeder runs: stay"
+    assert quick.idle_claim(config, "w1", linger=True) is not None, "nothing feeds a remux"
+    lingering = ["claim", "--worker", "w2", "--config", config, "--linger", "600"]
+    assert entry.idle_claim(lingering) is None
+    release(pipeline, remux)
+    assert entry.idle_claim(lingering) == "worker w2: no job to run", "nothing runs now"
+    assert quick.idle_claim(config, "w2", linger=True) == "worker w2: no job to run"
