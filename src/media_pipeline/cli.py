@@ -443,9 +443,10 @@ def _dispatch(config: Config, dry_run: bool) -> None:
 def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: int) -> None:
     """Claim and run at most one job this worker may run (exit 0 when there is none).
 
-    With --linger (what the claim timer runs), a claim then stays while a job that feeds
-    this worker's kinds runs, and a little after it or its own job ended, and takes the
-    next job of its kinds the second it is queued; never past SECONDS from its start.
+    With --linger (what the claim timer runs), a claim then stays while a job of an
+    earlier kind than this worker's is queued or runs, and a little after it or its own
+    job ended, and takes the next job of its kinds the second it is queued; never past
+    SECONDS from its start.
 
     \b
     Examples:

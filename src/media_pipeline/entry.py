@@ -79,7 +79,7 @@ def idle_claim(args: list[str]) -> str | None:
         from media_pipeline.jobs.drain import is_drained
         from media_pipeline.jobs.queue import JobName, Queue
         from media_pipeline.service_user import must_switch
-        from media_pipeline.states import feeding_kinds
+        from media_pipeline.states import upstream_kinds
 
         config = load_config(config_path)
         if worker not in config.workers or must_switch(config):
@@ -97,7 +97,9 @@ def idle_claim(args: list[str]) -> str | None:
         job = JobName.parse(name, check_date=False)
         if job is None or job.kind in kinds:
             return None
-    if int(linger) > 0 and quick.feeder_running(_running(config), sorted(feeding_kinds(kinds))):
+    if int(linger) > 0 and quick.upstream_under_way(
+        (_pending(config), _running(config)), sorted(upstream_kinds(kinds))
+    ):
         return None  # the full command stays for the job that follows
     return f"worker {worker}: no job to run"
 
@@ -108,10 +110,10 @@ def _remember_claim(config, worker: str) -> None:
     from media_pipeline.identity import share_id_path
     from media_pipeline.jobs.drain import DRAIN_FOLDER
     from media_pipeline.markers import PIPELINE_DIR
-    from media_pipeline.states import feeding_kinds
+    from media_pipeline.states import upstream_kinds
 
     share_file = share_id_path(config.staging_root)
-    pending = os.path.join(config.queue_dir, "pending")
+    pending = _pending(config)
     kinds = config.workers[worker].kinds
     watched = [
         config.staging_root,
@@ -131,10 +133,14 @@ def _remember_claim(config, worker: str) -> None:
             ("pending", pending),
             ("kinds", " ".join(sorted(kinds))),
             ("running", _running(config)),
-            ("feeders", " ".join(sorted(feeding_kinds(kinds)))),
+            ("upstream", " ".join(sorted(upstream_kinds(kinds)))),
             *quick.watch_lines(watched, same=(pending,)),
         ],
     )
+
+
+def _pending(config) -> str:
+    return os.path.join(config.queue_dir, "pending")
 
 
 def _running(config) -> str:

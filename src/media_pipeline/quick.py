@@ -196,8 +196,8 @@ def job_kind(name: str) -> str | None:
 
 def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | None:
     """'no job' for a worker whose note holds and whose kinds have no pending job (and,
-    for a claim that may linger, no job running that feeds them); None when the full
-    command must look."""
+    for a claim that may linger, no job of an earlier kind under way); None when the
+    full command must look."""
     note = read_note(claim_note_name(worker))
     if note is None or not _watched_unchanged(note, config_path):
         return None
@@ -208,8 +208,10 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
     if read_small(share_file) != share_id:
         return None
     if linger:
-        running, feeders = _one(note, "running"), _one(note, "feeders")
-        if running is None or feeders is None or feeder_running(running, feeders.split()):
+        running, upstream = _one(note, "running"), _one(note, "upstream")
+        if running is None or upstream is None:
+            return None
+        if upstream_under_way((pending, running), upstream.split()):
             return None
     try:
         names = os.listdir(pending)
@@ -227,16 +229,19 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
     return f"worker {worker}: no job to run"
 
 
-def feeder_running(running: str, feeders: list[str]) -> bool:
-    """Whether the queue's running/ holds a job of one of feeders (True when it cannot
-    be listed: the full command looks then)."""
-    try:
-        names = os.listdir(running)
-    except FileNotFoundError:
-        return False
-    except OSError:
-        return True
-    return any(not name.startswith(".") and job_kind(name) in feeders for name in names)
+def upstream_under_way(folders: tuple[str, str], kinds: list[str]) -> bool:
+    """Whether the queue's pending/ or running/ (folders) holds a job of one of kinds
+    (True when one cannot be listed: the full command looks then)."""
+    for folder in folders:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return True
+        if any(not name.startswith(".") and job_kind(name) in kinds for name in names):
+            return True
+    return False
 
 
 def read_small(path: str) -> str | None:

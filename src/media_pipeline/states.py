@@ -57,13 +57,13 @@ KIND_STATES = {stage.kind: stage.running for stage in PIPELINE}
 RUNNING_KINDS = {stage.running: stage.kind for stage in PIPELINE}
 # an item's state -> (the next job's kind, the gate before it, its running state)
 NEXT_JOB = {before.done: (stage.kind, stage.gate, stage.running) for before, stage in _STEPS}
-# job kind -> the kind of the job whose end queues it (a remux follows a rip)
-FED_BY = {stage.kind: before.kind for before, stage in _STEPS}
 
 
-def feeding_kinds(kinds: tuple[str, ...] | list[str]) -> set[str]:
-    """The kinds whose end queues a job of one of kinds."""
-    return {FED_BY[kind] for kind in kinds if kind in FED_BY}
+def upstream_kinds(kinds: tuple[str, ...] | list[str]) -> set[str]:
+    """The kinds of the jobs an item runs before it comes to one of kinds (a rip and a
+    remux come before a transcode)."""
+    last = max((JOB_KINDS.index(kind) for kind in kinds if kind in JOB_KINDS), default=0)
+    return set(JOB_KINDS[:last])
 
 
 # job kind -> the state an item is in before that job is queued

@@ -74,7 +74,7 @@ def release(pipeline, worker: subprocess.Popen) -> None:
     assert worker.wait(60) == 0, worker.communicate()
 
 
-def test_a_claim_stays_while_its_feeder_runs_and_takes_the_next_job(remuxing):
+def test_a_claim_stays_while_an_earlier_job_runs_and_takes_the_next_one(remuxing):
     pipeline, remux = remuxing
     lingering = start(pipeline, "claim", "--worker", "w2", "--linger", "600")
     assert next_line(lingering) == "worker w2: no job to run\n"
@@ -142,8 +142,10 @@ def test_a_quick_answer_gives_way_to_a_lingering_run_while_jobs_are_under_way(re
     assert quick.controller_unchanged(config) is not None
     assert quick.controller_unchanged(config, linger=True) is None, "a job runs: stay"
     assert quick.idle_claim(config, "w2") == "worker w2: no job to run"
-    assert quick.idle_claim(config, "w2", linger=True) is None, "its feeder runs: stay"
-    assert quick.idle_claim(config, "w1", linger=True) is not None, "nothing feeds a remux"
+    assert quick.idle_claim(config, "w2", linger=True) is None, "a remux runs: stay"
+    assert quick.idle_claim(config, "w1", linger=True) is not None, (
+        "only a rip comes before a remux"
+    )
     lingering = ["claim", "--worker", "w2", "--config", config, "--linger", "600"]
     assert entry.idle_claim(lingering) is None
     release(pipeline, remux)

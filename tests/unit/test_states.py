@@ -90,3 +90,11 @@ def test_a_stage_added_as_one_row_reaches_every_derived_table():
     assert namespace["STAGE_FOLDERS"][-1] == "4-subtitled"
     assert namespace["GATE_STAGES"]["filebot_confirm"] == "4-subtitled"
     assert states.GATE_STAGES["filebot_confirm"] == "3-transcoded"  # the real one unchanged
+
+
+def test_the_kinds_before_a_workers_kinds_are_what_it_lingers_for():
+    from media_pipeline.states import upstream_kinds
+
+    assert upstream_kinds(["rip"]) == set()
+    assert upstream_kinds(["remux"]) == {"rip"}
+    assert upstream_kinds(["transcode", "filebot"]) == {"rip", "remux", "transcode"}

@@ -2,12 +2,13 @@
 
 A claim timer fires every 15 s, and the controller's as often, so a stage's end used to
 reach the next stage's script in two timers' waits: 16 s, median. Yet the next job is
-foreseeable. It follows a running job of the kind that feeds it (a remux follows a rip,
-whoever runs the rip), and on a host that runs two kinds in a row it follows the job the
-claim itself just ran (a filing follows its transcode). So a claim that found nothing,
-or has run its job, stays while such a job runs and for FOLLOW_SECONDS after, looking at
-pending/ once a second: two folder listings, no process started, no lock held. When a
-job of its kinds appears it claims it as `mp claim` does, every check included.
+foreseeable. It follows a job of an earlier kind, queued or running (a transcode follows
+a remux and the rip before it, whoever runs them), and on a host that runs two kinds in
+a row it follows the job the claim itself just ran (a filing follows its transcode). So
+a claim that found nothing, or has run its job, stays while such a job is under way and
+for FOLLOW_SECONDS after, looking at the queue once a second: folder listings, no
+process started, no lock held. When a job of its kinds appears it claims it as `mp
+claim` does, every check included.
 
 It stops at SECONDS after the command started (a job it started by then still runs to
 its end; the timer starts the next claim 15 s later), at once when the queue cannot be
@@ -24,10 +25,10 @@ from collections.abc import Callable, Iterator
 
 from media_pipeline.jobs.outcome import ClaimResult
 from media_pipeline.quick import job_kind
-from media_pipeline.states import feeding_kinds
+from media_pipeline.states import upstream_kinds
 
 POLL_SECONDS = 1.0
-# How long after a feeding job (or its own) ended a claim still expects the next job:
+# How long after an earlier job (or its own) ended a claim still expects the next job:
 # the controller's run that queues it may start up to one timer interval (15 s) late.
 FOLLOW_SECONDS = 20.0
 
@@ -50,7 +51,7 @@ def stay(
     claim: Callable[[], ClaimResult],
 ) -> Iterator[ClaimResult]:
     """The results of the claims made while staying (until: a time.monotonic())."""
-    mine, feeders = set(kinds), feeding_kinds(kinds)
+    mine, upstream = set(kinds), upstream_kinds(kinds)
     pending, running = os.path.join(queue_dir, "pending"), os.path.join(queue_dir, "running")
     last = first
     # After a claim that ran a job, any job of its kinds is new; after one that found
@@ -59,10 +60,10 @@ def stay(
     expect_until = time.monotonic() + FOLLOW_SECONDS if first.outcome is not None else 0.0
     while not last.failed:
         now = time.monotonic()
-        feeding = jobs_of(running, feeders) if feeders else set()
-        if feeding is None:
+        coming = [jobs_of(folder, upstream) for folder in (pending, running)] if upstream else []
+        if None in coming:
             return
-        if feeding:
+        if any(coming):
             expect_until = now + FOLLOW_SECONDS
         if now >= min(expect_until, until):
             return

@@ -26,8 +26,8 @@ from media_pipeline.service_user import service_account
 # The controller's run reconciles and then dispatches, so a job is queued in the run
 # that saw its item's done marker; when nothing changed since its last run it stops
 # before importing anything (quick.py): about 0.03 s of CPU. While jobs are under way
-# it lingers (reconcile/watch.py) and a claim lingers while the job that feeds its
-# kinds runs (jobs/linger.py), each looking once a second: a stage's end reaches the
+# it lingers (reconcile/watch.py) and a claim lingers while a job of an earlier kind
+# than its own is under way (jobs/linger.py), each looking once a second: a stage's end reaches the
 # next stage's script in seconds rather than two timer intervals (16 s, median, before
 # they lingered), and idle nothing lingers (benchmarks/handoff.py, deployed.py). The
 # dispatch timer is a backstop: it queues jobs even while reconcile cannot run.
