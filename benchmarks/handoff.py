@@ -46,7 +46,9 @@ LIBRARY_ITEMS = 1000
 NEXT_KIND = {"rip": "remux", "remux": "transcode", "transcode": "filebot"}
 MP = str(Path(sys.executable).with_name("mp"))
 # The stand-in scripts of the tests, with the time on each start and done line.
-TIMED_SCRIPT = FAKE_SCRIPT.replace('"$MP_JOB_ID" >>', '"$MP_JOB_ID $(date +%s.%N)" >>')
+TIMED_SCRIPT = FAKE_SCRIPT.replace(
+    '"$kind" "$MP_JOB_ID" >>', '"$kind" "$MP_JOB_ID $(date +%s.%N)" >>'
+)
 assert TIMED_SCRIPT.count("date +%s.%N") == 2, "the test script's log lines changed"
 
 
