@@ -239,6 +239,9 @@ case "$behaviour" in
   fail) echo "something broke"; exit 3 ;;
   nomarker) exit 0 ;;
   block) touch "$MP_TEST_DIR/started.$MP_JOB_ID"; while true; do sleep 0.1; done ;;
+  probe) python3 "$MP_TEST_DIR/probe.py" > "$MP_TEST_DIR/probed.$MP_JOB_ID" 2>&1
+         touch "$MP_TEST_DIR/started.$MP_JOB_ID"
+         while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
   wait) touch "$MP_TEST_DIR/started.$MP_JOB_ID"
         while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done ;;
   alone) exec 9>>"$MP_TEST_DIR/one-at-a-time"  # held until this script has ended
@@ -249,6 +252,16 @@ case "$behaviour" in
   spawn) sleep 1000 & echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
          touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;
   chatty) seq 1 400000 | sed 's/^/output line /' ;;
+  # A TV disc's three episodes, ripped, then carried through each stage as they are.
+  episodes) mkdir -p "$marker_dir"
+            if [ "$kind" = rip ]; then
+              for n in 1 2 3; do
+                cp "$MP_TEST_DIR/sample.mkv" "$marker_dir/title_t0$n.mkv" 2>/dev/null ||
+                  echo "episode $n" > "$marker_dir/title_t0$n.mkv"
+              done
+            else
+              cp "$MP_INPUT_DIR"/*.mkv "$marker_dir"/
+            fi ;;
   hog) python3 -c "$HOG" "$MP_TEST_DIR/hogging.$MP_JOB_ID" &
        echo "$$ $!" > "$MP_TEST_DIR/pids.$MP_JOB_ID"
        touch "$MP_TEST_DIR/started.$MP_JOB_ID"; wait ;;

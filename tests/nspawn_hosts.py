@@ -297,6 +297,16 @@ class Containers:
         children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
         return int(children.split()[0])
 
+    def cpu_seconds(self, host: str) -> float:
+        """CPU time spent so far in the container's cgroup: its nspawn, its systemd and
+        everything that systemd started, the units' runs included."""
+        for cgroup in self.cgroups[host]:
+            stat = cgroup / "cpu.stat"
+            if stat.exists():
+                fields = dict(line.split() for line in stat.read_text().splitlines())
+                return int(fields["usage_usec"]) / 1e6
+        raise AssertionError(f"{host}: no cgroup with cpu.stat in {self.cgroups[host]}")
+
     def remove_cgroups(self, host: str) -> None:
         """Remove the cgroups made for host."""
         for cgroup in self.cgroups.pop(host, []):

@@ -24,230 +24,46 @@ DevicePolicy= and DeviceAllow=.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import KINDS, recap, stand_in_scripts
-from nspawn_hosts import Containers, build_root_filesystem, canaries, cannot_run
-
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
-CONTROLLER = "ct302"
-SHARE = "/srv/share"
-STAGING, LIBRARY, TEST_DIR = f"{SHARE}/staging", f"{SHARE}/library", f"{SHARE}/test"
-# Inside each container: the stand-in scripts, and the wheels of mp's dependencies (the
-# hosts install offline, from what the test puts there, as a host without an index would).
-SCRIPTS, WHEELS = "/opt/media/test-scripts", "/opt/media/wheels"
-# What a Debian 12 host installed without them lacks (python3-venv alone would leave
-# the venv module of python3.11-venv).
-BARE = ("python3-venv", "python3.11-venv", "python3-packaging")
-FAST_TIMER = "[Timer]\nOnActiveSec=\nOnActiveSec=1s\nOnUnitInactiveSec=1s\nRandomizedDelaySec=0\n"
-# Started every second, a quick service would meet systemd's default start limit (5 in
-# 10 s) and be failed for it; at the shipped intervals (15 s and more) it cannot.
-NO_START_LIMIT = "[Unit]\nStartLimitIntervalSec=0\n"
-# The stand-in scripts log what they do to the share's test folder (mp's units may not
-# write anywhere else there).
-TEST_SERVICE = f"[Service]\nEnvironment=MP_TEST_DIR={TEST_DIR}\nReadWritePaths={TEST_DIR}\n"
-
-
-def nsenter_connection() -> Path | None:
-    """Where the community.docker.nsenter connection plugin is installed, if it is."""
-    for site in map(Path, sys.path):
-        plugin = site / "ansible_collections/community/docker/plugins/connection/nsenter.py"
-        if plugin.exists():
-            return plugin
-    return None
-
-
-def why_skip() -> str | None:
-    if not (BIN / "ansible-playbook").exists():
-        return "ansible-core is not installed (make test installs it)"
-    if nsenter_connection() is None:
-        return "the ansible package (community.docker's nsenter connection) is not installed"
-    return cannot_run()
-
+from conftest import KINDS, recap
+from deployed_hosts import (
+    BARE,
+    CONTROLLER,
+    HOSTS,
+    LIBRARY,
+    SCRIPTS,
+    SHARE,
+    STAGING,
+    booted,
+    in_library,
+    make_service_user,
+    mp_on,
+    play,
+    proc_status,
+    wait_for,
+    why_skip,
+)
+from nspawn_hosts import Containers
 
 pytestmark = pytest.mark.skipif(bool(reason := why_skip()), reason=reason or "")
 
 
-def wheels_of_this_tree(folder: Path) -> tuple[Path, list[Path]]:
-    """A wheel of mp and wheels of its dependencies, for the hosts' Python (Debian 12's
-    3.11, as here)."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "-c", str(REPO / "constraints.txt"),
-         "-w", str(folder), str(REPO)],
-        check=True, timeout=600, cwd=folder.parent,
-    )  # fmt: skip
-    [mp] = folder.glob("media_pipeline-*.whl")
-    return mp, [wheel for wheel in folder.glob("*.whl") if wheel != mp]
-
-
-def settings() -> dict:
-    table = {
-        kind: {"path": f"{SCRIPTS}/{kind}.sh", **({"args": args} if args else {})}
-        for kind, args in (
-            ("rip", ["{output_dir}", "{title}"]), ("remux", None), ("transcode", None),
-            ("filebot", ["{input_dir}", "{destination}"]),
-        )
-    }  # fmt: skip
-    assert set(table) == set(KINDS)
-    return {
-        "staging_root": STAGING,
-        "library_root": LIBRARY,
-        "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
-        "scripts": table,
-        "gates": ["remux_review", "filebot_confirm"],
-        "jobs": {"heartbeat_seconds": 1, "stale_after_seconds": 6, "backoff_seconds": 1,
-                 "cancel_grace_seconds": 1},
-    }  # fmt: skip
-
-
 @pytest.fixture
 def systems(tmp_path):
-    """The three containers booted, each from a fresh copy of the cached root file
-    system, with the inventory that reaches them; powered off afterwards."""
-    timings = {}
-    started = time.monotonic()
-    packed = build_root_filesystem()
-    timings["root file system"] = time.monotonic() - started
-    share = tmp_path / "share"
-    for folder in (STAGING, LIBRARY, TEST_DIR):
-        (share / Path(folder).relative_to(SHARE)).mkdir(parents=True)
-    stand_in = stand_in_scripts(tmp_path)
-    assert {Path(entry["path"]).name for entry in stand_in.values()} == {
-        f"{kind}.sh" for kind in KINDS
-    }
-    started = time.monotonic()
-    (tmp_path / "wheels").mkdir()
-    wheel, wheels = wheels_of_this_tree(tmp_path / "wheels")
-    timings["wheels"] = time.monotonic() - started
-    containers = Containers(tmp_path, share, SHARE)
-    started = time.monotonic()
-    with ThreadPoolExecutor(len(HOSTS)) as unpacking:  # tar and zstd: two processes each
-        list(unpacking.map(lambda host: containers.unpack(host, packed), HOSTS))
-    for host in HOSTS:
-        machine = containers.machine(host)
-        shutil.copytree(tmp_path / "scripts", machine / SCRIPTS.lstrip("/"))
-        (machine / WHEELS.lstrip("/")).mkdir(parents=True)
-        for dependency in wheels:
-            shutil.copy(dependency, machine / WHEELS.lstrip("/"))
-        units = machine / "etc" / "systemd" / "system"
-        for timer in ("mp-reconcile.timer", "mp-dispatch.timer", "mp-claim@.timer"):
-            (units / f"{timer}.d").mkdir(parents=True)
-            (units / f"{timer}.d" / "fast.conf").write_text(FAST_TIMER)
-        for service in ("mp-reconcile.service", "mp-dispatch.service", "mp-claim@.service"):
-            (units / f"{service}.d").mkdir(parents=True)
-            (units / f"{service}.d" / "no-start-limit.conf").write_text(NO_START_LIMIT)
-        (units / "mp-claim@.service.d" / "test.conf").write_text(TEST_SERVICE)
-    timings["unpack"] = time.monotonic() - started
-    with canaries():
-        try:
-            started = time.monotonic()
-            for host in HOSTS:
-                containers.boot(host)
-            timings["boot"] = time.monotonic() - started
-            inventory = {"media_pipeline": {
-                "vars": {
-                    "ansible_connection": "community.docker.nsenter",
-                    "ansible_become": False,
-                    "ansible_python_interpreter": "/usr/bin/python3",
-                    "mp_wheel": str(wheel),
-                    "mp_pip_extra_args": f"--no-index --find-links {WHEELS}",
-                    "mp_install_scripts": True,
-                    "mp_config": settings(),
-                },
-                "hosts": {host: {"ansible_nsenter_pid": containers.leader(host),
-                                 "mp_controller": host == CONTROLLER} for host in HOSTS},
-            }}  # fmt: skip
-            (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-            containers.timings = timings
-            yield containers
-        finally:
-            started = time.monotonic()
-            containers.poweroff_all()
-            timings["poweroff"] = time.monotonic() - started
-            print("timings:", {name: round(seconds, 1) for name, seconds in timings.items()})
-    for host in HOSTS:
-        shutil.rmtree(containers.machine(host), ignore_errors=True)
-
-
-def play(containers: Containers, *arguments: str) -> subprocess.CompletedProcess:
-    """One ansible-playbook run of deploy/site.yml, in an environment of its own (the
-    connection passes it on into the containers)."""
-    return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(containers.root / "inventory.yml"),
-         str(REPO / "deploy" / "site.yml"), *arguments],
-        env={"PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
-             "HOME": str(containers.root), "ANSIBLE_NOCOLOR": "1",
-             "ANSIBLE_LOCAL_TEMP": str(containers.root / "ansible-tmp")},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+    with booted(tmp_path) as containers:
+        yield containers
 
 
 def task_results(output: str, task: str) -> dict[str, str]:
     """Each host's result of the play's task named task: ok, changed, skipping, ..."""
     section = output.split(f"TASK [mp : {task}]", 1)[1].split("TASK [", 1)[0]
     return dict((host, result) for result, host in re.findall(r"^(\w+): \[(\S+)\]", section, re.M))
-
-
-def mp_on(containers: Containers, host: str, *args: str) -> str:
-    """mp run as root on host, as a person would (it becomes the service user)."""
-    return containers.run(host, ["mp", *args], timeout=120, check=True).stdout
-
-
-def status(containers: Containers) -> dict:
-    return json.loads(mp_on(containers, CONTROLLER, "status", "--json"))
-
-
-def wait_for(containers: Containers, what, deadline: float, saying: str):
-    """Wait until what() holds, deciding what waits at a gate meanwhile as a person
-    would: `mp approve --yes` run as root on the controller."""
-    while not (found := what()):
-        if time.monotonic() > deadline:
-            raise AssertionError(saying + "\n" + json.dumps(status(containers))[:2000]
-                                 + containers.diagnose())  # fmt: skip
-        listed = json.loads(mp_on(containers, CONTROLLER, "approve", "--list", "--json"))
-        for approval in listed["approvals"]:
-            containers.run(CONTROLLER, ["mp", "approve", approval["item"]["uid"], "--yes"])
-        time.sleep(0.5)
-    return found
-
-
-def proc_status(containers: Containers, host: str, pattern: str) -> dict[str, str]:
-    """/proc/PID/status of the process on host whose command line matches pattern."""
-    text = containers.inside(host, "python3", "-c", PROC_STATUS, pattern)
-    found = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    assert "Uid" in found, (host, pattern, text)
-    return {key: value.strip() for key, value in found.items()}
-
-
-# The oldest process whose command line holds argv[1] (but this one): its /proc status.
-# (A minimal Debian has no pgrep.)
-PROC_STATUS = r"""import os, sys
-def command_line(pid):
-    try:
-        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ")
-    except OSError:
-        return b""  # gone meanwhile
-pids = sorted(int(pid) for pid in os.listdir("/proc") if pid.isdigit()
-              and int(pid) != os.getpid() and sys.argv[1].encode() in command_line(pid))
-print(open(f"/proc/{pids[0]}/status").read() if pids else "none found")
-"""
-
-
-def in_library(containers: Containers, title: str):
-    """A question for wait_for: whether the item titled title is in the library."""
-    return lambda: any(item["title"] == title and item["state"] == "IN_LIBRARY"
-                       for item in status(containers)["items"])  # fmt: skip
 
 
 @pytest.mark.timeout(900)
@@ -268,6 +84,14 @@ def test_three_deployed_systems(systems):
         assert failed.strip() == "", f"{host}: {failed}\n{said[-3000:]}"
         # Each worker noted the jobs it ended, in the one folder its claim unit may write.
         assert "cannot note job" not in said, f"{host}: {said[-3000:]}"
+    started = time.monotonic()
+    carry_a_season(containers)
+    timings["two-disc season to library"] = time.monotonic() - started
+    assert every_run_was_media(containers, uid) == {
+        "ct302": {"mp-reconcile.service", "mp-dispatch.service", "mp-claim@ct302.service"},
+        "ct303": {"mp-claim@ct303.service"},
+        "ct304": {"mp-claim@ct304.service"},
+    }  # fmt: skip
     ledger = containers.inside("ct304", "cat", "/var/lib/media-pipeline/ledger/ran_jobs")
     assert "_transcode_movie_" in ledger and "_filebot_movie_" in ledger, ledger
     started = time.monotonic()
@@ -288,13 +112,7 @@ def deploy(containers: Containers) -> int:
     would (the same uid on the three fresh systems); then the whole play. The service
     user's uid."""
     share = containers.share
-    users = play(containers, "--tags", "service-user")
-    assert users.returncode == 0, users.stdout[-4000:] + users.stderr[-2000:]
-    uids = {host: containers.inside(host, "id", "-u", "media").strip() for host in HOSTS}
-    assert len(set(uids.values())) == 1, uids
-    uid = int(uids[CONTROLLER])
-    for path in [share, *share.rglob("*")]:
-        os.chown(path, uid, uid)
+    uid = make_service_user(containers)
     # ct304 as a fresh Debian 12 host is, without what the role's pip module needs.
     containers.run("ct304", ["dpkg", "--purge", *BARE], check=True)
     first = play(containers)
@@ -311,34 +129,33 @@ def deploy(containers: Containers) -> int:
 
 
 def carry_a_movie_as_media(containers: Containers, uid: int) -> None:
-    """A movie from rip to library on the timers, each job on the host of its kind; the
-    running transcode (held until released) and its claim are media's, with no
-    capabilities, and the job sees a read-only system but for the share."""
+    """A movie from rip to library on the timers, each job on the host of its kind; while
+    the transcode is held, every sandbox setting of its claim unit and of the
+    controller's lingering reconcile is checked from outside (sandbox_seen) and, for
+    those only a try can show, from inside the job (tests/sandbox_probe.py)."""
     share = containers.share
-    (share / "test" / "behaviour.transcode").write_text("wait\n")
+    shutil.copy(Path(__file__).parents[1] / "sandbox_probe.py", share / "test" / "probe.py")
+    (share / "test" / "behaviour.transcode").write_text("probe\n")
     deadline = time.monotonic() + 180
     assert "queued" in mp_on(containers, CONTROLLER, "rip", "--type", "movie", "--title",
                              "Heat (1995)")  # fmt: skip
     wait_for(containers, lambda: list((share / "test").glob("started.*transcode*")), deadline,
              "the transcode never started on ct304")  # fmt: skip
-    for pattern in (f"{SCRIPTS}/transcode.sh", "mp claim --worker ct304"):
-        found = proc_status(containers, "ct304", pattern)
-        assert found["Uid"].split()[:2] == [str(uid)] * 2, (pattern, found)
-        assert found["Gid"].split()[:2] == [str(uid)] * 2, (pattern, found)
-        for capabilities in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
-            assert int(found[capabilities], 16) == 0, (pattern, capabilities, found)
-        assert found["NoNewPrivs"] == "1", (pattern, found)
-        assert found["Seccomp"] == "2", (pattern, found)
-    # The job's own view of the file system (its mount namespace).
-    job = proc_status(containers, "ct304", f"{SCRIPTS}/transcode.sh")["Pid"]
-    outside = ["/etc/mp-write-test", "/usr/local/bin/mp-write-test", "/var/lib/mp-write-test",
-               "/home/media/mp-write-test"]  # fmt: skip
-    for path in outside:
-        tried = containers.run("ct304", ["nsenter", "-t", job, "-m", "touch", path])
-        assert "Read-only file system" in tried.stderr, (path, tried)
-        assert containers.run("ct304", ["test", "-e", path]).returncode == 1, path
-    inside = containers.run("ct304", ["nsenter", "-t", job, "-m", "touch", f"{TEST_DIR}/written"])
-    assert inside.returncode == 0, inside
+    [probed] = (share / "test").glob("probed.*transcode*")
+    tried = json.loads(probed.read_text())
+    for host, unit, pattern in (
+        ("ct304", "mp-claim@.service", f"{SCRIPTS}/transcode.sh"),
+        ("ct304", "mp-claim@.service", "mp claim --worker ct304"),
+        (CONTROLLER, "mp-reconcile.service", "mp reconcile --if-changed"),
+    ):
+        settings = set(unit_settings(containers, host, unit))
+        seen = sandbox_seen(containers, host, pattern, uid)
+        if "transcode.sh" in pattern:  # the job itself: what it tried
+            seen.update({setting: said == "held" for setting, said in tried.items()})
+        seen = {setting: held for setting, held in seen.items() if setting in settings}
+        assert all(seen.values()), (pattern, seen, tried)
+        unseen = settings - set(seen) - set(NOT_VERIFIED)
+        assert not unseen, f"{unit}: sandbox settings neither verified nor said not to be: {unseen}"
     (share / "test" / "release").touch()
     wait_for(containers, in_library(containers, "Heat (1995)"), deadline,
              "the movie never reached the library")  # fmt: skip
@@ -357,6 +174,120 @@ def carry_a_movie_as_media(containers: Containers, uid: int) -> None:
         str(path) for path in made if path.stat().st_uid != uid
     )
     (share / "test" / "release").unlink()
+
+
+# The sandbox settings no test here can show at work, and why.
+NOT_VERIFIED = {
+    "DevicePolicy": "cgroup device control is not available in these containers",
+    "DeviceAllow": "cgroup device control is not available in these containers",
+    "ProtectClock": "setting the clock is refused anyway to a user with no capabilities",
+    "RestrictRealtime": "a realtime policy is refused anyway under RLIMIT_RTPRIO 0",
+    "ProtectKernelModules": "a container has no modules, and the units no CAP_SYS_MODULE",
+    "RemoveIPC": "acts when the unit's last process ends",
+    "MemoryDenyWriteExecute": "the controller runs no script of ours to try it",
+    "RestrictAddressFamilies": "tried inside a job's unit only (tests/sandbox_probe.py)",
+    "RestrictNamespaces": "tried inside a job's unit only (tests/sandbox_probe.py)",
+    "RestrictSUIDSGID": "tried inside a job's unit only (tests/sandbox_probe.py)",
+    "LockPersonality": "tried inside a job's unit only (tests/sandbox_probe.py)",
+}
+
+
+def unit_settings(containers: Containers, host: str, unit: str) -> list[str]:
+    """The names of the settings below the unit's hardening line, as installed."""
+    text = containers.inside(host, "cat", f"/etc/systemd/system/{unit}")
+    hardening = text.split("# Hardening", 1)[1]
+    return sorted({line.split("=", 1)[0] for line in hardening.splitlines() if "=" in line})
+
+
+def sandbox_seen(containers: Containers, host: str, pattern: str, uid: int) -> dict[str, bool]:
+    """Setting name -> whether it was seen at work on the oldest process on host whose
+    command line holds pattern: from its /proc status, its mounts and namespaces, and
+    writes tried in its mount namespace."""
+    status = proc_status(containers, host, pattern)
+    pid = status["Pid"]
+
+    def in_its_mounts(*command: str) -> subprocess.CompletedProcess:
+        return containers.run(host, ["nsenter", "-t", pid, "-m", *command])
+
+    mounts = {}
+    for line in containers.inside(host, "cat", f"/proc/{pid}/mountinfo").splitlines():
+        fields, _, tail = line.partition(" - ")
+        words = fields.split()
+        mounts[words[4]] = (words[5].split(","), tail.split()[2].split(",") if tail else [])
+    outside = ["/etc/mp-write-test", "/usr/local/bin/mp-write-test", "/var/lib/mp-write-test"]
+    written = [in_its_mounts("touch", path) for path in outside]
+    home = in_its_mounts("touch", "/home/media/mp-write-test")
+    same = containers.inside(host, "stat", "-c", "%d:%i", "/tmp")
+    proc = mounts.get("/proc", ([], []))[1]
+    seen = {
+        "User": status["Uid"].split()[:2] == [str(uid)] * 2,
+        "Group": status["Gid"].split()[:2] == [str(uid)] * 2,
+        "NoNewPrivileges": status["NoNewPrivs"] == "1",
+        "CapabilityBoundingSet": int(status["CapBnd"], 16) == 0
+        and all(int(status[name], 16) == 0 for name in ("CapInh", "CapPrm", "CapEff")),
+        "AmbientCapabilities": int(status["CapAmb"], 16) == 0,
+        "UMask": status["Umask"] == "0022",
+        "SystemCallFilter": status["Seccomp"] == "2",
+        "SystemCallArchitectures": status["Seccomp"] == "2",
+        "ProtectSystem": all("Read-only file system" in done.stderr for done in written),
+        "ReadWritePaths": in_its_mounts("test", "-w", STAGING).returncode == 0,
+        "ProtectHome": home.returncode != 0,
+        "PrivateTmp": in_its_mounts("stat", "-c", "%d:%i", "/tmp").stdout != same,
+        "ProtectHostname": containers.inside(host, "readlink", f"/proc/{pid}/ns/uts")
+        != containers.inside(host, "readlink", "/proc/1/ns/uts"),
+        # Read-only in its view, or not there at all (ProcSubset=pid leaves out of /proc
+        # all that is not a process).
+        "ProtectKernelTunables": "ro" in mounts.get("/proc/sys", ([], []))[0]
+        or in_its_mounts("test", "-e", "/proc/sys").returncode == 1,
+        "ProtectControlGroups": "ro" in mounts.get("/sys/fs/cgroup", ([], []))[0],
+        "ProtectKernelLogs": "/proc/kmsg" in mounts
+        or in_its_mounts("test", "-e", "/proc/kmsg").returncode == 1,
+        "ProtectProc": "hidepid=invisible" in proc,
+        "ProcSubset": "subset=pid" in proc,
+        "PrivateDevices": "console" not in in_its_mounts("ls", "/dev").stdout.split(),
+    }
+    return seen
+
+
+def every_run_was_media(containers: Containers, uid: int) -> dict[str, set[str]]:
+    """The units whose runs logged to the journal on each host, each line of theirs
+    checked to come from a process of the service user with no effective capability
+    (journald records both of whoever wrote it): what shows the short runs (a dispatch,
+    an idle claim) that /proc cannot catch. The rip unit is started by udev for a disc,
+    which a container has not: it is not among them."""
+    found: dict[str, set[str]] = {}
+    for host in HOSTS:
+        lines = containers.inside(host, "journalctl", "--no-pager", "-o", "json", "-u", "mp-*")
+        for line in filter(None, lines.splitlines()):
+            entry = json.loads(line)
+            if entry.get("_PID") == "1":
+                continue  # systemd's own lines about the unit
+            assert (entry.get("_UID"), entry.get("_CAP_EFFECTIVE")) == (str(uid), "0"), entry
+            found.setdefault(host, set()).add(entry["_SYSTEMD_UNIT"])
+    return found
+
+
+def carry_a_season(containers: Containers) -> None:
+    """Two discs of one season, ripped together, each of three episodes, through both
+    gates: the season's six episodes in the library, numbered on from the first disc."""
+    share = containers.share
+    for kind in ("rip", "remux", "transcode"):
+        (share / "test" / f"behaviour.{kind}").write_text("episodes\n")
+    for label in ("S01 Disc1", "S01 Disc2"):
+        mp_on(containers, CONTROLLER, "rip", "--type", "tv", "--title", "Lost (2004)",
+              "--disc-label", label)  # fmt: skip
+    wait_for(containers, in_library(containers, "Lost (2004)", count=2),
+             time.monotonic() + 240, "the season never reached the library")  # fmt: skip
+    season = share / "library" / "TV Shows" / "Lost (2004)" / "Season 01"
+    assert sorted(path.name for path in season.iterdir()) == [
+        f"Lost (2004) - s01e{number:02d}.mkv" for number in range(1, 7)
+    ]
+    jobs = json.loads(mp_on(containers, CONTROLLER, "jobs", "--state", "completed", "--json"))
+    ran = sorted((job["kind"], job["worker"]) for job in jobs["jobs"] if "Lost" in job["id"])
+    assert ran == sorted(2 * [("rip", "ct302"), ("remux", "ct303"), ("transcode", "ct304"),
+                              ("filebot", "ct304")]), ran  # fmt: skip
+    for kind in ("rip", "remux", "transcode"):
+        (share / "test" / f"behaviour.{kind}").unlink()
 
 
 def shut_down_mid_job(containers: Containers) -> None:
