@@ -46,6 +46,8 @@ def main() -> int:
     rows += rows_of("job_queue.py") + rows_of("startup.py")
     # Three simulated hosts under real systemd timers: about 9 minutes (4 with --quick).
     rows += rows_of("handoff.py", *(["--quick"] if arguments.quick else []))
+    # The same figures on three deployed systems (systemd-nspawn): about 9 minutes.
+    rows += rows_of("deployed.py", *(["--quick"] if arguments.quick else []))
     # Builds a 2-hour MKV (about 1.8 GB, removed after) and copies it a few times.
     rows += rows_of("verify.py")
     width = max(len(row["name"]) for row in rows)
