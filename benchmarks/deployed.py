@@ -20,8 +20,6 @@ cached outside the clone (tests/nspawn_hosts.py).
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -42,7 +40,7 @@ from deployed_hosts import (  # noqa: E402
     play,
     why_skip,
 )
-from handoff import TIMED_SCRIPT, handoffs  # noqa: E402
+from handoff import TIMED_SCRIPT, command_line, handoffs, report, skipped  # noqa: E402
 from reconcile import build_tree  # noqa: E402
 
 LIBRARY_ITEMS = 1000
@@ -116,32 +114,16 @@ def measure(root: Path, items: int, idle_seconds: float, say) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=4)
-    parser.add_argument("--idle-seconds", type=float, default=300)
-    parser.add_argument("--quick", action="store_true", help="2 items, 2 minutes idle")
-    parser.add_argument("--json", action="store_true", help="rows as JSON, for report.py")
-    arguments = parser.parse_args()
-    if arguments.quick:
-        arguments.items, arguments.idle_seconds = 2, 120
-    say = (lambda text: print(text, file=sys.stderr)) if arguments.json else print
+    arguments, say = command_line(__doc__.splitlines()[0])
     reason = why_skip()
     if reason is not None:
-        found = [{"name": "hand-off and idle as deployed", "value": None, "target": "",
-                  "passed": None, "error": [f"skipped: {reason}"]}]  # fmt: skip
-        print(json.dumps(found) if arguments.json else found[0]["error"][0])
-        return 0
+        return report(skipped("hand-off and idle as deployed", reason), arguments.json)
     root = Path(tempfile.mkdtemp(prefix="mp-deployed-"))
     try:
         found = measure(root, arguments.items, arguments.idle_seconds, say)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    if arguments.json:
-        print(json.dumps(found))
-    else:
-        for row in found:
-            print(f"{row['name']:<58} {row['value']:8.2f}  {row['target']}")
-    return 0 if all(row["passed"] is not False for row in found) else 1
+    return report(found, arguments.json)
 
 
 if __name__ == "__main__":

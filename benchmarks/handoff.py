@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -182,8 +183,9 @@ def rows(handed: list[float], idle: dict[str, float], runs: dict[str, float]) ->
     return found
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def command_line(description: str) -> tuple[argparse.Namespace, Callable[[str], None]]:
+    """The options of this benchmark and of deployed.py, and where progress is said."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--items", type=int, default=4)
     parser.add_argument("--idle-seconds", type=float, default=300)
     parser.add_argument("--quick", action="store_true", help="2 items, 2 minutes idle")
@@ -192,12 +194,32 @@ def main() -> int:
     if arguments.quick:
         arguments.items, arguments.idle_seconds = 2, 120
     say = (lambda text: print(text, file=sys.stderr)) if arguments.json else print
+    return arguments, say
+
+
+def report(found: list[dict], as_json: bool) -> int:
+    """Print the rows (or why none were measured); the exit code."""
+    if as_json:
+        print(json.dumps(found))
+    else:
+        for row in found:
+            if row["value"] is None:
+                print(f"{row['name']}: {row['error'][0]}")
+            else:
+                print(f"{row['name']:<58} {row['value']:8.2f}  {row['target']}")
+    return 0 if all(row["passed"] is not False for row in found) else 1
+
+
+def skipped(name: str, reason: str) -> list[dict]:
+    return [{"name": name, "value": None, "target": "", "passed": None,
+             "error": [f"skipped: {reason}"]}]  # fmt: skip
+
+
+def main() -> int:
+    arguments, say = command_line(__doc__.splitlines()[0])
     reason = cannot_run()
     if reason is not None:
-        found = [{"name": "hand-off and idle (real timers)", "value": None, "target": "",
-                  "passed": None, "error": [f"skipped: {reason}"]}]  # fmt: skip
-        print(json.dumps(found) if arguments.json else found[0]["error"][0])
-        return 0
+        return report(skipped("hand-off and idle (real timers)", reason), arguments.json)
     logging.getLogger("media_pipeline").setLevel(logging.WARNING)
     root = Path(tempfile.mkdtemp(prefix="mp-handoff-"))
     hosts = None
@@ -217,13 +239,7 @@ def main() -> int:
         if hosts is not None:
             hosts.stop_all()
         shutil.rmtree(root, ignore_errors=True)
-    found = rows(handed, idle, runs)
-    if arguments.json:
-        print(json.dumps(found))
-    else:
-        for row in found:
-            print(f"{row['name']:<58} {row['value']:8.2f}  {row['target']}")
-    return 0 if all(row["passed"] is not False for row in found) else 1
+    return report(rows(handed, idle, runs), arguments.json)
 
 
 if __name__ == "__main__":
