@@ -963,7 +963,8 @@ def scripts_group() -> None:
 def scripts_install(dest: str | None, dry_run: bool) -> None:
     """Copy the reference scripts (rip, remux, transcode, filing) into DIR, executable.
 
-    A script already there is never overwritten; one that differs is named.
+    Run again after an upgrade: a script still as mp wrote it is updated; one changed
+    since is left as it is, this version written beside it as NAME.new.
 
     \b
     Examples:

@@ -2,21 +2,32 @@
 a config points at them (`/opt/media/scripts` in `mp config example`).
 
 They travel in the wheel as package data, so an installation from a wheel has them as
-a clone does. An existing file is never overwritten: one that differs is left as it is
-and named (it may be the owner's own version of the script).
+a clone does. A script is a program the owner may have changed, so an install tells the
+two kinds of difference apart with a manifest it keeps beside them (MANIFEST: the
+sha256 of each script as mp last wrote it):
+
+- a script still as mp wrote it, from an earlier version, is updated in place (a
+  rename: a worker that started the old one keeps running it to its end);
+- one changed since, or one from before manifests were kept, is left as it is; this
+  version's is written beside it as NAME.new, to compare and take by hand.
+
+A link in the folder is never followed, and nothing but the scripts, their .new
+versions and the manifest is written.
 """
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
 import os
-import shutil
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import media_pipeline
 from media_pipeline.errors import UsageError
 
 DEFAULT_DEST = "/opt/media/scripts"
+MANIFEST = ".mp-scripts.sha256"
 
 
 def packaged_scripts() -> Path:
@@ -27,33 +38,83 @@ def packaged_scripts() -> Path:
     return folder
 
 
-def copy_scripts(dest: Path) -> tuple[list[str], list[str], list[str]]:
-    """Copy each reference script into dest (made if missing), executable. Returns the
-    names (copied, already the same, different and left as they were)."""
-    copied: list[str] = []
-    same: list[str] = []
-    different: list[str] = []
+@dataclass
+class Installed:
+    copied: list[str] = field(default_factory=list)  # there was none
+    updated: list[str] = field(default_factory=list)  # mp's own earlier version replaced
+    same: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # changed by someone: left, NAME.new beside
+
+
+def _digest(path: Path) -> str | None:
+    """The sha256 of a regular file (never through a link), or None."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def _read_manifest(dest: Path) -> dict[str, str]:
+    manifest: dict[str, str] = {}
+    if (dest / MANIFEST).is_symlink():
+        return manifest
+    try:
+        text = (dest / MANIFEST).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return manifest
+    for line in text.splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) == 64 and name:
+            manifest[name] = digest
+    return manifest
+
+
+def _write(dest: Path, name: str, data: bytes, mode: int) -> None:
+    """Write dest/name whole, by a rename over whatever file is there."""
+    partial = dest / f".{name}.part"
+    partial.unlink(missing_ok=True)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.chmod(partial, mode)
+    os.replace(partial, dest / name)
+
+
+def copy_scripts(dest: Path) -> Installed:
+    """Bring each reference script in dest (made if missing) to this version's where
+    that is safe; see the module's docstring."""
+    done = Installed()
     dest.mkdir(parents=True, exist_ok=True)
+    manifest = _read_manifest(dest)
     for source in sorted(packaged_scripts().glob("*.sh")):
-        target = dest / source.name
-        if target.is_symlink() or target.exists():
-            same_file = target.is_file() and not target.is_symlink()
-            (
-                same if same_file and filecmp.cmp(source, target, shallow=False) else different
-            ).append(source.name)
-            continue
-        partial = dest / f".{source.name}.part"
-        shutil.copyfile(source, partial)
-        os.chmod(partial, 0o755)
-        try:
-            os.link(partial, target)  # never replaces a file that appeared meanwhile
-        except FileExistsError:
-            different.append(source.name)
+        name, data = source.name, source.read_bytes()
+        shipped = hashlib.sha256(data).hexdigest()
+        target = dest / name
+        found = None if target.is_symlink() else _digest(target)
+        if found == shipped:
+            done.same.append(name)
+        elif not target.exists() and not target.is_symlink():
+            _write(dest, name, data, 0o755)
+            done.copied.append(name)
+        elif found is not None and manifest.get(name) == found:
+            _write(dest, name, data, 0o755)
+            done.updated.append(name)
         else:
-            copied.append(source.name)
-        finally:
-            partial.unlink()
-    return copied, same, different
+            if _digest(dest / f"{name}.new") != shipped:
+                _write(dest, f"{name}.new", data, 0o644)
+            done.kept.append(name)
+            continue
+        manifest[name] = shipped
+    listed = "".join(f"{digest}  {name}\n" for name, digest in sorted(manifest.items()))
+    if (
+        _read_manifest(dest) != manifest
+    ):  # written only when it changed: a second run writes nothing
+        _write(dest, MANIFEST, listed.encode(), 0o644)
+    return done
 
 
 def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> str:
@@ -62,15 +123,20 @@ def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> str:
     if dry_run:
         return f"would copy {len(names)} reference scripts into {folder}: {', '.join(names)}"
     try:
-        copied, same, different = copy_scripts(folder)
+        done = copy_scripts(folder)
     except OSError as error:
         raise UsageError(f"cannot install the scripts into {folder}: {error.strerror}") from None
-    lines = [f"{len(copied)} reference scripts copied into {folder}" + (
-        f" ({len(same)} already there, the same)" if same else ""
-    )]  # fmt: skip
-    if different:
+    written = len(done.copied) + len(done.updated)
+    notes = []
+    if done.updated:
+        notes.append(f"{len(done.updated)} of them updated from an earlier version")
+    if done.same:
+        notes.append(f"{len(done.same)} already there, the same")
+    lines = [f"{written} reference scripts copied into {folder}"
+             + (f" ({'; '.join(notes)})" if notes else "")]  # fmt: skip
+    if done.kept:
         lines.append(
-            f"left as they were (they differ from this version's): {', '.join(different)}; "
-            f"compare with {packaged_scripts()}"
+            f"left as they were (not as mp wrote them): {', '.join(done.kept)}; this "
+            "version of each is beside it, its name ending in .new: compare, and take it by hand"
         )
     return "\n".join(lines)
