@@ -45,8 +45,9 @@ from media_pipeline.identity import ensure_share
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.claim import Claimer
 from media_pipeline.jobs.keys import this_host_signer, trusted_keys
+from media_pipeline.jobs.live import LIVE_FILE
 from media_pipeline.jobs.queue import SPEC_FILE, Queue
-from media_pipeline.jobs.signature import sign_spec, verified_by
+from media_pipeline.jobs.signature import sign_spec, signed_live, verified_by
 from media_pipeline.jobs.slots import take_slot
 from media_pipeline.jobs.spec import build_spec
 
@@ -84,12 +85,15 @@ def fill_queue(config_path: str, count: int) -> None:
     signer = this_host_signer(config)
     queue = Queue.of(config)
     start = datetime.now(UTC) - timedelta(days=1)
+    job_ids = []
     for number in range(count):
         key = ItemKey("movie", f"Film {number:05d}")
         spec = build_spec(
             config, "remux", key, priority=number % 3, now=start + timedelta(microseconds=number)
         )
-        queue.submit(sign_spec(spec, signer))
+        job_ids.append(queue.submit(sign_spec(spec, signer)))
+    # The controller's list of the jobs it wants run, which a worker claims by.
+    queue.write_top_json(LIVE_FILE, signed_live(signer, job_ids, time.time()))
 
 
 def check_claimed(config, queue: Queue, folder: str, job_id: str) -> None:

@@ -24,8 +24,9 @@ from media_pipeline.cli import mp
 from media_pipeline.config import load_config
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
+from media_pipeline.jobs.live import LIVE_FILE
 from media_pipeline.jobs.queue import JobName
-from media_pipeline.jobs.signature import sign_spec
+from media_pipeline.jobs.signature import sign_spec, signed_live
 from media_pipeline.store import private_key
 
 
@@ -412,11 +413,18 @@ def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
 
 
 def signed_by_controller(pipeline, spec: dict) -> dict:
-    """spec signed again with the sandbox controller's own key, as only the controller
-    (or whoever has its key) can: the checks behind the signature are then what refuses
-    it. A share writer's changes alone are refused as not trusted."""
+    """spec signed again with the sandbox controller's own key, and named in its list of
+    live jobs, as only the controller (or whoever has its key) can: the checks behind
+    the signature are then what refuses it. A share writer's changes alone are refused
+    as not trusted."""
     seed = private_key(str(pipeline.signing_key), "signing key")[:32]  # made if not yet
-    return sign_spec(spec, Signer(CONTROLLER, seed))
+    signer = Signer(CONTROLLER, seed)
+    live = pipeline.staging / ".pipeline" / "jobs" / LIVE_FILE
+    listed = set(json.loads(live.read_text()).get("jobs", [])) if live.exists() else set()
+    if isinstance(spec.get("id"), str):
+        listed.add(spec["id"])
+    live.write_text(json.dumps(signed_live(signer, sorted(listed), time.time())))
+    return sign_spec(spec, signer)
 
 
 @contextlib.contextmanager

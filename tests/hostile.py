@@ -121,3 +121,22 @@ class OpenWatch:
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def claim_refuses(pipeline, job_id: str, reason: str) -> None:
+    """Claims (the honest job may come first) refuse job_id, and run nothing of it."""
+    ran_before = len(pipeline.runlog())
+    said = ""
+    for _claim in range(3):
+        result = pipeline.mp("claim", "--worker", "w1")
+        said += result.stdout + result.stderr
+        if job_id in said:
+            break
+    assert f"job {job_id} refused, nothing was run" in said, said
+    assert reason in said, said
+    new_runs = pipeline.runlog()[ran_before:]
+    assert not [line for line in new_runs if job_id in line], new_runs
+
+
+def runs_of(pipeline, kind: str) -> int:
+    return sum(1 for line in pipeline.runlog() if line.split()[:2] == ["start", kind])

@@ -17,7 +17,16 @@ from conftest import (
     lose_the_database,
     signed_by_controller,
 )
-from hostile import HONEST, at_the_filing_gate, carried_through, held_running, jobs_dir, started
+from hostile import (
+    HONEST,
+    at_the_filing_gate,
+    carried_through,
+    claim_refuses,
+    held_running,
+    jobs_dir,
+    runs_of,
+    started,
+)
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer, public_text
@@ -67,25 +76,6 @@ def link_into_decoy(pipeline, decoy) -> str:
     movies.mkdir(parents=True, exist_ok=True)
     (movies / "x.b").symlink_to(decoy / "home" / ".ssh")
     return str(movies / "x.b" / "authorized_keys")
-
-
-def claim_refuses(pipeline, job_id: str, reason: str) -> None:
-    """Claims (the honest job may come first) refuse job_id, and run nothing of it."""
-    ran_before = len(pipeline.runlog())
-    said = ""
-    for _claim in range(3):
-        result = pipeline.mp("claim", "--worker", "w1")
-        said += result.stdout + result.stderr
-        if job_id in said:
-            break
-    assert f"job {job_id} refused, nothing was run" in said, said
-    assert reason in said, said
-    new_runs = pipeline.runlog()[ran_before:]
-    assert not [line for line in new_runs if job_id in line], new_runs
-
-
-def runs_of(pipeline, kind: str) -> int:
-    return sum(1 for line in pipeline.runlog() if line.split()[:2] == ["start", kind])
 
 
 # -- forged jobs ------------------------------------------------------------------------

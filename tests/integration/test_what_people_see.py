@@ -224,7 +224,9 @@ def pending(pipeline) -> list[dict]:
 
 def test_a_folder_in_another_form_is_not_renamed_under_a_job_made_by_its_old_name(pipeline):
     """A job queued before titles were taken in as NFC names the folder as it is on disk
-    (NFD): reconcile leaves the folder until that job is done, so its script finds it."""
+    (NFD): reconcile leaves the folder while that job is queued, so a script would find
+    it. The job is of no item the controller has (the item is the NFC one): no live list
+    names it, so it is refused, never run, and the item goes on under its NFC name."""
     old_key = ItemKey("movie", NFD)
     pipeline.mark(old_key, "1-ripped", "rip")
     spec = build_spec(pipeline.config, "remux", old_key, priority=0, now=datetime.now(UTC))
@@ -235,6 +237,9 @@ def test_a_folder_in_another_form_is_not_renamed_under_a_job_made_by_its_old_nam
     assert "is not renamed to its NFC form while a job of it is queued or running" in said
     assert os.listdir(pipeline.staging / "1-ripped" / "movies") == [NFD]
     ran = mp(pipeline, "claim", "--worker", "w1")
-    assert f"job {spec['id']} completed" in ran.stdout, ran.stdout + ran.stderr
-    mp(pipeline, "reconcile")
+    assert f"job {spec['id']} refused, nothing was run" in ran.stdout, ran.stdout + ran.stderr
+    mp(pipeline, "reconcile", "--dispatch")
     assert os.listdir(pipeline.staging / "1-ripped" / "movies") == [NFC]
+    ran = mp(pipeline, "claim", "--worker", "w1")
+    new_job = f"_remux_movie_{ItemKey('movie', NFC).uid}_"
+    assert new_job in ran.stdout and "completed" in ran.stdout, ran.stdout

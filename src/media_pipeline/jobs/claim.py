@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from media_pipeline.config import Config, host_name, window_open
 from media_pipeline.disc import Drive
@@ -24,6 +25,9 @@ from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.outcome import ClaimResult
 from media_pipeline.jobs.queue import SPEC_FILE, JobName, Queue
 from media_pipeline.jobs.slots import take_slot
+
+if TYPE_CHECKING:
+    from media_pipeline.jobs.live import LiveList
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,9 @@ class Claimer:
         self._taken_at = float("-inf")
         self._scripts: dict[tuple[str, str], bool] = {}
         self.host = host_name()
+        self._live: LiveList | None = None  # read once per snapshot, when first needed
+        # Jobs left pending because no fresh live list names them (jobs/live.py).
+        self.unlisted: set[str] = set()
 
     def _candidates(self):
         stale = time.monotonic() - self._taken_at > self.SNAPSHOT_SECONDS
@@ -77,6 +84,7 @@ class Claimer:
             self._position = 0
             self._taken_at = time.monotonic()
             self._scripts.clear()
+            self._live = None
         while self._position < len(self._names):
             job = JobName.parse(self._names[self._position], check_date=False)
             self._position += 1
@@ -100,6 +108,9 @@ class Claimer:
                 continue  # backing off after a failure
             if job.kind == "rip" and not self._disc_here(job):
                 continue  # its disc is in another ripper's drive
+            if not self._wanted(job):
+                self.unlisted.add(job.job_id)
+                continue  # not, or no longer, a job the controller wants run
             if dry_run:
                 return job, None, missing_scripts
             crash_point("claim:chosen")
@@ -122,6 +133,35 @@ class Claimer:
                 return job, folder, missing_scripts
             self._step_aside(job)
         return None, None, missing_scripts
+
+    def _wanted(self, job: JobName) -> bool:
+        """Whether a fresh live list of the controller's names the job; a rip a ripper
+        signed for its own drive needs none (jobs/live.py)."""
+        # Loaded only now: a claim with no job of its kinds (most) needs none of it.
+        from media_pipeline.jobs.keys import CONTROLLER
+        from media_pipeline.jobs.live import LiveList
+        from media_pipeline.jobs.signature import SIGNED_BY
+
+        if self._live is None:
+            self._live = LiveList(self.config, self.queue)
+        if self._live.names(job.job_id):
+            return True
+        # Read before the claim, unverified: run_job verifies who signed it. A job not
+        # the controller's is claimed (a ripper's rip of its own drive runs; anything
+        # else is refused into rejected/ with its reason); one of the controller's only
+        # once a list made after it leaves it out (then to be refused), else it waits.
+        spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
+        if spec.get(SIGNED_BY) != CONTROLLER:
+            return True
+        return self._live.left_out(job.job_id)
+
+    @property
+    def live(self) -> LiveList | None:
+        return self._live
+
+    @property
+    def live_problem(self) -> str | None:
+        return None if self._live is None else self._live.problem
 
     def _disc_here(self, job: JobName) -> bool:
         """Whether a rip is this host's to run: one a disc started names the host whose
@@ -185,7 +225,9 @@ def _claim_and_run(config: Config, claimer: Claimer, slot, dry_run: bool) -> Cla
 
         assert folder is not None  # claim_next names the folder of the job it claimed
 
-        result = run_claimed_job(config, claimer.queue, folder, job, worker, slot.descriptor)
+        result = run_claimed_job(
+            config, claimer.queue, folder, job, worker, slot.descriptor, claimer.live
+        )
         if result.outcome != "rejected":
             return result
         refused.append(result.message)
@@ -199,5 +241,11 @@ def _claim_and_run(config: Config, claimer: Claimer, slot, dry_run: bool) -> Cla
         )
     closed = [kind for kind in config.workers[worker].kinds if kind not in claimer.kinds]
     note = f" ({', '.join(closed)}: outside its time window)" if closed else ""
+    if claimer.unlisted:
+        why = claimer.live_problem or "it names none of them: cancelled, or not yet listed"
+        note += (
+            f" ({len(claimer.unlisted)} pending job(s) of its kinds wait for the "
+            f"controller's live list: {why})"
+        )
     before = "".join(f"{message}\n" for message in refused)
     return ClaimResult(f"{before}worker {worker}: no job to run{note}")

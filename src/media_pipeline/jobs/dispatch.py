@@ -21,6 +21,7 @@ from media_pipeline.gates import approved_destinations, supersede_decisions
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import item_name
 from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.seasons import Waiting
@@ -135,4 +136,5 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
                     files=filing.files if filing else None,
                 )
                 result.queued.append((item_name(row), job_id))
+            publish(config, db, queue)
         return result

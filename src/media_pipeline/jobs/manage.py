@@ -39,6 +39,7 @@ from media_pipeline.items import (
     taken_for_an_option,
 )
 from media_pipeline.jobs.keys import trusted_keys
+from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import (
     CANCEL_FILE,
     LIVE_DIRS,
@@ -86,6 +87,7 @@ def on_controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue
         ensure_share(config)
         with Queue.of(config) as queue, controller_database(config) as db:
             yield queue, db
+            publish(config, db, queue)  # a job cancelled, retried or queued
         return
     for note in ensure_share(config, dry_run=True):
         log.info("would: %s", note)

@@ -279,6 +279,17 @@ class Queue:
             raise self._refuse(str(error)) from None
         return self._top
 
+    def read_top_json(self, name: str) -> dict | None:
+        """A JSON object at the top of the queue (beside its folders), or None when
+        there is none; BadEntry when it is anything else."""
+        top = self._open_top(create=False)
+        return None if top is None else top.read_json(name)
+
+    def write_top_json(self, name: str, data: dict) -> None:
+        top = self._open_top(create=True)
+        assert top is not None  # made when missing
+        write_json(top, name, data)
+
     def dir(self, state: str, *, create: bool = False) -> Folder | None:
         """The queue's state folder, or None if it does not exist yet (and not create).
         A link there refuses the command (SafetyRefusal): deleting or writing through

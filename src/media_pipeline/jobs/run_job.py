@@ -11,8 +11,9 @@ from media_pipeline.disc import eject
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
-from media_pipeline.jobs.keys import trusted_keys
+from media_pipeline.jobs.keys import CONTROLLER, trusted_keys
 from media_pipeline.jobs.ledger import ran_here, record_end
+from media_pipeline.jobs.live import LiveList
 from media_pipeline.jobs.outcome import (
     ClaimResult,
     answer_take_back,
@@ -31,7 +32,7 @@ from media_pipeline.jobs.queue import (
     write_json,
 )
 from media_pipeline.jobs.runner import RunOutcome, run_script
-from media_pipeline.jobs.signature import ForgedSpec, cancel_verifies, verified_by
+from media_pipeline.jobs.signature import SIGNED_BY, ForgedSpec, cancel_verifies, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
 from media_pipeline.jobs.verify import measure_bytes, verify_outputs
 from media_pipeline.markers import has_marker, set_marker_aside
@@ -201,7 +202,13 @@ def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> Claim
 
 
 def _checked_spec(
-    config: Config, queue: Queue, job: Folder, name: JobName, worker: str, trusted: dict
+    config: Config,
+    queue: Queue,
+    job: Folder,
+    name: JobName,
+    worker: str,
+    trusted: dict,
+    live: LiveList | None = None,
 ) -> JobSpec:
     try:
         spec_data = job.read_json(SPEC_FILE)
@@ -219,6 +226,13 @@ def _checked_spec(
         raise ForgedSpec(f"this job ran already (it is in {finished}/): a copy put back")
     if ran_here(config, name.job_id):
         raise ForgedSpec("this job ran on this host already: a copy put back")
+    # The controller's jobs run only while it still wants them (jobs/live.py).
+    if spec_data.get(SIGNED_BY) == CONTROLLER and (live is None or not live.names(name.job_id)):
+        raise ForgedSpec(
+            live.refusal()
+            if live is not None and live.left_out(name.job_id)
+            else "no fresh list of live jobs from the controller names it"
+        )
     try:
         spec = parse_spec(spec_data, name, config)
     except UnsignedFieldError as error:
@@ -270,7 +284,13 @@ def _opened_input(config: Config, spec: JobSpec) -> Folder | None:
 
 
 def run_claimed_job(
-    config: Config, queue: Queue, running_name: str, name: JobName, worker: str, slot_fd: int
+    config: Config,
+    queue: Queue,
+    running_name: str,
+    name: JobName,
+    worker: str,
+    slot_fd: int,
+    live: LiveList | None = None,
 ) -> ClaimResult:
     if JobName.parse(name.job_id) is None:  # the claimer did not look at its date
         return _reject(queue, running_name, name.job_id, "its name holds no real date")
@@ -287,7 +307,7 @@ def run_claimed_job(
         return _reject(queue, running_name, name.job_id, f"{error.problem} (not a job folder)")
     with job:
         try:
-            spec = _checked_spec(config, queue, job, name, worker, trusted)
+            spec = _checked_spec(config, queue, job, name, worker, trusted, live)
             # One item never has two scripts at once (a copy of its job made on the share):
             # both copies may see each other and refuse; reconcile then queues the item
             # again. Each looks after its own rename into running/, and again every poll.

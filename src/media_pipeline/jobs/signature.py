@@ -21,6 +21,7 @@ import binascii
 import functools
 import json
 import time
+from datetime import UTC, datetime
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.keys import CONTROLLER, Signer, this_host_signer
@@ -215,4 +216,54 @@ def result_problem(result: dict | None, job_id: str, trusted: dict[str, list[byt
         )
     if not _verifies(keys, text, _result_message(result)):
         return f"{FORGED}: its result.json does not verify with {name[:64]}'s key"
+    return None
+
+
+# -- the live list -----------------------------------------------------------------------
+# The controller's signed list of the jobs it wants run now (jobs/live.py). A worker
+# claims a job the controller signed only while a fresh list names it: a signed job put
+# back in pending/ after a person cancelled it (or after its item moved on) is named by
+# no list issued since.
+_LIVE_DOMAIN = b"media-pipeline live jobs 1\n"
+LIVE_JOBS = "jobs"
+LIVE_MADE = "made"  # when, to the microsecond, in the form of a job id's time
+
+
+def _live_message(live: dict) -> bytes:
+    return _canonical(_LIVE_DOMAIN, live, frozenset({SIGNATURE}))
+
+
+def signed_live(signer: Signer, job_ids: list[str], now: float) -> dict:
+    made = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%f")
+    unsigned = {
+        LIVE_JOBS: sorted(job_ids),
+        LIVE_MADE: made,
+        SIGNED_BY: signer.name,
+        ISSUED_AT: int(now),
+    }
+    return {**unsigned, SIGNATURE: _sign(signer, _live_message(unsigned))}
+
+
+def live_problem(
+    live: dict | None, trusted: dict[str, list[bytes]], now: float, fresh: float
+) -> str | None:
+    """Why a live list is not one to claim by (None when the controller signed it and
+    it is no older than fresh seconds)."""
+    if not live:
+        return "there is none yet (the controller writes it at its next run)"
+    name, text, issued = live.get(SIGNED_BY), live.get(SIGNATURE), live.get(ISSUED_AT)
+    jobs, made = live.get(LIVE_JOBS), live.get(LIVE_MADE)
+    if name != CONTROLLER or not isinstance(text, str):
+        return f"{FORGED}: it is not the controller's"
+    if not isinstance(jobs, list) or not isinstance(made, str):
+        return f"{FORGED}: it is not the controller's"
+    if not _verifies(trusted.get(CONTROLLER, []), text, _live_message(live)):
+        return f"{FORGED}: it does not verify with the controller's key"
+    if isinstance(issued, bool) or not isinstance(issued, int) or issued > now + CLOCK_SKEW_SECONDS:
+        return f"{FORGED}: its issue time is not a time before now"
+    if now - issued > fresh:
+        return (
+            f"it is {(now - issued) / 60:.0f} minutes old: is the controller's timer "
+            "running ('systemctl status mp-reconcile.timer' there)?"
+        )
     return None

@@ -24,6 +24,7 @@ from media_pipeline.gates import open_approvals, restore_decisions
 from media_pipeline.identity import ensure_share
 from media_pipeline.item_state import Logged, Transitioned, transition_row
 from media_pipeline.items import printable
+from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_files
 from media_pipeline.notify import retry_failed as retry_failed_notifications
@@ -78,8 +79,12 @@ class ReconcileResult:
     def describe(self) -> list[str]:
         return [*self.changes, *self.queue_changes]
 
+    @property
+    def changed(self) -> bool:
+        return bool(self.new_items or self.transitions or self.writes or self.queue_changes)
+
     def summary(self) -> str:
-        if not (self.new_items or self.transitions or self.writes or self.queue_changes):
+        if not self.changed:
             return f"reconcile: {self.items_seen} items, nothing to change"
         verb = "applied" if self.applied else "would apply"
         return (
@@ -215,6 +220,8 @@ def run_reconcile(
                 db.close()
     with controller_database(config) as db:
         result = _reconcile(config, db, dry_run=False, rebuild=rebuild)
+        with Queue.of(config) as queue:
+            publish(config, db, queue)
     if result.failures:
         raise PipelineError(
             f"{len(result.failures)} controller file(s) could not be written, first: "

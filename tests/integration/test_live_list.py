@@ -1,0 +1,104 @@
+"""The controller's signed list of live jobs (jobs/live.py): a signed job a person
+cancelled, put back in pending/ by a share writer, is never run; a job queued after the
+list waits for the next one; a list gone stale, or not the controller's, starts nothing
+of the controller's. Real `mp` commands on a sandbox, the stand-in scripts' own log."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from datetime import UTC, datetime
+
+from hostile import claim_refuses, jobs_dir, runs_of
+
+from media_pipeline.items import ItemKey
+from media_pipeline.jobs.keys import CONTROLLER, Signer
+from media_pipeline.jobs.live import FRESH_SECONDS, LIVE_FILE
+from media_pipeline.jobs.signature import sign_spec, signed_live
+from media_pipeline.jobs.spec import build_spec
+from media_pipeline.store import private_key
+
+HEAT = ItemKey("movie", "Heat (1995)")
+
+
+def remux_pending(pipeline) -> str:
+    """Heat ripped and its remux job queued by the controller; the job's id."""
+    pipeline.mark(HEAT, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    [job_id] = pipeline.queue("pending")
+    assert "_remux_" in job_id
+    return job_id
+
+
+def controller_signer(pipeline) -> Signer:
+    return Signer(CONTROLLER, private_key(str(pipeline.signing_key), "signing key")[:32])
+
+
+def live_file(pipeline):
+    return jobs_dir(pipeline) / LIVE_FILE
+
+
+def test_a_cancelled_job_put_back_is_refused_and_never_run(pipeline):
+    job_id = remux_pending(pipeline)
+    kept = pipeline.root / "copy-of-the-job"
+    shutil.copytree(jobs_dir(pipeline) / "pending" / job_id, kept)  # a share writer's copy
+    assert "cancelled pending job" in pipeline.mp("cancel", "movie/Heat (1995)").stdout
+    # The writer removes every trace of the cancel and puts the job back as it was.
+    shutil.rmtree(jobs_dir(pipeline) / "cancelled" / job_id)
+    shutil.copytree(kept, jobs_dir(pipeline) / "pending" / job_id)
+    claim_refuses(pipeline, job_id, "the controller's list of live jobs of")
+    assert runs_of(pipeline, "remux") == 0
+    pipeline.mp("reconcile")
+    [item] = pipeline.status_json()["items"]
+    assert item["state"] == "CANCELLED"
+
+
+def test_a_job_queued_after_the_list_waits_for_the_next_one(pipeline):
+    pipeline.mark(HEAT, "1-ripped", "rip")
+    pipeline.mp("reconcile")  # the item RIPPED, and a list naming no job
+    # A job the controller signed after that list (as dispatch does before it writes the
+    # next list): not refused, left pending.
+    spec = build_spec(pipeline.config, "remux", HEAT, priority=0, now=datetime.now(UTC))
+    folder = jobs_dir(pipeline) / "pending" / spec["id"]
+    folder.mkdir(parents=True)
+    (folder / "spec.json").write_text(json.dumps(sign_spec(spec, controller_signer(pipeline))))
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "1 pending job(s) of its kinds wait for the controller's live list" in said, said
+    assert pipeline.queue("pending") == [spec["id"]] and runs_of(pipeline, "remux") == 0
+    pipeline.mp("reconcile")  # takes the job in for its item, and lists it
+    assert f"job {spec['id']} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_a_stale_list_starts_nothing_of_the_controllers_until_it_runs_again(pipeline):
+    job_id = remux_pending(pipeline)
+    # The controller's last list, from before it stopped.
+    old = time.time() - FRESH_SECONDS - 60
+    live_file(pipeline).write_text(
+        json.dumps(signed_live(controller_signer(pipeline), [job_id], old))
+    )
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "minutes old: is the controller's timer running" in said, said
+    assert runs_of(pipeline, "remux") == 0
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_a_list_not_the_controllers_is_not_claimed_by(pipeline):
+    job_id = remux_pending(pipeline)
+    forged = json.loads(live_file(pipeline).read_text())
+    forged["jobs"] = [job_id, "job_p500_20990101T000000000000_remux_movie_0123456789ab_x"]
+    live_file(pipeline).write_text(json.dumps(forged))
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "not trusted: it does not verify with the controller's key" in said, said
+    assert runs_of(pipeline, "remux") == 0
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_an_unchanged_list_is_not_written_again(pipeline):
+    remux_pending(pipeline)
+    before = live_file(pipeline).stat().st_mtime_ns, live_file(pipeline).read_bytes()
+    for _ in range(3):
+        pipeline.mp("reconcile")
+    assert (live_file(pipeline).stat().st_mtime_ns, live_file(pipeline).read_bytes()) == before
