@@ -18,7 +18,7 @@ from datetime import datetime
 
 import click
 
-from media_pipeline import logs
+from media_pipeline import logs, quick
 from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
@@ -116,7 +116,11 @@ def common_options(function: Callable) -> Callable:
 def linger_option(help_text: str) -> Callable:
     """--linger SECONDS, of the commands the timers run (claim, reconcile)."""
     return click.option(
-        "--linger", type=click.IntRange(0, 3600), default=0, metavar="SECONDS", help=help_text
+        "--linger",
+        type=click.IntRange(0, quick.LINGER_MOST),
+        default=0,
+        metavar="SECONDS",
+        help=help_text,
     )
 
 
@@ -263,14 +267,19 @@ def reconcile(
     from media_pipeline.reconcile.watch import Watch, keep_watching
 
     first = Watch.begin(config)
-    _control(config, False, False, then_dispatch, first)
+    did = _control(config, False, False, then_dispatch, first)
     if linger:
-        for watch in keep_watching(first, started + linger):
-            _control(config, False, False, then_dispatch, watch)
+        keep_watching(
+            first,
+            started + linger,
+            lambda watch: _control(config, False, False, then_dispatch, watch),
+            did,
+        )
 
 
-def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, watch) -> None:
-    """One run of reconcile (and dispatch); with watch, the note for the next run."""
+def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, watch) -> bool:
+    """One run of reconcile (and dispatch); with watch, the note for the next run.
+    Whether it changed anything."""
     from media_pipeline.reconcile import run_reconcile
 
     result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)
@@ -280,8 +289,7 @@ def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, 
         for line in result.describe():
             click.echo(f"would: {line}")
     click.echo(result.summary())
-    if then_dispatch:
-        _dispatch(config, dry_run)
+    queued = _dispatch(config, dry_run) if then_dispatch else 0
     if config.status_page and not dry_run:
         try:
             _write_status_page(config, config.status_page)
@@ -290,6 +298,7 @@ def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, 
             log.warning("status page not written: %s", printable(str(error)))
     if watch is not None:
         watch.remember(dispatched=then_dispatch)
+    return result.changed or queued > 0
 
 
 def _write_status_page(config: Config, path: str) -> str:
@@ -416,7 +425,7 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
     _dispatch(_config(config_path), dry_run)
 
 
-def _dispatch(config: Config, dry_run: bool) -> None:
+def _dispatch(config: Config, dry_run: bool) -> int:
     from media_pipeline.jobs.dispatch import run_dispatch
 
     result = run_dispatch(config, dry_run=dry_run)
@@ -428,6 +437,7 @@ def _dispatch(config: Config, dry_run: bool) -> None:
     for sentence in result.refused:
         click.echo(f"not queued: {sentence}" if dry_run else sentence)
     click.echo(f"dispatch: {len(result.queued)} job(s) {verb}, {len(result.waiting)} waiting")
+    return len(result.queued)
 
 
 @mp.command()
@@ -461,12 +471,12 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: in
     config = _config(config_path)
     result = run_claim(config, worker, dry_run=dry_run)
     click.echo(result.message)
-    if linger and not result.failed:
+    if linger and not result.stops:
         from media_pipeline.jobs.linger import stay
 
         kinds = config.workers[worker or host_name()].kinds
         later = stay(config.queue_dir, kinds, started + linger, result,
-                     lambda: run_claim(config, worker))  # fmt: skip
+                     lambda: run_claim(config, worker), config.source)  # fmt: skip
         for result in later:
             click.echo(result.message)
     if result.failed:

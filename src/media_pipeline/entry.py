@@ -67,10 +67,10 @@ def idle_claim(args: list[str]) -> str | None:
     if options is None or "--worker" not in options or "--config" not in options:
         return None
     worker, config_path = options["--worker"], options["--config"]
-    linger = options.get("--linger", "0")
-    if not linger.isdigit():
+    linger = _linger(options)
+    if linger is None:
         return None  # the full command says what is wrong with it
-    said = quick.idle_claim(config_path, worker, linger=int(linger) > 0)
+    said = quick.idle_claim(config_path, worker, linger=linger > 0)
     if said is not None:
         return said
     try:
@@ -97,8 +97,10 @@ def idle_claim(args: list[str]) -> str | None:
         job = JobName.parse(name, check_date=False)
         if job is None or job.kind in kinds:
             return None
-    if int(linger) > 0 and quick.upstream_under_way(
-        (_pending(config), _running(config)), sorted(upstream_kinds(kinds))
+    if (
+        linger > 0
+        and quick.upstream_under_way((_pending(config), _running(config)), upstream_kinds(kinds))
+        is not False
     ):
         return None  # the full command stays for the job that follows
     return f"worker {worker}: no job to run"
@@ -139,6 +141,14 @@ def _remember_claim(config, worker: str) -> None:
     )
 
 
+def _linger(options: dict[str, str]) -> int | None:
+    """--linger's seconds, or None when the full command must say what is wrong."""
+    text = options.get("--linger", "0")
+    if not (text.isascii() and text.isdigit()) or int(text) > quick.LINGER_MOST:
+        return None
+    return int(text)
+
+
 def _pending(config) -> str:
     return os.path.join(config.queue_dir, "pending")
 
@@ -155,11 +165,11 @@ def idle_controller(args: list[str]) -> str | None:
     options = _options(args[1:], ("--config", "--linger"), ("--if-changed", "--dispatch"))
     if options is None or "--if-changed" not in options or "--config" not in options:
         return None
-    linger = options.get("--linger", "0")
-    if not linger.isdigit():
+    linger = _linger(options)
+    if linger is None:
         return None  # the full command says what is wrong with it
     return quick.controller_unchanged(
-        options["--config"], dispatch="--dispatch" in options, linger=int(linger) > 0
+        options["--config"], dispatch="--dispatch" in options, linger=linger > 0
     )
 
 

@@ -24,6 +24,8 @@ import os
 import time
 
 NOTE_LIMIT = 4 << 20
+# The most seconds a timer's run may linger (--linger), as the full commands take it.
+LINGER_MOST = 3600
 # A controller note is trusted this long; while a job runs, this long at most (less
 # when the config's stale_after_seconds is short: reconcile/watch.py).
 FULL_RUN_EVERY = 300
@@ -211,7 +213,7 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
         running, upstream = _one(note, "running"), _one(note, "upstream")
         if running is None or upstream is None:
             return None
-        if upstream_under_way((pending, running), upstream.split()):
+        if upstream_under_way((pending, running), upstream.split()) is not False:
             return None
     try:
         names = os.listdir(pending)
@@ -229,16 +231,25 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
     return f"worker {worker}: no job to run"
 
 
-def upstream_under_way(folders: tuple[str, str], kinds: list[str]) -> bool:
-    """Whether the queue's pending/ or running/ (folders) holds a job of one of kinds
-    (True when one cannot be listed: the full command looks then)."""
-    for folder in folders:
+def upstream_under_way(
+    folders: tuple[str, str], kinds: list[str] | set[str], now: float | None = None
+) -> bool | None:
+    """Whether a job of one of kinds is under way: running (running/, the second of
+    folders), or pending with pending/ changed in the last JUST_QUEUED_SECONDS (one that
+    waits longer, for a ripper that is off or a backoff, keeps no claim up). None when a
+    folder cannot be listed."""
+    now = time.time() if now is None else now
+    pending, running = folders
+    for folder in (running, pending):
         try:
             names = os.listdir(folder)
+            changed = os.lstat(folder).st_mtime
         except FileNotFoundError:
             continue
         except OSError:
-            return True
+            return None
+        if folder == pending and now - changed >= JUST_QUEUED_SECONDS:
+            continue
         if any(not name.startswith(".") and job_kind(name) in kinds for name in names):
             return True
     return False

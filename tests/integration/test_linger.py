@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background
+from conftest import claim_in_background, process_state
+from hostile import jobs_dir
 
 from media_pipeline import entry, quick
 from media_pipeline.items import ItemKey
@@ -151,3 +152,98 @@ def test_a_quick_answer_gives_way_to_a_lingering_run_while_jobs_are_under_way(re
     release(pipeline, remux)
     assert entry.idle_claim(lingering) == "worker w2: no job to run", "nothing runs now"
     assert quick.idle_claim(config, "w2", linger=True) == "worker w2: no job to run"
+
+
+@pytest.fixture
+def queued_remux(pipeline, tmp_path, monkeypatch):
+    """Heat's remux queued for w1, its script held until released."""
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(tmp_path))
+    pipeline.write_pipeline_config(workers=WORKERS, gates=["remux_review"])
+    pipeline.mark(HEAT, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.behave("remux", "wait")
+    return pipeline
+
+
+@pytest.mark.parametrize("signalled", ["the claim", "the claim and its script at once"])
+def test_a_lingering_claim_stopped_mid_job_puts_it_back_and_ends(queued_remux, signalled):
+    """SIGTERM to the claim (or, as systemd stops a unit, to every process of it at
+    once): the job goes back to pending/ as not an attempt, the process ends, and the
+    script was started once."""
+    pipeline = queued_remux
+    lingering = start(pipeline, "claim", "--worker", "w1", "--linger", "600")
+    deadline = time.monotonic() + 30
+    while not list(pipeline.root.glob("started.*remux*")):
+        assert time.monotonic() < deadline, "the remux never started"
+        time.sleep(0.05)
+    [running] = pipeline.queue("running")
+    worker, script = map(
+        int, (jobs_dir(pipeline) / "running" / running / "pid").read_text().split()
+    )
+    if signalled != "the claim":
+        # The script's end first (its group: the guard, the script and what it runs),
+        # as when systemd's signal reaches them before the claim's: the claim must not
+        # count it as the script's failure.
+        os.killpg(script, signal.SIGTERM)
+        while process_state(script) not in (None, "Z"):
+            time.sleep(0.01)
+    os.kill(worker, signal.SIGTERM)
+    code, said = ends(lingering)
+    assert code == 0 and "put back in the queue: worker stopped" in said, said
+    assert "failed" not in said and "Traceback" not in said, said
+    assert [line.split()[:2] for line in pipeline.runlog()] == [["start", "remux"]]
+    assert pipeline.queue("pending") == [running.partition(".")[0]]
+
+
+def test_a_job_seen_but_not_taken_is_looked_at_again(remuxing):
+    """A lingering claim that could not take a job (its worker drained) takes it once it
+    can (resumed), within the timer's interval, not only when a new job appears."""
+    pipeline, remux = remuxing
+    pipeline.mp("worker", "drain", "w2")
+    lingering = start(pipeline, "claim", "--worker", "w2", "--linger", "600")
+    assert "is drained" in next_line(lingering)
+    release(pipeline, remux)
+    pipeline.mp("reconcile")
+    pipeline.mp("approve", "movie/Heat (1995)", "--yes")
+    pipeline.mp("reconcile", "--dispatch")
+    assert "is drained" in next_line(lingering)  # the new transcode, seen and not taken
+    pipeline.mp("worker", "resume", "w2")
+    taken = next_line(lingering, timeout=60)
+    assert "_transcode_" in taken and "completed" in taken, taken
+    lingering.send_signal(signal.SIGTERM)
+    ends(lingering)
+
+
+def test_an_earlier_job_long_waiting_keeps_no_claim_up(queued_remux):
+    """A remux waiting in pending/ for over a minute (its worker off) does not keep the
+    transcode worker's claim lingering."""
+    pipeline = queued_remux
+    pending = jobs_dir(pipeline) / "pending"
+    os.utime(pending, (time.time() - 120, time.time() - 120))
+    started = time.monotonic()
+    code, said = ends(start(pipeline, "claim", "--worker", "w2", "--linger", "600"))
+    assert (code, said) == (0, "worker w2: no job to run\n")
+    assert time.monotonic() - started < 30
+
+
+def test_a_lingering_claim_ends_when_its_config_changes(remuxing):
+    pipeline, _remux = remuxing
+    lingering = start(pipeline, "claim", "--worker", "w2", "--linger", "600")
+    assert next_line(lingering) == "worker w2: no job to run\n"
+    pipeline.write_pipeline_config(workers=WORKERS, gates=[])  # an edit: the next run reads it
+    code, said = ends(lingering)
+    assert code == 0 and "Traceback" not in said, said
+
+
+def test_a_share_writer_touching_folders_costs_a_run_every_few_seconds(remuxing):
+    """Touches that lead nowhere wake the lingering controller at most once per
+    QUIET_GAP_SECONDS (5 s), not every second."""
+    pipeline, _remux = remuxing
+    controller = start(pipeline, "reconcile", "--if-changed", "--dispatch", "--linger", "11")
+    assert next_line(controller).startswith("reconcile:")
+    while controller.poll() is None:
+        os.utime(pipeline.staging)
+        time.sleep(0.2)
+    _code, said = ends(controller)
+    runs = [line for line in said.splitlines() if line.startswith("reconcile:")]
+    assert 1 <= len(runs) <= 3, said

@@ -99,3 +99,11 @@ def test_time_windows_matter_only_to_a_job_it_may_run(share):
     assert claim(path) == "worker ct304: no job to run"
     (staging / ".pipeline" / "jobs" / "pending" / JOB.format(kind="transcode")).mkdir()
     assert claim(path) is None, "its window may be closed: the full claim says"
+
+
+@pytest.mark.parametrize("seconds", ["\u00b2", "99999", "-1", "1.5"])
+def test_a_linger_the_full_command_refuses_goes_to_it(share, seconds):
+    _staging, path, _config = share
+    assert claim(path, "--linger", seconds) is None
+    args = ["reconcile", "--if-changed", "--config", str(path), "--linger", seconds]
+    assert entry.idle_controller(args) is None

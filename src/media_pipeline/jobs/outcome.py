@@ -34,6 +34,12 @@ class ClaimResult:
     def failed(self) -> bool:
         return self.outcome in ("retry", "failed")
 
+    @property
+    def stops(self) -> bool:
+        """Whether the command ends here, lingering or not: its job failed (the unit
+        shows it) or it was told to stop (SIGTERM: a shutdown, `systemctl stop`)."""
+        return self.failed or self.outcome == "interrupted"
+
 
 LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 8192

@@ -48,6 +48,21 @@ class _StopRequest:
     def __call__(self, _signum, _frame) -> None:
         self.requested = True
 
+    def arrives(self, seconds: float) -> bool:
+        """Whether a stop is requested within seconds (a signal sent to this worker and
+        its script together may reach the script first)."""
+        deadline = time.monotonic() + seconds
+        while not self.requested and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.requested
+
+
+# How a script ends when a stop signal reached it (killed by it, or a shell's 128 + it),
+# and how long its worker waits for its own signal after such an end.
+_STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_SIGNAL_CODES = frozenset({-int(sig) for sig in _STOPS} | {128 + int(sig) for sig in _STOPS})
+STOP_ARRIVES_SECONDS = 1.0
+
 
 def beat(job: Folder) -> None:
     """Touch the heartbeat; a share that hiccups is tried again at the next beat."""
@@ -194,6 +209,11 @@ def run_script(
         while True:
             if _ended(pidfd, POLL_SECONDS):
                 code = finish_group(process)
+                # systemd stopping the unit signals every process in it at once: the
+                # script may end of it before this worker's own signal is handled. Its
+                # end is then the stop's, not a failure of the script's.
+                if code in STOP_SIGNAL_CODES and stop.arrives(STOP_ARRIVES_SECONDS):
+                    return RunOutcome(code, "interrupted", time.monotonic() - started)
                 return RunOutcome(code, seconds=time.monotonic() - started)
             now = time.monotonic()
             if now - last_beat >= heartbeat_seconds:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from media_pipeline import quick
@@ -135,13 +135,24 @@ class Watch:
 # at a gate likewise. Idle (no job running or just queued) it ends at once as before.
 
 POLL_SECONDS = 1.0
+# After a run that found nothing to do, the next waits this long: what a share writer
+# touching folders can cost is then a run every few seconds, not every second, while a
+# job's end (a run that does something) is still acted on within a second.
+QUIET_GAP_SECONDS = 5.0
 
 
-def keep_watching(watch: Watch, until: float) -> Iterator[Watch]:
-    """A new Watch, begun, each time a run is due, until time.monotonic() reaches until
-    or no job is under way."""
+def keep_watching(first: Watch, until: float, run: Callable[[Watch], bool], did: bool) -> None:
+    """Run again (run(watch): whether that run changed anything) each time a run is due,
+    until time.monotonic() reaches until, no job is under way or the config changed. did:
+    whether the first run changed anything."""
+    watch = first
     while time.monotonic() < until and quick.jobs_under_way(watch.config.queue_dir):
         time.sleep(POLL_SECONDS)
-        if not watch.holds():
-            watch = Watch.begin(watch.config)
-            yield watch
+        if watch.holds():
+            continue
+        if quick.config_lines(watch.config.source) != watch.config_lines:
+            return  # the next timer run reads it
+        if not did and time.time() - watch.started < QUIET_GAP_SECONDS:
+            continue  # the last run found nothing to do: a change that leads nowhere waits
+        watch = Watch.begin(watch.config)
+        did = run(watch)
