@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -80,9 +81,17 @@ def idle_share(containers, seconds: float) -> dict[str, float]:
     return {host: (containers.cpu_seconds(host) - before[host]) / elapsed * 100 for host in HOSTS}
 
 
-def rows(handed: list[float], idle: dict[str, float]) -> list[dict]:
+def started_twice(runlog: list[str]) -> int:
+    """How many jobs the scripts' own log shows started more than once."""
+    starts = Counter(line.split()[2] for line in runlog if line.startswith("start "))
+    return sum(1 for count in starts.values() if count > 1)
+
+
+def rows(handed: list[float], idle: dict[str, float], twice: int) -> list[dict]:
     median = statistics.median(handed)
     found = [
+        {"name": "deployed jobs started twice", "value": twice, "target": "0",
+         "passed": twice == 0},
         {"name": f"deployed hand-off, median s ({len(handed)} of them)", "value": median,
          "target": "<= 10", "passed": median <= 10},
         {"name": "deployed hand-off, longest s", "value": max(handed), "target": "",
@@ -106,11 +115,12 @@ def measure(root: Path, items: int, idle_seconds: float, say) -> list[dict]:
             raise SystemExit("the play failed:\n" + deployed.stdout[-4000:])
         say(f"deployed in {time.monotonic() - started:.0f} s; carrying {items} movies")
         carry(systems, items, say)
-        handed = handoffs((systems.share / "test" / "runlog").read_text().splitlines())
+        runlog = (systems.share / "test" / "runlog").read_text().splitlines()
+        handed, twice = handoffs(runlog), started_twice(runlog)
         time.sleep(30)  # the full runs that follow a change, then quiet
         say(f"measuring idle CPU for {idle_seconds:.0f} s")
         idle = idle_share(systems, idle_seconds)
-    return rows(handed, idle)
+    return rows(handed, idle, twice)
 
 
 def main() -> int:

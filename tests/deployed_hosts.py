@@ -1,8 +1,8 @@
 """Three Debian 12 systems deployed by the unmodified deploy/site.yml, as the
 deployed-system test and the deployed benchmark use them: each booted with its own
 systemd as PID 1 in systemd-nspawn (nspawn_hosts.py), sharing one folder at /srv/share,
-reached by Ansible over the community.docker.nsenter connection. ct302 is the
-controller and rips, ct303 remuxes, ct304 transcodes and files; the stand-in scripts
+reached by Ansible over the community.docker.nsenter connection. ct302 rips, ct303
+is the controller and remuxes, ct304 transcodes and files; the stand-in scripts
 log what they do to the share's test folder.
 """
 
@@ -26,7 +26,7 @@ from nspawn_hosts import Containers, build_root_filesystem, canaries, cannot_run
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
-CONTROLLER = "ct302"
+CONTROLLER = "ct303"  # as DESIGN section 1 has it
 SHARE = "/srv/share"
 STAGING, LIBRARY, TEST_DIR = f"{SHARE}/staging", f"{SHARE}/library", f"{SHARE}/test"
 # Inside each container: the stand-in scripts, and the wheels of mp's dependencies (the

@@ -1,7 +1,7 @@
 """The pipeline as deployed: three Debian 12 systems, each booted with its own systemd as
 PID 1 in systemd-nspawn (tests/nspawn_hosts.py), sharing one folder at /srv/share,
 deployed by the unmodified deploy/site.yml over the community.docker.nsenter connection.
-ct302 is the controller and rips, ct303 remuxes, ct304 transcodes and files. The shipped
+ct302 rips, ct303 is the controller and remuxes, ct304 transcodes and files (DESIGN 1). The shipped
 system units run mp as `media` in their sandbox; a drop-in only makes the timers fire
 every second (the shipped intervals would make the test take minutes) and gives the
 stand-in scripts a folder on the share for their log. ct304 starts without
@@ -40,6 +40,7 @@ from deployed_hosts import (
     SCRIPTS,
     SHARE,
     STAGING,
+    TEST_DIR,
     booted,
     in_library,
     make_service_user,
@@ -88,8 +89,8 @@ def test_three_deployed_systems(systems):
     carry_a_season(containers)
     timings["two-disc season to library"] = time.monotonic() - started
     assert every_run_was_media(containers, uid) == {
-        "ct302": {"mp-reconcile.service", "mp-dispatch.service", "mp-claim@ct302.service"},
-        "ct303": {"mp-claim@ct303.service"},
+        "ct302": {"mp-claim@ct302.service"},
+        "ct303": {"mp-reconcile.service", "mp-dispatch.service", "mp-claim@ct303.service"},
         "ct304": {"mp-claim@ct304.service"},
     }  # fmt: skip
     ledger = containers.inside("ct304", "cat", "/var/lib/media-pipeline/ledger/ran_jobs")
@@ -143,6 +144,13 @@ def carry_a_movie_as_media(containers: Containers, uid: int) -> None:
              "the transcode never started on ct304")  # fmt: skip
     [probed] = (share / "test").glob("probed.*transcode*")
     tried = json.loads(probed.read_text())
+    # The same tries as media outside any unit: one refused even there shows nothing.
+    control = json.loads(containers.inside(
+        "ct304", "runuser", "-u", "media", "--", "env", f"MP_TEST_DIR={TEST_DIR}",
+        "python3", f"{TEST_DIR}/probe.py",
+    ))  # fmt: skip
+    unprovable = {setting for setting, said in control.items() if not said.startswith("allowed")}
+    tried = {setting: said for setting, said in tried.items() if setting not in unprovable}
     for host, unit, pattern in (
         ("ct304", "mp-claim@.service", f"{SCRIPTS}/transcode.sh"),
         ("ct304", "mp-claim@.service", "mp claim --worker ct304"),
@@ -317,6 +325,7 @@ def lose_the_share_and_get_it_back(containers: Containers) -> None:
     refuses, the timers' runs write nothing there, and once the share is back the
     pipeline carries on."""
     away = "/run/mp-test-share-away"
+    since = containers.inside(CONTROLLER, "date", "+%Y-%m-%d %H:%M:%S").strip()
     for command in (
         ["mkdir", away],
         ["mount", "--bind", SHARE, away],
@@ -329,7 +338,14 @@ def lose_the_share_and_get_it_back(containers: Containers) -> None:
         refused = containers.run(CONTROLLER, ["mp", *command])
         assert refused.returncode == 3, (command, refused)
         assert "is the share mounted?" in refused.stderr, (command, refused)
-    time.sleep(3)  # the controller's timers fire every second meanwhile
+    # The controller's timers fire every second: wait until one of their runs has met
+    # the empty folder and refused, then look at what is there.
+    deadline = time.monotonic() + 60
+    while "is the share mounted?" not in containers.inside(
+        CONTROLLER, "journalctl", "--no-pager", "-u", "mp-reconcile", "--since", since
+    ):
+        assert time.monotonic() < deadline, "no timer run of reconcile met the empty folder"
+        time.sleep(0.5)
     left = containers.inside(CONTROLLER, "find", SHARE, "-mindepth", "2")
     assert left == "", left
     for command in (["rmdir", STAGING, LIBRARY], ["mount", "--bind", away, SHARE],
