@@ -9,6 +9,7 @@ from tabulate import tabulate
 from media_pipeline.config import Config
 from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
+from media_pipeline.identity import check_share
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
@@ -29,6 +30,8 @@ STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)
 def list_jobs(config: Config, state: str | None = None) -> list[dict]:
     if state is not None and state not in STATES:
         raise UsageError(f"--state must be one of {', '.join(STATES)}")
+    # An unmounted share shows an empty queue: refused as claim refuses it, not "empty".
+    check_share(config.staging_root)
     with Queue.of(config) as queue:
         now = time.time()
         jobs = []
