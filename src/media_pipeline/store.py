@@ -228,6 +228,21 @@ def move_aside(path: str) -> str:
     return aside
 
 
+def require_database(config: Config) -> None:
+    """Refuse, naming the path, a database that is not there. Only reconcile makes one:
+    any other command that made it would leave a new, empty database behind a mistyped
+    `database` and carry on there as if nothing were tracked."""
+    if not os.path.exists(config.database):
+        raise missing_database(config)
+
+
+def missing_database(config: Config) -> UsageError:
+    return UsageError(
+        f"database {config.database} does not exist; only 'mp reconcile' on the "
+        f"controller makes it (run that first, or correct 'database' in {config.source})"
+    )
+
+
 def open_database(config: Config, *, _second_try: bool = False) -> Database:
     """Open (creating if needed) and migrate the database. Call under `controller_lock`.
 
@@ -252,8 +267,15 @@ def open_database(config: Config, *, _second_try: bool = False) -> Database:
         db = _connect(config.database, timeout=config.lock_timeout_seconds)
         with db.ensure_autocommit_on():
             db.execute("PRAGMA journal_mode=WAL")
-        for number in migrate(db, config.database):
-            log.info("database schema migrated to version %d", number)
+        applied = migrate(db, config.database)
+        # A new database takes every migration: that is its making, not news.
+        if applied and applied[0] > 1:
+            log.info(
+                "database %s migrated from schema version %d to %d",
+                config.database,
+                applied[0] - 1,
+                applied[-1],
+            )
     except sqlite3.DatabaseError as error:
         if getattr(error, "sqlite_errorcode", None) in CORRUPT_CODES and not _second_try:
             aside = move_aside(config.database)
@@ -447,10 +469,19 @@ def _create_key(path: str) -> None:
 
 
 @contextlib.contextmanager
-def controller_database(config: Config) -> Iterator[Database]:
-    """The database, open and migrated, under the controller lock."""
+def controller_database(
+    config: Config, *, on_create: Callable[[str], None] | None = None
+) -> Iterator[Database]:
+    """The database, open and migrated, under the controller lock. A missing one is
+    refused (`require_database`) unless on_create is given (reconcile's): then it is
+    made, and on_create told its path."""
+    if on_create is None:
+        require_database(config)
     with controller_lock(config):
+        new = not os.path.exists(config.database)
         db = open_database(config)
+        if new and on_create is not None:
+            on_create(config.database)
         try:
             yield db
         except sqlite3.OperationalError as error:

@@ -43,6 +43,7 @@ class Hosts:
         self.config = write_demo_config(root, root / "scripts")
         self.env = {**os.environ, **DEMO_ENVIRONMENT, "MP_DISC_ROOT": str(self.discs)}
         self.env.pop("MP_CONFIG", None)
+        self.mp("reconcile")  # a new install: the controller's first run makes the database
 
     def mp(self, *args: str, expect: int = 0) -> str:
         done = subprocess.run(

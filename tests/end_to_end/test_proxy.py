@@ -60,6 +60,7 @@ def proxy(tmp_path, receiver):
 def test_a_long_non_ascii_title_passes_the_proxy_as_one_line(pipeline, receiver, proxy):
     pipeline.write_pipeline_config(notify={"ntfy_url": f"{proxy}/topic"})
     title = ("Amélie — Le fabuleux destin 東京物語 " * 12)[:400]
+    pipeline.mp("reconcile")  # the database
     config = pipeline.config
     with controller_database(config) as db:
         notify(config, db, Event("test:1", "test", title, "Ünïcode body ✓", "movie/x"))

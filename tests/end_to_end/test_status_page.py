@@ -41,6 +41,7 @@ def busy(pipeline):
         gates=["filebot_confirm"],
         notify={"ntfy_url": "http://127.0.0.1:9/topic", "ntfy_token": "tk_SECRET_TOKEN_7"},
     )
+    pipeline.mp("reconcile")  # the database
     pipeline.mp("rip", "--type", "movie", "--title", HOSTILE)
     pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
     pipeline.mp("rip", "--type", "tv", "--title", "Lost (2004)", "--disc-label", "S01 Disc1")
@@ -129,6 +130,7 @@ def test_reconcile_rewrites_the_page_of_the_config(pipeline, tmp_path):
     page = tmp_path / "www" / "mp.html"
     page.parent.mkdir()
     pipeline.write_pipeline_config(status_page=str(page))
+    pipeline.mp("reconcile")  # the database
     pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
     pipeline.mp("reconcile")
     first = page.read_text()
@@ -152,6 +154,7 @@ def test_status_html_into_a_folder_that_is_not_there_is_one_sentence(pipeline, t
 def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_path):
     page = tmp_path / "mp.html"
     pipeline.write_pipeline_config(status_page=str(page))
+    pipeline.mp("reconcile")  # the database
     pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
     pipeline.mp("claim", "--worker", "w1")
     completed = pipeline.staging / ".pipeline" / "jobs" / "completed"
@@ -167,6 +170,7 @@ def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_
 
 
 def test_on_a_phone_the_charts_are_readable_and_only_they_scroll(pipeline, tmp_path):
+    pipeline.mp("reconcile")  # the database
     pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
     pipeline.mp("claim", "--worker", "w1")
     pipeline.mp("reconcile")

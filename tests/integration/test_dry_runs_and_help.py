@@ -130,8 +130,11 @@ def test_a_dry_run_before_the_first_reconcile_creates_no_database(pipeline):
     pipeline.database.unlink()
     for name in os.listdir(pipeline.database.parent):
         os.unlink(pipeline.database.parent / name)
-    assert "no item has id 1" in unchanged(pipeline, "cancel", "1", expect=2)
-    assert "would queue a rip job" in unchanged(pipeline, "rip", "--type", "movie", "--title", "X")
+    # Refused as the real commands refuse it: only reconcile makes a database.
+    missing = f"database {pipeline.database} does not exist"
+    assert missing in unchanged(pipeline, "cancel", "1", expect=2)
+    assert missing in unchanged(pipeline, "rip", "--type", "movie", "--title", "X", expect=2)
+    assert "would: create the database" in unchanged(pipeline, "reconcile")
     assert not pipeline.database.exists()
 
 

@@ -401,6 +401,7 @@ def test_an_error_quoting_the_path_shows_no_topic(pipeline):
     # urllib quotes the path of a URL it refuses; validation refuses such a URL, so the
     # Config is built around it here.
     pipeline.write_pipeline_config()
+    pipeline.mp("reconcile")  # the database
     config = pipeline.config
     bad = f"http://127.0.0.1:9/{TOPIC} x"
     config = config._replace(notify=config.notify._replace(ntfy_url=bad))

@@ -89,6 +89,7 @@ def test_claim_runs_the_script_with_arguments_and_environment(pipeline):
 
 
 def test_a_whole_pipeline_with_gates_off(pipeline):
+    pipeline.mp("reconcile")  # a new install: the database
     pipeline.mp("rip", "--type", "movie", "--title", MOVIE.title)
     assert state_of(pipeline, MOVIE) == "RIPPING"
     for _ in range(4):
@@ -260,6 +261,7 @@ def test_worker_not_in_config_is_a_usage_error(pipeline):
 
 
 def test_rip_refuses_an_item_already_tracked(pipeline):
+    pipeline.mp("reconcile")  # a new install: the database
     pipeline.mp("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1")
     result = pipeline.mp(
         "rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1", expect=2
@@ -298,6 +300,7 @@ def test_losing_the_database_rebuilds_jobs_and_queued_rips(pipeline):
 
 
 def test_with_the_signing_key_lost_too_no_queued_job_is_taken_in(pipeline):
+    pipeline.mp("reconcile")  # a new install: the database
     pipeline.mp("rip", "--type", "tv", "--title", "Lost", "--disc-label", "S01 Disc1")
     (job_id,) = pipeline.queue("pending")
     for path in pipeline.database.parent.iterdir():

@@ -91,6 +91,7 @@ def test_refile_is_for_a_filed_movie(pipeline):
 def test_a_rip_into_a_folder_holding_untracked_media_is_refused(pipeline):
     """Media an item forgotten by an earlier release left in place: a new rip of the
     title would mix its titles with them, so it is refused until the folder is aside."""
+    pipeline.mp("reconcile")  # a new install: the database
     folder = pipeline.folder(HONEST, "1-ripped")
     folder.mkdir(parents=True)
     (folder / "title_t00.mkv").write_bytes(b"an old disc")

@@ -153,6 +153,7 @@ def test_an_error_text_that_quotes_the_url_is_redacted(pipeline):
     # urllib quotes the path and query of a URL it refuses. Config validation refuses
     # such a URL; a Config built around it shows that the error text is cleaned anyway.
     pipeline.write_pipeline_config()
+    pipeline.mp("reconcile")  # the database
     config = pipeline.config
     config = config._replace(
         notify=config.notify._replace(ntfy_url=f"http://127.0.0.1:9/t?auth={QUERY_SECRET} x")
@@ -211,6 +212,7 @@ def test_a_long_non_ascii_title_is_one_header_line_that_decodes_back(pipeline, r
     pipeline.write_pipeline_config(notify={"ntfy_url": f"{receiver.url}/topic"})
     title = ("Amélie — Le fabuleux destin 東京物語 " * 10)[:300]
     assert len(title) == 300
+    pipeline.mp("reconcile")  # the database
     config = pipeline.config
     with controller_database(config) as db:
         notify(config, db, Event("test:1", "test", title, "Ünïcode body ✓", "movie/x"))
@@ -537,16 +539,17 @@ def test_the_configured_umask_applies_to_mp_and_its_scripts(pipeline):
 
 def test_the_database_and_its_wal_files_are_made_0600(sandbox, umask_000):
     config = sandbox.config
-    with controller_database(config) as db:
+    made: list[str] = []  # as reconcile, the one command that makes a database
+    with controller_database(config, on_create=made.append) as db:
         db["probe"].insert({"value": 1})
         for suffix in ("", "-wal", "-shm", ".lock"):
             assert mode_of(f"{config.database}{suffix}") == 0o600, suffix
+    assert made == [config.database]
 
 
 def test_a_wider_database_is_narrowed_at_open_and_that_is_logged_once(sandbox):
     config = sandbox.config
-    with controller_database(config):
-        pass
+    sandbox.mp("reconcile")
     # A reader holding the database open keeps its -wal and -shm on disk.
     reader = sqlite3.connect(config.database)
     reader.execute("SELECT * FROM sqlite_master").fetchall()

@@ -40,7 +40,12 @@ from media_pipeline.seasons import overlap, show_discs
 from media_pipeline.share import is_folder
 from media_pipeline.signing import decision_key, sign
 from media_pipeline.states import State
-from media_pipeline.store import controller_database, existing_key, reading_database
+from media_pipeline.store import (
+    controller_database,
+    existing_key,
+    missing_database,
+    reading_database,
+)
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -292,8 +297,8 @@ def record_decision(
 
 def _decide_one(config: Config, approval: PendingApproval, **decision) -> bool:
     """Record one decision under the lock, if the approval is still pending."""
-    ensure_share(config)
     with controller_database(config) as db:
+        ensure_share(config)
         current = [a for a in _pending(db, approval.item["uid"]) if a.id == approval.id]
         if not current:
             return False
@@ -321,7 +326,7 @@ def decide(
         raise UsageError("--reject needs --reason TEXT (it is kept with the decision)")
     with reading_database(config) as db:
         if db is None:
-            raise UsageError("no database yet: run 'mp reconcile' first")
+            raise missing_database(config)
         item = find_item(db, item_text)
         pending = _pending(db, item["uid"])
     name = printable(item_name(item))

@@ -26,7 +26,7 @@ from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.submit import submit_job
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, State
-from media_pipeline.store import controller_database, open_database_readonly
+from media_pipeline.store import controller_database, open_database_readonly, require_database
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ def _ask_again(db: Database, row: dict, gate: str, destination: str, problem: st
 def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
     with Queue.of(config) as queue:
         if dry_run:
+            require_database(config)
             check_staging_root(config.staging_root)
             db = open_database_readonly(config)
             try:
@@ -119,8 +120,8 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
                 queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
             )
         result = DispatchResult()
-        ensure_share(config)
         with controller_database(config) as db:
+            ensure_share(config)
             todo, result.waiting, refused = _plan(config, db, queue)
             for row, gate, destination, problem in refused:
                 result.refused.append(_ask_again(db, row, gate, destination, problem))

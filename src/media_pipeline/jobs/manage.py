@@ -63,7 +63,12 @@ from media_pipeline.jobs.submit import submit_job
 from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, is_folder, open_below
 from media_pipeline.states import GATE_STATES, REDO, RETRY_TARGET, STAGE_FOLDERS, STOPPED, State
-from media_pipeline.store import controller_database, migrate, open_database_readonly
+from media_pipeline.store import (
+    controller_database,
+    migrate,
+    open_database_readonly,
+    require_database,
+)
 from media_pipeline.text import name_stamp, utc_now
 
 log = logging.getLogger(__name__)
@@ -80,19 +85,24 @@ class ManageResult:
 
 @contextlib.contextmanager
 def on_controller(config: Config, dry_run: bool = False) -> Iterator[tuple[Queue, Database]]:
-    """What each of these commands works with: the share checked to be the one this
-    controller knows, the queue open, the database under its lock. A dry run checks the
-    same share, takes no lock and opens the database only to read: it writes nothing."""
+    """What each of these commands works with: the database under its lock (refused
+    where there is none: only reconcile makes it), the share checked to be the one this
+    controller knows, the queue open. A dry run checks the same, takes no lock and opens
+    the database only to read: it writes nothing."""
     if not dry_run:
-        ensure_share(config)
-        with Queue.of(config) as queue, controller_database(config) as db:
-            yield queue, db
-            publish(config, db, queue)  # a job cancelled, retried or queued
+        # The database first: the share's id is remembered beside it, which must not
+        # make a folder where a mistyped `database` points.
+        with controller_database(config) as db:
+            ensure_share(config)
+            with Queue.of(config) as queue:
+                yield queue, db
+                publish(config, db, queue)  # a job cancelled, retried or queued
         return
+    require_database(config)
     for note in ensure_share(config, dry_run=True):
         log.info("would: %s", note)
     reading = open_database_readonly(config)
-    if reading is None:  # before the first reconcile: an empty one, so nothing is found
+    if reading is None:  # removed since it was checked: an empty one, nothing is found
         reading = Database(memory=True)
         migrate(reading)
     try:

@@ -67,6 +67,7 @@ class ReconcileResult:
     changes: list[str] = field(default_factory=list)  # each change, kept for a dry run
     queue_changes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # controller files not written
+    created_database: str | None = None  # this run made the database, at this path
 
     def add(self, plan: ReconcilePlan, warnings: list[str]) -> None:
         self.new_items += len(plan.new_items)
@@ -84,11 +85,14 @@ class ReconcileResult:
         return bool(self.new_items or self.transitions or self.writes or self.queue_changes)
 
     def summary(self) -> str:
+        # Said once, here: only reconcile makes a database, and a person should know
+        # where (a mistyped `database` shows up at once).
+        made = f"created the database {self.created_database}\n" if self.created_database else ""
         if not self.changed:
-            return f"reconcile: {self.items_seen} items, nothing to change"
+            return f"{made}reconcile: {self.items_seen} items, nothing to change"
         verb = "applied" if self.applied else "would apply"
         return (
-            f"reconcile: {self.items_seen} items; {verb} {self.new_items} new, "
+            f"{made}reconcile: {self.items_seen} items; {verb} {self.new_items} new, "
             f"{self.transitions} state changes, {self.writes} files written, "
             f"{sum(not isinstance(c, Transitioned) for c in self.queue_changes)} queue changes"
         )
@@ -214,14 +218,19 @@ def run_reconcile(
     if dry_run:
         db = open_database_readonly(config)
         try:
-            return _reconcile(config, db, dry_run=True, rebuild=rebuild)
+            result = _reconcile(config, db, dry_run=True, rebuild=rebuild)
         finally:
             if db is not None:
                 db.close()
-    with controller_database(config) as db:
+        if db is None:
+            result.changes.insert(0, f"create the database {config.database}")
+        return result
+    created: list[str] = []
+    with controller_database(config, on_create=created.append) as db:
         result = _reconcile(config, db, dry_run=False, rebuild=rebuild)
         with Queue.of(config) as queue:
             publish(config, db, queue)
+    result.created_database = created[0] if created else None
     if result.failures:
         raise PipelineError(
             f"{len(result.failures)} controller file(s) could not be written, first: "

@@ -167,6 +167,10 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
 
 
 def _drive(config: Config, echo: Callable[[str], None]) -> None:
+    # As on a new install: the controller's first reconcile makes the database (and the
+    # share's id), which every other command needs.
+    for line in run_reconcile(config).summary().splitlines():
+        echo(f"  ct303 {line}")
     for key in DISCS:
         echo(f"  mp rip: {run_rip(config, key.type, key.title, key.disc_label).message}")
     for round_number in range(1, MAX_ROUNDS + 1):
