@@ -1147,6 +1147,16 @@ def load_config(path: str | None) -> Config:
                 "('mp config example' prints a file to start from)"
             ],
         ) from None
+    except PermissionError:
+        # Deployed, it is root's and the service's group's: a person meets this first.
+        raise ConfigError(
+            path,
+            [
+                "cannot be read (permission denied); it is for root and the service "
+                "user (units.user): run mp as root (it becomes that user) or as that user "
+                "(sudo -u USER mp ...)"
+            ],
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, [f"cannot be read ({error})"]) from None
     try:

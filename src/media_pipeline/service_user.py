@@ -93,6 +93,27 @@ def _check_installation(user: str) -> None:
             )
 
 
+def run_as_hint(config: Config) -> str:
+    """What to add to a "Permission denied" on the service's own files (the database,
+    its folder, its lock): who may open them. Empty where this process is that user
+    already, for whom the hint would be no help."""
+    import pwd
+
+    user = config.units.user
+    if user == ROOT:
+        return "; the database is root's (units.user): run mp as root" if os.geteuid() else ""
+    try:
+        service_uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return ""
+    if os.geteuid() in (0, service_uid):
+        return ""
+    return (
+        f"; the database is the service user's, units.user '{user}': run mp as root (it "
+        f"becomes {user}) or as {user} (sudo -u {user} mp ...)"
+    )
+
+
 def missing_account_warnings(config: Config) -> list[str]:
     """For `mp config validate`: the service user or group this host does not have
     (a warning, like a path missing here: the config is shared by hosts)."""

@@ -9,6 +9,7 @@ decision key beside it are the controller's alone: mode 0600 (`private_key`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import secrets
@@ -23,6 +24,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import SafetyRefusal, UsageError
+from media_pipeline.service_user import run_as_hint
 
 log = logging.getLogger(__name__)
 
@@ -229,11 +231,39 @@ def move_aside(path: str) -> str:
 
 
 def require_database(config: Config) -> None:
-    """Refuse, naming the path, a database that is not there. Only reconcile makes one:
-    any other command that made it would leave a new, empty database behind a mistyped
-    `database` and carry on there as if nothing were tracked."""
-    if not os.path.exists(config.database):
+    """Refuse, naming the path, a database that is not there or that this user may not
+    write. Only reconcile makes one: any other command that made it would leave a new,
+    empty database behind a mistyped `database` and carry on there as if nothing were
+    tracked."""
+    if not database_exists(config, writing=True):
         raise missing_database(config)
+
+
+def database_exists(config: Config, *, writing: bool = False) -> bool:
+    """Whether the database is there. One this user may not reach, read (or, writing,
+    change) is refused, saying who may: a person who is not the service user would
+    otherwise be told that there is no database, or meet SQLite's "unable to open"."""
+    try:
+        os.stat(config.database)
+    except FileNotFoundError:
+        return False
+    except PermissionError as error:
+        raise unusable(config, f"database {config.database} cannot be reached", error) from None
+    wanted = [(config.database, os.R_OK, "read")]
+    if writing:
+        folder = os.path.dirname(config.database)
+        wanted += [(config.database, os.W_OK, "written"), (folder, os.W_OK, "written")]
+    for path, mode, verb in wanted:
+        if not os.access(path, mode):
+            denied = PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+            raise unusable(config, f"database {config.database} cannot be {verb}", denied)
+    return True
+
+
+def unusable(config: Config, sentence: str, error: OSError) -> SafetyRefusal:
+    """sentence, with the error's reason and, for a permission denied, who may use it."""
+    hint = run_as_hint(config) if isinstance(error, PermissionError) else ""
+    return SafetyRefusal(f"{sentence} ({error.strerror or error}){hint}")
 
 
 def missing_database(config: Config) -> UsageError:
@@ -289,9 +319,7 @@ def open_database(config: Config, *, _second_try: bool = False) -> Database:
             return open_database(config, _second_try=True)
         raise SafetyRefusal(f"database {config.database} cannot be used ({error})") from None
     except OSError as error:
-        raise SafetyRefusal(
-            f"database folder {folder} cannot be used ({error.strerror or error})"
-        ) from None
+        raise unusable(config, f"database folder {folder} cannot be used", error) from None
     return db
 
 
@@ -304,7 +332,7 @@ def open_database_readonly(config: Config) -> Database | None:
     writer left in its WAL. A read-only one leaves the database and its WAL as they
     were (it may make the empty -wal and -shm index files a WAL reader needs).
     """
-    if not os.path.exists(config.database):
+    if not database_exists(config):
         return None
     try:
         uri = f"file:{urllib.parse.quote(os.path.abspath(config.database))}?mode=ro"
@@ -329,17 +357,13 @@ def controller_lock(config: Config) -> Iterator[None]:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise SafetyRefusal(
-            f"database folder {folder} cannot be created ({error.strerror or error})"
-        ) from None
+        raise unusable(config, f"database folder {folder} cannot be created", error) from None
     try:
         mode = ensure_private_file(config.lock_path, create=True)
         if mode:
             log.info("narrowed lock %s to mode 0600 (was %04o)", config.lock_path, mode)
     except OSError as error:
-        raise SafetyRefusal(
-            f"lock {config.lock_path} cannot be used ({error.strerror or error})"
-        ) from None
+        raise unusable(config, f"lock {config.lock_path} cannot be used", error) from None
     lock = filelock.FileLock(
         config.lock_path, timeout=config.lock_timeout_seconds, mode=PRIVATE_MODE
     )
@@ -477,6 +501,8 @@ def controller_database(
     made, and on_create told its path."""
     if on_create is None:
         require_database(config)
+    else:
+        database_exists(config, writing=True)
     with controller_lock(config):
         new = not os.path.exists(config.database)
         db = open_database(config)

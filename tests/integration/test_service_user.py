@@ -334,7 +334,7 @@ def test_the_installers_stay_root_when_the_service_user_exists(
     # Any other command switches first: the service user cannot reach this sandbox.
     refused = run(None, "reconcile", *config, env=env, mp=service_mp)
     assert refused.returncode == 3, refused.stderr
-    assert "cannot be created (Permission denied)" in refused.stderr
+    assert f"database {sandbox.database} cannot be reached (Permission denied)" in refused.stderr
     assert not sandbox.database.parent.exists()
 
 
@@ -352,3 +352,38 @@ def test_a_service_user_that_cannot_reach_mp_is_refused_in_one_sentence(
     [line] = done.stderr.splitlines()
     assert f"runs as units.user '{service_user.name}', who cannot reach {tmp_path}" in line
     assert "set units.user to root" in line
+
+
+def test_a_person_who_is_not_the_service_user_is_told_to_run_as_it(
+    service_user, service_mp, shared_root
+):
+    """The database is the service's (0600, in a folder of its own): another user is told
+    whose it is and how to run mp as that user, never "no database yet"."""
+    person = "nobody"
+    service = service_user.name
+    sandbox = make_sandbox(shared_root / "box")
+    sandbox.write_config(units={"user": service, "group": service})
+    for path in (sandbox.root, sandbox.staging, sandbox.root / "library"):
+        os.chown(path, service_user.uid, service_user.gid)
+    sandbox.database.parent.mkdir(mode=0o750)
+    os.chown(sandbox.database.parent, service_user.uid, service_user.gid)
+    config = ("--config", str(sandbox.config_path))
+    made = run(None, "reconcile", *config, env=dict(os.environ), mp=service_mp)
+    assert made.returncode == 0, made.stderr
+    hint = f"run mp as root (it becomes {service}) or as {service} (sudo -u {service} mp ...)"
+    for folder_mode, said in ((0o750, "cannot be reached"), (0o755, "cannot be read")):
+        sandbox.database.parent.chmod(folder_mode)
+        for command in (["status"], ["why", "1"], ["cancel", "1"], ["reconcile"]):
+            done = run(person, *command, *config, env=dict(os.environ), mp=service_mp)
+            assert done.returncode == 3, (command, done.stdout, done.stderr)
+            [line] = done.stderr.splitlines()
+            assert line.startswith(f"mp: database {sandbox.database} {said} (Permission denied)")
+            assert line.endswith(
+                f"the database is the service user's, units.user '{service}': {hint}"
+            )
+    # Deployed, the config itself is root's and the service group's (0640).
+    sandbox.config_path.chmod(0o640)
+    done = run(person, "status", *config, env=dict(os.environ), mp=service_mp)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert "cannot be read (permission denied)" in line and "run mp as root" in line
