@@ -1095,7 +1095,7 @@ def demo(config_path: str | None, directory: str | None) -> None:
     \b
     Examples:
       mp demo ./demo-sandbox
-      mp status --config ./demo-sandbox/config.yaml
+      mp status --config ./demo-sandbox/config.yaml   # or export MP_CONFIG=<that>, for all
     """
     from media_pipeline.setup.demo import run_demo
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,26 @@ def test_demo_ends_with_every_item_in_the_library(demo):
     )  # fmt: skip
     assert again.returncode == 2
     assert "already holds a demo" in again.stderr
+
+
+def test_the_demo_ends_saying_how_every_command_finds_its_config(demo):
+    """Its last lines export MP_CONFIG; done as they say, from any folder, status, stats
+    and jobs work without --config."""
+    lines = demo.run.stdout.splitlines()
+    exported = next(line for line in lines[-3:] if line.strip().startswith("export "))
+    name, _equals, value = shlex.split(exported)[1].partition("=")
+    assert name == "MP_CONFIG" and value == str(demo.sandbox.resolve() / "config.yaml")
+    shown = {}
+    for command in ("status", "stats", "jobs"):
+        assert command in lines[-1]
+        done = subprocess.run(
+            [*mp_command(), command], capture_output=True, text=True,
+            env={**demo.env, name: value}, cwd="/", timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0 and done.stderr == "", (command, done.stderr)
+        shown[command] = done.stdout
+    assert "IN_LIBRARY (8)" in shown["status"]
+    assert "transcode" in shown["stats"] and "completed" in shown["jobs"]
 
 
 @pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is not installed")

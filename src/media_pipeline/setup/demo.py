@@ -14,6 +14,7 @@ every item is in the library.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -257,5 +258,10 @@ def run_demo(directory: str | None, echo: Callable[[str], None]) -> Path:
     if config.status_page:
         write_file_atomic(config.status_page, page_text(config))
         echo(f"\nThe status page, for a browser: file://{config.status_page}")
-    echo(f"\nSee it again with: {_mp_command()} status --config {sandbox / 'config.yaml'}")
+    # MP_CONFIG is what every command reads without --config: once exported, status,
+    # stats, jobs, why and the rest all look at the sandbox.
+    mp_command = shlex.quote(_mp_command())
+    echo("\nPoint every command at the sandbox's config, then look again:")
+    echo(f"  export MP_CONFIG={shlex.quote(str(sandbox / 'config.yaml'))}")
+    echo(f"  {mp_command} status; {mp_command} stats; {mp_command} jobs")
     return sandbox
