@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import click
+from click.core import ParameterSource
 
 from media_pipeline import logs, quick
 from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
@@ -83,32 +84,68 @@ def _to_stderr(text: str, level: str) -> str:
     return logs.with_priority(text, level) if logs.stderr_is_journal() else text
 
 
-def common_options(function: Callable) -> Callable:
-    """--config, --log-format, -v/-q: on every command, so each console script has them."""
-
-    @click.option(
+# --config, --log-format, -v/-q: on every command, so each console script has them, and
+# on the group too, so that they work before the command (`mp -q claim ...`).
+SHARED_OPTIONS = (
+    click.option(
         "--config",
         "config_path",
         metavar="PATH",
         envvar="MP_CONFIG",
         help="Config file [default: $MP_CONFIG, else /etc/media-pipeline/config.yaml].",
-    )
-    @click.option(
+    ),
+    click.option(
         "--log-format",
         type=click.Choice(["text", "json"]),
         default="text",
         show_default=True,
         help="Log lines on stderr as text or as one JSON object per line.",
-    )
-    @click.option("-v", "--verbose", count=True, help="More log detail (repeat for more).")
-    @click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only.")
+    ),
+    click.option("-v", "--verbose", count=True, help="Show the log lines, debug included."),
+    click.option("-q", "--quiet", is_flag=True, help="Log warnings and errors only."),
+)
+
+
+def shared_options(function: Callable) -> Callable:
+    for option in reversed(SHARED_OPTIONS):
+        function = option(function)
+    return function
+
+
+# Where the group keeps the shared options given before the command.
+BEFORE_THE_COMMAND = "media_pipeline.options_before_the_command"
+
+
+def given_before(context: click.Context) -> None:
+    """Keep the shared options typed before the command, for the command to use."""
+    context.meta[BEFORE_THE_COMMAND] = {
+        name: value
+        for name, value in context.params.items()
+        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }
+
+
+def _option(name: str, value):
+    """A shared option's value: as given after the command, else as given before it,
+    else the command's own default (or $MP_CONFIG)."""
+    context = click.get_current_context()
+    if context.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+        return value
+    return context.meta.get(BEFORE_THE_COMMAND, {}).get(name, value)
+
+
+def common_options(function: Callable) -> Callable:
+    """The shared options on a command: logging set up from them, and --config passed on."""
+
+    @shared_options
     @functools.wraps(function)
     def wrapper(*args, config_path, log_format, verbose, quiet, **kwargs):
         # First of all: run by hand under a umask of 000, mp would leave world-writable
         # files on the share for anyone to rewrite. The config's umask follows in _config.
         os.umask(umask_at_start() | 0o022)
-        setup_logging(log_format, -1 if quiet else verbose)
-        return function(*args, config_path=config_path, **kwargs)
+        verbosity = -1 if _option("quiet", quiet) else _option("verbose", verbose)
+        setup_logging(_option("log_format", log_format), verbosity)
+        return function(*args, config_path=_option("config_path", config_path), **kwargs)
 
     return handle_errors(wrapper)
 
@@ -138,6 +175,12 @@ def _config(config_path: str | None, *, as_service: bool = True) -> Config:
     """The config, and what it says about this process: its umask, the secrets that
     log lines must hide, and (run as root, as_service) the user it runs as."""
     config = load_config(config_path)
+    log.debug(
+        "config %s: staging_root %s, database %s",
+        config.source,
+        config.staging_root,
+        config.database,
+    )
     os.umask(umask_at_start() | config.umask)
     if as_service:
         become_service_user(config)
@@ -152,8 +195,15 @@ def _echo_json(data: dict) -> None:
 def _completion_config(ctx: click.Context) -> Config | None:
     """The config a command being completed would use, or None: completion runs on every
     Tab, so a config that does not load completes nothing rather than printing errors."""
+    given = os.environ.get("MP_CONFIG")
+    context: click.Context | None = ctx
+    while context is not None:  # --config after the command, else before it
+        if context.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
+            given = context.params["config_path"]
+            break
+        context = context.parent
     try:
-        config = load_config(ctx.params.get("config_path") or os.environ.get("MP_CONFIG"))
+        config = load_config(given)
         become_service_user(config)  # a reader may make the database's -wal and -shm
     except Exception:
         return None
@@ -204,11 +254,16 @@ DRY_RUN = click.option("--dry-run", is_flag=True, help="Say what it would do; wr
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="media-pipeline")
-def mp() -> None:
+@shared_options
+@click.pass_context
+def mp(context: click.Context, **_options) -> None:
     """media-pipeline: track discs from rip to library, hand work to the right host, and
     ask a person at the gates.
 
     ITEM is an item's id, its uid (or a unique start of it), or type/title[/disc label].
+    The options below work before the command or after it: mp -v status, mp status -v.
+    A command prints its result on stdout; its log lines reach stderr with -v, or where
+    stderr is the journal (under systemd); warnings and errors always.
 
     \b
     Examples:
@@ -220,6 +275,7 @@ def mp() -> None:
     Completion of commands, items and workers (bash; zsh and fish alike):
       eval "$(_MP_COMPLETE=bash_source mp)"
     """
+    given_before(context)
 
 
 @mp.command()
@@ -1100,9 +1156,6 @@ def demo(config_path: str | None, directory: str | None) -> None:
     from media_pipeline.setup.demo import run_demo
 
     del config_path  # the demo writes its own config into the sandbox
-    # The demo prints each step itself; the same events as log lines would say it twice.
-    if logging.getLogger("media_pipeline").level == logging.INFO:
-        logging.getLogger("media_pipeline").setLevel(logging.WARNING)
     run_demo(directory, echo=click.echo)
 
 

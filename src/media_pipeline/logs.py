@@ -169,14 +169,26 @@ def json_logging() -> bool:
     return any(isinstance(formatter, JsonFormatter) for formatter in formatters)
 
 
+def log_level(verbosity: int, journal: bool) -> int:
+    """What reaches stderr. A command's result is its output, on stdout, said once; its
+    log lines (each change as it is made) are for the journal, where a timer's run keeps
+    them, and for a person who asks with -v (which shows debug too). Elsewhere only
+    warnings and errors: an INFO line beside the result said everything twice, and
+    came between approval prompts. -q: warnings and errors only, in the journal too."""
+    if verbosity > 0:
+        return logging.DEBUG
+    return logging.INFO if journal and verbosity == 0 else logging.WARNING
+
+
 def setup_logging(log_format: str = "text", verbosity: int = 0) -> None:
-    """verbosity: -1 quiet (warnings only), 0 normal, 1 and more debug."""
-    level = logging.WARNING if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    """verbosity: -1 quiet, 0 normal, 1 and more debug (see log_level)."""
+    journal = stderr_is_journal()
+    level = log_level(verbosity, journal)
     handler = logging.StreamHandler(sys.stderr)
     formatter: logging.Formatter = (
         JsonFormatter() if log_format == "json" else TextFormatter("%(levelname)s %(message)s")
     )
-    handler.setFormatter(JournalPrefix(formatter) if stderr_is_journal() else formatter)
+    handler.setFormatter(JournalPrefix(formatter) if journal else formatter)
     root = logging.getLogger("media_pipeline")
     root.handlers[:] = [handler]
     root.setLevel(level)

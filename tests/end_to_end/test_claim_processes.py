@@ -141,7 +141,7 @@ def test_a_worker_killed_alone_takes_its_script_and_its_children_with_it(pipelin
     worker.wait()
     wait_until_gone([script_pid, child_pid])  # within cancel_grace_seconds (1 s here)
     silence(running_job_folder(pipeline))
-    assert "taken back" in pipeline.mp("reconcile").stderr
+    assert "taken back" in pipeline.mp("reconcile", "-v").stderr
     pipeline.behave("remux", "ok")
     assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout
     log = pipeline.runlog()
@@ -170,9 +170,9 @@ def test_killed_worker_job_is_taken_back_and_completes_once(pipeline):
     job_id, folder = reboot_mid_job(pipeline)
     assert pipeline.queue("running") == [folder.name]
     # Not stale yet: reconcile leaves it alone.
-    assert "taken back" not in pipeline.mp("reconcile").stderr
+    assert "taken back" not in pipeline.mp("reconcile", "-v").stderr
     silence(folder)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert f"job {job_id}: worker w1 vanished" in result.stderr
     assert pipeline.queue("pending") == [job_id]
     spec = json.loads(
@@ -197,12 +197,12 @@ def test_a_job_is_stale_only_past_stale_after_seconds_not_heartbeat_seconds(pipe
     assert (config.heartbeat_seconds, config.stale_after_seconds) == (1, 30)
     job_id, folder = reboot_mid_job(pipeline)
     folder = silence(folder, 10)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "vanished" not in result.stderr and "taken back" not in result.stderr
     assert pipeline.queue("running") == [folder.name] and pipeline.queue("pending") == []
     silence(folder, 31)
     said = re.search(
-        r"worker w1 vanished \(no heartbeat for (\d+) s\)", pipeline.mp("reconcile").stderr
+        r"worker w1 vanished \(no heartbeat for (\d+) s\)", pipeline.mp("reconcile", "-v").stderr
     )
     assert said and 31 <= int(said[1]) <= 40, "31 s, and the moment reconcile took to look"
     assert pipeline.queue("pending") == [job_id]
@@ -234,10 +234,10 @@ def test_a_job_that_waited_long_in_pending_is_not_stale_once_claimed(pipeline):
     assert worker.wait(timeout=30) == -signal.SIGKILL
     (name,) = pipeline.queue("running")
     assert not (running_job_folder(pipeline) / "heartbeat").exists()
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "vanished" not in result.stderr and pipeline.queue("running") == [name]
     silence(running_job_folder(pipeline), 31)  # its worker really is gone
-    assert f"job {job_id}: worker w1 vanished" in pipeline.mp("reconcile").stderr
+    assert f"job {job_id}: worker w1 vanished" in pipeline.mp("reconcile", "-v").stderr
 
 
 def test_a_claim_taken_back_before_its_script_starts_runs_nothing(pipeline):
@@ -248,7 +248,7 @@ def test_a_claim_taken_back_before_its_script_starts_runs_nothing(pipeline):
     worker = claim_stopped_at(pipeline, "claim:beating", "MP_STOP_AT")
     assert (running_job_folder(pipeline) / "heartbeat").exists()
     silence(running_job_folder(pipeline))  # the worker is frozen: it sees none of this
-    assert "taken back" in pipeline.mp("reconcile").stderr
+    assert "taken back" in pipeline.mp("reconcile", "-v").stderr
     assert pipeline.queue("pending") == [job_id] and pipeline.queue("running") == []
     os.kill(worker.pid, signal.SIGCONT)
     out, _err = worker.communicate(timeout=60)
@@ -295,7 +295,7 @@ def test_a_stale_job_whose_script_finished_is_completed_not_rerun(pipeline):
     (marker.parent / "remux.out").write_text("output of remux\n")
     (marker / "remux.done").touch()
     silence(folder)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "vanished after its script finished; completed" in result.stderr
     assert pipeline.queue("completed") == [job_id] and pipeline.queue("pending") == []
     assert pipeline.runlog().count(f"start remux {job_id}") == 1
@@ -307,7 +307,7 @@ def test_a_stale_job_whose_marker_came_without_outputs_is_taken_back(pipeline):
     marker.mkdir(parents=True)
     (marker / "remux.done").touch()  # and no output at all
     silence(folder)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "outputs failed verification: no output files" in result.stderr
     assert pipeline.queue("pending") == [job_id]
     assert not (marker / "remux.done").exists(), "the marker no longer counts"
@@ -468,7 +468,7 @@ def test_a_heartbeat_from_a_clock_ahead_is_never_stale_nor_negative(pipeline):
     folder = running_job_folder(pipeline)
     future = time.time() + 3600  # written by a host whose clock is an hour ahead
     os.utime(folder / "heartbeat", (future, future))
-    assert "taken back" not in pipeline.mp("reconcile").stderr
+    assert "taken back" not in pipeline.mp("reconcile", "-v").stderr
     jobs = json.loads(pipeline.mp("jobs", "--json", "--state", "running").stdout)["jobs"]
     assert jobs[0]["heartbeat_age_seconds"] == 0
     assert "(heartbeat 0 s ago)" in pipeline.mp("why", MOVIE.uid).stdout
@@ -488,7 +488,7 @@ def test_a_worker_whose_job_was_taken_back_stops_its_script(pipeline):
     # frozen meanwhile, so what it finds when it goes on is reconcile's doing.
     os.kill(worker.pid, signal.SIGSTOP)
     silence(folder)
-    assert "taken back" in pipeline.mp("reconcile").stderr
+    assert "taken back" in pipeline.mp("reconcile", "-v").stderr
     assert pipeline.queue("pending") == [job_id]
     os.kill(worker.pid, signal.SIGCONT)
     out, _err = worker.communicate(timeout=60)

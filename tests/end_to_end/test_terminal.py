@@ -133,6 +133,8 @@ def test_approve_reject_skip_and_edit_a_destination(pipeline, terminal_for):
 
     screen = terminal.wait_for("EXIT-")
     assert "approve: 2 approved, 1 rejected, 1 skipped" in screen and "EXIT-0" in screen
+    # Each decision is said by the prompts and the summary: no log lines between them.
+    assert "INFO" not in screen, screen
     assert decision(pipeline, first, "2-remuxed", "remux_review")["status"] == "approved"
     rejected = decision(pipeline, second, "2-remuxed", "remux_review")
     assert rejected["status"] == "rejected" and rejected["reason"] == "audio out of sync"

@@ -133,7 +133,7 @@ def test_decisions_survive_losing_the_database(gated):
     # (without it no decision can be trusted, and every gate asks again).
     for path in gated.database.parent.glob("state.db*"):
         path.unlink()
-    result = gated.mp("reconcile")
+    result = gated.mp("reconcile", "-v")
     assert "remux_review approved (restored from its approval file)" in result.stderr
     after = {i["uid"]: (i["state"], i["reason"]) for i in gated.status_json()["items"]}
     assert after == before

@@ -68,12 +68,12 @@ def test_rename_never_signs_another_items_decision(gated, planted_gate):
     gated.mp("rename", HEAT.uid, "Heat (1995)")
     carried = json.loads(decision_path(gated, HEAT_1995, "2-remuxed", "remux_review").read_text())
     assert carried["item"]["uid"] == ALIEN.uid, "signed again for the renamed item"
-    said = gated.mp("reconcile").stderr
+    said = gated.mp("reconcile", "-v").stderr
     assert "Heat (1995): remux_review approved" not in said, said
     assert "it was written for another item or gate" in said, said
     assert (HEAT_1995.uid, "remux_review") in waiting(gated)
     lose_the_database(gated)
-    said = gated.mp("reconcile").stderr
+    said = gated.mp("reconcile", "-v").stderr
     assert "Heat (1995): remux_review approved" not in said, said
     assert (HEAT_1995.uid, "remux_review") in waiting(gated)
     assert "needs remux_review" in gated.mp("dispatch").stdout or not gated.queue("pending")
@@ -86,7 +86,7 @@ def test_rename_still_carries_the_items_own_decision(gated):
     carried = json.loads(decision_path(gated, HEAT_1995, "2-remuxed", "remux_review").read_text())
     assert carried["item"]["uid"] == HEAT_1995.uid
     lose_the_database(gated)
-    assert "remux_review approved (restored" in gated.mp("reconcile").stderr
+    assert "remux_review approved (restored" in gated.mp("reconcile", "-v").stderr
     assert waiting(gated) == set()
 
 
@@ -109,7 +109,7 @@ def test_a_forgotten_items_decisions_end_with_it(gated):
         if extra != aside:
             shutil.rmtree(extra)
     aside.rename(folder)
-    said = gated.mp("reconcile").stderr
+    said = gated.mp("reconcile", "-v").stderr
     assert "restored from its approval file" not in said, said
     assert "it was superseded" in said, said
     assert (HEAT.uid, "remux_review") in waiting(gated)
@@ -129,7 +129,7 @@ def test_a_superseded_decision_copied_back_stays_superseded_after_a_rebuild(gate
     new_place = "Movies/Heat (1995) {edition-Director's Cut}/Heat (1995).mkv"
     gated.mp("approve", HEAT.uid, "--yes", "--destination", new_place)
     path.write_bytes(old)  # the share writer
-    said = gated.mp("reconcile", "--rebuild").stderr
+    said = gated.mp("reconcile", "--rebuild", "-v").stderr
     assert "it was superseded" in said, said
     # The new decision's file was overwritten (the share writer's doing): neither is in
     # force after the rebuild, and the gate asks again.
@@ -147,7 +147,7 @@ def test_the_old_titles_decision_does_not_pass_a_gate_after_a_rename(gated):
     gated.mp("rename", HEAT.uid, "Heat (1995)")
     remuxed(gated, HEAT)  # the share writer: the old title's folders, with markers
     decision_path(gated, HEAT, "2-remuxed", "remux_review").write_bytes(saved)
-    said = gated.mp("reconcile").stderr
+    said = gated.mp("reconcile", "-v").stderr
     assert "movie/Heat: remux_review approved" not in said, said
     assert (HEAT.uid, "remux_review") in waiting(gated)
     assert "needs remux_review" in gated.mp("dispatch").stdout

@@ -104,7 +104,7 @@ def test_roles_survive_losing_the_database_and_forged_ones_do_not(pipeline):
     forged["roles"]["files"][4]["role"] = "episode"
     decision.write_text(json.dumps(forged))
     lose_the_database(pipeline)
-    out = pipeline.mp("reconcile").stderr
+    out = pipeline.mp("reconcile", "-v").stderr
     assert "remux_review decision file not restored (its signature does not verify" in out
 
 

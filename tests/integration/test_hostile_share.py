@@ -149,7 +149,7 @@ def test_a_stale_job_with_linked_files_copies_nothing_onto_the_share(pipeline, d
     (running / "spec.json").symlink_to(decoy / "etc" / "shadow")
     (running / "log").symlink_to(decoy / "etc" / "shadow")
     old(running)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "its spec cannot be used" in result.stderr
     assert pipeline.queue("running") == []
     nothing_leaked(pipeline)
@@ -209,7 +209,7 @@ def test_retention_removes_old_jobs_only_and_moves_other_names_aside(pipeline, d
         old(entry, 40 * 86400)
     for entry in (completed / "notes.txt", completed / "family-photos"):
         old(entry, 40 * 86400)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert f"job {job_id}: completed 40 days ago; folder removed" in result.stderr
     assert pipeline.queue("completed") == []
     assert sorted(rejected_reasons(pipeline)) == [
@@ -235,7 +235,7 @@ def test_an_item_folder_renamed_like_a_job_is_never_deleted(pipeline, decoy, sta
     media.rename(forged)
     for path in (forged, forged / "movie.mkv"):
         old(path, 400 * 86400)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "which mp never writes in a job folder" in result.stderr
     (holder,) = pipeline.queue("rejected")
     kept = jobs_dir(pipeline) / "rejected" / holder / "entry"
@@ -260,7 +260,7 @@ def test_failed_jobs_expire_like_completed_ones(pipeline, decoy):
     pipeline.mp("reconcile")  # the next timer run, long before the folder expires
     failed = jobs_dir(pipeline) / "failed" / job_id
     old(failed / "result.json", 8 * 86400)
-    assert "failed 8 days ago; folder removed" in pipeline.mp("reconcile").stderr
+    assert "failed 8 days ago; folder removed" in pipeline.mp("reconcile", "-v").stderr
     assert pipeline.queue("failed") == []
     assert pipeline.status_json()["counts"] == {"FAILED": 1}, "the item keeps its state"
 
@@ -278,7 +278,7 @@ def test_a_linked_item_folder_is_passed_over_and_never_written(pipeline, decoy):
     pipeline.mark(OTHER, "1-ripped", "rip")
     (pipeline.folder(OTHER, "1-ripped") / ".pipeline").rename(pipeline.root / "moved")
     (pipeline.folder(OTHER, "1-ripped") / ".pipeline").symlink_to(evil / ".pipeline")
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "Evil is a symbolic link; passed over" in result.stderr
     assert ".pipeline is a symbolic link; passed over" in result.stderr
     titles = [item["title"] for item in pipeline.status_json()["items"]]
@@ -320,7 +320,7 @@ def test_bad_entries_in_every_queue_folder_are_rejected_and_the_run_goes_on(pipe
     (pending / bad_date).mkdir()
     (running / f"{job_id}.ct304.77").write_text("a plain file where a job folder goes\n")
     (jobs_dir(pipeline) / "completed" / "stray.txt").write_text("x")
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "Traceback" not in result.output
     assert pipeline.queue("pending") == [job_id] and pipeline.queue("running") == []
     reasons = " ".join(rejected_reasons(pipeline))
@@ -362,7 +362,7 @@ def test_json_nested_beyond_reason_is_survived(pipeline, decoy, where):
         pipeline.mp("claim", "--worker", "w1")
         approval = pipeline.folder(HONEST, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
         approval.write_text(bomb)
-        result = pipeline.mp("reconcile")
+        result = pipeline.mp("reconcile", "-v")
         assert "decision file not restored" in result.stderr
         pipeline.mp("approve", HONEST.uid, "--yes")
     carried_through(pipeline)
@@ -376,7 +376,7 @@ def test_a_stale_spec_with_words_for_numbers_is_taken_back(pipeline, decoy):
     spec["attempts"] = "abc"
     (running / "spec.json").write_text(json.dumps(spec))
     old(running)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "its spec cannot be used (field 'attempts' is not a whole number)" in result.stderr
     assert "REMUXING -> RIPPED" in result.stderr and "will be dispatched again" in result.stderr
     assert "Traceback" not in result.output
@@ -392,7 +392,7 @@ def test_a_running_name_in_a_form_no_claim_writes_is_rejected(pipeline, decoy, s
     job_id = started(pipeline)
     name = job_id + suffix.format(claimed=int(time.time()) - 3600)
     (jobs_dir(pipeline) / "pending" / job_id).rename(jobs_dir(pipeline) / "running" / name)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "not a name mp gives a job; moved to rejected/" in result.stderr
     assert "its job is gone from the queue; will be dispatched again" in result.stderr
     assert pipeline.queue("running") == []
@@ -409,7 +409,7 @@ def test_a_heartbeat_from_the_far_future_keeps_no_job_for_ever(pipeline, decoy):
     ahead = time.time() + 86400
     for path in (running / "heartbeat", running):
         os.utime(path, (ahead, ahead))
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert re.search(r"worker w9 vanished \(no heartbeat for 36\d\d s\); taken back", result.stderr)
     carried_through(pipeline)
 
@@ -419,7 +419,7 @@ def test_a_job_moved_into_running_by_hand_is_rejected_and_why_explains(pipeline,
     (jobs_dir(pipeline) / "pending" / job_id).rename(jobs_dir(pipeline) / "running" / job_id)
     assert "REMUXING" in pipeline.mp("why", HONEST.uid).stdout  # once an AttributeError
     assert pipeline.mp("jobs").exit_code == 0
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "moved here by hand?" in result.stderr
     assert "RIPPED" in pipeline.mp("why", HONEST.uid).stdout, "sent back to be queued again"
     carried_through(pipeline)
@@ -443,7 +443,7 @@ def test_a_forged_filing_decision_is_not_restored_and_the_gate_asks_again(pipeli
     }
     (decision / "approval.filebot_confirm.json").write_text(json.dumps(forged))
     lose_the_database(pipeline)  # only the share speaks now
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "its signature does not verify" in result.stderr
     approvals = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
     assert "not trusted" in " ".join(approvals[0]["prompt"]["notes"])
@@ -481,7 +481,7 @@ def test_a_change_to_any_field_a_decision_signature_covers_is_refused(pipeline, 
     for field in fields:
         path.write_text(json.dumps({**honest, field: forged_value(field, honest[field], library)}))
         lose_the_database(pipeline)
-        result = pipeline.mp("reconcile")
+        result = pipeline.mp("reconcile", "-v")
         assert (
             "filebot_confirm decision file not restored (its signature does not verify"
             in result.stderr
@@ -491,7 +491,7 @@ def test_a_change_to_any_field_a_decision_signature_covers_is_refused(pipeline, 
     path.write_text(json.dumps(honest))
     lose_the_database(pipeline)
     assert "filebot_confirm approved (restored from its approval file)" in (
-        pipeline.mp("reconcile").stderr
+        pipeline.mp("reconcile", "-v").stderr
     )
     pipeline.mp("dispatch")
     [job_id] = pipeline.queue("pending")
@@ -513,7 +513,7 @@ def test_a_signed_decision_copied_to_another_item_is_not_restored(pipeline, deco
     other = pipeline.folder(OTHER, "2-remuxed") / ".pipeline" / "approval.remux_review.json"
     shutil.copy(honest, other)
     lose_the_database(pipeline)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "written for another item or gate" in result.stderr
     pending = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
     assert [approval["item"]["title"] for approval in pending] == [OTHER.title]
@@ -543,7 +543,7 @@ def test_a_decision_signed_with_the_key_but_pointing_outside_the_library(pipelin
     """Even a decision this controller signed is checked against library_root (the
     root may have moved since)."""
     restored_signed_approval(pipeline, "/etc/cron.d/evil")
-    assert "destination is not inside library_root" in pipeline.mp("reconcile").stderr
+    assert "destination is not inside library_root" in pipeline.mp("reconcile", "-v").stderr
     assert pipeline.queue("pending") == []
 
 
@@ -581,7 +581,7 @@ def test_a_filing_spec_changed_on_the_share_files_nothing_there(pipeline, decoy)
     assert spec["destination"] == str(library / approved)
     spec["destination"] = str(library / "Movies" / "Somewhere Else.mkv")
     spec_path.write_text(json.dumps(spec))
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "its destination is not the one approved for its item" in result.stderr
     assert pipeline.queue("pending") == []
     carried_through(pipeline)
@@ -751,7 +751,7 @@ def test_a_forged_old_heartbeat_does_not_take_back_a_live_claim(pipeline, decoy)
     worker = held_running(pipeline, job_id)
     (name,) = pipeline.queue("running")
     old(jobs_dir(pipeline) / "running" / name / "heartbeat")  # forged
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "vanished" not in result.stderr and "taken back" not in result.stderr
     assert pipeline.queue("running") == [name]
     (pipeline.root / "release").touch()
@@ -842,7 +842,7 @@ def test_forged_silences_a_live_worker_answers_never_fail_the_item(pipeline, dec
         silence(jobs_dir(pipeline) / "running" / name)
         out, _err = worker.communicate(timeout=60)
         assert b"taken back" in out, out
-        said = pipeline.mp("reconcile").stderr
+        said = pipeline.mp("reconcile", "-v").stderr
         assert "taken back" in said and "FAILED" not in said, said
         assert pipeline.queue("failed") == []
         (pipeline.root / f"started.{job_id}").unlink()
@@ -902,7 +902,7 @@ def test_a_stale_job_with_a_folder_for_its_result_is_set_aside(pipeline, decoy):
     (jobs_dir(pipeline) / "pending" / job_id).rename(folder)
     (folder / "result.json").mkdir()
     silence(folder)
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert (
         "result.json is a folder where mp writes a file; move it away; moved to rejected/" in said
     )
@@ -1041,7 +1041,7 @@ def test_a_signed_decision_whose_destination_is_not_the_items_place(pipeline, de
         pipeline, str(pipeline.root / "library" / "Movies" / "x.b" / "authorized_keys")
     )
     assert "its destination is not a movie's file in its own folder" in (
-        pipeline.mp("reconcile").stderr
+        pipeline.mp("reconcile", "-v").stderr
     )
     assert pipeline.queue("pending") == []
 
@@ -1092,14 +1092,14 @@ def test_a_flood_of_junk_in_the_queue_is_said_once_and_never_read_again(pipeline
     pending = jobs_dir(pipeline) / "pending"
     for number in range(2000):
         (pending / f"junk-{number:04d}").write_text("")
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     moved = [line for line in said.splitlines() if "moved to rejected/" in line]
     assert len(moved) == 21 and "... and 1980 more entries" in moved[-1], moved[-3:]
     holders = sorted((jobs_dir(pipeline) / "rejected").iterdir())
     assert len(holders) == 2000
     watch = OpenWatch(holders[0] / "reason")
     try:
-        assert pipeline.mp("reconcile").stderr.count("rejected/") == 0
+        assert pipeline.mp("reconcile", "-v").stderr.count("rejected/") == 0
         status = pipeline.mp("status", "--json").stdout
         assert json.loads(status)["rejected_total"] == 2000
         assert len(json.loads(status)["rejected"]) == 20
@@ -1136,7 +1136,7 @@ def test_rejected_entries_past_retention_go_unless_they_hold_something(pipeline)
     for holder in list(rejected.iterdir()):  # two days pass
         stamp, _, rest = holder.name.partition(".")
         holder.rename(rejected / f"{int(stamp[:4]) - 1}{stamp[4:]}.{rest}")
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "rejected/: 5 entries past retention_days removed; 2 kept" in said, said
     left = sorted(holder.name.partition(".")[2] for holder in rejected.iterdir())
     assert left == ["a-folder", "movie.mkv"]
@@ -1144,4 +1144,4 @@ def test_rejected_entries_past_retention_go_unless_they_hold_something(pipeline)
     for holder in rejected.iterdir():
         entry = holder / "entry"
         assert entry.is_dir() or entry.read_bytes() == b"someone's media"
-    assert pipeline.mp("reconcile").stderr.count("rejected/") == 0, "said once"
+    assert pipeline.mp("reconcile", "-v").stderr.count("rejected/") == 0, "said once"

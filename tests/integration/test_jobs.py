@@ -305,7 +305,7 @@ def test_with_the_signing_key_lost_too_no_queued_job_is_taken_in(pipeline):
     (job_id,) = pipeline.queue("pending")
     for path in pipeline.database.parent.iterdir():
         path.unlink()
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert pipeline.status_json()["items"] == []
     assert pipeline.queue("pending") == []
     assert f"job {job_id} in pending/: not trusted: it is signed by 'controller'" in (result.stderr)
@@ -320,7 +320,7 @@ def test_a_job_that_vanished_from_the_queue_is_dispatched_again(pipeline):
     import shutil
 
     shutil.rmtree(job_folder(pipeline, "pending", job_id))
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "REMUXING -> RIPPED" in result.stderr
     pipeline.mp("dispatch")
     assert len(pipeline.queue("pending")) == 1
@@ -336,7 +336,7 @@ def test_old_finished_jobs_are_removed_but_their_history_stays(pipeline):
     old = time.time() - 31 * 86400
     for path in (folder / "result.json", folder):
         os.utime(path, (old, old))
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "folder removed" in result.stderr
     assert pipeline.queue("completed") == []
     assert job_id in pipeline.mp("history", MOVIE.uid).stdout
@@ -378,7 +378,7 @@ def test_a_job_half_built_by_a_dead_dispatch_is_cleared_after_an_hour(pipeline):
     fresh.mkdir()
     old = time.time() - 7200
     os.utime(tmp / "job_p500_20261124T000000000000_remux_movie_0123456789ab", (old, old))
-    assert "half-built in tmp/" in pipeline.mp("reconcile").stderr
+    assert "half-built in tmp/" in pipeline.mp("reconcile", "-v").stderr
     assert pipeline.queue("tmp") == [fresh.name]
 
 

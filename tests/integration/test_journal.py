@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import conftest
+
 from media_pipeline.items import ItemKey
 
 
@@ -61,3 +63,51 @@ def test_stderr_sent_elsewhere_gets_no_prefix(pipeline, tmp_path):
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert done.stderr.startswith("mp: no item matches")
+
+
+# -- one line per result: the result on stdout once; log lines only at -v or in the journal
+
+
+def test_a_result_is_said_once_and_the_journal_keeps_what_was_done(pipeline, tmp_path):
+    """By hand: a new database is one line, a queued job one line, both on stdout, and
+    nothing on stderr. Under systemd (stderr the journal) the log lines are there too."""
+    pipeline.mark(ItemKey("movie", "Heat (1995)"), "1-ripped", "rip")
+    config = ("--config", str(pipeline.config_path))
+    made = conftest.run_mp("reconcile", *config)
+    assert made.returncode == 0 and made.stderr == "", made.stderr
+    assert made.stdout.splitlines() == [
+        f"created the database {pipeline.database}",
+        "reconcile: 1 items; applied 1 new, 1 state changes, 2 files written, 1 queue changes",
+    ]
+    queued = conftest.run_mp("dispatch", *config)
+    assert queued.returncode == 0 and queued.stderr == "", queued.stderr
+    [line] = [line for line in queued.stdout.splitlines() if "movie/Heat (1995)" in line]
+    assert line.startswith("queued job_") and queued.stdout.count("movie/Heat (1995)") == 1
+    pipeline.mp("cancel", "movie/Heat (1995)")
+    pipeline.mp("retry", "movie/Heat (1995)")
+    journal = run_mp(tmp_path, "dispatch", *config, journal=True)
+    assert "<6>INFO movie/Heat (1995): RIPPED -> REMUXING (remux job queued)" in journal
+    assert "DEBUG" not in journal
+
+
+def test_v_shows_debug_and_the_shared_options_work_before_the_command(pipeline, tmp_path):
+    pipeline.mp("reconcile")
+    config = str(pipeline.config_path)
+    debug = f"DEBUG config {config}: staging_root {pipeline.staging}"
+    for args in (["status", "-v", "--config", config], ["-v", "status", "--config", config],
+                 ["-v", "--config", config, "status"]):  # fmt: skip
+        done = conftest.run_mp(*args)
+        assert done.returncode == 0, (args, done.stderr)
+        assert done.stderr.startswith(debug), (args, done.stderr)
+        assert done.stdout.startswith("No items yet")
+    quiet = conftest.run_mp("-q", "claim", "--worker", "w1", "--dry-run", "--config", config)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    # After the command wins over before it; JSON before the command is JSON.
+    done = conftest.run_mp("--log-format", "json", "-v", "status", "--config", config)
+    assert json.loads(done.stderr.splitlines()[0])["level"] == "debug"
+    done = conftest.run_mp("--log-format", "json", "-v", "status", "--log-format", "text",
+                           "--config", config)  # fmt: skip
+    assert done.stderr.startswith(debug)
+    # Under the journal without -v: no debug; -q there leaves warnings and errors.
+    assert "DEBUG" not in run_mp(tmp_path, "status", "--config", config, journal=True)
+    assert run_mp(tmp_path, "-q", "reconcile", "--config", config, journal=True) == ""

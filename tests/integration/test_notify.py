@@ -63,7 +63,7 @@ def test_a_failing_service_never_fails_the_command_and_is_tried_again(pipeline, 
     configure(pipeline, receiver.url)
     remuxed(pipeline)
     receiver.status = 500
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "notification not sent (attempt 1 of 3)" in result.stderr
     assert "remux_review approval opened" in result.stderr
     receiver.status = 200

@@ -67,7 +67,7 @@ def test_a_new_marker_advances_the_item_and_is_recorded_with_its_trigger(sandbox
     sandbox.mp("reconcile")
     sandbox.mark(MOVIE, "2-remuxed", "remux")
     sandbox.mark(MOVIE, "3-transcoded", "transcode")
-    result = sandbox.mp("reconcile")
+    result = sandbox.mp("reconcile", "-v")  # each change as a log line
     assert "RIPPED -> TRANSCODED (transcode.done seen)" in result.stderr
     history = sandbox.mp("history", "movie/Heat (1995)").stdout
     lines = [line for line in history.splitlines() if "state" in line]
@@ -258,7 +258,7 @@ def test_a_locked_database_is_not_taken_for_a_corrupt_one(sandbox):
 
 def test_json_log_lines_carry_the_transition_fields(sandbox):
     sandbox.mark(MOVIE, "1-ripped", "rip")
-    result = sandbox.mp("reconcile", "--log-format", "json")
+    result = sandbox.mp("reconcile", "-v", "--log-format", "json")
     events = [json.loads(line) for line in result.stderr.splitlines()]
     transition = next(e for e in events if e.get("event") == "transition")
     assert transition["item"] == "movie/Heat (1995)"

@@ -108,12 +108,12 @@ def test_reconcile_counts_and_logs_each_change_once(pipeline):
     pipeline.mp("dispatch")
     pipeline.behave("remux", "fail")
     pipeline.mp("claim", "--worker", "w1", expect=1)
-    result = pipeline.mp("reconcile")
+    result = pipeline.mp("reconcile", "-v")
     assert "1 state changes" in result.stdout
     assert result.stderr.count("REMUXING -> FAILED") == 1
     other = ItemKey("movie", "Ronin (1998)")
     pipeline.mark(other, "2-remuxed", "remux")
-    opened = pipeline.mp("reconcile").stderr
+    opened = pipeline.mp("reconcile", "-v").stderr
     assert opened.count("remux_review approval opened") == 1
 
 

@@ -556,10 +556,10 @@ def test_a_wider_database_is_narrowed_at_open_and_that_is_logged_once(sandbox):
     try:
         for suffix in ("", "-wal", "-shm", ".lock"):
             os.chmod(f"{config.database}{suffix}", 0o644)
-        first = run_mp("reconcile", "--config", str(sandbox.config_path))
+        first = run_mp("reconcile", "-v", "--config", str(sandbox.config_path))
         for suffix in ("", "-wal", "-shm", ".lock"):
             assert mode_of(f"{config.database}{suffix}") == 0o600, suffix
-        second = run_mp("reconcile", "--config", str(sandbox.config_path))
+        second = run_mp("reconcile", "-v", "--config", str(sandbox.config_path))
     finally:
         reader.close()
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr

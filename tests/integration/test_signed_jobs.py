@@ -87,7 +87,7 @@ def test_a_forged_filing_job_for_an_unknown_item_is_never_run_nor_taken_in(
 ):
     started(pipeline)
     job_id = plant(pipeline, forged_filing(pipeline, EVIL, link_into_decoy(pipeline, decoy)))
-    result = pipeline.mp("reconcile") if seen_first_by == "reconcile" else None
+    result = pipeline.mp("reconcile", "-v") if seen_first_by == "reconcile" else None
     if result is not None:
         assert "new item" not in result.stderr
         assert f"job {job_id} in pending/: not trusted: it carries no signature" in result.stderr
@@ -106,7 +106,7 @@ def test_reconcile_takes_no_item_in_even_from_a_signed_filing_job(pipeline, deco
     (its item would come back from its markers after a database loss)."""
     started(pipeline)
     plant(pipeline, signed_by_controller(pipeline, forged_filing(pipeline, EVIL)))
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "new item" not in said
     assert EVIL.title not in {item["title"] for item in pipeline.status_json()["items"]}
 
@@ -117,7 +117,7 @@ def test_a_forged_filing_job_for_an_item_at_the_gate_files_nothing(pipeline, dec
     assert item["state"] == "TRANSCODED"
     # Exactly what dispatch would write after an approval, but nobody approved it.
     job_id = plant(pipeline, forged_filing(pipeline, HONEST))
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "TRANSCODED -> FILING" not in said
     assert f"job {job_id} in pending/: not trusted" in said
     (item,) = pipeline.status_json()["items"]
@@ -219,7 +219,7 @@ def test_a_spec_put_back_after_its_job_ran_is_refused(pipeline, decoy, seen_firs
     if seen_first_by == "worker":
         claim_refuses(pipeline, job_id, "this job ran already (it is in completed/)")
     else:
-        said = pipeline.mp("reconcile").stderr
+        said = pipeline.mp("reconcile", "-v").stderr
         assert f"job {job_id} in pending/: not trusted: this job completed already" in said
         assert pipeline.queue("pending") == []
     carried_through(pipeline)
@@ -251,7 +251,7 @@ def test_an_empty_folder_in_failed_or_cancelled_changes_no_item(pipeline, decoy,
     when = datetime.now(UTC) + (timedelta(days=365) if dated == "in a year" else timedelta())
     planted = make_job_id("remux", HONEST, 0, when)
     (jobs_dir(pipeline) / folder / planted).mkdir(parents=True)
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {planted} in {folder}/: not trusted: no spec.json" in said, said
     (item,) = pipeline.status_json()["items"]
     assert item["state"] == "REMUXING"
@@ -335,7 +335,7 @@ def test_another_jobs_genuine_spec_under_a_forged_name_in_failed_fails_nothing(p
     folder.mkdir()
     shutil.copy(spec_path(pipeline, "pending", job_id), folder / "spec.json")
     (folder / "result.json").write_text(json.dumps({"status": "failed", "reason": "forged"}))
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {later} in failed/: not trusted: its spec is another job's" in said, said
     (item,) = pipeline.status_json()["items"]
     assert item["state"] == "REMUXING"
@@ -348,7 +348,7 @@ def test_a_finished_job_seen_again_in_another_finished_folder_changes_nothing(pi
     pipeline.mp("reconcile")
     queue = jobs_dir(pipeline)
     shutil.copytree(queue / "completed" / job_id, queue / "failed" / job_id)
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {job_id} in failed/: not trusted: this job completed already" in said, said
     assert "FAILED" not in said
     carried_through(pipeline)
@@ -400,7 +400,7 @@ def test_a_hazard_whose_name_says_not_trusted_still_counts(pipeline, decoy):
     job_id = started(pipeline)
     (pipeline.folder(HONEST, "1-ripped") / "not trusted: x").symlink_to(decoy / "etc" / "shadow")
     claim_refuses(pipeline, job_id, "is a link")
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "REMUXING -> FAILED" in said, said
 
 
@@ -470,7 +470,7 @@ def test_a_pending_job_moved_into_cancelled_cancels_nothing(pipeline, decoy):
     job_id = started(pipeline)
     queue = jobs_dir(pipeline)
     (queue / "pending" / job_id).rename(queue / "cancelled" / job_id)
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {job_id} in cancelled/: not trusted: no cancel the controller signed" in said
     assert "CANCELLED" not in said
     carried_through(pipeline)
@@ -490,7 +490,7 @@ def test_mp_cancel_signs_its_cancel_and_the_item_ends_cancelled(pipeline, where)
     text = (jobs_dir(pipeline) / "cancelled" / job_id / "cancel").read_text()
     assert text.startswith("controller ")
     lose_the_database(pipeline)  # reconcile learns the cancel from the queue alone
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "rejected" not in said, said
 
 
@@ -561,7 +561,7 @@ def test_deleting_a_retrys_job_does_not_bring_back_the_old_end(pipeline, decoy, 
     pipeline.mp("dispatch")
     (second,) = pipeline.queue("pending")
     shutil.rmtree(jobs_dir(pipeline) / "pending" / second)  # the share writer
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert stopped not in said, said
     assert state_now(pipeline) != stopped
     carried_through(pipeline)
@@ -603,7 +603,7 @@ def test_a_genuine_job_moved_into_failed_fails_nothing(pipeline, decoy):
     job_id = started(pipeline)
     queue = jobs_dir(pipeline)
     (queue / "pending" / job_id).rename(queue / "failed" / job_id)
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {job_id} in failed/: not trusted: no result.json" in said, said
     assert "FAILED" not in said
     carried_through(pipeline)
@@ -629,13 +629,13 @@ def test_an_outcome_counts_once_its_hosts_key_is_trusted(pipeline, decoy):
 
     started(pipeline)
     first = fail_as_worker_host()
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert f"job {first} in failed/: not trusted: its result.json is signed by 'ct304'" in said
     assert "mp keys trust" in said and state_now(pipeline) != "FAILED"
     pipeline.mp("dispatch")
     pipeline.mp("keys", "trust", "ct304", public_text(seed))
     second = fail_as_worker_host()
-    said = pipeline.mp("reconcile").stderr
+    said = pipeline.mp("reconcile", "-v").stderr
     assert "not trusted" not in said, said
     assert state_now(pipeline) == "FAILED"
     assert second != first

@@ -51,12 +51,12 @@ def test_a_folder_name_cannot_forge_or_colour_a_log_line(pipeline):
     forged = FORGED
     pipeline.mark(forged, "1-ripped", "rip")
     mp(pipeline, "reconcile")
-    texts = mp(pipeline, "dispatch").stderr
+    texts = mp(pipeline, "dispatch", "-v").stderr
     # Its job is queued now: a second item for a JSON log line.
     other = ItemKey("movie", "Other\nINFO forged too\u202e")
     pipeline.mark(other, "1-ripped", "rip")
     mp(pipeline, "reconcile")
-    lines = mp(pipeline, "dispatch", "--log-format", "json").stderr
+    lines = mp(pipeline, "dispatch", "-v", "--log-format", "json").stderr
     assert "INFO movie/Evil\\nINFO forged line \\x1b[31mred" in texts
     assert not any(line.startswith("INFO forged") for line in texts.splitlines())
     assert quiet(texts) and quiet(lines)
