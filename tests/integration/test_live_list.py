@@ -43,6 +43,11 @@ def test_a_cancelled_job_put_back_is_refused_and_never_run(pipeline):
     job_id = remux_pending(pipeline)
     kept = pipeline.root / "copy-of-the-job"
     shutil.copytree(jobs_dir(pipeline) / "pending" / job_id, kept)  # a share writer's copy
+    # A person cancels it (in a later second than it was signed: lists and specs say
+    # their time in whole seconds, and a job of the list's own second waits, unrefused).
+    issued = json.loads((kept / "spec.json").read_text())["issued_at"]
+    while time.time() < issued + 1:
+        time.sleep(0.01)
     assert "cancelled pending job" in pipeline.mp("cancel", "movie/Heat (1995)").stdout
     # The writer removes every trace of the cancel and puts the job back as it was.
     shutil.rmtree(jobs_dir(pipeline) / "cancelled" / job_id)
@@ -102,3 +107,49 @@ def test_an_unchanged_list_is_not_written_again(pipeline):
     for _ in range(3):
         pipeline.mp("reconcile")
     assert (live_file(pipeline).stat().st_mtime_ns, live_file(pipeline).read_bytes()) == before
+
+
+def test_a_job_given_a_new_priority_is_never_refused_by_the_list_before(pipeline):
+    """mp priority names the job anew (keeping its time, so it keeps its place) and signs
+    it again: the list from before, still fresh and genuine, put back by a share writer
+    (or read by a worker just before the next is written) does not refuse it."""
+    job_id = remux_pending(pipeline)
+    before = live_file(pipeline).read_bytes()
+    assert job_id in json.loads(before)["jobs"]
+    pipeline.mp("priority", "movie/Heat (1995)", "7")
+    [new_id] = pipeline.queue("pending")
+    live_file(pipeline).write_bytes(before)
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "refused" not in said and "wait for the controller's live list" in said, said
+    pipeline.mp("reconcile")
+    assert f"job {new_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    pipeline.mp("reconcile")
+    [item] = pipeline.status_json()["items"]
+    assert item["state"] == "REMUXED"
+
+
+def test_a_folder_where_the_list_goes_stops_no_command(pipeline):
+    """Commands do their work and say the list was not written; the controller's jobs
+    wait (the claim says why) until the folder is moved away."""
+    job_id = remux_pending(pipeline)
+    live_file(pipeline).unlink()
+    (live_file(pipeline) / "planted").mkdir(parents=True)
+    pipeline.mark(ItemKey("movie", "Ronin (1998)"), "1-ripped", "rip")
+    said = pipeline.mp("-v", "reconcile", "--dispatch")
+    assert "the list of live jobs was not written" in said.stderr, said.stderr
+    assert len(pipeline.queue("pending")) == 2, "Ronin's remux was queued all the same"
+    assert "not a regular file" in pipeline.mp("claim", "--worker", "w1").stdout
+    assert runs_of(pipeline, "remux") == 0
+    shutil.rmtree(live_file(pipeline))
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_a_list_that_does_not_verify_is_written_again(pipeline):
+    job_id = remux_pending(pipeline)
+    forged = json.loads(live_file(pipeline).read_text())
+    forged["signature"] = "AAAA"
+    forged["issued_at"] = int(time.time())
+    live_file(pipeline).write_text(json.dumps(forged))
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout

@@ -151,9 +151,9 @@ class Claimer:
         # else is refused into rejected/ with its reason); one of the controller's only
         # once a list made after it leaves it out (then to be refused), else it waits.
         spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
-        if spec.get(SIGNED_BY) != CONTROLLER:
-            return True
-        return self._live.left_out(job.job_id)
+        if spec.get(SIGNED_BY) != CONTROLLER or spec.get("id") != job.job_id:
+            return True  # a spec under another job's name is refused whatever the list
+        return self._live.left_out(job.job_id, spec)
 
     @property
     def live(self) -> LiveList | None:

@@ -18,6 +18,7 @@ A controller that has not run for FRESH_SECONDS starts no new job of its own sig
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -29,7 +30,6 @@ from media_pipeline.jobs.signature import (
     ISSUED_AT,
     LIVE_JOBS,
     LIVE_MADE,
-    SIGNED_BY,
     live_problem,
     signed_live,
 )
@@ -38,6 +38,8 @@ from media_pipeline.states import KIND_STATES
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
+
+log = logging.getLogger(__name__)
 
 LIVE_FILE = "live.json"
 FRESH_SECONDS = 900
@@ -76,12 +78,21 @@ def publish(config: Config, db: Database, queue: Queue, now: float | None = None
     if (
         current is not None
         and current.get(LIVE_JOBS) == jobs
-        and current.get(SIGNED_BY) == CONTROLLER
-        and isinstance(issued := current.get(ISSUED_AT), int)
-        and 0 <= now - issued < REFRESH_SECONDS
+        and live_problem(current, trusted_keys(config), now, REFRESH_SECONDS) is None
     ):
         return False
-    queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now))
+    try:
+        queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now))
+    except (OSError, BadEntry) as error:
+        # Something planted where the list goes: the command's own work stands; the
+        # workers start no job of the controller's until the list can be written.
+        detail = getattr(error, "strerror", None) or str(error)
+        log.warning(
+            "the list of live jobs was not written (%s): workers start no new job of the "
+            "controller's until it is; move what is in its place away",
+            detail,
+        )
+        return False
     return True
 
 
@@ -113,15 +124,21 @@ class LiveList:
     def names(self, job_id: str) -> bool:
         return job_id in self.jobs
 
-    def left_out(self, job_id: str) -> bool:
-        """Whether the list, made after the job (by the time in its id: the controller
-        names its jobs and makes its lists under the database's lock, with one clock),
-        leaves it out."""
+    def left_out(self, job_id: str, spec: dict) -> bool:
+        """Whether the list, made after the job, leaves it out. After: both the time in
+        its id (to the microsecond) and the second its spec was signed come before the
+        list's (the controller names and signs its jobs and makes its lists under the
+        database's lock, with one clock). A job signed again since (`mp priority` gives
+        it a new id with its old time) is newer than the list, and waits for the next."""
         job = JobName.parse(job_id, check_date=False)
+        issued = spec.get(ISSUED_AT)
         return (
             self.issued is not None
             and job is not None
             and job.job_id.split("_")[2] < self.made
+            and isinstance(issued, int)
+            and not isinstance(issued, bool)
+            and issued < self.issued
             and job_id not in self.jobs
         )
 

@@ -230,7 +230,7 @@ def _checked_spec(
     if spec_data.get(SIGNED_BY) == CONTROLLER and (live is None or not live.names(name.job_id)):
         raise ForgedSpec(
             live.refusal()
-            if live is not None and live.left_out(name.job_id)
+            if live is not None and live.left_out(name.job_id, spec_data)
             else "no fresh list of live jobs from the controller names it"
         )
     try:
