@@ -121,7 +121,7 @@ def test_the_controller_stays_while_a_job_runs_and_acts_the_moment_it_ends(remux
     # Nobody else reconciles: the lingering run sees the remux end, records it, and,
     # the item now waiting at its gate with no job under way, ends by itself.
     code, said = ends(controller)
-    assert code == 0 and "REMUXING -> REMUXED" in said, said
+    assert code == 0 and "needs remux_review approval" in said, said
     [item] = pipeline.status_json()["items"]
     assert item["state"] == "REMUXED"
 

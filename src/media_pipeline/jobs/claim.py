@@ -153,6 +153,8 @@ class Claimer:
         spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
         if spec.get(SIGNED_BY) != CONTROLLER or spec.get("id") != job.job_id:
             return True  # a spec under another job's name is refused whatever the list
+        if self.queue.finished_as(job.job_id) is not None:
+            return True  # a copy of a job that ran: refused whatever the list
         return self._live.left_out(job.job_id, spec)
 
     @property
