@@ -525,6 +525,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: in
     if linger and dry_run:
         raise UsageError("--linger is for the timer's runs: not with --dry-run")
     config = _config(config_path)
+    config_seen = quick.config_signature(config.source)  # as loaded: an edit ends a linger
     result = run_claim(config, worker, dry_run=dry_run)
     click.echo(result.message)
     if linger and not result.stops:
@@ -532,7 +533,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: in
 
         kinds = config.workers[worker or host_name()].kinds
         later = stay(config.queue_dir, kinds, started + linger, result,
-                     lambda: run_claim(config, worker), config.source)  # fmt: skip
+                     lambda: run_claim(config, worker), (config.source, config_seen))  # fmt: skip
         for result in later:
             click.echo(result.message)
     if result.failed:

@@ -55,12 +55,13 @@ def stay(
     until: float,
     first: ClaimResult,
     claim: Callable[[], ClaimResult],
-    config_path: str,
+    config: tuple[str, str],
 ) -> Iterator[ClaimResult]:
-    """The results of the claims made while staying (until: a time.monotonic())."""
+    """The results of the claims made while staying (until: a time.monotonic()); config:
+    the config's path and its signature when it was loaded."""
     mine, upstream = set(kinds), upstream_kinds(kinds)
     pending, running = os.path.join(queue_dir, "pending"), os.path.join(queue_dir, "running")
-    config_seen = config_signature(config_path)
+    config_path, config_seen = config
     last, claimed_at = first, time.monotonic()
     # After a claim that ran a job, any job of its kinds is new; after one that found
     # none, those it saw then wait for something (a backoff, a window, a resume), and
