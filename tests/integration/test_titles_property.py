@@ -126,7 +126,12 @@ def test_any_folder_name_is_tracked_exactly_and_never_executed(movie_titles, sho
         # The seasons block: its heading, a line per season and per disc, a blank line.
         seasons = report["seasons"]
         season_lines = 2 + len(seasons) + sum(len(s["discs"]) for s in seasons) if seasons else 0
-        assert len(table.splitlines()) == len(expected) + 4 * blocks + 1 + season_lines
+        # And one line naming titles that mix Latin with Cyrillic or Greek letters, when
+        # some do (hypothesis finds such titles now and then).
+        notes = [line for line in table.splitlines() if line.startswith("look-alike letters")]
+        assert len(notes) <= 1, notes
+        lines = len(expected) + 4 * blocks + 1 + season_lines + len(notes)
+        assert len(table.splitlines()) == lines
         for item in items:
             found = runner.invoke(mp, ["history", item["uid"], "--config", str(config)])
             assert found.exit_code == 0
