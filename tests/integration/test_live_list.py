@@ -39,6 +39,15 @@ def live_file(pipeline):
     return jobs_dir(pipeline) / LIVE_FILE
 
 
+def waits_for_the_controller(pipeline, job_id: str, why: str) -> None:
+    """The claim runs nothing and says why; once the controller has run, the job runs."""
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert why in said, said
+    assert runs_of(pipeline, "remux") == 0
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
 def test_a_cancelled_job_put_back_is_refused_and_never_run(pipeline):
     job_id = remux_pending(pipeline)
     kept = pipeline.root / "copy-of-the-job"
@@ -82,11 +91,7 @@ def test_a_stale_list_starts_nothing_of_the_controllers_until_it_runs_again(pipe
     live_file(pipeline).write_text(
         json.dumps(signed_live(controller_signer(pipeline), [job_id], old))
     )
-    said = pipeline.mp("claim", "--worker", "w1").stdout
-    assert "minutes old: is the controller's timer running" in said, said
-    assert runs_of(pipeline, "remux") == 0
-    pipeline.mp("reconcile")
-    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    waits_for_the_controller(pipeline, job_id, "minutes old: is the controller's timer running")
 
 
 def test_a_list_not_the_controllers_is_not_claimed_by(pipeline):
@@ -94,11 +99,7 @@ def test_a_list_not_the_controllers_is_not_claimed_by(pipeline):
     forged = json.loads(live_file(pipeline).read_text())
     forged["jobs"] = [job_id, "job_p500_20990101T000000000000_remux_movie_0123456789ab_x"]
     live_file(pipeline).write_text(json.dumps(forged))
-    said = pipeline.mp("claim", "--worker", "w1").stdout
-    assert "not trusted: it does not verify with the controller's key" in said, said
-    assert runs_of(pipeline, "remux") == 0
-    pipeline.mp("reconcile")
-    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+    waits_for_the_controller(pipeline, job_id, "not trusted: it does not verify with the")
 
 
 def test_an_unchanged_list_is_not_written_again(pipeline):
