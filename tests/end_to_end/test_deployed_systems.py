@@ -317,6 +317,10 @@ def shut_down_mid_job(containers: Containers) -> None:
     assert [line.split()[0] for line in ronin] == ["start", "start", "done"], runlog
     jobs = json.loads(mp_on(containers, CONTROLLER, "jobs", "--state", "completed", "--json"))
     assert [job["kind"] for job in jobs["jobs"] if "Ronin" in job["id"]].count("transcode") == 1
+    # The shutdown's stop was no failed attempt: as many as Heat's, which ran once.
+    attempts = {job["id"].rpartition("_")[2]: job["attempts"] for job in jobs["jobs"]
+                if job["kind"] == "transcode"}  # fmt: skip
+    assert attempts["Ronin-1998"] == attempts["Heat-1995"], attempts
 
 
 def lose_the_share_and_get_it_back(containers: Containers) -> None:

@@ -14,7 +14,7 @@ from hostile import claim_refuses, jobs_dir, runs_of
 
 from media_pipeline.items import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
-from media_pipeline.jobs.live import FRESH_SECONDS, LIVE_FILE
+from media_pipeline.jobs.live import FRESH_SECONDS, LIVE_FILE, REFRESH_SECONDS
 from media_pipeline.jobs.signature import sign_spec, signed_live
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.store import private_key
@@ -154,3 +154,14 @@ def test_a_list_that_does_not_verify_is_written_again(pipeline):
     live_file(pipeline).write_text(json.dumps(forged))
     pipeline.mp("reconcile")
     assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def test_an_empty_list_is_left_as_it_is_however_old(pipeline):
+    """Idle, the list names no job: writing it again would change the queue's folder and
+    send every host's next timer run to the full command, for nothing."""
+    pipeline.mp("reconcile")
+    old = time.time() - REFRESH_SECONDS - 60
+    live_file(pipeline).write_text(json.dumps(signed_live(controller_signer(pipeline), [], old)))
+    before = live_file(pipeline).read_bytes()
+    pipeline.mp("reconcile", "--dispatch")
+    assert live_file(pipeline).read_bytes() == before

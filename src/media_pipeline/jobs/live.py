@@ -11,8 +11,9 @@ it leaves where it is, and says why. A rip that a ripper signed for its own driv
 ripper's to run as it comes (the disc is in its drive now): no list is asked for.
 
 What is left: a list still fresh that named the job (at most FRESH_SECONDS old) can be
-put back in place of a newer one. The list is written again when its jobs change and at
-least every REFRESH_SECONDS; the controller's full run comes at least every 5 minutes.
+put back in place of a newer one. The list is written again when its jobs change and,
+while it names any, at least every REFRESH_SECONDS (the controller's full run comes at
+least every 5 minutes); an empty one is left as it is, so idling costs nothing more.
 A controller that has not run for FRESH_SECONDS starts no new job of its own signing.
 """
 
@@ -75,12 +76,14 @@ def publish(config: Config, db: Database, queue: Queue, now: float | None = None
         current = queue.read_top_json(LIVE_FILE)
     except BadEntry:
         current = None
-    if (
-        current is not None
-        and current.get(LIVE_JOBS) == jobs
-        and live_problem(current, trusted_keys(config), now, REFRESH_SECONDS) is None
-    ):
-        return False
+    if current is not None and current.get(LIVE_JOBS) == jobs:
+        if not jobs:
+            # Nothing to claim by it: its age and signature change nothing, and a list
+            # left as it is keeps every host's idle note valid (the queue's folder
+            # unchanged), the cost of idling.
+            return False
+        if live_problem(current, trusted_keys(config), now, REFRESH_SECONDS) is None:
+            return False
     try:
         queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now))
     except (OSError, BadEntry) as error:
