@@ -99,8 +99,7 @@ def idle_claim(args: list[str]) -> str | None:
             return None
     if (
         linger > 0
-        and quick.upstream_under_way((_pending(config), _running(config)), upstream_kinds(kinds))
-        is not False
+        and quick.under_way(_pending(config), _running(config), upstream_kinds(kinds)) is not False
     ):
         return None  # the full command stays for the job that follows
     return f"worker {worker}: no job to run"

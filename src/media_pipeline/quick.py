@@ -213,7 +213,7 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
         running, upstream = _one(note, "running"), _one(note, "upstream")
         if running is None or upstream is None:
             return None
-        if upstream_under_way((pending, running), upstream.split()) is not False:
+        if under_way(pending, running, upstream.split()) is not False:
             return None
     try:
         names = os.listdir(pending)
@@ -229,30 +229,6 @@ def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | 
         if kind is None or kind in mine:
             return None
     return f"worker {worker}: no job to run"
-
-
-def upstream_under_way(
-    folders: tuple[str, str], kinds: list[str] | set[str], now: float | None = None
-) -> bool | None:
-    """Whether a job of one of kinds is under way: running (running/, the second of
-    folders), or pending with pending/ changed in the last JUST_QUEUED_SECONDS (one that
-    waits longer, for a ripper that is off or a backoff, keeps no claim up). None when a
-    folder cannot be listed."""
-    now = time.time() if now is None else now
-    pending, running = folders
-    for folder in (running, pending):
-        try:
-            names = os.listdir(folder)
-            changed = os.lstat(folder).st_mtime
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None
-        if folder == pending and now - changed >= JUST_QUEUED_SECONDS:
-            continue
-        if any(not name.startswith(".") and job_kind(name) in kinds for name in names):
-            return True
-    return False
 
 
 def read_small(path: str) -> str | None:
@@ -290,22 +266,52 @@ CONTROLLER_NOTE = "controller"
 JUST_QUEUED_SECONDS = 60
 
 
-def jobs_under_way(queue_dir: str, now: float | None = None) -> bool:
-    """A job running, or pending/ holding a job and changed in the last
-    JUST_QUEUED_SECONDS (a job queued or taken then): what keeps a lingering controller
-    watching (reconcile/watch.py)."""
+def jobs_in(
+    folder: str, kinds: set[str] | list[str] | None = None, *, missing: set[str] | None = None
+) -> set[str] | None:
+    """The names in a queue folder of jobs (of kinds, when given: a running job's
+    folder name starts with its job's); missing when there is no such folder; None when
+    it cannot be listed."""
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return missing
+    except OSError:
+        return None
+    return {name for name in names
+            if not name.startswith(".") and (kinds is None or job_kind(name) in kinds)}  # fmt: skip
+
+
+def under_way(
+    pending: str, running: str, kinds: set[str] | list[str] | None = None, now: float | None = None
+) -> bool | None:
+    """Whether a job (of kinds, when given) is under way: running, or pending with
+    pending/ changed in the last JUST_QUEUED_SECONDS (one that waits longer, for a ripper
+    that is off or a backoff, keeps no timer run up). What keeps a lingering controller
+    watching (reconcile/watch.py) and a lingering claim waiting for an earlier kind's job
+    (jobs/linger.py). None when a folder cannot be listed."""
     now = time.time() if now is None else now
-    for state in ("running", "pending"):
-        folder = os.path.join(queue_dir, state)
-        try:
-            names = os.listdir(folder)
-            changed = os.lstat(folder).st_mtime
-        except OSError:
+    for folder in (running, pending):
+        found = jobs_in(folder, kinds, missing=set())
+        if found is None:
+            return None
+        if not found:
             continue
-        recent = state == "running" or now - changed < JUST_QUEUED_SECONDS
-        if recent and any(not name.startswith(".") for name in names):
+        if folder == running:
             return True
+        try:
+            if now - os.lstat(folder).st_mtime < JUST_QUEUED_SECONDS:
+                return True
+        except OSError:
+            return None
     return False
+
+
+def queue_under_way(queue_dir: str, now: float | None = None) -> bool | None:
+    """under_way for any job of the queue at queue_dir."""
+    return under_way(
+        os.path.join(queue_dir, "pending"), os.path.join(queue_dir, "running"), now=now
+    )
 
 
 def controller_unchanged(
@@ -321,7 +327,7 @@ def controller_unchanged(
         return None
     if linger:
         queue = _one(note, "queue")
-        if queue is None or jobs_under_way(queue, now):
+        if queue is None or queue_under_way(queue, now):
             return None
     try:
         at, until = float(_one(note, "at") or ""), float(_one(note, "until") or "")

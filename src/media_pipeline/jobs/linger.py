@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from media_pipeline.jobs.outcome import ClaimResult
-from media_pipeline.quick import config_signature, job_kind, upstream_under_way
+from media_pipeline.quick import config_signature, jobs_in, under_way
 from media_pipeline.states import upstream_kinds
 
 POLL_SECONDS = 1.0
@@ -37,16 +37,6 @@ RECHECK_SECONDS = 15.0
 # How long after an earlier job (or its own) ended a claim still expects the next job:
 # the controller's run that queues it may start up to one timer interval (15 s) late.
 FOLLOW_SECONDS = 20.0
-
-
-def jobs_of(folder: str, kinds: set[str]) -> set[str] | None:
-    """The names in a queue folder of jobs of kinds (a running job's folder name starts
-    with its job's); None when the folder cannot be listed."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return None
-    return {name for name in names if not name.startswith(".") and job_kind(name) in kinds}
 
 
 def stay(
@@ -66,11 +56,11 @@ def stay(
     # After a claim that ran a job, any job of its kinds is new; after one that found
     # none, those it saw then wait for something (a backoff, a window, a resume), and
     # are looked at again every RECHECK_SECONDS, as often as the timer would.
-    seen = set() if first.outcome is not None else (jobs_of(pending, mine) or set())
+    seen = set() if first.outcome is not None else (jobs_in(pending, mine) or set())
     expect_until = time.monotonic() + FOLLOW_SECONDS if first.outcome is not None else 0.0
     while not last.stops:
         now = time.monotonic()
-        coming = upstream_under_way((pending, running), upstream) if upstream else False
+        coming = under_way(pending, running, upstream) if upstream else False
         if coming is None or config_signature(config_path) != config_seen:
             return  # the queue cannot be listed, or the config changed: the next run's
         if coming:
@@ -78,7 +68,7 @@ def stay(
         if now >= min(expect_until, until):
             return
         time.sleep(POLL_SECONDS)
-        waiting = jobs_of(pending, mine)
+        waiting = jobs_in(pending, mine)
         if waiting is None:
             return
         recheck = waiting and time.monotonic() - claimed_at >= RECHECK_SECONDS
@@ -87,7 +77,7 @@ def stay(
         last, claimed_at = claim(), time.monotonic()
         yield last
         if last.outcome is None:
-            seen = jobs_of(pending, mine) or set()
+            seen = jobs_in(pending, mine) or set()
         else:
             seen = set()
             expect_until = time.monotonic() + FOLLOW_SECONDS

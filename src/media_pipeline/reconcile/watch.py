@@ -146,7 +146,7 @@ def keep_watching(first: Watch, until: float, run: Callable[[Watch], bool], did:
     until time.monotonic() reaches until, no job is under way or the config changed. did:
     whether the first run changed anything."""
     watch = first
-    while time.monotonic() < until and quick.jobs_under_way(watch.config.queue_dir):
+    while time.monotonic() < until and quick.queue_under_way(watch.config.queue_dir):
         time.sleep(POLL_SECONDS)
         if watch.holds():
             continue
