@@ -210,7 +210,7 @@ class Folder:
             )
         return value
 
-    def write_atomic(self, name: str, data: str | bytes) -> None:
+    def write_atomic(self, name: str, data: str | bytes, mode: int | None = None) -> None:
         """Replace name with data so that readers see the old content or the new, never
         a part: a temporary file in this folder, then a rename (atomic on NFS too).
 
@@ -238,6 +238,8 @@ class Folder:
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(descriptor, view) :]
+                if mode is not None:  # before the rename: never seen without it
+                    os.fchmod(descriptor, mode)
             finally:
                 os.close(descriptor)
             try:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import media_pipeline
 from media_pipeline.errors import UsageError
+from media_pipeline.share import BadEntry, Folder
 
 DEFAULT_DEST = "/opt/media/scripts"
 MANIFEST = ".mp-scripts.sha256"
@@ -73,47 +74,38 @@ def _read_manifest(dest: Path) -> dict[str, str]:
     return manifest
 
 
-def _write(dest: Path, name: str, data: bytes, mode: int) -> None:
-    """Write dest/name whole, by a rename over whatever file is there."""
-    partial = dest / f".{name}.part"
-    partial.unlink(missing_ok=True)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    with os.fdopen(descriptor, "wb") as handle:
-        handle.write(data)
-    os.chmod(partial, mode)
-    os.replace(partial, dest / name)
-
-
 def copy_scripts(dest: Path) -> Installed:
     """Bring each reference script in dest (made if missing) to this version's where
     that is safe; see the module's docstring."""
     done = Installed()
     dest.mkdir(parents=True, exist_ok=True)
-    manifest = _read_manifest(dest)
-    for source in sorted(packaged_scripts().glob("*.sh")):
-        name, data = source.name, source.read_bytes()
-        shipped = hashlib.sha256(data).hexdigest()
-        target = dest / name
-        found = None if target.is_symlink() else _digest(target)
-        if found == shipped:
-            done.same.append(name)
-        elif not target.exists() and not target.is_symlink():
-            _write(dest, name, data, 0o755)
-            done.copied.append(name)
-        elif found is not None and manifest.get(name) == found:
-            _write(dest, name, data, 0o755)
-            done.updated.append(name)
-        else:
-            if _digest(dest / f"{name}.new") != shipped:
-                _write(dest, f"{name}.new", data, 0o644)
-            done.kept.append(name)
-            continue
-        manifest[name] = shipped
-    listed = "".join(f"{digest}  {name}\n" for name, digest in sorted(manifest.items()))
-    if (
-        _read_manifest(dest) != manifest
-    ):  # written only when it changed: a second run writes nothing
-        _write(dest, MANIFEST, listed.encode(), 0o644)
+    found_manifest = _read_manifest(dest)
+    manifest = dict(found_manifest)
+    # Each file written whole, by a rename, with its mode before it shows (a worker
+    # starting the script meanwhile runs the old one or the new one, never a part).
+    with Folder.open_root(str(dest)) as folder:
+        for source in sorted(packaged_scripts().glob("*.sh")):
+            name, data = source.name, source.read_bytes()
+            shipped = hashlib.sha256(data).hexdigest()
+            target = dest / name
+            found = None if target.is_symlink() else _digest(target)
+            if found == shipped:
+                done.same.append(name)
+            elif not target.exists() and not target.is_symlink():
+                folder.write_atomic(name, data, mode=0o755)
+                done.copied.append(name)
+            elif found is not None and manifest.get(name) == found:
+                folder.write_atomic(name, data, mode=0o755)
+                done.updated.append(name)
+            else:
+                if _digest(dest / f"{name}.new") != shipped:
+                    folder.write_atomic(f"{name}.new", data, mode=0o644)
+                done.kept.append(name)
+                continue
+            manifest[name] = shipped
+        if manifest != found_manifest:  # a second run writes nothing
+            listed = "".join(f"{digest}  {name}\n" for name, digest in sorted(manifest.items()))
+            folder.write_atomic(MANIFEST, listed, mode=0o644)
     return done
 
 
@@ -124,8 +116,9 @@ def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> str:
         return f"would copy {len(names)} reference scripts into {folder}: {', '.join(names)}"
     try:
         done = copy_scripts(folder)
-    except OSError as error:
-        raise UsageError(f"cannot install the scripts into {folder}: {error.strerror}") from None
+    except (OSError, BadEntry) as error:
+        detail = getattr(error, "strerror", None) or str(error)
+        raise UsageError(f"cannot install the scripts into {folder}: {detail}") from None
     written = len(done.copied) + len(done.updated)
     notes = []
     if done.updated:
