@@ -29,8 +29,8 @@ from media_pipeline.errors import UsageError
 from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.gates import approved_destinations, gate_folder, supersede_decisions
 from media_pipeline.item_state import item_name, transition_row
-from media_pipeline.items import ItemKey, normal_name, printable
-from media_pipeline.jobs.manage import ManageResult, on_controller
+from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.manage import ManageResult, key_from_parts, on_controller
 from media_pipeline.lookup import find_item
 from media_pipeline.share import BadEntry, is_folder, open_below
 from media_pipeline.states import State
@@ -97,12 +97,9 @@ def _new_destination(config, key: ItemKey, current: str, title, year, edition) -
         raise UsageError(str(error)) from None
     start = current
     if title is not None:
-        title = normal_name(title).strip()
-        if not title or "/" in title or not title.isprintable():
-            raise UsageError(f"the title '{printable(title)}' cannot name a folder")
-        start = proposed_destination(
-            ItemKey("movie", title), config.library_root, config.library_names
-        )
+        # Checked as `mp rip` and `mp rename` check a title.
+        retitled = key_from_parts("movie", title.strip(), "")
+        start = proposed_destination(retitled, config.library_root, config.library_names)
     return with_year_and_edition("movie", start, found_year, found_edition)
 
 
