@@ -58,9 +58,8 @@ def live_job_ids(db: Database) -> list[str]:
         job = JobName.parse(job_id, check_date=False)
         if job is None or job.kind != kind or KIND_STATES.get(kind) != state:
             continue
-        made = job_id.split("_")[2]
-        if uid not in newest or made > newest[uid][0]:
-            newest[uid] = (made, job_id)
+        if uid not in newest or job.made > newest[uid][0]:
+            newest[uid] = (job.made, job_id)
     return sorted(job_id for _made, job_id in newest.values())
 
 
@@ -138,7 +137,7 @@ class LiveList:
         return (
             self.issued is not None
             and job is not None
-            and job.job_id.split("_")[2] < self.made
+            and job.made < self.made
             and isinstance(issued, int)
             and not isinstance(issued, bool)
             and issued < self.issued

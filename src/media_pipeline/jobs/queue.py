@@ -109,7 +109,13 @@ class JobName(NamedTuple):
     def created(self) -> datetime:
         """When the job was made. A name parsed without check_date may hold no real
         date: such a job sorts as made at the epoch."""
-        return _created(self.job_id.split("_")[2]) or datetime.fromtimestamp(0, UTC)
+        return _created(self.made) or datetime.fromtimestamp(0, UTC)
+
+    @property
+    def made(self) -> str:
+        """The time in the name, as written there (YYYYMMDDTHHMMSSffffff): such texts
+        sort as the times do."""
+        return self.job_id.split("_")[2]
 
     @classmethod
     def parse(cls, job_id: str, *, check_date: bool = True) -> JobName | None:
