@@ -97,6 +97,10 @@ class Sandbox:
             "gates": [],
             # The tests run as root and the sandbox is theirs: no service user to become.
             "units": AS_ROOT,
+            # The stand-in scripts keep their notes (runlog, args.*, started.*) in the
+            # test's folder, beside staging and the library: the tests of confinement
+            # itself leave this out (test_confined_scripts.py).
+            "script_writable_paths": [str(self.root)],
             **overrides,
         }
         self.config_path.write_text(yaml.safe_dump(settings), encoding="utf-8")

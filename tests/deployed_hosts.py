@@ -88,6 +88,8 @@ def settings(gates: tuple[str, ...] = ("remux_review", "filebot_confirm")) -> di
         "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         "scripts": table,
         "gates": list(gates),
+        # The stand-in scripts' notes (runlog, started.*, probed.*) go to the test folder.
+        "script_writable_paths": [TEST_DIR],
         "jobs": {"heartbeat_seconds": 1, "stale_after_seconds": 6, "backoff_seconds": 1,
                  "cancel_grace_seconds": 1},
     }  # fmt: skip

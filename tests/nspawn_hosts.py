@@ -218,7 +218,12 @@ class Containers:
             self.processes[host] = subprocess.Popen(
                 ["systemd-nspawn", "-D", str(self.machine(host)), f"--machine={host}",
                  "--boot", "--register=no", "--keep-unit", "--console=read-only",
-                 f"--bind={self.share}:{self.share_path}"],
+                 f"--bind={self.share}:{self.share_path}",
+                 # nspawn's own allow list of system calls (systemd 252) leaves out
+                 # Landlock's, which a worker uses to confine its jobs' scripts; LXC's
+                 # deny list, which Proxmox containers get, does not.
+                 "--system-call-filter=landlock_create_ruleset landlock_add_rule "
+                 "landlock_restrict_self"],
                 stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=into_own_cgroup,
             )  # fmt: skip

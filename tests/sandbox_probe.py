@@ -45,9 +45,19 @@ def setuid_bit():
         return "set the setuid bit"
 
 
+def outside_the_item():
+    """A file in the staging root, which the unit lets a claim write but a job's script
+    may not (jobs/confine.py): the share's layout on the test systems, test/ beside
+    staging/."""
+    staging = os.path.join(os.path.dirname(os.environ["MP_TEST_DIR"]), "staging")
+    with tempfile.NamedTemporaryFile(dir=staging, prefix=".probe-"):
+        return "wrote in the staging root"
+
+
 CLONE_NEWUSER, PER_LINUX32 = 0x10000000, 0x0008
 found["RestrictAddressFamilies"] = refused(netlink)
 found["RestrictNamespaces"] = refused(c_call(libc.unshare, CLONE_NEWUSER))
 found["RestrictSUIDSGID"] = refused(setuid_bit)
 found["LockPersonality"] = refused(c_call(libc.personality, PER_LINUX32))
+found["Landlock"] = refused(outside_the_item)
 print(json.dumps(found))

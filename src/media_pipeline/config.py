@@ -153,6 +153,8 @@ class Config(NamedTuple):
     # of the hosts whose specs it trusts (jobs/keys.py); both on this host's own disk.
     signing_key: str = ""
     trusted_keys: str = ""
+    # Folders beside each job's own that its script may write (jobs/confine.py).
+    script_writable_paths: tuple[str, ...] = ()
 
     @property
     def lock_path(self) -> str:
@@ -211,6 +213,14 @@ _UNWRITABLE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 def unwritable_in_unit(text: str) -> bool:
     """Whether text cannot be written safely into a systemd unit, quoted or not."""
     return _UNWRITABLE_IN_UNIT.search(text) is not None or not encodable(text)
+
+
+def path_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        problems.append(f"key '{key}' must be a list of paths, not {_type_name(value)}")
+        return None
+    found = [absolute_path(item, f"{key}[{n}]", problems) for n, item in enumerate(value)]
+    return tuple(path for path in found if path is not None)
 
 
 def positive_int(value: Any, key: str, problems: list[str]) -> int | None:
@@ -898,6 +908,16 @@ SCHEMA: tuple[Setting, ...] = (
         default="smb",
     ),
     Setting(
+        "script_writable_paths",
+        "Folders the scripts may write besides their item's own folders, /tmp, /var/tmp, "
+        "/dev and ~/.MakeMKV: a job's script can write nothing else, the rest of the share "
+        "and the library included (Landlock). Add what your own scripts need (a FileBot "
+        "cache, say), and to the units' ReadWritePaths= too. Default: none.",
+        ["/var/cache/filebot"],
+        path_list,
+        default=[],
+    ),
+    Setting(
         "umask",
         "The umask (octal, in quotes) for the files and folders mp and the scripts it runs "
         "make once this file is read; '002' makes them group-writable. Until then mp "
@@ -1010,6 +1030,7 @@ def parse_config(data: Any, source: str) -> Config:
         units=UnitSettings(**values["units"]),
         status_page=values["status_page"],
         library_names=values["library_names"],
+        script_writable_paths=values["script_writable_paths"] or (),
     )
 
 

@@ -1,6 +1,7 @@
 """The process between a worker and its script: the script never outlives its worker.
 
-    python -I -S guard.py LIFELINE_FD LOG_FD SLOT_FD LOG_MAX_BYTES GRACE_SECONDS -- ARGV...
+    python -I -S guard.py LIFELINE_FD LOG_FD SLOT_FD LOG_MAX_BYTES GRACE_SECONDS CWD_FD
+        WRITABLE_FDS -- ARGV...
 
 The worker starts this guard in a new session; the guard starts the script in the
 same process group and waits. Three things wake it:
@@ -14,6 +15,11 @@ same process group and waits. Three things wake it:
   stops the whole group as a cancel does (SIGTERM, then SIGKILL after the grace), so
   the job cannot run on unwatched while reconcile gives it to another worker.
 
+Before it starts the script it gives up writing anywhere but below the folders open as
+WRITABLE_FDS (comma-separated; '-' for no such limit), for itself and the script
+(jobs/landlock.py); where the kernel cannot, the log says so and the script runs as
+before.
+
 A parent-death signal would reach only the script itself, not the encoder it started;
 the group is what has to go. Run by path with -I -S, it imports nothing of the package
 and only what starts fast.
@@ -21,6 +27,7 @@ and only what starts fast.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import select
 import signal
@@ -118,10 +125,36 @@ def _exit_like(status: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status))
 
 
+def _confine(writable: str, log: Log) -> None:
+    """Write only below the folders the worker opened for this job (the item's own),
+    from here on; a kernel that cannot is said in the log."""
+    if writable == "-":
+        return
+    folders = [int(descriptor) for descriptor in writable.split(",") if descriptor]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
+    spec = importlib.util.spec_from_file_location("media_pipeline_landlock", path)
+    assert spec is not None and spec.loader is not None
+    landlock = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(landlock)
+    reason = landlock.unavailable()
+    if reason is None:
+        try:
+            landlock.restrict_writes(folders)
+        except OSError as error:
+            reason = f"Landlock refused: {error.strerror or error}"
+    for descriptor in folders:
+        os.close(descriptor)
+    if reason is not None:
+        log.write(
+            f"media-pipeline: this script may write outside its item's folders: {reason}\n".encode()
+        )
+
+
 def main(arguments: list[str]) -> None:
     lifeline, log_fd, slot_fd = (int(value) for value in arguments[:3])
     max_bytes, grace, cwd_fd = int(arguments[3]), float(arguments[4]), int(arguments[5])
-    argv = arguments[7:]
+    writable = arguments[6]
+    argv = arguments[8:]
     if cwd_fd >= 0:
         # The script starts in its item's folder as the worker opened it after its
         # checks (a name on the share may lead elsewhere by now: see run_job).
@@ -136,6 +169,7 @@ def main(arguments: list[str]) -> None:
     os.set_inheritable(lifeline, False)
     os.set_inheritable(log_fd, False)
     log = Log(log_fd, max_bytes)
+    _confine(writable, log)
     output, script_output = os.pipe()
     if slot_fd >= 0:
         os.set_inheritable(slot_fd, True)  # held by the script: see jobs/slots.py

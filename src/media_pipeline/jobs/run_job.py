@@ -3,6 +3,7 @@ outcome in the queue. Loaded only by a claim that found a job."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -11,6 +12,7 @@ from media_pipeline.disc import eject
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items import printable
+from media_pipeline.jobs.confine import writable_folders
 from media_pipeline.jobs.keys import CONTROLLER, trusted_keys
 from media_pipeline.jobs.ledger import ran_here, record_end
 from media_pipeline.jobs.live import LiveList
@@ -343,40 +345,43 @@ def _run(config, queue, running_name, job, spec: JobSpec, worker, slot_fd, trust
         extra={"event": "job_start", "job": spec.job_id, "worker": worker, "item": spec.key.name},
     )
     environment = _environment(spec)
-    try:
-        # The script starts in its input folder, opened now, step by step with no link
-        # followed: what it reaches from there stays that folder's even if a folder
-        # above it is swapped for a link on the share while it runs.
-        opened = _opened_input(config, spec)
-    except (OSError, BadEntry) as error:
-        return _reject(queue, running_name, spec.job_id, f"its input folder: {error}")
-    if opened is not None:
-        environment["MP_INPUT_OPENED"] = "1"
-    crash_point("claim:starting")
-    try:
-        outcome = run_script(
-            argv,
-            environment,
-            queue,
-            running_name,
-            job,
-            lambda: other_runs(config, queue, spec.key.uid, running_name, trusted),
-            heartbeat_seconds=config.jobs.heartbeat_seconds,
-            timeout_seconds=config.timeout_for(script, spec.kind),
-            grace_seconds=config.jobs.cancel_grace_seconds,
-            log_max_bytes=config.jobs.log_max_bytes,
-            slot_fd=slot_fd,
-            cancel_verifies=lambda text: cancel_verifies(text, spec.job_id, trusted),
-            cwd_fd=opened.fd if opened is not None else -1,
-        )
-        if outcome.stopped == "duplicate":
-            set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, "duplicate")
-            return _reject(queue, running_name, spec.job_id, "another job of this item ran")
-    except BadEntry as error:  # a log that is a link or a FIFO
-        return _reject(queue, running_name, spec.job_id, str(error))
-    finally:
+    with contextlib.ExitStack() as opened_folders:
+        try:
+            # The script starts in its input folder, opened now, step by step with no
+            # link followed: what it reaches from there stays that folder's even if a
+            # folder above it is swapped for a link on the share while it runs.
+            opened = _opened_input(config, spec)
+            if opened is not None:
+                opened_folders.enter_context(opened)
+            # And it writes only below its item's own folders, opened the same way.
+            writable = writable_folders(config, spec, opened_folders)
+        except (OSError, BadEntry) as error:
+            return _reject(queue, running_name, spec.job_id, f"its folders: {error}")
         if opened is not None:
-            opened.close()
+            environment["MP_INPUT_OPENED"] = "1"
+        crash_point("claim:starting")
+        try:
+            outcome = run_script(
+                argv,
+                environment,
+                queue,
+                running_name,
+                job,
+                lambda: other_runs(config, queue, spec.key.uid, running_name, trusted),
+                heartbeat_seconds=config.jobs.heartbeat_seconds,
+                timeout_seconds=config.timeout_for(script, spec.kind),
+                grace_seconds=config.jobs.cancel_grace_seconds,
+                log_max_bytes=config.jobs.log_max_bytes,
+                slot_fd=slot_fd,
+                cancel_verifies=lambda text: cancel_verifies(text, spec.job_id, trusted),
+                cwd_fd=opened.fd if opened is not None else -1,
+                writable=tuple(writable),
+            )
+            if outcome.stopped == "duplicate":
+                set_marker_aside(config.staging_root, spec.marker_folder, spec.kind, "duplicate")
+                return _reject(queue, running_name, spec.job_id, "another job of this item ran")
+        except BadEntry as error:  # a log that is a link or a FIFO
+            return _reject(queue, running_name, spec.job_id, str(error))
     crash_point("claim:exited")
     try:
         result = _finish(config, queue, running_name, job, spec, outcome, worker)

@@ -124,9 +124,10 @@ def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> i
     return finish_group(process)
 
 
-def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd=-1):
+def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd=-1, writable=None):
     """Start the guard and, through it, the script. Returns (process, lifeline): the
-    worker holds the lifeline's writing end until the job is over."""
+    worker holds the lifeline's writing end until the job is over. writable: the
+    descriptors of the only folders the script may write below (None: no such limit)."""
     log = job.open_append(LOG_FILE)  # first: a log mp refuses leaves nothing open
     lifeline_read, lifeline = os.pipe()
     slot = -1 if slot_fd is None else slot_fd
@@ -143,6 +144,7 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd
                 str(log_max_bytes),
                 str(grace_seconds),
                 str(cwd_fd),
+                "-" if writable is None else ",".join(str(fd) for fd in writable),
                 "--",
                 *argv,
             ],
@@ -152,7 +154,9 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd
             env=env,
             start_new_session=True,
             close_fds=True,
-            pass_fds=tuple(fd for fd in (lifeline_read, log, slot, cwd_fd) if fd >= 0),
+            pass_fds=tuple(
+                fd for fd in (lifeline_read, log, slot, cwd_fd, *(writable or ())) if fd >= 0
+            ),
         )
     except BaseException:
         os.close(lifeline)
@@ -188,11 +192,14 @@ def run_script(
     slot_fd: int | None = None,
     cancel_verifies: Callable[[str], bool] | None = None,
     cwd_fd: int = -1,
+    writable: tuple[int, ...] | None = None,
 ) -> RunOutcome:
     """Run argv to its end, or until cancelled, timed out, taken back or interrupted.
 
     cancel_verifies tells a cancel file the controller signed from one anyone wrote
     (None: any cancel file counts).
+
+    writable: the folders (descriptors) the script may write below, nowhere else.
 
     slot_fd, the worker's max_running slot, is passed down to the script: the slot then
     stays held for as long as the script, or anything it started, is still running."""
@@ -201,7 +208,9 @@ def run_script(
     started = time.monotonic()
     lifeline = pidfd = -1
     try:
-        process, lifeline = _start(argv, env, job, slot_fd, log_max_bytes, grace_seconds, cwd_fd)
+        process, lifeline = _start(
+            argv, env, job, slot_fd, log_max_bytes, grace_seconds, cwd_fd, writable
+        )
         job.write_atomic(PID_FILE, f"{os.getpid()} {process.pid}\n")
         pidfd = os.pidfd_open(process.pid)
         crash_point("claim:running")

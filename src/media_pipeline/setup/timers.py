@@ -69,6 +69,8 @@ class UnitPaths:
     # TimeoutStartSec= of a claim: above the longest script's timeout and its grace, so
     # mp's own timeout stops a script first and says so; systemd's is the backstop.
     claim_timeout_seconds: int = 72 * 3600 + 30 + 600
+    # The config's script_writable_paths: what the owner's scripts write besides.
+    script_writable_paths: tuple[str, ...] = ()
 
 
 def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
@@ -94,6 +96,7 @@ def paths_for(config: Config, mp: str | None = None) -> UnitPaths:
         umask=config.umask,
         ledger_folder=ledger_folder(config),
         claim_timeout_seconds=config.longest_job_seconds() + config.jobs.cancel_grace_seconds + 600,
+        script_writable_paths=config.script_writable_paths,
     )
 
 
@@ -144,7 +147,11 @@ CONTROLLER_HARDENING = (
 )
 # A claim runs the owner's scripts: the ripper's drives (and the generic SCSI devices
 # makemkvcon talks to them through), ~/.MakeMKV, and a JIT for FileBot (Java).
+# A job's script writes only below its item's folders, which the worker asks of the
+# kernel through Landlock (jobs/confine.py): three calls that only take rights away, and
+# that @system-service leaves out (systemd 252, Debian 12's, does).
 CLAIM_HARDENING = (
+    "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self",
     "DevicePolicy=closed",
     "DeviceAllow=block-sr rw",
     "DeviceAllow=char-sg rw",
@@ -312,6 +319,7 @@ def render_units(
         "-/run/lock",
         "-%h/.MakeMKV",  # a specifier: the service user's home
         _writable(paths.ledger_folder),
+        *map(_writable, paths.script_writable_paths),
     ]
     units[f"{name}.service"] = _service(
         what,

@@ -1,0 +1,78 @@
+"""The folders a job's script may write: its item's own, and the few a program needs.
+
+The units let a claim write the whole share and the whole library (ReadWritePaths=),
+which is what a worker needs but more than one job's script does: a share writer who
+swaps a folder of the item for a link while the script runs (to another item, into the
+library, out of the roots) would have the script write there. So the worker opens the
+item's own folders now, each step checked for links, and the guard restricts the script
+to writing below those very folders (jobs/landlock.py): a name swapped afterwards leads
+nowhere writable. The same holds for a claim run by hand, as root or not.
+
+An item's own folders: the job's input folder and output folder in staging; for a
+filing job, the item's folder in the library (the movie's folder, or the show's, where
+its seasons and extras go). Beside them: /tmp, /var/tmp and /dev (an encoder's
+/dev/null, a ripper's drive), ~/.MakeMKV for a rip, and the config's
+script_writable_paths for what the owner's own scripts need.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from media_pipeline.config import Config
+from media_pipeline.jobs.spec import JobSpec
+from media_pipeline.share import open_below, relative_parts
+from media_pipeline.states import BY_KIND
+
+SYSTEM_FOLDERS = ("/tmp", "/var/tmp", "/dev")
+
+
+def library_folder(spec: JobSpec) -> str:
+    """The item's folder in the library that a filing job files below: the movie's
+    folder (its destination is the movie's file), or the show's (its destination is a
+    season folder; specials and extras go beside it)."""
+    return os.path.dirname(os.path.dirname(spec.destination.rstrip(os.sep) + os.sep))
+
+
+def item_folders(config: Config, spec: JobSpec) -> list[tuple[str, str]]:
+    """(root, folder) of each of the item's own folders the job may write, the ones it
+    makes first."""
+    folders = []
+    stage = BY_KIND[spec.kind]
+    if stage.writes and spec.output_dir:
+        folders.append((config.staging_root, spec.output_dir))
+    if spec.kind == "filebot" and spec.destination:
+        folders.append((config.library_root, library_folder(spec)))
+    if spec.input_dir:
+        folders.append((config.staging_root, spec.input_dir))
+    return folders
+
+
+def writable_folders(config: Config, spec: JobSpec, stack: contextlib.ExitStack) -> list[int]:
+    """Descriptors of every folder the job's script may write below, open until stack
+    closes. The item's own folders are opened step by step below their root with no
+    link followed, the output folders made where missing (as the script would make
+    them). Raises BadEntry for a link on the way, OSError for what cannot be made."""
+    descriptors = []
+    for root, folder in item_folders(config, spec):
+        if relative_parts(root, folder) is None:
+            continue  # checked with the spec; never a folder outside the roots
+        create = folder != spec.input_dir
+        try:
+            opened = stack.enter_context(open_below(root, folder, create=create))
+        except FileNotFoundError:
+            continue  # no input folder: the script says what it misses
+        descriptors.append(opened.fd)
+    others = [*SYSTEM_FOLDERS, *config.script_writable_paths]
+    if spec.kind == "rip":
+        others.append(str(Path.home() / ".MakeMKV"))
+    for path in others:
+        try:
+            descriptor = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue  # not on this host: nothing to write there
+        stack.callback(os.close, descriptor)
+        descriptors.append(descriptor)
+    return descriptors
