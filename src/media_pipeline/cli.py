@@ -736,9 +736,15 @@ def rename(config_path: str | None, item: str, title: str, dry_run: bool) -> Non
 
 @mp.command()
 @click.argument("item", shell_complete=complete_item)
-@click.option("--title", help="The movie's title as the library names it.")
+@click.option("--title", help="The movie's or the show's title as the library names it.")
 @click.option("--year", help="Its year, where its name has none.")
-@click.option("--edition", metavar="NAME", help="Its edition, Plex's {edition-NAME}.")
+@click.option("--edition", metavar="NAME", help="A movie's edition, Plex's {edition-NAME}.")
+@click.option(
+    "--first-episode",
+    type=click.IntRange(1, 999),
+    metavar="N",
+    help="A tv disc's first episode: its episodes renumbered from N.",
+)
 @DRY_RUN
 @common_options
 def refile(
@@ -747,23 +753,33 @@ def refile(
     title: str | None,
     year: str | None,
     edition: str | None,
+    first_episode: int | None,
     dry_run: bool,
 ) -> None:
-    """Move a movie already in the library to another name: its folder is renamed there
-    (files and extras untouched, never copied, nothing deleted) and the new place
-    recorded as a signed decision, with a line in its history.
+    """Move an item already in the library to another name: a movie's folder is renamed
+    there (files and extras untouched, never copied, nothing deleted); a tv disc's
+    episodes move to the new show's season folder and/or are renumbered. The new place
+    is recorded as a signed decision, with a line in its history.
 
-    Refused where the new folder is there already, and for tv discs.
+    Never over another file or folder: refused, naming it. A renumbering that would
+    overlap another disc's episodes is refused, naming the disc.
 
     \b
     Examples:
       mp refile movie/Heat --year 1995 --dry-run
       mp refile 12 --edition "Director's Cut"
+      mp refile "tv/Lost/S01 Disc2" --year 2004 --first-episode 4
     """
     from media_pipeline.approve.refile import run_refile
 
     result = run_refile(
-        _config(config_path), item, title=title, year=year, edition=edition, dry_run=dry_run
+        _config(config_path),
+        item,
+        title=title,
+        year=year,
+        edition=edition,
+        first_episode=first_episode,
+        dry_run=dry_run,
     )
     click.echo(result.message)
 

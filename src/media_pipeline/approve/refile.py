@@ -1,20 +1,32 @@
-"""`mp refile ITEM`: change where a movie already in the library is filed (its year, its
-edition, its title as the library names it), moving its folder there.
+"""`mp refile ITEM`: change where an item already in the library is filed (a movie's
+year, edition or title as the library names it; a tv disc's show and first episode),
+moving its files there.
 
 Filing is a decision like the gates' ones, so it can be made again: the movie's folder
 in the library is renamed to the new name (a rename inside the library: its files,
 extras included, are never copied or rewritten, and nothing is deleted), its main file
 renamed after it, and the new destination recorded as a signed filebot_confirm
 decision, the old one retired, with a line in the item's history. Refused when the new
-folder is there already (mp never merges or overwrites), and for a tv disc: its episodes
-belong to the show's season, which one disc cannot move on its own.
+folder is there already (mp never merges or overwrites).
+
+A tv disc's files are its episodes in its season folder, named `<Show> - sNNeMM.mkv` with
+the numbers recorded for it (the item's `episodes`, signed, kept on the share): given a
+new show title or year they move into the new show's season folder, given a new first
+episode they are renumbered (e01-e02 become e04-e05 with --first-episode 4), one file
+at a time (library_moves: never over another file, a copy verified before anything is
+removed where a rename cannot be made). The old season folder, and the show's folder,
+go only when that leaves them empty: another disc's episodes, the show's extras and
+artwork stay where they are, with the folder. A renumbering that would overlap the
+episodes recorded for another disc filed in the same show folder is refused, naming it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
+import re
 
 from media_pipeline.approve.session import PendingApproval, decided_by, record_decision
 from media_pipeline.config import Config
@@ -22,17 +34,34 @@ from media_pipeline.destination import (
     TYPE_LIBRARY_FOLDERS,
     check_edition,
     check_year,
+    item_folder,
+    item_folder_name,
     proposed_destination,
     with_year_and_edition,
 )
 from media_pipeline.errors import UsageError
+from media_pipeline.file_roles import MAX_NUMBER, Roles
 from media_pipeline.filing_place import link_problem, place_problem
-from media_pipeline.gates import approved_destinations, gate_folder, supersede_decisions
-from media_pipeline.item_state import item_name, transition_row
+from media_pipeline.gates import (
+    approved_destinations,
+    approved_roles,
+    gate_folder,
+    supersede_decisions,
+)
+from media_pipeline.item_state import item_name, transition_row, write_item_files
 from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.manage import ManageResult, key_from_parts, on_controller
+from media_pipeline.library_moves import (
+    Move,
+    MoveRefused,
+    apply_moves_in_library,
+    in_order,
+    move_problem,
+)
 from media_pipeline.lookup import find_item
+from media_pipeline.seasons import Numbered, overlap, recorded_range, season_of
 from media_pipeline.share import BadEntry, is_folder, open_below
+from media_pipeline.signing import decision_key, sign_text
 from media_pipeline.states import State
 from media_pipeline.text import utc_now
 
@@ -46,10 +75,11 @@ def run_refile(
     title: str | None = None,
     year: str | None = None,
     edition: str | None = None,
+    first_episode: int | None = None,
     dry_run: bool = False,
 ) -> ManageResult:
-    if title is None and year is None and edition is None:
-        raise UsageError("say what changes: --title, --year or --edition")
+    if title is None and year is None and edition is None and first_episode is None:
+        raise UsageError("say what changes: --title, --year, --edition or --first-episode")
     with on_controller(config, dry_run) as (_queue, db):
         row = find_item(db, item_text)
         name = printable(item_name(row))
@@ -58,21 +88,14 @@ def run_refile(
                 f"{name} is {row['state']}, not in the library: its destination is decided "
                 "at filebot_confirm ('mp retry --ask-again' asks again)"
             )
-        if row["type"] != "movie":
-            raise UsageError(
-                f"{name} is a tv disc: its episodes are numbered in its show's season, which "
-                "one disc cannot move on its own (refile moves movies)"
-            )
+        if row["type"] == "tv":
+            if edition is not None:
+                raise UsageError(f"{name} is a tv disc: an edition is for a movie")
+            return _refile_disc(config, db, row, title, year, first_episode, dry_run)
+        if first_episode is not None:
+            raise UsageError(f"{name} is a movie: --first-episode is for a tv disc")
         key = ItemKey.of(row)
-        # Where it was filed: the filing decision in force (a refile's, or the gate's),
-        # else where filing proposed it.
-        approved = approved_destinations(db, [key.uid]).get((key.uid, GATE))
-        current = approved or proposed_destination(key, config.library_root, config.library_names)
-        if not is_folder(config.staging_root, gate_folder(config, key, GATE)):
-            raise UsageError(
-                f"{name}: its folder in staging, where its filing decision is kept "
-                f"({printable(gate_folder(config, key, GATE))}), is gone; nothing moved"
-            )
+        current = _filed_at(config, db, row)
         new = _new_destination(config, key, current, title, year, edition)
         if new == current:
             raise UsageError(f"{name} is filed as {printable(current)} already")
@@ -89,6 +112,20 @@ def run_refile(
     return ManageResult(f"{name}: moved in the library from {moved}")
 
 
+def _filed_at(config: Config, db, row: dict) -> str:
+    """Where the item was filed: the filing decision in force (a refile's, or the
+    gate's), else where filing proposed it. Refused when its folder in staging, which
+    keeps that decision, is gone (a refile could not be kept)."""
+    key = ItemKey.of(row)
+    if not is_folder(config.staging_root, gate_folder(config, key, GATE)):
+        raise UsageError(
+            f"{printable(item_name(row))}: its folder in staging, where its filing decision "
+            f"is kept ({printable(gate_folder(config, key, GATE))}), is gone; nothing moved"
+        )
+    approved = approved_destinations(db, [key.uid]).get((key.uid, GATE))
+    return approved or proposed_destination(key, config.library_root, config.library_names)
+
+
 def _new_destination(config, key: ItemKey, current: str, title, year, edition) -> str:
     try:
         found_year = check_year(year) if year is not None else None
@@ -98,9 +135,9 @@ def _new_destination(config, key: ItemKey, current: str, title, year, edition) -
     start = current
     if title is not None:
         # Checked as `mp rip` and `mp rename` check a title.
-        retitled = key_from_parts("movie", title.strip(), "")
+        retitled = key_from_parts(key.type, title.strip(), key.disc_label)
         start = proposed_destination(retitled, config.library_root, config.library_names)
-    return with_year_and_edition("movie", start, found_year, found_edition)
+    return with_year_and_edition(key.type, start, found_year, found_edition)
 
 
 def _move(config: Config, current: str, new: str) -> None:
@@ -141,11 +178,20 @@ def _move(config: Config, current: str, new: str) -> None:
         raise
 
 
-def _record(config: Config, db, row: dict, current: str, new: str) -> None:
-    """The new destination as a decision at filebot_confirm, signed like a person's at the
-    gate; the old one retired; a line in the history."""
+def _record(
+    config: Config,
+    db,
+    row: dict,
+    current: str,
+    new: str,
+    roles: Roles | None = None,
+    reason: str | None = None,
+) -> None:
+    """The new destination (and a disc's roles, with its new first episode) as a
+    decision at filebot_confirm, signed like a person's at the gate; the old one
+    retired; a line in the history."""
     now = utc_now()
-    reason = f"mp refile: from {current}"[:500]
+    reason = (reason or f"mp refile: from {current}")[:500]
     supersede_decisions(db, f"item_uid = ? AND gate = '{GATE}'", [row["uid"]], "mp refile")
     prompt = {"destination": new, "notes": [reason]}
     approval_id = (
@@ -163,8 +209,145 @@ def _record(config: Config, db, row: dict, current: str, new: str) -> None:
     )
     pending = PendingApproval(approval_id, GATE, now, row, prompt)
     record_decision(
-        config, db, pending, approved=True, by=decided_by(), reason=reason, destination=new
+        config,
+        db,
+        pending,
+        approved=True,
+        by=decided_by(),
+        reason=reason,
+        destination=new,
+        roles=roles,
     )
     db.table("state_transitions").insert(
         transition_row(row["uid"], row["state"], row["state"], "manual", reason, now)
     )
+
+
+def _refile_disc(
+    config: Config,
+    db,
+    row: dict,
+    title: str | None,
+    year: str | None,
+    first_episode: int | None,
+    dry_run: bool,
+) -> ManageResult:
+    """A filed tv disc's episodes moved to another show folder, or renumbered, or both."""
+    key = ItemKey.of(row)
+    name = printable(item_name(row))
+    current = _filed_at(config, db, row)
+    new = _new_destination(config, key, current, title, year, None)
+    recorded = recorded_range(row.get("episodes"))
+    if recorded is None:
+        raise UsageError(
+            f"{name} has no episode numbers recorded (a disc of extras, or filed by hand): "
+            "mp cannot tell its files in the library; nothing moved"
+        )
+    count = recorded[1] - recorded[0] + 1
+    first = recorded[0] if first_episode is None else first_episode
+    if not 1 <= first <= MAX_NUMBER - count + 1:
+        raise UsageError(
+            f"--first-episode {first}: its {count} episode(s) must be numbered 1-{MAX_NUMBER}"
+        )
+    if new == current and first == recorded[0]:
+        raise UsageError(
+            f"{name} is filed as {printable(current)}, episodes e{recorded[0]:02d}-"
+            f"e{recorded[1]:02d}, already"
+        )
+    problem = place_problem(config.library_root, key, new) or link_problem(config.library_root, new)
+    if problem is not None:
+        raise UsageError(f"{printable(new)} {problem}")
+    clash = overlap(row, _discs_filed_in(config, db, new), first, count)
+    if clash is not None:
+        raise UsageError(f"{name}: its episodes {clash}; nothing moved")
+    moves = _episode_moves(config, row, current, new, recorded, first)
+    if not moves:
+        raise UsageError(
+            f"{name}: none of its episodes (e{recorded[0]:02d}-e{recorded[1]:02d}) is in "
+            f"{printable(current)} (moved by hand?); nothing moved"
+        )
+    try:
+        moves = in_order(moves)
+    except MoveRefused as error:
+        raise UsageError(str(error)) from None
+    problem = move_problem(config.library_root, moves)
+    if problem is not None:
+        raise UsageError(problem)
+    listed = "".join(f"\n  {move.shown()}" for move in moves)
+    if dry_run:
+        return ManageResult(f"{name}: would move {len(moves)} episode file(s):{listed}")
+    try:
+        apply_moves_in_library(config.library_root, moves)
+    except MoveRefused as error:
+        raise UsageError(str(error)) from None
+    numbered = Numbered(season_of(row), first, count)
+    if first != recorded[0]:
+        signature = sign_text(f"{key.uid} {numbered.text}", decision_key(config))
+        recorded_now = {"episodes": numbered.text, "episodes_signature": signature}
+        db.table("media_items").update(row["id"], recorded_now)
+        row = {**row, **recorded_now}
+        write_item_files(config.staging_root, row)
+    was = f"e{recorded[0]:02d}-e{recorded[1]:02d}"
+    reason = f"mp refile: from {current} ({was}) to {new} ({_span(numbered)})"
+    _record(config, db, row, current, new, _roles_with_first(config, db, row, first), reason)
+    return ManageResult(f"{name}: moved {len(moves)} episode file(s) in the library:{listed}")
+
+
+def _span(numbered: Numbered) -> str:
+    return f"e{numbered.first:02d}-e{numbered.first + numbered.count - 1:02d}"
+
+
+def _discs_filed_in(config: Config, db, destination: str) -> list[dict]:
+    """The tv items filed (or to be filed) in the show folder of destination."""
+    show = item_folder("tv", destination)
+    rows = list(db.query("SELECT * FROM media_items WHERE type = 'tv'"))
+    approved = approved_destinations(db, [r["uid"] for r in rows])
+    found = []
+    for other in rows:
+        place = approved.get((other["uid"], GATE)) or proposed_destination(
+            ItemKey.of(other), config.library_root, config.library_names
+        )
+        if item_folder("tv", place) == show:
+            found.append(other)
+    return found
+
+
+_EPISODE_FILE = re.compile(r"(.+) - s(\d\d)e(\d{2,3})(?:-e(\d{2,3}))?\.mkv", re.ASCII)
+
+
+def _episode_moves(
+    config: Config, row: dict, current: str, new: str, recorded: tuple[int, int], first: int
+) -> list[Move]:
+    """The disc's episode files in its season folder (named after the show folder, their
+    numbers inside its recorded range), each with its new place and name."""
+    old_show, new_show = item_folder_name("tv", current), item_folder_name("tv", new)
+    season = season_of(row)
+    shift = first - recorded[0]
+    try:
+        with open_below(config.library_root, current) as folder:
+            names = sorted(e.name for e in folder.entries() if e.is_file(follow_symlinks=False))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except BadEntry as error:
+        raise UsageError(f"{error}; nothing moved") from None
+    moves = []
+    for file_name in names:
+        found = _EPISODE_FILE.fullmatch(file_name)
+        if not found or found[1] != old_show or int(found[2]) != season:
+            continue
+        start, end = int(found[3]), int(found[4] or found[3])
+        if not recorded[0] <= start <= end <= recorded[1]:
+            continue
+        span = f"e{start + shift:02d}" + (f"-e{end + shift:02d}" if found[4] else "")
+        renamed = f"{new_show} - s{season:02d}{span}.mkv"
+        moves.append(Move(os.path.join(current, file_name), os.path.join(new, renamed)))
+    return moves
+
+
+def _roles_with_first(config: Config, db, row: dict, first: int) -> Roles | None:
+    """The disc's roles in force with the new first episode, when a person had set
+    them (they stay the decision's); None when it follows the defaults."""
+    roles = approved_roles(db, [row], config.gates).get(row["uid"])
+    if roles is None:
+        return None
+    return dataclasses.replace(roles, first_episode=first)
