@@ -486,6 +486,9 @@ def _dispatch(config: Config, dry_run: bool) -> int:
 
     result = run_dispatch(config, dry_run=dry_run)
     verb = "would queue" if dry_run else "queued"
+    for name, move in result.moved:
+        said = "would move what it had filed" if dry_run else "moved what it had filed"
+        click.echo(f"{printable(name)}: {said}: {move}")
     for name, job in result.queued:
         click.echo(f"{verb} {job} for {printable(name)}")
     for name, why in result.waiting:

@@ -28,6 +28,7 @@ from media_pipeline.file_roles import (
 )
 from media_pipeline.gates import approved_roles
 from media_pipeline.items import ItemKey, printable
+from media_pipeline.library_moves import Move, same_file_bytes
 from media_pipeline.seasons import (
     Numbered,
     Waiting,
@@ -38,6 +39,7 @@ from media_pipeline.seasons import (
     season_of,
     show_discs,
 )
+from media_pipeline.share import relative_parts
 
 
 @dataclass(frozen=True)
@@ -184,3 +186,40 @@ def _taken_in_library(base: str, files: list[tuple[str, str]], folder: str | Non
         if there.st_size != size or not stat.S_ISREG(there.st_mode):
             return os.path.join(base, place)
     return None
+
+
+def earlier_filed(
+    config: Config,
+    row: dict,
+    destination: str | None,
+    filing: Filing,
+    earlier: list[tuple[str, list[tuple[str, str]]]],
+) -> list[Move]:
+    """What an item had filed before its destination (or numbers) were decided again,
+    to move to where the new filing puts the same file: for each file of the new list,
+    the place an earlier filing job of the item was told (`earlier`: its destination and
+    file list, from the job's signed spec) when that place is another and holds a copy
+    of the file, byte for byte the one in staging (the filing script removes staged
+    files only once all are filed, so a half-filed item's are all there). A new place
+    taken already is left to settle_filing, which makes the item wait and says so."""
+    if not filing.files or not row.get("folder_path"):
+        return []
+    key = ItemKey.of(row)
+    place = destination or proposed_destination(key, config.library_root, config.library_names)
+    base = item_folder(key.type, place)
+    new_places = dict(filing.files)
+    moves: dict[str, Move] = {}
+    for old_destination, old_files in earlier:
+        old_base = item_folder(key.type, old_destination)
+        for source, old_place in old_files:
+            if source not in new_places:
+                continue
+            old_path = os.path.normpath(os.path.join(old_base, old_place))
+            new_path = os.path.join(base, new_places[source])
+            if old_path == os.path.normpath(new_path) or old_path in moves:
+                continue
+            if not relative_parts(config.library_root, old_path) or os.path.lexists(new_path):
+                continue
+            if same_file_bytes(old_path, os.path.join(row["folder_path"], source)):
+                moves[old_path] = Move(old_path, new_path)
+    return list(moves.values())

@@ -133,6 +133,8 @@ def _move_one(library_root: str, move: Move) -> None:
             source_folder.unlink(source_name)
     except BadEntry as error:
         raise MoveRefused(f"{error}; not moved") from None
+    except OSError as error:
+        raise MoveRefused(f"{move.shown()}: {error.strerror or error}; not moved") from None
 
 
 def _copy_verified(

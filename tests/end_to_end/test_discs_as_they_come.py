@@ -161,3 +161,73 @@ def test_a_failed_transcode_succeeds_after_mp_retry(tmp_path):
     transcoded = hosts.staged(HEAT, "3-transcoded")
     assert round(seconds_of(transcoded / "Heat (1995).mkv")) == 2
     assert not list(transcoded.glob(".mp-part.*"))
+
+
+# An mv that fails once as it gives a disc's third episode its name in the library (a
+# share that went away mid-filing), and is the real one otherwise.
+FAILING_THIRD = """#!/usr/bin/env bash
+for last; do :; done
+if [[ $last == *s01e03.mkv && ! -e $MP_TEST_FAILED ]]; then
+  touch -- "$MP_TEST_FAILED"
+  echo "mv: Input/output error" >&2
+  exit 1
+fi
+exec {real} "$@"
+"""
+
+
+def visible(folder: Path) -> list[str]:
+    """The names in folder but the hidden ones (a script's own temporary names)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def test_a_half_filed_disc_decided_again_moves_what_it_had_filed(tmp_path):
+    """Filing stops after two of a disc's three episodes; the show's folder is decided
+    again at filebot_confirm (a year added): the two filed ones move to the new folder,
+    the third is filed there, and the old folder holds none of them."""
+    show = ItemKey("tv", "Lost", "S01 Disc1")
+    hosts = Hosts(tmp_path)
+    config = yaml.safe_load(hosts.config.read_text())
+    config["jobs"]["max_attempts"] = 1
+    hosts.config.write_text(yaml.safe_dump(config))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "mv").write_text(FAILING_THIRD.format(real=shutil.which("mv")))
+    (tools / "mv").chmod(0o755)
+    hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
+    hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
+    disc = hosts.discs / "tv" / show.title / show.disc_label
+    for number, seconds in enumerate((2, 2.5, 3), start=1):
+        ffmpeg_title(disc / f"title_t0{number}.mkv", seconds, 300 + 100 * number)
+    hosts.rip(show)
+    hosts.run_until_review()
+    hosts.mp("approve", show.uid, "--yes")
+    hosts.mp("dispatch")
+    hosts.mp("claim", "--worker", "ct304")  # the transcode
+    hosts.mp("reconcile")
+    hosts.mp("approve", show.uid, "--yes")  # filed as 'Lost', no year
+    hosts.mp("dispatch")
+    assert "failed for good" in hosts.mp("claim", "--worker", "ct304", expect=1)
+    old = tmp_path / "library" / "TV Shows" / "Lost" / "Season 01"
+    assert visible(old) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
+    first_two = [seconds_of(old / f"Lost - s01e0{n}.mkv") for n in (1, 2)]
+
+    hosts.mp("reconcile")
+    hosts.mp("retry", show.uid, "--ask-again")
+    hosts.mp("reconcile")
+    hosts.mp("approve", show.uid, "--yes", "--year", "2004")
+    dispatched = hosts.mp("dispatch")
+    assert "moved what it had filed" in dispatched, dispatched
+    assert "completed" in hosts.mp("claim", "--worker", "ct304")
+    hosts.mp("reconcile")
+    assert json.loads(hosts.mp("status", "--json"))["counts"] == {"IN_LIBRARY": 1}
+    shows = tmp_path / "library" / "TV Shows"
+    new = shows / "Lost (2004)" / "Season 01"
+    filed = sorted(str(p.relative_to(shows)) for p in shows.rglob("*.mkv") if p.name[0] != ".")
+    assert filed == [f"Lost (2004)/Season 01/Lost (2004) - s01e0{n}.mkv" for n in (1, 2, 3)], (
+        "each episode once, in the new folder"
+    )
+    assert [seconds_of(new / f"Lost (2004) - s01e0{n}.mkv") for n in (1, 2)] == first_two
+    assert round(seconds_of(new / "Lost (2004) - s01e03.mkv")) == 3
+    history = hosts.mp("history", show.uid)
+    assert f"{old}/Lost - s01e01.mkv -> {new}/Lost (2004) - s01e01.mkv" in history, history

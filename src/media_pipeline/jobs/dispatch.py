@@ -9,24 +9,30 @@ second job ever being written.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.filing import settle_filing
+from media_pipeline.filing import earlier_filed, settle_filing
 from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.gates import approved_destinations, supersede_decisions
 from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import item_name
+from media_pipeline.item_state import item_name, transition_row
 from media_pipeline.items import ItemKey, printable
+from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.live import publish
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import FINISHED_DIRS, SPEC_FILE, Queue
+from media_pipeline.jobs.signature import ForgedSpec, check_signature
 from media_pipeline.jobs.submit import submit_job
+from media_pipeline.library_moves import Move, MoveRefused, apply_moves_in_library
 from media_pipeline.seasons import Waiting
 from media_pipeline.states import NEXT_JOB, State
 from media_pipeline.store import controller_database, open_database_readonly, require_database
+from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +42,7 @@ class DispatchResult:
     queued: list[tuple[str, str]] = field(default_factory=list)  # (item name, job id)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (item name, what for)
     refused: list[str] = field(default_factory=list)  # approvals asked again, and why
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (item name, a move)
 
 
 def _plan(config: Config, db: Database | None, queue: Queue):
@@ -72,13 +79,58 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 refused.append((row, gate, destination, problem))
                 continue
         filing = None
+        moves: list[Move] = []
         if kind == "filebot":
             filing = settle_filing(config, db, row, destination)
             if isinstance(filing, Waiting):
                 waiting.append((item_name(row), filing.reason))
                 continue
-        todo.append((row, kind, destination, filing))
+            moves = earlier_filed(
+                config, row, destination, filing, _earlier_filings(config, queue, row)
+            )
+        todo.append((row, kind, destination, filing, moves))
     return todo, waiting, refused
+
+
+def _earlier_filings(config: Config, queue: Queue, row: dict) -> list[tuple[str, list]]:
+    """(destination, file list) of the item's finished filing jobs, from their specs
+    in the queue that this controller signed: what each was told to file, and where."""
+    found: list[tuple[str, list]] = []
+    jobs = [(state, name, job) for state, name, job in queue.jobs(FINISHED_DIRS)
+            if job.item_uid == row["uid"] and job.kind == "filebot"]  # fmt: skip
+    if not jobs:
+        return found
+    keys = trusted_keys(config)
+    for state, name, job in jobs:
+        spec = queue.read_job_json(state, name, SPEC_FILE)
+        if spec is None or spec.get("id") != job.job_id:
+            continue
+        try:
+            check_signature(spec, keys, time.time(), math.inf)
+        except ForgedSpec:
+            continue
+        destination, files = spec.get("destination"), spec.get("files")
+        if not isinstance(destination, str) or not isinstance(files, list):
+            continue
+        pairs = [tuple(pair) for pair in files if isinstance(pair, list) and len(pair) == 2
+                 and all(isinstance(part, str) for part in pair)]  # fmt: skip
+        found.append((destination, pairs))
+    return found
+
+
+def _move_earlier(config: Config, db: Database, row: dict, moves: list[Move]) -> list[str]:
+    """Move what the item had filed at an earlier destination to its new places, with a
+    line in its history; the moves made, as text. MoveRefused when one cannot be."""
+    made = apply_moves_in_library(config.library_root, moves)
+    shown = [move.shown() for move in made]
+    reason = ("moved what it had filed to its new destination: " + "; ".join(shown))[:2000]
+    db.table("state_transitions").insert(
+        transition_row(row["uid"], row["state"], row["state"], "auto", reason, utc_now())
+    )
+    log.info(
+        "%s: %s", item_name(row), reason, extra={"event": "filed_moved", "item": item_name(row)}
+    )
+    return shown
 
 
 def _ask_again(db: Database, row: dict, gate: str, destination: str, problem: str) -> str:
@@ -114,10 +166,14 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
                     item_name(row),
                     f"{kind} job" + (f", episodes {f.episodes.text}" if f and f.episodes else ""),
                 )
-                for row, kind, _d, f in todo
+                for row, kind, _d, f, _m in todo
             ]
+            moved = [(item_name(row), move.shown()) for row, *_r, moves in todo for move in moves]
             return DispatchResult(
-                queued=queued, waiting=waiting, refused=[item_name(row) for row, *_ in refused]
+                queued=queued,
+                waiting=waiting,
+                refused=[item_name(row) for row, *_ in refused],
+                moved=moved,
             )
         result = DispatchResult()
         with controller_database(config) as db:
@@ -125,7 +181,14 @@ def run_dispatch(config: Config, *, dry_run: bool = False) -> DispatchResult:
             todo, result.waiting, refused = _plan(config, db, queue)
             for row, gate, destination, problem in refused:
                 result.refused.append(_ask_again(db, row, gate, destination, problem))
-            for row, kind, destination, filing in todo:
+            for row, kind, destination, filing, moves in todo:
+                if moves:
+                    try:
+                        shown = _move_earlier(config, db, row, moves)
+                    except MoveRefused as error:
+                        result.waiting.append((item_name(row), f"{error}; not queued"))
+                        continue
+                    result.moved.extend((item_name(row), move) for move in shown)
                 job_id = submit_job(
                     config,
                     db,
