@@ -732,10 +732,11 @@ def play_all_of(path: Path, *episodes: Path) -> None:
     listing.unlink()
 
 
-def remux_tv(tmp_path: Path) -> subprocess.CompletedProcess:
+def remux_tv(tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     done = subprocess.run(
         ["bash", str(SCRIPTS / "organize-and-remux-tv.sh"), "in", "out"],
-        cwd=tmp_path, env={**os.environ, "MP_ITEM_TITLE": "Lost", "MP_DISC_LABEL": "S01 Disc1"},
+        cwd=tmp_path,
+        env={**os.environ, "MP_ITEM_TITLE": "Lost", "MP_DISC_LABEL": "S01 Disc1", **(env or {})},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -832,3 +833,36 @@ def test_a_rip_that_failed_half_way_gives_whole_titles_when_run_again(tmp_path, 
         "title_t01.mkv": source.read_bytes(),
     }
     assert not list(ripped.glob(".mp-part.*")) and (ripped / ".pipeline" / "rip.done").exists()
+
+
+def without_ffprobe(tmp_path: Path) -> dict:
+    """An environment whose PATH has every command of this host but ffprobe."""
+    tools = tmp_path / "no-ffprobe"
+    tools.mkdir()
+    for folder in os.environ["PATH"].split(os.pathsep):
+        for command in Path(folder).glob("*") if Path(folder).is_dir() else []:
+            if command.name != "ffprobe" and not (tools / command.name).exists():
+                (tools / command.name).symlink_to(command)
+    return {"PATH": str(tools)}
+
+
+@pytest.mark.parametrize("lengths", ["ffprobe", "sizes"])
+def test_every_title_as_long_as_others_together_is_a_play_all(tmp_path, lengths):
+    """Besides the whole disc's play-all (t00), a second one of its first two episodes
+    (t05), long enough to pass for an episode: once only the longest title was checked,
+    and t05 was remuxed as a fifth episode. Without ffprobe, lengths are sizes, and a
+    play-all made of the episodes' own streams is their sizes together."""
+    (tmp_path / "in").mkdir()
+    episodes = [tmp_path / "in" / f"t0{n}.mkv" for n in (1, 2, 3, 4)]
+    for number, (path, seconds) in enumerate(zip(episodes, (4, 4.5, 5, 4.2), strict=True)):
+        ffmpeg_title(path, seconds, 300 + 100 * number)
+    play_all_of(tmp_path / "in" / "t00.mkv", *episodes)
+    play_all_of(tmp_path / "in" / "t05.mkv", *episodes[:2])
+    env = without_ffprobe(tmp_path) if lengths == "sizes" else {}
+    said = remux_tv(tmp_path, env).stdout
+    assert [p.name for p in visible_media(tmp_path / "out")] == [
+        f"Lost - S01 Disc1 - Episode 0{n}.mkv" for n in (1, 2, 3, 4)
+    ], said
+    told = 'skipped (a "play all": as long as t01.mkv + t02.mkv + t03.mkv + t04.mkv together)'
+    assert f"{told}: t00.mkv" in said
+    assert 'skipped (a "play all": as long as t01.mkv + t02.mkv together): t05.mkv' in said

@@ -6,8 +6,17 @@
 # them read any file on this host the playlist names (and copy it onto the share).
 export MEDIA_DEMUXERS=matroska,mov,mpegts,mpeg,avi
 
+# length_unit: "ms" where ffprobe is installed, else "bytes": what length_of gives.
+length_unit() {
+  if command -v ffprobe >/dev/null 2>&1; then echo ms; else echo bytes; fi
+}
+
 # length_of FILE: how long a title is, to compare titles: milliseconds by ffprobe, or
-# the size in bytes where ffprobe is not installed.
+# the size in bytes where ffprobe is not installed. Sizes stand for lengths only
+# roughly: titles of one disc at one bitrate compare, and a "play all" that is the
+# same streams as its episodes is their sizes together within its container's
+# overhead; but a title of another bitrate (a bonus in lower quality) is not as long
+# as its size says, so a play-all is then found only where the sizes add up too.
 length_of() {
   if command -v ffprobe >/dev/null 2>&1; then
     ffprobe -v error -format_whitelist "$MEDIA_DEMUXERS" -show_entries format=duration \
