@@ -23,7 +23,7 @@ from pathlib import Path
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.spec import JobSpec
-from media_pipeline.share import open_below, relative_parts
+from media_pipeline.share import BadEntry, open_below, relative_parts
 from media_pipeline.states import BY_KIND
 
 SYSTEM_FOLDERS = ("/tmp", "/var/tmp", "/dev")
@@ -50,20 +50,34 @@ def item_folders(config: Config, spec: JobSpec) -> list[tuple[str, str]]:
     return folders
 
 
+def _remove_if_empty(root: str, folder: str) -> None:
+    """Remove folder if it is still an empty folder (rmdir removes nothing else)."""
+    with (
+        contextlib.suppress(OSError, BadEntry),
+        open_below(root, os.path.dirname(folder)) as parent,
+    ):
+        os.rmdir(os.path.basename(folder), dir_fd=parent.fd)
+
+
 def writable_folders(config: Config, spec: JobSpec, stack: contextlib.ExitStack) -> list[int]:
     """Descriptors of every folder the job's script may write below, open until stack
     closes. The item's own folders are opened step by step below their root with no
-    link followed, the output folders made where missing (as the script would make
-    them). Raises BadEntry for a link on the way, OSError for what cannot be made."""
+    link followed, the output folders made where missing (and removed again after the
+    script if it left them empty). Raises BadEntry for a link on the way, OSError for
+    what cannot be made."""
     descriptors = []
     for root, folder in item_folders(config, spec):
         if relative_parts(root, folder) is None:
             continue  # checked with the spec; never a folder outside the roots
-        create = folder != spec.input_dir
+        create = folder != spec.input_dir and not os.path.lexists(folder)
         try:
             opened = stack.enter_context(open_below(root, folder, create=create))
         except FileNotFoundError:
             continue  # no input folder: the script says what it misses
+        if create:
+            # Made for the rule only: a script that wrote nothing leaves no folder, as
+            # before (a rip that left none is retried differently from one that did).
+            stack.callback(_remove_if_empty, root, folder)
         descriptors.append(opened.fd)
     others = [*SYSTEM_FOLDERS, *config.script_writable_paths]
     if spec.kind == "rip":
