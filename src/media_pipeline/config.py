@@ -910,7 +910,8 @@ SCHEMA: tuple[Setting, ...] = (
     Setting(
         "script_writable_paths",
         "Folders the scripts may write besides their item's own folders, /tmp, /var/tmp, "
-        "/dev and ~/.MakeMKV: a job's script can write nothing else, the rest of the share "
+        "/dev/shm, /dev/null, /dev/zero, and a rip's drives and ~/.MakeMKV: a job's script "
+        "can write nothing else, the rest of the share "
         "and the library included (Landlock). Add what your own scripts need (a FileBot "
         "cache, say), and to the units' ReadWritePaths= too. Default: none.",
         ["/var/cache/filebot"],

@@ -34,7 +34,10 @@ set -u
 out=$MP_OUTPUT_DIR
 note() { printf '%s %s\n' "$1" "$2" >> "$out/.tries"; }
 attempt() {  # attempt NAME COMMAND...: whether the kernel let the command write
-  if "${@:2}" 2>/dev/null; then note "$1" allowed; else note "$1" refused; fi
+  local said
+  if said=$("${@:2}" 2>&1); then note "$1" allowed
+  elif [[ $said == *"Permission denied"* ]]; then note "$1" refused
+  else note "$1" "failed:${said// /_}"; fi
 }
 mkdir -p "$out" && touch "$out/.ready"
 while [ ! -e "$MP_INPUT_DIR/go" ]; do sleep 0.05; done
@@ -45,6 +48,8 @@ attempt dev-null sh -c 'echo x > /dev/null'
 attempt other-item sh -c 'echo stolen > "$0/stolen.mkv"' "$MP_TEST_OTHER"
 attempt library sh -c 'echo planted > "$0/planted.mkv"' "$MP_TEST_LIBRARY"
 attempt swapped sh -c 'echo through > "$0/through.mkv"' "$MP_TEST_SWAPPED"
+attempt shared-memory sh -c 'echo x > "$0" && rm "$0"' "/dev/shm/mp-test-$$"
+attempt device sh -c 'echo x > /dev/full'
 mkdir -p "$out/.pipeline" && touch "$out/.pipeline/remux.done"
 """
 
@@ -132,6 +137,10 @@ def test_a_script_writes_its_own_folders_and_no_other_item_s(outside_tmp):
         "other-item": "refused",
         "library": "refused",
         "swapped": "refused",
+        "shared-memory": "allowed",
+        # Each device a script writes by name is allowed, not the rest of /dev (where a
+        # link planted in its folder could lead to a disk): /dev/full refuses the open.
+        "device": "refused",
     }
     assert (output / "title.out").read_text() == "video\n"
     assert tree_snapshot(other, library) == before

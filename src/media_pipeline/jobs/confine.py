@@ -10,14 +10,16 @@ nowhere writable. The same holds for a claim run by hand, as root or not.
 
 An item's own folders: the job's input folder and output folder in staging; for a
 filing job, the item's folder in the library (the movie's folder, or the show's, where
-its seasons and extras go). Beside them: /tmp, /var/tmp and /dev (an encoder's
-/dev/null, a ripper's drive), ~/.MakeMKV for a rip, and the config's
-script_writable_paths for what the owner's own scripts need.
+its seasons and extras go). Beside them: /tmp, /var/tmp and /dev/shm, the devices
+/dev/null and /dev/zero (each node, not /dev), a rip's drives and
+~/.MakeMKV, and the config's script_writable_paths for what the owner's own scripts
+need.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 from pathlib import Path
 
@@ -26,7 +28,14 @@ from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.share import BadEntry, open_below, relative_parts
 from media_pipeline.states import BY_KIND
 
-SYSTEM_FOLDERS = ("/tmp", "/var/tmp", "/dev")
+# Where any program may keep temporary files (under the units, the unit's own /tmp).
+TEMPORARY_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")
+# Devices a script writes by name: each node itself, never the rest of /dev (a link
+# planted in the item's folder could lead to a disk there).
+DEVICES = ("/dev/null", "/dev/zero")
+# A rip's drives and the generic SCSI nodes makemkvcon talks to them through: the
+# devices the claim unit lets it open (DeviceAllow=).
+RIP_DEVICES = ("/dev/sr[0-9]*", "/dev/sg[0-9]*")
 
 
 def library_folder(spec: JobSpec) -> str:
@@ -79,12 +88,13 @@ def writable_folders(config: Config, spec: JobSpec, stack: contextlib.ExitStack)
             # before (a rip that left none is retried differently from one that did).
             stack.callback(_remove_if_empty, root, folder)
         descriptors.append(opened.fd)
-    others = [*SYSTEM_FOLDERS, *config.script_writable_paths]
+    others = [*TEMPORARY_FOLDERS, *DEVICES, *config.script_writable_paths]
     if spec.kind == "rip":
         others.append(str(Path.home() / ".MakeMKV"))
+        others.extend(sorted(path for pattern in RIP_DEVICES for path in glob.glob(pattern)))
     for path in others:
         try:
-            descriptor = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            descriptor = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:
             continue  # not on this host: nothing to write there
         stack.callback(os.close, descriptor)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
 import struct
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
@@ -42,6 +43,8 @@ _WRITE_RIGHTS = (
     | (1 << 12)  # MAKE_SYM
 )
 _REFER, _TRUNCATE = 1 << 13, 1 << 14
+# The rights a rule on a file (not a folder) may carry: /dev/null, a drive's node.
+_FILE_RIGHTS = (1 << 1) | _TRUNCATE
 MIN_ABI = 2
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -91,10 +94,11 @@ def unavailable() -> str | None:
     return f"this kernel's Landlock (ABI {found}) cannot let scripts move files between folders"
 
 
-def restrict_writes(folders: list[int]) -> None:
+def restrict_writes(places: list[int]) -> None:
     """From now on this process, and everything it starts, makes, changes or removes
-    files only below the folders open as these descriptors (opened O_PATH is enough).
-    Raises OSError when the kernel cannot; nothing is restricted then."""
+    files only below the folders open as these descriptors (opened O_PATH is enough),
+    and writes only those of them that are files (a device such as /dev/null). Raises
+    OSError when the kernel cannot; nothing is restricted then."""
     version = abi()
     if version < MIN_ABI:
         raise OSError(errno.EOPNOTSUPP, f"Landlock ABI {version}: {MIN_ABI} or later is needed")
@@ -103,9 +107,10 @@ def restrict_writes(folders: list[int]) -> None:
     attributes = ctypes.create_string_buffer(struct.pack("=Q", rights))
     ruleset = _call(_CREATE_RULESET, attributes, 8, 0)
     try:
-        for folder in folders:
+        for place in places:
+            allowed = rights if stat.S_ISDIR(os.fstat(place).st_mode) else rights & _FILE_RIGHTS
             # struct landlock_path_beneath_attr (packed): allowed rights, parent fd.
-            rule = ctypes.create_string_buffer(struct.pack("=Qi", rights, folder))
+            rule = ctypes.create_string_buffer(struct.pack("=Qi", allowed, place))
             _call(_ADD_RULE, ruleset, _RULE_PATH_BENEATH, rule, 0)
         # Asked of an unprivileged process; already so under the units.
         if _libc.prctl(*(ctypes.c_ulong(a) for a in (_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))) != 0:
