@@ -40,6 +40,10 @@ def remuxing(pipeline, tmp_path, monkeypatch):
     pipeline.mp("reconcile", "--dispatch")
     assert [name for name in pipeline.queue("pending") if "_remux_" in name]
     pipeline.behave("remux", "wait")
+    # The stage folder as any system past its first item has it: the job's own folder
+    # (which the worker makes for its script, jobs/confine.py) then changes no folder
+    # the idle notes watch.
+    (pipeline.staging / "2-remuxed" / "movies").mkdir(parents=True)
     started = pipeline.root
     worker = claim_in_background(pipeline, lambda: list(started.glob("started.*remux*")))
     yield pipeline, worker
