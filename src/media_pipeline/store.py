@@ -176,6 +176,13 @@ def _migration_8(db: Database) -> None:
     )
 
 
+def _migration_9(db: Database) -> None:
+    # Jobs a person cancelled: the controller's live list names them for as long as a
+    # copy of their spec could verify, so that a copy put back on the share is refused
+    # whoever signed it (jobs/live.py). History: a rebuild keeps it.
+    db.table("stopped_jobs").create({"id": str, "item_uid": str, "stopped_at": str}, pk="id")
+
+
 MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_1,
     _migration_2,
@@ -185,6 +192,7 @@ MIGRATIONS: tuple[Callable[[Database], None], ...] = (
     _migration_6,
     _migration_7,
     _migration_8,
+    _migration_9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

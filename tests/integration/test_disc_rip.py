@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import item_row, refused_by_worker, signed_by_controller
+from hostile import claim_refuses, jobs_dir, runs_of
 
 from media_pipeline.config import host_name
 from media_pipeline.items import ItemKey
@@ -716,3 +717,37 @@ def test_a_refused_rip_forged_for_a_failed_item_moves_its_drive_nowhere(pipeline
     (forged / "spec.json").write_text(json.dumps(spec))
     pipeline.mp("reconcile")
     assert item_row(pipeline, ItemKey("movie", "Heat"))["drive"] == f"{host_name()}:/dev/sr0"
+
+
+def test_a_cancelled_rip_of_the_rippers_own_put_back_is_refused(pipeline, drive, ripper):
+    """A rip the ripper signed runs without the controller's list; once a person has
+    cancelled it, the list names it as cancelled, and a copy put back is refused."""
+    drive("HEAT")
+    assert rip_device(ripper).returncode == 0
+    (job_id,) = pipeline.queue("pending")
+    pipeline.mp("reconcile")
+    kept = pipeline.root / "copy-of-the-rip"
+    shutil.copytree(jobs_dir(pipeline) / "pending" / job_id, kept)
+    assert "cancelled pending job" in pipeline.mp("cancel", "movie/Heat").stdout
+    shutil.rmtree(jobs_dir(pipeline) / "cancelled" / job_id)
+    shutil.copytree(kept, jobs_dir(pipeline) / "pending" / job_id)
+    claim_refuses(pipeline, job_id, "a person cancelled it")
+    assert runs_of(pipeline, "rip") == 0
+
+
+def test_a_rip_waits_while_the_list_a_worker_read_is_taken_away(pipeline, drive, ripper):
+    """A ripper's rip needs no list; but a list taken away after this host read one is
+    a share writer's doing (the controller only writes newer ones): the rip waits, and
+    runs once the controller has written a list again."""
+    pipeline.mp("claim", "--worker", "w1", "--dry-run")  # reads the list: none yet
+    drive("HEAT")
+    assert rip_device(ripper).returncode == 0
+    (job_id,) = pipeline.queue("pending")
+    pipeline.mp("reconcile")  # a list, naming the rip
+    assert "would claim" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
+    (jobs_dir(pipeline) / "live.json").unlink()
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "taken away on the share" in said, said
+    assert runs_of(pipeline, "rip") == 0
+    pipeline.mp("reconcile")
+    assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout

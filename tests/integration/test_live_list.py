@@ -165,3 +165,30 @@ def test_an_empty_list_is_left_as_it_is_however_old(pipeline):
     before = live_file(pipeline).read_bytes()
     pipeline.mp("reconcile", "--dispatch")
     assert live_file(pipeline).read_bytes() == before
+
+
+RONIN = ItemKey("movie", "Ronin (1998)")
+
+
+def test_an_older_list_put_back_after_a_newer_one_was_read_starts_nothing(pipeline):
+    """A worker remembers the newest list it read: after a cancel, the list from before
+    it (still fresh, and naming the cancelled job) put back with the job starts nothing;
+    the controller's next list refuses the job as cancelled."""
+    pipeline.mark(HEAT, "1-ripped", "rip")
+    pipeline.mark(RONIN, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    [heat] = [job for job in pipeline.queue("pending") if "Heat" in job]
+    before = live_file(pipeline).read_text()
+    kept = pipeline.root / "copy-of-the-job"
+    shutil.copytree(jobs_dir(pipeline) / "pending" / heat, kept)
+    assert "cancelled pending job" in pipeline.mp("cancel", "movie/Heat (1995)").stdout
+    assert "completed" in pipeline.mp("claim", "--worker", "w1").stdout  # Ronin's, by the new list
+    shutil.rmtree(jobs_dir(pipeline) / "cancelled" / heat)
+    shutil.copytree(kept, jobs_dir(pipeline) / "pending" / heat)
+    live_file(pipeline).write_text(before)
+    said = pipeline.mp("claim", "--worker", "w1").stdout
+    assert "this host has read: a list put back on the share" in said, said
+    assert runs_of(pipeline, "remux") == 1
+    pipeline.mp("reconcile")
+    claim_refuses(pipeline, heat, "a person cancelled it")
+    assert runs_of(pipeline, "remux") == 1

@@ -144,15 +144,18 @@ class Claimer:
 
         if self._live is None:
             self._live = LiveList(self.config, self.queue)
-        if self._live.names(job.job_id):
-            return True
+        if self._live.names(job.job_id) or self._live.stops(job.job_id):
+            return True  # to run, or (cancelled by a person) to be refused
         # Read before the claim, unverified: run_job verifies who signed it. A job not
         # the controller's is claimed (a ripper's rip of its own drive runs; anything
-        # else is refused into rejected/ with its reason); one of the controller's only
-        # once a list made after it leaves it out (then to be refused), else it waits.
+        # else is refused into rejected/ with its reason), unless the list was put back
+        # or taken away; one of the controller's only once a list made after it leaves
+        # it out (then to be refused), else it waits.
         spec = self.queue.read_job_json("pending", job.job_id, SPEC_FILE) or {}
-        if spec.get(SIGNED_BY) != CONTROLLER or spec.get("id") != job.job_id:
+        if spec.get("id") != job.job_id:
             return True  # a spec under another job's name is refused whatever the list
+        if spec.get(SIGNED_BY) != CONTROLLER:
+            return not self._live.tampered
         if self.queue.finished_as(job.job_id) is not None:
             return True  # a copy of a job that ran: refused whatever the list
         return self._live.left_out(job.job_id, spec)

@@ -15,22 +15,35 @@ put back in place of a newer one. The list is written again when its jobs change
 while it names any, at least every REFRESH_SECONDS (the controller's full run comes at
 least every 5 minutes); an empty one is left as it is, so idling costs nothing more.
 A controller that has not run for FRESH_SECONDS starts no new job of its own signing.
+
+The list also names the jobs a person cancelled (`stopped`), for as long as a copy of
+their spec could verify: a copy put back is refused whoever signed it, a ripper's own
+rip included, which otherwise runs without a list. And each worker host remembers, on
+its own disk beside its ledger, the newest list it has read: a list older than that, or
+none at all after one, was put back or taken away on the share. Its controller's jobs
+then wait as for a stale list, and so do its ripper's rips, until the controller writes
+a list again (at its next run). What is left: a host that never read the newer list (it
+claimed nothing meanwhile) can still be shown an older one that is fresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.keys import CONTROLLER, this_host_signer, trusted_keys
+from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.jobs.queue import JobName, Queue
 from media_pipeline.jobs.signature import (
     ISSUED_AT,
     LIVE_JOBS,
     LIVE_MADE,
+    LIVE_STOPPED,
     live_problem,
     signed_live,
 )
@@ -45,6 +58,8 @@ log = logging.getLogger(__name__)
 LIVE_FILE = "live.json"
 FRESH_SECONDS = 900
 REFRESH_SECONDS = 300
+# On each worker host, beside its ledger: the time of the newest list it has read.
+NEWEST_SEEN_FILE = "newest_live_list"
 
 
 def live_job_ids(db: Database) -> list[str]:
@@ -63,6 +78,19 @@ def live_job_ids(db: Database) -> list[str]:
     return sorted(job_id for _made, job_id in newest.values())
 
 
+def stopped_job_ids(config: Config, db: Database, now: float) -> list[str]:
+    """The jobs a person cancelled whose spec a copy could still verify by (made within
+    spec_lifetime_days)."""
+    oldest = datetime.fromtimestamp(now - config.jobs.spec_lifetime_days * 86400, UTC)
+    oldest_made = oldest.strftime("%Y%m%dT%H%M%S%f")
+    found = []
+    for (job_id,) in db.execute("SELECT id FROM stopped_jobs").fetchall():
+        job = JobName.parse(job_id, check_date=False)
+        if job is not None and job.made >= oldest_made:
+            found.append(job_id)
+    return sorted(found)
+
+
 def publish(config: Config, db: Database, queue: Queue, now: float | None = None) -> bool:
     """Sign and write the live list when its jobs changed or it is getting old; whether
     it was written. Only the controller signs one."""
@@ -71,11 +99,16 @@ def publish(config: Config, db: Database, queue: Queue, now: float | None = None
         return False
     now = time.time() if now is None else now
     jobs = live_job_ids(db)
+    stopped = stopped_job_ids(config, db, now)
     try:
         current = queue.read_top_json(LIVE_FILE)
     except BadEntry:
         current = None
-    if current is not None and current.get(LIVE_JOBS) == jobs:
+    if (
+        current is not None
+        and current.get(LIVE_JOBS) == jobs
+        and current.get(LIVE_STOPPED, []) == stopped
+    ):
         if not jobs:
             # Nothing to claim by it: its age and signature change nothing, and a list
             # left as it is keeps every host's idle note valid (the queue's folder
@@ -84,7 +117,7 @@ def publish(config: Config, db: Database, queue: Queue, now: float | None = None
         if live_problem(current, trusted_keys(config), now, REFRESH_SECONDS) is None:
             return False
     try:
-        queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now))
+        queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now, stopped))
     except (OSError, BadEntry) as error:
         # Something planted where the list goes: the command's own work stands; the
         # workers start no job of the controller's until the list can be written.
@@ -109,19 +142,50 @@ class LiveList:
 
     def __init__(self, config: Config, queue: Queue, now: float | None = None):
         self.jobs: frozenset[str] = frozenset()
+        self.stopped: frozenset[str] = frozenset()
         self.issued: int | None = None
         self.problem: str | None
+        # A list older than one this host read, or none after one: not the controller's
+        # doing (it only ever writes a newer one). Rips wait then too.
+        self.tampered = False
+        seen_path = os.path.join(ledger_folder(config), NEWEST_SEEN_FILE)
+        seen = _newest_seen(seen_path)
         try:
             found = queue.read_top_json(LIVE_FILE)
         except BadEntry as error:
             self.problem = str(error)
+            self.tampered = seen is not None
             return
         now = time.time() if now is None else now
         self.problem = live_problem(found, trusted_keys(config), now, FRESH_SECONDS)
-        if found is not None and self.problem is None:
-            self.jobs = frozenset(job for job in found[LIVE_JOBS] if isinstance(job, str))
-            self.issued = found[ISSUED_AT]
-            self.made: str = found[LIVE_MADE]
+        if found is None:
+            if seen is not None:
+                self.problem = (
+                    f"there is none, though this host has read one of {_shown(seen)}: "
+                    "taken away on the share (the controller writes it at its next run)"
+                )
+                self.tampered = True
+            return
+        if self.problem is None and seen is not None and found[LIVE_MADE] < seen:
+            self.problem = (
+                f"it is older than the list of {_shown(seen)} this host has read: a list "
+                "put back on the share"
+            )
+            self.tampered = True
+        if self.problem is not None:
+            return
+        self.jobs = frozenset(job for job in found[LIVE_JOBS] if isinstance(job, str))
+        stopped = found.get(LIVE_STOPPED)
+        if isinstance(stopped, list):
+            self.stopped = frozenset(job for job in stopped if isinstance(job, str))
+        self.issued = found[ISSUED_AT]
+        self.made: str = found[LIVE_MADE]
+        if seen is None or self.made > seen:
+            _remember(seen_path, self.made)
+
+    def stops(self, job_id: str) -> bool:
+        """Whether a person cancelled the job: a copy is refused whoever signed it."""
+        return job_id in self.stopped
 
     def names(self, job_id: str) -> bool:
         return job_id in self.jobs
@@ -144,9 +208,55 @@ class LiveList:
             and job_id not in self.jobs
         )
 
+    def cancelled_refusal(self) -> str:
+        return (
+            f"a person cancelled it (the controller's list of live jobs of "
+            f"{_shown(self.made)} says so): a copy put back"
+        )
+
     def refusal(self) -> str:
         when = datetime.fromtimestamp(self.issued or 0, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         return (
             f"the controller's list of live jobs of {when} does not name it (cancelled, "
             "or made again since: a copy put back)"
         )
+
+
+def _shown(made: str) -> str:
+    """A list's time (YYYYMMDDTHHMMSSffffff) as a person reads it."""
+    try:
+        when = datetime.strptime(made[:15], "%Y%m%dT%H%M%S")
+    except ValueError:
+        return "an unknown time"
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _newest_seen(path: str) -> str | None:
+    """The time of the newest list this host has read, from its own disk."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        text = handle.read(64).decode("ascii", "replace").strip()
+    return text if len(text) == 21 and text[8] == "T" else None
+
+
+def _remember(path: str, made: str) -> None:
+    """Note a newer list's time; a host that cannot still claims by lists, unguarded
+    against one put back, and says so."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(temporary, "x") as handle:
+            handle.write(made + "\n")
+        os.replace(temporary, path)
+    except OSError as error:
+        log.warning(
+            "cannot note the newest live list in %s (%s): an older list put back on the "
+            "share is not recognised here",
+            path,
+            error.strerror or error,
+        )
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)

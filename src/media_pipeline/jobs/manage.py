@@ -322,6 +322,11 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 f"asked the worker running {folder_name.partition('.')[0]} to stop "
                 "it; the job moves to cancelled/ when it has"
             )
+        # Whoever signed it (a ripper signs its own rips), a copy put back is refused.
+        db.table("stopped_jobs").insert(
+            {"id": folder_name.partition(".")[0], "item_uid": row["uid"], "stopped_at": utc_now()},
+            replace=True,
+        )
         if row["state"] not in STOPPED:
             write_item_files(
                 config.staging_root,

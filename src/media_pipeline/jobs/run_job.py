@@ -228,7 +228,10 @@ def _checked_spec(
         raise ForgedSpec(f"this job ran already (it is in {finished}/): a copy put back")
     if ran_here(config, name.job_id):
         raise ForgedSpec("this job ran on this host already: a copy put back")
-    # The controller's jobs run only while it still wants them (jobs/live.py).
+    # A job a person cancelled never runs, whoever signed it; the controller's jobs run
+    # only while it still wants them (jobs/live.py).
+    if live is not None and live.stops(name.job_id):
+        raise ForgedSpec(live.cancelled_refusal())
     if spec_data.get(SIGNED_BY) == CONTROLLER and (live is None or not live.names(name.job_id)):
         raise ForgedSpec(
             live.refusal()

@@ -227,16 +227,21 @@ def result_problem(result: dict | None, job_id: str, trusted: dict[str, list[byt
 _LIVE_DOMAIN = b"media-pipeline live jobs 1\n"
 LIVE_JOBS = "jobs"
 LIVE_MADE = "made"  # when, to the microsecond, in the form of a job id's time
+# Jobs a person cancelled that a copy could still verify (whoever signed them).
+LIVE_STOPPED = "stopped"
 
 
 def _live_message(live: dict) -> bytes:
     return _canonical(_LIVE_DOMAIN, live, frozenset({SIGNATURE}))
 
 
-def signed_live(signer: Signer, job_ids: list[str], now: float) -> dict:
+def signed_live(
+    signer: Signer, job_ids: list[str], now: float, stopped: list[str] | None = None
+) -> dict:
     made = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S%f")
     unsigned = {
         LIVE_JOBS: sorted(job_ids),
+        LIVE_STOPPED: sorted(stopped or []),
         LIVE_MADE: made,
         SIGNED_BY: signer.name,
         ISSUED_AT: int(now),
