@@ -370,7 +370,7 @@ def _write_status_page(config: Config, path: str) -> str:
 
 @mp.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
-@click.option("--watch", is_flag=True, help="Redraw every 2 s until Ctrl-C.")
+@click.option("--watch", is_flag=True, help="A live screen, redrawn every 2 s until q or Ctrl-C.")
 @click.option(
     "--html",
     "html_file",
@@ -383,7 +383,7 @@ def status(config_path: str | None, as_json: bool, watch: bool, html_file: str |
 
     \b
     Examples:
-      mp status --watch                          # redraw every 2 s
+      mp status --watch                          # a live screen; q quits
       mp status --json | jq '.items | length'    # for scripts
       mp status --html /var/www/html/mp.html     # a page for a browser
     """
@@ -400,11 +400,15 @@ def status(config_path: str | None, as_json: bool, watch: bool, html_file: str |
     if not watch:
         click.echo(format_status(run_status(config), color=color))
         return
+    if color:
+        from media_pipeline.reports.dashboard import run_dashboard
+
+        run_dashboard(config)
+        return
+    # Not a terminal (a pipe, a log): the status again every 2 s, one after another.
     try:
         while True:
-            text = format_status(run_status(config), color=color)
-            if color:
-                click.clear()
+            text = format_status(run_status(config))
             click.echo(f"{datetime.now():%Y-%m-%d %H:%M:%S}  (every 2 s, Ctrl-C to stop)\n")
             click.echo(text)
             time.sleep(2)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import claim_in_background, tree_snapshot
 
 from media_pipeline.items import ItemKey
 
@@ -160,18 +161,88 @@ def test_quit_leaves_the_rest_pending(pipeline, terminal_for):
     assert len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]) == 1
 
 
-def test_status_watch_redraws_until_ctrl_c(pipeline, terminal_for):
+# A remux that says what it is doing, then runs until released.
+TALKING_REMUX = """#!/usr/bin/env bash
+echo "frame=  120 fps= 30 time=00:00:04.00"
+touch "$MP_TEST_DIR/started.$MP_JOB_ID"
+while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done
+"""
+
+
+def history(terminal) -> str:
+    """The pane and everything scrolled off it."""
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-S", "-2000", "-t", terminal.name],
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+
+def screen_when(terminal, wanted, seconds: float = 30) -> str:
+    """The screen once wanted(screen) holds."""
+    deadline = time.monotonic() + seconds
+    while not wanted(screen := terminal.screen()):
+        assert time.monotonic() < deadline, f"the screen never changed so:\n{screen}"
+        time.sleep(0.05)
+    return screen
+
+
+def test_status_watch_is_one_live_screen_until_q(pipeline, terminal_for):
+    """What needs a person (an approval waiting, a failure and what its script said),
+    what runs (with its script's last line) and what is on its way, on one screen
+    redrawn in place; a title's brackets are shown, not taken as styles."""
+    pipeline.write_pipeline_config(
+        gates=["remux_review"], jobs={"max_attempts": 1, "heartbeat_seconds": 1}
+    )
+    failing, waiting, running = (
+        ItemKey("movie", name) for name in ("Bravo (2001)", "[bold]Alpha[red]", "Charlie")
+    )
+    pipeline.behave("remux", "fail")
+    pipeline.mark(failing, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.behave("remux", "ok")
+    pipeline.mark(waiting, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.mp("claim", "--worker", "w1")
+    (pipeline.scripts / "remux.sh").write_text(TALKING_REMUX)
+    pipeline.mark(running, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    worker = claim_in_background(pipeline, lambda: list(pipeline.root.glob("started.*")))
+    try:
+        terminal = terminal_for("status", "--watch")
+        screen = terminal.wait_for("frame=  120")
+        needs = screen[screen.index("Needs you") : screen.index("Running")]
+        assert "[bold]Alpha[red]" in needs and "awaits remux_review" in needs, screen
+        assert "Bravo (2001)" in needs and "something broke" in needs, screen
+        assert "Charlie" in screen[screen.index("Running") :], screen
+        assert "REMUXING" in screen[screen.index("On their way") :], screen
+        pipeline.mp("approve", "movie/[bold]Alpha[red]", "--yes")
+        screen_when(terminal, lambda screen: "awaits" not in screen)
+        assert history(terminal).count("q or Ctrl-C to quit") == 1, "redrawn in place"
+        terminal.keys("q")
+        screen = terminal.wait_for("EXIT-")
+        assert "EXIT-0" in screen and "q or Ctrl-C to quit" not in screen, screen
+    finally:
+        (pipeline.root / "release").touch()
+        worker.wait(60)
+
+
+def test_status_watch_ends_on_ctrl_c_and_writes_nothing(pipeline, terminal_for):
     pipeline.mark(ItemKey("movie", "Alpha"), "1-ripped", "rip")
     pipeline.mp("reconcile")
     terminal = terminal_for("status", "--watch")
-    screen = terminal.wait_for("Ctrl-C to stop")
-    assert "RIPPED (1)" in screen and "movie/Alpha" in screen
+    screen = terminal.wait_for("movie/Alpha")
+    assert "RIPPED" in screen, screen
     pipeline.mark(ItemKey("movie", "Bravo"), "1-ripped", "rip")
     pipeline.mp("reconcile")
     terminal.wait_for("movie/Bravo")  # redrawn with the new item
+    settled = tree_snapshot(pipeline.root)
+    shown = terminal.screen().splitlines()[0]  # its clock: two redraws more, by it
+    screen_when(terminal, lambda screen: screen.splitlines()[0] != shown)
     terminal.keys("C-c")
     screen = terminal.wait_for("EXIT-")
-    assert "EXIT-0" in screen and "Traceback" not in screen
+    assert "EXIT-0" in screen and "Traceback" not in screen, screen
+    assert tree_snapshot(pipeline.root) == settled, "the dashboard wrote something"
 
 
 def test_forget_asks_first_and_no_keeps_it(pipeline, terminal_for):
