@@ -565,7 +565,7 @@ def jobs(config_path: str | None, state: str | None, as_json: bool) -> None:
     if as_json:
         _echo_json({"jobs": found})
     else:
-        click.echo(format_jobs(found))
+        click.echo(format_jobs(found, color=sys.stdout.isatty()))
 
 
 @mp.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import claim_in_background, tree_snapshot
+from conftest import claim_in_background, run_mp, tree_snapshot
 
 from media_pipeline.items import ItemKey
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not in
 
 
 class Terminal:
-    def __init__(self, command: str):
+    def __init__(self, command: str, columns: int = 400):
         self.name = f"mp-test-{uuid.uuid4().hex[:8]}"
         # The shell stays after the command so its last words can be read.
         subprocess.run(
@@ -30,7 +31,7 @@ class Terminal:
                 "-s",
                 self.name,
                 "-x",
-                "400",
+                str(columns),
                 "-y",
                 "50",
                 f"{command}; echo EXIT-$?; sleep 120",
@@ -38,9 +39,12 @@ class Terminal:
             check=True,
         )
 
-    def screen(self) -> str:
+    def screen(self, styles: bool = False) -> str:
+        """What the pane shows, wrapped lines joined; with styles, its SGR escapes too."""
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+            ["tmux", "capture-pane", "-p", "-J", *(["-e"] if styles else []), "-t", self.name],
+            capture_output=True,
+            text=True,
         ).stdout
 
     def wait_for(self, text: str, seconds: float = 30) -> str:
@@ -243,6 +247,44 @@ def test_status_watch_ends_on_ctrl_c_and_writes_nothing(pipeline, terminal_for):
     screen = terminal.wait_for("EXIT-")
     assert "EXIT-0" in screen and "Traceback" not in screen, screen
     assert tree_snapshot(pipeline.root) == settled, "the dashboard wrote something"
+
+
+LONG_SHOW = "The Remarkably Long Chronicles of a Show Whose Title Goes On and On and On"
+
+
+def test_status_and_jobs_use_the_terminals_width_and_colour_and_honour_no_color(pipeline):
+    """In a 200-column terminal, two discs whose names differ only at their end are told
+    apart in `mp status` and `mp jobs` (each with its uid); states are in colour, and
+    NO_COLOR takes the colour away. Piped, the same commands print no escapes."""
+    for label in ("S01 Disc1", "S01 Disc2"):
+        pipeline.mark(ItemKey("tv", LONG_SHOW, label), "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    mp = Path(sys.executable).with_name("mp")
+    shown = {}
+    for colour in ("", "NO_COLOR=1"):
+        # The width as a shell says it (tmux may give a new pane its size only after its
+        # command has started); the pane's lines are read joined (-J).
+        command = (
+            f"export COLUMNS=200 {colour}; {mp} status --config {pipeline.config_path}; "
+            f"{mp} jobs --config {pipeline.config_path}"
+        )
+        terminal = Terminal(command, columns=200)
+        try:
+            terminal.wait_for("EXIT-")
+            shown[colour] = terminal.screen(styles=True)
+            screen = terminal.screen()
+        finally:
+            terminal.close()
+        for label in ("S01 Disc1", "S01 Disc2"):
+            assert f"tv/{LONG_SHOW}/{label}" in screen, screen
+        # Each disc's uid beside its name, in status and in jobs alike.
+        uids = re.findall(r"│ ([0-9a-f]{8}) │ tv/", screen)
+        assert len(uids) == 4 and len(set(uids)) == 2, screen
+        assert sum(1 for line in screen.splitlines() if "pending" in line and "remux" in line) == 2
+    assert "\x1b[36m" in shown[""] or "36m" in shown[""], "RIPPED is not in cyan"
+    assert "36m" not in shown["NO_COLOR=1"] and "34m" not in shown["NO_COLOR=1"]
+    piped = run_mp("status", "--config", str(pipeline.config_path))
+    assert "\x1b[" not in piped.stdout and f"tv/{LONG_SHOW[:20]}" in piped.stdout
 
 
 def test_forget_asks_first_and_no_keeps_it(pipeline, terminal_for):

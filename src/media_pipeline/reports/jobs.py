@@ -120,9 +120,23 @@ def _count(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def format_jobs(jobs: list[dict]) -> str:
+JOB_STATE_COLOURS = {
+    "pending": "cyan",
+    "running": "blue",
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "yellow",
+    "rejected": "magenta",
+}
+
+
+def format_jobs(jobs: list[dict], color: bool = False) -> str:
+    """The jobs as a table, each item's uid beside its whole name: plain (for pipes and
+    scripts), or with color for a terminal, at its width, the whole note too."""
     if not jobs:
         return "The queue is empty."
+    if color:
+        return _terminal_jobs(jobs)
     now = time.time()
     rows = []
     for job in jobs:
@@ -137,7 +151,8 @@ def format_jobs(jobs: list[dict]) -> str:
             [
                 job["state"],
                 job["kind"],
-                printable(job["item"])[:28],
+                (job["item_uid"] or "")[:8],
+                printable(job["item"]),
                 printable(job["worker"] or ""),
                 failures,
                 duration_text(job["age_seconds"], short=True),
@@ -146,5 +161,34 @@ def format_jobs(jobs: list[dict]) -> str:
             ]
         )
     # "failed": attempts that failed so far, of the most allowed.
-    headers = ["state", "kind", "item", "worker", "failed", "age", "beat", "note"]
+    headers = ["state", "kind", "uid", "item", "worker", "failed", "age", "beat", "note"]
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+
+def _terminal_jobs(jobs: list[dict]) -> str:
+    from media_pipeline.reports.tables import terminal_table
+
+    now = time.time()
+    headers = ["state", "kind", "uid", "item", "worker", "failed", "age", "beat", "note"]
+    rows = []
+    for job in jobs:
+        note = str(job["reason"] or "")
+        if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
+            note = f"retry in {duration_text(job['not_before'] - now, short=True)}"
+        if job["state"] == "pending" and job["drive"]:
+            note = f"disc in {job['drive']}" + (f"; {note}" if note else "")
+        rows.append(
+            [
+                job["state"],
+                job["kind"],
+                (job["item_uid"] or "")[:8],
+                job["item"],
+                job["worker"] or "",
+                f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}",
+                duration_text(job["age_seconds"], short=True),
+                duration_text(job["heartbeat_age_seconds"], short=True),
+                note,
+            ]
+        )
+    styles = [JOB_STATE_COLOURS.get(job["state"], "") for job in jobs]
+    return terminal_table(None, headers, rows, styles=styles)

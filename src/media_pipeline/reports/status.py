@@ -6,7 +6,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import click
 from tabulate import tabulate
 
 from media_pipeline.config import Config
@@ -155,14 +154,15 @@ def status_json(report: StatusReport) -> dict:
     }
 
 
-def _note(item: dict) -> str:
+def _note(item: dict, whole: bool = False) -> str:
     if item["missing_since"]:
         return "MISSING from staging"
     if item["pending_approval"]:
         return f"awaits {item['pending_approval']}"
     if item["stopped_in"]:
         reason = f": {item['reason']}" if item["reason"] else ""
-        return shorten(f"in {item['stopped_in']}{reason}", 24)
+        note = f"in {item['stopped_in']}{reason}"
+        return note if whole else shorten(note, 24)
     return ""
 
 
@@ -182,8 +182,27 @@ STATE_COLOURS = {
 }
 
 
+def _terminal_block(state: str, items: list[dict]) -> str:
+    """One state's table for a terminal: its width, nothing cut (reports/tables.py)."""
+    from media_pipeline.reports.tables import terminal_table
+
+    notes = [_note(item, whole=True) for item in items]
+    headers = ["id", "uid", "item", "since", *(["note"] if any(notes) else [])]
+    rows = [
+        [item["id"], item["uid"][:8], item_name(item), local_time(item["updated_at"]), note][
+            : len(headers)
+        ]
+        for item, note in zip(items, notes, strict=True)
+    ]
+    style = f"bold {STATE_COLOURS.get(state, '')}".strip()
+    return terminal_table(f"{state} ({len(items)})", headers, rows, title_style=style)
+
+
 def _state_block(state: str, items: list[dict], color: bool = False) -> str:
-    """One state's heading and table, the item column cut to keep within 80 columns."""
+    """One state's heading and table, the item column cut to keep within 80 columns
+    (in a terminal: reports/tables.py, at its width)."""
+    if color:
+        return _terminal_block(state, items)
     notes = [shorten(_note(item), NOTE_WIDTH) for item in items]
     headers = (
         ["id", "uid", "item", "since", "note"] if any(notes) else ["id", "uid", "item", "since"]
@@ -203,10 +222,7 @@ def _state_block(state: str, items: list[dict], color: bool = False) -> str:
     overflow = max(display_width(line) for line in table.splitlines()) - SCREEN_WIDTH
     if overflow > 0:
         table = render(max(longest - overflow, 12))
-    heading = f"{state} ({len(items)})"
-    if color:
-        heading = click.style(heading, fg=STATE_COLOURS.get(state), bold=True)
-    return f"{heading}\n{table}"
+    return f"{state} ({len(items)})\n{table}"
 
 
 def _episodes_text(text: str | None) -> str:
