@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
@@ -28,7 +29,7 @@ from media_pipeline.file_roles import (
 )
 from media_pipeline.gates import approved_roles
 from media_pipeline.items import ItemKey, printable
-from media_pipeline.library_moves import Move, same_file_bytes
+from media_pipeline.library_moves import Move, in_order, same_file_bytes
 from media_pipeline.seasons import (
     Numbered,
     Waiting,
@@ -49,13 +50,26 @@ class Filing:
 
     episodes: Numbered | None
     files: list[tuple[str, str]] | None
+    # What the item had filed at other places (an earlier filing, then decided again),
+    # to move to its new places before the job runs; not part of what the job is told.
+    moves: tuple[Move, ...] = field(default=(), compare=False)
+
+
+# An earlier filing job of the item: its destination and file list, from its signed spec.
+EarlierFiling = tuple[str, list[tuple[str, str]]]
 
 
 def settle_filing(
-    config: Config, db: Database, row: dict, destination: str | None
+    config: Config,
+    db: Database,
+    row: dict,
+    destination: str | None,
+    earlier: Sequence[EarlierFiling] = (),
 ) -> Filing | Waiting:
     """Settle an item's filing: its files' roles (as a person approved them at a gate,
-    else the defaults), its episode numbers in its season, and each file's name in the library."""
+    else the defaults), its episode numbers in its season, and each file's name in the
+    library; with `earlier`, the moves of what those jobs had filed to its new places.
+    A place that holds a file of the item's own that moves away first is not taken."""
     key = ItemKey.of(row)
     reviewed = "remux_review" in config.gates
     discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
@@ -102,7 +116,10 @@ def settle_filing(
             f"its name in the library would be longer than a file name can be "
             f"('{printable(too_long[:60])}...'); 'mp rename' it to a shorter title"
         )
-    occupied = _taken_in_library(item_folder(key.type, place), files, row.get("folder_path"))
+    base = item_folder(key.type, place)
+    moves = earlier_filed(config, row, base, files, earlier)
+    leaving = {move.source for move in moves}
+    occupied = _taken_in_library(base, files, row.get("folder_path"), leaving)
     if occupied is not None:
         other = (
             "another destination at the gate"
@@ -124,7 +141,7 @@ def settle_filing(
             f"two of its files would be filed as {printable(clash)}; give one another "
             "number at the gate (3:special=2) with 'mp retry --ask-again'"
         )
-    return Filing(settled, files)
+    return Filing(settled, files, tuple(moves))
 
 
 def _clash(files: list[tuple[str, str]]) -> str | None:
@@ -167,14 +184,20 @@ def _specials_before(
     return frozenset(taken)
 
 
-def _taken_in_library(base: str, files: list[tuple[str, str]], folder: str | None) -> str | None:
+def _taken_in_library(
+    base: str, files: list[tuple[str, str]], folder: str | None, leaving: set[str]
+) -> str | None:
     """The first place of files that holds another file already (a special numbered
     before a disc that arrived late, a file put there by hand), or None. A file there of
     the same size as its source is taken as this item's own, filed by a run that stopped
-    (the filing script compares the bytes before it files anything)."""
+    (the filing script compares the bytes before it files anything); one of the item's
+    own that moves on first (`leaving`, renumbered) frees its place."""
     for source, place in files:
+        path = os.path.normpath(os.path.join(base, place))
+        if path in leaving:
+            continue
         try:
-            there = os.lstat(os.path.join(base, place))
+            there = os.lstat(path)
         except OSError:
             continue
         try:
@@ -191,35 +214,42 @@ def _taken_in_library(base: str, files: list[tuple[str, str]], folder: str | Non
 def earlier_filed(
     config: Config,
     row: dict,
-    destination: str | None,
-    filing: Filing,
-    earlier: list[tuple[str, list[tuple[str, str]]]],
+    base: str,
+    files: list[tuple[str, str]],
+    earlier: Sequence[EarlierFiling],
 ) -> list[Move]:
     """What an item had filed before its destination (or numbers) were decided again,
-    to move to where the new filing puts the same file: for each file of the new list,
-    the place an earlier filing job of the item was told (`earlier`: its destination and
-    file list, from the job's signed spec) when that place is another and holds a copy
-    of the file, byte for byte the one in staging (the filing script removes staged
-    files only once all are filed, so a half-filed item's are all there). A new place
-    taken already is left to settle_filing, which makes the item wait and says so."""
-    if not filing.files or not row.get("folder_path"):
+    to move to where the new filing puts the same file (`files`, below `base`): for each
+    file of the new list, the place an earlier filing job of the item was told (its
+    destination and file list, from the job's signed spec) when that place is another
+    and holds a copy of the file, byte for byte the one in staging (the filing script
+    removes staged files only once all are filed, so a half-filed item's are all there).
+    A new place may hold one of these files that moves on itself (renumbered in its own
+    folder: e02 to e03, then e01 to e02; apply_moves_in_library orders them); a new place
+    taken by any other file is left to settle_filing, which makes the item wait."""
+    if not files or not row.get("folder_path"):
         return []
-    key = ItemKey.of(row)
-    place = destination or proposed_destination(key, config.library_root, config.library_names)
-    base = item_folder(key.type, place)
-    new_places = dict(filing.files)
+    new_places = {source: os.path.normpath(os.path.join(base, place)) for source, place in files}
     moves: dict[str, Move] = {}
+    targets_taken: set[str] = set()
     for old_destination, old_files in earlier:
-        old_base = item_folder(key.type, old_destination)
+        old_base = item_folder(row["type"], old_destination)
         for source, old_place in old_files:
             if source not in new_places:
                 continue
             old_path = os.path.normpath(os.path.join(old_base, old_place))
-            new_path = os.path.join(base, new_places[source])
-            if old_path == os.path.normpath(new_path) or old_path in moves:
+            new_path = new_places[source]
+            if old_path == new_path or old_path in moves or new_path in targets_taken:
                 continue
-            if not relative_parts(config.library_root, old_path) or os.path.lexists(new_path):
+            if not relative_parts(config.library_root, old_path):
                 continue
             if same_file_bytes(old_path, os.path.join(row["folder_path"], source)):
                 moves[old_path] = Move(old_path, new_path)
-    return list(moves.values())
+                targets_taken.add(new_path)
+    kept = list(moves.values())
+    while True:
+        sources = {move.source for move in kept}
+        free = [m for m in kept if m.target in sources or not os.path.lexists(m.target)]
+        if len(free) == len(kept):
+            return in_order(free)
+        kept = free

@@ -44,14 +44,21 @@ class Move:
 
 def in_order(moves: Iterable[Move]) -> list[Move]:
     """The moves in an order that frees each new place before a file moves into it, as
-    renumbering in one folder needs (e01-e02 as e02-e03: e02 moves on first).
-    MoveRefused for moves that go round in a circle, which no order can make."""
+    renumbering in one folder needs (e01-e02 as e02-e03: e02 moves on first). Moves that
+    go round in a circle (e01 and e02 swapped) are broken by one file moving first to a
+    hidden name in its own folder; a name taken there is refused as any taken place is."""
     waiting, done = list(moves), []
     while waiting:
         sources = {move.source for move in waiting}
         ready = [move for move in waiting if move.target not in sources]
         if not ready:
-            raise MoveRefused(f"{waiting[0].shown()} goes round in a circle with others")
+            first = waiting[0]
+            aside = os.path.join(
+                os.path.dirname(first.source), f".mp-move.{os.path.basename(first.source)}"[:200]
+            )
+            done.append(Move(first.source, aside))
+            waiting[0] = Move(aside, first.target)
+            continue
         done.extend(ready)
         waiting = [move for move in waiting if move not in ready]
     return done
@@ -63,9 +70,11 @@ def move_problem(library_root: str, moves: Iterable[Move]) -> str | None:
     is not itself moving away. Reads only."""
     moves = list(moves)
     leaving = {move.source for move in moves}
+    # A file set aside under a hidden name (in_order) is there only once moved there.
+    aside = {move.target for move in moves} & leaving
     for move in moves:
         try:
-            source_kind = _kind(library_root, move.source)
+            source_kind = "file" if move.source in aside else _kind(library_root, move.source)
             target_kind = _kind(library_root, move.target)
         except BadEntry as error:
             return f"{error}; nothing moved"
@@ -92,12 +101,12 @@ def _kind(library_root: str, path: str) -> str | None:
 
 
 def apply_moves_in_library(library_root: str, moves: Iterable[Move]) -> list[Move]:
-    """Make the moves (in_order); the ones made. MoveRefused (nothing of that file
-    changed) when a new place is taken or a copy does not match: the moves before it
-    stay made, and a run again goes on from there."""
+    """Make the moves, in the order given (in_order's); the ones made. MoveRefused
+    (nothing of that file changed) when a new place is taken or a copy does not match:
+    the moves before it stay made, and a run again goes on from there."""
     made = []
     emptied: set[str] = set()
-    for move in in_order(moves):
+    for move in moves:
         _move_one(library_root, move)
         made.append(move)
         emptied.add(os.path.dirname(move.source))

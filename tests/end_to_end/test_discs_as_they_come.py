@@ -231,3 +231,49 @@ def test_a_half_filed_disc_decided_again_moves_what_it_had_filed(tmp_path):
     assert round(seconds_of(new / "Lost (2004) - s01e03.mkv")) == 3
     history = hosts.mp("history", show.uid)
     assert f"{old}/Lost - s01e01.mkv -> {new}/Lost (2004) - s01e01.mkv" in history, history
+
+
+def test_a_half_filed_disc_renumbered_in_its_show_folder_moves_its_own_files(tmp_path):
+    """Filing stops after e01-e02 of three; decided again in the same show folder from
+    episode 2: its own e02 and e01 move on to e03 and e02 (each place freed before it is
+    used), and the filing finishes e02-e04, each episode once, nothing overwritten."""
+    show = ItemKey("tv", "Lost", "S01 Disc1")
+    hosts = Hosts(tmp_path)
+    config = yaml.safe_load(hosts.config.read_text())
+    config["jobs"]["max_attempts"] = 1
+    hosts.config.write_text(yaml.safe_dump(config))
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "mv").write_text(FAILING_THIRD.format(real=shutil.which("mv")))
+    (tools / "mv").chmod(0o755)
+    hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
+    hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
+    disc = hosts.discs / "tv" / show.title / show.disc_label
+    for number, seconds in enumerate((2, 2.5, 3), start=1):
+        ffmpeg_title(disc / f"title_t0{number}.mkv", seconds, 300 + 100 * number)
+    hosts.rip(show)
+    hosts.run_until_review()
+    hosts.mp("approve", show.uid, "--yes")
+    hosts.mp("dispatch")
+    hosts.mp("claim", "--worker", "ct304")  # the transcode
+    hosts.mp("reconcile")
+    hosts.mp("approve", show.uid, "--yes")
+    hosts.mp("dispatch")
+    assert "failed for good" in hosts.mp("claim", "--worker", "ct304", expect=1)
+    season = tmp_path / "library" / "TV Shows" / "Lost" / "Season 01"
+    assert visible(season) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
+    first_two = [seconds_of(season / f"Lost - s01e0{n}.mkv") for n in (1, 2)]
+
+    hosts.mp("reconcile")
+    hosts.mp("retry", show.uid, "--ask-again")
+    hosts.mp("reconcile")
+    hosts.mp("approve", show.uid, "--yes", "--first-episode", "2")
+    dispatched = hosts.mp("dispatch")
+    assert "0 waiting" in dispatched, dispatched
+    assert f"{season}/Lost - s01e02.mkv -> {season}/Lost - s01e03.mkv" in dispatched, dispatched
+    assert "completed" in hosts.mp("claim", "--worker", "ct304")
+    hosts.mp("reconcile")
+    assert json.loads(hosts.mp("status", "--json"))["counts"] == {"IN_LIBRARY": 1}
+    assert visible(season) == [f"Lost - s01e0{n}.mkv" for n in (2, 3, 4)]
+    assert [seconds_of(season / f"Lost - s01e0{n}.mkv") for n in (2, 3)] == first_two
+    assert round(seconds_of(season / "Lost - s01e04.mkv")) == 3

@@ -266,10 +266,7 @@ def _refile_disc(
             f"{name}: none of its episodes (e{recorded[0]:02d}-e{recorded[1]:02d}) is in "
             f"{printable(current)} (moved by hand?); nothing moved"
         )
-    try:
-        moves = in_order(moves)
-    except MoveRefused as error:
-        raise UsageError(str(error)) from None
+    moves = in_order(moves)
     problem = move_problem(config.library_root, moves)
     if problem is not None:
         raise UsageError(problem)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from media_pipeline.config import Config
-from media_pipeline.filing import earlier_filed, settle_filing
+from media_pipeline.filing import EarlierFiling, settle_filing
 from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.fsutil import check_staging_root
 from media_pipeline.gates import approved_destinations, supersede_decisions
@@ -81,21 +81,20 @@ def _plan(config: Config, db: Database | None, queue: Queue):
         filing = None
         moves: list[Move] = []
         if kind == "filebot":
-            filing = settle_filing(config, db, row, destination)
+            earlier = _earlier_filings(config, queue, row)
+            filing = settle_filing(config, db, row, destination, earlier)
             if isinstance(filing, Waiting):
                 waiting.append((item_name(row), filing.reason))
                 continue
-            moves = earlier_filed(
-                config, row, destination, filing, _earlier_filings(config, queue, row)
-            )
+            moves = list(filing.moves)
         todo.append((row, kind, destination, filing, moves))
     return todo, waiting, refused
 
 
-def _earlier_filings(config: Config, queue: Queue, row: dict) -> list[tuple[str, list]]:
+def _earlier_filings(config: Config, queue: Queue, row: dict) -> list[EarlierFiling]:
     """(destination, file list) of the item's finished filing jobs, from their specs
     in the queue that this controller signed: what each was told to file, and where."""
-    found: list[tuple[str, list]] = []
+    found: list[EarlierFiling] = []
     jobs = [(state, name, job) for state, name, job in queue.jobs(FINISHED_DIRS)
             if job.item_uid == row["uid"] and job.kind == "filebot"]  # fmt: skip
     if not jobs:
@@ -112,7 +111,7 @@ def _earlier_filings(config: Config, queue: Queue, row: dict) -> list[tuple[str,
         destination, files = spec.get("destination"), spec.get("files")
         if not isinstance(destination, str) or not isinstance(files, list):
             continue
-        pairs = [tuple(pair) for pair in files if isinstance(pair, list) and len(pair) == 2
+        pairs = [(pair[0], pair[1]) for pair in files if isinstance(pair, list) and len(pair) == 2
                  and all(isinstance(part, str) for part in pair)]  # fmt: skip
         found.append((destination, pairs))
     return found
