@@ -183,7 +183,7 @@ def checked(roles: Roles, item_type: str) -> Roles:
         raise RolesError("a movie's files need exactly one marked movie (like 1:movie)")
     if item_type == "movie" and roles.first_episode is not None:
         raise RolesError("a first episode number is for a tv disc")
-    specials = [r.number for r in _numbered_specials(roles)]
+    specials = [r.number for r in numbered_specials(roles)]
     if len(set(specials)) != len(specials):
         raise RolesError("two specials have the same number")
     if roles.first_episode is not None and roles.first_episode + roles.episode_count - 1 > (
@@ -195,10 +195,10 @@ def checked(roles: Roles, item_type: str) -> Roles:
 
 def special_numbers(roles: Roles, taken: frozenset[int] = frozenset()) -> set[int]:
     """The Season 00 numbers a disc's specials take, given those taken before it."""
-    return {role.number for role in _numbered_specials(roles, taken) if role.number}
+    return {role.number for role in numbered_specials(roles, taken) if role.number}
 
 
-def _numbered_specials(roles: Roles, taken: frozenset[int] = frozenset()) -> list[Role]:
+def numbered_specials(roles: Roles, taken: frozenset[int] = frozenset()) -> list[Role]:
     """The specials with their numbers: as given, else 1, 2, ... in order on the disc,
     skipping numbers given to others and those taken (a specials disc's own episodes)."""
     given = {r.number for r in roles.files if r.role == "special" and r.number} | taken
@@ -266,7 +266,7 @@ def _numbers(
             number = last + 1
     # On a specials disc (season 0) its episodes hold s00 numbers already.
     taken = specials_taken | (frozenset(used) if season == 0 else frozenset())
-    for special in _numbered_specials(roles, taken):
+    for special in numbered_specials(roles, taken):
         numbers[special.file] = f"s00e{special.number:02d}"
     return numbers
 

@@ -22,6 +22,7 @@ from media_pipeline.destination import (
 from media_pipeline.file_roles import (
     Roles,
     media_names,
+    numbered_specials,
     roles_to_follow,
     special_numbers,
     targets,
@@ -182,6 +183,18 @@ def _specials_before(
         if given is not None:
             taken |= special_numbers(given, frozenset(taken))
     return frozenset(taken)
+
+
+def disc_specials(config: Config, db: Database, row: dict) -> dict[str, int]:
+    """file -> the Season 00 number a tv disc's special is filed as: as its roles number
+    it, else as dispatch numbers it (after the specials of the show's discs before it)."""
+    discs = show_discs(db, row["title"])
+    roles = approved_roles(db, discs, config.gates)
+    given = roles.get(row["uid"])
+    if given is None:
+        return {}
+    taken = _specials_before(config, row, discs, roles)
+    return {role.file: role.number for role in numbered_specials(given, taken) if role.number}
 
 
 def _taken_in_library(

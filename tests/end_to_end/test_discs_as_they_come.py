@@ -277,3 +277,61 @@ def test_a_half_filed_disc_renumbered_in_its_show_folder_moves_its_own_files(tmp
     assert visible(season) == [f"Lost - s01e0{n}.mkv" for n in (2, 3, 4)]
     assert [seconds_of(season / f"Lost - s01e0{n}.mkv") for n in (2, 3)] == first_two
     assert round(seconds_of(season / "Lost - s01e04.mkv")) == 3
+
+
+def filed_with_a_special(tmp_path: Path, show: ItemKey) -> Hosts:
+    """Lost S01 Disc1 filed with its third title a special: e01-e02 and s00e01."""
+    hosts = Hosts(tmp_path)
+    disc = hosts.discs / "tv" / show.title / show.disc_label
+    for number, seconds in enumerate((2, 2.5, 3), start=1):
+        ffmpeg_title(disc / f"title_t0{number}.mkv", seconds, 300 + 100 * number)
+    hosts.rip(show)
+    hosts.run_until_review()
+    hosts.mp("approve", show.uid, "--yes", "--files", "1 2 3:special")
+    hosts.mp("dispatch")
+    hosts.mp("claim", "--worker", "ct304")  # the transcode
+    hosts.mp("reconcile")
+    hosts.mp("approve", show.uid, "--yes")
+    hosts.mp("dispatch")
+    assert "completed" in hosts.mp("claim", "--worker", "ct304")
+    hosts.mp("reconcile")
+    return hosts
+
+
+def test_a_disc_refiled_to_another_show_takes_its_specials_along(tmp_path):
+    show = ItemKey("tv", "Lost", "S01 Disc1")
+    hosts = filed_with_a_special(tmp_path, show)
+    shows = tmp_path / "library" / "TV Shows"
+
+    def filed() -> list[str]:
+        return sorted(str(p.relative_to(shows)) for p in shows.rglob("*.mkv"))
+
+    assert filed() == [
+        "Lost/Season 00/Lost - s00e01.mkv",
+        "Lost/Season 01/Lost - s01e01.mkv",
+        "Lost/Season 01/Lost - s01e02.mkv",
+    ]
+    special = shows / "Lost" / "Season 00" / "Lost - s00e01.mkv"
+    dry = hosts.mp("refile", show.uid, "--year", "2004", "--dry-run")
+    assert "would move 2 episode file(s) and 1 special(s)" in dry, dry
+    assert f"{special} -> {shows}/Lost (2004)/Season 00/Lost (2004) - s00e01.mkv" in dry, dry
+
+    hosts.mp("refile", show.uid, "--year", "2004")
+    assert filed() == [
+        "Lost (2004)/Season 00/Lost (2004) - s00e01.mkv",
+        "Lost (2004)/Season 01/Lost (2004) - s01e01.mkv",
+        "Lost (2004)/Season 01/Lost (2004) - s01e02.mkv",
+    ], "the old show folder, left empty, goes"
+    moved = shows / "Lost (2004)" / "Season 00" / "Lost (2004) - s00e01.mkv"
+    assert round(seconds_of(moved)) == 3, "the special is the disc's third title"
+    # Its number is now part of the decision, and a second refile finds it there.
+    hosts.mp("refile", show.uid, "--title", "Lost (2005)", "--first-episode", "3")
+    assert filed() == [
+        "Lost (2005)/Season 00/Lost (2005) - s00e01.mkv",
+        "Lost (2005)/Season 01/Lost (2005) - s01e03.mkv",
+        "Lost (2005)/Season 01/Lost (2005) - s01e04.mkv",
+    ]
+    decision = hosts.staged(show, "3-transcoded") / ".pipeline" / "approval.filebot_confirm.json"
+    roles = json.loads(decision.read_text())["roles"]
+    assert roles["files"][2] == {"file": "Lost - S01 Disc1 - Episode 03.mkv", "role": "special",
+                                 "number": 1}, roles  # fmt: skip

@@ -14,7 +14,9 @@ the numbers recorded for it (the item's `episodes`, signed, kept on the share): 
 new show title or year they move into the new show's season folder, given a new first
 episode they are renumbered (e01-e02 become e04-e05 with --first-episode 4), one file
 at a time (library_moves: never over another file, a copy verified before anything is
-removed where a rename cannot be made). The old season folder, and the show's folder,
+removed where a rename cannot be made). Its specials (files a person made specials at a
+gate, in the show folder's Season 00) go to the new show folder's Season 00 with their
+numbers, which the new decision then records. The old season folder, and the show's folder,
 go only when that leaves them empty: another disc's episodes, the show's extras and
 artwork stay where they are, with the folder. A renumbering that would overlap the
 episodes recorded for another disc filed in the same show folder is refused, naming it.
@@ -40,7 +42,8 @@ from media_pipeline.destination import (
     with_year_and_edition,
 )
 from media_pipeline.errors import UsageError
-from media_pipeline.file_roles import MAX_NUMBER, Roles
+from media_pipeline.file_roles import MAX_NUMBER, Role, Roles
+from media_pipeline.filing import disc_specials
 from media_pipeline.filing_place import link_problem, place_problem
 from media_pipeline.gates import (
     approved_destinations,
@@ -266,13 +269,16 @@ def _refile_disc(
             f"{name}: none of its episodes (e{recorded[0]:02d}-e{recorded[1]:02d}) is in "
             f"{printable(current)} (moved by hand?); nothing moved"
         )
+    specials = disc_specials(config, db, row)
+    if specials and item_folder("tv", new) != item_folder("tv", current):
+        moves += _special_moves(current, new, specials)
     moves = in_order(moves)
     problem = move_problem(config.library_root, moves)
     if problem is not None:
         raise UsageError(problem)
     listed = "".join(f"\n  {move.shown()}" for move in moves)
     if dry_run:
-        return ManageResult(f"{name}: would move {len(moves)} episode file(s):{listed}")
+        return ManageResult(f"{name}: would move {_files(moves)}:{listed}")
     try:
         apply_moves_in_library(config.library_root, moves)
     except MoveRefused as error:
@@ -286,8 +292,29 @@ def _refile_disc(
         write_item_files(config.staging_root, row)
     was = f"e{recorded[0]:02d}-e{recorded[1]:02d}"
     reason = f"mp refile: from {current} ({was}) to {new} ({_span(numbered)})"
-    _record(config, db, row, current, new, _roles_with_first(config, db, row, first), reason)
-    return ManageResult(f"{name}: moved {len(moves)} episode file(s) in the library:{listed}")
+    roles = _roles_with_first(config, db, row, first, specials)
+    _record(config, db, row, current, new, roles, reason)
+    return ManageResult(f"{name}: moved {_files(moves)} in the library:{listed}")
+
+
+def _files(moves: list[Move]) -> str:
+    specials = sum(os.path.basename(os.path.dirname(move.source)) == "Season 00" for move in moves)
+    said = f"{len(moves) - specials} episode file(s)"
+    return said + (f" and {specials} special(s)" if specials else "")
+
+
+def _special_moves(current: str, new: str, specials: dict[str, int]) -> list[Move]:
+    """The disc's specials, in its show folder's Season 00 as filing named them, to the
+    new show folder's Season 00 with the same numbers (a renumbering keeps them)."""
+    old_show, new_show = item_folder("tv", current), item_folder("tv", new)
+    old_name, new_name = os.path.basename(old_show), os.path.basename(new_show)
+    return [
+        Move(
+            os.path.join(old_show, "Season 00", f"{old_name} - s00e{number:02d}.mkv"),
+            os.path.join(new_show, "Season 00", f"{new_name} - s00e{number:02d}.mkv"),
+        )
+        for number in sorted(specials.values())
+    ]
 
 
 def _span(numbered: Numbered) -> str:
@@ -341,10 +368,16 @@ def _episode_moves(
     return moves
 
 
-def _roles_with_first(config: Config, db, row: dict, first: int) -> Roles | None:
-    """The disc's roles in force with the new first episode, when a person had set
-    them (they stay the decision's); None when it follows the defaults."""
+def _roles_with_first(
+    config: Config, db, row: dict, first: int, specials: dict[str, int]
+) -> Roles | None:
+    """The disc's roles in force with the new first episode and its specials' numbers
+    as they are filed (so a later refile finds them whatever discs come since), when a
+    person had set them (they stay the decision's); None when it follows the defaults."""
     roles = approved_roles(db, [row], config.gates).get(row["uid"])
     if roles is None:
         return None
-    return dataclasses.replace(roles, first_episode=first)
+    files = tuple(
+        Role(role.file, role.role, specials.get(role.file, role.number)) for role in roles.files
+    )
+    return dataclasses.replace(roles, files=files, first_episode=first)
