@@ -66,10 +66,18 @@ def in_order(moves: Iterable[Move]) -> list[Move]:
 
 def move_problem(library_root: str, moves: Iterable[Move]) -> str | None:
     """Why these moves cannot all be made as the library stands now, or None: a file to
-    move is not there (or is not a plain file), or a new place is taken by a file that
-    is not itself moving away. Reads only."""
+    move is not there (or is not a plain file), two go to one place, or a new place is
+    taken by a file that is not itself moving away. Reads only."""
     moves = list(moves)
     leaving = {move.source for move in moves}
+    going_to: dict[str, str] = {}
+    for move in moves:
+        if move.target in going_to:
+            return (
+                f"{printable(going_to[move.target])} and {printable(move.source)} would both "
+                f"be moved to {printable(move.target)}; nothing moved"
+            )
+        going_to[move.target] = move.source
     # A file set aside under a hidden name (in_order) is there only once moved there.
     aside = {move.target for move in moves} & leaving
     for move in moves:

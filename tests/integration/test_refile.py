@@ -223,3 +223,23 @@ def test_a_disc_moved_onto_another_filesystem_is_copied_verified_then_removed(pi
     ]
     old = shows(pipeline) / "Lost" / "Season 01"
     assert sorted(p.name for p in old.iterdir()) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
+
+
+def test_a_file_named_unlike_mps_is_left_where_it_is(pipeline):
+    """'Lost - s01e001.mkv' beside the disc's e01 reads as episode 1 too, but mp never
+    writes that name: it is someone's, and stays; the disc's own two move, each once."""
+    filed_discs(pipeline)
+    season = shows(pipeline) / "Lost" / "Season 01"
+    (season / "Lost - s01e001.mkv").write_bytes(b"someone's")
+    dry = pipeline.mp("refile", LOST[0].uid, "--first-episode", "5", "--dry-run").stdout
+    assert "would move 2 episode file(s)" in dry, dry
+    assert "s01e001" not in dry, dry
+    pipeline.mp("refile", LOST[0].uid, "--first-episode", "5")
+    assert {p.name: p.read_bytes() for p in season.iterdir()} == {
+        "Lost - s01e001.mkv": b"someone's",
+        "Lost - s01e03.mkv": b"Lost - s01e03.mkv",
+        "Lost - s01e04.mkv": b"Lost - s01e04.mkv",
+        "Lost - s01e05.mkv": b"Lost - s01e01.mkv",
+        "Lost - s01e06.mkv": b"Lost - s01e02.mkv",
+    }
+    assert item_row(pipeline, LOST[0])["episodes"] == "5-6"

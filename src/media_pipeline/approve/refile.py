@@ -362,10 +362,17 @@ def _episode_moves(
         start, end = int(found[3]), int(found[4] or found[3])
         if not recorded[0] <= start <= end <= recorded[1]:
             continue
-        span = f"e{start + shift:02d}" + (f"-e{end + shift:02d}" if found[4] else "")
-        renamed = f"{new_show} - s{season:02d}{span}.mkv"
+        if file_name != _episode_name(old_show, season, start, end if found[4] else None):
+            continue  # 's01e001.mkv': not a name mp gives (someone's), left where it is
+        renamed = _episode_name(new_show, season, start + shift, end + shift if found[4] else None)
         moves.append(Move(os.path.join(current, file_name), os.path.join(new, renamed)))
     return moves
+
+
+def _episode_name(show: str, season: int, first: int, last: int | None) -> str:
+    """An episode's file name as filing writes it: 'Lost - s01e04.mkv', 's01e05-e06'."""
+    span = f"e{first:02d}" + (f"-e{last:02d}" if last is not None else "")
+    return f"{show} - s{season:02d}{span}.mkv"
 
 
 def _roles_with_first(
