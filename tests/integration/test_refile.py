@@ -243,3 +243,23 @@ def test_a_file_named_unlike_mps_is_left_where_it_is(pipeline):
         "Lost - s01e06.mkv": b"Lost - s01e02.mkv",
     }
     assert item_row(pipeline, LOST[0])["episodes"] == "5-6"
+
+
+@pytest.mark.parametrize("how", ["missing", "a link"])
+def test_a_disc_with_an_episode_not_there_as_a_file_is_refused(pipeline, how):
+    """Disc 2's e04 gone (or a link in its place): moving e03 alone would split the disc
+    between two show folders and record numbers its files do not have."""
+    filed_discs(pipeline)
+    season = shows(pipeline) / "Lost" / "Season 01"
+    episode = season / "Lost - s01e04.mkv"
+    episode.unlink()
+    if how == "a link":
+        episode.symlink_to(season / "Lost - s01e01.mkv")
+    before = tree_snapshot(shows(pipeline))
+    said = pipeline.mp("refile", LOST[1].uid, "--year", "2004", expect=2).stderr
+    what = "is a link or a folder, not a file" if how == "a link" else "is not in the library"
+    assert f"its episode e04, {episode}, {what}" in said, said
+    assert "Traceback" not in said and len(said.strip().splitlines()) == 1, said
+    assert tree_snapshot(shows(pipeline)) == before
+    assert item_row(pipeline, LOST[1])["episodes"] == "3-4"
+    assert "mp refile" not in pipeline.mp("history", LOST[1].uid).stdout

@@ -343,18 +343,22 @@ def _episode_moves(
     config: Config, row: dict, current: str, new: str, recorded: tuple[int, int], first: int
 ) -> list[Move]:
     """The disc's episode files in its season folder (named after the show folder, their
-    numbers inside its recorded range), each with its new place and name."""
+    numbers inside its recorded range), each with its new place and name. Refused when
+    some are there but not all its numbers are (one missing, or a link or folder in its
+    place): moving the rest would leave the disc split between two numberings."""
     old_show, new_show = item_folder_name("tv", current), item_folder_name("tv", new)
     season = season_of(row)
     shift = first - recorded[0]
     try:
         with open_below(config.library_root, current) as folder:
-            names = sorted(e.name for e in folder.entries() if e.is_file(follow_symlinks=False))
+            entries = list(folder.entries())
+            names = sorted(e.name for e in entries if e.is_file(follow_symlinks=False))
+            not_files = {e.name for e in entries if not e.is_file(follow_symlinks=False)}
     except (FileNotFoundError, NotADirectoryError):
         return []
     except BadEntry as error:
         raise UsageError(f"{error}; nothing moved") from None
-    moves = []
+    moves, covered = [], set[int]()
     for file_name in names:
         found = _EPISODE_FILE.fullmatch(file_name)
         if not found or found[1] != old_show or int(found[2]) != season:
@@ -366,6 +370,20 @@ def _episode_moves(
             continue  # 's01e001.mkv': not a name mp gives (someone's), left where it is
         renamed = _episode_name(new_show, season, start + shift, end + shift if found[4] else None)
         moves.append(Move(os.path.join(current, file_name), os.path.join(new, renamed)))
+        covered.update(range(start, end + 1))
+    missing = [n for n in range(recorded[0], recorded[1] + 1) if n not in covered]
+    if moves and missing:
+        expected = os.path.join(current, _episode_name(old_show, season, missing[0], None))
+        what = (
+            "is a link or a folder, not a file"
+            if os.path.basename(expected) in not_files
+            else "is not in the library"
+        )
+        raise UsageError(
+            f"{printable(item_name(row))}: its episode e{missing[0]:02d}, "
+            f"{printable(expected)}, {what} (moved by hand?); put it back as a file first "
+            "(nothing moved)"
+        )
     return moves
 
 
