@@ -268,6 +268,8 @@ def test_a_half_filed_disc_renumbered_in_its_show_folder_moves_its_own_files(tmp
     hosts.mp("retry", show.uid, "--ask-again")
     hosts.mp("reconcile")
     hosts.mp("approve", show.uid, "--yes", "--first-episode", "2")
+    said = hosts.mp("why", show.uid)  # as dispatch will see it: nothing in the way
+    assert "in the library already" not in said and "waits for 'mp dispatch'" in said, said
     dispatched = hosts.mp("dispatch")
     assert "0 waiting" in dispatched, dispatched
     assert f"{season}/Lost - s01e02.mkv -> {season}/Lost - s01e03.mkv" in dispatched, dispatched

@@ -81,7 +81,7 @@ def _plan(config: Config, db: Database | None, queue: Queue):
         filing = None
         moves: list[Move] = []
         if kind == "filebot":
-            earlier = _earlier_filings(config, queue, row)
+            earlier = earlier_filings(config, queue, row)
             filing = settle_filing(config, db, row, destination, earlier)
             if isinstance(filing, Waiting):
                 waiting.append((item_name(row), filing.reason))
@@ -91,7 +91,7 @@ def _plan(config: Config, db: Database | None, queue: Queue):
     return todo, waiting, refused
 
 
-def _earlier_filings(config: Config, queue: Queue, row: dict) -> list[EarlierFiling]:
+def earlier_filings(config: Config, queue: Queue, row: dict) -> list[EarlierFiling]:
     """(destination, file list) of the item's finished filing jobs, from their specs
     in the queue that this controller signed: what each was told to file, and where."""
     found: list[EarlierFiling] = []

@@ -12,6 +12,7 @@ from media_pipeline.errors import UsageError
 from media_pipeline.filing import settle_filing
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
+from media_pipeline.jobs.dispatch import earlier_filings
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     HEARTBEAT_FILE,
@@ -208,7 +209,10 @@ def run_why(config: Config, item_text: str) -> str:
             approved = [a for a in approvals if a["gate"] == "filebot_confirm"]
             gated = "filebot_confirm" in config.gates and approved
             chosen = approved[-1]["destination"] if gated else None
-            settled = settle_filing(config, db, item, chosen)
+            # With what it filed before at another place, which dispatch moves first.
+            with Queue.of(config) as queue:
+                earlier = earlier_filings(config, queue, item)
+            settled = settle_filing(config, db, item, chosen, earlier)
             waits = settled.reason if isinstance(settled, Waiting) else None
     with Queue.of(config) as queue:
         explained = explain(config, item, approvals, queue, waits)
