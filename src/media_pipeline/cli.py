@@ -912,7 +912,10 @@ def approve(
         raise UsageError(NON_INTERACTIVE_HELP)
     from media_pipeline.approve.terminal import TerminalPrompter
 
-    click.echo(session.run_approve(config, TerminalPrompter()).describe())
+    summary = session.run_approve(config, TerminalPrompter())
+    click.echo(summary.describe())
+    if summary.interrupted:
+        raise SystemExit(130)  # as a shell reports Ctrl-C
 
 
 @mp.group(name="worker")

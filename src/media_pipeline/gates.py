@@ -118,6 +118,8 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     ]
     if (look_alike := mixed_scripts(f"{key.title} {key.disc_label}")) is not None:
         prompt["notes"].insert(0, look_alike)
+    # The notes that say something is wrong, which the prompt sets apart from the rest.
+    prompt["warnings"] = list(prompt["notes"])
     item = {"uid": key.uid, "type": key.type}
     earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
     prompt["media"] = names

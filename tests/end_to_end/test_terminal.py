@@ -373,9 +373,10 @@ def test_a_destination_through_a_link_is_refused_at_the_prompt(pipeline, termina
     screen = terminal.wait_for("which is a link or not a folder")
     assert "library/Movies, which is a link" in screen
     terminal.wait_for_after("which is a link or not a folder", "Library destination")
-    terminal.keys("C-c")  # back out: the item stays pending
+    terminal.keys("C-c")  # leave: the item stays pending
     screen = terminal.wait_for("EXIT-")
-    assert "0 approved, 0 rejected, 1 skipped" in screen and "EXIT-0" in screen
+    assert "0 approved, 0 rejected, 0 skipped" in screen and "left at Ctrl-C" in screen
+    assert "EXIT-130" in screen
     assert decision(pipeline, movie, "3-transcoded", "filebot_confirm") == {}
     assert not list(elsewhere.iterdir())
 
@@ -383,10 +384,55 @@ def test_a_destination_through_a_link_is_refused_at_the_prompt(pipeline, termina
 def test_a_title_with_look_alike_letters_is_pointed_out_at_the_prompt(pipeline, terminal_for):
     """'Mаtrix' with a Cyrillic а shows as 'Matrix': the prompt says so, naming the letter."""
     pipeline.write_pipeline_config(gates=["remux_review"])
-    pipeline.mark(ItemKey("movie", "M\u0430trix (1999)"), "2-remuxed", "remux")
+    pipeline.mark(ItemKey("tv", "M\u0430trix (1999)", "S01 Disc1"), "2-remuxed", "remux")
     pipeline.mp("reconcile")
     terminal = terminal_for("approve")
     screen = terminal.wait_for("Decision:")
-    assert "note: its name mixes Latin letters with Cyrillic ones ('\u0430' U+0430)" in screen
+    assert "warning: its name mixes Latin letters with Cyrillic ones ('\u0430' U+0430)" in screen
+    # Set apart from the routine notes: red, where a note is dim; the choice highlighted.
+    styled = terminal.screen(styles=True).splitlines()
+    [warning] = [line for line in styled if "warning: its name mixes" in line]
+    assert "31m" in warning or "91m" in warning, repr(warning)
+    notes = [line for line in styled if "note: " in line]
+    assert notes and not any("31m" in line for line in notes), notes
+    [pointer] = [line for line in styled if "Approve" in line]
+    assert "36m" in pointer, repr(pointer)
+    assert "Ctrl-C to leave" in screen
     terminal.keys("Down", "Down", "Down", "Enter")  # Skip
     assert "EXIT-0" in terminal.wait_for("EXIT-")
+
+
+def test_ctrl_c_at_any_question_leaves_without_deciding(pipeline, terminal_for):
+    """Ctrl-C in the files editor, at the year asked at filebot_confirm, or at the
+    choice itself: the session ends (exit 130), that item and the rest still pending,
+    nothing written; never back at the item with Approve selected."""
+    pipeline.write_pipeline_config(gates=["remux_review", "filebot_confirm"])
+    disc = ItemKey("tv", "Lost", "S01 Disc1")
+    pipeline.mark(disc, "2-remuxed", "rip", "remux")
+    movie = ItemKey("movie", "Heat")
+    pipeline.mark(movie, "3-transcoded", "rip", "remux", "transcode")
+    pipeline.mp("reconcile")
+    pending = len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"])
+    assert pending == 2
+    keys_to_the_question = {
+        "Files:": ("Down", "Enter"),  # Change what each file becomes
+        "Year of the movie": ("Enter",),  # Approve: the year is asked next
+        "Decision:": (),
+    }
+    for question, keys in keys_to_the_question.items():
+        terminal = terminal_for("approve")
+        terminal.wait_for("Decision:")
+        if question == "Year of the movie":  # Heat comes second: skip Lost first
+            terminal.keys("Down", "Down", "Down", "Enter")
+            terminal.wait_for_after("Heat", "Decision:")
+        if keys:
+            terminal.keys(*keys)
+        terminal.wait_for(question)
+        terminal.keys("C-c")
+        screen = terminal.wait_for("EXIT-")
+        assert "EXIT-130" in screen and "left at Ctrl-C" in screen, screen
+        assert "Traceback" not in screen and "Cancelled by user" not in screen, screen
+        listed = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
+        assert len(listed) == pending, question
+    for key, stage in ((disc, "2-remuxed"), (movie, "3-transcoded")):
+        assert not list((pipeline.folder(key, stage) / ".pipeline").glob("approval.*"))

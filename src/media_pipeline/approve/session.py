@@ -125,11 +125,16 @@ class ApproveSummary:
     rejected: int = 0
     skipped: int = 0
     quit: bool = False
+    # Left with Ctrl-C: the item on screen undecided, the rest still pending.
+    interrupted: bool = False
 
     def describe(self) -> str:
-        return (
+        said = (
             f"approve: {self.approved} approved, {self.rejected} rejected, {self.skipped} skipped"
         )
+        if self.interrupted:
+            said += " (left at Ctrl-C: the item shown and the rest are still pending)"
+        return said
 
 
 def _prompt_roles(prompt: dict, item_type: str) -> Roles | None:
@@ -497,12 +502,24 @@ def _with_details_asked(approval: PendingApproval, prompter: Prompter) -> str | 
 
 
 def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
-    """Walk the pending approvals, oldest first, asking the prompter about each."""
+    """Walk the pending approvals, oldest first, asking the prompter about each. A
+    prompter that raises KeyboardInterrupt (Ctrl-C, at any question) ends the walk:
+    the item it was asking about is left undecided."""
     summary = ApproveSummary()
     approvals = pending_approvals(config)
     if not approvals:
         prompter.tell("No approvals are pending.")
         return summary
+    try:
+        _walk(config, prompter, approvals, summary)
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    return summary
+
+
+def _walk(
+    config: Config, prompter: Prompter, approvals: list[PendingApproval], summary: ApproveSummary
+) -> None:
     for position, approval in enumerate(approvals, start=1):
         prompter.show(approval, position, len(approvals))
         choice = prompter.choose(approval)
@@ -551,4 +568,3 @@ def run_approve(config: Config, prompter: Prompter) -> ApproveSummary:
         else:
             prompter.tell(f"{printable(approval.name)} was decided meanwhile; skipped.")
             summary.skipped += 1
-    return summary

@@ -1,7 +1,16 @@
 """The questionary prompter for `mp approve`: it only asks and shows; deciding is in
-`approve/session.py`."""
+`approve/session.py`.
+
+Ctrl-C at any question leaves the whole session (questionary's own handling would
+print "Cancelled by user" and go back to the item, where the next Enter approved it):
+every question is asked with unsafe_ask, which lets KeyboardInterrupt through to
+session.run_approve.
+"""
 
 from __future__ import annotations
+
+import shutil
+import textwrap
 
 import click
 import questionary
@@ -10,6 +19,40 @@ from media_pipeline.approve.session import Choice, PendingApproval
 from media_pipeline.file_roles import MOVIE_ROLES, TV_ROLES, labels
 from media_pipeline.items import printable
 from media_pipeline.text import local_time, size_text
+
+# The pointer and the highlighted choice stand out; hints are quiet. prompt_toolkit
+# leaves the colours out under NO_COLOR.
+STYLE = questionary.Style(
+    [
+        ("qmark", "fg:ansicyan bold"),
+        ("question", "bold"),
+        ("pointer", "fg:ansicyan bold"),
+        ("highlighted", "fg:ansicyan bold"),
+        ("selected", "fg:ansicyan"),
+        ("answer", "fg:ansicyan bold"),
+        ("instruction", "fg:ansibrightblack italic"),
+    ]
+)
+CHOOSE_HINT = "(up/down to move, Enter to choose, Ctrl-C to leave)"
+TYPE_HINT = "(Enter to accept, Ctrl-C to leave)"
+
+
+def _text(message: str, default: str = "") -> str:
+    """A line typed by the person; KeyboardInterrupt on Ctrl-C."""
+    answer = questionary.text(
+        message, default=default, style=STYLE, instruction=TYPE_HINT
+    ).unsafe_ask()
+    return str(answer)
+
+
+def _said(prefix: str, text: str, **style) -> None:
+    """text under prefix, wrapped at words to the terminal's width, indented."""
+    width = max(40, shutil.get_terminal_size().columns - 2)
+    lines = textwrap.wrap(
+        text, width, initial_indent=f"  {prefix}", subsequent_indent=" " * (len(prefix) + 2)
+    )
+    for line in lines or [f"  {prefix}"]:
+        click.secho(line, **style)
 
 
 class TerminalPrompter:
@@ -39,13 +82,19 @@ class TerminalPrompter:
             click.echo(f"  files: {order}" + (f", first episode {first}" if first else ""))
         if approval.gate == "filebot_confirm":
             click.echo(f"  destination: {printable(approval.prompt.get('destination', ''))}")
+        warnings = approval.prompt.get("warnings") or []
         for note in approval.prompt.get("notes") or []:
-            click.secho(f"  note: {printable(str(note))}", fg="yellow")
+            if note in warnings:
+                _said("warning: ", printable(str(note)), fg="red", bold=True)
+            else:
+                _said("note: ", printable(str(note)), dim=True)
 
     def choose(self, approval: PendingApproval) -> Choice:
         # Approve is first, so Enter approves.
         choices = [c.value for c in Choice if c is not Choice.EDIT or approval.roles is not None]
-        answer = questionary.select("Decision:", choices=choices).ask()
+        answer = questionary.select(
+            "Decision:", choices=choices, style=STYLE, instruction=CHOOSE_HINT
+        ).unsafe_ask()
         return Choice(answer) if answer else Choice.QUIT
 
     def edit_roles(
@@ -57,28 +106,23 @@ class TerminalPrompter:
             " 4:special (4:special=2 for s00e02), 5:featurette, 6:drop.\n"
             f"  Roles: {roles}."
         )
-        edited = questionary.text("Files:", default=text).ask()
-        if edited is None:
-            return None
+        edited = _text("Files:", default=text)
         if approval.item["type"] != "tv":
             return edited, ""
-        number = questionary.text(
-            "First episode (Enter: as the season stands):", default=first
-        ).ask()
-        return None if number is None else (edited, number)
+        return edited, _text("First episode (Enter: as the season stands):", default=first)
 
     def ask_reason(self, approval: PendingApproval) -> str | None:
-        return questionary.text("Why reject it?").ask()
+        return _text("Why reject it?")
 
     def ask_year(self, approval: PendingApproval) -> str | None:
         what = "movie" if approval.item["type"] == "movie" else "show"
-        return questionary.text(f"Year of the {what} (Plex matches by it; Enter for none):").ask()
+        return _text(f"Year of the {what} (Plex matches by it; Enter for none):")
 
     def ask_edition(self, approval: PendingApproval) -> str | None:
-        return questionary.text("Edition (like Director's Cut; Enter for none):").ask()
+        return _text("Edition (like Director's Cut; Enter for none):")
 
     def edit_destination(self, approval: PendingApproval, proposed: str) -> str | None:
-        return questionary.text("Library destination (edit or Enter):", default=proposed).ask()
+        return _text("Library destination (edit or Enter):", default=proposed)
 
     def tell(self, message: str) -> None:
         click.echo(message)
