@@ -147,3 +147,30 @@ def test_a_vanished_job_and_a_vanished_folder(pipeline):
     pipeline.mark(ItemKey("movie", "Other"), "1-ripped", "rip")
     pipeline.mp("reconcile")
     assert "Its folder vanished from staging" in why(pipeline)
+
+
+# A remux that fails the way ffmpeg does: a screenful of output, the error at the end.
+LOUD_FAILURE = """#!/usr/bin/env bash
+for n in 1 2 3 4 5; do echo "frame=$n"; done
+printf 'title \\033]0;owned\\007 from the share\\n'
+echo "Error while decoding stream #0:1: Invalid data found when processing input"
+exit 1
+"""
+
+
+def test_a_failure_shows_the_end_of_its_log(pipeline):
+    """`mp why` shows the last lines of the failed job's log, where the script's error
+    is; share text in them is escaped, never acted on by the terminal."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    (pipeline.scripts / "remux.sh").write_text(LOUD_FAILURE)
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    text = why(pipeline)
+    ending = text[text.index("The end of its log") :].splitlines()[1:]
+    assert ending[-1].strip() == (
+        "Error while decoding stream #0:1: Invalid data found when processing input"
+    ), text
+    assert len(ending) == 5 and ending[0].strip() == "frame=3", text
+    assert "\x1b" not in text and "\\x1b]0;owned" in text, text

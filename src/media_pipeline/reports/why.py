@@ -13,6 +13,7 @@ from media_pipeline.filing import settle_filing
 from media_pipeline.item_state import item_name
 from media_pipeline.items import printable
 from media_pipeline.jobs.dispatch import earlier_filings
+from media_pipeline.jobs.outcome import log_tail
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
     HEARTBEAT_FILE,
@@ -24,6 +25,7 @@ from media_pipeline.jobs.queue import (
 )
 from media_pipeline.lookup import find_item
 from media_pipeline.seasons import Waiting
+from media_pipeline.share import BadEntry
 from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
 from media_pipeline.text import NOT_A_TIME, duration_text, local_time, mixed_scripts
@@ -176,12 +178,40 @@ def explain(
     stopped_in = item.get("stopped_in") or "?"
     reason = printable(item.get("reason") or "no reason recorded")
     if state == State.FAILED:
-        return f"It failed in {stopped_in} on {since}: {reason}. 'mp retry' tries again."
+        said = f"It failed in {stopped_in} on {since}: {reason}. 'mp retry' tries again."
+        return said + _failed_log(queue, item)
     if state == State.REJECTED:
         return f"A person rejected it on {since} ({reason}). 'mp retry' asks again."
     if state == State.CANCELLED:
         return f"It was cancelled in {stopped_in} on {since}. 'mp retry' resumes it."
     return f"Done: in the library since {since}."
+
+
+# How much of a failed job's log `mp why` shows: the end, where the error is.
+FAILED_LOG_LINES = 5
+
+
+def _failed_log(queue: Queue, item: dict) -> str:
+    """The last lines of the item's newest failed job's log, each on its own indented
+    line (escaped: the log is the share's), or nothing when there is none."""
+    failed = [
+        (job.created, name)
+        for _state, name, job in queue.jobs(("failed",))
+        if job.item_uid == item["uid"]
+    ]
+    if not failed:
+        return ""
+    _created, name = max(failed)
+    try:
+        with queue.open_job("failed", name) as job:
+            tail = log_tail(job)
+    except (OSError, BadEntry):
+        return ""
+    lines = [line for line in tail.splitlines() if line.strip()][-FAILED_LOG_LINES:]
+    if not lines:
+        return ""
+    shown = "".join(f"\n  {printable(line)[:300]}" for line in lines)
+    return f"\nThe end of its log ({name}):{shown}"
 
 
 def item_decisions(db, uid: str) -> list[dict]:
