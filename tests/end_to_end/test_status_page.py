@@ -195,3 +195,60 @@ def test_on_a_phone_the_charts_are_readable_and_only_they_scroll(pipeline, tmp_p
     assert frame_width == 390
     assert label_height >= 12, "a chart's labels as large as the page's small print"
     assert page_width <= frame_width, "the page itself never scrolls sideways"
+
+
+# A remux that fails as ffmpeg does: long lines, the error at the end.
+LONG_FAILURE = (
+    "#!/usr/bin/env bash\n"
+    "echo \"Input #0, matroska,webm, from 'title_t00.mkv': Duration: 01:52:07.04, start: "
+    '0.000000, bitrate: 28001 kb/s"\n'
+    'echo "Error while decoding stream #0:1: Invalid data found when processing input; '
+    'the_disc_image_is_damaged_beyond_repair_near_sector_1234567"\n'
+    "exit 1\n"
+)
+
+
+def test_on_a_phone_a_failure_fits_and_leads_to_the_items_own_section(pipeline, tmp_path):
+    """At 390 px the failures need no sideways scrolling; each names its item with a
+    link to the item's own section, which holds its history, its job now and the end
+    of its failed job's log."""
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1})
+    (pipeline.scripts / "remux.sh").write_text(LONG_FAILURE)
+    pipeline.mp("reconcile")
+    pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
+    pipeline.mp("claim", "--worker", "w1")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    [item] = pipeline.status_json()["items"]
+    assert item["state"] == "FAILED"
+    anchor = f"item-{item['uid'][:12]}"
+    page = tmp_path / "mp.html"
+    pipeline.mp("status", "--html", str(page))
+    phone = tmp_path / "phone.html"
+    phone.write_text(
+        '<html><body><iframe id="f" src="mp.html" style="width:390px;height:844px;border:0">'
+        "</iframe><script>document.getElementById('f').onload = function(){"
+        " var d = this.contentDocument, f = d.getElementById('failures');"
+        f" var own = d.getElementById('{anchor}');"
+        " var link = f.querySelector('a');"
+        # A table in a box of its own that scrolls sideways counts as not fitting.
+        " var wide = Array.from(f.querySelectorAll('*')).filter(function(el){"
+        "  var o = getComputedStyle(el).overflowX;"
+        "  return (o == 'auto' || o == 'scroll') && el.scrollWidth > el.clientWidth; }).length;"
+        " document.body.dataset.measured = [f.scrollWidth + 1000 * wide, f.clientWidth,"
+        " d.documentElement.scrollWidth, d.documentElement.clientWidth].join(' ');"
+        " document.body.dataset.link = link ? link.getAttribute('href') : '';"
+        " document.body.dataset.own = own ? own.textContent : ''; };</script></body></html>"
+    )
+    dom = browser("--allow-file-access-from-files", "--dump-dom", "--virtual-time-budget=3000",
+                  page=phone)  # fmt: skip
+    found = re.search(r'data-measured="(\d+) (\d+) (\d+) (\d+)"', dom.stdout)
+    assert found, dom.stdout[:2000] + dom.stderr[-2000:]
+    section_scroll, section_width, page_scroll, page_width = map(int, found.groups())
+    assert page_width == 390
+    assert section_scroll <= section_width and page_scroll <= page_width, found.groups()
+    assert f'data-link="#{anchor}"' in dom.stdout, dom.stdout[:3000]
+    own = html.unescape(re.search(r'data-own="([^"]*)"', dom.stdout).group(1))
+    assert "Heat (1995)" in own and "-> FAILED" in own, own
+    assert "no job in the queue" in own and "beyond_repair_near_sector_1234567" in own, own

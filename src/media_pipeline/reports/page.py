@@ -20,7 +20,7 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
-from media_pipeline.reports.why import explain, item_decisions
+from media_pipeline.reports.why import explain, failed_log, item_decisions
 from media_pipeline.states import DISPLAY_ORDER, STOPPED
 from media_pipeline.store import reading_database
 from media_pipeline.text import duration_text, utc_now
@@ -30,7 +30,10 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'
 LOG_LINES = 8
 CHART_ITEMS = 30
 TIMELINE_HOURS = 24
-KIND_COLOURS = {"rip": "#4e79a7", "remux": "#59a14f", "transcode": "#f28e2b", "filebot": "#b07aa1"}
+# The job kinds in the timeline, by class: their colours are in STYLE, one set per
+# colour scheme, each at least 3:1 against the page (tests/unit/test_page_colours.py).
+KINDS = ("rip", "remux", "transcode", "filebot")
+HISTORY_LINES = 8
 
 
 @dataclass
@@ -42,6 +45,11 @@ class Page:
     failures: list[dict] = field(default_factory=list)  # stopped items, with 'why'
     logs: dict[str, list[str]] = field(default_factory=dict)  # running job id -> last lines
     jobs: list[dict] = field(default_factory=list)  # the last day's, for the timeline
+    # Per item uid: its last state changes (time, text), its job in the queue now
+    # (kind, pending or running), and the end of its newest failed job's log.
+    history: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    current: dict[str, tuple[str, str]] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def run_page(config: Config) -> Page:
@@ -69,11 +77,26 @@ def run_page(config: Config) -> Page:
         )
         stopped = [item for item in status.items if item["state"] in STOPPED]
         approvals = {item["uid"]: item_decisions(db, item["uid"]) for item in stopped}
+        for row in db.query(
+            "SELECT item_uid, at, from_state, to_state, trigger, reason FROM state_transitions "
+            "ORDER BY id"
+        ):
+            change = f"{row['from_state'] or '(new)'} -> {row['to_state']} [{row['trigger']}]"
+            if row["reason"]:
+                change += f" {row['reason']}"
+            page.history.setdefault(row["item_uid"], []).append((row["at"], change))
+    for uid, changes in page.history.items():
+        page.history[uid] = changes[-HISTORY_LINES:]
     with Queue.of(config) as queue:
         page.failures = [
             {**item, "why": explain(config, item, approvals[item["uid"]], queue)}
             for item in stopped
         ]
+        for state, _name, queued in queue.jobs(("pending", "running")):
+            page.current[queued.item_uid] = (queued.kind, state)
+        for item in stopped:
+            if item["state"] == "FAILED" and (found := failed_log(queue, item["uid"])):
+                page.errors[item["uid"]] = found[1]
         folders = {entry.job_id: entry.folder_name for entry in queue.running()}
         for job in status.running_jobs:
             folder = folders.get(job["id"])
@@ -130,7 +153,7 @@ def _items(status: StatusReport) -> str:
         if not items:
             continue
         rows = [
-            [e(item["id"]), e(item_name(item)), _when(item["updated_at"]),
+            [e(item["id"]), _link(item), _when(item["updated_at"]),
              e("awaits " + item["pending_approval"] if item["pending_approval"] else "")]
             for item in items
         ]  # fmt: skip
@@ -172,11 +195,24 @@ def _running(page: Page, names: dict[str, str]) -> str:
     return "".join(parts)
 
 
+def _anchor(item: dict) -> str:
+    """The id of an item's own section (its uid, which is hex: safe in an id)."""
+    return f"item-{item['uid'][:12]}"
+
+
+def _link(item: dict) -> str:
+    return f'<a href="#{_anchor(item)}">{e(item_name(item))}</a>'
+
+
 def _failures(page: Page) -> str:
+    """A card per stopped item, wrapping to any width (a table of four columns of
+    sentences scrolled sideways on a phone)."""
     if not page.failures:
         return "<p>No failed, rejected or cancelled item.</p>"
-    rows = [
-        [e(item_name(f)), e(f["state"]), e(f["reason"] or ""), e(f["why"])] for f in page.failures
+    cards = [
+        f'<div class="job"><p>{_link(f)} <b class="s-{e(f["state"])}">{e(f["state"])}</b></p>'
+        f"<p>{e(f['why'].splitlines()[0])}</p></div>"
+        for f in page.failures
     ]
     rejected = page.status.rejected
     more = (
@@ -185,7 +221,37 @@ def _failures(page: Page) -> str:
         if rejected
         else ""
     )
-    return _table(["item", "state", "reason", "what mp why says"], rows) + more
+    return "".join(cards) + more
+
+
+def _each_item(page: Page) -> str:
+    """Each item's own section, folded: its state, its job now, its last changes and,
+    if it failed, the end of its log. Reached by its anchor from every list above."""
+    if not page.status.items:
+        return "<p>No items yet.</p>"
+    parts = []
+    for item in page.status.items:
+        uid = item["uid"]
+        job = page.current.get(uid)
+        now = f"its {e(job[0])} job is {e(job[1])}" if job else "no job in the queue"
+        changes = "".join(
+            f"<li>{_when(at)} {e(change)}</li>" for at, change in page.history.get(uid, [])
+        )
+        errors = page.errors.get(uid)
+        ending = (
+            "<p>The end of its failed job's log:</p><pre>"
+            + "\n".join(e(line) for line in errors)
+            + "</pre>"
+            if errors
+            else ""
+        )
+        parts.append(
+            f'<details id="{_anchor(item)}"><summary>{e(item_name(item))} '
+            f'<b class="s-{e(item["state"])}">{e(item["state"])}</b></summary>'
+            f"<p>id {e(item['id'])}, uid <code>{e(uid[:12])}</code>; {now}.</p>"
+            f"<ol>{changes}</ol>{ending}</details>"
+        )
+    return "".join(parts)
 
 
 def _seasons(status: StatusReport) -> str:
@@ -270,15 +336,12 @@ def _timeline(page: Page) -> str:
             began = max(min(_moment(job["claimed_at"]) or (ended - took), ended), start)
             x = 100 + 450 * max(0.0, (began - start).total_seconds()) / span
             width = max(2.0, 450 * (ended - began).total_seconds() / span)
-            colour = KIND_COLOURS.get(job["kind"], "#888")
+            kind = job["kind"] if job["kind"] in KINDS else "other"
             parts.append(
                 f'<rect x="{x:.1f}" y="{y + 2}" width="{min(width, 550 - x):.1f}" height="20" '
-                f'fill="{colour}"><title>{e(job["kind"])} ({e(job["state"])})</title></rect>'
+                f'class="k-{kind}"><title>{e(job["kind"])} ({e(job["state"])})</title></rect>'
             )
-    legend = " ".join(
-        f'<span class="key" style="background:{colour}"></span>{e(kind)}'
-        for kind, colour in KIND_COLOURS.items()
-    )
+    legend = " ".join(f'<span class="key k-{kind}"></span>{e(kind)}' for kind in KINDS)
     return (
         f"<figure><figcaption>Jobs of the last day, per worker: {legend}</figcaption>"
         f'<div class="scroll"><svg viewBox="0 0 560 {height}" role="img" '
@@ -299,9 +362,11 @@ def _moment(timestamp: str | None) -> datetime | None:
 # 12 px labels would be 7 px.
 STYLE = """
 :root{color-scheme:light dark;--bg:#fafafa;--fg:#1d1d1f;--muted:#666;--line:#ddd;--card:#fff;
---bar:#4e79a7;--ok:#2e7d32;--bad:#c62828}
+--bar:#4e79a7;--ok:#2e7d32;--bad:#c62828;--k-rip:#3b6a9a;--k-remux:#3f7d36;
+--k-transcode:#b35c00;--k-filebot:#8e4f80;--k-other:#6b6b6b}
 @media (prefers-color-scheme:dark){:root{--bg:#161618;--fg:#eee;--muted:#aaa;--line:#333;
---card:#202024;--bar:#79a6d6;--ok:#81c784;--bad:#ef9a9a}}
+--card:#202024;--bar:#79a6d6;--ok:#81c784;--bad:#ef9a9a;--k-rip:#79a6d6;--k-remux:#7fc77a;
+--k-transcode:#f5a85a;--k-filebot:#d59ac8;--k-other:#9a9a9a}}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:var(--bg);
 color:var(--fg)}
 main{max-width:960px;margin:auto;padding:12px}
@@ -324,6 +389,13 @@ svg text{fill:var(--fg);font-size:12px}
 .grid{stroke:var(--line)}figure{margin:0 0 18px}figcaption{color:var(--muted);font-size:.85em}
 td{overflow-wrap:anywhere;min-width:8ch}pre{overflow-wrap:anywhere}
 .key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
+.k-rip{fill:var(--k-rip);background:var(--k-rip)}.k-remux{fill:var(--k-remux);
+background:var(--k-remux)}.k-transcode{fill:var(--k-transcode);background:var(--k-transcode)}
+.k-filebot{fill:var(--k-filebot);background:var(--k-filebot)}.k-other{fill:var(--k-other);
+background:var(--k-other)}
+details{border-bottom:1px solid var(--line);padding:4px 0}summary{cursor:pointer}
+details ol{margin:.3em 0;padding-left:1.5em;font-size:.9em}
+.job p{margin:.2em 0;overflow-wrap:anywhere}
 #old{display:none;color:var(--bad)}
 """
 
@@ -360,6 +432,7 @@ def render_page(page: Page) -> str:
         _section("Failed, rejected, cancelled", _failures(page), "failures"),
         _section("Items by state", _items(status), "items"),
         _section("Seasons", _seasons(status), "seasons"),
+        _section("Each item", _each_item(page), "each"),
         _section(
             "Figures",
             _stage_chart(page.stats) + _ratio_chart(page.stats) + _timeline(page),

@@ -191,25 +191,29 @@ def explain(
 FAILED_LOG_LINES = 5
 
 
-def _failed_log(queue: Queue, item: dict) -> str:
-    """The last lines of the item's newest failed job's log, each on its own indented
-    line (escaped: the log is the share's), or nothing when there is none."""
+def failed_log(queue: Queue, uid: str) -> tuple[str, list[str]] | None:
+    """(job folder, its last lines with text in them) of the item's newest failed job,
+    or None when it has none. The lines are the share's: escape them to show them."""
     failed = [
-        (job.created, name)
-        for _state, name, job in queue.jobs(("failed",))
-        if job.item_uid == item["uid"]
+        (job.created, name) for _s, name, job in queue.jobs(("failed",)) if job.item_uid == uid
     ]
     if not failed:
-        return ""
+        return None
     _created, name = max(failed)
     try:
         with queue.open_job("failed", name) as job:
             tail = log_tail(job)
     except (OSError, BadEntry):
+        return None
+    return name, [line for line in tail.splitlines() if line.strip()][-FAILED_LOG_LINES:]
+
+
+def _failed_log(queue: Queue, item: dict) -> str:
+    """The end of the item's newest failed job's log, each line indented and escaped."""
+    found = failed_log(queue, item["uid"])
+    if found is None or not found[1]:
         return ""
-    lines = [line for line in tail.splitlines() if line.strip()][-FAILED_LOG_LINES:]
-    if not lines:
-        return ""
+    name, lines = found
     shown = "".join(f"\n  {printable(line)[:300]}" for line in lines)
     return f"\nThe end of its log ({name}):{shown}"
 
