@@ -414,19 +414,27 @@ def test_ctrl_c_at_any_question_leaves_without_deciding(pipeline, terminal_for):
     pipeline.mp("reconcile")
     pending = len(json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"])
     assert pending == 2
+    # Each question, and the keys that lead to it from the item's choice (Heat comes
+    # second: Lost is skipped first).
     keys_to_the_question = {
-        "Files:": ("Down", "Enter"),  # Change what each file becomes
-        "Year of the movie": ("Enter",),  # Approve: the year is asked next
-        "Decision:": (),
+        "Decision:": ((), ()),
+        "Files:": ((), ("Down", "Enter")),  # Change what each file becomes
+        "First episode": ((), ("Down", "Enter", "WAIT:Files:", "Enter")),
+        "Why reject it?": ((), ("Down", "Down", "Enter")),
+        "Year of the movie": (("Down", "Down", "Down", "Enter"), ("Enter",)),
+        "Edition": (("Down", "Down", "Down", "Enter"), ("Enter", "WAIT:Year", "Enter")),
     }
-    for question, keys in keys_to_the_question.items():
+    for question, (to_heat, keys) in keys_to_the_question.items():
         terminal = terminal_for("approve")
         terminal.wait_for("Decision:")
-        if question == "Year of the movie":  # Heat comes second: skip Lost first
-            terminal.keys("Down", "Down", "Down", "Enter")
+        if to_heat:
+            terminal.keys(*to_heat)
             terminal.wait_for_after("Heat", "Decision:")
-        if keys:
-            terminal.keys(*keys)
+        for key in keys:
+            if key.startswith("WAIT:"):
+                terminal.wait_for(key[5:])
+            else:
+                terminal.keys(key)
         terminal.wait_for(question)
         terminal.keys("C-c")
         screen = terminal.wait_for("EXIT-")
