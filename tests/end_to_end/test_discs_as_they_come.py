@@ -181,11 +181,10 @@ def visible(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
 
 
-def test_a_half_filed_disc_decided_again_moves_what_it_had_filed(tmp_path):
-    """Filing stops after two of a disc's three episodes; the show's folder is decided
-    again at filebot_confirm (a year added): the two filed ones move to the new folder,
-    the third is filed there, and the old folder holds none of them."""
-    show = ItemKey("tv", "Lost", "S01 Disc1")
+def half_filed(tmp_path: Path, show: ItemKey) -> tuple[Hosts, Path, list[float]]:
+    """The show's disc of three episodes filed as 'Lost' (no year) until its filing
+    stops at the third (a stand-in mv fails it once): the hosts, the season folder with
+    e01-e02 in it, and their lengths."""
     hosts = Hosts(tmp_path)
     config = yaml.safe_load(hosts.config.read_text())
     config["jobs"]["max_attempts"] = 1
@@ -208,9 +207,17 @@ def test_a_half_filed_disc_decided_again_moves_what_it_had_filed(tmp_path):
     hosts.mp("approve", show.uid, "--yes")  # filed as 'Lost', no year
     hosts.mp("dispatch")
     assert "failed for good" in hosts.mp("claim", "--worker", "ct304", expect=1)
-    old = tmp_path / "library" / "TV Shows" / "Lost" / "Season 01"
-    assert visible(old) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
-    first_two = [seconds_of(old / f"Lost - s01e0{n}.mkv") for n in (1, 2)]
+    season = tmp_path / "library" / "TV Shows" / "Lost" / "Season 01"
+    assert visible(season) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
+    return hosts, season, [seconds_of(season / f"Lost - s01e0{n}.mkv") for n in (1, 2)]
+
+
+def test_a_half_filed_disc_decided_again_moves_what_it_had_filed(tmp_path):
+    """Filing stops after two of a disc's three episodes; the show's folder is decided
+    again at filebot_confirm (a year added): the two filed ones move to the new folder,
+    the third is filed there, and the old folder holds none of them."""
+    show = ItemKey("tv", "Lost", "S01 Disc1")
+    hosts, old, first_two = half_filed(tmp_path, show)
 
     hosts.mp("reconcile")
     hosts.mp("retry", show.uid, "--ask-again")
@@ -238,31 +245,7 @@ def test_a_half_filed_disc_renumbered_in_its_show_folder_moves_its_own_files(tmp
     episode 2: its own e02 and e01 move on to e03 and e02 (each place freed before it is
     used), and the filing finishes e02-e04, each episode once, nothing overwritten."""
     show = ItemKey("tv", "Lost", "S01 Disc1")
-    hosts = Hosts(tmp_path)
-    config = yaml.safe_load(hosts.config.read_text())
-    config["jobs"]["max_attempts"] = 1
-    hosts.config.write_text(yaml.safe_dump(config))
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "mv").write_text(FAILING_THIRD.format(real=shutil.which("mv")))
-    (tools / "mv").chmod(0o755)
-    hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
-    hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
-    disc = hosts.discs / "tv" / show.title / show.disc_label
-    for number, seconds in enumerate((2, 2.5, 3), start=1):
-        ffmpeg_title(disc / f"title_t0{number}.mkv", seconds, 300 + 100 * number)
-    hosts.rip(show)
-    hosts.run_until_review()
-    hosts.mp("approve", show.uid, "--yes")
-    hosts.mp("dispatch")
-    hosts.mp("claim", "--worker", "ct304")  # the transcode
-    hosts.mp("reconcile")
-    hosts.mp("approve", show.uid, "--yes")
-    hosts.mp("dispatch")
-    assert "failed for good" in hosts.mp("claim", "--worker", "ct304", expect=1)
-    season = tmp_path / "library" / "TV Shows" / "Lost" / "Season 01"
-    assert visible(season) == ["Lost - s01e01.mkv", "Lost - s01e02.mkv"]
-    first_two = [seconds_of(season / f"Lost - s01e0{n}.mkv") for n in (1, 2)]
+    hosts, season, first_two = half_filed(tmp_path, show)
 
     hosts.mp("reconcile")
     hosts.mp("retry", show.uid, "--ask-again")

@@ -169,6 +169,21 @@ def test_a_forged_job_result_stops_neither_reconcile_nor_the_page(pipeline, tmp_
     assert "Jobs of the last day, per worker" in page.read_text()
 
 
+def on_a_phone(tmp_path: Path, measure: str) -> str:
+    """The DOM of a page that shows mp.html (beside it in tmp_path) at a phone's 390 px
+    and runs measure (JavaScript, `d` the page's document) once it is laid out: headless
+    Chromium lays a window out at 500 px at least, hence the frame."""
+    phone = tmp_path / "phone.html"
+    phone.write_text(
+        '<html><body><iframe id="f" src="mp.html" style="width:390px;height:844px;border:0">'
+        "</iframe><script>document.getElementById('f').onload = function(){"
+        f" var d = this.contentDocument;{measure} }};</script></body></html>"
+    )
+    dom = browser("--allow-file-access-from-files", "--dump-dom", "--virtual-time-budget=3000",
+                  page=phone)  # fmt: skip
+    return dom.stdout + dom.stderr[-2000:]
+
+
 def test_on_a_phone_the_charts_are_readable_and_only_they_scroll(pipeline, tmp_path):
     pipeline.mp("reconcile")  # the database
     pipeline.mp("rip", "--type", "movie", "--title", "Heat (1995)")
@@ -176,21 +191,14 @@ def test_on_a_phone_the_charts_are_readable_and_only_they_scroll(pipeline, tmp_p
     pipeline.mp("reconcile")
     page = tmp_path / "mp.html"
     pipeline.mp("status", "--html", str(page))
-    # A phone's width: headless Chromium lays a window out at 500 px at least, so the page
-    # is shown in a frame 390 px wide, and the test's own page measures what it laid out.
-    phone = tmp_path / "phone.html"
-    phone.write_text(
-        '<html><body><iframe id="f" src="mp.html" style="width:390px;height:844px;border:0">'
-        "</iframe><script>document.getElementById('f').onload = function(){"
-        " var d = this.contentDocument;"
+    measured = on_a_phone(
+        tmp_path,
         " var t = d.querySelector('svg text').getBoundingClientRect();"
         " document.body.dataset.measured = [t.height, d.documentElement.scrollWidth,"
-        " d.documentElement.clientWidth].join(' '); };</script></body></html>"
+        " d.documentElement.clientWidth].join(' ');",
     )
-    dom = browser("--allow-file-access-from-files", "--dump-dom", "--virtual-time-budget=3000",
-                  page=phone)  # fmt: skip
-    found = re.search(r'data-measured="([\d.]+) (\d+) (\d+)"', dom.stdout)
-    assert found, dom.stdout[:2000] + dom.stderr[-2000:]
+    found = re.search(r'data-measured="([\d.]+) (\d+) (\d+)"', measured)
+    assert found, measured[:2000]
     label_height, page_width, frame_width = map(float, found.groups())
     assert frame_width == 390
     assert label_height >= 12, "a chart's labels as large as the page's small print"
@@ -225,11 +233,9 @@ def test_on_a_phone_a_failure_fits_and_leads_to_the_items_own_section(pipeline, 
     anchor = f"item-{item['uid'][:12]}"
     page = tmp_path / "mp.html"
     pipeline.mp("status", "--html", str(page))
-    phone = tmp_path / "phone.html"
-    phone.write_text(
-        '<html><body><iframe id="f" src="mp.html" style="width:390px;height:844px;border:0">'
-        "</iframe><script>document.getElementById('f').onload = function(){"
-        " var d = this.contentDocument, f = d.getElementById('failures');"
+    measured = on_a_phone(
+        tmp_path,
+        " var f = d.getElementById('failures');"
         f" var own = d.getElementById('{anchor}');"
         " var link = f.querySelector('a');"
         # A table in a box of its own that scrolls sideways counts as not fitting.
@@ -239,16 +245,14 @@ def test_on_a_phone_a_failure_fits_and_leads_to_the_items_own_section(pipeline, 
         " document.body.dataset.measured = [f.scrollWidth + 1000 * wide, f.clientWidth,"
         " d.documentElement.scrollWidth, d.documentElement.clientWidth].join(' ');"
         " document.body.dataset.link = link ? link.getAttribute('href') : '';"
-        " document.body.dataset.own = own ? own.textContent : ''; };</script></body></html>"
+        " document.body.dataset.own = own ? own.textContent : '';",
     )
-    dom = browser("--allow-file-access-from-files", "--dump-dom", "--virtual-time-budget=3000",
-                  page=phone)  # fmt: skip
-    found = re.search(r'data-measured="(\d+) (\d+) (\d+) (\d+)"', dom.stdout)
-    assert found, dom.stdout[:2000] + dom.stderr[-2000:]
+    found = re.search(r'data-measured="(\d+) (\d+) (\d+) (\d+)"', measured)
+    assert found, measured[:2000]
     section_scroll, section_width, page_scroll, page_width = map(int, found.groups())
     assert page_width == 390
     assert section_scroll <= section_width and page_scroll <= page_width, found.groups()
-    assert f'data-link="#{anchor}"' in dom.stdout, dom.stdout[:3000]
-    own = html.unescape(re.search(r'data-own="([^"]*)"', dom.stdout).group(1))
+    assert f'data-link="#{anchor}"' in measured, measured[:3000]
+    own = html.unescape(re.search(r'data-own="([^"]*)"', measured).group(1))
     assert "Heat (1995)" in own and "-> FAILED" in own, own
     assert "no job in the queue" in own and "beyond_repair_near_sector_1234567" in own, own

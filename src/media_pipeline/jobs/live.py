@@ -47,6 +47,7 @@ from media_pipeline.jobs.signature import (
     live_problem,
     signed_live,
 )
+from media_pipeline.quick import read_small
 from media_pipeline.share import BadEntry
 from media_pipeline.states import KIND_STATES
 
@@ -233,13 +234,8 @@ def _shown(made: str) -> str:
 
 def _newest_seen(path: str) -> str | None:
     """The time of the newest list this host has read, from its own disk."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(descriptor, "rb") as handle:
-        text = handle.read(64).decode("ascii", "replace").strip()
-    return text if len(text) == 21 and text[8] == "T" else None
+    text = read_small(path)
+    return text if text is not None and len(text) == 21 and text[8] == "T" else None
 
 
 def _remember(path: str, made: str) -> None:
