@@ -99,6 +99,8 @@ class NotifySettings(NamedTuple):
     # header name -> value, sent with every webhook POST (an Authorization, say)
     webhook_headers: dict[str, str] = {}  # noqa: RUF012 - never mutated
     timeout_seconds: int = 10
+    # The status page as a person opens it: where a notification leads (ntfy's Click)
+    status_url: str | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -108,7 +110,7 @@ class NotifySettings(NamedTuple):
         found = [self.ntfy_token, self.ntfy_password]
         for value in self.webhook_headers.values():
             found.extend((value, value.rsplit(" ", 1)[-1]))
-        for url in (self.ntfy_url, self.webhook_url):
+        for url in (self.ntfy_url, self.webhook_url, self.status_url):
             found.extend(url_secrets(url or ""))
         return [secret for secret in found if secret]
 
@@ -854,6 +856,16 @@ SCHEMA: tuple[Setting, ...] = (
                 10,
                 positive_int,
                 default=10,
+            ),
+            Setting(
+                "status_url",
+                "The status page (status_page) as a person opens it, like "
+                "http://ct303.lan/media/status.html: a notification opens it when tapped "
+                "(ntfy's Click; 'url' in the webhook's JSON), at the section it is about. "
+                "null: none.",
+                None,
+                http_url,
+                default=None,
             ),
         ),
     ),

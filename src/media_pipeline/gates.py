@@ -32,7 +32,7 @@ from media_pipeline.items import ItemKey, printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.markers import archive_decision_file
 from media_pipeline.media import describe_files
-from media_pipeline.notify import Event, notify
+from media_pipeline.notify import approval_event, approvals_event, notify_each_or_one
 from media_pipeline.seasons import Waiting, numbering, show_discs
 from media_pipeline.share import parse_json_object, relative_parts
 from media_pipeline.signing import decision_key, verifies
@@ -329,41 +329,9 @@ def open_approvals(
     return changes
 
 
-# More approvals than this opened in one run (a first reconcile over a full staging area)
-# make one notification that says how many, not a flood of them.
-NOTIFY_EACH_UP_TO = 3
-
-
 def _notify_opened(config: Config, db: Database, opened: list[tuple[str, str, str, str]]):
-    if not opened:
-        return
-    if len(opened) <= NOTIFY_EACH_UP_TO:
-        for uid, gate, requested_at, name in opened:
-            notify(
-                config,
-                db,
-                Event(
-                    key=f"approval_opened:{uid}:{gate}:{requested_at}",
-                    kind="approval_opened",
-                    title=f"Approval needed: {name}",
-                    message=f"{name} waits for {gate.replace('_', ' ')}. "
-                    "Run 'mp approve' on the controller.",
-                    item=name,
-                ),
-            )
-        return
-    names = ", ".join(name for *_rest, name in opened[:3])
-    notify(
-        config,
-        db,
-        Event(
-            key=f"approval_opened:{len(opened)}:{opened[0][0]}:{opened[0][2]}",
-            kind="approval_opened",
-            title=f"{len(opened)} approvals needed",
-            message=f"{len(opened)} items wait for a person ({names}, ...). "
-            "Run 'mp approve' on the controller.",
-            item=names,
-        ),
+    notify_each_or_one(
+        config, db, [approval_event(*each) for each in opened], lambda: approvals_event(opened)
     )
 
 

@@ -1,10 +1,13 @@
-"""Telling a person: an approval waits, a job failed for good. ntfy and a JSON webhook.
+"""Telling a person: an approval waits, a job failed for good. ntfy and a JSON
+webhook.
 
-Each event has a key recorded in the `notifications` table, so timers that run every
-minute send it once. A notification that fails is logged and tried again on a later
-run (up to MAX_ATTEMPTS); it never fails the command that raised the event. Tokens,
-passwords, header values, the ntfy topic and the webhook's path are sent, never logged
-nor stored: an error names the service's scheme://host[:port] only.
+Every kind of event is made here, one function each (KINDS lists the kinds), so each is
+made the same wherever it is raised. Each event has a key recorded in the
+`notifications` table, so timers that run every minute send it once. A notification that
+fails is logged and tried again on a later run (up to MAX_ATTEMPTS); it never fails
+the command that raised the event. Tokens, passwords, header values, the ntfy topic and
+the webhook's path are sent, never logged nor stored: an error names the service's
+scheme://host[:port] only.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import re
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from sqlite_utils import Database
@@ -32,11 +36,61 @@ MAX_ATTEMPTS = 3
 @dataclass(frozen=True)
 class Event:
     key: str  # unique per event: approval:<uid>:<gate>:<requested_at>, job_failed:<job>
-    kind: str  # approval_opened, job_failed
+    kind: str  # one of KINDS
     title: str
     message: str
     item: str
     high_priority: bool = False
+
+
+# Each kind, what it is called where a person reads it, and the section of the status
+# page its notification opens (ntfy's Click): the page's own anchors (reports/page.py).
+APPROVAL_OPENED = "approval_opened"
+JOB_FAILED = "job_failed"
+KINDS = {
+    APPROVAL_OPENED: ("gate waiting", "approvals"),
+    JOB_FAILED: ("failure", "failures"),
+}
+HIGH_PRIORITY = {JOB_FAILED}
+
+# More events of a kind than this in one run (a first reconcile over a full staging
+# area) make one notification that says how many, not a flood.
+NOTIFY_EACH_UP_TO = 3
+
+
+def approval_event(uid: str, gate: str, requested_at: str, name: str) -> Event:
+    return Event(
+        key=f"{APPROVAL_OPENED}:{uid}:{gate}:{requested_at}",
+        kind=APPROVAL_OPENED,
+        title=f"Approval needed: {name}",
+        message=f"{name} waits for {gate.replace('_', ' ')}. Run 'mp approve' on the controller.",
+        item=name,
+    )
+
+
+def approvals_event(opened: list[tuple[str, str, str, str]]) -> Event:
+    """One event for many approvals: (uid, gate, requested_at, name) each."""
+    names = ", ".join(name for *_rest, name in opened[:3])
+    return Event(
+        key=f"{APPROVAL_OPENED}:{len(opened)}:{opened[0][0]}:{opened[0][2]}",
+        kind=APPROVAL_OPENED,
+        title=f"{len(opened)} approvals needed",
+        message=f"{len(opened)} items wait for a person ({names}, ...). "
+        "Run 'mp approve' on the controller.",
+        item=names,
+    )
+
+
+def job_failed_event(job_id: str, name: str, reason: str) -> Event:
+    """reason: the item's, which ends with what the script said last ("(it said: ...)")."""
+    return Event(
+        key=f"{JOB_FAILED}:{job_id}",
+        kind=JOB_FAILED,
+        title=f"Failed: {name}",
+        item=name,
+        high_priority=True,
+        message=f"{name}: {reason}. 'mp why' explains, 'mp retry' retries.",
+    )
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None:
@@ -75,6 +129,18 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
+def click_url(settings: NotifySettings, kind: str) -> str | None:
+    """The status page, at the section this kind of event is about, for ntfy's Click
+    header (one line of ASCII: anything else percent-encoded)."""
+    if not settings.status_url:
+        return None
+    url = settings.status_url
+    anchor = KINDS.get(kind, ("", ""))[1]
+    if anchor and "#" not in url:
+        url += f"#{anchor}"
+    return urllib.parse.quote(url, safe="%:/?#[]@!$&'()*+,;=~")
+
+
 def _ntfy_headers(settings: NotifySettings, event: Event) -> dict[str, str]:
     priority = min(5, settings.ntfy_priority + 1) if event.high_priority else settings.ntfy_priority
     headers = {
@@ -86,6 +152,9 @@ def _ntfy_headers(settings: NotifySettings, event: Event) -> dict[str, str]:
             ",".join(settings.ntfy_tags + (("warning",) if event.high_priority else ()))
         ),
     }
+    click = click_url(settings, event.kind)
+    if click:
+        headers["Click"] = click
     if settings.ntfy_token:
         headers["Authorization"] = f"Bearer {settings.ntfy_token}"
     elif settings.ntfy_username is not None and settings.ntfy_password is not None:
@@ -93,18 +162,19 @@ def _ntfy_headers(settings: NotifySettings, event: Event) -> dict[str, str]:
     return headers
 
 
-def _webhook_body(event: Event) -> bytes:
-    return json.dumps(
-        {
-            "event": event.kind,
-            "key": event.key,
-            "title": event.title,
-            "message": event.message,
-            "item": event.item,
-            "at": utc_now(),
-        },
-        ensure_ascii=False,
-    ).encode("utf-8")
+def _webhook_body(settings: NotifySettings, event: Event) -> bytes:
+    body = {
+        "event": event.kind,
+        "key": event.key,
+        "title": event.title,
+        "message": event.message,
+        "item": event.item,
+        "at": utc_now(),
+    }
+    click = click_url(settings, event.kind)
+    if click:
+        body["url"] = click
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
 
 
 # What a failed POST raises: OSError covers URLError and HTTPError, HTTPException a
@@ -112,9 +182,10 @@ def _webhook_body(event: Event) -> bytes:
 SEND_ERRORS = (OSError, ValueError, http.client.HTTPException)
 
 
-def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[str]]:
-    """Send one event to every configured service not in skip; (services that took it,
-    errors). Errors show URLs redacted and no secret: they are logged and stored."""
+def send(config: Config, event: Event, skip: Collection[str] = ()) -> dict[str, str | None]:
+    """Send one event now to every configured service not in skip: service -> None when
+    it took it, else the error. Errors name the service's origin only and no secret:
+    they are logged and stored."""
     settings = config.notify
     requests = []
     if settings.ntfy_url and "ntfy" not in skip:
@@ -122,13 +193,12 @@ def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[
         requests.append(("ntfy", settings.ntfy_url, body, _ntfy_headers(settings, event)))
     if settings.webhook_url and "webhook" not in skip:
         headers = {**settings.webhook_headers, "Content-Type": "application/json"}
-        requests.append(("webhook", settings.webhook_url, _webhook_body(event), headers))
-    errors = []
-    sent = set()
+        requests.append(("webhook", settings.webhook_url, _webhook_body(settings, event), headers))
+    outcomes: dict[str, str | None] = {}
     for service, url, body, headers in requests:
         try:
             _post(url, body, headers, settings.timeout_seconds)
-            sent.add(service)
+            outcomes[service] = None
         except SEND_ERRORS as error:
             origin, rest = _split_origin(url)
             # urllib's texts may quote the URL, or only its path and query (a short
@@ -136,8 +206,8 @@ def _send(config: Config, event: Event, skip: set[str]) -> tuple[set[str], list[
             text = redact(
                 str(error).replace(url, origin), [*settings.secrets, rest, *rest.split("/")]
             )
-            errors.append(f"{service} {origin}: {text}")
-    return sent, errors
+            outcomes[service] = f"{service} {origin}: {text}"
+    return outcomes
 
 
 def _split_origin(url: str) -> tuple[str, str]:
@@ -191,7 +261,9 @@ def notify(config: Config, db: Database, event: Event) -> None:
     if row and (row["status"] == "sent" or row["attempts"] >= MAX_ATTEMPTS):
         return
     already = set(filter(None, (row["sent_to"] or "").split(","))) if row else set()
-    sent, errors = _send(config, event, skip=already)
+    outcomes = send(config, event, skip=already)
+    sent = {service for service, error in outcomes.items() if error is None}
+    errors = [error for error in outcomes.values() if error is not None]
     attempts = (row["attempts"] if row else 0) + 1
     db.table("notifications").upsert(
         {
@@ -231,6 +303,17 @@ def retry_failed(config: Config, db: Database) -> None:
                 row["title"],
                 row["message"],
                 "",
-                high_priority=kind == "job_failed",
+                high_priority=kind in HIGH_PRIORITY,
             ),
         )
+
+
+def notify_each_or_one(
+    config: Config, db: Database, events: list[Event], together: Callable[[], Event]
+) -> None:
+    """Send each event, or, when there are more than NOTIFY_EACH_UP_TO, the one event
+    `together` makes of them all."""
+    if len(events) > NOTIFY_EACH_UP_TO:
+        events = [together()]
+    for event in events:
+        notify(config, db, event)

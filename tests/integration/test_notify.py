@@ -106,3 +106,40 @@ def test_many_approvals_at_once_make_one_notification(pipeline, receiver):
     ntfy = [r for r in receiver.requests if r[0] == "/mp-topic"]
     assert len(ntfy) == 1
     assert ntfy[0][1]["Title"] == "5 approvals needed"
+
+
+STATUS_URL = "https://status.example/media/status.html"
+
+
+def test_a_notification_opens_the_status_page_at_its_section(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    pipeline.write_pipeline_config(
+        gates=["remux_review"],
+        notify={
+            "ntfy_url": f"{receiver.url}/mp-topic",
+            "webhook_url": f"{receiver.url}/hook",
+            "status_url": STATUS_URL,
+        },
+    )
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
+    assert ntfy[1]["Click"] == f"{STATUS_URL}#approvals"
+    hook = json.loads(next(r for r in receiver.requests if r[0] == "/hook")[2])
+    assert hook["url"] == f"{STATUS_URL}#approvals"
+    # Without a status_url: no Click, no url.
+    configure(pipeline, receiver.url)
+    second = ItemKey("movie", "Ronin (1998)")
+    pipeline.mark(second, "1-ripped", "rip")
+    pipeline.mark(second, "2-remuxed", "remux")
+    pipeline.mp("reconcile")
+    ntfy, hook_request = receiver.requests[2:]
+    assert ntfy[2].startswith(b"movie/Ronin (1998)") and "Click" not in ntfy[1]
+    assert "url" not in json.loads(hook_request[2])
+
+
+def test_a_status_url_that_is_no_web_address_is_refused_in_one_sentence(pipeline):
+    pipeline.write_pipeline_config(notify={"status_url": "file:///srv/status.html"})
+    result = pipeline.mp("config", "validate", expect=2)
+    assert "key 'notify.status_url' must be an http:// or https:// URL" in result.stderr
+    assert "Traceback" not in result.output + result.stderr

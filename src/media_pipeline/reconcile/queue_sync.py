@@ -60,7 +60,7 @@ from media_pipeline.jobs.signature import (
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
-from media_pipeline.notify import Event, notify
+from media_pipeline.notify import job_failed_event, notify
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.seasons import Waiting, recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
@@ -676,19 +676,7 @@ def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, dateti
 
 
 def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reason: str) -> None:
-    name = item_name(item)
-    notify(
-        config,
-        db,
-        Event(
-            key=f"job_failed:{job.job_id}",
-            kind="job_failed",
-            title=f"Failed: {name}",
-            item=name,
-            high_priority=True,
-            message=f"{name}: {reason}. 'mp why' explains, 'mp retry' retries.",
-        ),
-    )
+    notify(config, db, job_failed_event(job.job_id, item_name(item), reason))
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
