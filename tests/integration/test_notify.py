@@ -143,3 +143,17 @@ def test_a_status_url_that_is_no_web_address_is_refused_in_one_sentence(pipeline
     result = pipeline.mp("config", "validate", expect=2)
     assert "key 'notify.status_url' must be an http:// or https:// URL" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_the_failure_notification_says_what_the_script_said(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    pipeline.mark(MOVIE, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")  # the stand-in script says "something broke"
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    pipeline.mp("reconcile")
+    ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
+    assert b"(it said: something broke)" in ntfy[2]
+    hook = json.loads(next(r for r in receiver.requests if r[0] == "/hook")[2])
+    assert "(it said: something broke)" in hook["message"]
