@@ -1,5 +1,5 @@
-"""Telling a person: an approval waits, a job failed for good. ntfy and a JSON
-webhook.
+"""Telling a person: an approval waits, a job failed for good, an item reached the
+library. ntfy and a JSON webhook.
 
 Every kind of event is made here, one function each (KINDS lists the kinds), so each is
 made the same wherever it is raised. Each event has a key recorded in the
@@ -47,14 +47,16 @@ class Event:
 # page its notification opens (ntfy's Click): the page's own anchors (reports/page.py).
 APPROVAL_OPENED = "approval_opened"
 JOB_FAILED = "job_failed"
+IN_LIBRARY = "in_library"
 KINDS = {
     APPROVAL_OPENED: ("gate waiting", "approvals"),
     JOB_FAILED: ("failure", "failures"),
+    IN_LIBRARY: ("in library", "items"),
 }
 HIGH_PRIORITY = {JOB_FAILED}
 
 # More events of a kind than this in one run (a first reconcile over a full staging
-# area) make one notification that says how many, not a flood.
+# area, a season filed at once) make one notification that says how many, not a flood.
 NOTIFY_EACH_UP_TO = 3
 
 
@@ -90,6 +92,28 @@ def job_failed_event(job_id: str, name: str, reason: str) -> Event:
         item=name,
         high_priority=True,
         message=f"{name}: {reason}. 'mp why' explains, 'mp retry' retries.",
+    )
+
+
+def in_library_event(uid: str, name: str, at: str) -> Event:
+    return Event(
+        key=f"{IN_LIBRARY}:{uid}:{at}",
+        kind=IN_LIBRARY,
+        title=f"In the library: {name}",
+        message=f"{name} is in the library.",
+        item=name,
+    )
+
+
+def in_library_many_event(reached: list[tuple[str, str]], at: str) -> Event:
+    """One event for many items filed in one run: (uid, name) each."""
+    names = ", ".join(name for _uid, name in reached[:3])
+    return Event(
+        key=f"{IN_LIBRARY}:{len(reached)}:{reached[0][0]}:{at}",
+        kind=IN_LIBRARY,
+        title=f"{len(reached)} items in the library",
+        message=f"{len(reached)} items reached the library ({names}, ...).",
+        item=names,
     )
 
 

@@ -111,6 +111,13 @@ def test_many_approvals_at_once_make_one_notification(pipeline, receiver):
 STATUS_URL = "https://status.example/media/status.html"
 
 
+def filed(pipeline, key=MOVIE):
+    """Markers up to transcode.done; with filebot, the item is in the library."""
+    pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mark(key, "2-remuxed", "remux")
+    pipeline.mark(key, "3-transcoded", "transcode")
+
+
 def test_a_notification_opens_the_status_page_at_its_section(pipeline, receiver):
     configure(pipeline, receiver.url)
     pipeline.write_pipeline_config(
@@ -143,6 +150,41 @@ def test_a_status_url_that_is_no_web_address_is_refused_in_one_sentence(pipeline
     result = pipeline.mp("config", "validate", expect=2)
     assert "key 'notify.status_url' must be an http:// or https:// URL" in result.stderr
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_an_item_reaching_the_library_is_notified_once(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    pipeline.write_pipeline_config(
+        notify={"ntfy_url": f"{receiver.url}/mp-topic", "status_url": STATUS_URL}
+    )
+    filed(pipeline)
+    # Found already filed on a first run: no news, nothing sent.
+    already = ItemKey("movie", "Ronin (1998)")
+    filed(pipeline, already)
+    pipeline.mark(already, "3-transcoded", "transcode", "filebot")
+    pipeline.mp("reconcile")
+    assert receiver.requests == []
+    pipeline.mark(MOVIE, "3-transcoded", "transcode", "filebot")
+    pipeline.mp("reconcile")
+    pipeline.mp("reconcile")
+    (request,) = receiver.requests
+    assert request[1]["Title"] == "In the library: movie/Heat (1995)"
+    assert request[1]["Click"] == f"{STATUS_URL}#items"
+    assert request[1]["Priority"] == "3"
+
+
+def test_many_items_filed_in_one_run_make_one_notification(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    pipeline.write_pipeline_config(notify={"ntfy_url": f"{receiver.url}/mp-topic"})
+    keys = [ItemKey("tv", "Show", f"S01 Disc{number}") for number in range(1, 6)]
+    for key in keys:
+        filed(pipeline, key)
+    pipeline.mp("reconcile")
+    for key in keys:
+        pipeline.mark(key, "3-transcoded", "transcode", "filebot")
+    pipeline.mp("reconcile")
+    (request,) = receiver.requests
+    assert request[1]["Title"] == "5 items in the library"
 
 
 def test_the_failure_notification_says_what_the_script_said(pipeline, receiver):

@@ -27,6 +27,7 @@ from media_pipeline.items import printable
 from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.markers import write_controller_files
+from media_pipeline.notify import in_library_event, in_library_many_event, notify_each_or_one
 from media_pipeline.notify import retry_failed as retry_failed_notifications
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
@@ -39,6 +40,7 @@ from media_pipeline.reconcile.queue_sync import (
 from media_pipeline.reconcile.scan import StagingWalk
 from media_pipeline.share import BadEntry, Folder
 from media_pipeline.signing import text_verifies
+from media_pipeline.states import State
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,
@@ -68,6 +70,8 @@ class ReconcileResult:
     queue_changes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # controller files not written
     created_database: str | None = None  # this run made the database, at this path
+    # (uid, name) of each item this run moved into IN_LIBRARY, for the notification
+    reached_library: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, plan: ReconcilePlan, warnings: list[str]) -> None:
         self.new_items += len(plan.new_items)
@@ -302,6 +306,7 @@ def _reconcile_walk(config, db, queue: Queue, walk: StagingWalk, *, dry_run, reb
         _apply(db, plan, result, [], dry_run, walk.root_folder)
     if not dry_run:
         retry_failed_notifications(config, db)
+        _notify_in_library(config, db, result.reached_library, now)
     result.queue_changes += sync_jobs(config, db, queue, dry_run=dry_run)
     crash_point("reconcile:jobs-synced")
     result.queue_changes += open_approvals(config, db, dry_run=dry_run, notes=notes)
@@ -319,3 +324,19 @@ def _apply(db, plan: ReconcilePlan, result, warnings, dry_run: bool, staging: Fo
     result.add(plan, warnings)
     if not dry_run:
         result.failures.extend(apply_plan(db, plan, staging))
+        # An item the database knew, filed now. Not a new item found already filed (a
+        # first reconcile over a full share, a rebuild): that is no news to anyone.
+        result.reached_library.extend(
+            (t.item_uid, t.item_name)
+            for t in plan.transitions
+            if t.to_state == State.IN_LIBRARY and t.from_state is not None
+        )
+
+
+def _notify_in_library(config: Config, db: Database, reached: list[tuple[str, str]], now: str):
+    notify_each_or_one(
+        config,
+        db,
+        [in_library_event(uid, name, now) for uid, name in reached],
+        lambda: in_library_many_event(reached, now),
+    )
