@@ -337,8 +337,13 @@ def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, 
     """One run of reconcile (and dispatch); with watch, the note for the next run.
     Whether it changed anything."""
     from media_pipeline.reconcile import run_reconcile
+    from media_pipeline.reconcile.failures import counting_failures
 
-    result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)
+    if dry_run:
+        result = run_reconcile(config, dry_run=True, rebuild=rebuild)
+    else:
+        with counting_failures(config):
+            result = run_reconcile(config, rebuild=rebuild)
     for warning in result.warnings:
         log.warning("%s", warning)
     if dry_run:

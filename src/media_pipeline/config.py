@@ -789,9 +789,9 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting(
         "notify",
-        "Where to tell a person that an approval waits, a job failed for good or an item "
-        "reached the library. Each event is sent once; a notification that fails is "
-        "logged, never fatal.",
+        "Where to tell a person that an approval waits, a job failed for good, an item "
+        "reached the library or reconcile keeps failing. Each event is sent once; a "
+        "notification that fails is logged, never fatal.",
         None,
         children=(
             Setting(

@@ -1,13 +1,14 @@
 """Telling a person: an approval waits, a job failed for good, an item reached the
-library. ntfy and a JSON webhook.
+library, reconcile keeps failing. ntfy and a JSON webhook.
 
 Every kind of event is made here, one function each (KINDS lists the kinds), so each is
 made the same wherever it is raised. Each event has a key recorded in the
-`notifications` table, so timers that run every minute send it once. A notification that
-fails is logged and tried again on a later run (up to MAX_ATTEMPTS); it never fails
-the command that raised the event. Tokens, passwords, header values, the ntfy topic and
-the webhook's path are sent, never logged nor stored: an error names the service's
-scheme://host[:port] only.
+`notifications` table, so timers that run every minute send it once (reconcile's own
+failures are counted outside the database, which may be what fails:
+reconcile/failures.py). A notification that fails is logged and tried again on a later
+run (up to MAX_ATTEMPTS); it never fails the command that raised the event. Tokens,
+passwords, header values, the ntfy topic and the webhook's path are sent, never logged
+nor stored: an error names the service's scheme://host[:port] only.
 """
 
 from __future__ import annotations
@@ -48,12 +49,14 @@ class Event:
 APPROVAL_OPENED = "approval_opened"
 JOB_FAILED = "job_failed"
 IN_LIBRARY = "in_library"
+RECONCILE_FAILING = "reconcile_failing"
 KINDS = {
     APPROVAL_OPENED: ("gate waiting", "approvals"),
     JOB_FAILED: ("failure", "failures"),
     IN_LIBRARY: ("in library", "items"),
+    RECONCILE_FAILING: ("reconcile failing", ""),
 }
-HIGH_PRIORITY = {JOB_FAILED}
+HIGH_PRIORITY = {JOB_FAILED, RECONCILE_FAILING}
 
 # More events of a kind than this in one run (a first reconcile over a full staging
 # area, a season filed at once) make one notification that says how many, not a flood.
@@ -114,6 +117,19 @@ def in_library_many_event(reached: list[tuple[str, str]], at: str) -> Event:
         title=f"{len(reached)} items in the library",
         message=f"{len(reached)} items reached the library ({names}, ...).",
         item=names,
+    )
+
+
+def reconcile_failing_event(failures: int, since: str, error: str) -> Event:
+    return Event(
+        key=f"{RECONCILE_FAILING}:{since}",
+        kind=RECONCILE_FAILING,
+        title="Reconcile keeps failing",
+        message=f"mp reconcile failed {failures} runs in a row (since {since}); the last "
+        f"said: {error}. Nothing moves on until it runs again; see "
+        "'journalctl -u mp-reconcile' on the controller.",
+        item="",
+        high_priority=True,
     )
 
 

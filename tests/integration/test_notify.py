@@ -199,3 +199,47 @@ def test_the_failure_notification_says_what_the_script_said(pipeline, receiver):
     assert b"(it said: something broke)" in ntfy[2]
     hook = json.loads(next(r for r in receiver.requests if r[0] == "/hook")[2])
     assert "(it said: something broke)" in hook["message"]
+
+
+def unmount(pipeline):
+    """The stage folders gone from staging_root, as when the share is not mounted."""
+    aside = pipeline.root / f"aside{len(list(pipeline.root.glob('aside*')))}"
+    aside.mkdir()
+    for stage in ("1-ripped", "2-remuxed"):
+        (pipeline.staging / stage).rename(aside / stage)
+    return lambda: [(aside / s).rename(pipeline.staging / s) for s in ("1-ripped", "2-remuxed")]
+
+
+def failing_notifications(receiver):
+    return [r for r in receiver.requests if r[1].get("Title") == "Reconcile keeps failing"]
+
+
+def test_reconcile_failing_three_runs_in_a_row_is_notified_once_until_it_recovers(
+    pipeline, receiver
+):
+    configure(pipeline, receiver.url)
+    pipeline.write_pipeline_config(notify={"ntfy_url": f"{receiver.url}/mp-topic"})
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    remount = unmount(pipeline)
+    for _run in range(2):
+        failed = pipeline.mp("reconcile", expect=3)
+        assert "is the share mounted?" in failed.stderr
+    assert failing_notifications(receiver) == []
+    pipeline.mp("reconcile", expect=3)
+    (request,) = failing_notifications(receiver)
+    assert request[1]["Priority"] == "4"
+    assert b"failed 3 runs in a row" in request[2] and b"is the share mounted?" in request[2]
+    pipeline.mp("reconcile", expect=3)
+    assert len(failing_notifications(receiver)) == 1
+    # Counted on the controller's disk, beside the database; never on the share.
+    counted = pipeline.database.parent / "reconcile-failures.json"
+    assert json.loads(counted.read_text())["failures"] == 4
+    assert not any("failures" in path.name for path in pipeline.staging.rglob("*"))
+    remount()
+    pipeline.mp("reconcile")
+    assert not counted.exists()
+    unmount(pipeline)
+    for _run in range(3):
+        pipeline.mp("reconcile", expect=3)
+    assert len(failing_notifications(receiver)) == 2
