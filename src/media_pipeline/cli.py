@@ -1137,6 +1137,49 @@ def timers_install(config_path, dest, user, workers, controller, udev_dest) -> N
         click.echo(f"  {line}")
 
 
+@mp.group(name="notify")
+def notify_group() -> None:
+    """Check the notifications: ntfy and the webhook named under notify in the config.
+
+    \b
+    Examples:
+      mp notify test
+    """
+
+
+@notify_group.command(name="test")
+@common_options
+def notify_test(config_path: str | None) -> None:
+    """Send one notification of each kind mp sends (gate waiting, failure, in library,
+    reconcile failing) to each configured service, now, and say what each did. Exit 1
+    when a service failed. Nothing is recorded.
+
+    \b
+    Examples:
+      mp notify test
+      mp notify test --config ./config.yaml
+    """
+    from media_pipeline.notify import send_tests
+
+    config = _config(config_path, as_service=False)
+    reports = send_tests(config)
+    if not reports:
+        raise UsageError(
+            f"no notification service is configured in {config.source}: set notify.ntfy_url "
+            "or notify.webhook_url; nothing was sent"
+        )
+    for report in reports:
+        if report.errors:
+            click.echo(
+                f"{report.service} {report.origin}: FAILED {len(report.errors)} of "
+                f"{len(report.errors) + len(report.sent)}, first: {report.errors[0]}"
+            )
+        else:
+            click.echo(f"{report.service} {report.origin}: sent {', '.join(report.sent)}")
+    if any(report.errors for report in reports):
+        raise PipelineError("a notification service did not take the test notifications")
+
+
 @mp.group(name="config")
 def config_group() -> None:
     """Check a config file, or print a commented example.

@@ -791,7 +791,7 @@ SCHEMA: tuple[Setting, ...] = (
         "notify",
         "Where to tell a person that an approval waits, a job failed for good, an item "
         "reached the library or reconcile keeps failing. Each event is sent once; a "
-        "notification that fails is logged, never fatal.",
+        "notification that fails is logged, never fatal. Try it: mp notify test.",
         None,
         children=(
             Setting(

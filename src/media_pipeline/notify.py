@@ -1,8 +1,8 @@
 """Telling a person: an approval waits, a job failed for good, an item reached the
 library, reconcile keeps failing. ntfy and a JSON webhook.
 
-Every kind of event is made here, one function each (KINDS lists the kinds), so each is
-made the same wherever it is raised. Each event has a key recorded in the
+Every kind of event is made here, one function each (KINDS lists the kinds), so what
+`mp notify test` sends is what the pipeline sends. Each event has a key recorded in the
 `notifications` table, so timers that run every minute send it once (reconcile's own
 failures are counted outside the database, which may be what fails:
 reconcile/failures.py). A notification that fails is logged and tried again on a later
@@ -222,6 +222,12 @@ def _webhook_body(settings: NotifySettings, event: Event) -> bytes:
 SEND_ERRORS = (OSError, ValueError, http.client.HTTPException)
 
 
+def channels(settings: NotifySettings) -> list[tuple[str, str]]:
+    """(service, scheme://host[:port]) of each configured service: all that may be shown."""
+    urls = (("ntfy", settings.ntfy_url), ("webhook", settings.webhook_url))
+    return [(service, _split_origin(url)[0]) for service, url in urls if url]
+
+
 def send(config: Config, event: Event, skip: Collection[str] = ()) -> dict[str, str | None]:
     """Send one event now to every configured service not in skip: service -> None when
     it took it, else the error. Errors name the service's origin only and no secret:
@@ -357,3 +363,52 @@ def notify_each_or_one(
         events = [together()]
     for event in events:
         notify(config, db, event)
+
+
+def test_events() -> list[Event]:
+    """One event of each kind, as the pipeline makes them, for `mp notify test`."""
+    name = "movie/Example (2024)"
+    now = utc_now()
+    return [
+        approval_event("test", "remux_review", now, name),
+        job_failed_event(
+            "test", name, "transcode failed: script exited with 1 (it said: an example error)"
+        ),
+        in_library_event("test", name, now),
+        reconcile_failing_event(3, now, "an example error"),
+    ]
+
+
+@dataclass
+class ChannelReport:
+    service: str
+    origin: str  # scheme://host[:port]: all of the URL that may be shown
+    sent: list[str]  # the kinds it took
+    errors: list[str]
+
+
+def send_tests(config: Config) -> list[ChannelReport]:
+    """Send one test notification of each kind to each configured service, now and
+    without the database (nothing recorded): what each service did."""
+    reports = {
+        service: ChannelReport(service, origin, [], [])
+        for service, origin in channels(config.notify)
+    }
+    for event in test_events():
+        titled = Event(
+            event.key,
+            event.kind,
+            f"Test: {event.title}",
+            f"(A test from 'mp notify test'.) {event.message}",
+            event.item,
+            event.high_priority,
+        )
+        for service, error in send(config, titled).items():
+            if error is None:
+                reports[service].sent.append(KINDS[event.kind][0])
+            else:
+                # send's errors name the service for the log; the report names it once.
+                reports[service].errors.append(
+                    error.removeprefix(f"{service} {reports[service].origin}: ")
+                )
+    return list(reports.values())

@@ -243,3 +243,42 @@ def test_reconcile_failing_three_runs_in_a_row_is_notified_once_until_it_recover
     for _run in range(3):
         pipeline.mp("reconcile", expect=3)
     assert len(failing_notifications(receiver)) == 2
+
+
+def test_notify_test_sends_one_of_each_kind_to_each_service(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    result = pipeline.mp("notify", "test")
+    titles = [r[1]["Title"] for r in receiver.requests if r[0] == "/mp-topic"]
+    assert titles == [
+        "Test: Approval needed: movie/Example (2024)",
+        "Test: Failed: movie/Example (2024)",
+        "Test: In the library: movie/Example (2024)",
+        "Test: Reconcile keeps failing",
+    ]
+    hooks = [json.loads(r[2])["event"] for r in receiver.requests if r[0] == "/hook"]
+    assert hooks == ["approval_opened", "job_failed", "in_library", "reconcile_failing"]
+    assert result.stdout.splitlines() == [
+        f"ntfy {receiver.url}: sent gate waiting, failure, in library, reconcile failing",
+        f"webhook {receiver.url}: sent gate waiting, failure, in library, reconcile failing",
+    ]
+    # The topic is the secret of most setups: never shown.
+    assert "mp-topic" not in result.output + result.stderr
+    assert not pipeline.database.exists()
+
+
+def test_notify_test_says_which_service_failed_and_exits_1(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    receiver.failing_paths = {"/hook"}
+    result = pipeline.mp("notify", "test", expect=1)
+    ntfy_line, hook_line = result.stdout.splitlines()
+    assert ntfy_line.startswith(f"ntfy {receiver.url}: sent gate waiting")
+    assert hook_line.startswith(f"webhook {receiver.url}: FAILED 4 of 4, first: HTTP Error 500")
+    assert "mp: a notification service did not take" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_notify_test_without_a_service_sends_nothing_and_says_so(pipeline, receiver):
+    pipeline.write_pipeline_config()
+    result = pipeline.mp("notify", "test", expect=2)
+    assert "no notification service is configured" in result.stderr
+    assert result.stdout == "" and receiver.requests == []
