@@ -1109,15 +1109,23 @@ def timers_group() -> None:
     metavar="DIR",
     help="Where a ripper's udev rule goes [default: /etc/udev/rules.d; with --dest, DIR].",
 )
+@click.option(
+    "--man-dest",
+    metavar="DIR",
+    help="Where the manual page mp.1 goes [default: /usr/local/share/man/man1, with --user "
+    "~/.local/share/man/man1; with --dest, DIR].",
+)
 @common_options
-def timers_install(config_path, dest, user, workers, controller, udev_dest) -> None:
-    """Write the units with this installation's mp and config, and say what to enable.
+def timers_install(config_path, dest, user, workers, controller, udev_dest, man_dest) -> None:
+    """Write the units with this installation's mp and config, and the manual page they
+    name (man mp), and say what to enable.
 
     \b
     Examples:
       mp timers install                          # this host's units, from the config
       mp timers install --user --dest /tmp/units --worker ct302 --no-controller
     """
+    from media_pipeline.setup.manual import render_manual
     from media_pipeline.setup.timers import run_timers_install
 
     result = run_timers_install(
@@ -1127,6 +1135,8 @@ def timers_install(config_path, dest, user, workers, controller, udev_dest) -> N
         workers=tuple(workers),
         controller=controller,
         udev_dest=udev_dest,
+        manual_page=render_manual(mp),
+        man_dest=man_dest,
     )
     for path in result.written:
         click.echo(f"wrote {path}")

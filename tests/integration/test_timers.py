@@ -3,6 +3,7 @@ systemd-analyze; and the reference scripts pass shellcheck."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -160,3 +161,70 @@ def test_a_transcoding_worker_gets_a_low_priority_drop_in(pipeline):
     err = pipeline.mp("config", "validate", expect=2).stderr
     assert "key 'units.user' must be a user or group name" in err
     assert "key 'units.transcode_nice' must be a nice level from 0 to 19" in err
+
+
+@pytest.mark.skipif(not shutil.which("man"), reason="man not installed")
+def test_the_manual_page_lists_every_command(tmp_path):
+    from media_pipeline.cli import mp
+    from media_pipeline.setup.manual import command_paths, render_manual
+
+    page = tmp_path / "mp.1"
+    page.write_text(render_manual(mp))
+    shown = subprocess.run(
+        ["man", "-P", "cat", "-l", str(page)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MANWIDTH": "200", "MAN_KEEP_FORMATTING": ""},
+        check=True,
+    )
+    assert shown.stderr == ""
+    headings = {line.strip() for line in shown.stdout.splitlines()}
+    paths = command_paths(mp)
+    assert {"mp reconcile", "mp notify test", "mp timers install"} <= set(paths)
+    for path in paths:
+        assert any(heading.startswith(f"{path} [OPTIONS]") for heading in headings), path
+    assert "--man-dest DIR" in shown.stdout and "EXIT STATUS" in shown.stdout
+    if shutil.which("groff"):
+        checked = subprocess.run(
+            ["groff", "-man", "-ww", "-z", str(page)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0 and checked.stderr == "", checked.stderr
+
+
+@pytest.mark.skipif(
+    not (shutil.which("systemd-analyze") and shutil.which("man")),
+    reason="systemd-analyze or man not installed",
+)
+def test_installed_units_name_only_documentation_that_exists(pipeline):
+    dest = pipeline.root / "units"
+    man = pipeline.root / "man"
+    pipeline.mp(
+        "timers", "install", "--dest", str(dest), "--man-dest", str(man / "man1"),
+        "--worker", "w1", "--controller",
+    )  # fmt: skip
+    assert (man / "man1" / "mp.1").is_file()
+    env = {**os.environ, "MANPATH": str(man)}
+    found = subprocess.run(["man", "-w", "mp"], capture_output=True, text=True, env=env)
+    assert found.stdout.strip() == str(man / "man1" / "mp.1")
+    units = [str(dest / name) for name in ("mp-reconcile.timer", "mp-dispatch.timer")]
+    run = subprocess.run(
+        ["systemd-analyze", "verify", "--man=yes", *units],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert run.returncode == 0 and run.stderr.strip() == "", run.stderr
+    for text in (p.read_text() for p in dest.iterdir() if p.suffix in (".service", ".timer")):
+        assert "Documentation=man:mp(1)\n" in text
+    # Installed again, the same page: nothing to rewrite.
+    again = pipeline.mp(
+        "timers", "install", "--dest", str(dest), "--man-dest", str(man / "man1"),
+        "--worker", "w1", "--controller",
+    )  # fmt: skip
+    assert f"unchanged {man / 'man1' / 'mp.1'}" in again.stdout
+
+
+def test_with_dest_the_manual_page_goes_beside_the_units(pipeline):
+    dest = pipeline.root / "units"
+    pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
+    assert (dest / "mp.1").read_text().startswith(".TH MP 1")

@@ -21,6 +21,7 @@ from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in
 from media_pipeline.errors import SafetyRefusal, UsageError
 from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.service_user import service_account
+from media_pipeline.setup.manual import PAGE_NAME, SYSTEM_MAN_FOLDER
 
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
@@ -48,7 +49,8 @@ CLAIM_UNIT = (
     f"claim --worker %i --linger {LINGER_SECONDS}",
     15,
 )
-DOCUMENTATION = "man:mp(1) https://github.com/media-pipeline/media-pipeline#readme"
+# Only what exists on the host: `mp timers install` writes the page (setup/manual.py).
+DOCUMENTATION = "man:mp(1)"
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,15 @@ def default_unit_folder(user: bool) -> str:
     return "/etc/systemd/system"
 
 
+def default_man_folder(user: bool) -> str:
+    """Where man looks without being told: for a user, beside ~/.local/bin (man-db
+    derives ~/.local/share/man from a PATH that holds it)."""
+    if user:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return os.path.join(base, "man", "man1")
+    return SYSTEM_MAN_FOLDER
+
+
 @dataclass
 class InstallResult:
     folder: str
@@ -399,12 +410,15 @@ def run_timers_install(
     workers: tuple[str, ...] = (),
     controller: bool | None = None,
     udev_dest: str | None = None,
+    manual_page: str | None = None,
+    man_dest: str | None = None,
 ) -> InstallResult:
     """Write the units and say which to enable on this host: a claim instance per worker
     (default: this host's name, when it is a worker in the config), and reconcile and
     dispatch where the database lives (default: where its folder exists). A worker that
     rips also gets the udev rule that starts a rip when a disc goes in (system units
-    only: udev starts system services)."""
+    only: udev starts system services). manual_page, mp(1), goes where man finds it,
+    which the units name as their documentation."""
     folder = dest or default_unit_folder(user)
     for worker in workers:
         if worker not in config.workers:
@@ -433,6 +447,9 @@ def run_timers_install(
         program = shutil.which("systemctl") or "/usr/bin/systemctl"
         files[os.path.join(rules, UDEV_RULE_NAME)] = render_udev_rule(program)
         udev_reload = ["udevadm control --reload"]
+    if manual_page is not None:
+        man_folder = man_dest or (folder if dest else default_man_folder(user))
+        files[os.path.join(man_folder, PAGE_NAME)] = manual_page
     if not dest and not user:
         _make_ledger_folder(config)
     written: list[str] = []
