@@ -70,3 +70,9 @@ def printable(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def page_anchor(uid: str) -> str:
+    """The id of an item's own section on the status page (its uid is hex: safe in an
+    id and a URL), which notifications about it link to."""
+    return f"item-{uid[:12]}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from media_pipeline.config import Config, NotifySettings
+from media_pipeline.items import page_anchor
 from media_pipeline.logs import HIDDEN, redact
 from media_pipeline.text import utc_now
 
@@ -42,6 +43,8 @@ class Event:
     message: str
     item: str
     high_priority: bool = False
+    # The one item it is about, if one: its Click opens that item's own section.
+    uid: str = ""
 
 
 # Each kind, what it is called where a person reads it, and the section of the status
@@ -70,6 +73,7 @@ def approval_event(uid: str, gate: str, requested_at: str, name: str) -> Event:
         title=f"Approval needed: {name}",
         message=f"{name} waits for {gate.replace('_', ' ')}. Run 'mp approve' on the controller.",
         item=name,
+        uid=uid,
     )
 
 
@@ -86,13 +90,14 @@ def approvals_event(opened: list[tuple[str, str, str, str]]) -> Event:
     )
 
 
-def job_failed_event(job_id: str, name: str, reason: str) -> Event:
+def job_failed_event(job_id: str, name: str, reason: str, uid: str = "") -> Event:
     """reason: the item's, which ends with what the script said last ("(it said: ...)")."""
     return Event(
         key=f"{JOB_FAILED}:{job_id}",
         kind=JOB_FAILED,
         title=f"Failed: {name}",
         item=name,
+        uid=uid,
         high_priority=True,
         message=f"{name}: {reason}. 'mp why' explains, 'mp retry' retries.",
     )
@@ -105,6 +110,7 @@ def in_library_event(uid: str, name: str, at: str) -> Event:
         title=f"In the library: {name}",
         message=f"{name} is in the library.",
         item=name,
+        uid=uid,
     )
 
 
@@ -169,13 +175,15 @@ def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def click_url(settings: NotifySettings, kind: str) -> str | None:
-    """The status page, at the section this kind of event is about, for ntfy's Click
-    header (one line of ASCII: anything else percent-encoded)."""
+def click_url(settings: NotifySettings, event: Event) -> str | None:
+    """The status page, at the section the event is about (its item's own, for one
+    item), for ntfy's Click header (one line of ASCII: anything else percent-encoded)."""
     if not settings.status_url:
         return None
     url = settings.status_url
-    anchor = KINDS.get(kind, ("", ""))[1]
+    anchor = KINDS.get(event.kind, ("", ""))[1]
+    if event.uid and event.uid != "test":
+        anchor = page_anchor(event.uid)
     if anchor and "#" not in url:
         url += f"#{anchor}"
     return urllib.parse.quote(url, safe="%:/?#[]@!$&'()*+,;=~")
@@ -192,7 +200,7 @@ def _ntfy_headers(settings: NotifySettings, event: Event) -> dict[str, str]:
             ",".join(settings.ntfy_tags + (("warning",) if event.high_priority else ()))
         ),
     }
-    click = click_url(settings, event.kind)
+    click = click_url(settings, event)
     if click:
         headers["Click"] = click
     if settings.ntfy_token:
@@ -211,7 +219,7 @@ def _webhook_body(settings: NotifySettings, event: Event) -> bytes:
         "item": event.item,
         "at": utc_now(),
     }
-    click = click_url(settings, event.kind)
+    click = click_url(settings, event)
     if click:
         body["url"] = click
     return json.dumps(body, ensure_ascii=False).encode("utf-8")

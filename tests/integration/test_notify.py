@@ -130,10 +130,12 @@ def test_a_notification_opens_the_status_page_at_its_section(pipeline, receiver)
     )
     remuxed(pipeline)
     pipeline.mp("reconcile")
+    # The item's own section of the page (reports/page.py's anchor for it).
+    own = f"{STATUS_URL}#item-{MOVIE.uid[:12]}"
     ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
-    assert ntfy[1]["Click"] == f"{STATUS_URL}#approvals"
+    assert ntfy[1]["Click"] == own
     hook = json.loads(next(r for r in receiver.requests if r[0] == "/hook")[2])
-    assert hook["url"] == f"{STATUS_URL}#approvals"
+    assert hook["url"] == own
     # Without a status_url: no Click, no url.
     configure(pipeline, receiver.url)
     second = ItemKey("movie", "Ronin (1998)")
@@ -169,7 +171,7 @@ def test_an_item_reaching_the_library_is_notified_once(pipeline, receiver):
     pipeline.mp("reconcile")
     (request,) = receiver.requests
     assert request[1]["Title"] == "In the library: movie/Heat (1995)"
-    assert request[1]["Click"] == f"{STATUS_URL}#items"
+    assert request[1]["Click"] == f"{STATUS_URL}#item-{MOVIE.uid[:12]}"
     assert request[1]["Priority"] == "3"
 
 

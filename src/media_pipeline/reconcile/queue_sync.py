@@ -676,7 +676,7 @@ def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, dateti
 
 
 def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reason: str) -> None:
-    notify(config, db, job_failed_event(job.job_id, item_name(item), reason))
+    notify(config, db, job_failed_event(job.job_id, item_name(item), reason, item["uid"]))
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:

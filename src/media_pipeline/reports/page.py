@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from media_pipeline.config import Config
 from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
+from media_pipeline.items import page_anchor, printable
 from media_pipeline.jobs.queue import LOG_FILE, Queue
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
@@ -196,8 +196,7 @@ def _running(page: Page, names: dict[str, str]) -> str:
 
 
 def _anchor(item: dict) -> str:
-    """The id of an item's own section (its uid, which is hex: safe in an id)."""
-    return f"item-{item['uid'][:12]}"
+    return page_anchor(item["uid"])
 
 
 def _link(item: dict) -> str:
