@@ -10,6 +10,9 @@ from pathlib import Path
 from conftest import DECOY_SECRET, claim_in_background
 
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.keys import CONTROLLER, Signer
+from media_pipeline.jobs.live import LIVE_FILE
+from media_pipeline.store import private_key
 
 HONEST = ItemKey("movie", "Heat (1995)")
 OTHER = ItemKey("movie", "Ronin (1998)")
@@ -18,6 +21,15 @@ SECRET = DECOY_SECRET  # what the decoy fixture's root-only file holds
 
 def jobs_dir(pipeline) -> Path:
     return pipeline.staging / ".pipeline" / "jobs"
+
+
+def controller_signer(pipeline) -> Signer:
+    """The sandbox's controller key, to sign what the controller would."""
+    return Signer(CONTROLLER, private_key(str(pipeline.signing_key), "signing key")[:32])
+
+
+def live_file(pipeline) -> Path:
+    return jobs_dir(pipeline) / LIVE_FILE
 
 
 def nothing_leaked(pipeline) -> None:

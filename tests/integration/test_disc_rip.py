@@ -10,15 +10,18 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import item_row, refused_by_worker, signed_by_controller
-from hostile import claim_refuses, jobs_dir, runs_of
+from hostile import claim_refuses, controller_signer, jobs_dir, live_file, runs_of
 
 from media_pipeline.config import host_name
 from media_pipeline.items import ItemKey
+from media_pipeline.jobs.live import FRESH_SECONDS
+from media_pipeline.jobs.signature import signed_live
 from media_pipeline.setup.timers import render_udev_rule
 
 MP = str(Path(sys.executable).with_name("mp"))
@@ -751,3 +754,66 @@ def test_a_rip_waits_while_the_list_a_worker_read_is_taken_away(pipeline, drive,
     assert runs_of(pipeline, "rip") == 0
     pipeline.mp("reconcile")
     assert f"job {job_id} completed" in pipeline.mp("claim", "--worker", "w1").stdout
+
+
+def cancelled_rip_put_back(pipeline, ripper_config, *, keep_cancel: bool = False) -> str:
+    """A ripper's own rip queued and taken in (the worker has read a list naming it),
+    copied by a share writer, cancelled by a person, then the copy put back in pending/
+    (with the cancelled folder removed, unless keep_cancel)."""
+    assert rip_device(ripper_config).returncode == 0
+    (job_id,) = pipeline.queue("pending")
+    pipeline.mp("reconcile")
+    assert "would claim" in pipeline.mp("claim", "--worker", "w1", "--dry-run").stdout
+    kept = pipeline.root / "copy-of-the-rip"
+    shutil.copytree(jobs_dir(pipeline) / "pending" / job_id, kept)
+    assert "cancelled pending job" in pipeline.mp("cancel", "movie/Heat").stdout
+    if not keep_cancel:
+        shutil.rmtree(jobs_dir(pipeline) / "cancelled" / job_id)
+    shutil.copytree(kept, jobs_dir(pipeline) / "pending" / job_id)
+    return job_id
+
+
+def test_a_list_that_does_not_verify_holds_a_cancelled_rip_put_back(pipeline, drive, ripper):
+    """After this host has read a list, one that does not verify ('{}', or a field
+    changed) is a share writer's: the rip waits; the controller's next list names it
+    cancelled, and it is refused."""
+    drive("HEAT")
+    job_id = cancelled_rip_put_back(pipeline, ripper)
+    for forged in (
+        "{}",
+        json.dumps({**json.loads(live_file(pipeline).read_text()), "stopped": []}),
+    ):
+        live_file(pipeline).write_text(forged)
+        said = pipeline.mp("claim", "--worker", "w1").stdout
+        assert "none that verifies" in said and runs_of(pipeline, "rip") == 0, said
+    pipeline.mp("reconcile")
+    claim_refuses(pipeline, job_id, "a person cancelled it")
+    assert runs_of(pipeline, "rip") == 0
+
+
+def test_a_stale_list_still_refuses_a_cancelled_rip(pipeline, drive, ripper):
+    """A list too old to run the controller's jobs by (its controller idle, or down)
+    still says which jobs a person cancelled, to a host that has read no newer one."""
+    drive("HEAT")
+    job_id = cancelled_rip_put_back(pipeline, ripper)
+    [note] = (pipeline.database.parent / "ledger").glob("newest_live_list")
+    note.unlink()  # a worker host that never read a list
+    old = time.time() - FRESH_SECONDS - 60
+    stale = signed_live(controller_signer(pipeline), [], old, [job_id])
+    live_file(pipeline).write_text(json.dumps(stale))
+    claim_refuses(pipeline, job_id, "a person cancelled it")
+    assert runs_of(pipeline, "rip") == 0
+
+
+def test_the_cancels_in_the_queue_come_back_after_the_database_is_lost(pipeline, drive, ripper):
+    """The database lost, reconcile knows the cancels again from their signed cancel
+    files in cancelled/: the list names the job cancelled, and a copy is refused."""
+    drive("HEAT")
+    job_id = cancelled_rip_put_back(pipeline, ripper, keep_cancel=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(pipeline.database) + suffix).unlink(missing_ok=True)
+    pipeline.mp("reconcile", "--dispatch")
+    listed = json.loads(live_file(pipeline).read_text())
+    assert job_id in listed["stopped"] and job_id not in listed["jobs"], listed
+    claim_refuses(pipeline, job_id, "a copy put back")
+    assert runs_of(pipeline, "rip") == 0

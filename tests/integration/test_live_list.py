@@ -10,14 +10,12 @@ import shutil
 import time
 from datetime import UTC, datetime
 
-from hostile import claim_refuses, jobs_dir, runs_of
+from hostile import claim_refuses, controller_signer, jobs_dir, live_file, runs_of
 
 from media_pipeline.items import ItemKey
-from media_pipeline.jobs.keys import CONTROLLER, Signer
-from media_pipeline.jobs.live import FRESH_SECONDS, LIVE_FILE, REFRESH_SECONDS
+from media_pipeline.jobs.live import FRESH_SECONDS, REFRESH_SECONDS
 from media_pipeline.jobs.signature import sign_spec, signed_live
 from media_pipeline.jobs.spec import build_spec
-from media_pipeline.store import private_key
 
 HEAT = ItemKey("movie", "Heat (1995)")
 
@@ -29,14 +27,6 @@ def remux_pending(pipeline) -> str:
     [job_id] = pipeline.queue("pending")
     assert "_remux_" in job_id
     return job_id
-
-
-def controller_signer(pipeline) -> Signer:
-    return Signer(CONTROLLER, private_key(str(pipeline.signing_key), "signing key")[:32])
-
-
-def live_file(pipeline):
-    return jobs_dir(pipeline) / LIVE_FILE
 
 
 def waits_for_the_controller(pipeline, job_id: str, why: str) -> None:
@@ -192,3 +182,24 @@ def test_an_older_list_put_back_after_a_newer_one_was_read_starts_nothing(pipeli
     pipeline.mp("reconcile")
     claim_refuses(pipeline, heat, "a person cancelled it")
     assert runs_of(pipeline, "remux") == 1
+
+
+def test_an_unsigned_empty_list_is_written_again_by_an_idle_controller(pipeline):
+    pipeline.mp("reconcile")
+    forged = {"jobs": [], "stopped": []}  # what an idle list says, with no signature
+    live_file(pipeline).write_text(json.dumps(forged))
+    pipeline.mp("reconcile")
+    assert json.loads(live_file(pipeline).read_text()).get("signature"), "the forged one stayed"
+
+
+def test_a_clock_gone_back_holds_no_work(pipeline):
+    """This host read a list while its clock ran an hour ahead (the note says a time in
+    its future now): the note is forgotten, not every list taken for one put back."""
+    job_id = remux_pending(pipeline)
+    ahead = datetime.fromtimestamp(time.time() + 3600, UTC).strftime("%Y%m%dT%H%M%S%f")
+    ledger = pipeline.database.parent / "ledger"
+    ledger.mkdir(exist_ok=True)
+    (ledger / "newest_live_list").write_text(ahead + "\n")
+    result = pipeline.mp("claim", "--worker", "w1", "-v")
+    assert f"job {job_id} completed" in result.stdout, result.stdout + result.stderr
+    assert "from its future: the clock has gone back" in result.stderr

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import time
 from datetime import UTC, datetime
@@ -40,12 +41,14 @@ from media_pipeline.jobs.keys import CONTROLLER, this_host_signer, trusted_keys
 from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.jobs.queue import JobName, Queue
 from media_pipeline.jobs.signature import (
+    CLOCK_SKEW_SECONDS,
     ISSUED_AT,
     LIVE_JOBS,
     LIVE_MADE,
     LIVE_STOPPED,
     live_problem,
     signed_live,
+    stale_problem,
 )
 from media_pipeline.quick import read_small
 from media_pipeline.share import BadEntry
@@ -66,9 +69,11 @@ NEWEST_SEEN_FILE = "newest_live_list"
 def live_job_ids(db: Database) -> list[str]:
     """The newest live job of each item whose state is that job's."""
     newest: dict[str, tuple[str, str]] = {}
+    # A job a person cancelled is never live again, whatever the queue shows of it.
     query = (
         "SELECT j.id, j.kind, j.item_uid, i.state FROM jobs j "
-        "JOIN media_items i ON i.uid = j.item_uid WHERE j.state IN ('pending', 'running')"
+        "JOIN media_items i ON i.uid = j.item_uid WHERE j.state IN ('pending', 'running') "
+        "AND j.id NOT IN (SELECT id FROM stopped_jobs)"
     )
     for job_id, kind, uid, state in db.execute(query).fetchall():
         job = JobName.parse(job_id, check_date=False)
@@ -110,12 +115,11 @@ def publish(config: Config, db: Database, queue: Queue, now: float | None = None
         and current.get(LIVE_JOBS) == jobs
         and current.get(LIVE_STOPPED, []) == stopped
     ):
-        if not jobs:
-            # Nothing to claim by it: its age and signature change nothing, and a list
-            # left as it is keeps every host's idle note valid (the queue's folder
-            # unchanged), the cost of idling.
-            return False
-        if live_problem(current, trusted_keys(config), now, REFRESH_SECONDS) is None:
+        # An empty list is left however old (it lets no job of the controller's run, and
+        # a list left as it is keeps every host's idle note valid: the cost of idling),
+        # but only one that verifies: an unsigned copy would stand for it for good.
+        age = REFRESH_SECONDS if jobs else math.inf
+        if live_problem(current, trusted_keys(config), now, age) is None:
             return False
     try:
         queue.write_top_json(LIVE_FILE, signed_live(signer, jobs, now, stopped))
@@ -145,44 +149,53 @@ class LiveList:
         self.jobs: frozenset[str] = frozenset()
         self.stopped: frozenset[str] = frozenset()
         self.issued: int | None = None
-        self.problem: str | None
-        # A list older than one this host read, or none after one: not the controller's
-        # doing (it only ever writes a newer one). Rips wait then too.
+        self.made = ""  # the time of a list that verifies, stale or not
+        self.problem: str | None = None
+        # A list older than one this host read, or none (or one that does not verify)
+        # after one: not the controller's doing (it only ever writes a newer one). Rips
+        # wait then too.
         self.tampered = False
+        now = time.time() if now is None else now
         seen_path = os.path.join(ledger_folder(config), NEWEST_SEEN_FILE)
-        seen = _newest_seen(seen_path)
+        seen = _newest_seen(seen_path, now)
         try:
             found = queue.read_top_json(LIVE_FILE)
         except BadEntry as error:
             self.problem = str(error)
             self.tampered = seen is not None
             return
-        now = time.time() if now is None else now
-        self.problem = live_problem(found, trusted_keys(config), now, FRESH_SECONDS)
-        if found is None:
+        # Whether the controller signed it, whatever its age: a stale list still says
+        # which jobs a person cancelled.
+        problem = live_problem(found, trusted_keys(config), now, math.inf)
+        if found is None or problem is not None:
+            self.problem = problem or "there is none yet (the controller writes it at its next run)"
             if seen is not None:
+                what = "none" if found is None else "none that verifies"
                 self.problem = (
-                    f"there is none, though this host has read one of {_shown(seen)}: "
-                    "taken away on the share (the controller writes it at its next run)"
+                    f"there is {what}, though this host has read one of {_shown(seen)}: "
+                    f"taken away on the share ({self.problem})"
                 )
                 self.tampered = True
             return
-        if self.problem is None and seen is not None and found[LIVE_MADE] < seen:
+        made = found[LIVE_MADE]
+        if seen is not None and made < seen:
             self.problem = (
                 f"it is older than the list of {_shown(seen)} this host has read: a list "
                 "put back on the share"
             )
             self.tampered = True
-        if self.problem is not None:
             return
-        self.jobs = frozenset(job for job in found[LIVE_JOBS] if isinstance(job, str))
+        self.made = made
         stopped = found.get(LIVE_STOPPED)
         if isinstance(stopped, list):
             self.stopped = frozenset(job for job in stopped if isinstance(job, str))
+        if seen is None or made > seen:
+            _remember(seen_path, made)
+        self.problem = stale_problem(found, now, FRESH_SECONDS)
+        if self.problem is not None:
+            return  # the controller's own jobs wait for a fresh one
+        self.jobs = frozenset(job for job in found[LIVE_JOBS] if isinstance(job, str))
         self.issued = found[ISSUED_AT]
-        self.made: str = found[LIVE_MADE]
-        if seen is None or self.made > seen:
-            _remember(seen_path, self.made)
 
     def stops(self, job_id: str) -> bool:
         """Whether a person cancelled the job: a copy is refused whoever signed it."""
@@ -232,16 +245,33 @@ def _shown(made: str) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _newest_seen(path: str) -> str | None:
-    """The time of the newest list this host has read, from its own disk."""
+def _newest_seen(path: str, now: float) -> str | None:
+    """The time of the newest list this host has read, from its own disk. One later
+    than now (by more than the clocks may differ) was read while the clock ran ahead:
+    the clock has gone back since, and the controller's lists will be "older" for as
+    long; it is forgotten (and said), rather than stop every job for that long."""
     text = read_small(path)
-    return text if text is not None and len(text) == 21 and text[8] == "T" else None
+    if text is None or len(text) != 21 or text[8] != "T":
+        return None
+    latest = datetime.fromtimestamp(now + CLOCK_SKEW_SECONDS, UTC).strftime("%Y%m%dT%H%M%S%f")
+    if text > latest:
+        log.warning(
+            "the newest live list this host has read (%s) is from its future: the clock "
+            "has gone back; going on from the controller's next list",
+            _shown(text),
+        )
+        return None
+    return text
 
 
 def _remember(path: str, made: str) -> None:
     """Note a newer list's time; a host that cannot still claims by lists, unguarded
-    against one put back, and says so."""
+    against one put back, and says so. Looked at again just before: a claim beside this
+    one may have noted a newer one meanwhile."""
     temporary = f"{path}.{os.getpid()}.tmp"
+    current = read_small(path)
+    if current is not None and current >= made and len(current) == len(made):
+        return
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         with open(temporary, "x") as handle:

@@ -266,6 +266,12 @@ def live_problem(
         return f"{FORGED}: it does not verify with the controller's key"
     if isinstance(issued, bool) or not isinstance(issued, int) or issued > now + CLOCK_SKEW_SECONDS:
         return f"{FORGED}: its issue time is not a time before now"
+    return stale_problem(live, now, fresh)
+
+
+def stale_problem(live: dict, now: float, fresh: float) -> str | None:
+    """Why a list that verifies is too old to claim a job by (None when fresh)."""
+    issued = live[ISSUED_AT]
     if now - issued > fresh:
         return (
             f"it is {(now - issued) / 60:.0f} minutes old: is the controller's timer "

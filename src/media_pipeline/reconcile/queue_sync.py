@@ -542,6 +542,29 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
     return kept
 
 
+def _record_cancels(
+    config: Config, db: Database, queue: Queue, queue_jobs: list[tuple[str, str, JobName]]
+) -> None:
+    """The jobs in cancelled/ that a person cancelled (their cancel file the controller's
+    signature) into stopped_jobs, which the live list names (jobs/live.py): known again
+    after the database was lost, or for cancels from before it kept them."""
+    cancelled = [(name, job) for state, name, job in queue_jobs if state == "cancelled"]
+    if not cancelled:
+        return
+    known = {row[0] for row in db.execute("SELECT id FROM stopped_jobs").fetchall()}
+    keys = None
+    for name, job in cancelled:
+        if job.job_id in known:
+            continue
+        keys = keys if keys is not None else trusted_keys(config)
+        text = queue.read_job_text("cancelled", name, CANCEL_FILE, 1024)
+        if cancel_verifies(text, job.job_id, keys):
+            db.execute(
+                "INSERT OR IGNORE INTO stopped_jobs (id, item_uid, stopped_at) VALUES (?, ?, ?)",
+                [job.job_id, job.item_uid, utc_now()],
+            )
+
+
 def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: bool) -> list[str]:
     """Record what the queue folders say in the jobs table, and its consequences for the
     items: a job failed for good fails its item; a live job for an item the database
@@ -552,6 +575,8 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     crash_point("reconcile:jobs-listed")  # what moves now is seen here as it was listed
     jobs = rows_by(db, "jobs", "id", [job.job_id for _s, _n, job in queue_jobs])
     queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
+    if db is not None and not dry_run:
+        _record_cancels(config, db, queue, queue_jobs)
     # Asked only of items with an ended job: the live ones decide nothing by it.
     ended = [job.item_uid for state, _n, job in queue_jobs if state in ("failed", "cancelled")]
     acted = last_manual_change(db, ended)
