@@ -231,6 +231,28 @@ def test_status_watch_is_one_live_screen_until_q(pipeline, terminal_for):
         worker.wait(60)
 
 
+def test_status_watch_counts_what_does_not_fit_a_small_screen(pipeline):
+    """30 items on their way in a terminal 14 lines tall: the screen shows what fits and
+    says how many more there are, rather than cutting them off unsaid."""
+    for number in range(30):
+        pipeline.mark(ItemKey("movie", f"Film {number:02d}"), "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    mp = Path(sys.executable).with_name("mp")
+    terminal = Terminal(
+        f"export LINES=14 COLUMNS=100; {mp} status --watch --config {pipeline.config_path}",
+        columns=100,
+    )
+    try:
+        screen = terminal.wait_for("more ('mp status' lists them all)")
+        shown = len(re.findall(r"movie/Film \d\d", screen))
+        said = re.search(r"\.\.\. and (\d+) more", screen)
+        assert said and shown + int(said.group(1)) == 30, screen
+        terminal.keys("q")
+        assert "EXIT-0" in terminal.wait_for("EXIT-")
+    finally:
+        terminal.close()
+
+
 def test_status_watch_ends_on_ctrl_c_and_writes_nothing(pipeline, terminal_for):
     pipeline.mark(ItemKey("movie", "Alpha"), "1-ripped", "rip")
     pipeline.mp("reconcile")

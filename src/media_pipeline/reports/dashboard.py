@@ -81,7 +81,14 @@ def _needs_you(report: StatusReport) -> Table | None:
     return table
 
 
-def _running(report: StatusReport, lines: dict[str, str]) -> Table | None:
+def _more(shown: int, total: int, where: str) -> Text | None:
+    """The line that says how many rows did not fit, or None when all did."""
+    if shown >= total:
+        return None
+    return Text(f"... and {total - shown} more ({where} lists them all)", style="italic")
+
+
+def _running(report: StatusReport, lines: dict[str, str], room: int) -> Table | None:
     if not report.running_jobs:
         return None
     names = {item["uid"]: item_name(item) for item in report.items}
@@ -91,7 +98,7 @@ def _running(report: StatusReport, lines: dict[str, str]) -> Table | None:
     table.add_column("worker", no_wrap=True)
     table.add_column("alive", no_wrap=True)
     table.add_column("last line", ratio=3, overflow="fold")
-    for job in report.running_jobs:
+    for job in report.running_jobs[:room]:
         beat = job["heartbeat_age_seconds"]
         if job["stale"]:
             alive = Text("STALE", style="red")
@@ -107,19 +114,21 @@ def _running(report: StatusReport, lines: dict[str, str]) -> Table | None:
     return table
 
 
-def _on_their_way(report: StatusReport) -> Table | None:
+def _on_their_way(report: StatusReport, room: int) -> Table | None:
     order = {state: index for index, state in enumerate(DISPLAY_ORDER)}
     items = sorted(
         (item for item in report.items if item["state"] not in DONE_STATES),
         key=lambda item: (order.get(item["state"], len(order)), item_name(item)),
-    )
+    )[:room]
     if not items:
         return None
     table = Table(title="On their way", title_justify="left", expand=True, show_edge=False)
     table.add_column("state", no_wrap=True)
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("uid", no_wrap=True)
-    table.add_column("item", ratio=1, overflow="fold")
+    # One line a row, so that what does not fit is counted right; the id and uid tell
+    # apart two names cut alike.
+    table.add_column("item", ratio=1, no_wrap=True, overflow="ellipsis")
     table.add_column("since", no_wrap=True)
     for item in items:
         table.add_row(
@@ -132,8 +141,16 @@ def _on_their_way(report: StatusReport) -> Table | None:
     return table
 
 
-def view(report: StatusReport, lines: dict[str, str], now: datetime) -> Group:
-    """The whole screen for one moment."""
+# Rows a table takes besides its own: its title, its header and the rule below it,
+# and the blank line before it.
+TABLE_LINES = 4
+
+
+def view(report: StatusReport, lines: dict[str, str], now: datetime, height: int = 50) -> Group:
+    """The whole screen for one moment, height lines tall at most: what does not fit
+    is counted ("... and 12 more"), never cut off unsaid. What needs a person comes
+    first, then the running jobs (a share writer's fake running/ folders cannot push
+    the rest off: they get at most a third of the room)."""
     counts = Text(f"{len(report.items)} items: ")
     for index, (state, count) in enumerate(report.counts.items()):
         if index:
@@ -147,16 +164,32 @@ def view(report: StatusReport, lines: dict[str, str], now: datetime) -> Group:
     parts: list = [header, counts]
     if not report.database_exists:
         parts.append(Text("No database yet: run 'mp reconcile' on the controller."))
-    for block in (_needs_you(report), _running(report, lines), _on_their_way(report)):
+    room = height - 3  # the header, the counts and a line to spare
+    needs = _needs_you(report)
+    if needs is not None:
+        room -= TABLE_LINES + needs.row_count
+    running_room = max(1, room // 3 - TABLE_LINES - 1)
+    running = _running(report, lines, running_room)
+    if running is not None:
+        room -= TABLE_LINES + running.row_count + 1
+    waiting = [item for item in report.items if item["state"] not in DONE_STATES]
+    on_their_way = _on_their_way(report, max(1, room - TABLE_LINES - 1))
+    for block, more in (
+        (needs, None),
+        (running, _more(running_room, len(report.running_jobs), "'mp jobs --state running'")),
+        (on_their_way, _more(max(1, room - TABLE_LINES - 1), len(waiting), "'mp status'")),
+    ):
         if block is not None:
             parts.extend([Text(""), block])
+            if more is not None:
+                parts.append(more)
     if report.drained:
         parts.append(_plain(f"drained (claim nothing): {', '.join(report.drained)}"))
     return Group(*parts)
 
 
-def snapshot(config: Config) -> Group:
-    return view(run_status(config), last_log_lines(config), datetime.now())
+def snapshot(config: Config, height: int = 50) -> Group:
+    return view(run_status(config), last_log_lines(config), datetime.now(), height)
 
 
 @contextlib.contextmanager
@@ -190,7 +223,9 @@ def run_dashboard(config: Config, refresh: float = REFRESH_SECONDS) -> None:
     with (
         contextlib.suppress(KeyboardInterrupt),
         _keys_read_one_by_one() as keys,
-        Live(snapshot(config), console=console, screen=True, auto_refresh=False) as live,
+        Live(
+            snapshot(config, console.size.height), console=console, screen=True, auto_refresh=False
+        ) as live,
     ):
         while not _quit_pressed(keys, refresh):
-            live.update(snapshot(config), refresh=True)
+            live.update(snapshot(config, console.size.height), refresh=True)
