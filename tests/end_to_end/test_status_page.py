@@ -96,7 +96,7 @@ def test_the_page_in_a_browser(busy, tmp_path):
         assert html.escape(HOSTILE) in text
         dom = browser("--dump-dom", "--virtual-time-budget=2000", page=page).stdout
         ARTIFACTS.mkdir(exist_ok=True)
-        shot = browser("--window-size=1000,2600", f"--screenshot={ARTIFACTS / 'status-page.png'}",
+        shot = browser("--window-size=1280,2600", f"--screenshot={ARTIFACTS / 'status-page.png'}",
                        page=page)  # fmt: skip
         assert (ARTIFACTS / "status-page.png").stat().st_size > 10_000, shot.stderr[-2000:]
     finally:
