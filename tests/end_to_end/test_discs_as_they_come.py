@@ -136,17 +136,24 @@ exec {real} "$@"
 """
 
 
-def test_a_failed_transcode_succeeds_after_mp_retry(tmp_path):
+def failing_once(tmp_path: Path, tool: str, stand_in: str) -> Hosts:
+    """Hosts whose jobs fail for good at their first failure, with tool on their PATH
+    replaced by stand_in (formatted with the real one's path), which fails once."""
     hosts = Hosts(tmp_path)
     config = yaml.safe_load(hosts.config.read_text())
     config["jobs"]["max_attempts"] = 1
     hosts.config.write_text(yaml.safe_dump(config))
     tools = tmp_path / "tools"
     tools.mkdir()
-    (tools / "ffmpeg").write_text(FAILING_ONCE.format(real=shutil.which("ffmpeg")))
-    (tools / "ffmpeg").chmod(0o755)
+    (tools / tool).write_text(stand_in.format(real=shutil.which(tool)))
+    (tools / tool).chmod(0o755)
     hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
     hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
+    return hosts
+
+
+def test_a_failed_transcode_succeeds_after_mp_retry(tmp_path):
+    hosts = failing_once(tmp_path, "ffmpeg", FAILING_ONCE)
     ffmpeg_title(hosts.discs / "movie" / HEAT.title / "title_t00.mkv", 2, 440)
     hosts.rip(HEAT)
     hosts.run_until_review()
@@ -185,16 +192,7 @@ def half_filed(tmp_path: Path, show: ItemKey) -> tuple[Hosts, Path, list[float]]
     """The show's disc of three episodes filed as 'Lost' (no year) until its filing
     stops at the third (a stand-in mv fails it once): the hosts, the season folder with
     e01-e02 in it, and their lengths."""
-    hosts = Hosts(tmp_path)
-    config = yaml.safe_load(hosts.config.read_text())
-    config["jobs"]["max_attempts"] = 1
-    hosts.config.write_text(yaml.safe_dump(config))
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "mv").write_text(FAILING_THIRD.format(real=shutil.which("mv")))
-    (tools / "mv").chmod(0o755)
-    hosts.env["PATH"] = f"{tools}:{hosts.env['PATH']}"
-    hosts.env["MP_TEST_FAILED"] = str(tmp_path / "failed")
+    hosts = failing_once(tmp_path, "mv", FAILING_THIRD)
     disc = hosts.discs / "tv" / show.title / show.disc_label
     for number, seconds in enumerate((2, 2.5, 3), start=1):
         ffmpeg_title(disc / f"title_t0{number}.mkv", seconds, 300 + 100 * number)
