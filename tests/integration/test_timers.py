@@ -227,4 +227,27 @@ def test_installed_units_name_only_documentation_that_exists(pipeline):
 def test_with_dest_the_manual_page_goes_beside_the_units(pipeline):
     dest = pipeline.root / "units"
     pipeline.mp("timers", "install", "--dest", str(dest), "--worker", "w1", "--controller")
-    assert (dest / "mp.1").read_text().startswith(".TH MP 1")
+    assert (dest / "mp.1").read_text().splitlines()[1].startswith(".TH MP 1")
+
+
+def test_a_manual_page_mp_did_not_write_is_left_alone_and_no_link_is_followed(pipeline):
+    """Another mp.1 where the page goes is not replaced (one sentence, exit 2); a link
+    there is not written through; a page mp wrote is replaced whole, readable by all."""
+    man = pipeline.root / "man"
+    man.mkdir()
+    foreign = man / "mp.1"
+    foreign.write_text(".TH MP 1 (the page of another mp)\n")
+    install = ("timers", "install", "--dest", str(pipeline.root / "units"), "--man-dest",
+               str(man), "--worker", "w1")  # fmt: skip
+    result = pipeline.mp(*install, expect=2)
+    assert "holds a page mp did not write" in result.stderr, result.stderr
+    assert foreign.read_text() == ".TH MP 1 (the page of another mp)\n"
+    target = pipeline.root / "elsewhere.txt"
+    target.write_text("not a manual page\n")
+    foreign.unlink()
+    foreign.symlink_to(target)
+    result = pipeline.mp(*install, expect=2)
+    assert "is a link" in result.stderr and target.read_text() == "not a manual page\n"
+    foreign.unlink()
+    pipeline.mp(*install)
+    assert foreign.stat().st_mode & 0o777 == 0o644 and not foreign.is_symlink()

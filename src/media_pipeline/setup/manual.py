@@ -15,6 +15,8 @@ import re
 import click
 
 PAGE_NAME = "mp.1"
+# The page's first line: how `mp timers install` knows a page it may replace.
+GENERATED = '.\\" Written by mp timers install (media-pipeline); built from the CLI.'
 # The folder of section 1 that man finds on every distribution without configuration
 # (man-db's MANDATORY_MANPATH /usr/local/share/man), for a page not from a package.
 SYSTEM_MAN_FOLDER = "/usr/local/share/man/man1"
@@ -111,6 +113,7 @@ def render_manual(group: click.Group) -> str:
     root = click.Context(group, info_name="mp")
     summary = _help(group).strip().split("\n\n", 1)[0]
     lines = [
+        GENERATED,
         f'.TH MP 1 "" "media-pipeline {_version()}" "User Commands"',
         ".SH NAME",
         "mp \\- " + escape(" ".join(summary.split()).removeprefix("media-pipeline: ")),

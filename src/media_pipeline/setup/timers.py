@@ -21,7 +21,8 @@ from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in
 from media_pipeline.errors import SafetyRefusal, UsageError
 from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.service_user import service_account
-from media_pipeline.setup.manual import PAGE_NAME, SYSTEM_MAN_FOLDER
+from media_pipeline.setup.manual import GENERATED, PAGE_NAME, SYSTEM_MAN_FOLDER
+from media_pipeline.share import Folder
 
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
@@ -455,8 +456,9 @@ def run_timers_install(
     written: list[str] = []
     unchanged: list[str] = []
     for path, text in files.items():
+        ours = GENERATED if path.endswith(os.sep + PAGE_NAME) else None
         try:
-            (written if _write_if_changed(path, text) else unchanged).append(path)
+            (written if _write_if_changed(path, text, ours) else unchanged).append(path)
         except OSError as error:
             raise UsageError(f"cannot write {path} ({error.strerror})") from None
     timers = [f"{name}.timer" for name, *_rest in CONTROLLER_UNITS] if controller else []
@@ -486,16 +488,32 @@ def _make_ledger_folder(config: Config) -> None:
         ) from None
 
 
-def _write_if_changed(path: str, text: str) -> bool:
+def _write_if_changed(path: str, text: str, ours: str | None = None) -> bool:
     """Write text to path unless it holds it already (so that a deployment run again,
-    by hand or by Ansible, changes nothing and can say so)."""
+    by hand or by Ansible, changes nothing and can say so). Never through a link: the
+    file is replaced whole (a temporary file renamed over it), readable by all (0644,
+    whatever the umask: man and systemd read these as other users). With ours, a file
+    there that does not start with it was not written by mp, and is left alone."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        current = None
+    except OSError as error:
+        raise UsageError(
+            f"{path} is a link or cannot be read ({error.strerror}): not written; move it aside"
+        ) from None
+    else:
+        with os.fdopen(descriptor, "rb") as handle:
+            current = handle.read().decode("utf-8", "replace")
+    if current == text:
+        return False
+    if ours is not None and current is not None and not current.startswith(ours):
+        raise UsageError(
+            f"{path} holds a page mp did not write: not replaced; move it aside, or give "
+            "another folder with --man-dest"
+        )
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    folder, name = os.path.split(os.path.abspath(path))
+    with Folder.open_root(folder) as target:
+        target.write_atomic(name, text, mode=0o644)
     return True
