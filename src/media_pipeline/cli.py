@@ -6,6 +6,7 @@ in `handle_errors`; nothing here decides anything about items, jobs or files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import logging
@@ -339,18 +340,18 @@ def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, 
     from media_pipeline.reconcile import run_reconcile
     from media_pipeline.reconcile.failures import counting_failures
 
-    if dry_run:
-        result = run_reconcile(config, dry_run=True, rebuild=rebuild)
-    else:
-        with counting_failures(config):
-            result = run_reconcile(config, rebuild=rebuild)
-    for warning in result.warnings:
-        log.warning("%s", warning)
-    if dry_run:
-        for line in result.describe():
-            click.echo(f"would: {line}")
-    click.echo(result.summary())
-    queued = _dispatch(config, dry_run) if then_dispatch else 0
+    # The unit's run is reconcile and its dispatch: either failing counts as a failed
+    # run, and only both succeeding ends a streak (reconcile/failures.py).
+    counting = contextlib.nullcontext() if dry_run else counting_failures(config)
+    with counting:
+        result = run_reconcile(config, dry_run=dry_run, rebuild=rebuild)
+        for warning in result.warnings:
+            log.warning("%s", warning)
+        if dry_run:
+            for line in result.describe():
+                click.echo(f"would: {line}")
+        click.echo(result.summary())
+        queued = _dispatch(config, dry_run) if then_dispatch else 0
     if config.status_page and not dry_run:
         try:
             _write_status_page(config, config.status_page)

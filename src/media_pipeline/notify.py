@@ -180,7 +180,14 @@ def click_url(settings: NotifySettings, event: Event) -> str | None:
     item), for ntfy's Click header (one line of ASCII: anything else percent-encoded)."""
     if not settings.status_url:
         return None
-    url = settings.status_url
+    # Whoever reads the topic gets the link: never the page's user:password@ or its
+    # query (a key), which mp keeps secret everywhere else. The browser asks for them.
+    parts = urllib.parse.urlsplit(settings.status_url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
     anchor = KINDS.get(event.kind, ("", ""))[1]
     if event.uid and event.uid != "test":
         anchor = page_anchor(event.uid)

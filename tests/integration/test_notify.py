@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+
+from conftest import run_mp
 
 from media_pipeline.items import ItemKey
 
@@ -284,3 +287,58 @@ def test_notify_test_without_a_service_sends_nothing_and_says_so(pipeline, recei
     result = pipeline.mp("notify", "test", expect=2)
     assert "no notification service is configured" in result.stderr
     assert result.stdout == "" and receiver.requests == []
+
+
+def test_reconcile_failing_is_told_once_to_each_service_and_kept_in_the_runtime_folder(
+    pipeline, receiver, tmp_path, monkeypatch
+):
+    """ntfy takes the notification, the webhook refuses it: the next failed runs ask the
+    webhook again, never ntfy. Under the unit the count is in its runtime folder (memory:
+    a full or read-only disk does not stop it), not beside the database."""
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    monkeypatch.setenv("RUNTIME_DIRECTORY", str(runtime))
+    configure(pipeline, receiver.url)
+    receiver.failing_paths = {"/hook"}
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    unmount(pipeline)
+    for _run in range(6):
+        pipeline.mp("reconcile", expect=3)
+    told = failing_notifications(receiver)
+    assert [request[0] for request in told].count("/mp-topic") == 1, told
+    asked = [r for r in receiver.requests if r[0] == "/hook" and b"keeps failing" in r[2]]
+    assert len(asked) == 4  # runs 3 to 6: the webhook asked again each time
+    assert json.loads((runtime / "reconcile-failures.json").read_text())["failures"] == 6
+    assert not (pipeline.database.parent / "reconcile-failures.json").exists()
+
+
+def test_a_fifo_where_the_count_goes_does_not_hold_reconcile(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    os.mkfifo(pipeline.database.parent / "reconcile-failures.json")
+    unmount(pipeline)
+    result = run_mp("reconcile", "--config", str(pipeline.config_path))
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_status_pages_credentials_never_go_into_a_notification(pipeline, receiver):
+    """Whoever reads the topic gets the link: not the page's user:password@, nor a key
+    in its query."""
+    configure(pipeline, receiver.url)
+    page = "https://alice:hunter2pw@status.example:8443/s.html?key=abcdef123"
+    pipeline.write_pipeline_config(
+        gates=["remux_review"],
+        notify={
+            "ntfy_url": f"{receiver.url}/mp-topic",
+            "webhook_url": f"{receiver.url}/hook",
+            "status_url": page,
+        },
+    )
+    remuxed(pipeline)
+    pipeline.mp("reconcile")
+    sent = json.dumps([[r[0], r[1], r[2].decode()] for r in receiver.requests])
+    assert "hunter2pw" not in sent and "abcdef123" not in sent and "alice" not in sent, sent
+    ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
+    assert ntfy[1]["Click"].startswith("https://status.example:8443/s.html#item-"), ntfy[1]

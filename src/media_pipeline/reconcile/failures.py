@@ -1,10 +1,15 @@
-"""Reconcile's failed runs in a row, counted in a small file beside the database, and
-the notification when they reach FAILING_AFTER: sent once, until a run succeeds.
+"""Reconcile's failed runs in a row (reconcile and the dispatch the unit runs with it),
+counted in a small file, and the notification when they reach FAILING_AFTER: sent once
+to each service, until a run succeeds.
 
-Not in the database: it may be what fails (locked past its timeout, unreadable), and
-the news that reconcile keeps failing must not need it. Not on the share either: the
-share missing is one of the failures counted. A run that fails once and then succeeds
-(a lock held a little long, the share back after a blip) tells nobody anything.
+The file is in the unit's runtime folder (/run, memory: a full or read-only disk does
+not stop the count), or beside the database for a run by hand. Not in the database:
+it may be what fails (locked past its timeout, unreadable), and the news that
+reconcile keeps failing must not need it. Not on the share either: the share missing
+is one of the failures counted. A run that fails once and then succeeds (a lock held a
+little long, the share back after a blip) tells nobody anything. Where the count
+cannot be kept at all, each failed run from the FAILING_AFTER-th on is told: better
+too often than never.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator
 
 from media_pipeline.config import Config
@@ -20,6 +26,7 @@ from media_pipeline.fsutil import write_file_atomic
 from media_pipeline.items import printable
 from media_pipeline.logs import redact
 from media_pipeline.notify import reconcile_failing_event, send
+from media_pipeline.quick import runtime_folder
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -32,16 +39,18 @@ ERROR_LIMIT = 300
 
 
 def state_path(config: Config) -> str:
-    return os.path.join(os.path.dirname(config.database), STATE_FILE)
+    return os.path.join(runtime_folder() or os.path.dirname(config.database), STATE_FILE)
 
 
 def read_streak(config: Config) -> dict | None:
     """The failures recorded since the last run that succeeded, or None."""
     try:
-        fd = os.open(state_path(config), os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(state_path(config), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None  # a FIFO or a device planted there: not this module's file
         data = os.read(fd, STATE_LIMIT + 1)
     except OSError:
         return None
@@ -78,17 +87,22 @@ def _sentence(config: Config, error: Exception) -> str:
 
 
 def _failed(config: Config, error: str) -> None:
-    streak = read_streak(config) or {"failures": 0, "since": utc_now(), "notified": False}
+    streak = read_streak(config) or {"failures": 0, "since": utc_now()}
     streak["failures"] += 1
     streak["last_error"] = error
-    if streak["failures"] >= FAILING_AFTER and not streak.get("notified"):
+    told = streak.get("told")
+    told = [name for name in told if isinstance(name, str)] if isinstance(told, list) else []
+    if streak["failures"] >= FAILING_AFTER:
+        # Said once a streak to each service: one that failed is asked again on the next
+        # failed run, and only it.
         event = reconcile_failing_event(streak["failures"], str(streak.get("since")), error)
-        outcomes = send(config, event)
-        errors = [error for error in outcomes.values() if error is not None]
-        for problem in errors:
-            log.warning("notification not sent: %s", problem)
-        # Said once a streak: a service that failed is asked again on the next failed run.
-        streak["notified"] = bool(outcomes) and not errors
+        outcomes = send(config, event, skip=told)
+        for service, problem in outcomes.items():
+            if problem is None:
+                told.append(service)
+            else:
+                log.warning("notification not sent: %s", problem)
+    streak["told"] = told
     _write(config, streak)
 
 
@@ -105,6 +119,17 @@ def _write(config: Config, streak: dict) -> None:
     try:
         write_file_atomic(state_path(config), json.dumps(streak, ensure_ascii=False) + "\n")
     except Exception as error:
-        # The database's folder itself may be what is missing or unwritable: the run's
-        # own error says so; this one only at -v.
-        log.debug("cannot record the failed reconcile in %s: %s", state_path(config), error)
+        # Its folder may be what is missing or unwritable. Counted again from one next
+        # time: a streak that never gets past one would never be told, so it is now.
+        log.warning(
+            "cannot count the failed reconcile in %s (%s): telling of it now",
+            state_path(config),
+            getattr(error, "strerror", None) or error,
+        )
+        if streak["failures"] < FAILING_AFTER:
+            event = reconcile_failing_event(
+                streak["failures"], str(streak.get("since")), streak["last_error"]
+            )
+            for problem in send(config, event).values():
+                if problem is not None:
+                    log.warning("notification not sent: %s", problem)
