@@ -337,8 +337,11 @@ def reconcile(
 def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, watch) -> bool:
     """One run of reconcile (and dispatch); with watch, the note for the next run.
     Whether it changed anything."""
+    from media_pipeline.notify import new_run
     from media_pipeline.reconcile import run_reconcile
     from media_pipeline.reconcile.failures import counting_failures
+
+    new_run()  # this run's time for notifications (notify.RUN_BUDGET_TIMEOUTS)
 
     # The unit's run is reconcile and its dispatch: either failing counts as a failed
     # run, and only both succeeding ends a streak (reconcile/failures.py).

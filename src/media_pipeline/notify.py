@@ -18,6 +18,7 @@ import http.client
 import json
 import logging
 import re
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Collection
@@ -145,8 +146,27 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
         headers = {**headers, "Authorization": basic}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     opener = urllib.request.build_opener(_RefuseRedirects)
+    # urllib's timeout is for each wait; a server that sends its answer a byte at a time
+    # would never reach it. The whole answer gets timeout too.
+    deadline = time.monotonic() + timeout
     with opener.open(request, timeout=timeout) as response:
-        response.read()
+        while response.read(4096):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the answer took longer than timeout_seconds")
+
+
+# The most one run (one process) spends on sending, in timeout_seconds: notifications
+# are sent while the controller's lock is held, and a server that accepts and never
+# answers must not hold `mp approve` and the rest out for events x services x timeout.
+# What is not tried is recorded failed, and the next run tries it again.
+RUN_BUDGET_TIMEOUTS = 2
+_spent = [0.0]
+
+
+def new_run() -> None:
+    """A run begins (a reconcile, a lingering controller's next one, `mp notify test`):
+    it has the whole budget again."""
+    _spent[0] = 0.0
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -257,6 +277,13 @@ def send(config: Config, event: Event, skip: Collection[str] = ()) -> dict[str, 
         requests.append(("webhook", settings.webhook_url, _webhook_body(settings, event), headers))
     outcomes: dict[str, str | None] = {}
     for service, url, body, headers in requests:
+        if _spent[0] >= RUN_BUDGET_TIMEOUTS * settings.timeout_seconds:
+            outcomes[service] = (
+                f"{service} {_split_origin(url)[0]}: not tried, this run's time for "
+                "notifications is used up (the next run tries again)"
+            )
+            continue
+        started = time.monotonic()
         try:
             _post(url, body, headers, settings.timeout_seconds)
             outcomes[service] = None
@@ -268,6 +295,8 @@ def send(config: Config, event: Event, skip: Collection[str] = ()) -> dict[str, 
                 str(error).replace(url, origin), [*settings.secrets, rest, *rest.split("/")]
             )
             outcomes[service] = f"{service} {origin}: {text}"
+        finally:
+            _spent[0] += time.monotonic() - started
     return outcomes
 
 
@@ -405,6 +434,7 @@ class ChannelReport:
 def send_tests(config: Config) -> list[ChannelReport]:
     """Send one test notification of each kind to each configured service, now and
     without the database (nothing recorded): what each service did."""
+    new_run()
     reports = {
         service: ChannelReport(service, origin, [], [])
         for service, origin in channels(config.notify)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 
 from conftest import run_mp
 
@@ -342,3 +344,34 @@ def test_the_status_pages_credentials_never_go_into_a_notification(pipeline, rec
     assert "hunter2pw" not in sent and "abcdef123" not in sent and "alice" not in sent, sent
     ntfy = next(r for r in receiver.requests if r[0] == "/mp-topic")
     assert ntfy[1]["Click"].startswith("https://status.example:8443/s.html#item-"), ntfy[1]
+
+
+def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(pipeline):
+    """Eight jobs fail for good, the ntfy server accepts and never answers: the run
+    (which holds the controller's lock) gives notifications twice timeout_seconds in all
+    and records the rest failed, for the next run, rather than 8 x timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held = []
+    threading.Thread(
+        target=lambda: [held.append(listener.accept()) for _ in iter(int, 1)], daemon=True
+    ).start()
+    port = listener.getsockname()[1]
+    pipeline.write_pipeline_config(
+        notify={"ntfy_url": f"http://127.0.0.1:{port}/mp-topic", "timeout_seconds": 2},
+        jobs={"max_attempts": 1},
+    )
+    keys = [ItemKey("movie", f"Film {number}") for number in range(8)]
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.behave("remux", "fail")
+    for _key in keys:
+        pipeline.mp("claim", "--worker", "w1", expect=None)
+    started = time.monotonic()
+    result = pipeline.mp("reconcile", "-v", expect=None)
+    took = time.monotonic() - started
+    assert took < 2 * 2 + 3, f"the run took {took:.1f} s"  # 2 x timeout, and the run's own
+    assert "this run's time for notifications is used up" in result.stderr
+    listener.close()
