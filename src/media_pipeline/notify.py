@@ -104,6 +104,21 @@ def job_failed_event(job_id: str, name: str, reason: str, uid: str = "") -> Even
     )
 
 
+def failures_event(failed: list[Event]) -> Event:
+    """One event for many jobs that failed for good in one run (a disc image gone bad
+    under a whole season, a script broken for all)."""
+    names = ", ".join(event.item for event in failed[:3])
+    return Event(
+        key=f"{JOB_FAILED}:{len(failed)}:{failed[0].key.split(':', 1)[1]}",
+        kind=JOB_FAILED,
+        title=f"{len(failed)} items failed",
+        message=f"{len(failed)} items failed for good ({names}, ...). 'mp status' lists them, "
+        "'mp why ITEM' says why.",
+        item=names,
+        high_priority=True,
+    )
+
+
 def in_library_event(uid: str, name: str, at: str) -> Event:
     return Event(
         key=f"{IN_LIBRARY}:{uid}:{at}",

@@ -347,9 +347,9 @@ def test_the_status_pages_credentials_never_go_into_a_notification(pipeline, rec
 
 
 def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(pipeline):
-    """Eight jobs fail for good, the ntfy server accepts and never answers: the run
+    """Three jobs fail for good, and both services accept and never answer: the run
     (which holds the controller's lock) gives notifications twice timeout_seconds in all
-    and records the rest failed, for the next run, rather than 8 x timeout."""
+    and records the rest failed, for the next run, rather than 3 x 2 x timeout."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
@@ -359,10 +359,14 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
     ).start()
     port = listener.getsockname()[1]
     pipeline.write_pipeline_config(
-        notify={"ntfy_url": f"http://127.0.0.1:{port}/mp-topic", "timeout_seconds": 2},
+        notify={
+            "ntfy_url": f"http://127.0.0.1:{port}/mp-topic",
+            "webhook_url": f"http://127.0.0.1:{port}/hook",
+            "timeout_seconds": 2,
+        },
         jobs={"max_attempts": 1},
     )
-    keys = [ItemKey("movie", f"Film {number}") for number in range(8)]
+    keys = [ItemKey("movie", f"Film {number}") for number in range(3)]
     for key in keys:
         pipeline.mark(key, "1-ripped", "rip")
     pipeline.mp("reconcile", "--dispatch")
@@ -375,3 +379,18 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
     assert took < 2 * 2 + 3, f"the run took {took:.1f} s"  # 2 x timeout, and the run's own
     assert "this run's time for notifications is used up" in result.stderr
     listener.close()
+
+
+def test_many_jobs_failing_in_one_run_make_one_notification(pipeline, receiver):
+    configure(pipeline, receiver.url)
+    keys = [ItemKey("movie", f"Film {number}") for number in range(5)]
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.behave("remux", "fail")
+    for _key in keys:
+        pipeline.mp("claim", "--worker", "w1", expect=None)
+    pipeline.mp("reconcile")
+    failed = [r for r in receiver.requests if r[0] == "/mp-topic" and "failed" in r[1]["Title"]]
+    assert [r[1]["Title"] for r in failed] == ["5 items failed"], failed
+    assert failed[0][1]["Priority"] == "4"

@@ -60,7 +60,7 @@ from media_pipeline.jobs.signature import (
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.markers import has_marker, set_marker_aside
-from media_pipeline.notify import job_failed_event, notify
+from media_pipeline.notify import Event, failures_event, job_failed_event, notify_each_or_one
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.seasons import Waiting, recorded_range, season_of
 from media_pipeline.share import BadEntry, Folder
@@ -609,6 +609,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             changes.append(f"job {job.job_id}: {state}")
 
     # Items, judged by their latest job (newest name: retries make newer jobs).
+    failed: list[Event] = []
     for uid, (state, name, job) in sorted(latest.items()):
         item = items.get(uid)
         if item is None or db is None:
@@ -637,7 +638,10 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             change_state(db, item, target, trigger=trigger, reason=reason[:500]),
         )
         if target == State.FAILED:
-            _notify_failed(config, db, item, job, reason)
+            failed.append(job_failed_event(job.job_id, item_name(item), reason, item["uid"]))
+    if failed and db is not None:
+        # Each, or one for them all past a few: a season's discs failing together.
+        notify_each_or_one(config, db, failed, lambda: failures_event(failed))
 
     if db is not None:
         refusals = _Refusals(queue)
@@ -698,10 +702,6 @@ def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, dateti
                 at = datetime.fromisoformat(row["at"])
                 found[row["item_uid"]] = at if at.tzinfo else at.replace(tzinfo=UTC)
     return found
-
-
-def _notify_failed(config: Config, db: Database, item: dict, job: JobName, reason: str) -> None:
-    notify(config, db, job_failed_event(job.job_id, item_name(item), reason, item["uid"]))
 
 
 def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
