@@ -407,10 +407,25 @@ def retry_failed(config: Config, db: Database) -> None:
                 kind,
                 row["title"],
                 row["message"],
-                "",
+                row["title"].partition(": ")[2],
                 high_priority=kind in HIGH_PRIORITY,
+                uid=_uid_in(row["event"]),
             ),
         )
+
+
+# An event's key names its item: approval_opened:<uid>:..., in_library:<uid>:..., or
+# job_failed:<job id>, whose name holds the item's uid after its type.
+_UID_IN_KEY = re.compile(
+    r"^(?:approval_opened|in_library):([0-9a-f]{12,}):|_(?:movie|tv)_([0-9a-f]{12})_"
+)
+
+
+def _uid_in(key: str) -> str:
+    """The uid of the one item an event's key names ('' for an event of many): what a
+    retried notification links to, as the first try did."""
+    found = _UID_IN_KEY.search(key)
+    return (found.group(1) or found.group(2)) if found else ""
 
 
 def notify_each_or_one(

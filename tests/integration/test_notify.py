@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import yaml
 from conftest import run_mp
 
 from media_pipeline.items import ItemKey
@@ -91,6 +92,9 @@ def test_an_unreachable_service_is_logged(pipeline):
 
 def test_a_retry_goes_only_to_the_service_that_failed(pipeline, receiver):
     configure(pipeline, receiver.url)
+    settings = yaml.safe_load(pipeline.config_path.read_text())
+    settings["notify"]["status_url"] = STATUS_URL
+    pipeline.config_path.write_text(yaml.safe_dump(settings))
     remuxed(pipeline)
     receiver.failing_paths = {"/hook"}
     pipeline.mp("reconcile")
@@ -98,6 +102,10 @@ def test_a_retry_goes_only_to_the_service_that_failed(pipeline, receiver):
     pipeline.mp("reconcile")
     pipeline.mp("reconcile")
     assert [r[0] for r in receiver.requests] == ["/mp-topic", "/hook", "/hook"]
+    # The retry is the same notification: its item, and its link to the item's section.
+    first, retried = (json.loads(r[2]) for r in receiver.requests[1:])
+    assert retried["item"] == first["item"] == "movie/Heat (1995)", retried
+    assert retried["url"] == first["url"] == f"{STATUS_URL}#item-{MOVIE.uid[:12]}", retried
 
 
 def test_many_approvals_at_once_make_one_notification(pipeline, receiver):
