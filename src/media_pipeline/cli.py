@@ -22,7 +22,7 @@ from click.core import ParameterSource
 
 from media_pipeline import logs, quick
 from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
-from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.errors import ConfigError, PipelineError, UsageError
 from media_pipeline.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.items import printable
 from media_pipeline.jobs.queue import PRIORITY_LIMIT
@@ -42,7 +42,17 @@ def handle_errors(function: Callable) -> Callable:
         try:
             return function(*args, **kwargs)
         except PipelineError as error:
-            _say(str(error))
+            if (
+                isinstance(error, ConfigError)
+                and len(error.problems) > 1
+                and not logs.json_logging()
+            ):
+                # Every problem of the file on a line of its own, each escaped.
+                _say(f"{error.path}: {len(error.problems)} problems:")
+                for problem in error.problems:
+                    click.echo(_to_stderr(f"  - {printable(problem)}", "ERROR"), err=True)
+            else:
+                _say(str(error))
             sys.exit(error.exit_code)
         except BadEntry as error:
             # Something on the share mp will not follow or read (a link, a FIFO) where a

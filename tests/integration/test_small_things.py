@@ -63,3 +63,15 @@ def test_a_writing_command_never_makes_a_database_only_reconcile_does(pipeline):
     assert mistyped.exists()
     again = run_mp("reconcile", *config)
     assert "created" not in again.stdout
+
+
+def test_a_config_with_several_problems_says_each_on_a_line_of_its_own(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("staging_root: 5\nlibrary_root: 7\n")
+    result = run_mp("config", "validate", "--config", str(config))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"mp: {config}: 2 problems:",
+        "  - key 'staging_root' must be a path, not int",
+        "  - key 'library_root' must be a path, not int",
+    ], result.stderr
