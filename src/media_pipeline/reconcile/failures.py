@@ -65,11 +65,27 @@ def read_streak(config: Config) -> dict | None:
     return streak
 
 
+def _the_service(config: Config) -> bool:
+    """Whether this run is the service's (its user, as the units run it, or as mp run by
+    root becomes): a person who runs reconcile as someone else and is refused is told so
+    by the command; that is no news of the service's for the phone."""
+    import pwd
+
+    try:
+        return os.geteuid() == pwd.getpwnam(config.units.user).pw_uid
+    except KeyError:
+        return False
+
+
 @contextlib.contextmanager
 def counting_failures(config: Config) -> Iterator[None]:
     """Run a reconcile inside: its failure adds one to the count (and, at FAILING_AFTER,
     sends the notification once); its success ends the count. The error goes on as it
-    was: counting never changes what the command says or how it exits."""
+    was: counting never changes what the command says or how it exits. Only the
+    service's own runs count."""
+    if not _the_service(config):
+        yield
+        return
     try:
         yield
     except Exception as error:
