@@ -430,11 +430,19 @@ _HTTP_URL = re.compile(r"^https?://[^/?#]+")
 _PORT = re.compile(r":(\d+)$")
 
 
+# URLs whose path is a secret (the ntfy topic, the webhook's id): errors show the host.
+SECRET_PATH_URLS = ("notify.ntfy_url", "notify.webhook_url")
+
+
 def http_url(value: Any, key: str, problems: list[str]) -> str | None:
     if value is None:
         return None
     # A URL may carry a password or a token (user:password@, ?auth=): never echoed whole.
     shown = redact_url(value) if isinstance(value, str) else _type_name(value)
+    if isinstance(value, str) and key in SECRET_PATH_URLS:
+        # The ntfy topic and the webhook's id are the secret for most: the host only.
+        origin = re.match(r"[^:/?#]*://[^/?#]*", value)
+        shown = (origin.group(0).rpartition("@")[2] if origin else "") + "/..."
     if not isinstance(value, str) or not _HTTP_URL.match(value):
         problems.append(f"key '{key}' must be an http:// or https:// URL, got {shown!r}")
         return None

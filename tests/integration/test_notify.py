@@ -402,3 +402,11 @@ def test_many_jobs_failing_in_one_run_make_one_notification(pipeline, receiver):
     failed = [r for r in receiver.requests if r[0] == "/mp-topic" and "failed" in r[1]["Title"]]
     assert [r[1]["Title"] for r in failed] == ["5 items failed"], failed
     assert failed[0][1]["Priority"] == "4"
+
+
+def test_a_mistyped_ntfy_url_is_said_without_its_topic(pipeline):
+    """The topic is the secret of most ntfy users: an error about the URL shows the host."""
+    pipeline.write_pipeline_config(notify={"ntfy_url": "https://ntfy.sh/my-secret topic"})
+    result = run_mp("config", "validate", "--config", str(pipeline.config_path))
+    assert result.returncode == 2, result.stderr
+    assert "'https://ntfy.sh/...'" in result.stderr and "secret" not in result.stderr
