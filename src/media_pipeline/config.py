@@ -441,8 +441,8 @@ def http_url(value: Any, key: str, problems: list[str]) -> str | None:
     shown = redact_url(value) if isinstance(value, str) else _type_name(value)
     if isinstance(value, str) and key in SECRET_PATH_URLS:
         # The ntfy topic and the webhook's id are the secret for most: the host only.
-        origin = re.match(r"[^:/?#]*://[^/?#]*", value)
-        shown = (origin.group(0).rpartition("@")[2] if origin else "") + "/..."
+        origin = re.match(r"([^:/?#]*://)([^/?#]*)", value)
+        shown = (origin.group(1) + origin.group(2).rpartition("@")[2] if origin else "") + "/..."
     if not isinstance(value, str) or not _HTTP_URL.match(value):
         problems.append(f"key '{key}' must be an http:// or https:// URL, got {shown!r}")
         return None
