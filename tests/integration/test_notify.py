@@ -8,7 +8,6 @@ import socket
 import threading
 import time
 
-import yaml
 from conftest import run_mp
 
 from media_pipeline.items import ItemKey
@@ -16,13 +15,16 @@ from media_pipeline.items import ItemKey
 MOVIE = ItemKey("movie", "Heat (1995)")
 
 
-def configure(pipeline, receiver_url, **jobs):
+def configure(pipeline, receiver_url, status_url: str | None = None, **jobs):
+    """ntfy and a webhook, both to the receiver (and the status page's address, if
+    given), a gate at remux_review, and jobs that fail for good at once."""
     pipeline.write_pipeline_config(
         gates=["remux_review"],
         notify={
             "ntfy_url": f"{receiver_url}/mp-topic",
             "webhook_url": f"{receiver_url}/hook",
             "timeout_seconds": 5,
+            **({"status_url": status_url} if status_url else {}),
         },
         jobs={"max_attempts": 1, **jobs},
     )
@@ -91,10 +93,7 @@ def test_an_unreachable_service_is_logged(pipeline):
 
 
 def test_a_retry_goes_only_to_the_service_that_failed(pipeline, receiver):
-    configure(pipeline, receiver.url)
-    settings = yaml.safe_load(pipeline.config_path.read_text())
-    settings["notify"]["status_url"] = STATUS_URL
-    pipeline.config_path.write_text(yaml.safe_dump(settings))
+    configure(pipeline, receiver.url, STATUS_URL)
     remuxed(pipeline)
     receiver.failing_paths = {"/hook"}
     pipeline.mp("reconcile")
@@ -132,15 +131,7 @@ def filed(pipeline, key=MOVIE):
 
 
 def test_a_notification_opens_the_status_page_at_its_section(pipeline, receiver):
-    configure(pipeline, receiver.url)
-    pipeline.write_pipeline_config(
-        gates=["remux_review"],
-        notify={
-            "ntfy_url": f"{receiver.url}/mp-topic",
-            "webhook_url": f"{receiver.url}/hook",
-            "status_url": STATUS_URL,
-        },
-    )
+    configure(pipeline, receiver.url, STATUS_URL)
     remuxed(pipeline)
     pipeline.mp("reconcile")
     # The item's own section of the page (reports/page.py's anchor for it).
@@ -336,15 +327,8 @@ def test_a_fifo_where_the_count_goes_does_not_hold_reconcile(pipeline, receiver)
 def test_the_status_pages_credentials_never_go_into_a_notification(pipeline, receiver):
     """Whoever reads the topic gets the link: not the page's user:password@, nor a key
     in its query."""
-    configure(pipeline, receiver.url)
-    page = "https://alice:hunter2pw@status.example:8443/s.html?key=abcdef123"
-    pipeline.write_pipeline_config(
-        gates=["remux_review"],
-        notify={
-            "ntfy_url": f"{receiver.url}/mp-topic",
-            "webhook_url": f"{receiver.url}/hook",
-            "status_url": page,
-        },
+    configure(
+        pipeline, receiver.url, "https://alice:hunter2pw@status.example:8443/s.html?key=abcdef123"
     )
     remuxed(pipeline)
     pipeline.mp("reconcile")
