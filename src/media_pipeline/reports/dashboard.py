@@ -114,11 +114,10 @@ def _running(report: StatusReport, lines: dict[str, str], room: int) -> Table | 
     return table
 
 
-def _on_their_way(report: StatusReport, room: int) -> Table | None:
+def _on_their_way(waiting: list[dict], room: int) -> Table | None:
     order = {state: index for index, state in enumerate(DISPLAY_ORDER)}
     items = sorted(
-        (item for item in report.items if item["state"] not in DONE_STATES),
-        key=lambda item: (order.get(item["state"], len(order)), item_name(item)),
+        waiting, key=lambda item: (order.get(item["state"], len(order)), item_name(item))
     )[:room]
     if not items:
         return None
@@ -173,11 +172,12 @@ def view(report: StatusReport, lines: dict[str, str], now: datetime, height: int
     if running is not None:
         room -= TABLE_LINES + running.row_count + 1
     waiting = [item for item in report.items if item["state"] not in DONE_STATES]
-    on_their_way = _on_their_way(report, max(1, room - TABLE_LINES - 1))
+    waiting_room = max(1, room - TABLE_LINES - 1)
+    on_their_way = _on_their_way(waiting, waiting_room)
     for block, more in (
         (needs, None),
         (running, _more(running_room, len(report.running_jobs), "'mp jobs --state running'")),
-        (on_their_way, _more(max(1, room - TABLE_LINES - 1), len(waiting), "'mp status'")),
+        (on_their_way, _more(waiting_room, len(waiting), "'mp status'")),
     ):
         if block is not None:
             parts.extend([Text(""), block])
