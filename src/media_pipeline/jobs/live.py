@@ -28,7 +28,6 @@ claimed nothing meanwhile) can still be shown an older one that is fresh.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -37,6 +36,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from media_pipeline.config import Config
+from media_pipeline.fsutil import write_file_atomic
 from media_pipeline.jobs.keys import CONTROLLER, this_host_signer, trusted_keys
 from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.jobs.queue import JobName, Queue
@@ -268,21 +268,16 @@ def _remember(path: str, made: str) -> None:
     """Note a newer list's time; a host that cannot still claims by lists, unguarded
     against one put back, and says so. Looked at again just before: a claim beside this
     one may have noted a newer one meanwhile."""
-    temporary = f"{path}.{os.getpid()}.tmp"
     current = read_small(path)
     if current is not None and current >= made and len(current) == len(made):
         return
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(temporary, "x") as handle:
-            handle.write(made + "\n")
-        os.replace(temporary, path)
-    except OSError as error:
+        write_file_atomic(path, made + "\n")
+    except (OSError, BadEntry) as error:
         log.warning(
             "cannot note the newest live list in %s (%s): an older list put back on the "
             "share is not recognised here",
             path,
-            error.strerror or error,
+            getattr(error, "strerror", None) or error,
         )
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
