@@ -175,6 +175,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Non
 # answers must not hold `mp approve` and the rest out for events x services x timeout.
 # What is not tried is recorded failed, and the next run tries it again.
 RUN_BUDGET_TIMEOUTS = 2
+# How send() says it did not try a service (no attempt spent: notify() counts none).
+NOT_TRIED = "not tried"
 _spent = [0.0]
 
 
@@ -294,7 +296,7 @@ def send(config: Config, event: Event, skip: Collection[str] = ()) -> dict[str, 
     for service, url, body, headers in requests:
         if _spent[0] >= RUN_BUDGET_TIMEOUTS * settings.timeout_seconds:
             outcomes[service] = (
-                f"{service} {_split_origin(url)[0]}: not tried, this run's time for "
+                f"{service} {_split_origin(url)[0]}: {NOT_TRIED}, this run's time for "
                 "notifications is used up (the next run tries again)"
             )
             continue
@@ -369,7 +371,9 @@ def notify(config: Config, db: Database, event: Event) -> None:
     outcomes = send(config, event, skip=already)
     sent = {service for service, error in outcomes.items() if error is None}
     errors = [error for error in outcomes.values() if error is not None]
-    attempts = (row["attempts"] if row else 0) + 1
+    # A service the run had no time left for was not tried: no attempt spent on it.
+    tried = any(error is None or NOT_TRIED not in error for error in outcomes.values())
+    attempts = (row["attempts"] if row else 0) + (1 if tried else 0)
     db.table("notifications").upsert(
         {
             "event": event.key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
 import threading
 import time
 
@@ -371,6 +372,14 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
     assert took < 2 * 2 + 3, f"the run took {took:.1f} s"  # 2 x timeout, and the run's own
     assert "this run's time for notifications is used up" in result.stderr
     listener.close()
+    # What was not tried spent none of its three attempts: it is tried again, for real.
+    attempts = {
+        row[0]: row[1]
+        for row in sqlite3.connect(pipeline.database).execute(
+            "SELECT last_error, attempts FROM notifications"
+        )
+    }
+    assert any("not tried" in error and count == 0 for error, count in attempts.items()), attempts
 
 
 def test_many_jobs_failing_in_one_run_make_one_notification(pipeline, receiver):
