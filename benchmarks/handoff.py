@@ -9,7 +9,7 @@ real-timer test makes them; tests/systemd_hosts.py), with 1,000 items in the lib
             journald, its systemd manager and every unit it runs), as a share of one
             core, over 5 minutes: that includes the controller's full run every 5
             minutes. Target: <= 1% per host.
-  beside    in the same run, what one idle run costs answered from its note (quick.py)
+  beside    in the same run, what one idle run costs answered from its note (idle/quick.py)
             and as the full command: a claim, and the controller's reconcile + dispatch.
 
     python benchmarks/handoff.py [--items 4] [--idle-seconds 300] [--quick] [--json]

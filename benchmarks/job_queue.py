@@ -43,15 +43,15 @@ from typing import NamedTuple
 import yaml
 
 from media_pipeline.config import load_config
-from media_pipeline.identity import ensure_share
-from media_pipeline.items import ItemKey
-from media_pipeline.jobs.claim import Claimer
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import this_host_signer, trusted_keys
 from media_pipeline.jobs.live import LIVE_FILE
 from media_pipeline.jobs.queue import SPEC_FILE, Queue
 from media_pipeline.jobs.signature import sign_spec, signed_live, verified_by
-from media_pipeline.jobs.slots import take_slot
 from media_pipeline.jobs.spec import build_spec
+from media_pipeline.share.identity import ensure_share
+from media_pipeline.worker.claim import Claimer
+from media_pipeline.worker.slots import take_slot
 
 
 def make_config(root: str, processes: int) -> str:

@@ -35,14 +35,14 @@ BIN = Path(sys.executable).parent
 
 # module -> the tests that guard it (run with -x: the first failure kills the mutant).
 MODULES = {
-    "signing": [
-        "tests/unit/test_signing.py",
+    "approve/signing": [
+        "tests/unit/approve/test_signing.py",
         "tests/integration/test_hostile_share.py",
         "tests/integration/test_file_roles.py",
         "tests/integration/test_rename.py",
     ],
-    "share": [
-        "tests/unit/test_share.py",
+    "share/files": [
+        "tests/unit/share/test_files.py",
         "tests/integration/test_hostile_share.py",
         "tests/integration/test_hostile_specs.py",
     ],
@@ -52,7 +52,7 @@ MODULES = {
         "tests/integration/test_hostile_share.py",
         "tests/end_to_end/test_claim_processes.py",
     ],
-    "jobs/claim": [
+    "worker/claim": [
         "tests/integration/test_jobs.py",
         "tests/end_to_end/test_claim_processes.py",
         "tests/integration/test_hostile_specs.py",

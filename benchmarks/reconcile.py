@@ -30,9 +30,9 @@ import time
 import yaml
 
 from media_pipeline.config import load_config
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
+from media_pipeline.pipeline import STAGE_FOLDERS as STAGES
 from media_pipeline.reconcile import run_reconcile
-from media_pipeline.states import STAGE_FOLDERS as STAGES
 
 MARKERS_BY_DEPTH = ("rip", "remux", "transcode", "filebot")
 

@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
-from media_pipeline.jobs.verify import verify_outputs
-from media_pipeline.media import probe_to_end
+from media_pipeline.library.media import probe_to_end
+from media_pipeline.worker.verify import verify_outputs
 
 TARGET_PERCENT = 5.0
 CLIP_SECONDS = 60

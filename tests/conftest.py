@@ -22,7 +22,7 @@ from receiver import Receiver
 
 from media_pipeline.cli import mp
 from media_pipeline.config import load_config
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
 from media_pipeline.jobs.live import LIVE_FILE
 from media_pipeline.jobs.queue import JobName

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import DECOY_SECRET, claim_in_background
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
 from media_pipeline.jobs.live import LIVE_FILE
 from media_pipeline.store import private_key

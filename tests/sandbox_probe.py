@@ -47,7 +47,7 @@ def setuid_bit():
 
 def outside_the_item():
     """A file in the staging root, which the unit lets a claim write but a job's script
-    may not (jobs/confine.py): the share's layout on the test systems, test/ beside
+    may not (worker/confine.py): the share's layout on the test systems, test/ beside
     staging/."""
     staging = os.path.join(os.path.dirname(os.environ["MP_TEST_DIR"]), "staging")
     with tempfile.NamedTemporaryFile(dir=staging, prefix=".probe-"):

@@ -1,5 +1,5 @@
 """Allow `python -m media_pipeline`."""
 
-from media_pipeline.entry import main
+from media_pipeline.idle.entry import main
 
 main()

@@ -20,15 +20,16 @@ from datetime import datetime
 import click
 from click.core import ParameterSource
 
-from media_pipeline import logs, quick
+from media_pipeline import logs
 from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
 from media_pipeline.errors import ConfigError, PipelineError, UsageError
-from media_pipeline.fsutil import SHARE_GONE_ERRNOS
-from media_pipeline.items import printable
+from media_pipeline.idle import quick
+from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import PRIORITY_LIMIT
 from media_pipeline.logs import register_secrets, setup_logging
 from media_pipeline.service_user import become_service_user, missing_account_warnings
-from media_pipeline.share import BadEntry
+from media_pipeline.share.files import BadEntry
+from media_pipeline.share.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.text import json_text
 
 log = logging.getLogger("media_pipeline.cli")
@@ -226,7 +227,7 @@ def complete_item(ctx: click.Context, param: click.Parameter, incomplete: str) -
     typed, read without a lock (a reader never waits for reconcile)."""
     from click.shell_completion import CompletionItem
 
-    from media_pipeline.item_state import item_name
+    from media_pipeline.items.state import item_name
     from media_pipeline.store import reading_database
 
     config = _completion_config(ctx)
@@ -377,8 +378,8 @@ def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, 
 
 
 def _write_status_page(config: Config, path: str) -> str:
-    from media_pipeline.fsutil import write_file_atomic
     from media_pipeline.reports.page import page_text
+    from media_pipeline.share.fsutil import write_file_atomic
 
     try:
         return write_file_atomic(path, page_text(config))
@@ -505,7 +506,7 @@ def dispatch(config_path: str | None, dry_run: bool) -> None:
 
 
 def _dispatch(config: Config, dry_run: bool) -> int:
-    from media_pipeline.jobs.dispatch import run_dispatch
+    from media_pipeline.control.dispatch import run_dispatch
 
     result = run_dispatch(config, dry_run=dry_run)
     verb = "would queue" if dry_run else "queued"
@@ -545,7 +546,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: in
       mp claim --dry-run              # which job this host would take
       mp claim --worker ct304    # as the timer on that host does
     """
-    from media_pipeline.jobs.claim import run_claim
+    from media_pipeline.worker.claim import run_claim
 
     started = time.monotonic()
     if linger and dry_run:
@@ -555,7 +556,7 @@ def claim(config_path: str | None, worker: str | None, dry_run: bool, linger: in
     result = run_claim(config, worker, dry_run=dry_run)
     click.echo(result.message)
     if linger and not result.stops:
-        from media_pipeline.jobs.linger import stay
+        from media_pipeline.worker.linger import stay
 
         kinds = config.workers[worker or host_name()].kinds
         later = stay(config.queue_dir, kinds, started + linger, result,
@@ -637,7 +638,7 @@ def rip(
                 "--device guesses the item from the disc: no --type, --title, "
                 "--disc-label or --edition with it (rename it at the gate)"
             )
-        from media_pipeline.jobs.disc_rip import run_rip_device
+        from media_pipeline.control.disc_rip import run_rip_device
 
         click.echo(run_rip_device(config, device, worker, dry_run=dry_run).message)
         return
@@ -645,7 +646,7 @@ def rip(
         raise UsageError("--worker is for --device: the worker whose drive holds the disc")
     if not item_type or not title:
         raise UsageError("say which disc: --type and --title (or --device /dev/srN)")
-    from media_pipeline.jobs.manage import run_rip
+    from media_pipeline.control.manage import run_rip
 
     result = run_rip(config, item_type, title, disc_label, edition=edition, dry_run=dry_run)
     click.echo(result.message)
@@ -663,7 +664,7 @@ def cancel(config_path: str | None, item: str, dry_run: bool) -> None:
       mp cancel 12 --dry-run   # which job it would stop
       mp cancel 12             # then 'mp retry 12' to go on
     """
-    from media_pipeline.jobs.manage import run_cancel
+    from media_pipeline.control.manage import run_cancel
 
     click.echo(run_cancel(_config(config_path), item, dry_run=dry_run).message)
 
@@ -694,7 +695,7 @@ def retry(config_path: str | None, item: str, redo: bool, ask_again: bool, dry_r
       mp retry 7 --ask-again      # filing failed (a file is there): choose a new destination
       mp retry 7 --dry-run        # where it would go back to
     """
-    from media_pipeline.jobs.manage import run_retry
+    from media_pipeline.control.manage import run_retry
 
     if redo and ask_again:
         raise UsageError("give --redo or --ask-again, not both")
@@ -720,7 +721,7 @@ def forget(config_path: str | None, item: str, confirmed: bool, dry_run: bool) -
       mp forget 12             # asks first
       mp forget 12 --yes
     """
-    from media_pipeline.jobs.manage import run_forget
+    from media_pipeline.control.manage import run_forget
 
     config = _config(config_path)
     plan = run_forget(config, item, dry_run=True)  # checks, and says what would happen
@@ -755,7 +756,7 @@ def rename(config_path: str | None, item: str, title: str, dry_run: bool) -> Non
       mp rename movie/Heat "Heat (1995)"
       mp rename "tv/Lost/S01 Disc1" "Lost (2004)"
     """
-    from media_pipeline.jobs.rename import run_rename
+    from media_pipeline.control.rename import run_rename
 
     click.echo(run_rename(_config(config_path), item, title, dry_run=dry_run).message)
 
@@ -824,7 +825,7 @@ def priority(config_path: str | None, item: str, priority: int, dry_run: bool) -
       mp priority 12 100    # its jobs go before the others'
       mp priority 12 -10    # after them
     """
-    from media_pipeline.jobs.manage import run_priority
+    from media_pipeline.control.manage import run_priority
 
     click.echo(run_priority(_config(config_path), item, priority, dry_run=dry_run).message)
 

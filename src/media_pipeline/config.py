@@ -18,8 +18,8 @@ import yaml
 
 from media_pipeline.errors import ConfigError, SafetyRefusal
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
-from media_pipeline.share import relative_parts
-from media_pipeline.states import GATES, JOB_KINDS
+from media_pipeline.pipeline import GATES, JOB_KINDS
+from media_pipeline.share.files import relative_parts
 from media_pipeline.text import encodable
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
@@ -155,7 +155,7 @@ class Config(NamedTuple):
     # of the hosts whose specs it trusts (jobs/keys.py); both on this host's own disk.
     signing_key: str = ""
     trusted_keys: str = ""
-    # Folders beside each job's own that its script may write (jobs/confine.py).
+    # Folders beside each job's own that its script may write (worker/confine.py).
     script_writable_paths: tuple[str, ...] = ()
 
     @property

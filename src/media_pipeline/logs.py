@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
 
 # Structured fields a log call may pass in `extra=`; JSON lines carry them as keys.
 FIELDS = ("event", "item", "job", "from", "to", "worker")

@@ -156,7 +156,7 @@ def _migration_5(db: Database) -> None:
 
 
 def _migration_6(db: Database) -> None:
-    # What each remuxed file becomes (file_roles.py), as a person set it at remux_review.
+    # What each remuxed file becomes (library/file_roles.py), as a person set it at remux_review.
     db.table("human_approvals").add_column("roles", str)
 
 

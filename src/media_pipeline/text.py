@@ -7,7 +7,7 @@ import json
 import unicodedata
 from datetime import UTC, datetime
 
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
 
 
 def display_width(text: str) -> int:

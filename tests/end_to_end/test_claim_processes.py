@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import group_processes, process_state, running, silence
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import ffmpeg_title
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.setup.demo import DEMO_ENVIRONMENT, repository_scripts, write_demo_config
 
 pytestmark = pytest.mark.skipif(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import add_fake_scripts, make_sandbox, silence
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 STEPS = (
     "claim:chosen",

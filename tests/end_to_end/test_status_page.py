@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_SCRIPT, claim_in_background, earlier_copy_id
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"

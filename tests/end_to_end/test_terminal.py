@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import claim_in_background, run_mp, tree_snapshot
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not installed")
 

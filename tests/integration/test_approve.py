@@ -12,8 +12,8 @@ import subprocess
 import pytest
 
 from media_pipeline.approve.session import Choice, run_approve
-from media_pipeline.destination import proposed_destination, season_number
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
+from media_pipeline.library.destination import proposed_destination, season_number
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC = ItemKey("tv", "The Wire", "S02 Disc1")

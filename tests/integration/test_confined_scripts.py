@@ -1,4 +1,4 @@
-"""A job's script writes only below its item's own folders (jobs/confine.py): a folder
+"""A job's script writes only below its item's own folders (worker/confine.py): a folder
 of the item swapped for a link on the share while the script runs leads nowhere it can
 write, and neither do the other items' folders or the rest of the library.
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from media_pipeline.items import ItemKey
-from media_pipeline.jobs import landlock
+from media_pipeline.items.names import ItemKey
+from media_pipeline.worker import landlock
 from tests.conftest import make_sandbox, tree_snapshot
 from tests.hostile import jobs_dir
 

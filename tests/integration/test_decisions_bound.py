@@ -11,7 +11,7 @@ import shutil
 import pytest
 from conftest import lose_the_database
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 HEAT, ALIEN = ItemKey("movie", "Heat"), ItemKey("movie", "Alien (1979)")
 HEAT_1995 = ItemKey("movie", "Heat (1995)")

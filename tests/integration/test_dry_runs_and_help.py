@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import claim_in_background, tree_snapshot
 
 from media_pipeline.cli import mp
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC = ItemKey("tv", "Lost", "S01 Disc1")

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 real_replace = os.replace
@@ -60,7 +60,7 @@ def test_a_full_disk_while_writing_a_job(pipeline, monkeypatch):
 def test_a_share_that_stops_answering_is_refused(pipeline, monkeypatch):
     pipeline.mark(MOVIE, "1-ripped", "rip")
     pipeline.mp("reconcile")
-    from media_pipeline.share import Folder
+    from media_pipeline.share.files import Folder
 
     real_entries, real_names, real_open = Folder.entries, Folder.names, Folder.open_root
 

@@ -16,7 +16,7 @@ from conftest import (
     set_aside_by_reconcile,
 )
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 DISC1 = ItemKey("tv", "Lost (2004)", "S01 Disc1")
 DISC2 = ItemKey("tv", "Lost (2004)", "S01 Disc2")

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from media_pipeline.cli import mp
 from media_pipeline.config import ConfigError, parse_config
-from media_pipeline.identity import ensure_share
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec
+from media_pipeline.share.identity import ensure_share
 
 FILM = ItemKey("movie", "Film")
 

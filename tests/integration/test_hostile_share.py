@@ -47,8 +47,8 @@ from hostile import (
     started,
 )
 
-from media_pipeline.items import ItemKey
-from media_pipeline.signing import sign
+from media_pipeline.approve.signing import sign
+from media_pipeline.items.names import ItemKey
 
 # -- links in job folders ----------------------------------------------------------------
 
@@ -523,7 +523,7 @@ def restored_signed_approval(pipeline, destination: str) -> None:
     """The honest item at its filing gate, an approval of destination signed with this
     controller's own key in its folder, and the database lost: reconcile restores what
     it may of it next."""
-    from media_pipeline.signing import decision_key
+    from media_pipeline.approve.signing import decision_key
 
     at_the_filing_gate(pipeline)
     decision = {

@@ -9,7 +9,7 @@ import os
 import pytest
 from conftest import signed_by_controller
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.queue import JobName
 
 MOVIE = ItemKey("movie", "Heat (1995)")

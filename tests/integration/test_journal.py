@@ -12,7 +12,7 @@ from pathlib import Path
 
 import conftest
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 
 def run_mp(tmp_path: Path, *args: str, journal: bool) -> str:

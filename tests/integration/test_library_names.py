@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from media_pipeline.destination import library_name
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
+from media_pipeline.library.destination import library_name
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Timer runs that linger while the next job is on its way (jobs/linger.py,
+"""Timer runs that linger while the next job is on its way (worker/linger.py,
 reconcile/watch.py): real `mp` processes, real queue folders, real stand-in scripts.
 
 w1 remuxes, w2 transcodes. A transcode follows a remux: w2's claim stays while w1's
@@ -20,8 +20,8 @@ import pytest
 from conftest import claim_in_background, process_state
 from hostile import jobs_dir
 
-from media_pipeline import entry, quick
-from media_pipeline.items import ItemKey
+from media_pipeline.idle import entry, quick
+from media_pipeline.items.names import ItemKey
 
 MP = str(Path(sys.executable).with_name("mp"))
 HEAT = ItemKey("movie", "Heat (1995)")
@@ -41,7 +41,7 @@ def remuxing(pipeline, tmp_path, monkeypatch):
     assert [name for name in pipeline.queue("pending") if "_remux_" in name]
     pipeline.behave("remux", "wait")
     # The stage folder as any system past its first item has it: the job's own folder
-    # (which the worker makes for its script, jobs/confine.py) then changes no folder
+    # (which the worker makes for its script, worker/confine.py) then changes no folder
     # the idle notes watch.
     (pipeline.staging / "2-remuxed" / "movies").mkdir(parents=True)
     started = pipeline.root

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from hostile import claim_refuses, controller_signer, jobs_dir, live_file, runs_of
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.live import FRESH_SECONDS, REFRESH_SECONDS
 from media_pipeline.jobs.signature import sign_spec, signed_live
 from media_pipeline.jobs.spec import build_spec

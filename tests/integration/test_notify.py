@@ -11,7 +11,7 @@ import time
 
 from conftest import run_mp
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 

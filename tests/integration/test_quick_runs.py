@@ -1,5 +1,5 @@
 """Timer runs with nothing to do stop at once, from the note the last full run left in
-$RUNTIME_DIRECTORY (quick.py); whatever changed since sends the run to the full
+$RUNTIME_DIRECTORY (idle/quick.py); whatever changed since sends the run to the full
 command."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import claim_in_background
 
-from media_pipeline import entry, quick
+from media_pipeline.idle import entry, quick
 
 MP = str(Path(sys.executable).with_name("mp"))
 

@@ -10,7 +10,7 @@ import sys
 
 from conftest import lose_the_database, tree_snapshot
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC1 = ItemKey("tv", "The Wire", "S01 Disc1")

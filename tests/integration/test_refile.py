@@ -17,7 +17,7 @@ import pytest
 from conftest import item_row, lose_the_database, tree_snapshot
 from hostile import HONEST, carried_through, started
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 CUT = "Heat (1995) {edition-Director's Cut}"
 

@@ -8,7 +8,7 @@ import sqlite3
 
 from conftest import item_row, lose_the_database, tree_snapshot
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 HEAT, HEAT_1995 = ItemKey("movie", "Heat"), ItemKey("movie", "Heat (1995)")
 

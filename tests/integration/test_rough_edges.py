@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from media_pipeline.config import ConfigError, parse_config
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.reports.status import StatusReport, format_status
 from media_pipeline.text import display_width
 

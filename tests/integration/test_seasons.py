@@ -14,7 +14,7 @@ from conftest import (
     set_aside_by_reconcile,
 )
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.queue import JobName
 
 DISC1 = ItemKey("tv", "Lost (2004)", "S01 Disc1")
@@ -272,7 +272,7 @@ def test_another_cut_or_copy_of_a_filed_movie_is_ripped_as_an_edition(pipeline):
 
 
 def test_an_editions_library_path_is_plexs(pipeline):
-    from media_pipeline.destination import proposed_destination
+    from media_pipeline.library.destination import proposed_destination
 
     cut = ItemKey("movie", "Heat (1995) {edition-Director's Cut}")
     assert proposed_destination(cut, "/lib") == (
@@ -364,7 +364,7 @@ def test_a_disc_renamed_to_add_the_year_stays_with_its_show(pipeline):
 
 
 def test_two_shows_of_one_name_and_other_years_are_two_groups():
-    from media_pipeline.seasons import same_show
+    from media_pipeline.library.seasons import same_show
 
     assert same_show("Lost", "Lost (2004)") and same_show("lost (2004)", "Lost (2004)")
     assert not same_show("Shameless (2004)", "Shameless (2011)")

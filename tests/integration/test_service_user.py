@@ -25,7 +25,7 @@ import pytest
 from conftest import FAKE_SCRIPT, KINDS, make_sandbox, stand_in_scripts, tree_snapshot
 
 import media_pipeline
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MP = str(Path(sys.executable).with_name("mp"))
 MOVIE = ItemKey("movie", "Heat (1995)")
@@ -109,7 +109,7 @@ def make_venv(folder: Path, python: str) -> Path:
     Path(site, "test-environment.pth").write_text(f"{source}\n{sysconfig.get_paths()['purelib']}\n")
     mp = folder / "bin" / "mp"
     mp.write_text(
-        f"#!{folder}/bin/python\nimport sys\nfrom media_pipeline.entry import main\n"
+        f"#!{folder}/bin/python\nimport sys\nfrom media_pipeline.idle.entry import main\n"
         "sys.exit(main())\n"
     )
     mp.chmod(0o755)

@@ -28,7 +28,7 @@ from hostile import (
     started,
 )
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer, public_text
 from media_pipeline.jobs.queue import make_job_id
 from media_pipeline.jobs.signature import sign_spec
@@ -527,7 +527,7 @@ def test_mp_cancel_finds_the_items_own_job_past_a_planted_folder(pipeline, decoy
 
 
 def test_the_host_ledger_keeps_its_newest_lines_past_a_prune(pipeline):
-    from media_pipeline.jobs.ledger import PRUNE_BYTES, ledger_path, ran_here, record_end
+    from media_pipeline.worker.ledger import PRUNE_BYTES, ledger_path, ran_here, record_end
 
     config = pipeline.config
     path = ledger_path(config)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import run_mp, tree_snapshot
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.reports.stats import percentile
 
 MOVIE = ItemKey("movie", "Heat (1995)")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from media_pipeline.cli import mp
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 LONG = ItemKey("movie", "A Very Long Title That Goes On And On Past Any Sensible Width (2001)")
 SHOW = ItemKey("tv", "Lost", "S01 Disc1")

@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import signed_by_controller
 from hostile import HONEST, at_the_filing_gate
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.spec import build_spec
 
 MP = str(Path(sys.executable).with_name("mp"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import silence
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 

@@ -1,5 +1,6 @@
-"""The package's shape: no import cycles, the core never reaching up into commands, and
-the README's module map naming every module there is."""
+"""The package's shape: no import cycles, the core never reaching up into commands, a
+worker that decides nothing, a short top level, and the README's module map naming every
+module there is."""
 
 from __future__ import annotations
 
@@ -13,11 +14,29 @@ README = PACKAGE.parents[1] / "README.md"
 # package is the core they share.
 UPPER = (
     "media_pipeline.cli",
-    "media_pipeline.entry",
+    "media_pipeline.idle.entry",
     "media_pipeline.reports",
     "media_pipeline.setup",
+    # approve/ also holds the gates' records (gates.py, signing.py), which are core.
+    "media_pipeline.approve.session",
+    "media_pipeline.approve.terminal",
+    "media_pipeline.approve.refile",
+)
+# What decides what an item needs next: a worker runs what it is given, and never
+# imports any of it (so a worker host cannot be made to decide, whatever it is sent).
+DECIDERS = (
+    "media_pipeline.control",
+    "media_pipeline.reconcile",
     "media_pipeline.approve",
 )
+# The top of the package: the command line and what every command shares. A new module
+# goes into the package of the part it belongs to.
+TOP_LEVEL = {
+    "media_pipeline", "media_pipeline.__main__", "media_pipeline.cli",
+    "media_pipeline.config", "media_pipeline.errors", "media_pipeline.faults",
+    "media_pipeline.logs", "media_pipeline.notify", "media_pipeline.pipeline",
+    "media_pipeline.service_user", "media_pipeline.store", "media_pipeline.text",
+}  # fmt: skip
 
 
 def module_name(path: Path, package: Path = PACKAGE) -> str:
@@ -132,6 +151,40 @@ def test_the_core_does_not_reach_into_commands_reports_or_setup():
         assert not upward, f"{name} imports {upward}"
 
 
+def reaches(edges: dict[str, set[str]], start: str) -> set[str]:
+    """Every module start imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for target in edges.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_a_worker_decides_nothing():
+    """Nothing under worker/ reaches the controller's side, even through other modules."""
+    edges = graph()
+    for name in edges:
+        if name.startswith("media_pipeline.worker."):
+            deciding = sorted(m for m in reaches(edges, name) if m.startswith(DECIDERS))
+            assert not deciding, f"{name} reaches {deciding}"
+
+
+def test_the_top_level_holds_only_what_every_command_shares():
+    top = {
+        name
+        for name in modules()
+        if name.count(".") <= 1 and not (PACKAGE / name.split(".")[-1]).is_dir()
+    }
+    assert top == TOP_LEVEL, f"new at the top: {sorted(top - TOP_LEVEL)}"
+
+
+def test_reaching_follows_imports_through_others():
+    assert reaches({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"a"}}, "a") == {"b", "c"}
+
+
 # What writes: the writable database, state changes, the item's files, jobs, markers.
 WRITERS = {
     "controller_database", "open_database", "migrate", "change_state", "create_item",
@@ -178,7 +231,7 @@ def test_the_rules_catch_what_they_are_for(tmp_path):
         "if not TYPE_CHECKING:\n    from . import cli\n"  # runs
         "if TYPE_CHECKING:\n    from . import items\nelse:\n    from . import store\n"
     )
-    names = {"media_pipeline.reports.status", "media_pipeline.cli", "media_pipeline.items",
+    names = {"media_pipeline.reports.status", "media_pipeline.cli", "media_pipeline.items.names",
              "media_pipeline.store", "media_pipeline.reports"}  # fmt: skip
     assert imports_of(package / "text.py", names, package) == {
         "media_pipeline.reports",

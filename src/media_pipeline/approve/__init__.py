@@ -1,1 +1,2 @@
-"""`mp approve`: asking a person at each open gate (the records themselves are gates.py)."""
+"""The approval gates: their records (gates.py, signed with signing.py), and `mp approve`
+asking a person at each open gate (session.py, terminal.py, refile.py)."""

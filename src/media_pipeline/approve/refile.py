@@ -30,9 +30,21 @@ import json
 import os
 import re
 
+from media_pipeline.approve.gates import (
+    approved_destinations,
+    approved_roles,
+    gate_folder,
+    supersede_decisions,
+)
 from media_pipeline.approve.session import PendingApproval, decided_by, record_decision
+from media_pipeline.approve.signing import decision_key, sign_text
 from media_pipeline.config import Config
-from media_pipeline.destination import (
+from media_pipeline.control.manage import ManageResult, key_from_parts, on_controller
+from media_pipeline.errors import UsageError
+from media_pipeline.items.lookup import find_item
+from media_pipeline.items.names import ItemKey, printable
+from media_pipeline.items.state import item_name, transition_row, write_item_files
+from media_pipeline.library.destination import (
     TYPE_LIBRARY_FOLDERS,
     check_edition,
     check_year,
@@ -41,31 +53,19 @@ from media_pipeline.destination import (
     proposed_destination,
     with_year_and_edition,
 )
-from media_pipeline.errors import UsageError
-from media_pipeline.file_roles import MAX_NUMBER, Role, Roles
-from media_pipeline.filing import disc_specials
-from media_pipeline.filing_place import link_problem, place_problem
-from media_pipeline.gates import (
-    approved_destinations,
-    approved_roles,
-    gate_folder,
-    supersede_decisions,
-)
-from media_pipeline.item_state import item_name, transition_row, write_item_files
-from media_pipeline.items import ItemKey, printable
-from media_pipeline.jobs.manage import ManageResult, key_from_parts, on_controller
-from media_pipeline.library_moves import (
+from media_pipeline.library.file_roles import MAX_NUMBER, Role, Roles
+from media_pipeline.library.filing import disc_specials
+from media_pipeline.library.filing_place import link_problem, place_problem
+from media_pipeline.library.moves import (
     Move,
     MoveRefused,
     apply_moves_in_library,
     in_order,
     move_problem,
 )
-from media_pipeline.lookup import find_item
-from media_pipeline.seasons import Numbered, overlap, recorded_range, season_of
-from media_pipeline.share import BadEntry, is_folder, open_below
-from media_pipeline.signing import decision_key, sign_text
-from media_pipeline.states import State
+from media_pipeline.library.seasons import Numbered, overlap, recorded_range, season_of
+from media_pipeline.pipeline import State
+from media_pipeline.share.files import BadEntry, is_folder, open_below
 from media_pipeline.text import utc_now
 
 GATE = "filebot_confirm"

@@ -17,8 +17,14 @@ from typing import Protocol
 
 from sqlite_utils import Database
 
+from media_pipeline.approve.gates import carry_show_folder, destination_inside, gate_folder
+from media_pipeline.approve.signing import decision_key, sign
 from media_pipeline.config import Config, host_name
-from media_pipeline.destination import (
+from media_pipeline.errors import PipelineError, UsageError
+from media_pipeline.items.lookup import find_item
+from media_pipeline.items.names import ItemKey, printable
+from media_pipeline.items.state import change_state, item_name, write_item_files
+from media_pipeline.library.destination import (
     check_edition,
     check_year,
     disc_season,
@@ -27,19 +33,13 @@ from media_pipeline.destination import (
     item_folder_name,
     with_year_and_edition,
 )
-from media_pipeline.errors import PipelineError, UsageError
-from media_pipeline.file_roles import Roles, RolesError, from_json, parse_roles
-from media_pipeline.filing_place import link_problem, place_problem
-from media_pipeline.gates import carry_show_folder, destination_inside, gate_folder
-from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import change_state, item_name, write_item_files
-from media_pipeline.items import ItemKey, printable
-from media_pipeline.lookup import find_item
-from media_pipeline.markers import write_decision
-from media_pipeline.seasons import overlap, show_discs
-from media_pipeline.share import is_folder
-from media_pipeline.signing import decision_key, sign
-from media_pipeline.states import State
+from media_pipeline.library.file_roles import Roles, RolesError, from_json, parse_roles
+from media_pipeline.library.filing_place import link_problem, place_problem
+from media_pipeline.library.seasons import overlap, show_discs
+from media_pipeline.pipeline import State
+from media_pipeline.share.files import is_folder
+from media_pipeline.share.identity import ensure_share
+from media_pipeline.share.markers import write_decision
 from media_pipeline.store import (
     controller_database,
     existing_key,
@@ -184,7 +184,7 @@ def check_destination(config: Config, destination: str, key: ItemKey) -> str:
     """A destination a person typed: relative to library_root, and never outside it. For
     a tv disc (key) it is a folder whose name is its season's, `Season NN` (its files
     are named sNNeMM in it); for a movie, a file. Only the item's own place, as its
-    filing job's worker checks it (filing_place.py)."""
+    filing job's worker checks it (library/filing_place.py)."""
     path = os.path.normpath(os.path.join(config.library_root, destination.strip()))
     if "\0" in destination or not destination_inside(config, path):
         raise UsageError(

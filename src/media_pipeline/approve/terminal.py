@@ -16,8 +16,8 @@ import click
 import questionary
 
 from media_pipeline.approve.session import Choice, PendingApproval
-from media_pipeline.file_roles import MOVIE_ROLES, TV_ROLES, labels
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
+from media_pipeline.library.file_roles import MOVIE_ROLES, TV_ROLES, labels
 from media_pipeline.text import local_time, size_text
 
 # The pointer and the highlighted choice stand out; hints are quiet. prompt_toolkit

@@ -1,1 +1,2 @@
-"""The job queue and the commands that use it: dispatch, claim, cancel, retry, rip."""
+"""The job queue as both sides read it: its folders, a job's spec and its signature, the
+keys, the controller's live list, a job's outcome, and the drain flag."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.identity import check_share
 from media_pipeline.jobs.queue import Queue
+from media_pipeline.share.identity import check_share
 from media_pipeline.text import utc_now
 
 DRAIN_FOLDER = "drained"

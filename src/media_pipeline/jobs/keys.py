@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from media_pipeline.config import HOST_NAME, Config, host_name
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
 from media_pipeline.store import KEY_BYTES, existing_key, private_key
 
 CONTROLLER = "controller"

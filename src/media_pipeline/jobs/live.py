@@ -36,9 +36,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from media_pipeline.config import Config
-from media_pipeline.fsutil import write_file_atomic
+from media_pipeline.idle.quick import read_small
 from media_pipeline.jobs.keys import CONTROLLER, this_host_signer, trusted_keys
-from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.jobs.queue import JobName, Queue
 from media_pipeline.jobs.signature import (
     CLOCK_SKEW_SECONDS,
@@ -50,9 +49,10 @@ from media_pipeline.jobs.signature import (
     signed_live,
     stale_problem,
 )
-from media_pipeline.quick import read_small
-from media_pipeline.share import BadEntry
-from media_pipeline.states import KIND_STATES
+from media_pipeline.pipeline import KIND_STATES
+from media_pipeline.share.files import BadEntry
+from media_pipeline.share.fsutil import write_file_atomic
+from media_pipeline.worker.ledger import ledger_folder
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

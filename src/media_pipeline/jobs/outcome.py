@@ -20,7 +20,7 @@ from media_pipeline.jobs.queue import (
     Queue,
     write_json,
 )
-from media_pipeline.share import BadEntry, Folder
+from media_pipeline.share.files import BadEntry, Folder
 from media_pipeline.text import utc_now
 
 

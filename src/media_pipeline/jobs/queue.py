@@ -32,10 +32,10 @@ from typing import NamedTuple
 
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
-from media_pipeline.fsutil import LOCAL_FILESYSTEMS, filesystem_type
-from media_pipeline.items import ItemKey, printable
-from media_pipeline.share import BadEntry, Folder, relative_parts
-from media_pipeline.states import JOB_KINDS
+from media_pipeline.items.names import ItemKey, printable
+from media_pipeline.pipeline import JOB_KINDS
+from media_pipeline.share.files import BadEntry, Folder, relative_parts
+from media_pipeline.share.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 
 QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
 LIVE_DIRS = ("pending", "running")

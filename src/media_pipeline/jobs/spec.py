@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from media_pipeline.config import ITEM_TYPES, Config
-from media_pipeline.destination import disc_season, proposed_destination
-from media_pipeline.disc import Drive
-from media_pipeline.file_roles import place_allowed, plain_name
-from media_pipeline.filing_place import place_problem
-from media_pipeline.items import ItemKey, taken_for_an_option
+from media_pipeline.items.names import ItemKey, taken_for_an_option
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
-from media_pipeline.share import link_in_path, relative_parts
-from media_pipeline.states import BY_KIND, JOB_KINDS
+from media_pipeline.library.destination import disc_season, proposed_destination
+from media_pipeline.library.disc import Drive
+from media_pipeline.library.file_roles import place_allowed, plain_name
+from media_pipeline.library.filing_place import place_problem
+from media_pipeline.pipeline import BY_KIND, JOB_KINDS
+from media_pipeline.share.files import link_in_path, relative_parts
 
 
 class SpecError(Exception):
@@ -158,7 +158,7 @@ def folder_name(text: str) -> bool:
 def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[str, str, str]:
     """A spec's paths must be its item's own folders for its kind, as this host's config
     names them (a forged spec once filed `library/Movies` itself), with no link on the
-    way to them, and a filing destination the item's own place (filing_place.py)."""
+    way to them, and a filing destination the item's own place (library/filing_place.py)."""
     expected = job_dirs(config, kind, key)
     found = []
     for field, wanted in zip(("input_dir", "output_dir"), expected, strict=True):

@@ -22,11 +22,11 @@ import stat
 from collections.abc import Iterator
 
 from media_pipeline.config import Config
-from media_pipeline.fsutil import write_file_atomic
-from media_pipeline.items import printable
+from media_pipeline.idle.quick import runtime_folder
+from media_pipeline.items.names import printable
 from media_pipeline.logs import redact
 from media_pipeline.notify import reconcile_failing_event, send
-from media_pipeline.quick import runtime_folder
+from media_pipeline.share.fsutil import write_file_atomic
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)

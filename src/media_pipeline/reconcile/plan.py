@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
-from media_pipeline.item_state import METADATA_FIELDS, metadata_for
-from media_pipeline.items import ItemKey, printable
-from media_pipeline.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
+from media_pipeline.items.names import ItemKey, printable
+from media_pipeline.items.state import METADATA_FIELDS, metadata_for
+from media_pipeline.library.seasons import recorded_range
+from media_pipeline.pipeline import MARKER_STATES, State, marker_state, parse_state, settle_state
 from media_pipeline.reconcile.scan import ScannedItem
-from media_pipeline.seasons import recorded_range
-from media_pipeline.states import MARKER_STATES, State, marker_state, parse_state, settle_state
+from media_pipeline.share.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
 
 # The item fields reconcile owns; a difference in any of them is an update.
 ITEM_FIELDS = (*METADATA_FIELDS, "folder_path", "missing_since")

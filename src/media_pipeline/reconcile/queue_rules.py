@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from media_pipeline.jobs.queue import LIVE_DIRS
-from media_pipeline.states import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.pipeline import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
 
 # The states an item is in while a job of its works on it: a job must speak for it.
 IN_JOB = (*REVERT, State.RIPPING)

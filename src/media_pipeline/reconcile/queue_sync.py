@@ -15,16 +15,16 @@ from datetime import UTC, datetime
 
 from sqlite_utils import Database
 
-from media_pipeline.config import Config
-from media_pipeline.faults import crash_point
-from media_pipeline.filing import settle_filing
-from media_pipeline.gates import (
+from media_pipeline.approve.gates import (
     approval_digest,
     approvals_in_force,
     approved_destinations,
     filing_destination,
 )
-from media_pipeline.item_state import (
+from media_pipeline.config import Config
+from media_pipeline.faults import crash_point
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import (
     Transitioned,
     change_state,
     create_item,
@@ -32,7 +32,6 @@ from media_pipeline.item_state import (
     stopped_ripping,
     write_item_files,
 )
-from media_pipeline.items import printable
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import record_failure, write_outcome
 from media_pipeline.jobs.queue import (
@@ -59,12 +58,13 @@ from media_pipeline.jobs.signature import (
     untrusted_refusal,
 )
 from media_pipeline.jobs.spec import SpecError, parse_spec
-from media_pipeline.markers import has_marker, set_marker_aside
+from media_pipeline.library.filing import settle_filing
+from media_pipeline.library.seasons import Waiting, recorded_range, season_of
 from media_pipeline.notify import Event, failures_event, job_failed_event, notify_each_or_one
+from media_pipeline.pipeline import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
-from media_pipeline.seasons import Waiting, recorded_range, season_of
-from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.share.markers import has_marker, set_marker_aside
 from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
 
@@ -236,7 +236,7 @@ def _stale_outcome(
         return f"its spec cannot be used ({error})", None
     if not has_marker(config.staging_root, spec.marker_folder, spec.kind):
         return None, "no marker"
-    from media_pipeline.jobs.verify import verify_outputs  # probes media: only here
+    from media_pipeline.worker.verify import verify_outputs  # probes media: only here
 
     problem = verify_outputs(spec)
     if problem is not None:

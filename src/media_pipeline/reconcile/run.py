@@ -16,19 +16,18 @@ from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
+from media_pipeline.approve.gates import open_approvals, restore_decisions
+from media_pipeline.approve.signing import text_verifies
 from media_pipeline.config import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.faults import crash_point
-from media_pipeline.fsutil import SHARE_GONE_ERRNOS
-from media_pipeline.gates import open_approvals, restore_decisions
-from media_pipeline.identity import ensure_share
-from media_pipeline.item_state import Logged, Transitioned, transition_row
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import Logged, Transitioned, transition_row
 from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.markers import write_controller_files
 from media_pipeline.notify import in_library_event, in_library_many_event, notify_each_or_one
 from media_pipeline.notify import retry_failed as retry_failed_notifications
+from media_pipeline.pipeline import State
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
@@ -38,9 +37,10 @@ from media_pipeline.reconcile.queue_sync import (
     sync_jobs,
 )
 from media_pipeline.reconcile.scan import StagingWalk
-from media_pipeline.share import BadEntry, Folder
-from media_pipeline.signing import text_verifies
-from media_pipeline.states import State
+from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.share.fsutil import SHARE_GONE_ERRNOS
+from media_pipeline.share.identity import ensure_share
+from media_pipeline.share.markers import write_controller_files
 from media_pipeline.store import (
     controller_database,
     drop_cache_tables,

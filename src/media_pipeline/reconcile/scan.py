@@ -15,8 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from media_pipeline.errors import SafetyRefusal
-from media_pipeline.fsutil import check_staging_root
-from media_pipeline.items import (
+from media_pipeline.items.names import (
     FOLDER_TYPES,
     OPTION_LIKE,
     TYPE_FOLDERS,
@@ -25,9 +24,10 @@ from media_pipeline.items import (
     printable,
     taken_for_an_option,
 )
-from media_pipeline.markers import FolderMarkers, read_folder_markers
-from media_pipeline.share import BadEntry, Folder
-from media_pipeline.states import STAGE_FOLDERS as STAGES
+from media_pipeline.pipeline import STAGE_FOLDERS as STAGES
+from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.share.fsutil import check_staging_root
+from media_pipeline.share.markers import FolderMarkers, read_folder_markers
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """What the controller's timer runs: reconcile, then dispatch, in one process; and what
-it remembers so that the next run, when nothing changed, stops at once (quick.py).
+it remembers so that the next run, when nothing changed, stops at once (idle/quick.py).
 
 One run for both halves the time from a stage's end to the next stage's job: the job
 is queued in the same run that saw the done marker, not a dispatch timer later.
@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from media_pipeline import quick
 from media_pipeline.config import Config
-from media_pipeline.items import TYPE_FOLDERS
-from media_pipeline.markers import PIPELINE_DIR
-from media_pipeline.states import STAGE_FOLDERS
+from media_pipeline.idle import quick
+from media_pipeline.items.names import TYPE_FOLDERS
+from media_pipeline.pipeline import STAGE_FOLDERS
+from media_pipeline.share.markers import PIPELINE_DIR
 
 
 def watched_folders(config: Config) -> list[str]:

@@ -28,13 +28,13 @@ from rich.table import Table
 from rich.text import Text
 
 from media_pipeline.config import Config
-from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import last_words, log_tail
 from media_pipeline.jobs.queue import Queue
+from media_pipeline.pipeline import DISPLAY_ORDER
 from media_pipeline.reports.status import STATE_COLOURS, StatusReport, run_status
-from media_pipeline.share import BadEntry
-from media_pipeline.states import DISPLAY_ORDER
+from media_pipeline.share.files import BadEntry
 from media_pipeline.text import local_time
 
 REFRESH_SECONDS = 2.0

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
-from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
-from media_pipeline.lookup import find_item
+from media_pipeline.items.lookup import find_item
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import item_name
 from media_pipeline.store import reading_database
 from media_pipeline.text import local_time
 

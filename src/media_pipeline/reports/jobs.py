@@ -7,10 +7,8 @@ import time
 from tabulate import tabulate
 
 from media_pipeline.config import Config
-from media_pipeline.disc import Drive
 from media_pipeline.errors import UsageError
-from media_pipeline.identity import check_share
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import (
     HEARTBEAT_FILE,
     QUEUE_DIRS,
@@ -22,6 +20,8 @@ from media_pipeline.jobs.queue import (
     back_off_time,
     parse_entry,
 )
+from media_pipeline.library.disc import Drive
+from media_pipeline.share.identity import check_share
 from media_pipeline.text import duration_text
 
 STATES = (*QUEUE_DIRS[1:], REJECTED_DIR)

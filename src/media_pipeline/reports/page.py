@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from media_pipeline.config import Config
-from media_pipeline.item_state import item_name
-from media_pipeline.items import page_anchor, printable
+from media_pipeline.items.names import page_anchor, printable
+from media_pipeline.items.state import item_name
 from media_pipeline.jobs.queue import LOG_FILE, Queue
+from media_pipeline.pipeline import DISPLAY_ORDER, STOPPED
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
 from media_pipeline.reports.why import explain, failed_log, item_decisions
-from media_pipeline.states import DISPLAY_ORDER, STOPPED
 from media_pipeline.store import reading_database
 from media_pipeline.text import duration_text, utc_now
 
@@ -31,7 +31,7 @@ LOG_LINES = 8
 CHART_ITEMS = 30
 TIMELINE_HOURS = 24
 # The job kinds in the timeline, by class: their colours are in STYLE, one set per
-# colour scheme, each at least 3:1 against the page (tests/unit/test_page_colours.py).
+# colour scheme, each at least 3:1 against the page (tests/unit/reports/test_page_colours.py).
 KINDS = ("rip", "remux", "transcode", "filebot")
 HISTORY_LINES = 8
 

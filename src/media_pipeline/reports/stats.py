@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from tabulate import tabulate
 
 from media_pipeline.config import Config
-from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
-from media_pipeline.states import JOB_KINDS
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import item_name
+from media_pipeline.pipeline import JOB_KINDS
 from media_pipeline.store import reading_database
 from media_pipeline.text import size_text
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from tabulate import tabulate
 
 from media_pipeline.config import Config
-from media_pipeline.destination import disc_number
-from media_pipeline.item_state import item_name
+from media_pipeline.items.state import item_name
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.seasons import recorded_range, season_of
-from media_pipeline.states import DISPLAY_ORDER
+from media_pipeline.library.destination import disc_number
+from media_pipeline.library.seasons import recorded_range, season_of
+from media_pipeline.pipeline import DISPLAY_ORDER
 from media_pipeline.store import reading_database
 from media_pipeline.text import display_width, local_time, mixed_scripts, shorten
 

@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Sequence
 
-from media_pipeline.items import printable
+from media_pipeline.items.names import printable
 
 
 def terminal_table(

@@ -7,12 +7,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from media_pipeline.config import Config, window_open
-from media_pipeline.disc import Drive
+from media_pipeline.control.dispatch import earlier_filings
 from media_pipeline.errors import UsageError
-from media_pipeline.filing import settle_filing
-from media_pipeline.item_state import item_name
-from media_pipeline.items import printable
-from media_pipeline.jobs.dispatch import earlier_filings
+from media_pipeline.items.lookup import find_item
+from media_pipeline.items.names import printable
+from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import log_tail
 from media_pipeline.jobs.queue import (
     CLAIMED_AT_FILE,
@@ -23,10 +22,11 @@ from media_pipeline.jobs.queue import (
     RunningName,
     back_off_time,
 )
-from media_pipeline.lookup import find_item
-from media_pipeline.seasons import Waiting
-from media_pipeline.share import BadEntry
-from media_pipeline.states import NEXT_JOB, RUNNING_KINDS, State
+from media_pipeline.library.disc import Drive
+from media_pipeline.library.filing import settle_filing
+from media_pipeline.library.seasons import Waiting
+from media_pipeline.pipeline import NEXT_JOB, RUNNING_KINDS, State
+from media_pipeline.share.files import BadEntry
 from media_pipeline.store import reading_database
 from media_pipeline.text import NOT_A_TIME, duration_text, local_time, mixed_scripts
 

@@ -26,18 +26,18 @@ import yaml
 
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
-from media_pipeline.disc import guess
+from media_pipeline.control.dispatch import run_dispatch
+from media_pipeline.control.manage import run_rip
 from media_pipeline.errors import UsageError
-from media_pipeline.fsutil import write_file_atomic
-from media_pipeline.items import ItemKey
-from media_pipeline.jobs.claim import run_claim
-from media_pipeline.jobs.dispatch import run_dispatch
-from media_pipeline.jobs.manage import run_rip
+from media_pipeline.items.names import ItemKey
+from media_pipeline.library.disc import guess
 from media_pipeline.reconcile import run_reconcile
 from media_pipeline.reports.page import page_text
 from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
 from media_pipeline.setup.scripts import copy_scripts, packaged_scripts
+from media_pipeline.share.fsutil import write_file_atomic
+from media_pipeline.worker.claim import run_claim
 
 MOVIE = ItemKey("movie", "Big Buck Bunny (2008)")
 # A film whose only audio is Japanese: the remux keeps it, though the demo wants eng, fra.

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import media_pipeline
 from media_pipeline.errors import UsageError
-from media_pipeline.share import BadEntry, Folder
+from media_pipeline.share.files import BadEntry, Folder
 
 DEFAULT_DEST = "/opt/media/scripts"
 MANIFEST = ".mp-scripts.sha256"

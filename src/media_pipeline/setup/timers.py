@@ -19,18 +19,18 @@ from pathlib import Path
 
 from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in_unit
 from media_pipeline.errors import SafetyRefusal, UsageError
-from media_pipeline.jobs.ledger import ledger_folder
 from media_pipeline.service_user import service_account
 from media_pipeline.setup.manual import GENERATED, PAGE_NAME, SYSTEM_MAN_FOLDER
-from media_pipeline.share import Folder
+from media_pipeline.share.files import Folder
+from media_pipeline.worker.ledger import ledger_folder
 
 # (unit name, what it does, command, seconds between runs)
 # The controller's run reconciles and then dispatches, so a job is queued in the run
 # that saw its item's done marker; when nothing changed since its last run it stops
-# before importing anything (quick.py): about 0.03 s of CPU. While jobs are under way
+# before importing anything (idle/quick.py): about 0.03 s of CPU. While jobs are under way
 # it lingers (reconcile/watch.py) and a claim lingers while a job of an earlier kind
-# than its own is under way (jobs/linger.py), each looking once a second: a stage's end reaches the
-# next stage's script in seconds rather than two timer intervals (16 s, median, before
+# than its own is under way (worker/linger.py), each looking once a second: a stage's end
+# reaches the next stage's script in seconds rather than two timer intervals (16 s, median, before
 # they lingered), and idle nothing lingers (benchmarks/handoff.py, deployed.py). The
 # dispatch timer is a backstop: it queues jobs even while reconcile cannot run.
 LINGER_SECONDS = 300
@@ -43,7 +43,7 @@ CONTROLLER_UNITS = (
     ),
     ("mp-dispatch", "queue a job for every item that needs one", "dispatch", 1800),
 )
-# An idle claim costs about 0.025 s of CPU, answered from its note (quick.py).
+# An idle claim costs about 0.025 s of CPU, answered from its note (idle/quick.py).
 CLAIM_UNIT = (
     "mp-claim@",
     "claim and run one job as worker %i",
@@ -66,7 +66,7 @@ class UnitPaths:
     group: str = "media"
     status_folder: str = ""  # where reconcile writes the status page, if anywhere
     umask: int = 0o022  # the config's
-    # Where a worker notes the jobs it ended (jobs/ledger.py): the one folder beside the
+    # Where a worker notes the jobs it ended (worker/ledger.py): the one folder beside the
     # keys a claim may write.
     ledger_folder: str = "/var/lib/media-pipeline/ledger"
     # TimeoutStartSec= of a claim: above the longest script's timeout and its grace, so
@@ -151,7 +151,7 @@ CONTROLLER_HARDENING = (
 # A claim runs the owner's scripts: the ripper's drives (and the generic SCSI devices
 # makemkvcon talks to them through), ~/.MakeMKV, and a JIT for FileBot (Java).
 # A job's script writes only below its item's folders, which the worker asks of the
-# kernel through Landlock (jobs/confine.py): three calls that only take rights away, and
+# kernel through Landlock (worker/confine.py): three calls that only take rights away, and
 # that @system-service leaves out (systemd 252, Debian 12's, does).
 CLAIM_HARDENING = (
     "SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self",
@@ -268,7 +268,7 @@ DEFAULT_UNIT_SETTINGS = UnitSettings()
 # One folder ($RUNTIME_DIRECTORY), kept between runs, shared by the host's units: the
 # lock files that count each worker's running jobs (PrivateTmp gives each unit its own
 # /tmp, and /run/lock is not writable to every user on every distribution), and the
-# notes each run leaves for the next (quick.py).
+# notes each run leaves for the next (idle/quick.py).
 RUNTIME_FOLDER = ("RuntimeDirectory=media-pipeline", "RuntimeDirectoryPreserve=yes")
 
 

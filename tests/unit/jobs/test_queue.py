@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from media_pipeline.fsutil import filesystem_type
 from media_pipeline.jobs.queue import JobName, Queue, RunningName
-from media_pipeline.jobs.slots import take_slot
+from media_pipeline.share.fsutil import filesystem_type
+from media_pipeline.worker.slots import take_slot
 
 MOUNTS = """\
 22 1 253:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
@@ -138,7 +138,7 @@ def test_silence_counts_from_the_later_of_claim_and_heartbeat_and_never_the_futu
 def test_a_job_name_gives_back_the_priority_it_was_made_with():
     from datetime import UTC, datetime
 
-    from media_pipeline.items import ItemKey
+    from media_pipeline.items.names import ItemKey
     from media_pipeline.jobs.queue import make_job_id
 
     key = ItemKey("movie", "Heat (1995)")

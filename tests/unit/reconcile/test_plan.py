@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from media_pipeline.items import ItemKey
-from media_pipeline.markers import FolderMarkers
+from media_pipeline.items.names import ItemKey
 from media_pipeline.reconcile.plan import plan_items, plan_missing
 from media_pipeline.reconcile.scan import ScannedItem
+from media_pipeline.share.markers import FolderMarkers
 
 NOW = "2026-11-26T10:00:00+00:00"
 EARLIER = "2026-11-20T08:00:00+00:00"

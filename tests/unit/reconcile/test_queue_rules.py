@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from media_pipeline.pipeline import JOB_KINDS, KIND_STATES, State
 from media_pipeline.reconcile.queue_rules import after_refusal, latest_job_says, orphan_fate
-from media_pipeline.states import JOB_KINDS, KIND_STATES, State
 
 
 def never_asked() -> bool:

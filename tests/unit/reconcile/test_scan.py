@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from media_pipeline.items import ItemKey
+from media_pipeline.items.names import ItemKey
 from media_pipeline.reconcile.scan import scan_staging
 
 
