@@ -10,7 +10,7 @@ SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg tmux:tmux sqlite3:sqlite3 shellchec
 	systemd-analyze:systemd udevadm:udev nginx:nginx chromium:chromium \
 	systemd-nspawn:systemd-container debootstrap:debootstrap zstd:zstd
 
-.PHONY: demo test lint unit bench soak mutation system-deps clean
+.PHONY: demo test lint unit bench soak mutation docs system-deps clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ unit: $(STAMP)
 	$(BIN)/pytest -q -n 2 --cov=media_pipeline --cov-report=term:skip-covered
 
 test: system-deps lint unit
+
+# docs/configuration.md, made from the config's schema (a unit test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -c "import pathlib, media_pipeline.config as c; \
+	pathlib.Path('docs/configuration.md').write_text(c.reference_markdown())"
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

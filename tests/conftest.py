@@ -51,7 +51,7 @@ _LOCKS_MADE = pytest.StashKey[str]()
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """With MP_TEST_NO_SKIP set (CI sets it, on a machine where .ci/run installed every
-    tool the README names), a skipped test fails and says why: a skip there means a
+    tool the docs name), a skipped test fails and says why: a skip there means a
     promise went untested. Elsewhere a skip stays a skip, listed with its reason in the
     summary (-ra)."""
     outcome = yield

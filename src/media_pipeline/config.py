@@ -1353,6 +1353,45 @@ def example_yaml() -> str:
     return "\n".join(lines)
 
 
+REFERENCE_INTRO = """\
+# Configuration reference
+
+Generated from the schema in `src/media_pipeline/config.py` (`make docs` writes it; a test
+fails when it differs), as `mp config example` is: one file for every host, each command
+using the parts it needs. Only `staging_root` and `library_root` are required. `mp config
+validate` reports every problem in a file at once, naming the key. Secrets (the ntfy
+token or password, webhook headers) belong in this file, which lives on each host's own
+disk (`/etc/media-pipeline/config.yaml`), never on the share.
+"""
+
+
+def reference_markdown() -> str:
+    """docs/configuration.md: every setting of SCHEMA with its help, default and example."""
+    lines = [REFERENCE_INTRO]
+    for setting in SCHEMA:
+        lines.extend(_reference_lines(setting, prefix=""))
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _reference_lines(setting: Setting, prefix: str) -> list[str]:
+    key = prefix + setting.key
+    lines = [f"{'##' if not prefix else '###'} `{key}`", "", setting.help, ""]
+    if setting.children:
+        for child in setting.children:
+            lines.extend(_reference_lines(child, prefix=key + "."))
+        return lines
+    if setting.default is REQUIRED:
+        lines += ["Required.", ""]
+    elif setting.default is not None:
+        lines += [f"Default: `{_inline_yaml(setting.default)}`.", ""]
+    return [*lines, f"Example: `{_inline_yaml(setting.example)}`", ""]
+
+
+def _inline_yaml(value: Any) -> str:
+    dumped = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000)
+    return dumped.strip().removesuffix("...").strip()
+
+
 def _example_lines(setting: Setting, indent: str) -> list[str]:
     import textwrap  # only for `mp config example`
 

@@ -76,7 +76,7 @@ def ripper(pipeline):
 
 
 def trust_ripper(pipeline, ripper_config: Path) -> str:
-    """The README's out-of-band step: the ripper's `mp keys show` line, run on the
+    """docs/install.md's out-of-band step: the ripper's `mp keys show` line, run on the
     controller. Returns the ripper's key."""
     shown = subprocess.run(
         [MP, "keys", "show", "--config", str(ripper_config)], capture_output=True, text=True
@@ -440,7 +440,7 @@ def as_host(name: str, *argv: str) -> subprocess.CompletedProcess:
 
 
 def trust_host(pipeline, name: str, ripper: Path) -> None:
-    """The ripper `name` trusted on the controller, as the README says: its `mp keys
+    """The ripper `name` trusted on the controller, as docs/install.md says: its `mp keys
     show` line run there."""
     shown = as_host(name, MP, "keys", "show", "--config", str(ripper))
     assert f"mp keys trust {name} ed25519:" in shown.stdout, shown.stdout + shown.stderr

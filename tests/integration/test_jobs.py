@@ -284,7 +284,7 @@ def test_losing_the_database_rebuilds_jobs_and_queued_rips(pipeline):
     pipeline.mp("reconcile")
     before = pipeline.status_json()
     jobs_before = pipeline.mp("history", MOVIE.uid).stdout
-    # The database lost, its keys kept (the README says to back them up).
+    # The database lost, its keys kept (docs/operations.md says to back them up).
     for path in pipeline.database.parent.glob(pipeline.database.name + "*"):
         path.unlink()
     pipeline.mp("reconcile")

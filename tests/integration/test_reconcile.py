@@ -127,7 +127,7 @@ def test_losing_the_database_loses_nothing(pipeline):
     before = pipeline.status_json()
     assert before["counts"] == {"TRANSCODING": 1, "IN_LIBRARY": 1, "FAILED": 1, "CANCELLED": 1}
 
-    lose_the_database(pipeline)  # its keys kept: the README says to back them up
+    lose_the_database(pipeline)  # its keys kept: docs/operations.md says to back them up
     pipeline.mp("reconcile")
     after = pipeline.status_json()
     assert without_ids(after) == without_ids(before)

@@ -46,7 +46,7 @@ class ServiceUser(NamedTuple):
 
 @pytest.fixture(scope="module")
 def service_user() -> Iterator[ServiceUser]:
-    """A system user like the one the README has the owner make, with a supplementary
+    """A system user like the one docs/install.md has the owner make, with a supplementary
     group (a ripper's cdrom), named for this process (xdist workers each make their own)."""
     for tool in ("useradd", "userdel", "groupadd", "groupdel", "runuser"):
         if not shutil.which(tool):

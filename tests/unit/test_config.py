@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -9,6 +11,7 @@ from click.testing import CliRunner
 from media_pipeline.cli import mp
 from media_pipeline.config import (
     DEFAULT_SCRIPT_ARGS,
+    SCHEMA,
     ConfigError,
     example_yaml,
     load_config,
@@ -196,3 +199,18 @@ def test_mp_config_environment_variable_is_used(tmp_path, monkeypatch):
     result = CliRunner().invoke(mp, ["config", "validate"])
     assert result.exit_code == 0
     assert str(path) in result.stdout
+
+
+def test_the_configuration_reference_is_made_from_the_schema():
+    """docs/configuration.md is what `make docs` writes from SCHEMA: a setting added,
+    changed or documented anew without it fails here."""
+    from media_pipeline.config import reference_markdown
+
+    reference = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    text = reference_markdown()
+    assert reference.read_text() == text, "docs/configuration.md is stale: run 'make docs'"
+    # Every setting, nested ones by their dotted key, is there with its help text.
+    for setting in SCHEMA:
+        assert f"`{setting.key}`" in text and setting.help in text
+        for child in setting.children:
+            assert f"`{setting.key}.{child.key}`" in text and child.help in text

@@ -1,6 +1,6 @@
 """The package's shape: no import cycles, the core never reaching up into commands, a
-worker that decides nothing, a short top level, and the README's module map naming every
-module there is."""
+worker that decides nothing, a short top level, and the module map (docs/development.md)
+naming every module there is."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "media_pipeline"
-README = PACKAGE.parents[1] / "README.md"
+MODULE_MAP = PACKAGE.parents[1] / "docs" / "development.md"
 # Packages of commands and of what only commands use; everything at the top level of the
 # package is the core they share.
 UPPER = (
@@ -251,12 +251,12 @@ MAP_LINE = re.compile(r"^\s*- `(?P<path>[\w/]+\.py)`")
 
 
 def module_map() -> list[str]:
-    text = README.read_text()
+    text = MODULE_MAP.read_text()
     section = text.split("## Module map", 1)[1].split("\n## ", 1)[0]
     return [m["path"] for line in section.splitlines() if (m := MAP_LINE.match(line))]
 
 
-def test_the_readme_module_map_names_every_module_once():
+def test_the_module_map_names_every_module_once():
     in_tree = [
         str(path.relative_to(PACKAGE))
         for path in sorted(PACKAGE.rglob("*.py"))

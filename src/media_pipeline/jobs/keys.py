@@ -181,7 +181,7 @@ def run_keys_show(config: Config) -> str:
     )
     said = ""
     if signer.name != CONTROLLER and host_name() not in config.workers:
-        # The README's order trap: the controller is the host with the database.
+        # The order trap docs/install.md warns of: the controller is the host with the database.
         said = (
             f"warning: this host has no database ({config.database}) and is no worker: "
             "if it is the controller, run 'mp reconcile' here once, then this again.\n"
