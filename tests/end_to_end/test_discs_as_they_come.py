@@ -16,7 +16,8 @@ import yaml
 from conftest import ffmpeg_title
 
 from media_pipeline.items.names import ItemKey
-from media_pipeline.setup.demo import DEMO_ENVIRONMENT, repository_scripts, write_demo_config
+from media_pipeline.setup.demo import DEMO_ENVIRONMENT, write_demo_config
+from media_pipeline.setup.scripts import packaged_scripts
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
@@ -38,7 +39,7 @@ class Hosts:
 
     def __init__(self, root: Path):
         self.root = root
-        shutil.copytree(repository_scripts(), root / "scripts")
+        shutil.copytree(packaged_scripts(), root / "scripts")
         self.discs = root / "discs"
         self.config = write_demo_config(root, root / "scripts")
         self.env = {**os.environ, **DEMO_ENVIRONMENT, "MP_DISC_ROOT": str(self.discs)}

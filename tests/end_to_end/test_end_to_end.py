@@ -19,9 +19,9 @@ from media_pipeline.setup.demo import (
     HOSTS,
     MOVIE,
     make_discs,
-    repository_scripts,
     write_demo_config,
 )
+from media_pipeline.setup.scripts import packaged_scripts
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("ffmpeg") and shutil.which("ffprobe")),
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_three_hosts_take_the_demo_discs_into_the_library(tmp_path):
-    shutil.copytree(repository_scripts(), tmp_path / "scripts")
+    shutil.copytree(packaged_scripts(), tmp_path / "scripts")
     make_discs(tmp_path / "discs", with_ffmpeg=True)
     config = write_demo_config(tmp_path, tmp_path / "scripts")
     env = {**os.environ, **DEMO_ENVIRONMENT, "MP_DISC_ROOT": str(tmp_path / "discs")}

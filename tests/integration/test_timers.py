@@ -12,13 +12,22 @@ from pathlib import Path
 import pytest
 
 from media_pipeline.setup.timers import (
-    REFERENCE_PATHS,
     UDEV_RULE_NAME,
+    UnitPaths,
     render_udev_rule,
     render_units,
 )
 
 REPO = Path(__file__).resolve().parents[2]
+# What timers/ in the repository holds: the units for the documented default paths.
+REFERENCE_PATHS = UnitPaths(
+    mp="/usr/local/bin/mp",
+    config="/etc/media-pipeline/config.yaml",
+    staging_root="/mnt/staging",
+    library_root="/mnt/library",
+    queue_dir="/mnt/staging/.pipeline/jobs",
+    database_folder="/var/lib/media-pipeline",
+)
 
 
 def test_the_repository_timers_folder_is_the_generated_reference():

@@ -263,29 +263,17 @@ def _last_error(stderr: bytes, source: str | int) -> str:
 
 
 def probe_to_end(ffprobe: str, source: str | int) -> tuple[dict, str | None]:
-    """probe()'s description of a file (a path or an open descriptor) and
-    media_end_problem()'s verdict on it, from one ffprobe run. The description is {}
-    when ffprobe could not run, finish or read the file at all, and the verdict says why."""
-    probed, failure = _read_end(ffprobe, source)
-    if failure is not None:
-        return {}, failure
-    described = describe(probed)
-    return described, end_problem(described.get("duration"), packets_reach(probed))
-
-
-def media_end_problem(
-    ffprobe: str, source: str | int, declared_duration: float | None = None
-) -> str | None:
-    """Whether a media file (a path or an open descriptor) really reaches the duration it
-    declares (probe()'s "duration"; None: read it here), by reading its last packets, not
-    its header: None if it does, else why not, as words to follow the file's name.
+    """probe()'s description of a file (a path or an open descriptor), and whether it
+    really reaches the duration it declares (None if it does, else why not, as words to
+    follow the file's name), from one ffprobe run that reads its last packets, not its
+    header. The description is {} when ffprobe could not run, finish or read the file at
+    all, and the verdict says why.
 
     A container declares its duration up front or in an index, and ffmpeg writes its
     input's duration into an MKV header before the first packet, so an encode killed
     after 3 s of 120 still declares 120 s. Only the packets at the end show the truth."""
     probed, failure = _read_end(ffprobe, source)
     if failure is not None:
-        return failure
-    if declared_duration is None:
-        declared_duration = describe(probed).get("duration")
-    return end_problem(declared_duration, packets_reach(probed))
+        return {}, failure
+    described = describe(probed)
+    return described, end_problem(described.get("duration"), packets_reach(probed))

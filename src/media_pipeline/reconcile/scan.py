@@ -356,17 +356,6 @@ class StagingWalk:
             ) from None
 
 
-def scan_staging(staging_root: str) -> ScanResult:
-    """Every item folder under the stage folders, with its markers, all at once."""
-    walk = StagingWalk(staging_root)
-    items: dict[ItemKey, ScannedItem] = {}
-    for batch in walk.batches(len(walk.items) or 1):
-        items.update(batch)
-    walk.check_unchanged()
-    walk.close()
-    return ScanResult(items, tuple(walk.stages_present), walk.warnings)
-
-
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)

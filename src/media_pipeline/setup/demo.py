@@ -35,7 +35,7 @@ from media_pipeline.reconcile import run_reconcile
 from media_pipeline.reports.page import page_text
 from media_pipeline.reports.stats import format_stats, run_stats
 from media_pipeline.reports.status import format_status, run_status
-from media_pipeline.setup.scripts import copy_scripts, packaged_scripts
+from media_pipeline.setup.scripts import copy_scripts
 from media_pipeline.share.fsutil import write_file_atomic
 from media_pipeline.worker.claim import run_claim
 
@@ -73,12 +73,6 @@ MAX_ROUNDS = 12
 # What the person in the demo changes at remux_review: the movie's extras get Plex's
 # types, and the second disc's last title is a double episode.
 DEMO_ROLES = {MOVIE.uid: "1 2:featurette 3:trailer", SEASON[1].uid: "1 2 3:double"}
-
-
-def repository_scripts() -> Path:
-    """The reference scripts the demo runs: those inside the installed package (a clone's
-    scripts/ is the same folder), so the demo runs from a wheel install too."""
-    return packaged_scripts()
 
 
 def _title(

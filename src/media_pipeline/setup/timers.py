@@ -368,17 +368,6 @@ def render_udev_rule(systemctl: str = "/usr/bin/systemctl") -> str:
     return "\n".join(lines) + "\n"
 
 
-# What timers/ in the repository holds: the units for the documented default paths.
-REFERENCE_PATHS = UnitPaths(
-    mp="/usr/local/bin/mp",
-    config="/etc/media-pipeline/config.yaml",
-    staging_root="/mnt/staging",
-    library_root="/mnt/library",
-    queue_dir="/mnt/staging/.pipeline/jobs",
-    database_folder="/var/lib/media-pipeline",
-)
-
-
 def default_unit_folder(user: bool) -> str:
     if user:
         base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")

@@ -97,10 +97,6 @@ def write_controller_files(
     return True
 
 
-def write_controller_file(staging_root: str | Folder, folder: str, name: str, text: str) -> bool:
-    return write_controller_files(staging_root, folder, [(name, text)])
-
-
 def has_marker(staging_root: str, folder: str, kind: str) -> bool:
     """Whether folder's `.pipeline/<kind>.done` exists (read without following links)."""
     try:

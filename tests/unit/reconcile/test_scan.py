@@ -5,7 +5,19 @@ from __future__ import annotations
 import os
 
 from media_pipeline.items.names import ItemKey
-from media_pipeline.reconcile.scan import scan_staging
+from media_pipeline.reconcile.scan import ScannedItem, ScanResult, StagingWalk
+
+
+def scan_staging(staging_root: str) -> ScanResult:
+    """Every item folder under the stage folders, with its markers, in one batch (as
+    reconcile walks them, a batch at a time)."""
+    walk = StagingWalk(staging_root)
+    items: dict[ItemKey, ScannedItem] = {}
+    for batch in walk.batches(len(walk.items) or 1):
+        items.update(batch)
+    walk.check_unchanged()
+    walk.close()
+    return ScanResult(items, tuple(walk.stages_present), walk.warnings)
 
 
 def test_layout_gives_movie_and_tv_items_with_their_stage_folders(sandbox):

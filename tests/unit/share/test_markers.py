@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from media_pipeline.share.files import BadEntry, Folder
-from media_pipeline.share.markers import read_folder_markers, write_controller_file
+from media_pipeline.share.markers import read_folder_markers, write_controller_files
 
 
 def read(folder) -> object:
@@ -59,7 +59,7 @@ def test_a_linked_pipeline_folder_is_refused(tmp_path):
     with pytest.raises(BadEntry, match="symbolic link"):
         read(item)
     with pytest.raises(BadEntry, match="symbolic link"):
-        write_controller_file(str(tmp_path), str(item), "state", "RIPPED\n")
+        write_controller_files(str(tmp_path), str(item), [("state", "RIPPED\n")])
     assert sorted(os.listdir(elsewhere)) == ["rip.done"]
 
 
@@ -68,9 +68,9 @@ def test_controller_files_are_replaced_whole_and_readable_by_other_hosts(tmp_pat
     item.mkdir()
     old_umask = os.umask(0o022)
     try:
-        assert write_controller_file(str(tmp_path), str(item), "state", "RIPPED\n")
+        assert write_controller_files(str(tmp_path), str(item), [("state", "RIPPED\n")])
         first_inode = os.stat(item / ".pipeline" / "state").st_ino
-        write_controller_file(str(tmp_path), str(item), "state", "REMUXED\n")
+        write_controller_files(str(tmp_path), str(item), [("state", "REMUXED\n")])
     finally:
         os.umask(old_umask)
     path = item / ".pipeline" / "state"
@@ -83,5 +83,5 @@ def test_controller_files_are_replaced_whole_and_readable_by_other_hosts(tmp_pat
 
 def test_a_folder_that_moved_on_is_not_made_again(tmp_path):
     gone = tmp_path / "1-ripped" / "movies" / "Heat"
-    assert not write_controller_file(str(tmp_path), str(gone), "state", "RIPPED\n")
+    assert not write_controller_files(str(tmp_path), str(gone), [("state", "RIPPED\n")])
     assert not (tmp_path / "1-ripped").exists()

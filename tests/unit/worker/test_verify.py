@@ -17,7 +17,6 @@ from media_pipeline.library import media as probe_module
 from media_pipeline.library.media import (
     describe_files,
     end_problem,
-    media_end_problem,
     packets_reach,
     probe,
     probe_to_end,
@@ -129,7 +128,7 @@ def job(tmp_path: Path, output: Path, source: Path | None = None) -> SimpleNames
 
 def end_of(path: Path | int) -> str | None:
     source = path if isinstance(path, int) else str(path)
-    return media_end_problem(FFPROBE, source, probe(FFPROBE, source).get("duration"))
+    return probe_to_end(FFPROBE, source)[1]
 
 
 @needs_ffmpeg
@@ -258,8 +257,9 @@ def test_an_end_that_cannot_be_read_in_time_is_a_problem(tmp_path, monkeypatch):
     hanging.write_text("#!/bin/sh\nexec sleep 60\n")
     hanging.chmod(0o755)
     monkeypatch.setattr(probe_module, "END_READ_SECONDS", 0.2)
-    assert media_end_problem(str(hanging), str(tmp_path / "x.mkv"), 60.0) == (
-        "could not be read to its end within 0.2 s"
+    assert probe_to_end(str(hanging), str(tmp_path / "x.mkv")) == (
+        {},
+        "could not be read to its end within 0.2 s",
     )
 
 
