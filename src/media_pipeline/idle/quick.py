@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 import time
 
+from media_pipeline.jobs.job_id import job_kind
+
 NOTE_LIMIT = 4 << 20
 # The most seconds a timer's run may linger (--linger), as the full commands take it.
 LINGER_MOST = 3600
@@ -188,12 +190,6 @@ def config_lines(config_path: str) -> list[tuple[str, str]]:
 
 def claim_note_name(worker: str) -> str:
     return f"claim-{worker}"
-
-
-def job_kind(name: str) -> str | None:
-    """The kind a pending job's folder name says (job_p<rank>_<made>_<kind>_...)."""
-    parts = name.split("_")
-    return parts[3] if len(parts) >= 6 and parts[0] == "job" else None
 
 
 def idle_claim(config_path: str, worker: str, *, linger: bool = False) -> str | None:
