@@ -1,4 +1,5 @@
-"""Timer runs with nothing to do, answered before anything but `os` is imported.
+"""Timer runs with nothing to do, answered before anything but `os` is imported (and
+the job-id parser, jobs/job_id.py, which imports nothing).
 
 Claim timers fire every 15 s on every worker, and the controller's as often; nearly
 every run finds nothing to do. Python starts in about 20 ms of CPU, and importing click,

@@ -33,6 +33,7 @@ from typing import NamedTuple
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import ItemKey, printable
+from media_pipeline.jobs.job_id import job_id_parts, make_job_id_text
 from media_pipeline.pipeline import JOB_KINDS
 from media_pipeline.share.files import BadEntry, Folder, relative_parts
 from media_pipeline.share.fsutil import LOCAL_FILESYSTEMS, filesystem_type
@@ -115,7 +116,8 @@ class JobName(NamedTuple):
     def made(self) -> str:
         """The time in the name, as written there (YYYYMMDDTHHMMSSffffff): such texts
         sort as the times do."""
-        return self.job_id.split("_")[2]
+        parts = job_id_parts(self.job_id)
+        return "" if parts is None else parts[1]
 
     @classmethod
     def parse(cls, job_id: str, *, check_date: bool = True) -> JobName | None:
@@ -123,10 +125,12 @@ class JobName(NamedTuple):
         digits are a real date: a claimer choosing among pending names needs only the
         kind and item, and the check is over half the parse (it is made again on the
         job it takes, in run_job)."""
-        match = _NAME.match(job_id)
-        if match is None or (check_date and _created(match["created"]) is None):
+        # The regular expression checks every part; job_id.py takes them apart, as the
+        # idle shortcut does.
+        parts = job_id_parts(job_id) if _NAME.match(job_id) else None
+        if parts is None or (check_date and _created(parts[1]) is None):
             return None
-        return cls(job_id, match["kind"], match["type"], match["uid"])
+        return cls(job_id, parts[2], parts[3], parts[4])
 
 
 def _created(text: str) -> datetime | None:
@@ -168,7 +172,7 @@ def make_job_id(kind: str, key: ItemKey, priority: int, now: datetime) -> str:
     rank = 500 - clamp_priority(priority)
     created = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S%f")
     words = slug(key.title + (" " + key.disc_label if key.disc_label else ""))
-    return f"job_p{rank:03d}_{created}_{kind}_{key.type}_{key.uid}" + (f"_{words}" if words else "")
+    return make_job_id_text(rank, created, kind, key.type, key.uid, words)
 
 
 class RunningName(NamedTuple):

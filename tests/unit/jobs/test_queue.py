@@ -7,10 +7,12 @@ import itertools
 import math
 import os
 import time
+from datetime import UTC, datetime
 
 import pytest
 
-from media_pipeline.jobs.queue import JobName, Queue, RunningName
+from media_pipeline.items.names import ItemKey
+from media_pipeline.jobs.queue import JobName, Queue, RunningName, make_job_id
 from media_pipeline.share.fsutil import filesystem_type
 from media_pipeline.worker.slots import take_slot
 
@@ -136,10 +138,6 @@ def test_silence_counts_from_the_later_of_claim_and_heartbeat_and_never_the_futu
 
 
 def test_a_job_name_gives_back_the_priority_it_was_made_with():
-    from datetime import UTC, datetime
-
-    from media_pipeline.items.names import ItemKey
-    from media_pipeline.jobs.queue import make_job_id
 
     key = ItemKey("movie", "Heat (1995)")
     for priority in (-499, -10, 0, 7, 499):
@@ -149,7 +147,6 @@ def test_a_job_name_gives_back_the_priority_it_was_made_with():
 
 
 def test_a_job_name_gives_back_when_it_was_made():
-    from datetime import UTC, datetime
 
     parsed = JobName.parse("job_p500_20261207T235958123456_remux_movie_0123456789ab")
     assert parsed is not None
