@@ -46,7 +46,7 @@ from media_pipeline.config import load_config
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import this_host_signer, trusted_keys
 from media_pipeline.jobs.live import LIVE_FILE
-from media_pipeline.jobs.queue import SPEC_FILE, Queue
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.signature import sign_spec, signed_live, verified_by
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.share.identity import ensure_share
@@ -103,7 +103,7 @@ def check_claimed(config, queue: Queue, folder: str, job_id: str) -> None:
     trust file read, the spec read and its signature verified, no finished copy."""
     trusted = trusted_keys(config)
     with queue.open_job("running", folder) as job:
-        verified_by(config, job.read_json(SPEC_FILE) or {}, trusted)
+        verified_by(config, job.spec() or {}, trusted)
     assert queue.finished_as(job_id) is None
 
 

@@ -22,7 +22,7 @@ from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import item_name, transition_row
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.live import publish
-from media_pipeline.jobs.queue import FINISHED_DIRS, SPEC_FILE, Queue
+from media_pipeline.jobs.queue import FINISHED_DIRS, Queue
 from media_pipeline.jobs.signature import ForgedSpec, check_signature
 from media_pipeline.library.filing import EarlierFiling, settle_filing
 from media_pipeline.library.filing_place import link_problem, place_problem
@@ -101,7 +101,7 @@ def earlier_filings(config: Config, queue: Queue, row: dict) -> list[EarlierFili
         return found
     keys = trusted_keys(config)
     for state, name, job in jobs:
-        spec = queue.read_job_json(state, name, SPEC_FILE)
+        spec = queue.read_spec(state, name)
         if spec is None or spec.get("id") != job.job_id:
             continue
         try:

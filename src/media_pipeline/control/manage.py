@@ -44,15 +44,12 @@ from media_pipeline.items.state import (
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import (
-    CANCEL_FILE,
     LIVE_DIRS,
-    SPEC_FILE,
     JobName,
     Queue,
     back_off_time,
     clamp_priority,
     make_job_id,
-    write_json,
 )
 from media_pipeline.jobs.signature import (
     ForgedSpec,
@@ -262,7 +259,7 @@ def _own_live_job(config: Config, queue: Queue, item_uid: str) -> tuple[str, str
     for state, name, job in queue.jobs(LIVE_DIRS):
         if job.item_uid != item_uid:
             continue
-        spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+        spec = queue.read_spec(state, name) or {}
         try:
             check_signature(spec, trusted, time.time(), math.inf)
         except ForgedSpec:
@@ -303,7 +300,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 # Signed, so that reconcile believes the move (and a worker that claims
                 # it first stops it).
                 with queue.open_job("pending", folder_name) as job:
-                    job.write_atomic(CANCEL_FILE, cancel)
+                    job.write_cancel(cancel)
                 queue.move("pending", folder_name, "cancelled")
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
@@ -317,7 +314,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         if state == "running":
             try:
                 with queue.open_job("running", folder_name) as job:
-                    job.write_atomic(CANCEL_FILE, cancel)
+                    job.write_cancel(cancel)
             except FileNotFoundError:
                 raise UsageError(
                     f"the job of {printable(name)} finished meanwhile; nothing to cancel"
@@ -444,7 +441,7 @@ def live_rip_in(queue: Queue, drive: Drive) -> tuple[str, str] | None:
     holds one disc)."""
     for state, name, job in queue.jobs(LIVE_DIRS):
         if job.kind == "rip":
-            spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+            spec = queue.read_spec(state, name) or {}
             if Drive.named_in(spec) == drive:
                 return state, name
     return None
@@ -603,7 +600,7 @@ def run_priority(
         )
         with queue.open_job("tmp", old_id) as holding:
             try:
-                spec = holding.read_json(SPEC_FILE) or {}
+                spec = holding.spec() or {}
                 # Signed again below (the id is in the signature): only a spec this
                 # controller signed, or signing would make a forged one good.
                 verified_by(config, spec, trusted_keys(config))
@@ -615,9 +612,7 @@ def run_priority(
                     message + f"; its pending job {old_id} was not one this controller "
                     "signed: moved to rejected/, and reconcile queues the item again"
                 )
-            write_json(
-                holding, SPEC_FILE, signed(config, {**spec, "id": new_id, "priority": priority})
-            )
+            holding.write_spec(signed(config, {**spec, "id": new_id, "priority": priority}))
         not_before = back_off_time(spec.get("not_before"))
         if not_before is not None and not_before > time.time():
             queue.hold(new_id, not_before)  # the new name keeps the job's back-off

@@ -11,16 +11,8 @@ import time
 from dataclasses import dataclass
 
 from media_pipeline.config import Config
-from media_pipeline.jobs.queue import (
-    ANSWERED_FILE,
-    LOG_FILE,
-    MAX_WAIT_SECONDS,
-    RESULT_FILE,
-    SPEC_FILE,
-    Queue,
-    write_json,
-)
-from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.jobs.queue import FAILED, MAX_WAIT_SECONDS, PENDING, JobFolder, Queue
+from media_pipeline.share.files import BadEntry
 from media_pipeline.text import utc_now
 
 
@@ -45,18 +37,13 @@ LOG_TAIL_LINES = 20
 LOG_TAIL_BYTES = 8192
 
 
-def log_tail(job: Folder) -> str:
+def log_tail(job: JobFolder) -> str:
     """The last lines of a job's log (never through a link, never more than 8 KiB)."""
     try:
-        descriptor = job.open_file(LOG_FILE, os.O_RDONLY)
+        text = job.log_tail(LOG_TAIL_BYTES)
     except (FileNotFoundError, BadEntry):
         return ""
-    try:
-        size = os.fstat(descriptor).st_size
-        data = os.pread(descriptor, LOG_TAIL_BYTES, max(0, size - LOG_TAIL_BYTES))
-    finally:
-        os.close(descriptor)
-    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:])
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])
 
 
 # The most of a script's last line that goes with its failure into the item's reason.
@@ -89,7 +76,7 @@ def _count(value, default: int) -> int:
 def record_failure(
     config: Config,
     queue: Queue,
-    job: Folder,
+    job: JobFolder,
     state: str,
     name: str,
     job_id: str,
@@ -132,39 +119,39 @@ def record_failure(
             "not_before": not_before,
             "last_error": reason,
         }
-        write_json(job, SPEC_FILE, updated)
+        job.write_spec(updated)
         if not_before > now:
             queue.hold(job_id, not_before)
-        queue.move(state, name, "pending", job_id)
-        return "pending"
-    write_json(job, SPEC_FILE, {**spec_data, "attempts": made + 1})
-    queue.move(state, name, "failed", job_id)
-    return "failed"
+        queue.move(state, name, PENDING, job_id)
+        return PENDING
+    job.write_spec({**spec_data, "attempts": made + 1})
+    queue.move(state, name, FAILED, job_id)
+    return FAILED
 
 
-def write_outcome(config: Config, job: Folder, job_id: str, result: dict) -> None:
+def write_outcome(config: Config, job: JobFolder, job_id: str, result: dict) -> None:
     """A job's result.json, signed by this host (reconcile acts only on outcomes a host
     it trusts signed): every way a job ends writes it through here."""
     # Here, not at the top: an empty claim imports this module and must stay light.
     from media_pipeline.jobs.signature import signed_result
 
-    write_json(job, RESULT_FILE, signed_result(config, job_id, result))
+    job.write_result(signed_result(config, job_id, result))
 
 
-def answered_take_backs(job: Folder) -> int:
+def answered_take_backs(job: JobFolder) -> int:
     """How many take-backs of this job its workers lived to see (distinct claims)."""
     try:
-        text = job.read_tail(ANSWERED_FILE, 64 * 1024) or b""
+        text = job.answered_take_backs()
     except (OSError, BadEntry):
         return 0
     return len({line for line in text.split(b"\n") if line.strip()})
 
 
-def answer_take_back(job: Folder, running_name: str) -> None:
+def answer_take_back(job: JobFolder, running_name: str) -> None:
     """The worker of a job taken back from it says it was alive, in the job's folder
     (wherever reconcile moved it: the descriptor follows the folder)."""
     try:
-        descriptor = job.open_append(ANSWERED_FILE)
+        descriptor = job.open_answered_to_append()
     except (OSError, BadEntry):
         return  # a link or a FIFO planted there: the take-back counts, no more
     try:

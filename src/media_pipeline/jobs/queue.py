@@ -27,8 +27,10 @@ import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import NamedTuple
+from enum import StrEnum
+from typing import NamedTuple, TypeVar
 
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
@@ -38,10 +40,28 @@ from media_pipeline.pipeline import JOB_KINDS
 from media_pipeline.share.files import BadEntry, Folder, relative_parts
 from media_pipeline.share.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 
-QUEUE_DIRS = ("tmp", "pending", "running", "completed", "failed", "cancelled")
-LIVE_DIRS = ("pending", "running")
-FINISHED_DIRS = ("completed", "failed", "cancelled")
-REJECTED_DIR = "rejected"
+T = TypeVar("T")
+
+
+class QueueFolder(StrEnum):
+    """The queue's folders. A job's folder is its state; the values are the folders'
+    names (and what the database's jobs.state holds), so each compares equal to them."""
+
+    TMP = "tmp"
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+TMP, PENDING, RUNNING = QueueFolder.TMP, QueueFolder.PENDING, QueueFolder.RUNNING
+COMPLETED, FAILED, CANCELLED = QueueFolder.COMPLETED, QueueFolder.FAILED, QueueFolder.CANCELLED
+REJECTED_DIR = QueueFolder.REJECTED
+QUEUE_DIRS = (TMP, PENDING, RUNNING, COMPLETED, FAILED, CANCELLED)
+LIVE_DIRS = (PENDING, RUNNING)
+FINISHED_DIRS = (COMPLETED, FAILED, CANCELLED)
 SPEC_FILE = "spec.json"
 RESULT_FILE = "result.json"
 CANCEL_FILE = "cancel"
@@ -236,6 +256,85 @@ class Rejected(NamedTuple):
     reason: str
 
 
+class JobFolder:
+    """One job's folder, opened with no link followed. Every file of a job is read and
+    written through here, so a job folder's layout is known in this module alone."""
+
+    def __init__(self, folder: Folder):
+        self.folder = folder
+
+    def __enter__(self) -> JobFolder:
+        return self
+
+    def __exit__(self, *_exception) -> None:
+        self.folder.close()
+
+    def close(self) -> None:
+        self.folder.close()
+
+    @property
+    def path(self) -> str:
+        return self.folder.path
+
+    def identity(self) -> tuple[int, int]:
+        return self.folder.identity()
+
+    # What the job is, and how it ended.
+    def spec(self) -> dict | None:
+        return self.folder.read_json(SPEC_FILE)
+
+    def write_spec(self, spec: dict) -> None:
+        write_json(self.folder, SPEC_FILE, spec)
+
+    def result(self) -> dict | None:
+        return self.folder.read_json(RESULT_FILE)
+
+    def write_result(self, result: dict) -> None:
+        write_json(self.folder, RESULT_FILE, result)
+
+    # A person's cancel: the controller's signature of the job id (jobs/signature.py).
+    def cancel(self) -> str:
+        return self.folder.read_text(CANCEL_FILE, 1024) or ""
+
+    def has_cancel(self) -> bool:
+        return self.folder.exists(CANCEL_FILE)
+
+    def write_cancel(self, text: str) -> None:
+        self.folder.write_atomic(CANCEL_FILE, text)
+
+    # The claim and the signs of life of the worker that runs it.
+    def record_claim(self, worker: str, at: str) -> None:
+        self.folder.write_atomic(CLAIMED_BY_FILE, worker + "\n")
+        self.folder.write_atomic(CLAIMED_AT_FILE, at + "\n")
+        self.beat()
+
+    def claimed_at(self) -> str:
+        return (self.folder.read_text(CLAIMED_AT_FILE, 64) or "").strip()
+
+    def beat(self) -> None:
+        self.folder.touch(HEARTBEAT_FILE)
+
+    def write_pids(self, worker_pid: int, script_pid: int) -> None:
+        self.folder.write_atomic(PID_FILE, f"{worker_pid} {script_pid}\n")
+
+    # The script's output.
+    def open_log_to_append(self) -> int:
+        return self.folder.open_append(LOG_FILE)
+
+    def log_head(self, limit: int) -> str:
+        return self.folder.read_text(LOG_FILE, limit) or ""
+
+    def log_tail(self, limit: int) -> str:
+        return (self.folder.read_tail(LOG_FILE, limit) or b"").decode("utf-8", "replace")
+
+    # The take-backs its worker lived to see (outcome.record_failure).
+    def answered_take_backs(self) -> bytes:
+        return self.folder.read_tail(ANSWERED_FILE, 64 * 1024) or b""
+
+    def open_answered_to_append(self) -> int:
+        return self.folder.open_append(ANSWERED_FILE)
+
+
 class Queue:
     """One queue folder. Methods that touch the share say what they move."""
 
@@ -402,44 +501,51 @@ class Queue:
 
     # -- one job's folder --------------------------------------------------------------
 
-    def open_job(self, state: str, name: str) -> Folder:
+    def open_job(self, state: str, name: str) -> JobFolder:
         """A job's folder: FileNotFoundError if gone, BadEntry if it is a link or a file."""
         folder = self.dir(state)
         if folder is None:
             raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(state))
-        return folder.child(name)
+        return JobFolder(folder.child(name))
 
-    def read_job_json(self, state: str, name: str, file_name: str) -> dict | None:
-        """A JSON file of a job, for showing: None if absent or not safe to read."""
+    def _peek(self, state: str, name: str, read: Callable[[JobFolder], T], absent: T) -> T:
+        """What read finds in a job's folder, for showing or deciding: absent when the
+        folder or the file is gone, is not safe to read, or not readable by this user."""
         try:
             with self.open_job(state, name) as job:
-                return job.read_json(file_name)
-        except (FileNotFoundError, NotADirectoryError, BadEntry):
-            return None
-
-    def read_job_text(self, state: str, name: str, file_name: str, limit: int = 4096) -> str:
-        """A small text file of a job, for showing: '' if absent or not safe to read."""
-        try:
-            with self.open_job(state, name) as job:
-                return job.read_text(file_name, limit) or ""
-        except (FileNotFoundError, NotADirectoryError, BadEntry):
-            return ""
-
-    def read_job_tail(self, state: str, name: str, file_name: str, limit: int) -> str:
-        """The end of a job's file (its log), for showing: '' if absent, not safe to
-        read, or not readable by this user."""
-        try:
-            with self.open_job(state, name) as job:
-                data = job.read_tail(file_name, limit) or b""
+                return read(job)
         except (OSError, BadEntry):
-            return ""
-        return data.decode("utf-8", "replace")
+            return absent
 
-    def age_seconds(self, state: str, name: str, file_name: str | None, now: float):
-        """Seconds since a job's file (or its folder) changed, never negative; None if
-        gone. Another host's clock may be ahead, hence never below zero."""
-        moment = self.modified_at(state, name, file_name)
-        return None if moment is None else max(0.0, now - moment)
+    def read_spec(self, state: str, name: str) -> dict | None:
+        return self._peek(state, name, JobFolder.spec, None)
+
+    def read_result(self, state: str, name: str) -> dict | None:
+        return self._peek(state, name, JobFolder.result, None)
+
+    def read_cancel(self, state: str, name: str) -> str:
+        return self._peek(state, name, JobFolder.cancel, "")
+
+    def read_claimed_at(self, state: str, name: str) -> str:
+        return self._peek(state, name, JobFolder.claimed_at, "")
+
+    def read_log_head(self, state: str, name: str, limit: int) -> str:
+        return self._peek(state, name, lambda job: job.log_head(limit), "")
+
+    def read_log_tail(self, state: str, name: str, limit: int) -> str:
+        return self._peek(state, name, lambda job: job.log_tail(limit), "")
+
+    def heartbeat_age(self, state: str, name: str, now: float) -> float | None:
+        """Seconds since a job's last heartbeat; None when it has none (or is gone)."""
+        return _age(self.modified_at(state, name, HEARTBEAT_FILE), now)
+
+    def result_age(self, state: str, name: str, now: float) -> float | None:
+        """Seconds since a job's result was written (when it ended)."""
+        return _age(self.modified_at(state, name, RESULT_FILE), now)
+
+    def folder_age(self, state: str, name: str, now: float) -> float | None:
+        """Seconds since a job's folder changed."""
+        return _age(self.modified_at(state, name, None), now)
 
     def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
         """How long the running job has been silent (see liveness)."""
@@ -493,7 +599,7 @@ class Queue:
                 others.append(other)
         return others
 
-    def still_holds(self, name: str, job: Folder) -> bool:
+    def still_holds(self, name: str, job: JobFolder) -> bool:
         """Whether running/name is still the folder job (not taken back as stale)."""
         try:
             status = self.need("running").lstat(name)
@@ -695,6 +801,12 @@ class Queue:
             with contextlib.suppress(FileNotFoundError):
                 inside.unlink(REASON_FILE)
         folder.rmdir(holder)
+
+
+def _age(moment: float | None, now: float) -> float | None:
+    """Seconds since moment, never negative (another host's clock may be ahead); None
+    when there was none."""
+    return None if moment is None else max(0.0, now - moment)
 
 
 def _empty_job_folder(job: Folder) -> None:

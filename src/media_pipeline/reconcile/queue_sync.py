@@ -35,13 +35,10 @@ from media_pipeline.items.state import (
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import record_failure, write_outcome
 from media_pipeline.jobs.queue import (
-    CANCEL_FILE,
-    CLAIMED_AT_FILE,
     FINISHED_DIRS,
     LIVE_DIRS,
     QUEUE_DIRS,
-    RESULT_FILE,
-    SPEC_FILE,
+    JobFolder,
     JobName,
     Queue,
     Rejected,
@@ -63,7 +60,7 @@ from media_pipeline.library.seasons import Waiting, recorded_range, season_of
 from media_pipeline.notify import Event, failures_event, job_failed_event, notify_each_or_one
 from media_pipeline.pipeline import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
-from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.share.files import BadEntry
 from media_pipeline.share.markers import has_marker, set_marker_aside
 from media_pipeline.store import in_slices, rows_by
 from media_pipeline.text import utc_now
@@ -101,12 +98,12 @@ class _Trust:
 
     def failure_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in failed/ did not fail on a host this controller trusts, or None."""
-        result = queue.read_job_json("failed", name, RESULT_FILE)
+        result = queue.read_result("failed", name)
         return result_problem(result, job.job_id, self.keys)
 
     def cancel_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in cancelled/ was not cancelled by this controller, or None."""
-        text = queue.read_job_text("cancelled", name, CANCEL_FILE, 1024)
+        text = queue.read_cancel("cancelled", name)
         if cancel_verifies(text, job.job_id, self.keys):
             return None
         return f"{FORGED}: no cancel the controller signed ('mp cancel' writes one)"
@@ -175,7 +172,7 @@ def reject_unapproved_filings(
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
-        spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
+        spec = queue.read_spec("pending", name) or {}
         if row is None:
             continue
         if spec.get("destination") != filing_destination(config, approved, row):
@@ -223,12 +220,12 @@ def _numbering_of(row: dict) -> dict | None:
 
 
 def _stale_outcome(
-    config: Config, trust: _Trust, job: Folder, name: JobName
+    config: Config, trust: _Trust, job: JobFolder, name: JobName
 ) -> tuple[str | None, str | None]:
     """For a stale job: (reason to reject it, or None; why its finished run does not
     count, or None when its marker is there and its outputs verify)."""
     try:
-        spec_data = job.read_json(SPEC_FILE)
+        spec_data = job.spec()
         if (forged := trust.problem(spec_data, name, known=True)) is not None:
             return forged, None
         spec = parse_spec(spec_data, name, config)
@@ -290,7 +287,7 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
     return changes
 
 
-def _recover(config, queue: Queue, trust: _Trust, job: Folder, entry, vanished: str) -> list:
+def _recover(config, queue: Queue, trust: _Trust, job: JobFolder, entry, vanished: str) -> list:
     """What recover_stale_jobs does with one stale job, its folder open."""
     changes: list[str] = []
     running_name = entry.folder_name
@@ -320,7 +317,7 @@ def _recover(config, queue: Queue, trust: _Trust, job: Folder, entry, vanished: 
         reason = vanished if failure == "no marker" else f"{vanished}; {failure}"
         changes.append(f"job {entry.job_id}: {reason}; taken back")
         try:
-            spec_data = job.read_json(SPEC_FILE) or {}
+            spec_data = job.spec() or {}
         except BadEntry:
             spec_data = {}
         _move_quietly(
@@ -361,7 +358,7 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
     cutoff = config.jobs.retention_days * 86400
     now = time.time()
     for name in queue.names("tmp"):
-        age = queue.age_seconds("tmp", name, None, now)
+        age = queue.folder_age("tmp", name, now)
         if age is not None and age > HALF_BUILT_SECONDS and JobName.parse(name):
             done = "removed" if dry_run else _remove_quietly(queue, "tmp", name)
             changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; {done}")
@@ -371,9 +368,9 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
         for name in queue.names(state):
             if JobName.parse(name) is None:
                 continue  # not a job: reject_strays moves it to rejected/
-            age = queue.age_seconds(state, name, RESULT_FILE, now)
+            age = queue.result_age(state, name, now)
             if age is None:
-                age = queue.age_seconds(state, name, None, now)
+                age = queue.folder_age(state, name, now)
             if age is not None and age > cutoff:
                 done = "folder removed" if dry_run else _remove_quietly(queue, state, name)
                 changes.append(f"job {name}: {state} {age / 86400:.0f} days ago; {done}")
@@ -439,13 +436,13 @@ def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) ->
 
 
 def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> dict:
-    result = queue.read_job_json(state, name, RESULT_FILE) or {}
+    result = queue.read_result(state, name) or {}
     running = RunningName.parse(name) if state == "running" else None
     attempts = spec.get("attempts")
     exit_code = result.get("exit_code") if state in FINISHED_DIRS else None
     finished_at = result.get("finished_at") if state in FINISHED_DIRS else None
     worker = running.worker if running else result.get("worker")
-    claimed_at = _timestamp(queue.read_job_text(state, name, CLAIMED_AT_FILE, 64))
+    claimed_at = _timestamp(queue.read_claimed_at(state, name))
     return {
         "id": job.job_id,
         "item_uid": job.item_uid,
@@ -516,7 +513,7 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
         else:
             try:
                 with queue.open_job(state, name) as folder:
-                    spec = folder.read_json(SPEC_FILE)
+                    spec = folder.spec()
             except (FileNotFoundError, NotADirectoryError):
                 # Moved on since the listing (claimed, finished): where it went is seen
                 # by the next run. A live job still counts for its item as listed (were
@@ -557,7 +554,7 @@ def _record_cancels(
         if job.job_id in known:
             continue
         keys = keys if keys is not None else trusted_keys(config)
-        text = queue.read_job_text("cancelled", name, CANCEL_FILE, 1024)
+        text = queue.read_cancel("cancelled", name)
         if cancel_verifies(text, job.job_id, keys):
             db.execute(
                 "INSERT OR IGNORE INTO stopped_jobs (id, item_uid, stopped_at) VALUES (?, ?, ?)",
@@ -599,7 +596,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         worker = running.worker if running else None
         if known and known["state"] == state and (worker is None or known["worker"] == worker):
             continue
-        spec = queue.read_job_json(state, name, SPEC_FILE) or {}
+        spec = queue.read_spec(state, name) or {}
         row = _job_row(queue, state, name, job, spec)
         if not dry_run and db is not None:
             db.table("jobs").upsert(row, pk="id")
@@ -622,7 +619,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
             continue
         target, trigger, reason = said
         if target == State.FAILED:
-            result = queue.read_job_json(state, name, RESULT_FILE) or {}
+            result = queue.read_result(state, name) or {}
             reason = f"{reason}: {result.get('reason') or 'no reason recorded'}"
             # What the script said last (signed with the outcome; shown escaped).
             if isinstance(said := result.get("said"), str) and said.strip():
@@ -712,7 +709,7 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
         # filing job reached the library. An item lost with the database comes back
         # from its folder's markers ('mp reconcile --rebuild').
         return []
-    spec_data = queue.read_job_json(state, name, SPEC_FILE)
+    spec_data = queue.read_spec(state, name)
     try:
         spec = parse_spec(spec_data, job, config)
     except SpecError:
@@ -735,7 +732,7 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
 
 
 def _marker_written(config, queue, state, name, job) -> bool:
-    spec_data = queue.read_job_json(state, name, SPEC_FILE)
+    spec_data = queue.read_spec(state, name)
     try:
         spec = parse_spec(spec_data, job, config)
     except SpecError:

@@ -10,11 +10,8 @@ from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import (
-    HEARTBEAT_FILE,
     QUEUE_DIRS,
     REJECTED_DIR,
-    RESULT_FILE,
-    SPEC_FILE,
     Queue,
     RunningName,
     back_off_time,
@@ -44,14 +41,12 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                 job = parse_entry(folder_state, name)
                 if job is None:
                     continue  # not a job: the next reconcile moves it to rejected/
-                spec = queue.read_job_json(folder_state, name, SPEC_FILE) or {}
-                result = queue.read_job_json(folder_state, name, RESULT_FILE) or {}
+                spec = queue.read_spec(folder_state, name) or {}
+                result = queue.read_result(folder_state, name) or {}
                 found = spec.get("item")
                 item: dict = found if isinstance(found, dict) else {}
                 running = RunningName.parse(name) if folder_state == "running" else None
-                heartbeat = (
-                    queue.age_seconds(folder_state, name, HEARTBEAT_FILE, now) if running else None
-                )
+                heartbeat = queue.heartbeat_age(folder_state, name, now) if running else None
                 not_before = spec.get("not_before")
                 drive = Drive.named_in(spec, job.kind)
                 jobs.append(

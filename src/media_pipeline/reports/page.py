@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from media_pipeline.config import Config
 from media_pipeline.items.names import page_anchor, printable
 from media_pipeline.items.state import item_name
-from media_pipeline.jobs.queue import LOG_FILE, Queue
+from media_pipeline.jobs.queue import Queue
 from media_pipeline.pipeline import DISPLAY_ORDER, STOPPED
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
@@ -100,7 +100,7 @@ def run_page(config: Config) -> Page:
         folders = {entry.job_id: entry.folder_name for entry in queue.running()}
         for job in status.running_jobs:
             folder = folders.get(job["id"])
-            text = queue.read_job_tail("running", folder, LOG_FILE, 64 * 1024) if folder else ""
+            text = queue.read_log_tail("running", folder, 64 * 1024) if folder else ""
             page.logs[job["id"]] = text.splitlines()[-LOG_LINES:]
     return page
 

@@ -14,9 +14,6 @@ from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import log_tail
 from media_pipeline.jobs.queue import (
-    CLAIMED_AT_FILE,
-    HEARTBEAT_FILE,
-    SPEC_FILE,
     JobName,
     Queue,
     RunningName,
@@ -38,7 +35,7 @@ def _clock(minutes: int) -> str:
 def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     job = JobName.parse(name)
     now = time.time()
-    spec = queue.read_job_json("pending", name, SPEC_FILE) or {}
+    spec = queue.read_spec("pending", name) or {}
     until = back_off_time(spec.get("not_before"))
     if until is not None and until > now:
         return (
@@ -83,11 +80,11 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     if entry is not None:
         beat, silent = queue.liveness(entry, now, config.jobs.stale_after_seconds)
     else:
-        beat = silent = queue.age_seconds("running", name, HEARTBEAT_FILE, now)
+        beat = silent = queue.heartbeat_age("running", name, now)
     named = None  # the claim time its folder's name gives
     if entry is not None and entry.claimed is not None:
         named = datetime.fromtimestamp(entry.claimed, UTC).isoformat()
-    claimed = queue.read_job_text("running", name, CLAIMED_AT_FILE).strip() or named
+    claimed = queue.read_claimed_at("running", name) or named
     since = local_time(claimed) or "a time it did not write"
     untimely = ""
     if since == NOT_A_TIME:

@@ -21,14 +21,10 @@ from media_pipeline.jobs.outcome import (
     write_outcome,
 )
 from media_pipeline.jobs.queue import (
-    CLAIMED_AT_FILE,
-    CLAIMED_BY_FILE,
-    HEARTBEAT_FILE,
-    SPEC_FILE,
+    JobFolder,
     JobName,
     Queue,
     RunningName,
-    write_json,
 )
 from media_pipeline.jobs.signature import SIGNED_BY, ForgedSpec, cancel_verifies, verified_by
 from media_pipeline.jobs.spec import JobSpec, SpecError, UnsignedFieldError, parse_spec
@@ -88,7 +84,7 @@ def _finish(
     config: Config,
     queue: Queue,
     running_name: str,
-    job: Folder,
+    job: JobFolder,
     spec: JobSpec,
     outcome: RunOutcome,
     worker: str,
@@ -126,7 +122,7 @@ def _finish(
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
         # Any back-off file of the job has expired: it was claimed after it.
-        write_json(job, SPEC_FILE, {**spec.raw, "not_before": 0})
+        job.write_spec({**spec.raw, "not_before": 0})
         queue.move("running", running_name, "pending", job_id)
         return ClaimResult(
             f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
@@ -206,14 +202,14 @@ def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> Claim
 def _checked_spec(
     config: Config,
     queue: Queue,
-    job: Folder,
+    job: JobFolder,
     name: JobName,
     worker: str,
     trusted: dict,
     live: LiveList | None = None,
 ) -> JobSpec:
     try:
-        spec_data = job.read_json(SPEC_FILE)
+        spec_data = job.spec()
     except BadEntry as error:
         raise ForgedSpec(f"spec.json {error.problem}") from None
     if spec_data is None:
@@ -271,7 +267,7 @@ def other_runs(
         claim = RunningName.parse(other)
         try:
             with queue.open_job("running", other) as job:
-                spec_data = job.read_json(SPEC_FILE) or {}
+                spec_data = job.spec() or {}
             verified_by(config, spec_data, trusted)
         except (OSError, BadEntry, ForgedSpec):
             continue
@@ -318,9 +314,7 @@ def run_claimed_job(
             # again. Each looks after its own rename into running/, and again every poll.
             if others := other_runs(config, queue, name.item_uid, running_name, trusted):
                 raise SpecError(f"another job of this item is running ({others[0]})")
-            job.write_atomic(CLAIMED_BY_FILE, worker + "\n")
-            job.write_atomic(CLAIMED_AT_FILE, utc_now() + "\n")
-            job.touch(HEARTBEAT_FILE)
+            job.record_claim(worker, utc_now())
         except (SpecError, BadEntry) as error:
             return _reject(queue, running_name, name.job_id, str(error))
         crash_point("claim:beating")

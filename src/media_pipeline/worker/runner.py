@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from media_pipeline.faults import crash_point
-from media_pipeline.jobs.queue import CANCEL_FILE, HEARTBEAT_FILE, LOG_FILE, PID_FILE, Queue
-from media_pipeline.share.files import BadEntry, Folder
+from media_pipeline.jobs.queue import JobFolder, Queue
+from media_pipeline.share.files import BadEntry
 from media_pipeline.worker import guard
 
 POLL_SECONDS = 0.5
@@ -64,12 +64,12 @@ STOP_SIGNAL_CODES = frozenset({-int(sig) for sig in _STOPS} | {128 + int(sig) fo
 STOP_ARRIVES_SECONDS = 1.0
 
 
-def beat(job: Folder) -> None:
+def beat(job: JobFolder) -> None:
     """Touch the heartbeat; a share that hiccups is tried again at the next beat."""
     # A heartbeat replaced by a link or a FIFO is not written through: the job then looks
     # stale, and reconcile takes it back.
     with contextlib.suppress(OSError, BadEntry):
-        job.touch(HEARTBEAT_FILE)
+        job.beat()
 
 
 def _ended(pidfd: int, timeout: float) -> bool:
@@ -124,11 +124,13 @@ def stop_group(process: subprocess.Popen, pidfd: int, grace_seconds: float) -> i
     return finish_group(process)
 
 
-def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd=-1, writable=None):
+def _start(
+    argv, env, job: JobFolder, slot_fd, log_max_bytes, grace_seconds, cwd_fd=-1, writable=None
+):
     """Start the guard and, through it, the script. Returns (process, lifeline): the
     worker holds the lifeline's writing end until the job is over. writable: the
     descriptors of the only folders the script may write below (None: no such limit)."""
-    log = job.open_append(LOG_FILE)  # first: a log mp refuses leaves nothing open
+    log = job.open_log_to_append()  # first: a log mp refuses leaves nothing open
     lifeline_read, lifeline = os.pipe()
     slot = -1 if slot_fd is None else slot_fd
     try:
@@ -167,11 +169,11 @@ def _start(argv, env, job: Folder, slot_fd, log_max_bytes, grace_seconds, cwd_fd
     return process, lifeline
 
 
-def _cancel_counts(job: Folder, cancel_verifies: Callable[[str], bool] | None) -> bool:
+def _cancel_counts(job: JobFolder, cancel_verifies: Callable[[str], bool] | None) -> bool:
     if cancel_verifies is None:
         return True
     try:
-        text = job.read_text(CANCEL_FILE, 1024) or ""
+        text = job.cancel()
     except (OSError, BadEntry):
         return False  # a link or a FIFO: not what mp cancel writes
     return cancel_verifies(text)
@@ -182,7 +184,7 @@ def run_script(
     env: dict[str, str],
     queue: Queue,
     running_name: str,
-    job: Folder,
+    job: JobFolder,
     other_runs: Callable[[], list[str]],
     *,
     heartbeat_seconds: float,
@@ -211,7 +213,7 @@ def run_script(
         process, lifeline = _start(
             argv, env, job, slot_fd, log_max_bytes, grace_seconds, cwd_fd, writable
         )
-        job.write_atomic(PID_FILE, f"{os.getpid()} {process.pid}\n")
+        job.write_pids(os.getpid(), process.pid)
         pidfd = os.pidfd_open(process.pid)
         crash_point("claim:running")
         last_beat = time.monotonic()
@@ -241,7 +243,7 @@ def run_script(
                 # item is queued again from the controller's own spec.
                 code = stop_group(process, pidfd, 0)
                 return RunOutcome(code, "duplicate", time.monotonic() - started)
-            if job.exists(CANCEL_FILE) and _cancel_counts(job, cancel_verifies):
+            if job.has_cancel() and _cancel_counts(job, cancel_verifies):
                 reason = "cancelled"
             elif timeout_seconds and now - started > timeout_seconds:
                 reason = "timeout"
