@@ -20,7 +20,10 @@ from media_pipeline.approve.signing import decision_key, verifies
 from media_pipeline.config import Config
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import Logged, item_name
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import (
+    COMPLETED,
+    Queue,
+)
 from media_pipeline.library.destination import library_name, naming_notes, proposed_destination
 from media_pipeline.library.file_roles import (
     Roles,
@@ -256,7 +259,7 @@ def remux_said(config: Config, db: Database, item: dict) -> list[str]:
     if row is None:
         return []
     with Queue.of(config) as queue:
-        text = queue.read_log_head("completed", row["id"], MAX_LOG_READ)
+        text = queue.read_log_head(COMPLETED, row["id"], MAX_LOG_READ)
     told = [line.strip() for line in text.splitlines() if line.strip().startswith(_TOLD)]
     return [f"remux: {printable(line)[:200]}" for line in told[:MAX_TOLD]]
 

@@ -44,7 +44,11 @@ from media_pipeline.items.state import (
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import (
+    CANCELLED,
     LIVE_DIRS,
+    PENDING,
+    RUNNING,
+    TMP,
     JobName,
     Queue,
     back_off_time,
@@ -284,7 +288,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         if dry_run:
             what = (
                 f"cancel pending job {folder_name}"
-                if state == "pending"
+                if state == PENDING
                 else f"ask the worker running {folder_name.partition('.')[0]} to stop it"
             )
             then = (
@@ -295,13 +299,13 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             return ManageResult(f"{printable(name)}: would {what}; {then}")
         message = None
         cancel = signed_cancel(config, folder_name.partition(".")[0])
-        if state == "pending":
+        if state == PENDING:
             try:
                 # Signed, so that reconcile believes the move (and a worker that claims
                 # it first stops it).
-                with queue.open_job("pending", folder_name) as job:
+                with queue.open_job(PENDING, folder_name) as job:
                     job.write_cancel(cancel)
-                queue.move("pending", folder_name, "cancelled")
+                queue.move(PENDING, folder_name, CANCELLED)
                 message = f"cancelled pending job {folder_name}"
             except FileNotFoundError:
                 # A worker claimed it between our look and our rename: cancel it running.
@@ -311,9 +315,9 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                         f"the job of {printable(name)} finished meanwhile; nothing to cancel"
                     ) from None
                 state, folder_name = live
-        if state == "running":
+        if state == RUNNING:
             try:
-                with queue.open_job("running", folder_name) as job:
+                with queue.open_job(RUNNING, folder_name) as job:
                     job.write_cancel(cancel)
             except FileNotFoundError:
                 raise UsageError(
@@ -573,7 +577,7 @@ def run_priority(
         if dry_run:
             live = queue.live_job_for(row["uid"])
             message = f"{printable(item_name(row))}: would set priority {priority}"
-            if live is not None and live[0] == "pending":
+            if live is not None and live[0] == PENDING:
                 message += f" and re-queue its pending job {live[1]} to sort by it"
             elif live is not None:
                 message += "; its running job keeps its place"
@@ -583,11 +587,11 @@ def run_priority(
         write_item_files(config.staging_root, row)
         live = queue.live_job_for(row["uid"])
         message = f"{printable(item_name(row))}: priority {priority}"
-        if live is None or live[0] != "pending":
+        if live is None or live[0] != PENDING:
             return ManageResult(message + ("; its running job keeps its place" if live else ""))
         old_id = live[1]
         try:
-            queue.move("pending", old_id, "tmp")
+            queue.move(PENDING, old_id, TMP)
         except FileNotFoundError:
             return ManageResult(message + "; its job was claimed meanwhile")
         job = JobName.parse(old_id)
@@ -598,7 +602,7 @@ def run_priority(
             priority,
             job.created,
         )
-        with queue.open_job("tmp", old_id) as holding:
+        with queue.open_job(TMP, old_id) as holding:
             try:
                 spec = holding.spec() or {}
                 # Signed again below (the id is in the signature): only a spec this
@@ -607,7 +611,7 @@ def run_priority(
                 if spec.get("id") != old_id:
                     raise ForgedSpec("its spec is another job's")
             except (BadEntry, SpecError) as error:
-                queue.reject("tmp", old_id, f"not re-queued by mp priority: {error}")
+                queue.reject(TMP, old_id, f"not re-queued by mp priority: {error}")
                 return ManageResult(
                     message + f"; its pending job {old_id} was not one this controller "
                     "signed: moved to rejected/, and reconcile queues the item again"
@@ -616,6 +620,6 @@ def run_priority(
         not_before = back_off_time(spec.get("not_before"))
         if not_before is not None and not_before > time.time():
             queue.hold(new_id, not_before)  # the new name keeps the job's back-off
-        queue.move("tmp", old_id, "pending", new_id)
+        queue.move(TMP, old_id, PENDING, new_id)
         db.execute("UPDATE jobs SET id = ?, priority = ? WHERE id = ?", [new_id, priority, old_id])
     return ManageResult(message + f"; job re-queued as {new_id}")

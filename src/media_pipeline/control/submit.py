@@ -18,7 +18,10 @@ from media_pipeline.config import Config
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import ItemKey
 from media_pipeline.items.state import change_state, item_name, write_item_files
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import (
+    PENDING,
+    Queue,
+)
 from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.library.disc import Drive
@@ -71,7 +74,7 @@ def submit_job(
             "id": job_id,
             "item_uid": key.uid,
             "kind": kind,
-            "state": "pending",
+            "state": PENDING,
             "attempts": 0,
             "max_attempts": spec["max_attempts"],
             "priority": spec["priority"],

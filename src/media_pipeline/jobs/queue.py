@@ -45,7 +45,8 @@ T = TypeVar("T")
 
 class QueueFolder(StrEnum):
     """The queue's folders. A job's folder is its state; the values are the folders'
-    names (and what the database's jobs.state holds), so each compares equal to them."""
+    names (and what the database's jobs.state holds), so each compares equal to them.
+    Only the idle shortcut (idle/) spells pending and running out: it imports nothing."""
 
     TMP = "tmp"
     PENDING = "pending"

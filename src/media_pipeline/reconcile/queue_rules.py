@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from media_pipeline.jobs.queue import LIVE_DIRS
+from media_pipeline.jobs.queue import (
+    CANCELLED,
+    FAILED,
+    LIVE_DIRS,
+)
 from media_pipeline.pipeline import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
 
 # The states an item is in while a job of its works on it: a job must speak for it.
@@ -24,9 +28,9 @@ def latest_job_says(current: State, folder: str, kind: str) -> tuple[State, str,
     job for an item still waiting before it (dispatch died between the two writes, or a
     rip queued before the database was lost) moves the item to the job's state."""
     working = KIND_STATES[kind]
-    if folder == "failed" and current == working:
+    if folder == FAILED and current == working:
         return State.FAILED, "auto", f"{kind} failed"
-    if folder == "cancelled" and current == working:
+    if folder == CANCELLED and current == working:
         return State.CANCELLED, "manual", "job cancelled"
     if folder in LIVE_DIRS and current == BEFORE_KIND.get(kind):
         return working, "auto", f"{kind} job in the queue"
@@ -50,7 +54,7 @@ def orphan_fate(
         return "wait"
     kind = RUNNING_KINDS[current]
     same_kind = latest is not None and latest[1] == kind
-    if same_kind and latest is not None and latest[0] in (*LIVE_DIRS, "failed", "cancelled"):
+    if same_kind and latest is not None and latest[0] in (*LIVE_DIRS, FAILED, CANCELLED):
         return "wait"
     if same_kind and marker_written():
         return "wait"  # completed after this reconcile read the markers: the next moves it

@@ -35,9 +35,15 @@ from media_pipeline.items.state import (
 from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.outcome import record_failure, write_outcome
 from media_pipeline.jobs.queue import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
     FINISHED_DIRS,
     LIVE_DIRS,
+    PENDING,
     QUEUE_DIRS,
+    RUNNING,
+    TMP,
     JobFolder,
     JobName,
     Queue,
@@ -98,12 +104,12 @@ class _Trust:
 
     def failure_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in failed/ did not fail on a host this controller trusts, or None."""
-        result = queue.read_result("failed", name)
+        result = queue.read_result(FAILED, name)
         return result_problem(result, job.job_id, self.keys)
 
     def cancel_problem(self, queue: Queue, name: str, job: JobName) -> str | None:
         """Why a job in cancelled/ was not cancelled by this controller, or None."""
-        text = queue.read_cancel("cancelled", name)
+        text = queue.read_cancel(CANCELLED, name)
         if cancel_verifies(text, job.job_id, self.keys):
             return None
         return f"{FORGED}: no cancel the controller signed ('mp cancel' writes one)"
@@ -126,7 +132,7 @@ def reject_strays(queue: Queue, *, dry_run: bool) -> list[str]:
             if parse_entry(state, name) is None:
                 problem = (
                     "not a running job's name (ID.WORKER.PID.tCLAIMED); moved here by hand?"
-                    if state == "running" and JobName.parse(name) is not None
+                    if state == RUNNING and JobName.parse(name) is not None
                     else "not a name mp gives a job"
                 )
             elif not entry.is_dir(follow_symlinks=False):
@@ -160,9 +166,7 @@ def reject_unapproved_filings(
     worker files the item there. A worker can only check that a destination is inside
     library_root (it holds no key to tell an approval from a forgery); the database can
     tell which destination a person chose."""
-    pending = [
-        (name, job) for state, name, job in queue.jobs(("pending",)) if job.kind == "filebot"
-    ]
+    pending = [(name, job) for state, name, job in queue.jobs((PENDING,)) if job.kind == "filebot"]
     if db is None or not pending:
         return []
     rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
@@ -172,7 +176,7 @@ def reject_unapproved_filings(
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
-        spec = queue.read_spec("pending", name) or {}
+        spec = queue.read_spec(PENDING, name) or {}
         if row is None:
             continue
         if spec.get("destination") != filing_destination(config, approved, row):
@@ -188,7 +192,7 @@ def reject_unapproved_filings(
         changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
         if not dry_run:
             with contextlib.suppress(FileNotFoundError):
-                queue.reject("pending", name, problem)
+                queue.reject(PENDING, name, problem)
     return changes
 
 
@@ -268,12 +272,12 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
             changes.append(f"job {entry.job_id}: {vanished}; would be taken back")
             continue
         try:
-            job = queue.open_job("running", running_name)
+            job = queue.open_job(RUNNING, running_name)
         except FileNotFoundError:
             continue  # finished meanwhile
         except BadEntry as error:
             changes.append(f"job {entry.job_id}: {error.problem}; moved to rejected/")
-            queue.reject("running", running_name, error.problem)
+            queue.reject(RUNNING, running_name, error.problem)
             continue
         with job:
             try:
@@ -283,7 +287,7 @@ def recover_stale_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[s
                 # job goes to rejected/, and this run goes on with the others.
                 changes.append(f"job {entry.job_id}: {error}; moved to rejected/")
                 with contextlib.suppress(FileNotFoundError):
-                    queue.reject("running", running_name, str(error))
+                    queue.reject(RUNNING, running_name, str(error))
     return changes
 
 
@@ -294,7 +298,7 @@ def _recover(config, queue: Queue, trust: _Trust, job: JobFolder, entry, vanishe
     rejected, failure = _stale_outcome(config, trust, job, entry.job)
     if rejected:
         changes.append(f"job {entry.job_id}: {rejected}; moved to rejected/")
-        queue.reject("running", running_name, rejected)
+        queue.reject(RUNNING, running_name, rejected)
     elif failure is None:
         changes.append(
             f"job {entry.job_id}: worker {entry.worker} vanished after its "
@@ -312,7 +316,7 @@ def _recover(config, queue: Queue, trust: _Trust, job: JobFolder, entry, vanishe
                 "note": "recovered by reconcile: the marker was written",
             },
         )
-        _move_quietly(queue.move, "running", running_name, "completed")
+        _move_quietly(queue.move, RUNNING, running_name, COMPLETED)
     else:
         reason = vanished if failure == "no marker" else f"{vanished}; {failure}"
         changes.append(f"job {entry.job_id}: {reason}; taken back")
@@ -325,7 +329,7 @@ def _recover(config, queue: Queue, trust: _Trust, job: JobFolder, entry, vanishe
             config,
             queue,
             job,
-            "running",
+            RUNNING,
             running_name,
             entry.job_id,
             spec_data,
@@ -357,10 +361,10 @@ def remove_expired_jobs(config: Config, queue: Queue, *, dry_run: bool) -> list[
     changes = []
     cutoff = config.jobs.retention_days * 86400
     now = time.time()
-    for name in queue.names("tmp"):
-        age = queue.folder_age("tmp", name, now)
+    for name in queue.names(TMP):
+        age = queue.folder_age(TMP, name, now)
         if age is not None and age > HALF_BUILT_SECONDS and JobName.parse(name):
-            done = "removed" if dry_run else _remove_quietly(queue, "tmp", name)
+            done = "removed" if dry_run else _remove_quietly(queue, TMP, name)
             changes.append(f"job {name}: half-built in tmp/ {age / 60:.0f} min ago; {done}")
     if not dry_run:
         queue.remove_expired_waits(now)  # housekeeping only: not worth a line of output
@@ -437,7 +441,7 @@ def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) ->
 
 def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> dict:
     result = queue.read_result(state, name) or {}
-    running = RunningName.parse(name) if state == "running" else None
+    running = RunningName.parse(name) if state == RUNNING else None
     attempts = spec.get("attempts")
     exit_code = result.get("exit_code") if state in FINISHED_DIRS else None
     finished_at = result.get("finished_at") if state in FINISHED_DIRS else None
@@ -458,7 +462,7 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> d
         "exit_code": _whole(exit_code, allow_negative=True),
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
         **{
-            name: _number(result.get(name), most) if state == "completed" else None
+            name: _number(result.get(name), most) if state == COMPLETED else None
             for name, most in (("seconds", TEN_YEARS), ("bytes_in", 2**62), ("bytes_out", 2**62))
         },
     }
@@ -525,9 +529,9 @@ def _trusted_entries(config, queue: Queue, queue_jobs, jobs: dict, changes, dry_
             except BadEntry as error:
                 spec, problem = None, f"{FORGED}: spec.json {error.problem}"
             problem = problem or trust.problem(spec, job, known=known is not None)
-            if problem is None and state == "cancelled":
+            if problem is None and state == CANCELLED:
                 problem = trust.cancel_problem(queue, name, job)
-            if problem is None and state == "failed":
+            if problem is None and state == FAILED:
                 problem = trust.failure_problem(queue, name, job)
         if problem is None:
             kept.append((state, name, job))
@@ -545,7 +549,7 @@ def _record_cancels(
     """The jobs in cancelled/ that a person cancelled (their cancel file the controller's
     signature) into stopped_jobs, which the live list names (jobs/live.py): known again
     after the database was lost, or for cancels from before it kept them."""
-    cancelled = [(name, job) for state, name, job in queue_jobs if state == "cancelled"]
+    cancelled = [(name, job) for state, name, job in queue_jobs if state == CANCELLED]
     if not cancelled:
         return
     known = {row[0] for row in db.execute("SELECT id FROM stopped_jobs").fetchall()}
@@ -554,7 +558,7 @@ def _record_cancels(
         if job.job_id in known:
             continue
         keys = keys if keys is not None else trusted_keys(config)
-        text = queue.read_cancel("cancelled", name)
+        text = queue.read_cancel(CANCELLED, name)
         if cancel_verifies(text, job.job_id, keys):
             db.execute(
                 "INSERT OR IGNORE INTO stopped_jobs (id, item_uid, stopped_at) VALUES (?, ?, ?)",
@@ -575,11 +579,11 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     if db is not None and not dry_run:
         _record_cancels(config, db, queue, queue_jobs)
     # Asked only of items with an ended job: the live ones decide nothing by it.
-    ended = [job.item_uid for state, _n, job in queue_jobs if state in ("failed", "cancelled")]
+    ended = [job.item_uid for state, _n, job in queue_jobs if state in (FAILED, CANCELLED)]
     acted = last_manual_change(db, ended)
     latest: dict[str, tuple[str, str, JobName]] = {}
     for state, name, job in queue_jobs:
-        if state in ("failed", "cancelled") and job.created < acted.get(job.item_uid, EPOCH):
+        if state in (FAILED, CANCELLED) and job.created < acted.get(job.item_uid, EPOCH):
             # Ended before a person last moved the item (a retry after it): it no longer
             # speaks for the item. Else deleting the retry's job would bring it back.
             continue
@@ -592,7 +596,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
 
     for state, name, job in queue_jobs:
         known = jobs.get(job.job_id)
-        running = RunningName.parse(name) if state == "running" else None
+        running = RunningName.parse(name) if state == RUNNING else None
         worker = running.worker if running else None
         if known and known["state"] == state and (worker is None or known["worker"] == worker):
             continue

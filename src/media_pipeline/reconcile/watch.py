@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from media_pipeline.config import Config
 from media_pipeline.idle import quick
 from media_pipeline.items.names import TYPE_FOLDERS
+from media_pipeline.jobs.queue import PENDING, RUNNING
 from media_pipeline.pipeline import STAGE_FOLDERS
 from media_pipeline.share.markers import PIPELINE_DIR
 
@@ -56,7 +57,7 @@ def _subfolders(folder: str) -> list[str]:
 
 def _busy(config: Config) -> bool:
     """A job running (its heartbeat can go stale) or backing off (its wait ends)."""
-    for state, waits_only in (("running", False), ("pending", True)):
+    for state, waits_only in ((RUNNING, False), (PENDING, True)):
         try:
             names = os.listdir(os.path.join(config.queue_dir, state))
         except OSError:

@@ -31,7 +31,10 @@ from media_pipeline.config import Config
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import last_words, log_tail
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import (
+    RUNNING,
+    Queue,
+)
 from media_pipeline.pipeline import DISPLAY_ORDER
 from media_pipeline.reports.status import STATE_COLOURS, StatusReport, run_status
 from media_pipeline.share.files import BadEntry
@@ -47,7 +50,7 @@ def last_log_lines(config: Config) -> dict[str, str]:
     with Queue.of(config) as queue:
         for entry in queue.running():
             try:
-                with queue.open_job("running", entry.folder_name) as job:
+                with queue.open_job(RUNNING, entry.folder_name) as job:
                     found[entry.job_id] = last_words(log_tail(job))
             except (OSError, BadEntry):
                 continue  # ended meanwhile, or not a folder: nothing to show

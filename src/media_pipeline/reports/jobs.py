@@ -10,8 +10,13 @@ from media_pipeline.config import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
     QUEUE_DIRS,
     REJECTED_DIR,
+    RUNNING,
     Queue,
     RunningName,
     back_off_time,
@@ -45,7 +50,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                 result = queue.read_result(folder_state, name) or {}
                 found = spec.get("item")
                 item: dict = found if isinstance(found, dict) else {}
-                running = RunningName.parse(name) if folder_state == "running" else None
+                running = RunningName.parse(name) if folder_state == RUNNING else None
                 heartbeat = queue.heartbeat_age(folder_state, name, now) if running else None
                 not_before = spec.get("not_before")
                 drive = Drive.named_in(spec, job.kind)
@@ -68,7 +73,7 @@ def list_jobs(config: Config, state: str | None = None) -> list[dict]:
                         "heartbeat_age_seconds": None if heartbeat is None else round(heartbeat),
                         "not_before": back_off_time(not_before),
                         "reason": _text(result.get("reason"))
-                        if folder_state != "completed"
+                        if folder_state != COMPLETED
                         else None,
                         # A rip a disc started: only that host's worker claims it.
                         "drive": str(drive) if drive else None,
@@ -116,12 +121,12 @@ def _count(value) -> int | None:
 
 
 JOB_STATE_COLOURS = {
-    "pending": "cyan",
-    "running": "blue",
-    "completed": "green",
-    "failed": "red",
-    "cancelled": "yellow",
-    "rejected": "magenta",
+    PENDING: "cyan",
+    RUNNING: "blue",
+    COMPLETED: "green",
+    FAILED: "red",
+    CANCELLED: "yellow",
+    REJECTED_DIR: "magenta",
 }
 
 
@@ -136,10 +141,10 @@ def format_jobs(jobs: list[dict], color: bool = False) -> str:
     rows = []
     for job in jobs:
         waits = ""
-        if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
+        if job["state"] == PENDING and job["not_before"] and job["not_before"] > now:
             waits = f"retry in {duration_text(job['not_before'] - now, short=True)}"
         note = waits or (printable(str(job["reason"]))[:40] if job["reason"] else "")
-        if job["state"] == "pending" and job["drive"]:
+        if job["state"] == PENDING and job["drive"]:
             note = f"disc in {printable(job['drive'])}" + (f"; {note}" if note else "")
         failures = f"{job['attempts'] or 0}/{job['max_attempts'] or '?'}"
         rows.append(
@@ -168,9 +173,9 @@ def _terminal_jobs(jobs: list[dict]) -> str:
     rows = []
     for job in jobs:
         note = str(job["reason"] or "")
-        if job["state"] == "pending" and job["not_before"] and job["not_before"] > now:
+        if job["state"] == PENDING and job["not_before"] and job["not_before"] > now:
             note = f"retry in {duration_text(job['not_before'] - now, short=True)}"
-        if job["state"] == "pending" and job["drive"]:
+        if job["state"] == PENDING and job["drive"]:
             note = f"disc in {job['drive']}" + (f"; {note}" if note else "")
         rows.append(
             [

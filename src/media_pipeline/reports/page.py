@@ -17,7 +17,11 @@ from datetime import UTC, datetime, timedelta
 from media_pipeline.config import Config
 from media_pipeline.items.names import page_anchor, printable
 from media_pipeline.items.state import item_name
-from media_pipeline.jobs.queue import Queue
+from media_pipeline.jobs.queue import (
+    PENDING,
+    RUNNING,
+    Queue,
+)
 from media_pipeline.pipeline import DISPLAY_ORDER, STOPPED
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
@@ -92,7 +96,7 @@ def run_page(config: Config) -> Page:
             {**item, "why": explain(config, item, approvals[item["uid"]], queue)}
             for item in stopped
         ]
-        for state, _name, queued in queue.jobs(("pending", "running")):
+        for state, _name, queued in queue.jobs((PENDING, RUNNING)):
             page.current[queued.item_uid] = (queued.kind, state)
         for item in stopped:
             if item["state"] == "FAILED" and (found := failed_log(queue, item["uid"])):
@@ -100,7 +104,7 @@ def run_page(config: Config) -> Page:
         folders = {entry.job_id: entry.folder_name for entry in queue.running()}
         for job in status.running_jobs:
             folder = folders.get(job["id"])
-            text = queue.read_log_tail("running", folder, 64 * 1024) if folder else ""
+            text = queue.read_log_tail(RUNNING, folder, 64 * 1024) if folder else ""
             page.logs[job["id"]] = text.splitlines()[-LOG_LINES:]
     return page
 

@@ -12,6 +12,7 @@ from tabulate import tabulate
 from media_pipeline.config import Config
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
+from media_pipeline.jobs.queue import COMPLETED, FAILED
 from media_pipeline.pipeline import JOB_KINDS
 from media_pipeline.store import reading_database
 from media_pipeline.text import size_text
@@ -56,7 +57,7 @@ def run_stats(config: Config) -> Stats:
         }
     stages = []
     for kind in JOB_KINDS:
-        done = [job for job in jobs if job["kind"] == kind and job["state"] == "completed"]
+        done = [job for job in jobs if job["kind"] == kind and job["state"] == COMPLETED]
         seconds = [job["seconds"] for job in done if job["seconds"] is not None]
         bytes_in = sum(job["bytes_in"] or 0 for job in done)
         bytes_out = sum(job["bytes_out"] or 0 for job in done)
@@ -64,9 +65,7 @@ def run_stats(config: Config) -> Stats:
             {
                 "stage": kind,
                 "completed": len(done),
-                "failed": sum(
-                    1 for job in jobs if job["kind"] == kind and job["state"] == "failed"
-                ),
+                "failed": sum(1 for job in jobs if job["kind"] == kind and job["state"] == FAILED),
                 "median_seconds": round(statistics.median(seconds), 3) if seconds else None,
                 "p95_seconds": round(percentile(seconds, 0.95), 3) if seconds else None,
                 "bytes_in": bytes_in,
@@ -76,7 +75,7 @@ def run_stats(config: Config) -> Stats:
         )
     items = []
     for job in jobs:
-        if job["kind"] == "transcode" and job["state"] == "completed" and job["bytes_in"]:
+        if job["kind"] == "transcode" and job["state"] == COMPLETED and job["bytes_in"]:
             items.append(
                 {
                     "item": names.get(job["item_uid"], job["item_uid"]),
@@ -88,7 +87,7 @@ def run_stats(config: Config) -> Stats:
     reasons = Counter(
         (job["kind"], job["reason"] or "no reason recorded")
         for job in jobs
-        if job["state"] == "failed"
+        if job["state"] == FAILED
     )
     failures = [
         {"stage": kind, "reason": reason, "count": count}

@@ -14,6 +14,11 @@ from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import log_tail
 from media_pipeline.jobs.queue import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
     JobName,
     Queue,
     RunningName,
@@ -35,7 +40,7 @@ def _clock(minutes: int) -> str:
 def _pending_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     job = JobName.parse(name)
     now = time.time()
-    spec = queue.read_spec("pending", name) or {}
+    spec = queue.read_spec(PENDING, name) or {}
     until = back_off_time(spec.get("not_before"))
     if until is not None and until > now:
         return (
@@ -80,11 +85,11 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     if entry is not None:
         beat, silent = queue.liveness(entry, now, config.jobs.stale_after_seconds)
     else:
-        beat = silent = queue.heartbeat_age("running", name, now)
+        beat = silent = queue.heartbeat_age(RUNNING, name, now)
     named = None  # the claim time its folder's name gives
     if entry is not None and entry.claimed is not None:
         named = datetime.fromtimestamp(entry.claimed, UTC).isoformat()
-    claimed = queue.read_claimed_at("running", name) or named
+    claimed = queue.read_claimed_at(RUNNING, name) or named
     since = local_time(claimed) or "a time it did not write"
     untimely = ""
     if since == NOT_A_TIME:
@@ -102,10 +107,10 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
 
 
 # What the next reconcile does with an item whose job has ended, by the folder it ended in.
-ENDED = {
-    "completed": "finished; the next reconcile moves the item on",
-    "failed": "failed for good; the next reconcile marks the item FAILED",
-    "cancelled": "was cancelled; the next reconcile marks the item CANCELLED",
+ENDED: dict[str, str] = {
+    COMPLETED: "finished; the next reconcile moves the item on",
+    FAILED: "failed for good; the next reconcile marks the item FAILED",
+    CANCELLED: "was cancelled; the next reconcile marks the item CANCELLED",
 }
 
 
@@ -154,7 +159,7 @@ def explain(
         kind = RUNNING_KINDS[state]
         if live is None:
             return _ended_job(queue, item, kind, state, since)
-        if live[0] == "pending":
+        if live[0] == PENDING:
             return _pending_job(config, queue, live[1], kind)
         return _running_job(config, queue, live[1], kind)
     if state in NEXT_JOB:
@@ -191,14 +196,12 @@ FAILED_LOG_LINES = 5
 def failed_log(queue: Queue, uid: str) -> tuple[str, list[str]] | None:
     """(job folder, its last lines with text in them) of the item's newest failed job,
     or None when it has none. The lines are the share's: escape them to show them."""
-    failed = [
-        (job.created, name) for _s, name, job in queue.jobs(("failed",)) if job.item_uid == uid
-    ]
+    failed = [(job.created, name) for _s, name, job in queue.jobs((FAILED,)) if job.item_uid == uid]
     if not failed:
         return None
     _created, name = max(failed)
     try:
-        with queue.open_job("failed", name) as job:
+        with queue.open_job(FAILED, name) as job:
             tail = log_tail(job)
     except (OSError, BadEntry):
         return None

@@ -20,7 +20,11 @@ from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
 from media_pipeline.jobs.drain import is_drained
 from media_pipeline.jobs.outcome import ClaimResult
-from media_pipeline.jobs.queue import JobName, Queue
+from media_pipeline.jobs.queue import (
+    PENDING,
+    JobName,
+    Queue,
+)
 from media_pipeline.library.disc import Drive
 from media_pipeline.share.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.share.identity import check_share
@@ -151,7 +155,7 @@ class Claimer:
         # else is refused into rejected/ with its reason), unless the list was put back
         # or taken away; one of the controller's only once a list made after it leaves
         # it out (then to be refused), else it waits.
-        spec = self.queue.read_spec("pending", job.job_id) or {}
+        spec = self.queue.read_spec(PENDING, job.job_id) or {}
         if spec.get("id") != job.job_id:
             return True  # a spec under another job's name is refused whatever the list
         if spec.get(SIGNED_BY) != CONTROLLER:
@@ -172,7 +176,7 @@ class Claimer:
         """Whether a rip is this host's to run: one a disc started names the host whose
         drive holds the disc. (A spec that names no drive as a job may is claimed, and
         refused by run_job: it must not wait for ever.)"""
-        spec = self.queue.read_spec("pending", job.job_id) or {}
+        spec = self.queue.read_spec(PENDING, job.job_id) or {}
         drive = Drive.named_in(spec)
         return drive is None or drive.host in ("", self.host)
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 
 from media_pipeline.idle.quick import config_signature, jobs_in, under_way
 from media_pipeline.jobs.outcome import ClaimResult
+from media_pipeline.jobs.queue import PENDING, RUNNING
 from media_pipeline.pipeline import upstream_kinds
 
 POLL_SECONDS = 1.0
@@ -50,7 +51,7 @@ def stay(
     """The results of the claims made while staying (until: a time.monotonic()); config:
     the config's path and its signature when it was loaded."""
     mine, upstream = set(kinds), upstream_kinds(kinds)
-    pending, running = os.path.join(queue_dir, "pending"), os.path.join(queue_dir, "running")
+    pending, running = os.path.join(queue_dir, PENDING), os.path.join(queue_dir, RUNNING)
     config_path, config_seen = config
     last, claimed_at = first, time.monotonic()
     # After a claim that ran a job, any job of its kinds is new; after one that found

@@ -21,6 +21,10 @@ from media_pipeline.jobs.outcome import (
     write_outcome,
 )
 from media_pipeline.jobs.queue import (
+    CANCELLED,
+    COMPLETED,
+    PENDING,
+    RUNNING,
     JobFolder,
     JobName,
     Queue,
@@ -116,14 +120,14 @@ def _finish(
                 "log_tail": log_tail(job),
             },
         )
-        queue.move("running", running_name, "cancelled", job_id)
+        queue.move(RUNNING, running_name, CANCELLED, job_id)
         record_end(config, job_id)
         return ClaimResult(f"job {job_id} cancelled; its scripts were stopped", job_id, "cancelled")
     if outcome.stopped == "interrupted":
         # The worker itself is being stopped (shutdown): not the job's fault, no attempt.
         # Any back-off file of the job has expired: it was claimed after it.
         job.write_spec({**spec.raw, "not_before": 0})
-        queue.move("running", running_name, "pending", job_id)
+        queue.move(RUNNING, running_name, PENDING, job_id)
         return ClaimResult(
             f"job {job_id} put back in the queue: worker stopped", job_id, "interrupted"
         )
@@ -144,7 +148,7 @@ def _finish(
             },
         )
         crash_point("claim:moving")
-        queue.move("running", running_name, "completed", job_id)
+        queue.move(RUNNING, running_name, COMPLETED, job_id)
         record_end(config, job_id)
         said = f"job {job_id} completed in {outcome.seconds:.1f} s"
         if spec.drive and config.workers[worker].eject:
@@ -154,7 +158,7 @@ def _finish(
         config,
         queue,
         job,
-        "running",
+        RUNNING,
         running_name,
         job_id,
         spec.raw,
@@ -162,7 +166,7 @@ def _finish(
         exit_code=outcome.exit_code,
         worker=worker,
     )
-    if went == "pending":
+    if went == PENDING:
         return ClaimResult(f"job {job_id} failed ({reason}); it will be retried", job_id, "retry")
     record_end(config, job_id)
     return ClaimResult(f"job {job_id} failed for good ({reason})", job_id, "failed")
@@ -189,7 +193,7 @@ def _reject(queue: Queue, running_name: str, job_id: str, problem: str) -> Claim
     """A job that is not one this worker may run goes to rejected/, and nothing runs.
     Reconcile sends its item back to be queued again, from the controller's own spec."""
     problem = printable(problem)
-    queue.reject("running", running_name, f"refused, nothing was run: {problem}")
+    queue.reject(RUNNING, running_name, f"refused, nothing was run: {problem}")
     log.warning(
         "job %s refused, nothing was run: %s",
         job_id,
@@ -266,7 +270,7 @@ def other_runs(
     for other in queue.other_runs(item_uid, running_name):
         claim = RunningName.parse(other)
         try:
-            with queue.open_job("running", other) as job:
+            with queue.open_job(RUNNING, other) as job:
                 spec_data = job.spec() or {}
             verified_by(config, spec_data, trusted)
         except (OSError, BadEntry, ForgedSpec):
@@ -300,10 +304,10 @@ def run_claimed_job(
     except SafetyRefusal:
         # This host's trust file is wrong, not the job: it goes back for a worker that
         # can check it, and the refusal reaches the person who runs this one.
-        queue.move("running", running_name, "pending", name.job_id)
+        queue.move(RUNNING, running_name, PENDING, name.job_id)
         raise
     try:
-        job = queue.open_job("running", running_name)
+        job = queue.open_job(RUNNING, running_name)
     except BadEntry as error:
         return _reject(queue, running_name, name.job_id, f"{error.problem} (not a job folder)")
     with job:
