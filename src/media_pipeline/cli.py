@@ -646,7 +646,7 @@ def rip(
         raise UsageError("--worker is for --device: the worker whose drive holds the disc")
     if not item_type or not title:
         raise UsageError("say which disc: --type and --title (or --device /dev/srN)")
-    from media_pipeline.control.manage import run_rip
+    from media_pipeline.control.rip import run_rip
 
     result = run_rip(config, item_type, title, disc_label, edition=edition, dry_run=dry_run)
     click.echo(result.message)
@@ -664,7 +664,7 @@ def cancel(config_path: str | None, item: str, dry_run: bool) -> None:
       mp cancel 12 --dry-run   # which job it would stop
       mp cancel 12             # then 'mp retry 12' to go on
     """
-    from media_pipeline.control.manage import run_cancel
+    from media_pipeline.control.cancel import run_cancel
 
     click.echo(run_cancel(_config(config_path), item, dry_run=dry_run).message)
 
@@ -695,7 +695,7 @@ def retry(config_path: str | None, item: str, redo: bool, ask_again: bool, dry_r
       mp retry 7 --ask-again      # filing failed (a file is there): choose a new destination
       mp retry 7 --dry-run        # where it would go back to
     """
-    from media_pipeline.control.manage import run_retry
+    from media_pipeline.control.retry import run_retry
 
     if redo and ask_again:
         raise UsageError("give --redo or --ask-again, not both")
@@ -721,7 +721,7 @@ def forget(config_path: str | None, item: str, confirmed: bool, dry_run: bool) -
       mp forget 12             # asks first
       mp forget 12 --yes
     """
-    from media_pipeline.control.manage import run_forget
+    from media_pipeline.control.forget import run_forget
 
     config = _config(config_path)
     plan = run_forget(config, item, dry_run=True)  # checks, and says what would happen
@@ -825,7 +825,7 @@ def priority(config_path: str | None, item: str, priority: int, dry_run: bool) -
       mp priority 12 100    # its jobs go before the others'
       mp priority 12 -10    # after them
     """
-    from media_pipeline.control.manage import run_priority
+    from media_pipeline.control.priority import run_priority
 
     click.echo(run_priority(_config(config_path), item, priority, dry_run=dry_run).message)
 

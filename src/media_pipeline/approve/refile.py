@@ -39,7 +39,7 @@ from media_pipeline.approve.gates import (
 from media_pipeline.approve.session import PendingApproval, decided_by, record_decision
 from media_pipeline.approve.signing import decision_key, sign_text
 from media_pipeline.config import Config
-from media_pipeline.control.manage import ManageResult, key_from_parts, on_controller
+from media_pipeline.control.item_command import ManageResult, key_from_parts, on_controller
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable

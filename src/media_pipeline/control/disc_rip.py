@@ -23,13 +23,8 @@ from datetime import UTC, datetime
 import filelock
 
 from media_pipeline.config import HOST_NAME, Config, host_name
-from media_pipeline.control.manage import (
-    ManageResult,
-    key_from_parts,
-    live_rip_in,
-    rip_stopped,
-    run_rip,
-)
+from media_pipeline.control.item_command import ManageResult, key_from_parts, live_rip_in
+from media_pipeline.control.rip import rip_stopped, run_rip
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.jobs.queue import Queue

@@ -27,7 +27,7 @@ import yaml
 from media_pipeline.approve.session import decide, pending_approvals
 from media_pipeline.config import Config, load_config
 from media_pipeline.control.dispatch import run_dispatch
-from media_pipeline.control.manage import run_rip
+from media_pipeline.control.rip import run_rip
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import ItemKey
 from media_pipeline.library.disc import guess
