@@ -105,7 +105,8 @@ def carry(sandbox, hosts: Hosts, count: int, say) -> None:
 
 def handoffs(runlog: list[str]) -> list[float]:
     """Seconds from each done line to the start line of the same item's next kind."""
-    done, started = {}, {}
+    done: dict[tuple[str, str], float] = {}
+    started: dict[tuple[str, str], float] = {}
     for line in runlog:
         what, kind, job, at = line.split()
         item = job.split("_")[5]

@@ -124,10 +124,12 @@ def our_claimer(config_path: str, worker: str, log_path: str, check: bool = True
             slot = take_slot(config.queue_dir, worker, limit)
             job, folder, _missing = claimer.claim_next()
             if job is not None and check:
+                assert folder is not None  # a claim that is no dry run names the folder
                 check_claimed(config, queue, folder, job.job_id)
             claiming += time.perf_counter() - start
             if job is None:
                 break
+            assert slot is not None and folder is not None
             queue.move("running", folder, "completed", job.job_id)
             slot.release()
             log.write(job.job_id + "\n")
@@ -315,6 +317,7 @@ def pick_time(pending: int, repeat: int) -> tuple[float, float]:
             start = time.perf_counter()
             job, folder, _ = Claimer(config, queue, "w0", ("remux",)).claim_next()
             library.append(time.perf_counter() - start)
+            assert job is not None and folder is not None
             queue.move("running", folder, "pending", job.job_id)  # back for the next round
         mp = Path(sys.executable).with_name("mp")
         process = []

@@ -105,7 +105,8 @@ def measure(hours: float, repeat: int) -> dict:
         def output_check() -> None:
             probe_to_end(ffprobe, movie)
 
-        stream_copy(), verify()  # warm the page cache for both
+        stream_copy()  # warm the page cache for both
+        verify()
         os.remove(copy)
         copies, verifies, output_checks = [], [], []
         for _ in range(repeat):  # interleaved, so both see the same machine

@@ -11,17 +11,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import pytest
 import yaml
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from receiver import Receiver
 
 from media_pipeline.cli import mp
-from media_pipeline.config import load_config
+from media_pipeline.config import Config, load_config
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
 from media_pipeline.jobs.live import LIVE_FILE
@@ -67,6 +68,16 @@ def pytest_runtest_makereport(item, call):
 AS_ROOT = {"user": "root", "group": "root"}
 
 
+class ScriptEntry(TypedDict):
+    """One kind's entry in the config's scripts table."""
+
+    path: str
+    args: NotRequired[list[str]]
+
+
+ScriptsTable = dict[str, ScriptEntry]  # the config's scripts table, by kind
+
+
 @dataclass
 class Sandbox:
     root: Path
@@ -74,7 +85,7 @@ class Sandbox:
     scripts: Path | None = None
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return load_config(str(self.config_path))
 
     @property
@@ -118,7 +129,7 @@ class Sandbox:
             (folder / ".pipeline" / f"{marker}.timestamp").write_text("2026-11-24T12:00:00+00:00\n")
         return folder
 
-    def mp(self, *args: str, expect: int | None = 0):
+    def mp(self, *args: str, expect: int | None = 0) -> Result:
         result = CliRunner().invoke(
             mp, [*args, "--config", str(self.config_path)], catch_exceptions=False
         )
@@ -130,7 +141,8 @@ class Sandbox:
         return json.loads(self.mp("status", "--json").stdout)
 
     def write_pipeline_config(self, **overrides) -> None:
-        scripts = {kind: {"path": str(self.scripts / f"{kind}.sh")} for kind in KINDS}
+        assert self.scripts is not None, "add_fake_scripts() sets the scripts folder"
+        scripts: ScriptsTable = {kind: {"path": str(self.scripts / f"{kind}.sh")} for kind in KINDS}
         scripts["rip"]["args"] = ["{output_dir}", "{title}"]
         scripts["filebot"]["args"] = ["{input_dir}", "{destination}"]
         settings = {
@@ -161,7 +173,7 @@ class Sandbox:
 
 
 @pytest.fixture
-def receiver():
+def receiver() -> Iterator[Receiver]:
     """A real HTTP server on 127.0.0.1 that records what notifications send it."""
     server = Receiver()
     yield server
@@ -201,7 +213,7 @@ def tree_snapshot(*roots: Path) -> dict[str, bytes | None]:
     return snapshot
 
 
-def claim_in_background(pipeline, until) -> subprocess.Popen:
+def claim_in_background(pipeline: Sandbox, until: Callable[[], object]) -> subprocess.Popen:
     """`mp claim` as a real process, returned once until() is true (its script started)."""
     worker = subprocess.Popen(
         [
@@ -306,7 +318,7 @@ KINDS = ("rip", "remux", "transcode", "filebot")
 
 
 @pytest.fixture(scope="session")
-def sample_media(tmp_path_factory) -> Path | None:
+def sample_media(tmp_path_factory: pytest.TempPathFactory) -> Path | None:
     """A one-second real video file, where ffmpeg is installed (verification probes it)."""
     if not shutil.which("ffmpeg"):
         return None
@@ -331,7 +343,9 @@ def sample_media(tmp_path_factory) -> Path | None:
 
 
 @pytest.fixture
-def pipeline(sandbox, monkeypatch, sample_media):
+def pipeline(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, sample_media: Path | None
+) -> Sandbox:
     """A sandbox whose config runs fake scripts on worker 'w1' (every kind)."""
     add_fake_scripts(sandbox, sample_media)
     monkeypatch.setenv("MP_TEST_DIR", str(sandbox.root))
@@ -398,25 +412,31 @@ def silence(folder: Path, seconds: float = 3600) -> Path:
     return moved
 
 
+def job_name(job_id: str) -> JobName:
+    """What a job's name says, for a name the test knows is a job's (a queue's entry)."""
+    made = JobName.parse(job_id)
+    assert made is not None, job_id
+    return made
+
+
 def earlier_copy_id(job_id: str) -> str:
     """The name of a copy of this job made a year before it: the same priority, kind and
     item, and a date that sorts first, worked out from the job's own date (a literal year
     in a test stops working when the calendar passes it)."""
-    made = JobName.parse(job_id)
-    assert made is not None, job_id
+    made = job_name(job_id)
     earlier = made.created.replace(year=made.created.year - 1, day=min(made.created.day, 28))
     stamp = made.job_id.split("_")[2]
     return job_id.replace(stamp, earlier.strftime("%Y%m%dT%H%M%S%f"), 1)
 
 
-def pending_spec_of(pipeline, kind: str) -> tuple[Path, dict]:
+def pending_spec_of(pipeline: Sandbox, kind: str) -> tuple[Path, dict]:
     folder = pipeline.staging / ".pipeline" / "jobs" / "pending"
-    [name] = [n for n in pipeline.queue("pending") if JobName.parse(n).kind == kind]
+    [name] = [n for n in pipeline.queue("pending") if job_name(n).kind == kind]
     path = folder / name / "spec.json"
     return path, json.loads(path.read_text())
 
 
-def signed_by_controller(pipeline, spec: dict) -> dict:
+def signed_by_controller(pipeline: Sandbox, spec: dict) -> dict:
     """spec signed again with the sandbox controller's own key, and named in its list of
     live jobs, as only the controller (or whoever has its key) can: the checks behind
     the signature are then what refuses it. A share writer's changes alone are refused
@@ -432,7 +452,7 @@ def signed_by_controller(pipeline, spec: dict) -> dict:
 
 
 @contextlib.contextmanager
-def forged_pending_spec(pipeline, kind: str, *, sign: bool = True) -> Iterator[dict]:
+def forged_pending_spec(pipeline: Sandbox, kind: str, *, sign: bool = True) -> Iterator[dict]:
     """The pending job's spec, to change: written back after, signed again with the
     controller's key unless sign=False (a share writer's own change)."""
     path, spec = pending_spec_of(pipeline, kind)
@@ -440,40 +460,40 @@ def forged_pending_spec(pipeline, kind: str, *, sign: bool = True) -> Iterator[d
     path.write_text(json.dumps(signed_by_controller(pipeline, spec) if sign else spec))
 
 
-def set_aside_by_reconcile(pipeline) -> str:
+def set_aside_by_reconcile(pipeline: Sandbox) -> str:
     """Reconcile takes the pending job out of the queue; the reason it gives."""
     pipeline.mp("reconcile")
     assert pipeline.queue("pending") == []
     return only_rejection(pipeline)
 
 
-def refused_by_worker(pipeline, kind: str) -> str:
+def refused_by_worker(pipeline: Sandbox, kind: str) -> str:
     """A claim refuses the pending job before any script runs; the reason it gives."""
     pipeline.mp("claim", "--worker", "w1")
     assert not list(pipeline.root.glob(f"env.job_*{kind}*")), "its script never ran"
     return only_rejection(pipeline)
 
 
-def item_row(pipeline, key) -> dict:
+def item_row(pipeline: Sandbox, key: ItemKey) -> dict:
     with sqlite3.connect(pipeline.database) as db:
         db.row_factory = sqlite3.Row
         return dict(db.execute("SELECT * FROM media_items WHERE uid = ?", [key.uid]).fetchone())
 
 
-def lose_the_database(pipeline) -> None:
+def lose_the_database(pipeline: Sandbox) -> None:
     """The database and its WAL files gone, as after a disk loss."""
     for path in pipeline.database.parent.iterdir():
         if path.name.startswith("state.db"):
             path.unlink()
 
 
-def only_rejection(pipeline) -> str:
+def only_rejection(pipeline: Sandbox) -> str:
     """The reason of the one entry in the queue's rejected/ folder."""
     [reason] = (pipeline.staging / ".pipeline" / "jobs" / "rejected").glob("*/reason")
     return reason.read_text()
 
 
-def stand_in_scripts(root: Path, script: str = FAKE_SCRIPT) -> dict:
+def stand_in_scripts(root: Path, script: str = FAKE_SCRIPT) -> ScriptsTable:
     """The stand-in script for every kind in root/scripts, a real one-second video at
     root/sample.mkv for the filing script to file (where ffmpeg is), and the config's
     scripts table for them: what the tests of several hosts share."""
@@ -488,7 +508,7 @@ def stand_in_scripts(root: Path, script: str = FAKE_SCRIPT) -> dict:
     for kind in KINDS:
         (scripts / f"{kind}.sh").write_text(script)
         (scripts / f"{kind}.sh").chmod(0o755)
-    table = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
+    table: ScriptsTable = {kind: {"path": str(scripts / f"{kind}.sh")} for kind in KINDS}
     table["rip"]["args"] = ["{output_dir}", "{title}"]
     table["filebot"]["args"] = ["{input_dir}", "{destination}"]
     return table
@@ -509,7 +529,7 @@ DECOY_SECRET = b"root-only secret 8c1f\n"
 
 
 @pytest.fixture
-def decoy(tmp_path):
+def decoy(tmp_path: Path) -> Iterator[Path]:
     """Files outside the sandbox's staging and library that an attacker aims at: they
     must be byte for byte the same after the test, and no new file may appear."""
     root = tmp_path / "decoy"
@@ -523,7 +543,12 @@ def decoy(tmp_path):
     assert tree_snapshot(root) == before, "something outside the sandbox changed"
 
 
-def run_mp(*args: str, umask: int = 0o022, env: dict | None = None, preexec=None):
+def run_mp(
+    *args: str,
+    umask: int = 0o022,
+    env: dict[str, str] | None = None,
+    preexec: Callable[[], object] | None = None,
+) -> subprocess.CompletedProcess[str]:
     """`mp` as its own process (the installed script beside this Python), with a umask
     and environment of the test's choosing."""
     return subprocess.run(

@@ -4,10 +4,11 @@ the hosts' timers run by hand, and where the queue keeps what it refused."""
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
-from conftest import DECOY_SECRET, claim_in_background
+from conftest import DECOY_SECRET, Sandbox, claim_in_background
 
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
@@ -19,20 +20,20 @@ OTHER = ItemKey("movie", "Ronin (1998)")
 SECRET = DECOY_SECRET  # what the decoy fixture's root-only file holds
 
 
-def jobs_dir(pipeline) -> Path:
+def jobs_dir(pipeline: Sandbox) -> Path:
     return pipeline.staging / ".pipeline" / "jobs"
 
 
-def controller_signer(pipeline) -> Signer:
+def controller_signer(pipeline: Sandbox) -> Signer:
     """The sandbox's controller key, to sign what the controller would."""
     return Signer(CONTROLLER, private_key(str(pipeline.signing_key), "signing key")[:32])
 
 
-def live_file(pipeline) -> Path:
+def live_file(pipeline: Sandbox) -> Path:
     return jobs_dir(pipeline) / LIVE_FILE
 
 
-def nothing_leaked(pipeline) -> None:
+def nothing_leaked(pipeline: Sandbox) -> None:
     """No file the pipeline can reach holds the decoy's secret (a hard link the attacker
     planted is the attacker's own copy, not a leak)."""
     for root in (pipeline.staging, pipeline.root / "library"):
@@ -43,7 +44,7 @@ def nothing_leaked(pipeline) -> None:
                     assert SECRET not in path.read_bytes(), f"{path} holds the secret"
 
 
-def drive(pipeline, rounds: int = 8) -> dict:
+def drive(pipeline: Sandbox, rounds: int = 8) -> dict:
     """The hosts' timers, by hand: reconcile, dispatch, claim, until nothing changes."""
     for _round in range(rounds):
         pipeline.mp("reconcile")
@@ -57,12 +58,12 @@ def drive(pipeline, rounds: int = 8) -> dict:
     return pipeline.status_json()
 
 
-def carried_through(pipeline, key: ItemKey = HONEST) -> None:
+def carried_through(pipeline: Sandbox, key: ItemKey = HONEST) -> None:
     states = {item["title"]: item["state"] for item in drive(pipeline)["items"]}
     assert states[key.title] == "IN_LIBRARY", states
 
 
-def started(pipeline, key: ItemKey = HONEST) -> str:
+def started(pipeline: Sandbox, key: ItemKey = HONEST) -> str:
     """An honest item ripped, reconciled and dispatched: its remux job id."""
     pipeline.mark(key, "1-ripped", "rip")
     pipeline.mp("reconcile")
@@ -71,7 +72,7 @@ def started(pipeline, key: ItemKey = HONEST) -> str:
     return job_id
 
 
-def at_the_filing_gate(pipeline) -> None:
+def at_the_filing_gate(pipeline: Sandbox) -> None:
     """The honest item remuxed and transcoded, waiting for filebot_confirm."""
     pipeline.write_pipeline_config(gates=["filebot_confirm"])
     started(pipeline)
@@ -81,7 +82,7 @@ def at_the_filing_gate(pipeline) -> None:
         pipeline.mp("dispatch")
 
 
-def rejected_reasons(pipeline) -> list[str]:
+def rejected_reasons(pipeline: Sandbox) -> list[str]:
     folder = jobs_dir(pipeline) / "rejected"
     return [(folder / holder / "reason").read_text() for holder in pipeline.queue("rejected")]
 
@@ -91,7 +92,7 @@ def old(path: Path, seconds: float = 3600) -> None:
     os.utime(path, (moment, moment), follow_symlinks=False)
 
 
-def held_running(pipeline, job_id: str):
+def held_running(pipeline: Sandbox, job_id: str) -> subprocess.Popen:
     """job_id's script started by a claim in the background and held there (behaviour
     "wait", until a `release` file); returns the claim's process."""
     pipeline.behave("remux", "wait")
@@ -135,7 +136,7 @@ class OpenWatch:
         os.close(self.fd)
 
 
-def claim_refuses(pipeline, job_id: str, reason: str) -> None:
+def claim_refuses(pipeline: Sandbox, job_id: str, reason: str) -> None:
     """Claims (the honest job may come first) refuse job_id, and run nothing of it."""
     ran_before = len(pipeline.runlog())
     said = ""
@@ -150,5 +151,5 @@ def claim_refuses(pipeline, job_id: str, reason: str) -> None:
     assert not [line for line in new_runs if job_id in line], new_runs
 
 
-def runs_of(pipeline, kind: str) -> int:
+def runs_of(pipeline: Sandbox, kind: str) -> int:
     return sum(1 for line in pipeline.runlog() if line.split()[:2] == ["start", kind])

@@ -12,7 +12,7 @@ class Receiver:
     refuse), 500 on the paths in `failing_paths`, a redirect to /elsewhere on those in
     `redirecting`, and `status` otherwise."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.status = 200
         self.redirecting: set[str] = set()
@@ -56,6 +56,6 @@ class Receiver:
     def paths(self) -> list[str]:
         return [path.split("?")[0] for path, _headers, _body in self.requests]
 
-    def close(self):
+    def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -16,6 +16,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Sandbox
 
 SYSTEMD = "/lib/systemd/systemd"
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -77,6 +81,9 @@ def cannot_run() -> str | None:
 class Hosts:
     """The three simulated hosts; each can be killed (as a host that loses power) and
     started again."""
+
+    # The sandbox whose folders the hosts share, where the test's fixture sets one.
+    sandbox: Sandbox
 
     def __init__(self, root: Path, keep: list[str]):
         self.root, self.keep = root, keep

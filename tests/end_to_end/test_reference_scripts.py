@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def title(path: Path, audio: list[tuple[str, bool]], subs: list[tuple[str, bool]] = ()) -> None:
+def title(path: Path, audio: list[tuple[str, bool]], subs: Sequence[tuple[str, bool]] = ()) -> None:
     """A one-second title with audio tracks (language, default) and subtitle tracks
     (language, forced)."""
     srt = path.parent / "line.srt"

@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
 
 
 def browser(*args: str, page: Path) -> subprocess.CompletedProcess:
+    assert CHROMIUM is not None  # the module is skipped without it
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
          "--no-first-run", "--disable-dev-shm-usage", *args, page.as_uri()],
@@ -253,6 +254,8 @@ def test_on_a_phone_a_failure_fits_and_leads_to_the_items_own_section(pipeline, 
     assert page_width == 390
     assert section_scroll <= section_width and page_scroll <= page_width, found.groups()
     assert f'data-link="#{anchor}"' in measured, measured[:3000]
-    own = html.unescape(re.search(r'data-own="([^"]*)"', measured).group(1))
+    found_own = re.search(r'data-own="([^"]*)"', measured)
+    assert found_own, measured[:3000]
+    own = html.unescape(found_own.group(1))
     assert "Heat (1995)" in own and "-> FAILED" in own, own
     assert "no job in the queue" in own and "beyond_repair_near_sector_1234567" in own, own

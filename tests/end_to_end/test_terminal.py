@@ -464,5 +464,5 @@ def test_ctrl_c_at_any_question_leaves_without_deciding(pipeline, terminal_for):
         assert "Traceback" not in screen and "Cancelled by user" not in screen, screen
         listed = json.loads(pipeline.mp("approve", "--list", "--json").stdout)["approvals"]
         assert len(listed) == pending, question
-    for key, stage in ((disc, "2-remuxed"), (movie, "3-transcoded")):
-        assert not list((pipeline.folder(key, stage) / ".pipeline").glob("approval.*"))
+    for item, stage in ((disc, "2-remuxed"), (movie, "3-transcoded")):
+        assert not list((pipeline.folder(item, stage) / ".pipeline").glob("approval.*"))

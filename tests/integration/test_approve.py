@@ -180,6 +180,9 @@ class ScriptedPrompter:
     def ask_edition(self, approval):
         return self.answers.pop(0)
 
+    def edit_roles(self, approval, text, first):
+        return self.answers.pop(0)  # (roles text, first episode), or None to go back
+
     def tell(self, message):
         self.told.append(message)
 

@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import make_sandbox, tree_snapshot
+from hostile import jobs_dir
 
 from media_pipeline.items.names import ItemKey
 from media_pipeline.worker import landlock
-from tests.conftest import make_sandbox, tree_snapshot
-from tests.hostile import jobs_dir
 
 HONEST = ItemKey("movie", "Heat (1995)")
 OTHER = ItemKey("movie", "Ronin (1998)")

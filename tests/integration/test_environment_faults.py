@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -90,27 +91,32 @@ def test_a_share_that_stops_answering_is_refused(pipeline, monkeypatch):
     assert pipeline.status_json()["items"][0]["state"] == "RIPPED"
 
 
-@pytest.fixture
-def read_only(tmp_path):
-    """Make a folder read-only for real, with a read-only bind mount over itself (root
-    ignores permission bits, so chmod would prove nothing)."""
-    mounted = []
+class ReadOnlyMounts:
+    """Called with a folder: makes it read-only; undo(folder) makes it writable again."""
 
-    def make(folder):
+    def __init__(self) -> None:
+        self.mounted: list[str] = []
+
+    def __call__(self, folder: Path | str) -> None:
         folder = str(folder)
         bind = subprocess.run(["mount", "--bind", folder, folder], capture_output=True)
         if bind.returncode != 0:
             pytest.skip(f"cannot bind-mount here: {bind.stderr.decode().strip()}")
-        mounted.append(folder)
+        self.mounted.append(folder)
         subprocess.run(["mount", "-o", "remount,bind,ro", folder, folder], check=True)
 
-    def undo(folder):
-        mounted.remove(str(folder))
+    def undo(self, folder: Path | str) -> None:
+        self.mounted.remove(str(folder))
         subprocess.run(["umount", str(folder)], check=True)
 
-    make.undo = undo
-    yield make
-    for folder in reversed(mounted):
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder read-only for real, with a read-only bind mount over itself (root
+    ignores permission bits, so chmod would prove nothing)."""
+    mounts = ReadOnlyMounts()
+    yield mounts
+    for folder in reversed(mounts.mounted):
         subprocess.run(["umount", folder], check=True)
 
 

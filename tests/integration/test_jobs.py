@@ -11,9 +11,9 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from conftest import job_name
 
 from media_pipeline.items.names import ItemKey
-from media_pipeline.jobs.queue import JobName
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 DISC = ItemKey("tv", "The Wire", "S02 Disc1")
@@ -393,7 +393,7 @@ def test_cancel_stops_that_item_s_job_and_no_other(pipeline):
     for key in sorted(keys, key=lambda k: k.uid, reverse=True):  # the largest uid first
         pipeline.mp("cancel", key.uid)
         remaining.discard(key.uid)
-        pending = {JobName.parse(name).item_uid for name in pipeline.queue("pending")}
+        pending = {job_name(name).item_uid for name in pipeline.queue("pending")}
         assert pending == remaining, f"cancelling {key.name} took another item's job"
 
 

@@ -64,6 +64,7 @@ def start(pipeline, *args: str) -> subprocess.Popen:
 
 def next_line(process: subprocess.Popen, timeout: float = 60) -> str:
     """The next line the process prints; fails if none comes in time."""
+    assert process.stdout is not None, "started with stdout=PIPE"
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     assert ready, "the process said nothing"
     return process.stdout.readline()

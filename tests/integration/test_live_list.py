@@ -186,7 +186,10 @@ def test_an_older_list_put_back_after_a_newer_one_was_read_starts_nothing(pipeli
 
 def test_an_unsigned_empty_list_is_written_again_by_an_idle_controller(pipeline):
     pipeline.mp("reconcile")
-    forged = {"jobs": [], "stopped": []}  # what an idle list says, with no signature
+    forged: dict[str, list[str]] = {
+        "jobs": [],
+        "stopped": [],
+    }  # what an idle list says, with no signature
     live_file(pipeline).write_text(json.dumps(forged))
     pipeline.mp("reconcile")
     assert json.loads(live_file(pipeline).read_text()).get("signature"), "the forged one stayed"

@@ -347,9 +347,12 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
     held = []
-    threading.Thread(
-        target=lambda: [held.append(listener.accept()) for _ in iter(int, 1)], daemon=True
-    ).start()
+
+    def accept_forever() -> None:
+        while True:
+            held.append(listener.accept())
+
+    threading.Thread(target=accept_forever, daemon=True).start()
     port = listener.getsockname()[1]
     pipeline.write_pipeline_config(
         notify={

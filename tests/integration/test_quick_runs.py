@@ -191,6 +191,7 @@ def test_what_wakes_the_controller(share, runtime, tmp_path, change):
     real_mp(share, "claim", "--worker", "w1")
     settle(share, runtime)
     note = quick.read_note(quick.CONTROLLER_NOTE)
+    assert note is not None
     at = float(note["at"][0])
     assert idle(share, at + 10) is not None
     show = share.staging / "1-ripped" / "tv" / "Show"
@@ -224,6 +225,7 @@ def test_while_a_job_runs_a_full_run_comes_before_its_heartbeat_goes_stale(share
         # A job running: its heartbeat can go stale with no folder changing.
         settle(share, runtime)
         note = quick.read_note(quick.CONTROLLER_NOTE)
+        assert note is not None
         at, until = float(note["at"][0]), float(note["until"][0])
         assert until - at == 15, "half the fixture's stale_after_seconds (30)"
         assert idle(share, until - 1) is not None

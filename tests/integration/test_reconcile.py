@@ -203,6 +203,7 @@ def test_a_held_lock_makes_reconcile_refuse_after_the_timeout(sandbox):
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None
     try:
         assert holder.stdout.readline().strip() == "held"
         result = sandbox.mp("reconcile", expect=3)

@@ -9,13 +9,13 @@ from pathlib import Path
 from conftest import (
     forged_pending_spec,
     item_row,
+    job_name,
     pending_spec_of,
     refused_by_worker,
     set_aside_by_reconcile,
 )
 
 from media_pipeline.items.names import ItemKey
-from media_pipeline.jobs.queue import JobName
 
 DISC1 = ItemKey("tv", "Lost (2004)", "S01 Disc1")
 DISC2 = ItemKey("tv", "Lost (2004)", "S01 Disc2")
@@ -54,7 +54,7 @@ def test_a_later_disc_waits_for_the_earlier_and_is_numbered_after_it(pipeline):
     pipeline.mp("reconcile")
     out = pipeline.mp("dispatch").stdout
     assert "waiting: tv/Lost (2004)/S01 Disc2 waits for tv/Lost (2004)/S01 Disc1 (RIPPED)" in out
-    assert [JobName.parse(n).kind for n in pipeline.queue("pending")] == ["remux"]
+    assert [job_name(n).kind for n in pipeline.queue("pending")] == ["remux"]
     why = pipeline.mp("why", DISC2.uid).stdout
     assert "waits for tv/Lost (2004)/S01 Disc1" in why
 
@@ -188,7 +188,9 @@ def test_forget_sets_the_stage_folders_aside_and_keeps_every_media_file(pipeline
     pipeline.mark(other, "1-ripped", "rip")
     pipeline.mp("reconcile")
     media = sorted(
-        data for path, data in tree_snapshot(pipeline.staging).items() if path.endswith(".mkv")
+        data
+        for path, data in tree_snapshot(pipeline.staging).items()
+        if path.endswith(".mkv") and data is not None
     )
     assert "would forget it" in pipeline.mp("forget", movie.uid, "--dry-run").stdout
     # Without a terminal it asks for --yes rather than decide alone.
@@ -201,7 +203,9 @@ def test_forget_sets_the_stage_folders_aside_and_keeps_every_media_file(pipeline
         (aside,) = folder.parent.glob(".Heat (1995).forgotten-*")
         assert (aside / ".pipeline" / marker).exists() and list(aside.glob("*.mkv"))
     after = sorted(
-        data for path, data in tree_snapshot(pipeline.staging).items() if path.endswith(".mkv")
+        data
+        for path, data in tree_snapshot(pipeline.staging).items()
+        if path.endswith(".mkv") and data is not None
     )
     assert after == media, "no media file changed or went"
     # Reconcile does not bring it back; the other item is untouched.

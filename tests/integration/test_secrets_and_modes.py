@@ -542,7 +542,7 @@ def test_the_database_and_its_wal_files_are_made_0600(sandbox, umask_000):
     config = sandbox.config
     made: list[str] = []  # as reconcile, the one command that makes a database
     with controller_database(config, on_create=made.append) as db:
-        db["probe"].insert({"value": 1})
+        db.table("probe").insert({"value": 1})
         for suffix in ("", "-wal", "-shm", ".lock"):
             assert mode_of(f"{config.database}{suffix}") == 0o600, suffix
     assert made == [config.database]

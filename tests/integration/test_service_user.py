@@ -251,7 +251,7 @@ def test_root_runs_by_hand_make_only_what_the_service_user_can_use(
 
 
 def everything(*roots: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for root in roots:
         for folder, folders, files in os.walk(root):
             found.extend(Path(folder, name) for name in [*folders, *files])

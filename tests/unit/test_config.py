@@ -12,13 +12,22 @@ from media_pipeline.cli import mp
 from media_pipeline.config import (
     DEFAULT_SCRIPT_ARGS,
     SCHEMA,
+    Config,
     ConfigError,
+    ScriptSpec,
     example_yaml,
     load_config,
     parse_config,
 )
 
 MINIMAL = {"staging_root": "/mnt/staging", "library_root": "/mnt/library"}
+
+
+def script(config: Config, kind: str, item_type: str) -> ScriptSpec:
+    """The script the config names for a kind and type, where the test expects one."""
+    found = config.script_for(kind, item_type)
+    assert found is not None, f"no script for {kind} on {item_type}"
+    return found
 
 
 def problems_of(data) -> list[str]:
@@ -37,9 +46,9 @@ def test_minimal_config_gets_the_documented_defaults():
     assert config.jobs.max_attempts == 3
     assert config.jobs.retention_days == 30
     assert config.workers["ct304"].kinds == ("transcode", "filebot")
-    assert config.script_for("remux", "tv").path.endswith("organize-and-remux-tv.sh")
-    assert config.script_for("transcode", "movie").args == DEFAULT_SCRIPT_ARGS
-    assert config.script_for("rip", "movie").args == ("{output_dir}", "{title}")
+    assert script(config, "remux", "tv").path.endswith("organize-and-remux-tv.sh")
+    assert script(config, "transcode", "movie").args == DEFAULT_SCRIPT_ARGS
+    assert script(config, "rip", "movie").args == ("{output_dir}", "{title}")
 
 
 def test_every_problem_is_reported_at_once_with_its_key():
@@ -141,9 +150,9 @@ def test_one_script_for_both_types_and_per_type_scripts():
         },
         "c",
     )
-    assert config.script_for("remux", "movie").path == "/m.sh"
-    assert config.script_for("remux", "tv").path == "/t.sh"
-    assert config.script_for("rip", "tv").path == "/rip.sh"
+    assert script(config, "remux", "movie").path == "/m.sh"
+    assert script(config, "remux", "tv").path == "/t.sh"
+    assert script(config, "rip", "tv").path == "/rip.sh"
 
 
 def test_example_is_generated_from_the_schema_and_passes_validation(tmp_path):

@@ -70,13 +70,15 @@ def test_every_table_of_the_pipeline_comes_from_its_one_table():
 def test_a_stage_added_as_one_row_reaches_every_derived_table():
     """Adding a stage is one row: rebuild the tables from a pipeline with a sixth step
     (a subtitle pass after the transcode) and see it everywhere."""
-    import importlib
+    import importlib.abc
+    import importlib.util
 
     from media_pipeline import pipeline
 
-    source = importlib.util.find_spec("media_pipeline.pipeline").loader.get_source(
-        "media_pipeline.pipeline"
-    )
+    spec = importlib.util.find_spec("media_pipeline.pipeline")
+    assert spec is not None and isinstance(spec.loader, importlib.abc.InspectLoader)
+    source = spec.loader.get_source("media_pipeline.pipeline")
+    assert source is not None
     row = 'Stage("transcode", "2-remuxed", "3-transcoded",'
     assert row in source
     namespace: dict = {"__name__": "pipeline_with_a_new_stage"}

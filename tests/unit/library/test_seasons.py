@@ -72,7 +72,8 @@ def test_a_disc_follows_the_episodes_of_the_discs_before_it(tmp_path):
     later = disc(tmp_path, "S01 Disc4", "RIPPED")  # after it: no bearing
     shown = [later, three, other_season, two, one]
     assert numbering(str(tmp_path), three, shown) == Numbered(1, 8, 2)
-    assert numbering(str(tmp_path), three, shown).text == "8-9"
+    numbered = numbering(str(tmp_path), three, shown)
+    assert isinstance(numbered, Numbered) and numbered.text == "8-9"
     assert numbering(str(tmp_path), one, shown) == Numbered(1, 1, 3)
 
 

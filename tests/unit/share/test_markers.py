@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
 from media_pipeline.share.files import BadEntry, Folder
-from media_pipeline.share.markers import read_folder_markers, write_controller_files
+from media_pipeline.share.markers import (
+    FolderMarkers,
+    read_folder_markers,
+    write_controller_files,
+)
 
 
-def read(folder) -> object:
+def read(folder: Path) -> FolderMarkers:
     with Folder.open_root(str(folder)) as item:
         return read_folder_markers(item, str(folder))
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from media_pipeline.worker.slots import IDLE_SLOT_SECONDS, hold, take_slot
+from media_pipeline.worker.slots import IDLE_SLOT_SECONDS, Slot, hold, take_slot
 
 
 @pytest.fixture
@@ -20,6 +20,12 @@ def locks(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv("MP_LOCK_DIR", str(folder))
     return folder
+
+
+def taken(slot: Slot | None) -> Slot:
+    """The slot a take_slot() the test expects to find one free gave."""
+    assert slot is not None, "no slot was free"
+    return slot
 
 
 def idle(path) -> None:
@@ -41,14 +47,14 @@ def test_max_running_slots_are_held_until_released(locks, tmp_path):
 
 
 def test_a_queue_idle_for_a_day_leaves_no_file_behind(locks, tmp_path):
-    take_slot(str(tmp_path / "demo"), "w1", 1).release()
+    taken(take_slot(str(tmp_path / "demo"), "w1", 1)).release()
     [demo] = list(locks.iterdir())
-    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    taken(take_slot(str(tmp_path / "queue"), "w1", 1)).release()
     assert demo.exists(), "another queue's file, used within the day, is kept"
     idle(demo)
-    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    taken(take_slot(str(tmp_path / "queue"), "w1", 1)).release()
     assert demo.exists(), "pruned only when a claim makes a new file"
-    take_slot(str(tmp_path / "third"), "w1", 1).release()
+    taken(take_slot(str(tmp_path / "third"), "w1", 1)).release()
     assert not demo.exists(), "idle and free: removed"
     assert len(list(locks.iterdir())) == 2, "one file per slot of the queues in use"
 
@@ -66,7 +72,7 @@ def test_a_process_that_inherited_the_slot_holds_it_and_its_file(locks, tmp_path
         assert take_slot(queue, "w1", 1) is None
         [held] = list(locks.iterdir())
         idle(held)
-        take_slot(str(tmp_path / "other"), "w1", 1).release()
+        taken(take_slot(str(tmp_path / "other"), "w1", 1)).release()
         assert held.exists(), "never removed while a process holds it"
     finally:
         child.communicate(b"", timeout=30)
@@ -83,7 +89,7 @@ def test_a_lock_on_a_removed_slot_file_counts_for_nobody(locks, tmp_path):
     late = os.open(path, os.O_RDWR)  # a claimer opened it just before it was pruned
     first.release()
     idle(path)
-    take_slot(str(tmp_path / "other"), "w1", 1).release()  # makes a file: prunes
+    taken(take_slot(str(tmp_path / "other"), "w1", 1)).release()  # makes a file: prunes
     assert not path.exists()
     second = take_slot(queue, "w1", 1)
     assert second is not None
@@ -96,7 +102,7 @@ def test_a_slot_file_is_usable_by_every_user_whatever_the_umask(locks, tmp_path)
     """A root run by hand (umask 022 or 077) must not lock the service user out."""
     previous = os.umask(0o077)
     try:
-        take_slot(str(tmp_path / "queue"), "w1", 1).release()
+        taken(take_slot(str(tmp_path / "queue"), "w1", 1)).release()
     finally:
         os.umask(previous)
     [path] = list(locks.iterdir())
@@ -110,5 +116,5 @@ def test_pruning_takes_only_old_slot_files_mp_names(locks, tmp_path):
     other.write_text("someone's")
     for path in (fifo, other):
         idle(path)
-    take_slot(str(tmp_path / "queue"), "w1", 1).release()
+    taken(take_slot(str(tmp_path / "queue"), "w1", 1)).release()
     assert fifo.exists() and other.exists(), "not a slot file mp makes: left alone"

@@ -10,9 +10,11 @@ import signal
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.library import media as probe_module
 from media_pipeline.library.media import (
     describe_files,
@@ -23,8 +25,9 @@ from media_pipeline.library.media import (
 )
 from media_pipeline.worker.verify import verify_outputs
 
-FFMPEG = shutil.which("ffmpeg")
-FFPROBE = shutil.which("ffprobe")
+# "" where one is not installed: every test that runs them is skipped then.
+FFMPEG = shutil.which("ffmpeg") or ""
+FFPROBE = shutil.which("ffprobe") or ""
 needs_ffmpeg = pytest.mark.skipif(
     not (FFMPEG and FFPROBE),
     reason="ffmpeg and ffprobe are not installed (make test installs them)",
@@ -108,7 +111,7 @@ def killed(media_dir) -> Path:
     return encode_killed(media_dir / "killed.mkv", 300_000)
 
 
-def job(tmp_path: Path, output: Path, source: Path | None = None) -> SimpleNamespace:
+def job(tmp_path: Path, output: Path, source: Path | None = None) -> JobSpec:
     """A remux job whose output folder holds output (and input folder source). Only
     these fields of a JobSpec are read by verify_outputs."""
     input_dir, output_dir = tmp_path / "in", tmp_path / "out"
@@ -117,12 +120,16 @@ def job(tmp_path: Path, output: Path, source: Path | None = None) -> SimpleNames
     if source is not None:
         shutil.copy(source, input_dir / source.name)
     shutil.copy(output, output_dir / output.name)
-    return SimpleNamespace(
-        kind="remux",
-        input_dir=str(input_dir),
-        output_dir=str(output_dir),
-        destination="",
-        roots=(str(tmp_path), str(tmp_path / "library")),
+    # A stand-in with those fields alone, not a whole JobSpec: reading any other fails.
+    return cast(
+        JobSpec,
+        SimpleNamespace(
+            kind="remux",
+            input_dir=str(input_dir),
+            output_dir=str(output_dir),
+            destination="",
+            roots=(str(tmp_path), str(tmp_path / "library")),
+        ),
     )
 
 
@@ -172,7 +179,8 @@ def test_a_file_cut_short_fails(tmp_path, healthy, keep_share):
     os.truncate(cut, int(cut.stat().st_size * keep_share))
     problem = end_of(cut)
     assert problem is not None and problem.startswith("is truncated: it declares 20.0 s but ")
-    assert "cut.mkv is truncated" in verify_outputs(job(tmp_path, cut, source=healthy))
+    problem = verify_outputs(job(tmp_path, cut, source=healthy))
+    assert problem is not None and "cut.mkv is truncated" in problem
 
 
 @needs_ffmpeg
@@ -313,8 +321,10 @@ def test_the_tolerance_is_seconds_or_a_small_share():
 
 def test_a_read_that_stopped_at_its_window_is_not_called_an_end():
     # The seek landed at 0 in a file without an index: the window ended the read.
-    assert end_problem(7200.0, (0.0, 119.9)).startswith("cannot be checked: ")
-    assert end_problem(7200.0, (7150.0, 7155.0)).startswith("is truncated: ")
+    stopped = end_problem(7200.0, (0.0, 119.9))
+    assert stopped is not None and stopped.startswith("cannot be checked: ")
+    short = end_problem(7200.0, (7150.0, 7155.0))
+    assert short is not None and short.startswith("is truncated: ")
 
 
 def test_nothing_read_is_a_problem_with_or_without_a_declared_duration():
@@ -325,9 +335,11 @@ def test_nothing_read_is_a_problem_with_or_without_a_declared_duration():
 
 
 def test_without_a_declared_duration_the_reason_says_how_far_the_packets_go():
-    assert end_problem(None, (20.0, 29.0)).endswith("its packets end at 29.0 s")
+    ended = end_problem(None, (20.0, 29.0))
+    assert ended is not None and ended.endswith("its packets end at 29.0 s")
     # Landed at the start of a file without an index: the window ended the read.
-    assert end_problem(None, (0.0, 119.5)).endswith("its packets reach at least 119.5 s")
+    stopped = end_problem(None, (0.0, 119.5))
+    assert stopped is not None and stopped.endswith("its packets reach at least 119.5 s")
 
 
 @needs_ffmpeg
@@ -355,7 +367,8 @@ def test_an_output_with_a_second_name_fails_rather_than_goes_unread(tmp_path, he
     spec = job(tmp_path, healthy, source=healthy)
     output = Path(spec.output_dir) / healthy.name
     os.link(output, tmp_path / "elsewhere.mkv")  # the output is now also a file elsewhere
-    assert "is a hard link" in verify_outputs(spec)
+    problem = verify_outputs(spec)
+    assert problem is not None and "is a hard link" in problem
 
 
 @needs_ffmpeg
@@ -370,4 +383,5 @@ def test_a_playlist_named_like_media_is_not_followed(tmp_path, healthy):
     playlist = tmp_path / "playlist.mkv"
     playlist.write_text(f"#EXTM3U\n#EXTINF:20.0,\nfile://{secret}\n#EXT-X-ENDLIST\n")
     assert probe(FFPROBE, str(playlist)).get("duration") is None
-    assert "not readable media" in verify_outputs(job(tmp_path, playlist))
+    problem = verify_outputs(job(tmp_path, playlist))
+    assert problem is not None and "not readable media" in problem
