@@ -36,6 +36,7 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/mp demo
 
+# mypy checks src/, tests/ and benchmarks/ in one run: its files in pyproject.toml.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
