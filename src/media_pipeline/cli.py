@@ -470,7 +470,7 @@ def why(config_path: str | None, item: str) -> None:
     """
     from media_pipeline.reports.why import run_why
 
-    click.echo(run_why(_config(config_path), item))
+    click.echo(run_why(_config(config_path), item).message)
 
 
 @mp.command()
@@ -1008,7 +1008,7 @@ def keys_show(config_path: str | None) -> None:
     """
     from media_pipeline.jobs.keys import run_keys_show
 
-    click.echo(run_keys_show(_config(config_path)))
+    click.echo(run_keys_show(_config(config_path)).message)
 
 
 @keys_group.command(name="trust")
@@ -1026,7 +1026,7 @@ def keys_trust(config_path: str | None, name: str, key: str) -> None:
     """
     from media_pipeline.jobs.keys import run_keys_trust
 
-    click.echo(run_keys_trust(_config(config_path), name, key))
+    click.echo(run_keys_trust(_config(config_path), name, key).message)
 
 
 @keys_group.command(name="untrust")
@@ -1043,7 +1043,7 @@ def keys_untrust(config_path: str | None, name: str, key: str | None) -> None:
     """
     from media_pipeline.jobs.keys import run_keys_untrust
 
-    click.echo(run_keys_untrust(_config(config_path), name, key))
+    click.echo(run_keys_untrust(_config(config_path), name, key).message)
 
 
 @keys_group.command(name="list")
@@ -1057,7 +1057,7 @@ def keys_list(config_path: str | None) -> None:
     """
     from media_pipeline.jobs.keys import run_keys_list
 
-    click.echo(run_keys_list(_config(config_path)))
+    click.echo(run_keys_list(_config(config_path)).message)
 
 
 @mp.group(name="scripts")
@@ -1086,7 +1086,7 @@ def scripts_install(dest: str | None, dry_run: bool) -> None:
     """
     from media_pipeline.setup.scripts import run_scripts_install
 
-    click.echo(run_scripts_install(dest, dry_run=dry_run))
+    click.echo(run_scripts_install(dest, dry_run=dry_run).message)
 
 
 @mp.group(name="timers")

@@ -93,7 +93,7 @@ def _check_installation(user: str) -> None:
             )
 
 
-def run_as_hint(config: Config) -> str:
+def who_may_open_hint(config: Config) -> str:
     """What to add to a "Permission denied" on the service's own files (the database,
     its folder, its lock): who may open them. Empty where this process is that user
     already, for whom the hint would be no help."""

@@ -24,7 +24,7 @@ from sqlite_utils import Database
 
 from media_pipeline.config import Config
 from media_pipeline.errors import SafetyRefusal, UsageError
-from media_pipeline.service_user import run_as_hint
+from media_pipeline.service_user import who_may_open_hint
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +270,7 @@ def database_exists(config: Config, *, writing: bool = False) -> bool:
 
 def unusable(config: Config, sentence: str, error: OSError) -> SafetyRefusal:
     """sentence, with the error's reason and, for a permission denied, who may use it."""
-    hint = run_as_hint(config) if isinstance(error, PermissionError) else ""
+    hint = who_may_open_hint(config) if isinstance(error, PermissionError) else ""
     return SafetyRefusal(f"{sentence} ({error.strerror or error}){hint}")
 
 

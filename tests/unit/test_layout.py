@@ -35,7 +35,8 @@ TOP_LEVEL = {
     "media_pipeline", "media_pipeline.__main__", "media_pipeline.cli",
     "media_pipeline.config", "media_pipeline.errors", "media_pipeline.faults",
     "media_pipeline.logs", "media_pipeline.notify", "media_pipeline.pipeline",
-    "media_pipeline.service_user", "media_pipeline.store", "media_pipeline.text",
+    "media_pipeline.said", "media_pipeline.service_user", "media_pipeline.store",
+    "media_pipeline.text",
 }  # fmt: skip
 
 
@@ -268,3 +269,24 @@ def test_the_module_map_names_every_module_once():
         f"in the map but not the tree: {sorted(set(listed) - set(in_tree))}"
     )
     assert len(listed) == len(set(listed))
+
+
+def run_functions_returning_text(path: Path) -> list[str]:
+    """The module-level `run_*` functions of a module that say they return a bare str."""
+    return [
+        node.name
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef)
+        and node.name.startswith("run_")
+        and isinstance(node.returns, ast.Name | ast.Constant)
+        and getattr(node.returns, "id", getattr(node.returns, "value", None)) == "str"
+    ]
+
+
+def test_every_command_returns_data_that_the_cli_prints(tmp_path):
+    """One return style: a `run_*` gives data (said.Said, or a report's own), never a str."""
+    for name, path in modules().items():
+        assert run_functions_returning_text(path) == [], name
+    module = tmp_path / "old.py"
+    module.write_text("def run_it() -> str:\n    return 'done'\ndef run_ok() -> Said: ...\n")
+    assert run_functions_returning_text(module) == ["run_it"]

@@ -39,7 +39,7 @@ from media_pipeline.approve.gates import (
 from media_pipeline.approve.session import PendingApproval, decided_by, record_decision
 from media_pipeline.approve.signing import decision_key, sign_text
 from media_pipeline.config import Config
-from media_pipeline.control.item_command import ManageResult, key_from_parts, on_controller
+from media_pipeline.control.item_command import key_from_parts, on_controller
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable
@@ -65,6 +65,7 @@ from media_pipeline.library.moves import (
 )
 from media_pipeline.library.seasons import Numbered, overlap, recorded_range, season_of
 from media_pipeline.pipeline import State
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, is_folder, open_below
 from media_pipeline.text import utc_now
 
@@ -80,7 +81,7 @@ def run_refile(
     edition: str | None = None,
     first_episode: int | None = None,
     dry_run: bool = False,
-) -> ManageResult:
+) -> Said:
     if title is None and year is None and edition is None and first_episode is None:
         raise UsageError("say what changes: --title, --year, --edition or --first-episode")
     with on_controller(config, dry_run) as (_queue, db):
@@ -109,10 +110,10 @@ def run_refile(
             raise UsageError(f"{printable(new)} {problem}")
         moved = f"{printable(os.path.dirname(current))} to {printable(os.path.dirname(new))}"
         if dry_run:
-            return ManageResult(f"{name}: would move its folder in the library from {moved}")
+            return Said(f"{name}: would move its folder in the library from {moved}")
         _move(config, current, new)
         _record(config, db, row, current, new)
-    return ManageResult(f"{name}: moved in the library from {moved}")
+    return Said(f"{name}: moved in the library from {moved}")
 
 
 def _filed_at(config: Config, db, row: dict) -> str:
@@ -234,7 +235,7 @@ def _refile_disc(
     year: str | None,
     first_episode: int | None,
     dry_run: bool,
-) -> ManageResult:
+) -> Said:
     """A filed tv disc's episodes moved to another show folder, or renumbered, or both."""
     key = ItemKey.of(row)
     name = printable(item_name(row))
@@ -278,7 +279,7 @@ def _refile_disc(
         raise UsageError(problem)
     listed = "".join(f"\n  {move.shown()}" for move in moves)
     if dry_run:
-        return ManageResult(f"{name}: would move {_files(moves)}:{listed}")
+        return Said(f"{name}: would move {_files(moves)}:{listed}")
     try:
         apply_moves_in_library(config.library_root, moves)
     except MoveRefused as error:
@@ -294,7 +295,7 @@ def _refile_disc(
     reason = f"mp refile: from {current} ({was}) to {new} ({_span(numbered)})"
     roles = _roles_with_first(config, db, row, first, specials)
     _record(config, db, row, current, new, roles, reason)
-    return ManageResult(f"{name}: moved {_files(moves)} in the library:{listed}")
+    return Said(f"{name}: moved {_files(moves)} in the library:{listed}")
 
 
 def _files(moves: list[Move]) -> str:

@@ -6,7 +6,7 @@ import math
 import time
 
 from media_pipeline.config import Config
-from media_pipeline.control.item_command import ManageResult, on_controller
+from media_pipeline.control.item_command import on_controller
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import printable
@@ -15,6 +15,7 @@ from media_pipeline.jobs.keys import trusted_keys
 from media_pipeline.jobs.queue import CANCELLED, LIVE_DIRS, PENDING, RUNNING, Queue
 from media_pipeline.jobs.signature import ForgedSpec, check_signature, signed_cancel
 from media_pipeline.pipeline import STOPPED, State
+from media_pipeline.said import Said
 from media_pipeline.text import utc_now
 
 
@@ -37,14 +38,14 @@ def _own_live_job(config: Config, queue: Queue, item_uid: str) -> tuple[str, str
     return None
 
 
-def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
+def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Said:
     with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
         live = _own_live_job(config, queue, row["uid"])
         if live is None:
             if row["state"] == State.CANCELLED:
-                return ManageResult(f"{printable(name)} is already cancelled")
+                return Said(f"{printable(name)} is already cancelled")
             raise UsageError(
                 f"{printable(name)} has no pending or running job to cancel (state {row['state']})"
             )
@@ -60,7 +61,7 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 if row["state"] == State.CANCELLED
                 else "the item becomes CANCELLED"
             )
-            return ManageResult(f"{printable(name)}: would {what}; {then}")
+            return Said(f"{printable(name)}: would {what}; {then}")
         message = None
         cancel = signed_cancel(config, folder_name.partition(".")[0])
         if state == PENDING:
@@ -101,4 +102,4 @@ def run_cancel(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
                 config.staging_root,
                 change_state(db, row, State.CANCELLED, trigger="manual", reason="mp cancel"),
             )
-    return ManageResult(f"{printable(name)}: {message}")
+    return Said(f"{printable(name)}: {message}")

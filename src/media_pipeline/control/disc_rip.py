@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import filelock
 
 from media_pipeline.config import HOST_NAME, Config, host_name
-from media_pipeline.control.item_command import ManageResult, key_from_parts, live_rip_in
+from media_pipeline.control.item_command import key_from_parts, live_rip_in
 from media_pipeline.control.rip import rip_stopped, run_rip
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import ItemKey, printable
@@ -32,6 +32,7 @@ from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.library.disc import Disc, Drive, guess, read_disc
 from media_pipeline.pipeline import STAGE_FOLDERS
+from media_pipeline.said import Said
 from media_pipeline.share.fsutil import local_lock_folder
 from media_pipeline.share.identity import check_share
 from media_pipeline.share.markers import has_marker
@@ -41,7 +42,7 @@ LOCK_SECONDS = 60
 
 def run_rip_device(
     config: Config, device: str, worker: str | None = None, *, dry_run: bool = False
-) -> ManageResult:
+) -> Said:
     _check_ripper(config, worker or host_name())
     disc = read_disc(device)
     guessed = guess(disc.label, uuid=disc.uuid)
@@ -77,19 +78,19 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         drive = Drive(host_name(), disc.device)
         live = queue.live_job_for(key.uid) or live_rip_in(queue, drive)
         if live is not None:
-            return ManageResult(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
+            return Said(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
         on_controller = os.path.exists(config.database)
         ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
         # On the controller, an item whose rip failed is retried from this drive: its
         # folder holds what the failed rip left (the rip script makes it first).
         if os.path.lexists(ripped) and not (on_controller and rip_stopped(config, key)):
             if not has_marker(config.staging_root, ripped, "rip"):
-                return ManageResult(
+                return Said(
                     f"{seen}: the rip of {printable(key.name)} did not finish ({ripped} has "
                     "no rip.done); nothing queued. Once 'mp status' shows it FAILED, 'mp "
                     "retry' it on the controller (it reads the drive the disc was last in)"
                 )
-            return ManageResult(
+            return Said(
                 f"{seen}: {printable(key.name)} is ripped already ({ripped}); nothing queued. "
                 "To rip it again, 'mp forget' it first, or 'mp rip --edition' another copy"
             )
@@ -97,15 +98,15 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
             result = run_rip(
                 config, key.type, key.title, key.disc_label, drive=drive, dry_run=dry_run
             )
-            return ManageResult(f"{seen}: {result.message}")
+            return Said(f"{seen}: {result.message}")
         if dry_run:
-            return ManageResult(f"{seen}: would queue a rip job for {printable(key.name)}")
+            return Said(f"{seen}: would queue a rip job for {printable(key.name)}")
         now = datetime.now(UTC)
         # Signed with this ripper's own key: the controller and this host's worker
         # trust it for the rips of this host's drives (jobs/keys.py).
         spec = build_spec(config, "rip", key, priority=0, now=now, drive=drive)
         job_id = queue.submit(signed(config, spec))
-    return ManageResult(
+    return Said(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "
         "in at its next reconcile; 'mp rename' corrects the title)"
     )

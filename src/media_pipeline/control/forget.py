@@ -6,19 +6,20 @@ import logging
 
 from media_pipeline.approve.gates import supersede_decisions
 from media_pipeline.config import Config
-from media_pipeline.control.item_command import ManageResult, on_controller, set_folder_aside
+from media_pipeline.control.item_command import on_controller, set_folder_aside
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import item_name, transition_row
 from media_pipeline.pipeline import STAGE_FOLDERS
+from media_pipeline.said import Said
 from media_pipeline.share.files import is_folder
 from media_pipeline.text import name_stamp, utc_now
 
 log = logging.getLogger(__name__)
 
 
-def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> ManageResult:
+def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Said:
     """Stop tracking an item: its row leaves the database and each of its stage folders,
     media, markers and decisions, is renamed to a hidden name beside it (kept, never
     deleted), so no reconcile brings it back and a new rip of the same title starts from
@@ -34,7 +35,7 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
         present = [folder for folder in folders if is_folder(config.staging_root, folder)]
         shown = ", ".join(printable(folder) for folder in present) or "no folder in staging"
         if dry_run:
-            return ManageResult(
+            return Said(
                 f"{name} ({row['state']}): would forget it and set aside {shown} (hidden, "
                 "kept); its files in the library stay"
             )
@@ -55,7 +56,7 @@ def run_forget(config: Config, item_text: str, *, dry_run: bool = False) -> Mana
             db.table("media_items").delete(row["id"])
     log.info("%s: forgotten", name, extra={"event": "forgotten", "item": item_name(row)})
     shown = ", ".join(printable(folder) for folder in aside) or "no folder in staging"
-    return ManageResult(
+    return Said(
         f"{name}: forgotten; its stage folders were set aside as {shown} (kept), and its "
         "files in the library stay"
     )

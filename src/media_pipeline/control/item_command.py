@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from sqlite_utils import Database
 
@@ -45,11 +44,6 @@ log = logging.getLogger(__name__)
 
 # The gate's approval is opened by reconcile, not here: say so, or 'mp approve' finds none.
 ASKS_AGAIN = "asks again once 'mp reconcile' has run (then 'mp approve')"
-
-
-@dataclass
-class ManageResult:
-    message: str
 
 
 @contextlib.contextmanager

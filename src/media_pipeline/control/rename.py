@@ -21,7 +21,6 @@ from media_pipeline.approve.gates import retired
 from media_pipeline.approve.signing import decision_key, sign, sign_text, verifies
 from media_pipeline.config import Config
 from media_pipeline.control.item_command import (
-    ManageResult,
     forget_decisions,
     key_from_parts,
     on_controller,
@@ -32,6 +31,7 @@ from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import item_name, transition_row, write_item_files
 from media_pipeline.library.seasons import recorded_range
 from media_pipeline.pipeline import GATE_STAGES, STAGE_FOLDERS, State
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, is_folder, open_below, parse_json_object
 from media_pipeline.share.markers import PIPELINE_DIR, approval_file, write_decision
 from media_pipeline.text import utc_now
@@ -64,7 +64,7 @@ def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = Fa
         filed = State(row["state"]) == State.IN_LIBRARY
         note = "; its files in the library keep their names" if filed else ""
         if dry_run:
-            return ManageResult(
+            return Said(
                 f"{name} would be renamed {printable(new.name)}: its folders in {shown} move{note}"
             )
         for _stage, old_folder, new_folder in moves:
@@ -83,7 +83,7 @@ def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = Fa
     )
     again = f"; {', '.join(asked)} asks again (its destination had the old title)" if asked else ""
     rest = f"; the show's other discs keep the old title: {', '.join(others)}" if others else ""
-    return ManageResult(
+    return Said(
         f"{name} renamed {printable(new.name)}: its folders in {shown} moved{again}{note}{rest}"
     )
 

@@ -8,7 +8,6 @@ from media_pipeline.approve.gates import approved_destinations
 from media_pipeline.config import Config
 from media_pipeline.control.item_command import (
     ASKS_AGAIN,
-    ManageResult,
     forget_decisions,
     live_rip_in,
     on_controller,
@@ -22,6 +21,7 @@ from media_pipeline.items.state import change_state, item_name, write_item_files
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.library.disc import Drive
 from media_pipeline.pipeline import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
+from media_pipeline.said import Said
 from media_pipeline.share.files import is_folder
 from media_pipeline.text import name_stamp
 
@@ -33,7 +33,7 @@ def run_retry(
     redo: bool = False,
     ask_again: bool = False,
     dry_run: bool = False,
-) -> ManageResult:
+) -> Said:
     with on_controller(config, dry_run) as (queue, db):
         row = find_item(db, item_text)
         name = item_name(row)
@@ -42,9 +42,9 @@ def run_retry(
             # Approved, and waiting for dispatch (an earlier disc, a file gone): nothing
             # to stop, so the decision is set aside (kept) and the gate asked again.
             if dry_run:
-                return ManageResult(f"{printable(name)}: {waiting_gate} would ask again")
+                return Said(f"{printable(name)}: {waiting_gate} would ask again")
             forget_decisions(config, db, row, "approved", waiting_gate)
-            return ManageResult(f"{printable(name)}: {waiting_gate} {ASKS_AGAIN}")
+            return Said(f"{printable(name)}: {waiting_gate} {ASKS_AGAIN}")
         if ask_again and _past_review_without_filing_gate(config, row):
             raise UsageError(
                 f"{printable(name)}: its files' roles were set at remux_review, which it has "
@@ -79,7 +79,7 @@ def run_retry(
                 folder = ItemKey.of(row).folder(config.staging_root, stage)
                 if not is_folder(config.staging_root, folder):
                     raise UsageError(f"{printable(folder)} is not there to set aside")
-                return ManageResult(
+                return Said(
                     f"{printable(name)}: would set {printable(folder)} aside (kept) and go "
                     f"back to {target}, for 'mp dispatch' to make it again"
                 )
@@ -100,7 +100,7 @@ def run_retry(
                 again += " (its decision is kept, set aside)"
             if target == State.RIPPING:
                 again += f"; its rip reads {_drive_said(drive)}"
-            return ManageResult(f"{printable(name)}: would go back to {target}{again}")
+            return Said(f"{printable(name)}: would go back to {target}{again}")
         # Decisions set aside (kept): a rejection always; with --ask-again, the approval
         # at the gate it goes back to.
         forget_decisions(config, db, row, "rejected")
@@ -112,18 +112,18 @@ def run_retry(
         write_item_files(config.staging_root, row)
         if target == State.RIPPING:
             job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-            return ManageResult(
+            return Said(
                 f"{printable(name)}: back to RIPPING, queued {job_id} "
                 f"(reading {_drive_said(drive)})"
             )
     if moved:
-        return ManageResult(
+        return Said(
             f"{printable(name)}: its rejected output was set aside as {printable(moved)} "
             f"(kept); back to {target}, and 'mp dispatch' queues the job that makes it again"
         )
     if asks:
-        return ManageResult(f"{printable(name)}: back to {target}; {gate} {ASKS_AGAIN}")
-    return ManageResult(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
+        return Said(f"{printable(name)}: back to {target}; {gate} {ASKS_AGAIN}")
+    return Said(f"{printable(name)}: back to {target}; 'mp dispatch' queues its job")
 
 
 def _drive_said(drive: Drive | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from media_pipeline.config import Config
-from media_pipeline.control.item_command import ManageResult, key_from_parts, on_controller
+from media_pipeline.control.item_command import key_from_parts, on_controller
 from media_pipeline.control.retry import run_retry
 from media_pipeline.control.submit import submit_job
 from media_pipeline.errors import UsageError
@@ -12,6 +12,7 @@ from media_pipeline.items.state import create_item, stopped_ripping
 from media_pipeline.library.destination import check_edition
 from media_pipeline.library.disc import Drive
 from media_pipeline.pipeline import STAGE_FOLDERS, STOPPED, State
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, open_below
 from media_pipeline.store import open_database_readonly
 
@@ -25,7 +26,7 @@ def run_rip(
     edition: str = "",
     drive: Drive | None = None,
     dry_run: bool = False,
-) -> ManageResult:
+) -> Said:
     """Queue a rip job for a new item (from drive, when a disc in it started the rip).
     An edition (a director's cut, a second copy) is a movie of its own, named as Plex
     names editions: 'Title (Year) {edition-Name}'."""
@@ -63,8 +64,8 @@ def run_rip(
             )
         if dry_run:
             if again:
-                return ManageResult(f"would retry the rip of {printable(key.name)} from {drive}")
-            return ManageResult(f"would queue a rip job for {printable(key.name)}")
+                return Said(f"would retry the rip of {printable(key.name)} from {drive}")
+            return Said(f"would queue a rip job for {printable(key.name)}")
         if row is None:
             row = create_item(
                 db,
@@ -75,7 +76,7 @@ def run_rip(
                 drive=str(drive) if drive else None,
             )
             job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-            return ManageResult(f"queued {job_id} for {printable(key.name)}")
+            return Said(f"queued {job_id} for {printable(key.name)}")
         db.table("media_items").update(row["id"], {"drive": str(drive)})
     return run_retry(config, key.uid)
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from media_pipeline.config import HOST_NAME, Config, host_name
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
 from media_pipeline.items.names import printable
+from media_pipeline.said import Said
 from media_pipeline.store import KEY_BYTES, existing_key, private_key
 
 CONTROLLER = "controller"
@@ -172,7 +173,7 @@ def _read_trust_file(path: str) -> str:
 # -- mp keys -------------------------------------------------------------------------
 
 
-def run_keys_show(config: Config) -> str:
+def run_keys_show(config: Config) -> Said:
     signer = this_host_signer(config)
     role = (
         "signs every job it writes (the controller)"
@@ -186,25 +187,25 @@ def run_keys_show(config: Config) -> str:
             f"warning: this host has no database ({config.database}) and is no worker: "
             "if it is the controller, run 'mp reconcile' here once, then this again.\n"
         )
-    return (
+    return Said(
         f"{said}this host {role} with the key in {config.signing_key}.\n"
         "On every other host, as root, run:\n"
         f"  mp keys trust {signer.name} {public_text(signer.private)}"
     )
 
 
-def run_keys_list(config: Config) -> str:
+def run_keys_list(config: Config) -> Said:
     trusted = trusted_keys(config)
     if not trusted:
-        return f"no key is trusted here ({config.trusted_keys} is empty or missing)"
+        return Said(f"no key is trusted here ({config.trusted_keys} is empty or missing)")
     lines = []
     for name, keys in sorted(trusted.items()):
         for key in keys:
             lines.append(f"{name} {KEY_PREFIX}{base64.b64encode(key).decode()}")
-    return "\n".join(lines)
+    return Said("\n".join(lines))
 
 
-def run_keys_trust(config: Config, name: str, key_text: str) -> str:
+def run_keys_trust(config: Config, name: str, key_text: str) -> Said:
     if not valid_name(name):
         raise UsageError(
             f"'{printable(name)}' is not a signer's name: 'controller', or a ripper's host name"
@@ -218,13 +219,13 @@ def run_keys_trust(config: Config, name: str, key_text: str) -> str:
     with _editing(config.trusted_keys):
         existing = _read_trust_file(config.trusted_keys)
         if line in existing.splitlines():
-            return f"{name}'s key is trusted already ({config.trusted_keys})"
+            return Said(f"{name}'s key is trusted already ({config.trusted_keys})")
         _write_trust_file(config.trusted_keys, existing, line)
     what = "any job" if name == CONTROLLER else f"the rips of {name}'s drives"
-    return f"trusted {name}'s key for {what} ({config.trusted_keys})"
+    return Said(f"trusted {name}'s key for {what} ({config.trusted_keys})")
 
 
-def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> str:
+def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> Said:
     """Stop trusting NAME's keys (or only KEY of them): a key lost, or replaced."""
     with _editing(config.trusted_keys):
         existing = _read_trust_file(config.trusted_keys)
@@ -247,7 +248,7 @@ def run_keys_untrust(config: Config, name: str, key_text: str | None = None) -> 
         if (name == signer_name(config) and existing_key(config.signing_key, "signing key"))
         else ""
     )
-    return f"no longer trusting {removed} key(s) of {name}{own}"
+    return Said(f"no longer trusting {removed} key(s) of {name}{own}")
 
 
 @contextlib.contextmanager

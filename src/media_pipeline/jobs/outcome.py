@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from media_pipeline.config import Config
 from media_pipeline.jobs.queue import FAILED, MAX_WAIT_SECONDS, PENDING, JobFolder, Queue
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry
 from media_pipeline.text import utc_now
 
 
 @dataclass
-class ClaimResult:
-    message: str
+class ClaimResult(Said):
     job_id: str | None = None
     outcome: str | None = None  # completed, retry, failed, cancelled, interrupted, rejected
 

@@ -28,6 +28,7 @@ from media_pipeline.library.disc import Drive
 from media_pipeline.library.filing import settle_filing
 from media_pipeline.library.seasons import Waiting
 from media_pipeline.pipeline import NEXT_JOB, RUNNING_KINDS, State
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry
 from media_pipeline.store import reading_database
 from media_pipeline.text import NOT_A_TIME, duration_text, local_time, mixed_scripts
@@ -230,7 +231,7 @@ def item_decisions(db, uid: str) -> list[dict]:
     )
 
 
-def run_why(config: Config, item_text: str) -> str:
+def run_why(config: Config, item_text: str) -> Said:
     with reading_database(config) as db:
         if db is None:
             raise UsageError("no database yet: run 'mp reconcile' first")
@@ -253,4 +254,4 @@ def run_why(config: Config, item_text: str) -> str:
     look_alike = mixed_scripts(f"{item['title']} {item['disc_label']}")
     if look_alike is not None:
         explained += f" Note: {look_alike}."
-    return f"{printable(item_name(item))}: {explained}"
+    return Said(f"{printable(item_name(item))}: {explained}")

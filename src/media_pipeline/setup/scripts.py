@@ -25,6 +25,7 @@ from pathlib import Path
 
 import media_pipeline
 from media_pipeline.errors import UsageError
+from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, Folder
 
 DEFAULT_DEST = "/opt/media/scripts"
@@ -109,11 +110,11 @@ def copy_scripts(dest: Path) -> Installed:
     return done
 
 
-def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> str:
+def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> Said:
     folder = Path(dest or DEFAULT_DEST)
     names = sorted(path.name for path in packaged_scripts().glob("*.sh"))
     if dry_run:
-        return f"would copy {len(names)} reference scripts into {folder}: {', '.join(names)}"
+        return Said(f"would copy {len(names)} reference scripts into {folder}: {', '.join(names)}")
     try:
         done = copy_scripts(folder)
     except (OSError, BadEntry) as error:
@@ -132,4 +133,4 @@ def run_scripts_install(dest: str | None, *, dry_run: bool = False) -> str:
             f"left as they were (not as mp wrote them): {', '.join(done.kept)}; this "
             "version of each is beside it, its name ending in .new: compare, and take it by hand"
         )
-    return "\n".join(lines)
+    return Said("\n".join(lines))
