@@ -56,7 +56,7 @@ unit: $(STAMP)
 
 # docs/configuration.md, made from the config's schema (a unit test fails when it is stale).
 docs: $(STAMP)
-	$(BIN)/python -c "import pathlib, media_pipeline.config as c; \
+	$(BIN)/python -c "import pathlib, media_pipeline.config.output as c; \
 	pathlib.Path('docs/configuration.md').write_text(c.reference_markdown())"
 
 bench: $(STAMP)

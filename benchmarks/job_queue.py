@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import yaml
 
-from media_pipeline.config import load_config
+from media_pipeline.config.load import load_config
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import this_host_signer, trusted_keys
 from media_pipeline.jobs.live import LIVE_FILE

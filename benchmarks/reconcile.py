@@ -29,7 +29,7 @@ import time
 
 import yaml
 
-from media_pipeline.config import load_config
+from media_pipeline.config.load import load_config
 from media_pipeline.items.names import ItemKey
 from media_pipeline.pipeline import STAGE_FOLDERS as STAGES
 from media_pipeline.reconcile import run_reconcile
@@ -165,7 +165,7 @@ def cold_peak_rss_mb(config_path: str, staging: str, database: str) -> float:
     remove_controller_state(staging, database)
     code = (
         "import logging, sys; logging.disable(logging.INFO); "
-        "from media_pipeline.config import load_config; "
+        "from media_pipeline.config.load import load_config; "
         "from media_pipeline.reconcile import run_reconcile; "
         "run_reconcile(load_config(sys.argv[1])); "
         "print(next(line.split()[1] for line in open('/proc/self/status') "

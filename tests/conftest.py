@@ -22,7 +22,8 @@ from click.testing import CliRunner, Result
 from receiver import Receiver
 
 from media_pipeline.cli import mp
-from media_pipeline.config import Config, load_config
+from media_pipeline.config.load import load_config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.keys import CONTROLLER, Signer
 from media_pipeline.jobs.live import LIVE_FILE

@@ -21,7 +21,11 @@ import click
 from click.core import ParameterSource
 
 from media_pipeline import logs
-from media_pipeline.config import Config, config_warnings, example_yaml, host_name, load_config
+from media_pipeline.config.host_warnings import config_warnings
+from media_pipeline.config.hosts import host_name
+from media_pipeline.config.load import load_config
+from media_pipeline.config.output import example_yaml
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import ConfigError, PipelineError, UsageError
 from media_pipeline.idle import quick
 from media_pipeline.items.names import printable

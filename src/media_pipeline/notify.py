@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from media_pipeline.config import Config, NotifySettings
+from media_pipeline.config.settings import Config, NotifySettings
 from media_pipeline.items.names import page_anchor
 from media_pipeline.logs import HIDDEN, redact
 from media_pipeline.text import utc_now

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from media_pipeline.errors import SafetyRefusal
 
 if TYPE_CHECKING:
-    from media_pipeline.config import Config
+    from media_pipeline.config.settings import Config
 
 log = logging.getLogger("media_pipeline.service_user")
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import filelock
 from sqlite_utils import Database
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import SafetyRefusal, UsageError
 from media_pipeline.service_user import who_may_open_hint
 

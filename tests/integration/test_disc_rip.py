@@ -18,7 +18,7 @@ import yaml
 from conftest import item_row, refused_by_worker, signed_by_controller
 from hostile import claim_refuses, controller_signer, jobs_dir, live_file, runs_of
 
-from media_pipeline.config import host_name
+from media_pipeline.config.hosts import host_name
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.live import FRESH_SECONDS
 from media_pipeline.jobs.signature import signed_live

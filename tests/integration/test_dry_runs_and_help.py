@@ -206,7 +206,7 @@ def test_every_help_page_has_examples_naming_real_commands_and_options():
 
 
 def test_the_examples_worker_names_are_the_example_configs():
-    from media_pipeline.config import example_yaml
+    from media_pipeline.config.output import example_yaml
 
     workers = set(yaml.safe_load(example_yaml())["workers"])
     for path, _command in _pages(mp):

@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from media_pipeline.cli import mp
-from media_pipeline.config import ConfigError, parse_config
+from media_pipeline.config.load import parse_config
+from media_pipeline.errors import ConfigError
 from media_pipeline.items.names import ItemKey
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.spec import build_spec

@@ -189,10 +189,10 @@ def test_a_script_with_no_timeout_configured_has_its_kinds_default(pipeline, mon
     """A filing script blocked for ever (on a FIFO planted in the library, say) with no
     timeout_seconds in the config: its kind's default stops it. The defaults are hours;
     here the remux default is made 1 s in this process, where the claim runs."""
-    from media_pipeline import config as config_module
+    from media_pipeline.config import hosts
 
     assert "timeout_seconds" not in pipeline.config_path.read_text()
-    monkeypatch.setitem(config_module.DEFAULT_TIMEOUTS, "remux", 1)
+    monkeypatch.setitem(hosts.DEFAULT_TIMEOUTS, "remux", 1)
     ripped(pipeline, MOVIE)
     pipeline.mp("dispatch")
     pipeline.behave("remux", "block")
@@ -201,7 +201,8 @@ def test_a_script_with_no_timeout_configured_has_its_kinds_default(pipeline, mon
 
 
 def test_every_kind_has_a_finite_timeout_and_the_claim_unit_waits_longer(pipeline, tmp_path):
-    from media_pipeline.config import DEFAULT_TIMEOUTS, load_config
+    from media_pipeline.config.hosts import DEFAULT_TIMEOUTS
+    from media_pipeline.config.load import load_config
     from media_pipeline.setup.timers import paths_for, render_units
 
     config = load_config(str(pipeline.config_path))

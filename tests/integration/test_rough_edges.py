@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from media_pipeline.config import ConfigError, parse_config
+from media_pipeline.config.load import parse_config
+from media_pipeline.errors import ConfigError
 from media_pipeline.items.names import ItemKey
 from media_pipeline.reports.status import StatusReport, format_status
 from media_pipeline.text import display_width

@@ -27,8 +27,9 @@ from click.testing import CliRunner
 from conftest import run_mp
 
 from media_pipeline.cli import mp
-from media_pipeline.config import ConfigError, example_yaml, parse_config
-from media_pipeline.errors import SafetyRefusal
+from media_pipeline.config.load import parse_config
+from media_pipeline.config.output import example_yaml
+from media_pipeline.errors import ConfigError, SafetyRefusal
 from media_pipeline.items.names import ItemKey
 from media_pipeline.logs import JsonFormatter, TextFormatter, redact_url
 from media_pipeline.notify import Event, header_value, notify

@@ -9,16 +9,12 @@ import yaml
 from click.testing import CliRunner
 
 from media_pipeline.cli import mp
-from media_pipeline.config import (
-    DEFAULT_SCRIPT_ARGS,
-    SCHEMA,
-    Config,
-    ConfigError,
-    ScriptSpec,
-    example_yaml,
-    load_config,
-    parse_config,
-)
+from media_pipeline.config.hosts import DEFAULT_SCRIPT_ARGS, ScriptSpec
+from media_pipeline.config.load import load_config, parse_config
+from media_pipeline.config.output import example_yaml
+from media_pipeline.config.schema import SCHEMA
+from media_pipeline.config.settings import Config
+from media_pipeline.errors import ConfigError
 
 MINIMAL = {"staging_root": "/mnt/staging", "library_root": "/mnt/library"}
 
@@ -213,7 +209,7 @@ def test_mp_config_environment_variable_is_used(tmp_path, monkeypatch):
 def test_the_configuration_reference_is_made_from_the_schema():
     """docs/configuration.md is what `make docs` writes from SCHEMA: a setting added,
     changed or documented anew without it fails here."""
-    from media_pipeline.config import reference_markdown
+    from media_pipeline.config.output import reference_markdown
 
     reference = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
     text = reference_markdown()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from media_pipeline.approve.signing import decision_key, verifies
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import Logged, item_name
 from media_pipeline.jobs.queue import (

@@ -38,7 +38,7 @@ from media_pipeline.approve.gates import (
 )
 from media_pipeline.approve.session import PendingApproval, decided_by, record_decision
 from media_pipeline.approve.signing import decision_key, sign_text
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import key_from_parts, on_controller
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item

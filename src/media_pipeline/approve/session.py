@@ -19,7 +19,8 @@ from sqlite_utils import Database
 
 from media_pipeline.approve.gates import carry_show_folder, destination_inside, gate_folder
 from media_pipeline.approve.signing import decision_key, sign
-from media_pipeline.config import Config, host_name
+from media_pipeline.config.hosts import host_name
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable

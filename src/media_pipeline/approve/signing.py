@@ -15,7 +15,7 @@ import hmac
 import json
 import re
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.store import private_key
 
 SIGNATURE = "signature"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import on_controller
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 
 import filelock
 
-from media_pipeline.config import HOST_NAME, Config, host_name
+from media_pipeline.config.hosts import HOST_NAME, host_name
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import key_from_parts, live_rip_in
 from media_pipeline.control.rip import rip_stopped, run_rip
 from media_pipeline.errors import UsageError

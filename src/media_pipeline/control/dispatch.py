@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from media_pipeline.approve.gates import approved_destinations, supersede_decisions
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.submit import submit_job
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import item_name, transition_row

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from media_pipeline.approve.gates import supersede_decisions
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import on_controller, set_folder_aside
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from sqlite_utils import Database
 
 from media_pipeline.approve.gates import archive_decision, supersede_decisions
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import (
     OPTION_LIKE,

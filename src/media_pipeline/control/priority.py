@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import on_controller
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable

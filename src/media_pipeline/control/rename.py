@@ -19,7 +19,7 @@ from sqlite_utils import Database
 
 from media_pipeline.approve.gates import retired
 from media_pipeline.approve.signing import decision_key, sign, sign_text, verifies
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import (
     forget_decisions,
     key_from_parts,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from media_pipeline.approve.gates import approved_destinations
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import (
     ASKS_AGAIN,
     forget_decisions,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.item_command import key_from_parts, on_controller
 from media_pipeline.control.retry import run_retry
 from media_pipeline.control.submit import submit_job

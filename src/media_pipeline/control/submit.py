@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from media_pipeline.approve.gates import approval_digest, approval_in_force
 from media_pipeline.approve.signing import decision_key, sign_text
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import ItemKey
 from media_pipeline.items.state import change_state, item_name, write_item_files

@@ -74,7 +74,7 @@ def idle_claim(args: list[str]) -> str | None:
     if said is not None:
         return said
     try:
-        from media_pipeline.config import load_config
+        from media_pipeline.config.load import load_config
         from media_pipeline.jobs.drain import is_drained
         from media_pipeline.jobs.queue import JobName, Queue
         from media_pipeline.pipeline import upstream_kinds

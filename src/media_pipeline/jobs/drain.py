@@ -7,7 +7,7 @@ its next claim without anything else to reach it.
 
 from __future__ import annotations
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.share.identity import check_share

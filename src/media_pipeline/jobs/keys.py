@@ -27,7 +27,8 @@ import re
 import stat
 from dataclasses import dataclass
 
-from media_pipeline.config import HOST_NAME, Config, host_name
+from media_pipeline.config.hosts import HOST_NAME, host_name
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal, UsageError
 from media_pipeline.items.names import printable
 from media_pipeline.said import Said

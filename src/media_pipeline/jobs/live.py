@@ -35,7 +35,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.idle.quick import read_small
 from media_pipeline.jobs.keys import CONTROLLER, this_host_signer, trusted_keys
 from media_pipeline.jobs.queue import JobName, Queue

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.jobs.queue import FAILED, MAX_WAIT_SECONDS, PENDING, JobFolder, Queue
 from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry

@@ -23,7 +23,7 @@ import json
 import time
 from datetime import UTC, datetime
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.jobs.keys import CONTROLLER, Signer, this_host_signer
 from media_pipeline.jobs.spec import SpecError
 

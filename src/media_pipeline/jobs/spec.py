@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from media_pipeline.config import ITEM_TYPES, Config
+from media_pipeline.config.hosts import ITEM_TYPES
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import ItemKey, taken_for_an_option
 from media_pipeline.jobs.queue import JobName, back_off_time, make_job_id
 from media_pipeline.library.destination import disc_season, proposed_destination

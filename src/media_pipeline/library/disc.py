@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from media_pipeline.config import HOST_NAME
+from media_pipeline.config.hosts import HOST_NAME
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import printable
 

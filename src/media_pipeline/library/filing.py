@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlite_utils import Database
 
 from media_pipeline.approve.gates import approved_roles
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.library.destination import (
     disc_number,

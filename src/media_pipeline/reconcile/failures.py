@@ -21,7 +21,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.idle.quick import runtime_folder
 from media_pipeline.items.names import printable
 from media_pipeline.logs import redact

@@ -21,7 +21,7 @@ from media_pipeline.approve.gates import (
     approved_destinations,
     filing_destination,
 )
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import (

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from media_pipeline.approve.gates import open_approvals, restore_decisions
 from media_pipeline.approve.signing import text_verifies
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import PipelineError, SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import printable

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.idle import quick
 from media_pipeline.items.names import TYPE_FOLDERS
 from media_pipeline.jobs.queue import PENDING, RUNNING

@@ -27,7 +27,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.outcome import last_words, log_tail

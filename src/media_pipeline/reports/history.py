@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import printable

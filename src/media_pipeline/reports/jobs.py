@@ -6,7 +6,7 @@ import time
 
 from tabulate import tabulate
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import (

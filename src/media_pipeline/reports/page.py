@@ -14,7 +14,7 @@ import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import page_anchor, printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.queue import (

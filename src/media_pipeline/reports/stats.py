@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.queue import COMPLETED, FAILED

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import Queue

@@ -6,7 +6,8 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 
-from media_pipeline.config import Config, window_open
+from media_pipeline.config.hosts import window_open
+from media_pipeline.config.settings import Config
 from media_pipeline.control.dispatch import earlier_filings
 from media_pipeline.errors import UsageError
 from media_pipeline.items.lookup import find_item

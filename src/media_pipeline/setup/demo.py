@@ -25,7 +25,8 @@ from pathlib import Path
 import yaml
 
 from media_pipeline.approve.session import decide, pending_approvals
-from media_pipeline.config import Config, load_config
+from media_pipeline.config.load import load_config
+from media_pipeline.config.settings import Config
 from media_pipeline.control.dispatch import run_dispatch
 from media_pipeline.control.rip import run_rip
 from media_pipeline.errors import UsageError

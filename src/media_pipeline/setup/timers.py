@@ -17,7 +17,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from media_pipeline.config import Config, UnitSettings, host_name, unwritable_in_unit
+from media_pipeline.config.checks import unwritable_in_unit
+from media_pipeline.config.hosts import host_name
+from media_pipeline.config.settings import Config, UnitSettings
 from media_pipeline.errors import SafetyRefusal, UsageError
 from media_pipeline.service_user import service_account
 from media_pipeline.setup.manual import GENERATED, PAGE_NAME, SYSTEM_MAN_FOLDER

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.share.files import BadEntry, Folder
 from media_pipeline.share.fsutil import check_staging_root

@@ -15,7 +15,8 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from media_pipeline.config import Config, host_name, window_open
+from media_pipeline.config.hosts import host_name, window_open
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import PipelineError, UsageError
 from media_pipeline.faults import crash_point
 from media_pipeline.jobs.drain import is_drained

@@ -23,7 +23,7 @@ import glob
 import os
 from pathlib import Path
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.pipeline import BY_KIND
 from media_pipeline.share.files import BadEntry, open_below, relative_parts

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from media_pipeline.config import Config
+from media_pipeline.config.settings import Config
 
 log = logging.getLogger(__name__)
 

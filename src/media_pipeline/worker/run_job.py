@@ -7,7 +7,8 @@ import contextlib
 import logging
 import os
 
-from media_pipeline.config import Config, host_name
+from media_pipeline.config.hosts import host_name
+from media_pipeline.config.settings import Config
 from media_pipeline.errors import SafetyRefusal
 from media_pipeline.faults import crash_point
 from media_pipeline.items.names import printable

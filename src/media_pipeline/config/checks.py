@@ -1,0 +1,293 @@
+"""A setting of the config file, and the checkers of values.
+
+A `Setting` is one key of the file: its help text, its example, its checker and its
+default (REQUIRED when the file must give it). Each checker takes (value, key,
+problems) and returns the clean value, or None after appending one sentence to
+problems; `key` is the dotted path of the value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from media_pipeline.logs import HIDDEN, redact_url
+from media_pipeline.pipeline import GATES
+from media_pipeline.text import encodable
+
+REQUIRED = object()
+
+
+class Setting(NamedTuple):
+    key: str
+    help: str
+    example: Any
+    check: Callable[[Any, str, list[str]], Any] | None = None
+    default: Any = REQUIRED
+    children: tuple[Setting, ...] = ()
+
+
+def type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def absolute_path(value: Any, key: str, problems: list[str]) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"key '{key}' must be a path, not {type_name(value)}")
+        return None
+    if unwritable_in_unit(value):
+        # A newline in a root would start a line of its own in the systemd units
+        # (ExecStartPre=+... runs as root); no quoting holds it in every setting.
+        problems.append(
+            f"key '{key}' holds a control character (a newline, a tab, an escape): "
+            f"{value!r}; a path with one cannot be written safely into a systemd unit, "
+            "rename the folder"
+        )
+        return None
+    if not os.path.isabs(value):
+        problems.append(f"key '{key}' must be an absolute path, got {value!r}")
+        return None
+    return os.path.normpath(value)
+
+
+# C0 and C1 control characters and DEL (NUL included).
+_UNWRITABLE_IN_UNIT = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def unwritable_in_unit(text: str) -> bool:
+    """Whether text cannot be written safely into a systemd unit, quoted or not."""
+    return _UNWRITABLE_IN_UNIT.search(text) is not None or not encodable(text)
+
+
+def path_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        problems.append(f"key '{key}' must be a list of paths, not {type_name(value)}")
+        return None
+    found = [absolute_path(item, f"{key}[{n}]", problems) for n, item in enumerate(value)]
+    return tuple(path for path in found if path is not None)
+
+
+def positive_int(value: Any, key: str, problems: list[str]) -> int | None:
+    # bool is an int in Python; `max_attempts: yes` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        problems.append(f"key '{key}' must be a whole number of at least 1, got {value!r}")
+        return None
+    return value
+
+
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def account_name(value: Any, key: str, problems: list[str]) -> str | None:
+    """A user or group name as useradd takes it."""
+    if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
+        problems.append(f"key '{key}' must be a user or group name like 'media', got {value!r}")
+        return None
+    return value
+
+
+def whole_number_in(low: int, high: int, what: str = "a number"):
+    """A checker of a whole number from low to high (true/false is no number)."""
+
+    def check(value: Any, key: str, problems: list[str]) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            problems.append(f"key '{key}' must be {what} from {low} to {high}, got {value!r}")
+            return None
+        return value
+
+    return check
+
+
+nice_value = whole_number_in(0, 19, "a nice level")
+
+
+def io_class(value: Any, key: str, problems: list[str]) -> str | None:
+    if value not in ("idle", "best-effort"):
+        problems.append(f"key '{key}' must be 'idle' or 'best-effort', got {value!r}")
+        return None
+    return value
+
+
+def library_names_rule(value: Any, key: str, problems: list[str]) -> str | None:
+    if value not in ("smb", "as-is"):
+        problems.append(f"key '{key}' must be 'smb' or 'as-is', got {value!r}")
+        return None
+    return value
+
+
+def gate_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        problems.append(f"key '{key}' must be a list of gates ({', '.join(GATES)})")
+        return None
+    unknown = [gate for gate in value if gate not in GATES]
+    if unknown:
+        problems.append(
+            f"key '{key}' names unknown gate(s) {', '.join(map(repr, unknown))}; "
+            f"known gates are {', '.join(GATES)}"
+        )
+        return None
+    return tuple(dict.fromkeys(value))
+
+
+def check_keys(mapping: dict, allowed: tuple[str, ...], key: str, problems: list[str]) -> bool:
+    good = True
+    for name in mapping:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else str(name)
+            import difflib  # only on a mistake
+
+            hint = difflib.get_close_matches(str(name), allowed, n=1)
+            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(f"unknown key '{where}'{suggestion}")
+            good = False
+    return good
+
+
+_HTTP_URL = re.compile(r"^https?://[^/?#]+")
+_PORT = re.compile(r":(\d+)$")
+
+
+# URLs whose path is a secret (the ntfy topic, the webhook's id): errors show the host.
+SECRET_PATH_URLS = ("notify.ntfy_url", "notify.webhook_url")
+
+
+def http_url(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    # A URL may carry a password or a token (user:password@, ?auth=): never echoed whole.
+    shown = redact_url(value) if isinstance(value, str) else type_name(value)
+    if isinstance(value, str) and key in SECRET_PATH_URLS:
+        # The ntfy topic and the webhook's id are the secret for most: the host only.
+        origin = re.match(r"([^:/?#]*://)([^/?#]*)", value)
+        shown = (origin.group(1) + origin.group(2).rpartition("@")[2] if origin else "") + "/..."
+    if not isinstance(value, str) or not _HTTP_URL.match(value):
+        problems.append(f"key '{key}' must be an http:// or https:// URL, got {shown!r}")
+        return None
+    if re.search(r"[\x00-\x20\x7f]", value):
+        problems.append(f"key '{key}' holds a space or a control character: {shown!r}")
+        return None
+    matched = _HTTP_URL.match(value)
+    host = matched.group(0).split("://", 1)[1].rpartition("@")[2] if matched else ""
+    if not host or host.startswith(":"):
+        problems.append(f"key '{key}' names no host: {shown!r}")
+        return None
+    port = _PORT.search(host)
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        problems.append(f"key '{key}' has port {port.group(1)}; a port is 1 to 65535")
+        return None
+    return value
+
+
+def secret_problem(value: Any, key: str, problems: list[str], rule: str) -> None:
+    # The value is a secret: the message says what is wrong, never what it is.
+    problems.append(f"key '{key}' must be {rule}, got {HIDDEN} ({type_name(value)})")
+
+
+def token_text(value: Any, key: str, problems: list[str]) -> str | None:
+    """A secret sent in a header as it is: one word of printable ASCII."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]+", value):
+        secret_problem(value, key, problems, "text in quotes, one word of printable ASCII")
+        return None
+    return value
+
+
+def user_name_text(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or ":" in value or has_control(value):
+        secret_problem(value, key, problems, "text in quotes, without ':' or control characters")
+        return None
+    return value
+
+
+def password_text(value: Any, key: str, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    # In quotes: YAML reads an unquoted 012345 as the number 5349.
+    if not isinstance(value, str) or not value or has_control(value):
+        secret_problem(value, key, problems, "text in quotes, without control characters")
+        return None
+    return value
+
+
+def has_control(text: str) -> bool:
+    return re.search(r"[\x00-\x1f\x7f]", text) is not None
+
+
+# RFC 9110 token characters: what a header name may hold.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Set by mp itself: a webhook header of the same name would break the request.
+_RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host", "connection")
+
+
+def header_table(value: Any, key: str, problems: list[str]) -> dict[str, str] | None:
+    """Header name -> value. Values are secrets (an Authorization header), never echoed."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.append(f"key '{key}' must be a mapping of header name to value")
+        return None
+    headers: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, text in value.items():
+        where = f"{key}.{name}"
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
+            problems.append(
+                f"key '{key}' has {str(name)[:40]!r}, not a header name "
+                "(letters, digits and !#$%&'*+-.^_`|~ only)"
+            )
+        elif name.lower() in _RESERVED_HEADERS:
+            problems.append(f"key '{where}': mp sets {name} itself")
+        elif name.lower() in seen:
+            problems.append(f"key '{where}' names a header already given (names ignore case)")
+        elif not isinstance(text, str) or has_control(text) or not _latin_1(text):
+            # CR or LF would start a header of the value's choosing.
+            secret_problem(text, where, problems, "text on one line, without control characters")
+        else:
+            headers[name] = text
+        seen.add(str(name).lower())
+    return headers
+
+
+def _latin_1(text: str) -> bool:
+    # What HTTP (and Python's http.client) can put in a header.
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
+    """An octal umask in quotes, "022" or "0002", as its number."""
+    # Unquoted, YAML reads 022 as the number 18 and 22 as 22: the two cannot be told
+    # apart, so only text is accepted.
+    if isinstance(value, str) and re.fullmatch(r"[0-7]{1,4}", value) and int(value, 8) <= 0o777:
+        return int(value, 8)
+    shown = f"the number {value}" if isinstance(value, int) else repr(value)
+    problems.append(
+        f"key '{key}' must be an octal umask in quotes from '000' to '777', like '022', got {shown}"
+    )
+    return None
+
+
+priority_1_to_5 = whole_number_in(1, 5)
+
+
+def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"key '{key}' must be a list of words")
+        return None
+    return tuple(value)
+
+
+def has_user_info(url: str | None) -> bool:
+    """Whether an http(s) URL holds a user:password@ part."""
+    matched = _HTTP_URL.match(url) if url else None
+    return matched is not None and "@" in matched.group(0)
