@@ -29,6 +29,15 @@ class Setting(NamedTuple):
     children: tuple[Setting, ...] = ()
 
 
+def checked_default(setting: Setting, key: str, problems: list[str]) -> Any:
+    """A setting's default as the code gets it: through its checker, as if the file
+    said it (the file's ["film_projector"] is the code's ("film_projector",)); no
+    default (None) stays None."""
+    if setting.default is None or setting.check is None:
+        return None
+    return setting.check(setting.default, key, problems)
+
+
 def type_name(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
         type(value), type(value).__name__

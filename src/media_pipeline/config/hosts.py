@@ -54,6 +54,10 @@ class WorkerSpec(NamedTuple):
     eject: bool = False
 
 
+# What a worker's entry in the file leaves out: WorkerSpec's own defaults, written once.
+_WORKER_DEFAULTS = WorkerSpec._field_defaults
+
+
 def _template_problems(template: str) -> list[str]:
     """Fields in a script argument that are not plain known names."""
     found = []
@@ -147,8 +151,12 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
                 f"key '{where}.kinds' must be a list of job kinds from {', '.join(JOB_KINDS)}"
             )
             kinds = None
-        max_running = positive_int(entry.get("max_running", 1), f"{where}.max_running", problems)
-        eject = entry.get("eject", False)
+        max_running = positive_int(
+            entry.get("max_running", _WORKER_DEFAULTS["max_running"]),
+            f"{where}.max_running",
+            problems,
+        )
+        eject: Any = entry.get("eject", _WORKER_DEFAULTS["eject"])
         good_eject = isinstance(eject, bool) and not (eject and kinds and "rip" not in kinds)
         if not isinstance(eject, bool):
             problems.append(f"key '{where}.eject' must be true or false, got {eject!r}")

@@ -13,7 +13,14 @@ from typing import Any
 
 import yaml
 
-from media_pipeline.config.checks import REQUIRED, Setting, check_keys, has_user_info, type_name
+from media_pipeline.config.checks import (
+    REQUIRED,
+    Setting,
+    check_keys,
+    checked_default,
+    has_user_info,
+    type_name,
+)
 from media_pipeline.config.local_files import local_paths, off_the_share_problems, roots
 from media_pipeline.config.schema import SCHEMA
 from media_pipeline.config.settings import Config, JobSettings, NotifySettings, UnitSettings
@@ -48,10 +55,8 @@ def _check_block(
             values[setting.key] = setting.check(data[setting.key], key, problems)
         elif setting.default is REQUIRED:
             problems.append(f"key '{key}' is missing (for example: {setting.example})")
-        elif setting.default is None:
-            values[setting.key] = None
         else:
-            values[setting.key] = setting.check(setting.default, key, problems)
+            values[setting.key] = checked_default(setting, key, problems)
     return values
 
 

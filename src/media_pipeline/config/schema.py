@@ -7,10 +7,14 @@ from SCHEMA.
 
 from __future__ import annotations
 
+from typing import Any
+
 from media_pipeline.config.checks import (
+    REQUIRED,
     Setting,
     absolute_path,
     account_name,
+    checked_default,
     gate_list,
     header_table,
     http_url,
@@ -378,3 +382,18 @@ SCHEMA: tuple[Setting, ...] = (
         default="022",
     ),
 )
+
+
+def default(path: str) -> Any:
+    """The default of the setting at path ('jobs.heartbeat_seconds'), as the code gets
+    it: where the settings classes (settings.py) take theirs, so that each default is
+    written once, here."""
+    settings, setting = SCHEMA, None
+    for name in path.split("."):
+        setting = next(found for found in settings if found.key == name)
+        settings = setting.children
+    problems: list[str] = []
+    value = checked_default(setting, path, problems) if setting else None
+    if setting is None or setting.default is REQUIRED or problems:
+        raise AssertionError(f"setting {path} has no default that passes its check {problems}")
+    return value

@@ -211,7 +211,7 @@ def test_the_configuration_reference_is_made_from_the_schema():
     changed or documented anew without it fails here."""
     from media_pipeline.config.output import reference_markdown
 
-    reference = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    reference = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
     text = reference_markdown()
     assert reference.read_text() == text, "docs/configuration.md is stale: run 'make docs'"
     # Every setting, nested ones by their dotted key, is there with its help text.
