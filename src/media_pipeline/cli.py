@@ -352,7 +352,7 @@ def reconcile(
 def _control(config: Config, dry_run: bool, rebuild: bool, then_dispatch: bool, watch) -> bool:
     """One run of reconcile (and dispatch); with watch, the note for the next run.
     Whether it changed anything."""
-    from media_pipeline.notify import new_run
+    from media_pipeline.notify.send import new_run
     from media_pipeline.reconcile import run_reconcile
     from media_pipeline.reconcile.failures import counting_failures
 
@@ -1188,14 +1188,16 @@ def notify_test(config_path: str | None) -> None:
       mp notify test
       mp notify test --config ./config.yaml
     """
-    from media_pipeline.notify import send_tests
+    from media_pipeline.notify.channels import CHANNELS
+    from media_pipeline.notify.send import send_tests
 
     config = _config(config_path, as_service=False)
     reports = send_tests(config)
     if not reports:
+        keys = " or ".join(f"notify.{channel.URL_KEY}" for channel in CHANNELS)
         raise UsageError(
-            f"no notification service is configured in {config.source}: set notify.ntfy_url "
-            "or notify.webhook_url; nothing was sent"
+            f"no notification service is configured in {config.source}: set {keys}; "
+            "nothing was sent"
         )
     for report in reports:
         if report.errors:

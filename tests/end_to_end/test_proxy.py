@@ -12,7 +12,8 @@ from email.header import decode_header, make_header
 
 import pytest
 
-from media_pipeline.notify import Event, notify
+from media_pipeline.notify.events import Event
+from media_pipeline.notify.send import notify
 from media_pipeline.store import controller_database
 
 pytestmark = pytest.mark.skipif(

@@ -23,7 +23,8 @@ from conftest import run_mp
 from hostile import HONEST
 from systemd_hosts import Hosts, cannot_run
 
-from media_pipeline.notify import Event, notify
+from media_pipeline.notify.events import Event
+from media_pipeline.notify.send import notify
 from media_pipeline.setup.timers import UnitPaths, render_units
 from media_pipeline.store import controller_database
 

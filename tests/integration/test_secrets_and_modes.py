@@ -32,7 +32,9 @@ from media_pipeline.config.output import example_yaml
 from media_pipeline.errors import ConfigError, SafetyRefusal
 from media_pipeline.items.names import ItemKey
 from media_pipeline.logs import JsonFormatter, TextFormatter, redact_url
-from media_pipeline.notify import Event, header_value, notify
+from media_pipeline.notify.events import Event
+from media_pipeline.notify.ntfy import header_value
+from media_pipeline.notify.send import notify
 from media_pipeline.store import controller_database, private_key
 
 MOVIE = ItemKey("movie", "Heat (1995)")

@@ -33,9 +33,9 @@ DECIDERS = (
 # goes into the package of the part it belongs to.
 TOP_LEVEL = {
     "media_pipeline", "media_pipeline.__main__", "media_pipeline.cli",
-    "media_pipeline.errors", "media_pipeline.faults",
-    "media_pipeline.logs", "media_pipeline.notify", "media_pipeline.pipeline",
-    "media_pipeline.said", "media_pipeline.service_user", "media_pipeline.store",
+    "media_pipeline.errors", "media_pipeline.faults", "media_pipeline.logs",
+    "media_pipeline.pipeline", "media_pipeline.said", "media_pipeline.service_user",
+    "media_pipeline.store",
     "media_pipeline.text",
 }  # fmt: skip
 

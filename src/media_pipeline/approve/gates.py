@@ -36,7 +36,8 @@ from media_pipeline.library.file_roles import (
 from media_pipeline.library.filing_place import place_problem
 from media_pipeline.library.media import describe_files
 from media_pipeline.library.seasons import Waiting, numbering, show_discs
-from media_pipeline.notify import approval_event, approvals_event, notify_each_or_one
+from media_pipeline.notify.events import approval_event, approvals_event
+from media_pipeline.notify.send import notify_each_or_one
 from media_pipeline.pipeline import GATE_STAGES, GATE_STATES
 from media_pipeline.share.files import parse_json_object, relative_parts
 from media_pipeline.share.markers import archive_decision_file

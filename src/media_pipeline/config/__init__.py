@@ -11,5 +11,7 @@ example and the reference.
 - `host_warnings.py`: what this host lacks of a valid config (`mp config validate`).
 - `output.py`: `mp config example` and docs/configuration.md, from SCHEMA.
 
-Nothing is re-exported here: a name is imported from the module that holds it.
+Nothing is imported here: the notify block's settings are the channels' own
+(notify/ntfy.py, ...), which import checks.py; a package that imported everything
+when a channel is imported first would find that channel half made.
 """

@@ -27,6 +27,10 @@ class Setting(NamedTuple):
     check: Callable[[Any, str, list[str]], Any] | None = None
     default: Any = REQUIRED
     children: tuple[Setting, ...] = ()
+    # Never shown (a token, a password): hidden in a repr, and hidden from every log
+    # line; of a mapping (headers), each value is, and its last word too (the token
+    # of 'Bearer <token>').
+    secret: bool = False
 
 
 def checked_default(setting: Setting, key: str, problems: list[str]) -> Any:
@@ -160,17 +164,22 @@ _HTTP_URL = re.compile(r"^https?://[^/?#]+")
 _PORT = re.compile(r":(\d+)$")
 
 
-# URLs whose path is a secret (the ntfy topic, the webhook's id): errors show the host.
-SECRET_PATH_URLS = ("notify.ntfy_url", "notify.webhook_url")
-
-
 def http_url(value: Any, key: str, problems: list[str]) -> str | None:
+    return _http_url(value, key, problems, path_is_secret=False)
+
+
+def secret_path_url(value: Any, key: str, problems: list[str]) -> str | None:
+    """An http(s) URL whose path is the secret (an ntfy topic, a webhook's id): a
+    problem shows its host only."""
+    return _http_url(value, key, problems, path_is_secret=True)
+
+
+def _http_url(value: Any, key: str, problems: list[str], path_is_secret: bool) -> str | None:
     if value is None:
         return None
     # A URL may carry a password or a token (user:password@, ?auth=): never echoed whole.
     shown = redact_url(value) if isinstance(value, str) else type_name(value)
-    if isinstance(value, str) and key in SECRET_PATH_URLS:
-        # The ntfy topic and the webhook's id are the secret for most: the host only.
+    if isinstance(value, str) and path_is_secret:
         origin = re.match(r"([^:/?#]*://)([^/?#]*)", value)
         shown = (origin.group(1) + origin.group(2).rpartition("@")[2] if origin else "") + "/..."
     if not isinstance(value, str) or not _HTTP_URL.match(value):
@@ -196,81 +205,8 @@ def secret_problem(value: Any, key: str, problems: list[str], rule: str) -> None
     problems.append(f"key '{key}' must be {rule}, got {HIDDEN} ({type_name(value)})")
 
 
-def token_text(value: Any, key: str, problems: list[str]) -> str | None:
-    """A secret sent in a header as it is: one word of printable ASCII."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"[\x21-\x7e]+", value):
-        secret_problem(value, key, problems, "text in quotes, one word of printable ASCII")
-        return None
-    return value
-
-
-def user_name_text(value: Any, key: str, problems: list[str]) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value or ":" in value or has_control(value):
-        secret_problem(value, key, problems, "text in quotes, without ':' or control characters")
-        return None
-    return value
-
-
-def password_text(value: Any, key: str, problems: list[str]) -> str | None:
-    if value is None:
-        return None
-    # In quotes: YAML reads an unquoted 012345 as the number 5349.
-    if not isinstance(value, str) or not value or has_control(value):
-        secret_problem(value, key, problems, "text in quotes, without control characters")
-        return None
-    return value
-
-
 def has_control(text: str) -> bool:
     return re.search(r"[\x00-\x1f\x7f]", text) is not None
-
-
-# RFC 9110 token characters: what a header name may hold.
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-# Set by mp itself: a webhook header of the same name would break the request.
-_RESERVED_HEADERS = ("content-type", "content-length", "transfer-encoding", "host", "connection")
-
-
-def header_table(value: Any, key: str, problems: list[str]) -> dict[str, str] | None:
-    """Header name -> value. Values are secrets (an Authorization header), never echoed."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.append(f"key '{key}' must be a mapping of header name to value")
-        return None
-    headers: dict[str, str] = {}
-    seen: set[str] = set()
-    for name, text in value.items():
-        where = f"{key}.{name}"
-        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
-            problems.append(
-                f"key '{key}' has {str(name)[:40]!r}, not a header name "
-                "(letters, digits and !#$%&'*+-.^_`|~ only)"
-            )
-        elif name.lower() in _RESERVED_HEADERS:
-            problems.append(f"key '{where}': mp sets {name} itself")
-        elif name.lower() in seen:
-            problems.append(f"key '{where}' names a header already given (names ignore case)")
-        elif not isinstance(text, str) or has_control(text) or not _latin_1(text):
-            # CR or LF would start a header of the value's choosing.
-            secret_problem(text, where, problems, "text on one line, without control characters")
-        else:
-            headers[name] = text
-        seen.add(str(name).lower())
-    return headers
-
-
-def _latin_1(text: str) -> bool:
-    # What HTTP (and Python's http.client) can put in a header.
-    try:
-        text.encode("latin-1")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
@@ -284,9 +220,6 @@ def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
         f"key '{key}' must be an octal umask in quotes from '000' to '777', like '022', got {shown}"
     )
     return None
-
-
-priority_1_to_5 = whole_number_in(1, 5)
 
 
 def text_list(value: Any, key: str, problems: list[str]) -> tuple[str, ...] | None:

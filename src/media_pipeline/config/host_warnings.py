@@ -8,6 +8,7 @@ import stat
 from media_pipeline.config.hosts import host_name
 from media_pipeline.config.load import quoted
 from media_pipeline.config.settings import Config, NotifySettings
+from media_pipeline.notify.channels import configured
 
 
 def config_warnings(config: Config) -> list[str]:
@@ -53,7 +54,7 @@ def config_warnings(config: Config) -> list[str]:
 def _holds_secrets(notify: NotifySettings) -> bool:
     # An ntfy topic, or a webhook's path, is the only secret most setups have: whoever
     # knows it may read the notifications, or send false ones.
-    return bool(notify.ntfy_url or notify.webhook_url or notify.secrets)
+    return bool(configured(notify) or notify.secrets)
 
 
 def _readable_by_others(path: str) -> bool:

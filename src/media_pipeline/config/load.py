@@ -18,13 +18,13 @@ from media_pipeline.config.checks import (
     Setting,
     check_keys,
     checked_default,
-    has_user_info,
     type_name,
 )
 from media_pipeline.config.local_files import local_paths, off_the_share_problems, roots
 from media_pipeline.config.schema import SCHEMA
 from media_pipeline.config.settings import Config, JobSettings, NotifySettings, UnitSettings
 from media_pipeline.errors import ConfigError, SafetyRefusal
+from media_pipeline.notify.channels import CHANNELS
 
 DEFAULT_CONFIG_PATH = "/etc/media-pipeline/config.yaml"
 # A config is a few kilobytes; the cap keeps a wrong path (a video, /dev/zero) from
@@ -137,37 +137,14 @@ def parse_config(data: Any, source: str) -> Config:
 
 
 def _credential_problems(file_block: Any, notify: dict) -> list[str]:
-    """Credentials that cannot go together: a user without a password, two ways to
-    authenticate to the same service (which one would be sent is anyone's guess).
-    What was given is read from the file's block: a key with a bad value is not missing."""
+    """Credentials that cannot go together, each channel's. What was given is read from
+    the file's block: a key with a bad value is not missing."""
     given = set()
     if isinstance(file_block, dict):
         given = {key for key, value in file_block.items() if value is not None}
-    problems = []
-    if ("ntfy_username" in given) != ("ntfy_password" in given):
-        missing = "ntfy_username" if "ntfy_password" in given else "ntfy_password"
-        problems.append(
-            f"key 'notify.{missing}' is missing: ntfy_username and ntfy_password go together"
-        )
-    if "ntfy_token" in given and given & {"ntfy_username", "ntfy_password"}:
-        problems.append(
-            "key 'notify.ntfy_token' is set with ntfy_username/ntfy_password; give one: "
-            "a token, or a user name and password"
-        )
-    if given & {"ntfy_token", "ntfy_username"} and has_user_info(notify.get("ntfy_url")):
-        problems.append(
-            "key 'notify.ntfy_url' holds a user and password (user:password@) and "
-            "ntfy_token or ntfy_username is set too; give the credentials once"
-        )
-    headers = notify.get("webhook_headers") or {}
-    if any(name.lower() == "authorization" for name in headers) and has_user_info(
-        notify.get("webhook_url")
-    ):
-        problems.append(
-            "key 'notify.webhook_url' holds a user and password (user:password@) and "
-            "webhook_headers has an Authorization header too; give the credentials once"
-        )
-    return problems
+    return [
+        problem for channel in CHANNELS for problem in channel.credential_problems(given, notify)
+    ]
 
 
 def load_config(path: str | None) -> Config:

@@ -16,21 +16,16 @@ from media_pipeline.config.checks import (
     account_name,
     checked_default,
     gate_list,
-    header_table,
     http_url,
     io_class,
     library_names_rule,
     nice_value,
-    password_text,
     path_list,
     positive_int,
-    priority_1_to_5,
-    text_list,
-    token_text,
     umask_text,
-    user_name_text,
 )
 from media_pipeline.config.hosts import TEMPLATE_FIELDS, script_table, window_table, worker_table
+from media_pipeline.notify.channels import CHANNELS
 from media_pipeline.pipeline import GATES
 
 SCHEMA: tuple[Setting, ...] = (
@@ -234,63 +229,8 @@ SCHEMA: tuple[Setting, ...] = (
         "notification that fails is logged, never fatal. Try it: mp notify test.",
         None,
         children=(
-            Setting(
-                "ntfy_url",
-                "An ntfy topic URL, like https://ntfy.sh/<a topic only you know> or your own "
-                "server's. null: off.",
-                None,
-                http_url,
-                default=None,
-            ),
-            Setting(
-                "ntfy_priority", "ntfy priority, 1 (min) to 5 (max).", 3, priority_1_to_5, default=3
-            ),
-            Setting(
-                "ntfy_tags",
-                "ntfy tags (emoji short codes shown beside the title).",
-                ["film_projector"],
-                text_list,
-                default=["film_projector"],
-            ),
-            Setting(
-                "ntfy_token",
-                "An ntfy access token (tk_...), sent as 'Authorization: Bearer <token>', for a "
-                "server or topic that needs one. null: none. It is never logged.",
-                None,
-                token_text,
-                default=None,
-            ),
-            Setting(
-                "ntfy_username",
-                "An ntfy user, with ntfy_password (both or neither; or a token): sent with "
-                "HTTP Basic auth. null: none.",
-                None,
-                user_name_text,
-                default=None,
-            ),
-            Setting(
-                "ntfy_password",
-                "That user's password, in quotes. null: none. It is never logged.",
-                None,
-                password_text,
-                default=None,
-            ),
-            Setting(
-                "webhook_url",
-                "A URL that gets each event as a JSON POST, like "
-                "http://homeassistant.lan:8123/api/webhook/media-pipeline. null: off.",
-                None,
-                http_url,
-                default=None,
-            ),
-            Setting(
-                "webhook_headers",
-                "Header name -> value sent with each webhook POST, like "
-                "{Authorization: Bearer <a long-lived token>}. Values are never logged.",
-                {},
-                header_table,
-                default={},
-            ),
+            # Each channel's own (notify/ntfy.py, ...), then what they share.
+            *(setting for channel in CHANNELS for setting in channel.SETTINGS),
             Setting(
                 "timeout_seconds",
                 "How long one notification may take.",
@@ -384,16 +324,23 @@ SCHEMA: tuple[Setting, ...] = (
 )
 
 
-def default(path: str) -> Any:
-    """The default of the setting at path ('jobs.heartbeat_seconds'), as the code gets
-    it: where the settings classes (settings.py) take theirs, so that each default is
-    written once, here."""
-    settings, setting = SCHEMA, None
+def setting_at(path: str) -> Setting:
+    """The setting at a dotted path ('jobs.heartbeat_seconds')."""
+    settings, found = SCHEMA, None
     for name in path.split("."):
-        setting = next(found for found in settings if found.key == name)
-        settings = setting.children
+        found = next(setting for setting in settings if setting.key == name)
+        settings = found.children
+    if found is None:
+        raise KeyError(path)
+    return found
+
+
+def default(path: str) -> Any:
+    """The default of the setting at path, as the code gets it: where the settings
+    classes (settings.py) take theirs, so that each default is written once, here."""
+    setting = setting_at(path)
     problems: list[str] = []
-    value = checked_default(setting, path, problems) if setting else None
-    if setting is None or setting.default is REQUIRED or problems:
+    value = checked_default(setting, path, problems)
+    if setting.default is REQUIRED or problems:
         raise AssertionError(f"setting {path} has no default that passes its check {problems}")
     return value

@@ -7,10 +7,11 @@ time, which every timer run of every command pays. A field's default is the sche
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
+from typing import Any, NamedTuple
 
 from media_pipeline.config.hosts import DEFAULT_TIMEOUTS, ScriptSpec, WorkerSpec
-from media_pipeline.config.schema import default
+from media_pipeline.config.schema import default, setting_at
 from media_pipeline.logs import HIDDEN, redact_url, url_secrets
 
 
@@ -34,42 +35,55 @@ class JobSettings(NamedTuple):
     log_max_bytes: int = default("jobs.log_max_bytes")
 
 
-class NotifySettings(NamedTuple):
-    ntfy_url: str | None = default("notify.ntfy_url")
-    ntfy_priority: int = default("notify.ntfy_priority")
-    ntfy_tags: tuple[str, ...] = default("notify.ntfy_tags")
-    ntfy_token: str | None = default("notify.ntfy_token")
-    ntfy_username: str | None = default("notify.ntfy_username")
-    ntfy_password: str | None = default("notify.ntfy_password")
-    webhook_url: str | None = default("notify.webhook_url")
-    # header name -> value, sent with every webhook POST (an Authorization, say)
-    webhook_headers: dict[str, str] = default("notify.webhook_headers")
-    timeout_seconds: int = default("notify.timeout_seconds")
-    # The status page as a person opens it: where a notification leads (ntfy's Click)
-    status_url: str | None = default("notify.status_url")
+def _tuple_of(name: str, block: str) -> Any:
+    """A NamedTuple class with a field for each setting of block, its default the
+    schema's. Its fields are known only from the schema: to mypy, the class is Any."""
+    children = setting_at(block).children
+    keys, defaults = [s.key for s in children], [default(f"{block}.{s.key}") for s in children]
+    return namedtuple(name, keys, defaults=defaults)
+
+
+# The notify block's settings are its channels' (notify/ntfy.py, notify/webhook.py) and
+# those they share: its class is made from them, so that a new channel is one module.
+_NOTIFY = setting_at("notify").children
+_NotifyFields: Any = _tuple_of("NotifyFields", "notify")
+
+
+class NotifySettings(_NotifyFields):
+    """Where notifications go: a field for each setting of the notify block, by its key
+    (ntfy_url, webhook_headers, timeout_seconds, status_url...)."""
+
+    __slots__ = ()
 
     @property
     def secrets(self) -> list[str]:
-        """Every text that must never be shown: tokens, passwords, header values (and
-        their last word, the token in 'Bearer <token>'), the URLs' credentials and
-        query values."""
-        found = [self.ntfy_token, self.ntfy_password]
-        for value in self.webhook_headers.values():
-            found.extend((value, value.rsplit(" ", 1)[-1]))
-        for url in (self.ntfy_url, self.webhook_url, self.status_url):
-            found.extend(url_secrets(url or ""))
+        """Every text that must never be shown: the values of the settings marked secret
+        (tokens, passwords, header values and their last word), the URLs' credentials
+        and query values."""
+        found: list[str] = []
+        for setting in _NOTIFY:
+            value = getattr(self, setting.key)
+            if setting.key.endswith("_url"):
+                found.extend(url_secrets(value or ""))
+            elif setting.secret and isinstance(value, dict):
+                for text in value.values():
+                    found.extend((text, text.rsplit(" ", 1)[-1]))
+            elif setting.secret:
+                found.append(value)
         return [secret for secret in found if secret]
 
     def __repr__(self) -> str:
         # A Config in a traceback or a test failure must not print the secrets.
-        shown = {
-            name: redact_url(value) if name.endswith("_url") and value else value
-            for name, value in self._asdict().items()
-        }
-        for name in ("ntfy_token", "ntfy_password"):
-            if shown[name] is not None:
-                shown[name] = HIDDEN
-        shown["webhook_headers"] = dict.fromkeys(self.webhook_headers, HIDDEN)
+        shown = {}
+        for setting in _NOTIFY:
+            value = getattr(self, setting.key)
+            if setting.secret and isinstance(value, dict):
+                value = dict.fromkeys(value, HIDDEN)
+            elif setting.secret and value is not None:
+                value = HIDDEN
+            elif setting.key.endswith("_url") and value:
+                value = redact_url(value)
+            shown[setting.key] = value
         return "NotifySettings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
 

@@ -25,7 +25,8 @@ from media_pipeline.config.settings import Config
 from media_pipeline.idle.quick import runtime_folder
 from media_pipeline.items.names import printable
 from media_pipeline.logs import redact
-from media_pipeline.notify import reconcile_failing_event, send
+from media_pipeline.notify.events import reconcile_failing_event
+from media_pipeline.notify.send import send
 from media_pipeline.share.fsutil import write_file_atomic
 from media_pipeline.text import utc_now
 

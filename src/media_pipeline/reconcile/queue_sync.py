@@ -63,7 +63,8 @@ from media_pipeline.jobs.signature import (
 from media_pipeline.jobs.spec import SpecError, parse_spec
 from media_pipeline.library.filing import settle_filing
 from media_pipeline.library.seasons import Waiting, recorded_range, season_of
-from media_pipeline.notify import Event, failures_event, job_failed_event, notify_each_or_one
+from media_pipeline.notify.events import Event, failures_event, job_failed_event
+from media_pipeline.notify.send import notify_each_or_one
 from media_pipeline.pipeline import KIND_STATES, REVERT, RUNNING_KINDS, State
 from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
 from media_pipeline.share.files import BadEntry

@@ -25,8 +25,9 @@ from media_pipeline.items.names import printable
 from media_pipeline.items.state import Logged, Transitioned, transition_row
 from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import Queue
-from media_pipeline.notify import in_library_event, in_library_many_event, notify_each_or_one
-from media_pipeline.notify import retry_failed as retry_failed_notifications
+from media_pipeline.notify.events import in_library_event, in_library_many_event
+from media_pipeline.notify.send import notify_each_or_one
+from media_pipeline.notify.send import retry_failed as retry_failed_notifications
 from media_pipeline.pipeline import State
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
