@@ -26,9 +26,9 @@ def example_yaml() -> str:
 REFERENCE_INTRO = """\
 # Configuration reference
 
-Generated from the schema in `src/media_pipeline/config.py` (`make docs` writes it; a test
-fails when it differs), as `mp config example` is: one file for every host, each command
-using the parts it needs. Only `staging_root` and `library_root` are required. `mp config
+Generated from the schema in `src/media_pipeline/config/schema.py` (`make docs` writes it;
+a test fails when it differs), as `mp config example` is: one file for every host, each
+command using the parts it needs. Only `staging_root` and `library_root` are required. `mp config
 validate` reports every problem in a file at once, naming the key. Secrets (the ntfy
 token or password, webhook headers) belong in this file, which lives on each host's own
 disk (`/etc/media-pipeline/config.yaml`), never on the share.

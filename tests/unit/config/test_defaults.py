@@ -48,7 +48,11 @@ def written_twice(source: str) -> list[str]:
                 isinstance(value, ast.Call)
                 and isinstance(value.func, ast.Name)
                 and (
-                    (value.func.id == "default" and ast.unparse(value.args) == repr(path))
+                    (
+                        value.func.id == "default"
+                        and len(value.args) == 1
+                        and ast.unparse(value.args[0]) == repr(path)
+                    )
                     or (value.func.id in BLOCKS and BLOCKS[value.func.id] == path)
                 )
             )
