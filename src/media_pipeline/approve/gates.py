@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from media_pipeline.approve.signing import decision_key, verifies
+from media_pipeline.approve.restore_plan import Found, judge, restorations
+from media_pipeline.approve.signing import decision_key
 from media_pipeline.config.settings import Config
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import Logged, item_name
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
     from media_pipeline.reconcile.scan import ScannedItem
 
 log = logging.getLogger(__name__)
-
-DECIDED = ("approved", "rejected")
 
 
 def gate_folder(config: Config, key: ItemKey, gate: str) -> str:
@@ -350,10 +349,10 @@ def restore_decisions(
     """Decisions found in the approval files of these scanned items that the database
     lacks (lost, rebuilt, or a crash between the file and the database write) go back
     into the database: only those this controller signed, for this item and gate, with
-    a destination inside library_root. Any other is set aside (kept, renamed) and its
-    gate asks again; notes gets the reason, for the prompt."""
+    a destination inside library_root (approve/restore_plan.py). Any other is set aside
+    (kept, renamed) and its gate asks again; notes gets the reason, for the prompt."""
     found = [
-        (key, stage, gate, parse_json_object(text))
+        Found(key, gate, parse_json_object(text))
         for key, item in items.items()
         for stage, stage_markers in item.folders.items()
         for gate, text in stage_markers.approval_texts.items()
@@ -361,19 +360,13 @@ def restore_decisions(
     ]
     if db is None or not found:
         return []
-    changes = []
     # A dry run makes nothing, not even the key; without one, nothing was signed here.
     has_key = not dry_run or os.path.exists(config.decision_key)
     signing_key = decision_key(config) if has_key else b""
-    trusted: list[tuple[ItemKey, str, dict]] = []
-    ended = retired_decisions(db, sorted({key.uid for key, *_rest in found}))
-    for key, _stage, gate, decision in found:
-        problem = _decision_problem(config, key, gate, decision, signing_key)
-        if problem is None and decision is not None and (key.uid, gate, decision["at"]) in ended:
-            problem = "it was superseded (by a retry, --ask-again or forget) and stays so"
-        if problem is None and decision is not None:
-            trusted.append((key, gate, decision))
-            continue
+    superseded = retired_decisions(db, sorted({entry.key.uid for entry in found}))
+    trusted, set_aside = judge(found, signing_key, config.library_root, superseded)
+    changes = []
+    for key, gate, problem in set_aside:
         changes.append(
             f"{printable(key.name)}: {gate} decision file not restored ({problem}); "
             "set aside, the gate asks again"
@@ -386,7 +379,7 @@ def restore_decisions(
             archive_decision_file(config.staging_root, folder, gate, f"untrusted-{stamp}")
     if not trusted:
         return changes
-    uids = sorted({key.uid for key, _gate, _decision in trusted})
+    uids = sorted({entry.key.uid for entry in trusted})
     recorded = {
         (row["item_uid"], row["gate"], row["decided_at"])
         for marks, part in in_slices(uids)
@@ -396,57 +389,16 @@ def restore_decisions(
         )
     }
     in_force = _approvals_in_force(db, uids)
-    for key, gate, decision in trusted:
-        if (key.uid, gate, decision["at"]) in recorded:
-            continue
-        changes.append(
-            f"{printable(key.name)}: {gate} {decision['status']} (restored from its approval file)"
-        )
+    for key, gate, row, replaces in restorations(trusted, recorded, in_force):
+        said = f"{gate} {row['status']} (restored from its approval file)"
+        changes.append(f"{printable(key.name)}: {said}")
         if dry_run:
             continue
-        row = {
-            "item_uid": key.uid,
-            "gate": gate,
-            "status": decision["status"],
-            "requested_at": decision.get("requested_at") or decision["at"],
-            "decided_at": decision["at"],
-            "decided_by": str(decision.get("by") or "")[:200] or None,
-            "reason": str(decision.get("reason") or "")[:2000] or None,
-            "destination": decision.get("destination") or None,
-            "prompt": json.dumps(decision.get("prompt") or {}),
-            "roles": json.dumps(decision["roles"]) if decision.get("roles") else None,
-        }
-        pending = in_force.get((key.uid, gate))
-        if pending is not None and pending["status"] == "pending":
-            db.table("human_approvals").update(pending["id"], row)
+        if replaces is not None:
+            db.table("human_approvals").update(replaces, row)
         else:
             db.table("human_approvals").insert(row)
     return changes
-
-
-def _decision_problem(config, key: ItemKey, gate: str, decision, signing_key) -> str | None:
-    """Why a decision file cannot be restored, or None when it can."""
-    if decision is None:
-        return "it is not a JSON object"
-    if not verifies(decision, signing_key):
-        return "its signature does not verify: this controller did not write it"
-    item = decision.get("item")
-    if decision.get("gate") != gate or not isinstance(item, dict) or item.get("uid") != key.uid:
-        return "it was written for another item or gate"
-    if decision.get("status") not in DECIDED or not isinstance(decision.get("at"), str):
-        return "it holds no decision"
-    if decision.get("roles") is not None:
-        try:
-            from_json(decision["roles"], key.type)
-        except RolesError as error:
-            return f"its file roles are not usable ({error})"
-    destination = decision.get("destination")
-    if destination is None:
-        return None
-    if not isinstance(destination, str):
-        return "its destination is not text"
-    problem = place_problem(config.library_root, key, destination)
-    return f"its destination {problem}" if problem else None
 
 
 def supersede_decisions(db: Database, where: str, params: list, why: str) -> None:

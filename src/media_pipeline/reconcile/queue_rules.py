@@ -6,14 +6,12 @@ A job is seen as (the queue folder it is in, its kind); an item by its state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Literal, NamedTuple
 
-from media_pipeline.jobs.queue import (
-    CANCELLED,
-    FAILED,
-    LIVE_DIRS,
-)
+from media_pipeline.items.names import printable
+from media_pipeline.jobs.queue import CANCELLED, FAILED, LIVE_DIRS, RUNNING, JobName, RunningName
 from media_pipeline.pipeline import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
 
 # The states an item is in while a job of its works on it: a job must speak for it.
@@ -73,3 +71,80 @@ def after_refusal(
     if current == State.RIPPING or earlier_refusals + 1 >= max_attempts:
         return State.FAILED, f"{refused} {earlier_refusals + 1} time(s), last: {why}"
     return REVERT[current], f"{refused} ({why}); will be dispatched again"
+
+
+# -- sync_jobs' plan ---------------------------------------------------------------------
+
+
+class QueuedJob(NamedTuple):
+    """A job as the queue listing shows it: its folder, its folder's name, its name."""
+
+    state: str
+    name: str
+    job: JobName
+
+
+class Verdict(NamedTuple):
+    """An item moved by its newest job: to target, by trigger, for reason."""
+
+    uid: str
+    newest: QueuedJob
+    current: State
+    target: State
+    trigger: str
+    reason: str
+
+
+def newest_jobs(jobs: Iterable[QueuedJob], acted: Mapping[str, datetime]) -> dict[str, QueuedJob]:
+    """Each item's newest job (by creation time: a job's name sorts by priority first),
+    leaving out a failed or cancelled one that ended before a person last moved the item
+    (acted, per uid): a retry after it means it no longer speaks for the item, and were
+    the retry's job deleted, it would bring the item back."""
+    newest: dict[str, QueuedJob] = {}
+    for entry in jobs:
+        job = entry.job
+        acted_at = acted.get(job.item_uid)
+        if entry.state in (FAILED, CANCELLED) and acted_at is not None and job.created < acted_at:
+            continue
+        if job.item_uid not in newest or job.created > newest[job.item_uid].job.created:
+            newest[job.item_uid] = entry
+    return newest
+
+
+def rows_out_of_date(jobs: Iterable[QueuedJob], known: Mapping[str, dict]) -> list[QueuedJob]:
+    """The jobs whose row in the jobs table is missing or says another folder, or, for a
+    running one, another worker (a take-back and a claim elsewhere)."""
+    found = []
+    for entry in jobs:
+        row = known.get(entry.job.job_id)
+        running = RunningName.parse(entry.name) if entry.state == RUNNING else None
+        worker = running.worker if running else None
+        if row and row["state"] == entry.state and (worker is None or row["worker"] == worker):
+            continue
+        found.append(entry)
+    return found
+
+
+def verdicts(newest: Mapping[str, QueuedJob], items: Mapping[str, dict]) -> list[Verdict]:
+    """What each item's newest job means for it (latest_job_says), in uid order, for the
+    items the database has."""
+    found = []
+    for uid, entry in sorted(newest.items()):
+        item = items.get(uid)
+        if item is None:
+            continue
+        current = State(item["state"])
+        said = latest_job_says(current, entry.state, entry.job.kind)
+        if said is not None:
+            found.append(Verdict(uid, entry, current, *said))
+    return found
+
+
+def failure_reason(reason: str, result: dict) -> str:
+    """A failed item's reason: the rule's, the outcome's own reason, and what its script
+    said last (signed with the outcome; shown escaped)."""
+    reason = f"{reason}: {result.get('reason') or 'no reason recorded'}"
+    said = result.get("said")
+    if isinstance(said, str) and said.strip():
+        reason += f" (it said: {printable(said.strip())[:200]})"
+    return reason

@@ -66,7 +66,16 @@ from media_pipeline.library.seasons import Waiting, recorded_range, season_of
 from media_pipeline.notify.events import Event, failures_event, job_failed_event
 from media_pipeline.notify.send import notify_each_or_one
 from media_pipeline.pipeline import KIND_STATES, REVERT, RUNNING_KINDS, State
-from media_pipeline.reconcile.queue_rules import IN_JOB, after_refusal, latest_job_says, orphan_fate
+from media_pipeline.reconcile.queue_rules import (
+    IN_JOB,
+    QueuedJob,
+    after_refusal,
+    failure_reason,
+    newest_jobs,
+    orphan_fate,
+    rows_out_of_date,
+    verdicts,
+)
 from media_pipeline.share.files import BadEntry
 from media_pipeline.share.markers import has_marker, set_marker_aside
 from media_pipeline.store import in_slices, rows_by
@@ -579,28 +588,16 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
     queue_jobs = _trusted_entries(config, queue, queue_jobs, jobs, changes, dry_run)
     if db is not None and not dry_run:
         _record_cancels(config, db, queue, queue_jobs)
+    listed = [QueuedJob(*entry) for entry in queue_jobs]
     # Asked only of items with an ended job: the live ones decide nothing by it.
-    ended = [job.item_uid for state, _n, job in queue_jobs if state in (FAILED, CANCELLED)]
-    acted = last_manual_change(db, ended)
-    latest: dict[str, tuple[str, str, JobName]] = {}
-    for state, name, job in queue_jobs:
-        if state in (FAILED, CANCELLED) and job.created < acted.get(job.item_uid, EPOCH):
-            # Ended before a person last moved the item (a retry after it): it no longer
-            # speaks for the item. Else deleting the retry's job would bring it back.
-            continue
-        # Newest by creation time (a job's name sorts by priority first).
-        if job.item_uid not in latest or job.created > latest[job.item_uid][2].created:
-            latest[job.item_uid] = (state, name, job)
+    ended = [entry.job.item_uid for entry in listed if entry.state in (FAILED, CANCELLED)]
+    latest = newest_jobs(listed, last_manual_change(db, ended))
     # Only the rows these jobs concern: the tables grow with the library and its history,
     # the queue folders only with the retention period.
     items = rows_by(db, "media_items", "uid", list(latest))
 
-    for state, name, job in queue_jobs:
+    for state, name, job in rows_out_of_date(listed, jobs):
         known = jobs.get(job.job_id)
-        running = RunningName.parse(name) if state == RUNNING else None
-        worker = running.worker if running else None
-        if known and known["state"] == state and (worker is None or known["worker"] == worker):
-            continue
         spec = queue.read_spec(state, name) or {}
         row = _job_row(queue, state, name, job, spec)
         if not dry_run and db is not None:
@@ -610,34 +607,29 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
 
-    # Items, judged by their latest job (newest name: retries make newer jobs).
+    # Items, judged by their newest job (retries make newer jobs), in uid order; a live
+    # job of an item the database lacks (it was lost) brings the item back.
     failed: list[Event] = []
+    judged = {verdict.uid: verdict for verdict in verdicts(latest, items)}
     for uid, (state, name, job) in sorted(latest.items()):
-        item = items.get(uid)
-        if item is None or db is None:
+        if uid not in items or db is None:
             if state in LIVE_DIRS:
                 changes.extend(_restore_item(config, db, queue, state, name, job, dry_run))
             continue
-        current = State(item["state"])
-        said = latest_job_says(current, state, job.kind)
-        if said is None:
+        if (verdict := judged.get(uid)) is None:
             continue
-        target, trigger, reason = said
+        item, target, reason = items[uid], verdict.target, verdict.reason
         if target == State.FAILED:
-            result = queue.read_result(state, name) or {}
-            reason = f"{reason}: {result.get('reason') or 'no reason recorded'}"
-            # What the script said last (signed with the outcome; shown escaped).
-            if isinstance(said := result.get("said"), str) and said.strip():
-                reason += f" (it said: {printable(said.strip())[:200]})"
+            reason = failure_reason(reason, queue.read_result(state, name) or {})
         shown = "its job is in the queue" if target == KIND_STATES[job.kind] else reason
         changes.append(
-            Transitioned(f"{printable(item_name(item))}: {current} -> {target} ({shown})")
+            Transitioned(f"{printable(item_name(item))}: {verdict.current} -> {target} ({shown})")
         )
         if dry_run:
             continue
         write_item_files(
             config.staging_root,
-            change_state(db, item, target, trigger=trigger, reason=reason[:500]),
+            change_state(db, item, target, trigger=verdict.trigger, reason=reason[:500]),
         )
         if target == State.FAILED:
             failed.append(job_failed_event(job.job_id, item_name(item), reason, item["uid"]))
@@ -682,9 +674,6 @@ class _Refusals:
             if not untrusted_refusal(reason):
                 return entry._replace(reason=reason)
         return None
-
-
-EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, datetime]:
