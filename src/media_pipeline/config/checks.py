@@ -197,6 +197,16 @@ def _http_url(value: Any, key: str, problems: list[str], path_is_secret: bool) -
     if port and not 1 <= int(port.group(1)) <= 65535:
         problems.append(f"key '{key}' has port {port.group(1)}; a port is 1 to 65535")
         return None
+    # Only here: a config with no URL in it (every idle claim's) needs none of it.
+    import urllib.parse
+
+    try:
+        urllib.parse.urlsplit(value).port  # noqa: B018 - read for the ValueError it raises
+    except ValueError:
+        # ':abc' passed the digits check above, and made every notification that links
+        # to the status page fail as it was built.
+        problems.append(f"key '{key}' has a port that is not a number from 1 to 65535: {shown!r}")
+        return None
     return value
 
 

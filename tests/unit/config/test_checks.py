@@ -255,8 +255,13 @@ def test_no_url_is_none():
         ("http://user@/x", "names no host: 'http://***@/x'"),
         ("http://h:0/", "has port 0; a port is 1 to 65535"),
         ("http://h:65536/", "has port 65536; a port is 1 to 65535"),
+        # Once taken, and every notification linking to the page failed as it was built.
+        ("http://ct303.lan:abc/status.html", "has a port that is not a number from 1 to 65535: "
+         "'http://ct303.lan:abc/status.html'"),
+        ("https://user:pw@h:8x/", "has a port that is not a number from 1 to 65535: "
+         "'https://***@h:8x/'"),
     ],
-)
+)  # fmt: skip
 def test_a_url_that_is_not_one_to_post_to(url, sentence):
     assert refused(http_url, url, "notify.status_url") == f"key 'notify.status_url' {sentence}"
 
