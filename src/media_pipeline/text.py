@@ -123,7 +123,8 @@ def duration_text(seconds: float | None, *, short: bool = False, tenths: bool = 
         (172800, 3600, " h", "h"),
         (float("inf"), 86400, " days", "d"),
     ):
-        if seconds < limit:
+        # With tenths, judged as shown: 119.96 s is "2.0 min", not "120.0 s".
+        if (round(seconds / size, 1) * size if tenths else seconds) < limit:
             amount = f"{seconds / size:.1f}" if tenths else str(int(seconds) // size)
             return amount + (short_unit if short else long_unit)
     return ""
@@ -132,11 +133,12 @@ def duration_text(seconds: float | None, *, short: bool = False, tenths: bool = 
 def size_text(count: int) -> str:
     """Bytes for people: 512 B, 3.4 MiB, 1.2 TiB."""
     size = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        # Judged as it will be shown: 1,048,575 bytes is "1.0 MiB", not "1024.0 KiB".
+        if round(size, 0 if unit == "B" else 1) < 1024:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
-    return f"{count} B"
+    return f"{size:.1f} TiB"
 
 
 def encodable(text: str) -> bool:

@@ -41,6 +41,10 @@ from media_pipeline.text import (
         (9000, False, True, "2.5 h"),
         (172800, False, False, "2 days"),
         (216000, True, True, "2.5d"),
+        # Judged as shown: a tenth that rounds up to the next unit is shown in it.
+        (119.96, False, True, "2.0 min"),
+        (119.94, False, True, "119.9 s"),
+        (119.96, False, False, "119 s"),
     ],
 )
 def test_a_duration_in_the_unit_that_fits(seconds, short, tenths, expected):
@@ -54,6 +58,8 @@ def test_a_duration_in_the_unit_that_fits(seconds, short, tenths, expected):
         (512, "512 B"),
         (1023, "1023 B"),
         (1024, "1.0 KiB"),
+        (1_048_575, "1.0 MiB"),  # not "1024.0 KiB"
+        (1_048_524, "1023.9 KiB"),
         (3_565_158, "3.4 MiB"),
         (5 * 1024**3, "5.0 GiB"),
         (int(1.2 * 1024**4), "1.2 TiB"),

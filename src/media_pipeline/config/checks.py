@@ -225,7 +225,9 @@ def umask_text(value: Any, key: str, problems: list[str]) -> int | None:
     # apart, so only text is accepted.
     if isinstance(value, str) and re.fullmatch(r"[0-7]{1,4}", value) and int(value, 8) <= 0o777:
         return int(value, 8)
-    shown = f"the number {value}" if isinstance(value, int) else repr(value)
+    # YAML's yes and no are booleans, which are ints to Python: not "the number True".
+    numeric = isinstance(value, int) and not isinstance(value, bool)
+    shown = f"the number {value}" if numeric else repr(value)
     problems.append(
         f"key '{key}' must be an octal umask in quotes from '000' to '777', like '022', got {shown}"
     )

@@ -191,7 +191,7 @@ def test_a_umask_is_octal_text(value, mask):
 @pytest.mark.parametrize(
     ("value", "shown"),
     [(22, "the number 22"), (18, "the number 18"), ("888", "'888'"), ("1777", "'1777'"),
-     ("", "''"), ("0o22", "'0o22'"), (None, "None")],
+     ("", "''"), ("0o22", "'0o22'"), (None, "None"), (True, "True")],
 )  # fmt: skip
 def test_a_umask_that_is_no_octal_text_is_refused_saying_why(value, shown):
     assert refused(umask_text, value, "umask") == (
