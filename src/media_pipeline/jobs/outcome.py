@@ -77,7 +77,7 @@ def record_failure(
     config: Config,
     queue: Queue,
     job: JobFolder,
-    state: str,
+    queue_folder: str,
     name: str,
     job_id: str,
     spec_data: dict,
@@ -122,10 +122,10 @@ def record_failure(
         job.write_spec(updated)
         if not_before > now:
             queue.hold(job_id, not_before)
-        queue.move(state, name, PENDING, job_id)
+        queue.move(queue_folder, name, PENDING, job_id)
         return PENDING
     job.write_spec({**spec_data, "attempts": made + 1})
-    queue.move(state, name, FAILED, job_id)
+    queue.move(queue_folder, name, FAILED, job_id)
     return FAILED
 
 

@@ -241,9 +241,9 @@ class RunningName(NamedTuple):
         return entry if entry.folder_name == name else None
 
 
-def parse_entry(state: str, name: str) -> JobName | None:
+def parse_entry(queue_folder: str, name: str) -> JobName | None:
     """The job a queue entry's name names, in the form its folder gives names."""
-    if state == "running":
+    if queue_folder == "running":
         running = RunningName.parse(name)
         return None if running is None else JobName.parse(running.job_id)
     return JobName.parse(name)
@@ -356,9 +356,13 @@ class Queue:
         """Whether a rename that reports ENOENT surely did not happen (a local disk)."""
         return filesystem_type(self.root) in LOCAL_FILESYSTEMS
 
-    def folder(self, state: str, name: str = "") -> str:
+    def folder(self, queue_folder: str, name: str = "") -> str:
         """A path, for messages and people: nothing in mp opens a job by its path."""
-        return os.path.join(self.root, state, name) if name else os.path.join(self.root, state)
+        return (
+            os.path.join(self.root, queue_folder, name)
+            if name
+            else os.path.join(self.root, queue_folder)
+        )
 
     # -- the queue's own folders -------------------------------------------------------
 
@@ -400,31 +404,31 @@ class Queue:
         assert top is not None  # made when missing
         write_json(top, name, data)
 
-    def dir(self, state: str, *, create: bool = False) -> Folder | None:
+    def dir(self, queue_folder: str, *, create: bool = False) -> Folder | None:
         """The queue's state folder, or None if it does not exist yet (and not create).
         A link there refuses the command (SafetyRefusal): deleting or writing through
         it would reach outside the share."""
-        folder = self._folders.get(state)
+        folder = self._folders.get(queue_folder)
         if folder is not None:
             return folder
         top = self._open_top(create)
         if top is None:
             return None
         try:
-            folder = top.child(state, create=create)
+            folder = top.child(queue_folder, create=create)
         except FileNotFoundError:
             return None
         except BadEntry as error:
             raise self._refuse(str(error)) from None
-        self._folders[state] = folder
+        self._folders[queue_folder] = folder
         return folder
 
-    def need(self, state: str, *, create: bool = False) -> Folder:
+    def need(self, queue_folder: str, *, create: bool = False) -> Folder:
         """The queue's state folder, which must be there (or is made, with create):
         FileNotFoundError if it is not."""
-        folder = self.dir(state, create=create)
+        folder = self.dir(queue_folder, create=create)
         if folder is None:
-            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(state))
+            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(queue_folder))
         return folder
 
     def ensure_layout(self) -> None:
@@ -449,12 +453,12 @@ class Queue:
 
     # -- listing -----------------------------------------------------------------------
 
-    def _entries(self, state: str) -> list[str]:
-        folder = self.dir(state)
+    def _entries(self, queue_folder: str) -> list[str]:
+        folder = self.dir(queue_folder)
         return folder.names() if folder is not None else []
 
-    def names(self, state: str) -> list[str]:
-        return [name for name in self._entries(state) if not name.startswith(".")]
+    def names(self, queue_folder: str) -> list[str]:
+        return [name for name in self._entries(queue_folder) if not name.startswith(".")]
 
     def pending(self) -> tuple[list[str], dict[str, int]]:
         """Pending job names and, for those backing off, the epoch second they wait for:
@@ -473,10 +477,10 @@ class Queue:
         found = (RunningName.parse(name) for name in self.names("running"))
         return [entry for entry in found if entry is not None]
 
-    def jobs(self, states=(*LIVE_DIRS, *FINISHED_DIRS)) -> list[tuple[str, str, JobName]]:
+    def jobs(self, queue_folders=(*LIVE_DIRS, *FINISHED_DIRS)) -> list[tuple[str, str, JobName]]:
         """(state, folder name, job) of every entry whose name is a job's."""
         found = []
-        for state in states:
+        for state in queue_folders:
             for name in self.names(state):
                 job = parse_entry(state, name)
                 if job is not None:
@@ -502,51 +506,51 @@ class Queue:
 
     # -- one job's folder --------------------------------------------------------------
 
-    def open_job(self, state: str, name: str) -> JobFolder:
+    def open_job(self, queue_folder: str, name: str) -> JobFolder:
         """A job's folder: FileNotFoundError if gone, BadEntry if it is a link or a file."""
-        folder = self.dir(state)
+        folder = self.dir(queue_folder)
         if folder is None:
-            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(state))
+            raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(queue_folder))
         return JobFolder(folder.child(name))
 
-    def _peek(self, state: str, name: str, read: Callable[[JobFolder], T], absent: T) -> T:
+    def _peek(self, queue_folder: str, name: str, read: Callable[[JobFolder], T], absent: T) -> T:
         """What read finds in a job's folder, for showing or deciding: absent when the
         folder or the file is gone, is not safe to read, or not readable by this user."""
         try:
-            with self.open_job(state, name) as job:
+            with self.open_job(queue_folder, name) as job:
                 return read(job)
         except (OSError, BadEntry):
             return absent
 
-    def read_spec(self, state: str, name: str) -> dict | None:
-        return self._peek(state, name, JobFolder.spec, None)
+    def read_spec(self, queue_folder: str, name: str) -> dict | None:
+        return self._peek(queue_folder, name, JobFolder.spec, None)
 
-    def read_result(self, state: str, name: str) -> dict | None:
-        return self._peek(state, name, JobFolder.result, None)
+    def read_result(self, queue_folder: str, name: str) -> dict | None:
+        return self._peek(queue_folder, name, JobFolder.result, None)
 
-    def read_cancel(self, state: str, name: str) -> str:
-        return self._peek(state, name, JobFolder.cancel, "")
+    def read_cancel(self, queue_folder: str, name: str) -> str:
+        return self._peek(queue_folder, name, JobFolder.cancel, "")
 
-    def read_claimed_at(self, state: str, name: str) -> str:
-        return self._peek(state, name, JobFolder.claimed_at, "")
+    def read_claimed_at(self, queue_folder: str, name: str) -> str:
+        return self._peek(queue_folder, name, JobFolder.claimed_at, "")
 
-    def read_log_head(self, state: str, name: str, limit: int) -> str:
-        return self._peek(state, name, lambda job: job.log_head(limit), "")
+    def read_log_head(self, queue_folder: str, name: str, limit: int) -> str:
+        return self._peek(queue_folder, name, lambda job: job.log_head(limit), "")
 
-    def read_log_tail(self, state: str, name: str, limit: int) -> str:
-        return self._peek(state, name, lambda job: job.log_tail(limit), "")
+    def read_log_tail(self, queue_folder: str, name: str, limit: int) -> str:
+        return self._peek(queue_folder, name, lambda job: job.log_tail(limit), "")
 
-    def heartbeat_age(self, state: str, name: str, now: float) -> float | None:
+    def heartbeat_age(self, queue_folder: str, name: str, now: float) -> float | None:
         """Seconds since a job's last heartbeat; None when it has none (or is gone)."""
-        return _age(self.modified_at(state, name, HEARTBEAT_FILE), now)
+        return _age(self.modified_at(queue_folder, name, HEARTBEAT_FILE), now)
 
-    def result_age(self, state: str, name: str, now: float) -> float | None:
+    def result_age(self, queue_folder: str, name: str, now: float) -> float | None:
         """Seconds since a job's result was written (when it ended)."""
-        return _age(self.modified_at(state, name, RESULT_FILE), now)
+        return _age(self.modified_at(queue_folder, name, RESULT_FILE), now)
 
-    def folder_age(self, state: str, name: str, now: float) -> float | None:
+    def folder_age(self, queue_folder: str, name: str, now: float) -> float | None:
         """Seconds since a job's folder changed."""
-        return _age(self.modified_at(state, name, None), now)
+        return _age(self.modified_at(queue_folder, name, None), now)
 
     def silent_seconds(self, entry: RunningName, now: float, stale_after: float):
         """How long the running job has been silent (see liveness)."""
@@ -574,9 +578,9 @@ class Queue:
         silence = max(0.0, now - max(believed)) if believed else math.inf
         return (None if beat is None else max(0.0, now - beat)), silence
 
-    def modified_at(self, state: str, name: str, file_name: str | None) -> float | None:
+    def modified_at(self, queue_folder: str, name: str, file_name: str | None) -> float | None:
         """The mtime of a job's file (or of its folder); None if gone."""
-        folder = self.dir(state)
+        folder = self.dir(queue_folder)
         if folder is None:
             return None
         try:
@@ -679,7 +683,7 @@ class Queue:
             raise
         return target
 
-    def move(self, state: str, name: str, to_state: str, to_name: str | None = None) -> str:
+    def move(self, queue_folder: str, name: str, to_folder: str, to_name: str | None = None) -> str:
         """Rename a job folder into to_state/ (as to_name, by default its job id);
         FileNotFoundError if it is no longer there.
 
@@ -688,29 +692,29 @@ class Queue:
         """
         to_name = to_name or name.partition(".")[0]
         try:
-            self.need(state).rename(name, self.need(to_state, create=True), to_name)
+            self.need(queue_folder).rename(name, self.need(to_folder, create=True), to_name)
         except OSError as error:
             if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise FileExistsError(self.folder(to_state, to_name)) from None
+                raise FileExistsError(self.folder(to_folder, to_name)) from None
             raise
         return to_name
 
-    def remove(self, state: str, name: str) -> None:
+    def remove(self, queue_folder: str, name: str) -> None:
         """Delete a finished or half-built job's folder: logs and specs, never media.
         Only a folder with a job's name holding nothing but the files mp writes in a job
         folder; anything else (an item folder renamed to look like a job, a folder
         inside) raises BadEntry, and the caller moves it to rejected/ instead."""
-        if state not in (*FINISHED_DIRS, "tmp"):
-            raise ValueError(f"jobs in {state}/ are never removed")
-        if parse_entry(state, name) is None:
+        if queue_folder not in (*FINISHED_DIRS, "tmp"):
+            raise ValueError(f"jobs in {queue_folder}/ are never removed")
+        if parse_entry(queue_folder, name) is None:
             raise ValueError(f"{name!r} is not a job's name; only jobs are removed")
-        folder = self.need(state)
+        folder = self.need(queue_folder)
         with folder.child(name) as job:
             _empty_job_folder(job)
         # Fails (ENOTEMPTY) if something was put in meanwhile: left for the next run.
         folder.rmdir(name)
 
-    def reject(self, state: str, name: str, reason: str) -> str:
+    def reject(self, queue_folder: str, name: str, reason: str) -> str:
         """Move an entry that is not a job mp can use into rejected/, with a reason file.
         `mp jobs` and `mp status` show it; after retention_days it goes if it holds
         nothing anyone could miss (remove_rejected). Returns its new name."""
@@ -724,11 +728,13 @@ class Queue:
             except FileExistsError:
                 continue  # the same name rejected in the same microsecond (or planted)
         else:
-            raise FileExistsError(errno.EEXIST, "no free name in rejected/", self.folder(state))
+            raise FileExistsError(
+                errno.EEXIST, "no free name in rejected/", self.folder(queue_folder)
+            )
         with rejected.child(holder) as folder:
-            folder.create(REASON_FILE, f"{state}/{printable(name)[:300]}: {reason}\n")
+            folder.create(REASON_FILE, f"{queue_folder}/{printable(name)[:300]}: {reason}\n")
             try:
-                self.need(state).rename(name, folder, REJECTED_ENTRY)
+                self.need(queue_folder).rename(name, folder, REJECTED_ENTRY)
             except FileNotFoundError:
                 # The entry moved on meanwhile: no reason without its entry is left.
                 folder.unlink(REASON_FILE)

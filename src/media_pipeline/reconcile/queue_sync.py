@@ -417,17 +417,17 @@ def _remove_expired_rejections(queue: Queue, before: float, *, dry_run: bool) ->
     return [f"rejected/: {removed} entries past retention_days {would}{rest}"]
 
 
-def _remove_quietly(queue: Queue, state: str, name: str) -> str:
+def _remove_quietly(queue: Queue, queue_folder: str, name: str) -> str:
     """Remove an expired job folder; one that holds what mp never writes there (an item
     folder renamed to look like a job) is moved to rejected/ instead, never deleted.
     Returns what became of it, in words."""
     try:
-        queue.remove(state, name)
+        queue.remove(queue_folder, name)
     except FileNotFoundError:
         return "gone meanwhile"
     except BadEntry as error:
         with contextlib.suppress(FileNotFoundError):
-            queue.reject(state, name, f"{error.problem}; not removed")
+            queue.reject(queue_folder, name, f"{error.problem}; not removed")
         return f"{printable(error.problem)}: moved to rejected/, not removed"
     except OSError as error:
         return f"not removed ({error.strerror}); the next run tries again"
@@ -449,19 +449,19 @@ def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) ->
         db.table("media_items").update(item["id"], {"drive": str(drive)})
 
 
-def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> dict:
-    result = queue.read_result(state, name) or {}
-    running = RunningName.parse(name) if state == RUNNING else None
+def _job_row(queue: Queue, queue_folder: str, name: str, job: JobName, spec: dict) -> dict:
+    result = queue.read_result(queue_folder, name) or {}
+    running = RunningName.parse(name) if queue_folder == RUNNING else None
     attempts = spec.get("attempts")
-    exit_code = result.get("exit_code") if state in FINISHED_DIRS else None
-    finished_at = result.get("finished_at") if state in FINISHED_DIRS else None
+    exit_code = result.get("exit_code") if queue_folder in FINISHED_DIRS else None
+    finished_at = result.get("finished_at") if queue_folder in FINISHED_DIRS else None
     worker = running.worker if running else result.get("worker")
-    claimed_at = _timestamp(queue.read_claimed_at(state, name))
+    claimed_at = _timestamp(queue.read_claimed_at(queue_folder, name))
     return {
         "id": job.job_id,
         "item_uid": job.item_uid,
         "kind": job.kind,
-        "state": state,
+        "state": queue_folder,
         "attempts": _whole(attempts),
         "max_attempts": _whole(spec.get("max_attempts")),
         "priority": job.priority,
@@ -472,7 +472,7 @@ def _job_row(queue: Queue, state: str, name: str, job: JobName, spec: dict) -> d
         "exit_code": _whole(exit_code, allow_negative=True),
         "reason": str(result.get("reason"))[:500] if result.get("reason") else None,
         **{
-            name: _number(result.get(name), most) if state == COMPLETED else None
+            name: _number(result.get(name), most) if queue_folder == COMPLETED else None
             for name, most in (("seconds", TEN_YEARS), ("bytes_in", 2**62), ("bytes_out", 2**62))
         },
     }
@@ -695,7 +695,7 @@ def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, dateti
     return found
 
 
-def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
+def _restore_item(config, db, queue, queue_folder, name, job, dry_run) -> list[str]:
     """An item the database lacks but the queue has a live job for (`mp rip` before the
     database was lost): bring it back in the job's state."""
     if job.kind != "rip":
@@ -703,7 +703,7 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
         # filing job reached the library. An item lost with the database comes back
         # from its folder's markers ('mp reconcile --rebuild').
         return []
-    spec_data = queue.read_spec(state, name)
+    spec_data = queue.read_spec(queue_folder, name)
     try:
         spec = parse_spec(spec_data, job, config)
     except SpecError:
@@ -725,8 +725,8 @@ def _restore_item(config, db, queue, state, name, job, dry_run) -> list[str]:
     return [change]
 
 
-def _marker_written(config, queue, state, name, job) -> bool:
-    spec_data = queue.read_spec(state, name)
+def _marker_written(config, queue, queue_folder, name, job) -> bool:
+    spec_data = queue.read_spec(queue_folder, name)
     try:
         spec = parse_spec(spec_data, job, config)
     except SpecError:
