@@ -31,6 +31,7 @@ from media_pipeline.idle import quick
 from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import PRIORITY_LIMIT
 from media_pipeline.logs import register_secrets, setup_logging
+from media_pipeline.pipeline import DESTINATION_GATE
 from media_pipeline.service_user import become_service_user, missing_account_warnings
 from media_pipeline.share.files import BadEntry
 from media_pipeline.share.fsutil import SHARE_GONE_ERRNOS
@@ -847,7 +848,7 @@ NON_INTERACTIVE_HELP = (
 @click.option("--yes", "approve_it", is_flag=True, help="Approve ITEM's pending gate.")
 @click.option("--reject", is_flag=True, help="Reject ITEM's pending gate (needs --reason).")
 @click.option("--reason", metavar="TEXT", help="Why it is rejected.")
-@click.option("--destination", metavar="TEXT", help="At filebot_confirm: the library path.")
+@click.option("--destination", metavar="TEXT", help=f"At {DESTINATION_GATE}: the library path.")
 @click.option(
     "--files",
     metavar="TEXT",
@@ -861,9 +862,9 @@ NON_INTERACTIVE_HELP = (
     help="At either gate, for a tv disc: its first episode's number in its season.",
 )
 @click.option(
-    "--year", metavar="YYYY", help="At filebot_confirm: the title's year, if it has none."
+    "--year", metavar="YYYY", help=f"At {DESTINATION_GATE}: the title's year, if it has none."
 )
-@click.option("--edition", metavar="NAME", help="At filebot_confirm: a movie's edition.")
+@click.option("--edition", metavar="NAME", help=f"At {DESTINATION_GATE}: a movie's edition.")
 @click.option("--list", "list_only", is_flag=True, help="List the pending approvals.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON for programs.")
 @click.option(

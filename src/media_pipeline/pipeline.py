@@ -22,7 +22,9 @@ class State(StrEnum):
 
 
 class Stage(NamedTuple):
-    """One step of the pipeline: the job that does it, and all that follows from it."""
+    """One step of the pipeline: the job that does it, and all that follows from it.
+    Code asks the row what a stage does (`from_disc`, `into_library`, `sorts_files`,
+    `encodes`), never its kind: a stage's name is written here alone."""
 
     kind: str  # the job kind, and its marker's name: <kind>.done
     reads: str | None  # the stage folder its input is in (None: a disc)
@@ -31,17 +33,39 @@ class Stage(NamedTuple):
     done: State  # the state its marker proves
     gate: str | None  # the approval it waits for once its input is there
     marks_input: bool = False  # its marker goes beside its input (filing moves the output)
+    # It sorts a disc's titles into the item's media files (a movie and its extras, a
+    # season's episodes): the files a person gives roles at the next stage's gate, and
+    # from its output on, the folders a disc's episodes are counted in.
+    sorts_files: bool = False
+    # It encodes: its workers give way to Plex (units.transcode_nice), `mp stats` shows
+    # what it saved.
+    encodes: bool = False
+    # How long its script may run when the config names no timeout_seconds.
+    timeout_hours: int = 12
+
+    @property
+    def from_disc(self) -> bool:
+        """It reads a drive: its job may name one, a ripper's key may sign it, only the
+        worker of the host with the disc claims it, and an item comes back from it."""
+        return self.reads is None
+
+    @property
+    def into_library(self) -> bool:
+        """It files into the library: its job carries a destination (and maybe a file
+        list), its outputs are the places filed, and its marker goes beside its input."""
+        return self.writes is None
 
 
 # The pipeline, in order: every other table of stages, states, gates and markers below is
 # derived from this one, so adding a stage is adding a row.
 PIPELINE = (
     Stage("rip", None, "1-ripped", State.RIPPING, State.RIPPED, None),
-    Stage("remux", "1-ripped", "2-remuxed", State.REMUXING, State.REMUXED, None),
+    Stage("remux", "1-ripped", "2-remuxed", State.REMUXING, State.REMUXED, None,
+          sorts_files=True),
     Stage("transcode", "2-remuxed", "3-transcoded", State.TRANSCODING, State.TRANSCODED,
-          "remux_review"),
+          "remux_review", encodes=True, timeout_hours=72),
     Stage("filebot", "3-transcoded", None, State.FILING, State.IN_LIBRARY, "filebot_confirm",
-          marks_input=True),
+          marks_input=True, timeout_hours=6),
 )  # fmt: skip
 _STEPS = tuple(itertools.pairwise(PIPELINE))  # (a stage, the stage after it)
 
@@ -92,6 +116,36 @@ REDO: dict[State, tuple[str, State]] = {
     for before, made, gated in zip(PIPELINE, PIPELINE[1:], PIPELINE[2:], strict=False)
     if gated.gate is not None and made.writes is not None
 }
+
+
+def _the_stage(what: str, stages: list[Stage]) -> Stage:
+    if len(stages) != 1:
+        raise ValueError(f"PIPELINE must have one stage that {what}, not {len(stages)}")
+    return stages[0]
+
+
+def _gate_of(stage: Stage, what: str) -> str:
+    if stage.gate is None:
+        raise ValueError(f"PIPELINE's {stage.kind} stage needs a gate: {what}")
+    return stage.gate
+
+
+# The stages code asks for by what they do, each the one row that says so.
+DISC_STAGE = _the_stage("starts from a disc", [stage for stage in PIPELINE if stage.from_disc])
+SORT_STAGE = _the_stage("sorts files", [stage for stage in PIPELINE if stage.sorts_files])
+ENCODE_STAGE = _the_stage("encodes", [stage for stage in PIPELINE if stage.encodes])
+FILING_STAGE = _the_stage(
+    "files into the library", [stage for stage in PIPELINE if stage.into_library]
+)
+# The gate after the sorting: it shows what that job said, sets the files' roles first,
+# and a season's episodes are settled once past it.
+REVIEW_GATE = _gate_of(PIPELINE[PIPELINE.index(SORT_STAGE) + 1], "the review of its files")
+# The gate before filing: it shows where the item goes in the library and decides it;
+# roles set there are the last word, and its files are the ones filed.
+DESTINATION_GATE = _gate_of(FILING_STAGE, "the destination's confirmation")
+# The stage folders a disc's media files are in once sorted, up to filing (which empties
+# the last).
+EPISODE_FOLDERS = STAGE_FOLDERS[STAGE_FOLDERS.index(SORT_STAGE.writes or "") :]
 # States where the item stopped before the end; they remember the state they stopped in.
 STOPPED = (State.FAILED, State.REJECTED, State.CANCELLED)
 # The order `mp status` lists states in.

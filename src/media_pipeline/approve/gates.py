@@ -39,7 +39,14 @@ from media_pipeline.library.media import describe_files
 from media_pipeline.library.seasons import Waiting, numbering, show_discs
 from media_pipeline.notify.events import approval_event, approvals_event
 from media_pipeline.notify.send import notify_each_or_one
-from media_pipeline.pipeline import GATE_STAGES, GATE_STATES
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    GATE_STAGES,
+    GATE_STATES,
+    GATES,
+    REVIEW_GATE,
+    SORT_STAGE,
+)
 from media_pipeline.share.files import parse_json_object, relative_parts
 from media_pipeline.share.markers import archive_decision_file
 from media_pipeline.store import in_slices
@@ -101,7 +108,7 @@ def filing_destination(config: Config, approved: dict, row: dict) -> str:
     pending spec to."""
     key = ItemKey.of(row)
     chosen = (
-        approved.get((row["uid"], "filebot_confirm")) if "filebot_confirm" in config.gates else None
+        approved.get((row["uid"], DESTINATION_GATE)) if DESTINATION_GATE in config.gates else None
     )
     return chosen or proposed_destination(key, config.library_root, config.library_names)
 
@@ -127,7 +134,7 @@ def prompt_for(config: Config, key: ItemKey, gate: str, db: Database | None = No
     earlier = approved_roles(db, [item]).get(key.uid) if db is not None else None
     prompt["media"] = names
     prompt["roles"] = roles_to_follow(earlier, key.type, key.title, names, key.disc_label).as_json()
-    if gate == "filebot_confirm":
+    if gate == DESTINATION_GATE:
         destination = proposed_destination(key, config.library_root, config.library_names)
         if key.type == "tv" and db is not None:
             destination = _in_approved_show_folder(config, db, key, destination)
@@ -152,7 +159,7 @@ def _in_approved_show_folder(config: Config, db: Database, key: ItemKey, destina
     shows = sorted(
         os.path.dirname(d.rstrip(os.sep))
         for (_uid, gate), d in approved.items()
-        if gate == "filebot_confirm" and d
+        if gate == DESTINATION_GATE and d
     )
     proposals = [os.path.join(show, season) + os.sep for show in shows]
     usable = [p for p in proposals if place_problem(config.library_root, key, p) is None]
@@ -172,9 +179,9 @@ def carry_show_folder(config: Config, db: Database, key: ItemKey, destination: s
     for marks, part in in_slices([disc["uid"] for disc in others]):
         rows = db.query(
             "SELECT a.id, a.prompt, m.title, m.disc_label FROM human_approvals a JOIN "
-            "media_items m ON m.uid = a.item_uid WHERE a.gate = 'filebot_confirm' AND "
+            "media_items m ON m.uid = a.item_uid WHERE a.gate = ? AND "
             f"a.status = 'pending' AND a.item_uid IN ({marks})",
-            part,
+            [DESTINATION_GATE, *part],
         )
         for row in list(rows):
             prompt = json.loads(row["prompt"] or "{}")
@@ -224,7 +231,7 @@ def approved_roles(
     in_force = _approvals_in_force(db, [row["uid"] for row in rows])
     types = {row["uid"]: row["type"] for row in rows}
     found: dict[str, Roles] = {}
-    for gate in ("remux_review", "filebot_confirm"):  # the later gate's roles win
+    for gate in GATES:  # the later gate's roles win
         if gate not in gates:
             continue
         for (uid, decided_gate), approval in in_force.items():
@@ -232,7 +239,7 @@ def approved_roles(
                 continue
             try:
                 found[uid] = from_json(json.loads(approval["roles"]), types[uid])
-                if exact is not None and gate == "filebot_confirm":
+                if exact is not None and gate == DESTINATION_GATE:
                     exact.add(uid)
             except (RolesError, ValueError) as error:
                 log.warning("approval %s: its roles are not usable (%s)", approval["id"], error)
@@ -250,9 +257,9 @@ def remux_said(config: Config, db: Database, item: dict) -> list[str]:
     person reviewing it. Its log is on the share: shown as text, never acted on."""
     row = next(
         db.query(
-            "SELECT id FROM jobs WHERE item_uid = ? AND kind = 'remux' AND state = 'completed' "
+            "SELECT id FROM jobs WHERE item_uid = ? AND kind = ? AND state = 'completed' "
             "ORDER BY created_at DESC LIMIT 1",
-            [item["uid"]],
+            [item["uid"], SORT_STAGE.kind],
         ),
         None,
     )
@@ -261,7 +268,7 @@ def remux_said(config: Config, db: Database, item: dict) -> list[str]:
     with Queue.of(config) as queue:
         text = queue.read_log_head(COMPLETED, row["id"], MAX_LOG_READ)
     told = [line.strip() for line in text.splitlines() if line.strip().startswith(_TOLD)]
-    return [f"remux: {printable(line)[:200]}" for line in told[:MAX_TOLD]]
+    return [f"{SORT_STAGE.kind}: {printable(line)[:200]}" for line in told[:MAX_TOLD]]
 
 
 def _approvals_in_force(db: Database, uids: list[str] | None = None) -> dict[tuple[str, str], dict]:
@@ -308,7 +315,7 @@ def open_approvals(
             if item["type"] == "tv":
                 note, prompt["numbering"] = _episodes_now(config, db, item)
                 prompt["notes"] = [*prompt.get("notes", []), note]
-            if gate == "remux_review":
+            if gate == REVIEW_GATE:
                 prompt["notes"] = [*prompt.get("notes", []), *remux_said(config, db, item)]
             if notes and (item["uid"], gate) in notes:
                 prompt["notes"] = [*prompt.get("notes", []), notes[(item["uid"], gate)]]

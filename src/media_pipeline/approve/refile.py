@@ -64,12 +64,12 @@ from media_pipeline.library.moves import (
     move_problem,
 )
 from media_pipeline.library.seasons import Numbered, overlap, recorded_range, season_of
-from media_pipeline.pipeline import State
+from media_pipeline.pipeline import DESTINATION_GATE, FILING_STAGE
 from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, is_folder, open_below
 from media_pipeline.text import utc_now
 
-GATE = "filebot_confirm"
+GATE = DESTINATION_GATE
 
 
 def run_refile(
@@ -87,10 +87,10 @@ def run_refile(
     with on_controller(config, dry_run) as (_queue, db):
         row = find_item(db, item_text)
         name = printable(item_name(row))
-        if row["state"] != State.IN_LIBRARY:
+        if row["state"] != FILING_STAGE.done:
             raise UsageError(
                 f"{name} is {row['state']}, not in the library: its destination is decided "
-                "at filebot_confirm ('mp retry --ask-again' asks again)"
+                f"at {DESTINATION_GATE} ('mp retry --ask-again' asks again)"
             )
         if row["type"] == "tv":
             if edition is not None:

@@ -37,7 +37,7 @@ from media_pipeline.library.destination import (
 from media_pipeline.library.file_roles import Roles, RolesError, from_json, parse_roles
 from media_pipeline.library.filing_place import link_problem, place_problem
 from media_pipeline.library.seasons import overlap, show_discs
-from media_pipeline.pipeline import State
+from media_pipeline.pipeline import DESTINATION_GATE, State
 from media_pipeline.share.files import is_folder
 from media_pipeline.share.identity import ensure_share
 from media_pipeline.share.markers import write_decision
@@ -76,6 +76,11 @@ class PendingApproval:
     @property
     def name(self) -> str:
         return item_name(self.item)
+
+    @property
+    def decides_destination(self) -> bool:
+        """Whether this is the gate that shows where the item goes and decides it."""
+        return self.gate == DESTINATION_GATE
 
     @property
     def media(self) -> list[str]:
@@ -240,7 +245,7 @@ def record_decision(
     now = utc_now()
     status = "approved" if approved else "rejected"
     key = ItemKey.of(approval.item)
-    if approval.gate == "filebot_confirm" and approved:
+    if approval.decides_destination and approved:
         destination = destination or approval.prompt.get("destination")
     decision = {
         "status": status,
@@ -280,7 +285,7 @@ def record_decision(
                 "roles": json.dumps(decision["roles"]) if decision.get("roles") else None,
             },
         )
-        if approved and approval.gate == "filebot_confirm" and key.type == "tv" and destination:
+        if approved and approval.decides_destination and key.type == "tv" and destination:
             for other in carry_show_folder(config, db, key, destination):
                 log.info("%s: proposed into the show's folder chosen for %s", other, key.name)
     log.info(
@@ -340,12 +345,14 @@ def decide(
         raise UsageError(f"{name} has no pending approval (state {item['state']})")
     approval = pending[0]
     if destination is not None:
-        if approval.gate != "filebot_confirm":
-            raise UsageError(f"--destination is for filebot_confirm; {name} is at {approval.gate}")
+        if not approval.decides_destination:
+            raise UsageError(
+                f"--destination is for {DESTINATION_GATE}; {name} is at {approval.gate}"
+            )
         destination = check_destination(config, destination, ItemKey.of(approval.item))
     if year is not None or edition is not None:
         destination = _typed_details(approval, destination, year, edition, approved=approved)
-    if approved and approval.gate == "filebot_confirm":
+    if approved and approval.decides_destination:
         # The proposed destination too: the library may have changed since it was shown.
         check_filing_through(config, destination or approval.prompt.get("destination") or "")
     roles = None
@@ -363,7 +370,7 @@ def decide(
         ensure_share(config, dry_run=True)
         existing_key(config.decision_key)
         _folder_there(config, folder, name)
-        if approved and approval.gate == "filebot_confirm":
+        if approved and approval.decides_destination:
             filed = destination or approval.prompt.get("destination") or "?"
             verb += f", to be filed as {printable(filed)}"
         return f"{name}: {approval.gate} would be {verb}"
@@ -387,9 +394,9 @@ def _typed_details(
     name = printable(approval.name)
     if not approved:
         raise UsageError("--year and --edition come with --yes")
-    if approval.gate != "filebot_confirm":
+    if not approval.decides_destination:
         raise UsageError(
-            f"--year and --edition are for filebot_confirm; {name} is at {approval.gate}"
+            f"--year and --edition are for {DESTINATION_GATE}; {name} is at {approval.gate}"
         )
     if destination is not None:
         raise UsageError(
@@ -544,7 +551,7 @@ def _walk(
                 summary.skipped += 1
                 continue
             decision["reason"] = reason
-        elif approval.gate == "filebot_confirm":
+        elif approval.decides_destination:
             proposed = _with_details_asked(approval, prompter)
             edited = proposed
             while proposed is not None:

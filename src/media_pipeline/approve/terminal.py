@@ -80,7 +80,7 @@ class TerminalPrompter:
             order = printable(approval.roles.text(approval.media))
             first = approval.roles.first_episode
             click.echo(f"  files: {order}" + (f", first episode {first}" if first else ""))
-        if approval.gate == "filebot_confirm":
+        if approval.decides_destination:
             click.echo(f"  destination: {printable(approval.prompt.get('destination', ''))}")
         warnings = approval.prompt.get("warnings") or []
         for note in approval.prompt.get("notes") or []:

@@ -12,7 +12,7 @@ import string
 from typing import Any, NamedTuple
 
 from media_pipeline.config.checks import absolute_path, check_keys, positive_int
-from media_pipeline.pipeline import JOB_KINDS
+from media_pipeline.pipeline import DISC_STAGE, JOB_KINDS, PIPELINE
 
 ITEM_TYPES = ("movie", "tv")
 TEMPLATE_FIELDS = (
@@ -35,16 +35,11 @@ class ScriptSpec(NamedTuple):
     timeout_seconds: int | None = None
 
 
-# How long a script of each kind may run when its config names no timeout_seconds: a
-# script that never ends (blocked on a FIFO planted in the library, a hung drive) would
-# hold its worker for ever while its heartbeat stays fresh. Generous: a UHD encode on a
-# small CPU takes a day and more.
-DEFAULT_TIMEOUTS = {
-    "rip": 12 * 3600,
-    "remux": 12 * 3600,
-    "transcode": 72 * 3600,
-    "filebot": 6 * 3600,
-}
+# How long a script of each kind may run when its config names no timeout_seconds (each
+# stage's row says): a script that never ends (blocked on a FIFO planted in the library, a
+# hung drive) would hold its worker for ever while its heartbeat stays fresh. Generous: a
+# UHD encode on a small CPU takes a day and more.
+DEFAULT_TIMEOUTS = {stage.kind: stage.timeout_hours * 3600 for stage in PIPELINE}
 
 
 class WorkerSpec(NamedTuple):
@@ -157,7 +152,9 @@ def worker_table(value: Any, key: str, problems: list[str]) -> dict | None:
             problems,
         )
         eject: Any = entry.get("eject", _WORKER_DEFAULTS["eject"])
-        good_eject = isinstance(eject, bool) and not (eject and kinds and "rip" not in kinds)
+        good_eject = isinstance(eject, bool) and not (
+            eject and kinds and DISC_STAGE.kind not in kinds
+        )
         if not isinstance(eject, bool):
             problems.append(f"key '{where}.eject' must be true or false, got {eject!r}")
         elif not good_eject:

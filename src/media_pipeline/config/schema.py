@@ -7,6 +7,7 @@ from SCHEMA.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from media_pipeline.config.checks import (
@@ -26,7 +27,32 @@ from media_pipeline.config.checks import (
 )
 from media_pipeline.config.hosts import TEMPLATE_FIELDS, script_table, window_table, worker_table
 from media_pipeline.notify.channels import CHANNELS
-from media_pipeline.pipeline import GATES
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    DISC_STAGE,
+    ENCODE_STAGE,
+    FILING_STAGE,
+    GATES,
+    JOB_KINDS,
+    PIPELINE,
+    REVIEW_GATE,
+    SORT_STAGE,
+)
+
+# The kinds of the example's and the defaults' hosts and scripts, by what each stage does.
+_DISC, _SORT, _ENCODE, _FILING = (
+    stage.kind for stage in (DISC_STAGE, SORT_STAGE, ENCODE_STAGE, FILING_STAGE)
+)
+
+
+def _timeouts_text() -> str:
+    """Each stage's default timeout, from its row: '12 h for rip and remux, ...'."""
+    said = [
+        f"{hours} h for {' and '.join(stage.kind for stage in stages)}"
+        for hours, stages in itertools.groupby(PIPELINE, key=lambda stage: stage.timeout_hours)
+    ]
+    return f"{', '.join(said[:-1])} and {said[-1]}" if len(said) > 1 else said[0]
+
 
 SCHEMA: tuple[Setting, ...] = (
     Setting(
@@ -93,55 +119,55 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting(
         "workers",
-        "Host name -> the job kinds it runs (rip, remux, transcode, filebot), how many "
+        f"Host name -> the job kinds it runs ({', '.join(JOB_KINDS)}), how many "
         "of its jobs may run at once on that host (max_running, default 1), and for a "
         "ripper whether its drive's tray opens when a disc's rip has succeeded (eject, "
         "default false).",
         {
-            "ct302": {"kinds": ["rip"], "eject": True},
-            "ct303": {"kinds": ["remux"]},
-            "ct304": {"kinds": ["transcode", "filebot"], "max_running": 1},
+            "ct302": {"kinds": [_DISC], "eject": True},
+            "ct303": {"kinds": [_SORT]},
+            "ct304": {"kinds": [_ENCODE, _FILING], "max_running": 1},
         },
         worker_table,
         default={
-            "ct302": {"kinds": ["rip"]},
-            "ct303": {"kinds": ["remux"]},
-            "ct304": {"kinds": ["transcode", "filebot"]},
+            "ct302": {"kinds": [_DISC]},
+            "ct303": {"kinds": [_SORT]},
+            "ct304": {"kinds": [_ENCODE, _FILING]},
         },
     ),
     Setting(
         "scripts",
         "Job kind -> the script that does it: {path, args, timeout_seconds}, or one per item "
-        "type under 'movie' and 'tv'. timeout_seconds defaults to 12 h for rip and remux, "
-        "72 h for transcode and 6 h for filebot. args are templates; the default is "
+        "type under 'movie' and 'tv'. timeout_seconds defaults to "
+        f"{_timeouts_text()}. args are templates; the default is "
         '["{input_dir}", "{output_dir}"] and the fields are ' + ", ".join(TEMPLATE_FIELDS) + ".",
         {
-            "rip": {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
-            "remux": {
+            _DISC: {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
+            _SORT: {
                 "movie": {"path": "/opt/media/scripts/organize-and-remux-movie.sh"},
                 "tv": {"path": "/opt/media/scripts/organize-and-remux-tv.sh"},
             },
-            "transcode": {"path": "/opt/media/scripts/transcode-queue.sh"},
-            "filebot": {
+            _ENCODE: {"path": "/opt/media/scripts/transcode-queue.sh"},
+            _FILING: {
                 "path": "/opt/media/scripts/filebot-process.sh",
                 "args": ["{input_dir}", "{destination}"],
             },
         },
         script_table,
         default={
-            "rip": {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
-            "remux": {
+            _DISC: {"path": "/opt/media/scripts/rip-disc.sh", "args": ["{output_dir}", "{title}"]},
+            _SORT: {
                 "movie": {"path": "/opt/media/scripts/organize-and-remux-movie.sh"},
                 "tv": {"path": "/opt/media/scripts/organize-and-remux-tv.sh"},
             },
-            "transcode": {"path": "/opt/media/scripts/transcode-queue.sh"},
-            "filebot": {"path": "/opt/media/scripts/filebot-process.sh"},
+            _ENCODE: {"path": "/opt/media/scripts/transcode-queue.sh"},
+            _FILING: {"path": "/opt/media/scripts/filebot-process.sh"},
         },
     ),
     Setting(
         "gates",
-        "Approval gates that are on: remux_review (look at the remux before transcoding) "
-        "and filebot_confirm (confirm the library destination). [] turns both off.",
+        f"Approval gates that are on: {REVIEW_GATE} (look at the remux before transcoding) "
+        f"and {DESTINATION_GATE} (confirm the library destination). [] turns both off.",
         list(GATES),
         gate_list,
         default=list(GATES),
@@ -218,7 +244,7 @@ SCHEMA: tuple[Setting, ...] = (
         "windows",
         "Job kind -> the hours of the day (this host's local time) when workers may start "
         "it, as HH:MM-HH:MM; a window may wrap midnight. Kinds not listed run any time.",
-        {"transcode": "01:00-07:00"},
+        {_ENCODE: "01:00-07:00"},
         window_table,
         default={},
     ),

@@ -32,7 +32,7 @@ from media_pipeline.jobs.queue import Queue
 from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.library.disc import Disc, Drive, guess, read_disc
-from media_pipeline.pipeline import STAGE_FOLDERS
+from media_pipeline.pipeline import DISC_STAGE
 from media_pipeline.said import Said
 from media_pipeline.share.fsutil import local_lock_folder
 from media_pipeline.share.identity import check_share
@@ -66,7 +66,7 @@ def _check_ripper(config: Config, worker: str) -> None:
             "(letters, digits, - and _, at most 63): rename the host to rip from its drives"
         )
     found = config.workers.get(worker)
-    if found is None or "rip" not in found.kinds:
+    if found is None or DISC_STAGE.kind not in found.kinds:
         raise UsageError(
             f"no worker '{printable(worker)}' rips in {config.source}: nothing on this host "
             "would rip the disc (a ripper whose worker has another name: --worker NAME)"
@@ -81,11 +81,11 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         if live is not None:
             return Said(f"{seen}: {printable(key.name)} is queued already ({live[1]})")
         on_controller = os.path.exists(config.database)
-        ripped = key.folder(config.staging_root, STAGE_FOLDERS[0])
+        ripped = key.folder(config.staging_root, DISC_STAGE.writes or "")
         # On the controller, an item whose rip failed is retried from this drive: its
         # folder holds what the failed rip left (the rip script makes it first).
         if os.path.lexists(ripped) and not (on_controller and rip_stopped(config, key)):
-            if not has_marker(config.staging_root, ripped, "rip"):
+            if not has_marker(config.staging_root, ripped, DISC_STAGE.kind):
                 return Said(
                     f"{seen}: the rip of {printable(key.name)} did not finish ({ripped} has "
                     "no rip.done); nothing queued. Once 'mp status' shows it FAILED, 'mp "
@@ -105,7 +105,7 @@ def _queue_once(config: Config, disc: Disc, key: ItemKey, seen: str, dry_run: bo
         now = datetime.now(UTC)
         # Signed with this ripper's own key: the controller and this host's worker
         # trust it for the rips of this host's drives (jobs/keys.py).
-        spec = build_spec(config, "rip", key, priority=0, now=now, drive=drive)
+        spec = build_spec(config, DISC_STAGE.kind, key, priority=0, now=now, drive=drive)
         job_id = queue.submit(signed(config, spec))
     return Said(
         f"{seen}: queued {job_id} for {printable(key.name)} (the controller takes the item "

@@ -28,7 +28,7 @@ from media_pipeline.library.filing import EarlierFiling, settle_filing
 from media_pipeline.library.filing_place import link_problem, place_problem
 from media_pipeline.library.moves import Move, MoveRefused, apply_moves_in_library
 from media_pipeline.library.seasons import Waiting
-from media_pipeline.pipeline import NEXT_JOB, State
+from media_pipeline.pipeline import FILING_STAGE, NEXT_JOB, State
 from media_pipeline.share.fsutil import check_staging_root
 from media_pipeline.share.identity import ensure_share
 from media_pipeline.store import controller_database, open_database_readonly, require_database
@@ -80,7 +80,7 @@ def _plan(config: Config, db: Database | None, queue: Queue):
                 continue
         filing = None
         moves: list[Move] = []
-        if kind == "filebot":
+        if kind == FILING_STAGE.kind:
             earlier = earlier_filings(config, queue, row)
             filing = settle_filing(config, db, row, destination, earlier)
             if isinstance(filing, Waiting):
@@ -96,7 +96,7 @@ def earlier_filings(config: Config, queue: Queue, row: dict) -> list[EarlierFili
     in the queue that this controller signed: what each was told to file, and where."""
     found: list[EarlierFiling] = []
     jobs = [(state, name, job) for state, name, job in queue.jobs(FINISHED_DIRS)
-            if job.item_uid == row["uid"] and job.kind == "filebot"]  # fmt: skip
+            if job.item_uid == row["uid"] and job.kind == FILING_STAGE.kind]  # fmt: skip
     if not jobs:
         return found
     keys = trusted_keys(config)

@@ -30,6 +30,7 @@ from media_pipeline.jobs.live import publish
 from media_pipeline.jobs.queue import LIVE_DIRS, Queue
 from media_pipeline.library.destination import library_name
 from media_pipeline.library.disc import Drive
+from media_pipeline.pipeline import DISC_STAGE
 from media_pipeline.share.files import open_below
 from media_pipeline.share.identity import ensure_share
 from media_pipeline.store import (
@@ -144,7 +145,7 @@ def live_rip_in(queue: Queue, drive: Drive) -> tuple[str, str] | None:
     """(state, folder name) of a pending or running rip of the disc in drive (one drive
     holds one disc)."""
     for state, name, job in queue.jobs(LIVE_DIRS):
-        if job.kind == "rip":
+        if job.kind == DISC_STAGE.kind:
             spec = queue.read_spec(state, name) or {}
             if Drive.named_in(spec) == drive:
                 return state, name

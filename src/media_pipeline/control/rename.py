@@ -30,7 +30,13 @@ from media_pipeline.items.lookup import find_item
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import item_name, transition_row, write_item_files
 from media_pipeline.library.seasons import recorded_range
-from media_pipeline.pipeline import GATE_STAGES, STAGE_FOLDERS, State
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    FILING_STAGE,
+    GATE_STAGES,
+    STAGE_FOLDERS,
+    State,
+)
 from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, is_folder, open_below, parse_json_object
 from media_pipeline.share.markers import PIPELINE_DIR, approval_file, write_decision
@@ -61,7 +67,7 @@ def run_rename(config: Config, item_text: str, title: str, *, dry_run: bool = Fa
             raise UsageError(f"{name} has a live job; wait for it or 'mp cancel' it first")
         moves = _folder_moves(config, old, new)
         shown = ", ".join(stage for stage, _old, _new in moves) or "no stage folder"
-        filed = State(row["state"]) == State.IN_LIBRARY
+        filed = State(row["state"]) == FILING_STAGE.done
         note = "; its files in the library keep their names" if filed else ""
         if dry_run:
             return Said(
@@ -204,8 +210,8 @@ def _carry_decisions(
         decision = _read_decision(config.staging_root, folder, gate)
         if decision is None or not _ours(db, decision, key, old, gate, new.uid):
             continue
-        filed = State(row["state"]) == State.IN_LIBRARY
-        if gate == "filebot_confirm" and decision.get("status") == "approved" and not filed:
+        filed = State(row["state"]) == FILING_STAGE.done
+        if gate == DESTINATION_GATE and decision.get("status") == "approved" and not filed:
             forget_decisions(config, db, row, "approved", gate)
             asked.append(gate)
             continue

@@ -20,6 +20,7 @@ from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import change_state, item_name, write_item_files
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.library.disc import Drive
+from media_pipeline.pipeline import DISC_STAGE
 from media_pipeline.said import Said
 from media_pipeline.share.files import is_folder
 from media_pipeline.text import name_stamp
@@ -70,8 +71,10 @@ def _carry_out(
     row = change_state(db, row, plan.target, trigger="manual", reason=plan.reason)
     write_item_files(config.staging_root, row)
     if plan.rips:
-        job_id = submit_job(config, db, queue, row, "rip", drive=drive)
-        return Said(f"{name}: back to RIPPING, queued {job_id} (reading {_drive_said(drive)})")
+        job_id = submit_job(config, db, queue, row, DISC_STAGE.kind, drive=drive)
+        return Said(
+            f"{name}: back to {DISC_STAGE.running}, queued {job_id} (reading {_drive_said(drive)})"
+        )
     return Said(done_say(plan, name, moved=moved))
 
 

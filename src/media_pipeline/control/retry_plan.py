@@ -10,7 +10,17 @@ from dataclasses import dataclass
 
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import ItemKey, printable
-from media_pipeline.pipeline import GATE_STATES, REDO, RETRY_TARGET, STOPPED, State
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    DISC_STAGE,
+    FILING_STAGE,
+    GATE_STATES,
+    REDO,
+    RETRY_TARGET,
+    REVIEW_GATE,
+    STOPPED,
+    State,
+)
 
 # The gate's approval is opened by reconcile, not by retry: say so, or 'mp approve' finds
 # none.
@@ -49,7 +59,7 @@ class RetryPlan:
     @property
     def rips(self) -> bool:
         """Whether it goes back to ripping: its rip job is queued at once."""
-        return self.target == State.RIPPING
+        return self.target == DISC_STAGE.running
 
 
 def plan_retry(facts: RetryFacts, *, redo: bool = False, ask_again: bool = False) -> RetryPlan:
@@ -63,8 +73,8 @@ def plan_retry(facts: RetryFacts, *, redo: bool = False, ask_again: bool = False
         return RetryPlan(None, waiting, True, (("approved", waiting),))
     if ask_again and _past_review_without_filing_gate(facts):
         raise UsageError(
-            f"{name}: its files' roles were set at remux_review, which it has passed, and "
-            "no filing gate is on to set them again: add filebot_confirm to 'gates' in "
+            f"{name}: its files' roles were set at {REVIEW_GATE}, which it has passed, and "
+            f"no filing gate is on to set them again: add {DESTINATION_GATE} to 'gates' in "
             "the config, then 'mp retry --ask-again' opens it"
         )
     if row["state"] not in STOPPED:
@@ -117,8 +127,8 @@ def _approved_gate_waiting(facts: RetryFacts) -> str | None:
 def _past_review_without_filing_gate(facts: RetryFacts) -> bool:
     """A transcoded (or stopped in filing) item whose roles only remux_review could set."""
     stopped = facts.row.get("stopped_in") or facts.row["state"]
-    filing = stopped in (State.TRANSCODED, State.FILING)
-    return filing and "remux_review" in facts.gates and "filebot_confirm" not in facts.gates
+    filing = stopped in (GATE_STATES[DESTINATION_GATE], FILING_STAGE.running)
+    return filing and REVIEW_GATE in facts.gates and DESTINATION_GATE not in facts.gates
 
 
 def would_say(plan: RetryPlan, name: str, drive_said: str) -> str:

@@ -11,7 +11,7 @@ from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import create_item, stopped_ripping
 from media_pipeline.library.destination import check_edition
 from media_pipeline.library.disc import Drive
-from media_pipeline.pipeline import STAGE_FOLDERS, STOPPED, State
+from media_pipeline.pipeline import DISC_STAGE, STAGE_FOLDERS, STOPPED
 from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry, open_below
 from media_pipeline.store import open_database_readonly
@@ -70,12 +70,12 @@ def run_rip(
             row = create_item(
                 db,
                 key,
-                State.RIPPING,
+                DISC_STAGE.running,
                 trigger="manual",
                 reason="mp rip",
                 drive=str(drive) if drive else None,
             )
-            job_id = submit_job(config, db, queue, row, "rip", drive=drive)
+            job_id = submit_job(config, db, queue, row, DISC_STAGE.kind, drive=drive)
             return Said(f"queued {job_id} for {printable(key.name)}")
         db.table("media_items").update(row["id"], {"drive": str(drive)})
     return run_retry(config, key.uid)
@@ -95,7 +95,7 @@ def _leftover_media(config: Config, key: ItemKey) -> str | None:
 
 
 def _tracked_hint(row: dict) -> str:
-    if row["state"] == State.RIPPING:
+    if row["state"] == DISC_STAGE.running:
         return "its rip is queued, running or has just ended ('mp why' says which)"
     again = "'mp retry' it" if row["state"] in STOPPED else "'mp forget' it first"
     return f"{again}, or rip another copy or cut as an edition (--edition NAME)"

@@ -26,7 +26,7 @@ from media_pipeline.jobs.signature import signed
 from media_pipeline.jobs.spec import build_spec
 from media_pipeline.library.disc import Drive
 from media_pipeline.library.seasons import Numbered
-from media_pipeline.pipeline import KIND_STATES
+from media_pipeline.pipeline import DESTINATION_GATE, FILING_STAGE, KIND_STATES
 from media_pipeline.text import utc_now
 
 log = logging.getLogger(__name__)
@@ -62,10 +62,10 @@ def submit_job(
         # Where each file goes; reconcile holds a pending spec to what dispatch would
         # write now (library/filing.py), so a list changed on the share never runs.
         spec["files"] = [list(pair) for pair in files]
-    if kind == "filebot" and "filebot_confirm" in config.gates:
+    if kind == FILING_STAGE.kind and DESTINATION_GATE in config.gates:
         # Signed with the rest: the job says which decision it follows from, and
         # reconcile holds a pending one to the decision in force (approve/gates.py).
-        approval = approval_in_force(db, key.uid, "filebot_confirm")
+        approval = approval_in_force(db, key.uid, DESTINATION_GATE)
         spec["approval"] = approval_digest(approval) if approval else None
     job_id = queue.submit(signed(config, spec))
     crash_point("dispatch:submitted")  # the job is pending; the database does not know it

@@ -13,7 +13,7 @@ import logging
 from sqlite_utils import Database
 
 from media_pipeline.items.names import ItemKey
-from media_pipeline.pipeline import STOPPED, State
+from media_pipeline.pipeline import DISC_STAGE, STOPPED, State
 from media_pipeline.share.files import BadEntry
 from media_pipeline.share.markers import (
     METADATA_FILE,
@@ -121,7 +121,7 @@ def change_state(
 
 def stopped_ripping(row: dict) -> bool:
     """Failed or cancelled in its rip: its disc, put into a drive again, retries it."""
-    return row["state"] in STOPPED and row["stopped_in"] == State.RIPPING
+    return row["state"] in STOPPED and row["stopped_in"] == DISC_STAGE.running
 
 
 def create_item(

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from media_pipeline.config.settings import Config
 from media_pipeline.jobs.keys import CONTROLLER, Signer, this_host_signer
 from media_pipeline.jobs.spec import SpecError
+from media_pipeline.pipeline import DISC_STAGE
 
 SIGNATURE = "signature"
 SIGNED_BY = "signed_by"
@@ -126,7 +127,7 @@ def check_signature(
         raise ForgedSpec(f"it is signed by '{name[:64]}', whose key is not trusted here")
     if not _verifies(keys, text, _message(spec)):
         raise ForgedSpec(f"its signature does not verify with {name}'s key (changed since?)")
-    if name != CONTROLLER and (spec.get("kind") != "rip" or spec.get("host") != name):
+    if name != CONTROLLER and (spec.get("kind") != DISC_STAGE.kind or spec.get("host") != name):
         raise ForgedSpec(f"{name}'s key signs only the rips of {name}'s own drives")
     issued = spec.get(ISSUED_AT)
     if isinstance(issued, bool) or not isinstance(issued, int):

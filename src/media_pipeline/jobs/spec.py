@@ -19,7 +19,7 @@ from media_pipeline.library.destination import disc_season, proposed_destination
 from media_pipeline.library.disc import Drive
 from media_pipeline.library.file_roles import place_allowed, plain_name
 from media_pipeline.library.filing_place import place_problem
-from media_pipeline.pipeline import BY_KIND, JOB_KINDS
+from media_pipeline.pipeline import BY_KIND, FILING_STAGE, JOB_KINDS, Stage
 from media_pipeline.share.files import link_in_path, relative_parts
 
 
@@ -56,9 +56,14 @@ class JobSpec:
     drive: Drive | None = None
 
     @property
+    def stage(self) -> Stage:
+        """The pipeline's row of the job's kind (a parsed spec's kind is one of them)."""
+        return BY_KIND[self.kind]
+
+    @property
     def marker_folder(self) -> str:
         """The item folder that gets the job's `<kind>.done` marker."""
-        return self.input_dir if BY_KIND[self.kind].marks_input else self.output_dir
+        return self.input_dir if self.stage.marks_input else self.output_dir
 
     def template_fields(self) -> dict[str, str]:
         return {
@@ -93,7 +98,7 @@ def build_spec(
     drive: Drive | None = None,
 ) -> dict:
     input_dir, output_dir = job_dirs(config, kind, key)
-    if kind == "filebot" and not destination:
+    if BY_KIND[kind].into_library and not destination:
         destination = proposed_destination(key, config.library_root, config.library_names)
     return {
         "id": make_job_id(kind, key, priority, now),
@@ -172,8 +177,8 @@ def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[s
             raise SpecError(f"field '{field}': {link} is a link or not a folder")
         found.append(wanted)
     destination = _text(data, "destination", allow_empty=True)
-    if destination and kind != "filebot":
-        raise SpecError(f"field 'destination' is for filebot jobs, not {kind}")
+    if destination and kind != FILING_STAGE.kind:
+        raise SpecError(f"field 'destination' is for {FILING_STAGE.kind} jobs, not {kind}")
     if destination:
         parts = relative_parts(config.library_root, destination)
         if not os.path.isabs(destination) or not parts:
@@ -184,7 +189,9 @@ def _check_paths(config: Config, kind: str, key: ItemKey, data: dict) -> tuple[s
             destination = os.path.join(config.library_root, *parts) + os.sep
         else:
             destination = os.path.join(config.library_root, *parts)
-    if kind == "filebot" and (problem := place_problem(config.library_root, key, destination)):
+    if kind == FILING_STAGE.kind and (
+        problem := place_problem(config.library_root, key, destination)
+    ):
         raise SpecError(f"field 'destination' {problem}")
     return found[0], found[1], destination
 
@@ -195,7 +202,7 @@ def _episodes(data: dict, kind: str, key: ItemKey) -> tuple[int, int] | None:
     episodes = data.get("episodes")
     if episodes is None:
         return None
-    if kind != "filebot" or key.type != "tv" or not isinstance(episodes, dict):
+    if kind != FILING_STAGE.kind or key.type != "tv" or not isinstance(episodes, dict):
         raise SpecError("field 'episodes' is for the filing job of a tv disc")
     season, first = episodes.get("season"), episodes.get("first")
     if not (type(season) is int and type(first) is int and 0 <= season <= 99 and 1 <= first <= 999):
@@ -218,7 +225,7 @@ def _files(
     files = data.get("files")
     if files is None:
         return None
-    if kind != "filebot" or not isinstance(files, list) or len(files) > MAX_FILES:
+    if kind != FILING_STAGE.kind or not isinstance(files, list) or len(files) > MAX_FILES:
         raise SpecError("field 'files' is for a filing job, a list of [file, place] pairs")
     pairs = []
     for pair in files:

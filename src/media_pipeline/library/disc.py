@@ -16,6 +16,7 @@ from typing import NamedTuple
 from media_pipeline.config.hosts import HOST_NAME
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import printable
+from media_pipeline.pipeline import DISC_STAGE
 
 DEVICE = re.compile(r"/dev/sr[0-9]{1,3}")  # whole strings only: DEVICE.fullmatch
 UDEVADM_SECONDS = 10
@@ -75,7 +76,7 @@ class Drive(NamedTuple):
             return None
         device, host = spec.get("device", ""), spec.get("host", "")
         if "device" in spec and (
-            kind != "rip" or not isinstance(device, str) or not DEVICE.fullmatch(device)
+            kind != DISC_STAGE.kind or not isinstance(device, str) or not DEVICE.fullmatch(device)
         ):
             raise ValueError("field 'device' is not an optical drive (/dev/srN) of a rip job")
         if "host" in spec and not (device and isinstance(host, str) and HOST_NAME.fullmatch(host)):
@@ -83,7 +84,7 @@ class Drive(NamedTuple):
         return cls(host, device)
 
     @classmethod
-    def named_in(cls, spec: dict, kind: str = "rip") -> Drive | None:
+    def named_in(cls, spec: dict, kind: str = DISC_STAGE.kind) -> Drive | None:
         """The drive a spec names, if it names one as a job may. Anything else pins
         nothing (a worker then claims the job, and parse_spec refuses it)."""
         try:

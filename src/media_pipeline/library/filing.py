@@ -41,6 +41,7 @@ from media_pipeline.library.seasons import (
     season_of,
     show_discs,
 )
+from media_pipeline.pipeline import REVIEW_GATE
 from media_pipeline.share.files import relative_parts
 
 
@@ -72,7 +73,7 @@ def settle_filing(
     library; with `earlier`, the moves of what those jobs had filed to its new places.
     A place that holds a file of the item's own that moves away first is not taken."""
     key = ItemKey.of(row)
-    reviewed = "remux_review" in config.gates
+    reviewed = REVIEW_GATE in config.gates
     discs = show_discs(db, row["title"]) if row["type"] == "tv" else [row]
     exact: set[str] = set()
     roles = approved_roles(db, discs, config.gates, exact=exact)

@@ -25,7 +25,7 @@ from media_pipeline.library.destination import (
     season_unreadable,
 )
 from media_pipeline.library.file_roles import Roles, media_names
-from media_pipeline.pipeline import STOPPED, State, progress
+from media_pipeline.pipeline import EPISODE_FOLDERS, SORT_STAGE, STOPPED, State, progress
 from media_pipeline.share.files import BadEntry, open_below
 
 EPISODES = re.compile(r"(\d{1,3})-(\d{1,3})", re.ASCII)
@@ -89,11 +89,12 @@ def episode_files(staging_root: str, folder: str | None) -> int | None:
 
 
 def _earlier_count(staging_root: str, row: dict) -> int | None:
-    """An earlier disc's episodes, counted where they still are: its remuxed and its
-    transcoded folder (filing empties the second). None when neither holds any."""
+    """An earlier disc's episodes, counted where they still are: each stage folder from
+    its remuxed one to the last before filing (filing empties that). None when none
+    holds any."""
     key = ItemKey.of(row)
     counts = [episode_files(staging_root, key.folder(staging_root, stage)) or 0 for stage in
-              ("2-remuxed", "3-transcoded")]  # fmt: skip
+              EPISODE_FOLDERS]  # fmt: skip
     return max(counts) or None
 
 
@@ -105,7 +106,8 @@ def _settled(row: dict, reviewed: bool) -> bool:
     if state == State.REJECTED:
         return False
     done = progress(state, stopped_in)
-    return done > progress(State.REMUXED) if reviewed else done >= progress(State.REMUXED)
+    sorted_at = progress(SORT_STAGE.done)
+    return done > sorted_at if reviewed else done >= sorted_at
 
 
 _SHOW_YEAR = re.compile(r"^(.*?)\s*\(((?:18|19|20)\d\d)\)$")

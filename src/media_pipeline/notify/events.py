@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from media_pipeline.items.names import page_anchor
+from media_pipeline.pipeline import ENCODE_STAGE, REVIEW_GATE
 from media_pipeline.text import utc_now
 
 if TYPE_CHECKING:
@@ -158,9 +159,11 @@ def test_events() -> list[Event]:
     name = "movie/Example (2024)"
     now = utc_now()
     return [
-        approval_event("test", "remux_review", now, name),
+        approval_event("test", REVIEW_GATE, now, name),
         job_failed_event(
-            "test", name, "transcode failed: script exited with 1 (it said: an example error)"
+            "test",
+            name,
+            f"{ENCODE_STAGE.kind} failed: script exited with 1 (it said: an example error)",
         ),
         in_library_event("test", name, now),
         reconcile_failing_event(3, now, "an example error"),

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from media_pipeline.items.names import ItemKey, printable
 from media_pipeline.items.state import METADATA_FIELDS, metadata_for
 from media_pipeline.library.seasons import recorded_range
-from media_pipeline.pipeline import MARKER_STATES, State, marker_state, parse_state, settle_state
+from media_pipeline.pipeline import (
+    FILING_STAGE,
+    MARKER_STATES,
+    State,
+    marker_state,
+    parse_state,
+    settle_state,
+)
 from media_pipeline.reconcile.scan import ScannedItem
 from media_pipeline.share.markers import METADATA_FILE, STATE_FILE, metadata_text, state_text
 
@@ -241,7 +248,7 @@ def plan_missing(rows: Iterable[dict], listed: Container[ItemKey], now: str) -> 
         if key in listed or not row.get("folder_path") or row.get("missing_since"):
             continue
         # Staging is cleaned up once an item is filed; only earlier items are missed.
-        if row["state"] == State.IN_LIBRARY:
+        if row["state"] == FILING_STAGE.done:
             continue
         plan.updated_items.append((row["id"], {"missing_since": now}))
         plan.notes.append(

@@ -12,10 +12,17 @@ from typing import Literal, NamedTuple
 
 from media_pipeline.items.names import printable
 from media_pipeline.jobs.queue import CANCELLED, FAILED, LIVE_DIRS, RUNNING, JobName, RunningName
-from media_pipeline.pipeline import BEFORE_KIND, KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.pipeline import (
+    BEFORE_KIND,
+    DISC_STAGE,
+    KIND_STATES,
+    REVERT,
+    RUNNING_KINDS,
+    State,
+)
 
 # The states an item is in while a job of its works on it: a job must speak for it.
-IN_JOB = (*REVERT, State.RIPPING)
+IN_JOB = (*REVERT, DISC_STAGE.running)
 
 Fate = Literal["wait", "refused", "fail", "revert"]
 
@@ -58,7 +65,7 @@ def orphan_fate(
         return "wait"  # completed after this reconcile read the markers: the next moves it
     if refused_kind == kind:
         return "refused"
-    return "fail" if current == State.RIPPING else "revert"
+    return "fail" if current == DISC_STAGE.running else "revert"
 
 
 def after_refusal(
@@ -68,7 +75,7 @@ def after_refusal(
     refusals since a person last acted on the item; then the item fails, with the
     reason. A rip fails at once: its disc is not in staging to queue again from."""
     refused = f"its {kind} job was rejected"
-    if current == State.RIPPING or earlier_refusals + 1 >= max_attempts:
+    if current == DISC_STAGE.running or earlier_refusals + 1 >= max_attempts:
         return State.FAILED, f"{refused} {earlier_refusals + 1} time(s), last: {why}"
     return REVERT[current], f"{refused} ({why}); will be dispatched again"
 

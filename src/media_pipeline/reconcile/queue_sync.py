@@ -65,7 +65,15 @@ from media_pipeline.library.filing import settle_filing
 from media_pipeline.library.seasons import Waiting, recorded_range, season_of
 from media_pipeline.notify.events import Event, failures_event, job_failed_event
 from media_pipeline.notify.send import notify_each_or_one
-from media_pipeline.pipeline import KIND_STATES, REVERT, RUNNING_KINDS, State
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    DISC_STAGE,
+    FILING_STAGE,
+    KIND_STATES,
+    REVERT,
+    RUNNING_KINDS,
+    State,
+)
 from media_pipeline.reconcile.queue_rules import (
     IN_JOB,
     QueuedJob,
@@ -176,13 +184,15 @@ def reject_unapproved_filings(
     worker files the item there. A worker can only check that a destination is inside
     library_root (it holds no key to tell an approval from a forgery); the database can
     tell which destination a person chose."""
-    pending = [(name, job) for state, name, job in queue.jobs((PENDING,)) if job.kind == "filebot"]
+    pending = [
+        (name, job) for state, name, job in queue.jobs((PENDING,)) if job.kind == FILING_STAGE.kind
+    ]
     if db is None or not pending:
         return []
     rows = rows_by(db, "media_items", "uid", [job.item_uid for _name, job in pending])
     approved = approved_destinations(db)
-    gated = "filebot_confirm" in config.gates
-    in_force = approvals_in_force(db, list(rows), "filebot_confirm") if gated else {}
+    gated = DESTINATION_GATE in config.gates
+    in_force = approvals_in_force(db, list(rows), DESTINATION_GATE) if gated else {}
     changes = []
     for name, job in pending:
         row = rows.get(job.item_uid)
@@ -196,7 +206,7 @@ def reject_unapproved_filings(
         elif (files_problem := _files_problem(config, db, row, approved, spec)) is not None:
             problem = files_problem
         elif gated and spec.get("approval") != _approval_of(in_force.get(row["uid"])):
-            problem = "it does not follow from the filebot_confirm approval in force"
+            problem = f"it does not follow from the {DESTINATION_GATE} approval in force"
         else:
             continue
         changes.append(f"job {job.job_id}: {problem}; moved to rejected/")
@@ -214,8 +224,8 @@ def _approval_of(approval: dict | None) -> str | None:
 def _files_problem(config: Config, db: Database, row: dict, approved: dict, spec: dict):
     """Why a pending filing spec's file list is not the one dispatch would write for its
     item now (changed, replayed from another job, or taken out), or None."""
-    gated = "filebot_confirm" in config.gates
-    destination = approved.get((row["uid"], "filebot_confirm")) if gated else None
+    gated = DESTINATION_GATE in config.gates
+    destination = approved.get((row["uid"], DESTINATION_GATE)) if gated else None
     settled = settle_filing(config, db, row, destination)
     if isinstance(settled, Waiting):
         return f"its item is not ready to file ({settled.reason})"
@@ -439,7 +449,7 @@ def _follow_the_disc(config, db, spec: dict, job: JobName, item: dict | None) ->
     failed rip, into any drive): the item's drive is now that one, which a retry reads.
     Only from a spec parse_spec accepts (a refused one moves nothing); a valid one forged
     on the share, naming any host, does move it (the note of issue 14 says so)."""
-    if item is None or not (item["state"] == State.RIPPING or stopped_ripping(item)):
+    if item is None or not (item["state"] == DISC_STAGE.running or stopped_ripping(item)):
         return
     try:
         drive = parse_spec(spec, job, config).drive
@@ -602,7 +612,7 @@ def sync_jobs(config: Config, db: Database | None, queue: Queue, *, dry_run: boo
         row = _job_row(queue, state, name, job, spec)
         if not dry_run and db is not None:
             db.table("jobs").upsert(row, pk="id")
-            if known is None and job.kind == "rip" and state in LIVE_DIRS:
+            if known is None and job.kind == DISC_STAGE.kind and state in LIVE_DIRS:
                 _follow_the_disc(config, db, spec, job, items.get(job.item_uid))
         if known is None or known["state"] != state:
             changes.append(f"job {job.job_id}: {state}")
@@ -698,7 +708,7 @@ def last_manual_change(db: Database | None, uids: list[str]) -> dict[str, dateti
 def _restore_item(config, db, queue, queue_folder, name, job, dry_run) -> list[str]:
     """An item the database lacks but the queue has a live job for (`mp rip` before the
     database was lost): bring it back in the job's state."""
-    if job.kind != "rip":
+    if job.kind != DISC_STAGE.kind:
         # Reconcile never takes an item in from any other job: that was how a forged
         # filing job reached the library. An item lost with the database comes back
         # from its folder's markers ('mp reconcile --rebuild').

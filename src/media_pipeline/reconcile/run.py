@@ -28,7 +28,7 @@ from media_pipeline.jobs.queue import Queue
 from media_pipeline.notify.events import in_library_event, in_library_many_event
 from media_pipeline.notify.send import notify_each_or_one
 from media_pipeline.notify.send import retry_failed as retry_failed_notifications
-from media_pipeline.pipeline import State
+from media_pipeline.pipeline import FILING_STAGE
 from media_pipeline.reconcile.plan import FileWrite, ReconcilePlan, plan_items, plan_missing
 from media_pipeline.reconcile.queue_sync import (
     recover_stale_jobs,
@@ -330,7 +330,7 @@ def _apply(db, plan: ReconcilePlan, result, warnings, dry_run: bool, staging: Fo
         result.reached_library.extend(
             (t.item_uid, t.item_name)
             for t in plan.transitions
-            if t.to_state == State.IN_LIBRARY and t.from_state is not None
+            if t.to_state == FILING_STAGE.done and t.from_state is not None
         )
 
 

@@ -35,13 +35,13 @@ from media_pipeline.jobs.queue import (
     RUNNING,
     Queue,
 )
-from media_pipeline.pipeline import DISPLAY_ORDER
+from media_pipeline.pipeline import DISPLAY_ORDER, FILING_STAGE
 from media_pipeline.reports.status import STATE_COLOURS, StatusReport, run_status
 from media_pipeline.share.files import BadEntry
 from media_pipeline.text import local_time
 
 REFRESH_SECONDS = 2.0
-DONE_STATES = ("IN_LIBRARY",)
+DONE_STATES = (FILING_STAGE.done,)
 
 
 def last_log_lines(config: Config) -> dict[str, str]:

@@ -11,6 +11,7 @@ reasons, log lines) is escaped; nothing from the config's notify settings is rea
 from __future__ import annotations
 
 import html
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,7 @@ from media_pipeline.jobs.queue import (
     RUNNING,
     Queue,
 )
-from media_pipeline.pipeline import DISPLAY_ORDER, STOPPED
+from media_pipeline.pipeline import DISPLAY_ORDER, ENCODE_STAGE, JOB_KINDS, STOPPED
 from media_pipeline.reports.stats import Stats, run_stats
 from media_pipeline.reports.status import StatusReport, run_status
 from media_pipeline.reports.why import explain, failed_log, item_decisions
@@ -34,9 +35,18 @@ CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'
 LOG_LINES = 8
 CHART_ITEMS = 30
 TIMELINE_HOURS = 24
-# The job kinds in the timeline, by class: their colours are in STYLE, one set per
-# colour scheme, each at least 3:1 against the page (tests/unit/reports/test_page_colours.py).
-KINDS = ("rip", "remux", "transcode", "filebot")
+# The job kinds in the timeline, by class, and their colours in STYLE: (light scheme, dark
+# scheme) in pipeline order, each at least 3:1 against the page
+# (tests/unit/reports/test_page_colours.py). A kind past the end of KIND_COLOURS is drawn
+# in OTHER_COLOURS, as a job of no kind known is.
+KINDS = JOB_KINDS
+KIND_COLOURS = (
+    ("#3b6a9a", "#79a6d6"),
+    ("#3f7d36", "#7fc77a"),
+    ("#b35c00", "#f5a85a"),
+    ("#8e4f80", "#d59ac8"),
+)
+OTHER_COLOURS = ("#6b6b6b", "#9a9a9a")
 HISTORY_LINES = 8
 
 
@@ -306,7 +316,7 @@ def _stage_chart(stats: Stats) -> str:
 
 def _ratio_chart(stats: Stats) -> str:
     rows = [(i["item"], i["ratio"], f"{i['ratio']:.0%}") for i in stats.items]
-    unit = "transcode output / input"
+    unit = f"{ENCODE_STAGE.kind} output / input"
     if len(rows) > CHART_ITEMS:
         rows, unit = rows[-CHART_ITEMS:], f"{unit}; the last {CHART_ITEMS} of {len(rows)}"
     return _bars(rows, unit, "Compression per item")
@@ -363,13 +373,31 @@ def _moment(timestamp: str | None) -> datetime | None:
 
 # Charts keep at least 480 px and scroll sideways on a phone: scaled down to fit, their
 # 12 px labels would be 7 px.
-STYLE = """
+# Each class of the timeline, the kinds and then "other", with its (light, dark) colours.
+_CHARTED = (
+    *itertools.zip_longest(KINDS, KIND_COLOURS[: len(KINDS)], fillvalue=OTHER_COLOURS),
+    ("other", OTHER_COLOURS),
+)
+
+
+def _kind_colours(scheme: int) -> str:
+    """The classes' custom properties in one colour scheme (0 light, 1 dark)."""
+    return ";".join(f"--k-{kind}:{colours[scheme]}" for kind, colours in _CHARTED)
+
+
+_KIND_RULES = "".join(
+    f".k-{kind}{{fill:var(--k-{kind});background:var(--k-{kind})}}" for kind, _colours in _CHARTED
+)
+STYLE = (
+    """
 :root{color-scheme:light dark;--bg:#fafafa;--fg:#1d1d1f;--muted:#666;--line:#ddd;--card:#fff;
---bar:#4e79a7;--ok:#2e7d32;--bad:#c62828;--k-rip:#3b6a9a;--k-remux:#3f7d36;
---k-transcode:#b35c00;--k-filebot:#8e4f80;--k-other:#6b6b6b}
+--bar:#4e79a7;--ok:#2e7d32;--bad:#c62828;"""
+    + _kind_colours(0)
+    + """}
 @media (prefers-color-scheme:dark){:root{--bg:#161618;--fg:#eee;--muted:#aaa;--line:#333;
---card:#202024;--bar:#79a6d6;--ok:#81c784;--bad:#ef9a9a;--k-rip:#79a6d6;--k-remux:#7fc77a;
---k-transcode:#f5a85a;--k-filebot:#d59ac8;--k-other:#9a9a9a}}
+--card:#202024;--bar:#79a6d6;--ok:#81c784;--bad:#ef9a9a;"""
+    + _kind_colours(1)
+    + """}}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:var(--bg);
 color:var(--fg)}
 main{max-width:960px;margin:auto;padding:12px}
@@ -392,15 +420,15 @@ svg text{fill:var(--fg);font-size:12px}
 .grid{stroke:var(--line)}figure{margin:0 0 18px}figcaption{color:var(--muted);font-size:.85em}
 td{overflow-wrap:anywhere;min-width:8ch}pre{overflow-wrap:anywhere}
 .key{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px}
-.k-rip{fill:var(--k-rip);background:var(--k-rip)}.k-remux{fill:var(--k-remux);
-background:var(--k-remux)}.k-transcode{fill:var(--k-transcode);background:var(--k-transcode)}
-.k-filebot{fill:var(--k-filebot);background:var(--k-filebot)}.k-other{fill:var(--k-other);
-background:var(--k-other)}
+"""
+    + _KIND_RULES
+    + """
 details{border-bottom:1px solid var(--line);padding:4px 0}summary{cursor:pointer}
 details ol{margin:.3em 0;padding-left:1.5em;font-size:.9em}
 .job p{margin:.2em 0;overflow-wrap:anywhere}
 #old{display:none;color:var(--bad)}
 """
+)
 
 # Ages from the UTC timestamps, in the reader's own terms; a page much older than the
 # runs that write it says so (reconcile stopped, or the share went away).

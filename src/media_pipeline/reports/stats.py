@@ -13,7 +13,7 @@ from media_pipeline.config.settings import Config
 from media_pipeline.items.names import printable
 from media_pipeline.items.state import item_name
 from media_pipeline.jobs.queue import COMPLETED, FAILED
-from media_pipeline.pipeline import JOB_KINDS
+from media_pipeline.pipeline import ENCODE_STAGE, JOB_KINDS
 from media_pipeline.store import reading_database
 from media_pipeline.text import size_text
 
@@ -75,7 +75,7 @@ def run_stats(config: Config) -> Stats:
         )
     items = []
     for job in jobs:
-        if job["kind"] == "transcode" and job["state"] == COMPLETED and job["bytes_in"]:
+        if job["kind"] == ENCODE_STAGE.kind and job["state"] == COMPLETED and job["bytes_in"]:
             items.append(
                 {
                     "item": names.get(job["item_uid"], job["item_uid"]),
@@ -130,7 +130,7 @@ def format_stats(stats: Stats) -> str:
             ]
             for i in stats.items
         ]
-        text += "\n\ntranscode, per item:\n" + tabulate(
+        text += f"\n\n{ENCODE_STAGE.kind}, per item:\n" + tabulate(
             item_rows,
             headers=["item", "in", "out", "out/in"],
             tablefmt="simple",

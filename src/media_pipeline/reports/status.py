@@ -14,7 +14,7 @@ from media_pipeline.jobs.drain import drained_workers
 from media_pipeline.jobs.queue import Queue
 from media_pipeline.library.destination import disc_number
 from media_pipeline.library.seasons import recorded_range, season_of
-from media_pipeline.pipeline import DISPLAY_ORDER
+from media_pipeline.pipeline import DISPLAY_ORDER, FILING_STAGE, PIPELINE, RUNNING_KINDS, State
 from media_pipeline.store import reading_database
 from media_pipeline.text import display_width, local_time, mixed_scripts, shorten
 
@@ -166,19 +166,15 @@ def _note(item: dict, whole: bool = False) -> str:
     return ""
 
 
-# A colour per state, for a terminal.
-STATE_COLOURS = {
-    "RIPPING": "blue",
-    "RIPPED": "cyan",
-    "REMUXING": "blue",
-    "REMUXED": "cyan",
-    "TRANSCODING": "blue",
-    "TRANSCODED": "cyan",
-    "FILING": "blue",
-    "IN_LIBRARY": "green",
-    "FAILED": "red",
-    "REJECTED": "magenta",
-    "CANCELLED": "yellow",
+# A colour per state, for a terminal: a stage's job under way, its output there, the
+# library reached, and where an item stopped.
+STATE_COLOURS: dict[str, str] = {
+    **{state: "blue" for state in RUNNING_KINDS},
+    **{stage.done: "cyan" for stage in PIPELINE},
+    FILING_STAGE.done: "green",
+    State.FAILED: "red",
+    State.REJECTED: "magenta",
+    State.CANCELLED: "yellow",
 }
 
 
@@ -235,7 +231,7 @@ def _seasons_block(report: StatusReport) -> str | None:
     episode numbers once settled, and its state."""
     lines = []
     for season in report.seasons:
-        if all(disc["state"] == "IN_LIBRARY" for disc in season["discs"]):
+        if all(disc["state"] == FILING_STAGE.done for disc in season["discs"]):
             continue
         lines.append(shorten(f"{season['show']}, season {season['season']}", SCREEN_WIDTH))
         for disc in season["discs"]:

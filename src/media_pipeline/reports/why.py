@@ -28,7 +28,7 @@ from media_pipeline.jobs.queue import (
 from media_pipeline.library.disc import Drive
 from media_pipeline.library.filing import settle_filing
 from media_pipeline.library.seasons import Waiting
-from media_pipeline.pipeline import NEXT_JOB, RUNNING_KINDS, State
+from media_pipeline.pipeline import DESTINATION_GATE, FILING_STAGE, NEXT_JOB, RUNNING_KINDS, State
 from media_pipeline.said import Said
 from media_pipeline.share.files import BadEntry
 from media_pipeline.store import reading_database
@@ -240,10 +240,10 @@ def run_why(config: Config, item_text: str) -> Said:
         approvals = item_decisions(db, item["uid"])
         waits = None
         next_kind = NEXT_JOB.get(State(item["state"]))
-        if next_kind is not None and next_kind[0] == "filebot":
+        if next_kind is not None and next_kind[0] == FILING_STAGE.kind:
             # What dispatch would say: earlier discs, files gone, two files to one name.
-            approved = [a for a in approvals if a["gate"] == "filebot_confirm"]
-            gated = "filebot_confirm" in config.gates and approved
+            approved = [a for a in approvals if a["gate"] == DESTINATION_GATE]
+            gated = DESTINATION_GATE in config.gates and approved
             chosen = approved[-1]["destination"] if gated else None
             # With what it filed before at another place, which dispatch moves first.
             with Queue.of(config) as queue:

@@ -32,6 +32,15 @@ from media_pipeline.control.rip import run_rip
 from media_pipeline.errors import UsageError
 from media_pipeline.items.names import ItemKey
 from media_pipeline.library.disc import guess
+from media_pipeline.pipeline import (
+    DESTINATION_GATE,
+    DISC_STAGE,
+    ENCODE_STAGE,
+    FILING_STAGE,
+    GATES,
+    REVIEW_GATE,
+    SORT_STAGE,
+)
 from media_pipeline.reconcile import run_reconcile
 from media_pipeline.reports.page import page_text
 from media_pipeline.reports.stats import format_stats, run_stats
@@ -56,11 +65,16 @@ LABELLED = tuple(
 )
 LABELLED_YEAR = "2019"
 DISCS = (MOVIE, FOREIGN, *SEASON, SPECIALS, *LABELLED)
-HOSTS = {"ct302": ["rip"], "ct303": ["remux"], "ct304": ["transcode", "filebot"]}
+HOSTS = {
+    "ct302": [DISC_STAGE.kind],
+    "ct303": [SORT_STAGE.kind],
+    "ct304": [ENCODE_STAGE.kind, FILING_STAGE.kind],
+}
+# The scripts of the stages with one script for both item types (the remux has two).
 SCRIPTS = {
-    "rip": ("rip-disc.sh", ["{output_dir}", "{title}"]),
-    "transcode": ("transcode-queue.sh", None),
-    "filebot": ("filebot-process.sh", ["{input_dir}", "{destination}"]),
+    DISC_STAGE.kind: ("rip-disc.sh", ["{output_dir}", "{title}"]),
+    ENCODE_STAGE.kind: ("transcode-queue.sh", None),
+    FILING_STAGE.kind: ("filebot-process.sh", ["{input_dir}", "{destination}"]),
 }
 # What the scripts read from their environment in the demo.
 DEMO_ENVIRONMENT = {
@@ -136,7 +150,7 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
         kind: {"path": str(scripts / name), **({"args": args} if args else {})}
         for kind, (name, args) in SCRIPTS.items()
     }
-    script_table["remux"] = {
+    script_table[SORT_STAGE.kind] = {
         "movie": {"path": str(scripts / "organize-and-remux-movie.sh")},
         "tv": {"path": str(scripts / "organize-and-remux-tv.sh")},
     }
@@ -146,7 +160,7 @@ def write_demo_config(sandbox: Path, scripts: Path) -> Path:
         "database": str(sandbox / "state.db"),
         "workers": {host: {"kinds": kinds} for host, kinds in HOSTS.items()},
         "scripts": script_table,
-        "gates": ["remux_review", "filebot_confirm"],
+        "gates": list(GATES),
         "jobs": {"heartbeat_seconds": 5, "backoff_seconds": 1},
         "status_page": str(sandbox / "status.html"),
     }
@@ -178,10 +192,10 @@ def _drive(config: Config, echo: Callable[[str], None]) -> None:
         waiting = sorted(pending_approvals(config), key=lambda a: a.item["uid"] != LABELLED[0].uid)
         for approval in waiting:
             uid = approval.item["uid"]
-            files = DEMO_ROLES.get(uid) if approval.gate == "remux_review" else None
+            files = DEMO_ROLES.get(uid) if approval.gate == REVIEW_GATE else None
             year = (
                 LABELLED_YEAR
-                if (uid, approval.gate) == (LABELLED[0].uid, "filebot_confirm")
+                if (uid, approval.gate) == (LABELLED[0].uid, DESTINATION_GATE)
                 else None
             )
             flags = (f" --files '{files}'" if files else "") + (f" --year {year}" if year else "")
@@ -198,7 +212,7 @@ def _drive(config: Config, echo: Callable[[str], None]) -> None:
                 if result.failed:
                     raise UsageError(f"the demo's {host} job failed: {result.message}")
         items = run_status(config).items
-        if items and all(item["state"] == "IN_LIBRARY" for item in items):
+        if items and all(item["state"] == FILING_STAGE.done for item in items):
             return
     raise UsageError(f"the demo did not finish in {MAX_ROUNDS} rounds; see mp status")
 

@@ -21,6 +21,7 @@ from media_pipeline.config.checks import unwritable_in_unit
 from media_pipeline.config.hosts import host_name
 from media_pipeline.config.settings import Config, UnitSettings
 from media_pipeline.errors import SafetyRefusal, UsageError
+from media_pipeline.pipeline import DISC_STAGE, ENCODE_STAGE
 from media_pipeline.service_user import service_account
 from media_pipeline.setup.manual import GENERATED, PAGE_NAME, SYSTEM_MAN_FOLDER
 from media_pipeline.share.files import Folder
@@ -420,9 +421,9 @@ def run_timers_install(
         workers = (host,) if host in config.workers else ()
     if controller is None:
         controller = os.path.isdir(os.path.dirname(config.database))
-    transcoders = tuple(n for n, w in config.workers.items() if "transcode" in w.kinds)
+    transcoders = tuple(n for n, w in config.workers.items() if ENCODE_STAGE.kind in w.kinds)
     # The worker on this host that rips, which `mp rip --device` queues the disc's rip for.
-    ripper = next((w for w in workers if "rip" in config.workers[w].kinds), None)
+    ripper = next((w for w in workers if DISC_STAGE.kind in config.workers[w].kinds), None)
     units = render_units(
         paths_for(config),
         user=user,
@@ -432,7 +433,7 @@ def run_timers_install(
     )
     files = {os.path.join(folder, name): text for name, text in units.items()}
     udev_reload = []
-    if not user and any("rip" in config.workers[worker].kinds for worker in workers):
+    if not user and any(DISC_STAGE.kind in config.workers[worker].kinds for worker in workers):
         # Units written elsewhere than the system's folder (to package or to look at):
         # the rule goes beside them, not into the system's either.
         rules = udev_dest or (folder if dest else UDEV_RULES_FOLDER)

@@ -27,6 +27,7 @@ from media_pipeline.jobs.queue import (
     Queue,
 )
 from media_pipeline.library.disc import Drive
+from media_pipeline.pipeline import DISC_STAGE
 from media_pipeline.share.fsutil import SHARE_GONE_ERRNOS
 from media_pipeline.share.identity import check_share
 from media_pipeline.worker.slots import take_slot
@@ -111,7 +112,7 @@ class Claimer:
                 continue
             if self._waits.get(job.job_id, 0) > now:
                 continue  # backing off after a failure
-            if job.kind == "rip" and not self._disc_here(job):
+            if job.kind == DISC_STAGE.kind and not self._disc_here(job):
                 continue  # its disc is in another ripper's drive
             if not self._wanted(job):
                 self.unlisted.add(job.job_id)

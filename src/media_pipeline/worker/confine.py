@@ -25,7 +25,6 @@ from pathlib import Path
 
 from media_pipeline.config.settings import Config
 from media_pipeline.jobs.spec import JobSpec
-from media_pipeline.pipeline import BY_KIND
 from media_pipeline.share.files import BadEntry, open_below, relative_parts
 
 # Where any program may keep temporary files (under the units, the unit's own /tmp).
@@ -49,10 +48,9 @@ def item_folders(config: Config, spec: JobSpec) -> list[tuple[str, str]]:
     """(root, folder) of each of the item's own folders the job may write, the ones it
     makes first."""
     folders = []
-    stage = BY_KIND[spec.kind]
-    if stage.writes and spec.output_dir:
+    if spec.stage.writes and spec.output_dir:
         folders.append((config.staging_root, spec.output_dir))
-    if spec.kind == "filebot" and spec.destination:
+    if spec.stage.into_library and spec.destination:
         folders.append((config.library_root, library_folder(spec)))
     if spec.input_dir:
         folders.append((config.staging_root, spec.input_dir))
@@ -89,7 +87,7 @@ def writable_folders(config: Config, spec: JobSpec, stack: contextlib.ExitStack)
             stack.callback(_remove_if_empty, root, folder)
         descriptors.append(opened.fd)
     others = [*TEMPORARY_FOLDERS, *DEVICES, *config.script_writable_paths]
-    if spec.kind == "rip":
+    if spec.stage.from_disc:
         others.append(str(Path.home() / ".MakeMKV"))
         others.extend(sorted(path for pattern in RIP_DEVICES for path in glob.glob(pattern)))
     for path in others:

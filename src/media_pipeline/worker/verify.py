@@ -14,6 +14,7 @@ from media_pipeline.items.names import printable
 from media_pipeline.jobs.spec import JobSpec
 from media_pipeline.library.destination import item_folder
 from media_pipeline.library.media import MEDIA_SUFFIXES, probe, probe_to_end
+from media_pipeline.pipeline import BY_KIND
 from media_pipeline.share.files import BadEntry, Folder, open_below, relative_parts
 
 # An output lasts "as long" as an input within this share of it, or this many seconds
@@ -86,14 +87,20 @@ class Outputs:
             self.folder.close()
 
 
+def _files_into_library(spec: JobSpec) -> bool:
+    return BY_KIND[spec.kind].into_library
+
+
 def output_place(spec: JobSpec) -> str:
-    return (spec.destination or spec.output_dir) if spec.kind == "filebot" else spec.output_dir
+    return (spec.destination or spec.output_dir) if _files_into_library(spec) else spec.output_dir
 
 
 def measure_bytes(spec: JobSpec) -> tuple[int, int]:
     """Bytes that went in and came out, for `mp stats` (the input folder is measured after
     the job, so a filing script that moved its input reports 0 in)."""
-    places = filed_places(spec) if spec.kind == "filebot" and spec.files else [output_place(spec)]
+    places = (
+        filed_places(spec) if _files_into_library(spec) and spec.files else [output_place(spec)]
+    )
     with Outputs(spec.roots, spec.input_dir) as inputs:
         bytes_in = sum(inputs.sizes()) if spec.input_dir else 0
     bytes_out = 0
@@ -112,14 +119,14 @@ def filed_places(spec: JobSpec) -> list[str]:
 def verify_outputs(spec: JobSpec) -> str | None:
     """None when the job's outputs check out, else the reason they do not. A filing job
     with a file list: each file it was to file (episodes, specials and extras alike)."""
-    if spec.kind == "filebot" and spec.files:
+    if _files_into_library(spec) and spec.files:
         for place in filed_places(spec):
             problem = _verify_place(spec, place, compare=False)
             if problem is not None:
                 return problem
         return None
     # The filing script moved its inputs: nothing is left to compare with.
-    compare = bool(spec.input_dir) and spec.kind != "filebot"
+    compare = bool(spec.input_dir) and not _files_into_library(spec)
     return _verify_place(spec, output_place(spec), compare=compare)
 
 
