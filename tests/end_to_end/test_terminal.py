@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -22,10 +24,11 @@ pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="tmux is not in
 class Terminal:
     def __init__(self, command: str, columns: int = 400):
         self.name = f"mp-test-{uuid.uuid4().hex[:8]}"
+        self.folder = tempfile.mkdtemp(prefix="mp-tmux-")
         # The shell stays after the command so its last words can be read.
         subprocess.run(
             [
-                "tmux",
+                *self.tmux,
                 "new-session",
                 "-d",
                 "-s",
@@ -39,10 +42,17 @@ class Terminal:
             check=True,
         )
 
+    @property
+    def tmux(self) -> list[str]:
+        """tmux, on a server of this terminal's own: tests in two processes sharing the
+        default one raced, one's last session closing the server as the other's
+        new-session reached it ("server exited unexpectedly")."""
+        return ["tmux", "-S", os.path.join(self.folder, "socket")]
+
     def screen(self, styles: bool = False) -> str:
         """What the pane shows, wrapped lines joined; with styles, its SGR escapes too."""
         return subprocess.run(
-            ["tmux", "capture-pane", "-p", "-J", *(["-e"] if styles else []), "-t", self.name],
+            [*self.tmux, "capture-pane", "-p", "-J", *(["-e"] if styles else []), "-t", self.name],
             capture_output=True,
             text=True,
         ).stdout
@@ -71,13 +81,14 @@ class Terminal:
             time.sleep(0.05)
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def type(self, text: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, "-l", text], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, "-l", text], check=True)
 
     def close(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        shutil.rmtree(self.folder, ignore_errors=True)  # its socket, which tmux leaves
 
 
 @pytest.fixture
@@ -176,7 +187,7 @@ while [ ! -e "$MP_TEST_DIR/release" ]; do sleep 0.05; done
 def history(terminal) -> str:
     """The pane and everything scrolled off it."""
     return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-S", "-2000", "-t", terminal.name],
+        [*terminal.tmux, "capture-pane", "-p", "-S", "-2000", "-t", terminal.name],
         capture_output=True, text=True,
     ).stdout  # fmt: skip
 
