@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from media_pipeline.items.names import ItemKey
+from media_pipeline.share.files import Folder
 
 MOVIE = ItemKey("movie", "Heat (1995)")
 real_replace = os.replace
@@ -212,3 +213,38 @@ def test_an_item_moved_mid_reconcile_is_not_a_vanished_mount(pipeline, monkeypat
         False,
         True,
     ]
+
+
+def unreadable(monkeypatch, file_name: str, code: int) -> None:
+    """Reading file_name on the share fails with code (EIO: the share flaking; EACCES)."""
+    real = Folder.read_bytes
+
+    def read_bytes(self, name, *args, **kwargs):
+        if name == file_name:
+            raise OSError(code, os.strerror(code), name)
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Folder, "read_bytes", read_bytes)
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.EACCES])
+def test_a_job_file_reconcile_cannot_read_stops_the_run_and_changes_nothing(
+    pipeline, monkeypatch, code
+):
+    """Not taken for a missing one: a genuine failed job would be rejected as forged and
+    its item dispatched again, past max_attempts (helper-27's review of 846526c)."""
+    movie = ItemKey("movie", "Heat (1995)")
+    pipeline.write_pipeline_config(jobs={"max_attempts": 1, "backoff_seconds": 1})
+    pipeline.mark(movie, "1-ripped", "rip")
+    pipeline.mp("reconcile")
+    pipeline.mp("dispatch")
+    pipeline.behave("remux", "fail")
+    pipeline.mp("claim", "--worker", "w1", expect=1)
+    failed = pipeline.queue("failed")
+    unreadable(monkeypatch, "result.json", code)
+    result = pipeline.mp("reconcile", expect=None)
+    assert result.exit_code == (3 if code == errno.EIO else 1), result.stdout
+    assert pipeline.queue("failed") == failed and pipeline.queue("rejected") == []
+    monkeypatch.undo()
+    pipeline.mp("reconcile")
+    assert pipeline.status_json()["counts"] == {"FAILED": 1}

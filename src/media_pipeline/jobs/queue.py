@@ -41,6 +41,8 @@ from media_pipeline.share.files import BadEntry, Folder, relative_parts
 from media_pipeline.share.fsutil import LOCAL_FILESYSTEMS, filesystem_type
 
 T = TypeVar("T")
+# A job's file that is gone, or not safe to read: passed over where a job is looked at.
+GONE = (FileNotFoundError, NotADirectoryError, BadEntry)
 
 
 class QueueFolder(StrEnum):
@@ -309,8 +311,8 @@ class JobFolder:
         self.folder.write_atomic(CLAIMED_AT_FILE, at + "\n")
         self.beat()
 
-    def claimed_at(self) -> str:
-        return (self.folder.read_text(CLAIMED_AT_FILE, 64) or "").strip()
+    def claimed_at(self, limit: int = 64) -> str:
+        return (self.folder.read_text(CLAIMED_AT_FILE, limit) or "").strip()
 
     def beat(self) -> None:
         self.folder.touch(HEARTBEAT_FILE)
@@ -513,13 +515,23 @@ class Queue:
             raise FileNotFoundError(errno.ENOENT, "no such queue folder", self.folder(queue_folder))
         return JobFolder(folder.child(name))
 
-    def _peek(self, queue_folder: str, name: str, read: Callable[[JobFolder], T], absent: T) -> T:
-        """What read finds in a job's folder, for showing or deciding: absent when the
-        folder or the file is gone, is not safe to read, or not readable by this user."""
+    def _peek(
+        self,
+        queue_folder: str,
+        name: str,
+        read: Callable[[JobFolder], T],
+        absent: T,
+        passed_over: tuple[type[Exception], ...] = GONE,
+    ) -> T:
+        """What read finds in a job's folder: absent when the folder or the file is gone
+        or is not safe to read (a link, a FIFO, too large). Any other error (EIO or
+        ESTALE of a share going away, EACCES) is raised: reconcile decides by these
+        files, and one it cannot read is no missing one (a genuine failed job would be
+        rejected as forged). Only what is merely shown passes over every OSError."""
         try:
             with self.open_job(queue_folder, name) as job:
                 return read(job)
-        except (OSError, BadEntry):
+        except passed_over:
             return absent
 
     def read_spec(self, queue_folder: str, name: str) -> dict | None:
@@ -531,14 +543,17 @@ class Queue:
     def read_cancel(self, queue_folder: str, name: str) -> str:
         return self._peek(queue_folder, name, JobFolder.cancel, "")
 
-    def read_claimed_at(self, queue_folder: str, name: str) -> str:
-        return self._peek(queue_folder, name, JobFolder.claimed_at, "")
+    def read_claimed_at(self, queue_folder: str, name: str, limit: int = 64) -> str:
+        return self._peek(queue_folder, name, lambda job: job.claimed_at(limit), "")
 
     def read_log_head(self, queue_folder: str, name: str, limit: int) -> str:
         return self._peek(queue_folder, name, lambda job: job.log_head(limit), "")
 
     def read_log_tail(self, queue_folder: str, name: str, limit: int) -> str:
-        return self._peek(queue_folder, name, lambda job: job.log_tail(limit), "")
+        """The end of a job's log, for showing: '' also when this user may not read it."""
+        return self._peek(
+            queue_folder, name, lambda job: job.log_tail(limit), "", (OSError, BadEntry)
+        )
 
     def heartbeat_age(self, queue_folder: str, name: str, now: float) -> float | None:
         """Seconds since a job's last heartbeat; None when it has none (or is gone)."""

@@ -91,7 +91,7 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     named = None  # the claim time its folder's name gives
     if entry is not None and entry.claimed is not None:
         named = datetime.fromtimestamp(entry.claimed, UTC).isoformat()
-    claimed = queue.read_claimed_at(RUNNING, name) or named
+    claimed = queue.read_claimed_at(RUNNING, name, limit=4096) or named
     since = local_time(claimed) or "a time it did not write"
     untimely = ""
     if since == NOT_A_TIME:
