@@ -124,6 +124,18 @@ def test_many_approvals_at_once_make_one_notification(pipeline, receiver):
 STATUS_URL = "https://status.example/media/status.html"
 
 
+def remuxes_failed(pipeline, count: int) -> None:
+    """count movies whose remux fails for good, each job ended by its worker; the next
+    reconcile sees them all fail at once."""
+    keys = [ItemKey("movie", f"Film {number}") for number in range(count)]
+    for key in keys:
+        pipeline.mark(key, "1-ripped", "rip")
+    pipeline.mp("reconcile", "--dispatch")
+    pipeline.behave("remux", "fail")
+    for _key in keys:
+        pipeline.mp("claim", "--worker", "w1", expect=None)
+
+
 def filed(pipeline, key=MOVIE):
     """Markers up to transcode.done; with filebot, the item is in the library."""
     pipeline.mark(key, "1-ripped", "rip")
@@ -362,13 +374,7 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
         },
         jobs={"max_attempts": 1},
     )
-    keys = [ItemKey("movie", f"Film {number}") for number in range(3)]
-    for key in keys:
-        pipeline.mark(key, "1-ripped", "rip")
-    pipeline.mp("reconcile", "--dispatch")
-    pipeline.behave("remux", "fail")
-    for _key in keys:
-        pipeline.mp("claim", "--worker", "w1", expect=None)
+    remuxes_failed(pipeline, 3)
     started = time.monotonic()
     result = pipeline.mp("reconcile", "-v", expect=None)
     took = time.monotonic() - started
@@ -387,13 +393,7 @@ def test_a_server_that_never_answers_holds_a_run_for_twice_its_timeout_at_most(p
 
 def test_many_jobs_failing_in_one_run_make_one_notification(pipeline, receiver):
     configure(pipeline, receiver.url)
-    keys = [ItemKey("movie", f"Film {number}") for number in range(5)]
-    for key in keys:
-        pipeline.mark(key, "1-ripped", "rip")
-    pipeline.mp("reconcile", "--dispatch")
-    pipeline.behave("remux", "fail")
-    for _key in keys:
-        pipeline.mp("claim", "--worker", "w1", expect=None)
+    remuxes_failed(pipeline, 5)
     pipeline.mp("reconcile")
     failed = [r for r in receiver.requests if r[0] == "/mp-topic" and "failed" in r[1]["Title"]]
     assert [r[1]["Title"] for r in failed] == ["5 items failed"], failed
