@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from media_pipeline.errors import PipelineError
 from media_pipeline.items.names import printable
 from media_pipeline.logs import redact
+from media_pipeline.notify.post import RefuseRedirects
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +129,7 @@ class TmdbClient:
         self._kind = credential_kind(settings.credential)
         self._settings = settings
         self._sleep = sleep
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _RefuseRedirects
-        )
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), RefuseRedirects)
 
     def __repr__(self) -> str:
         return f"TmdbClient({self._settings.base_url!r}, {self._kind})"
@@ -308,14 +307,6 @@ class _TryAgain(Exception):
         self.kind = kind
         self.message = message
         self.wait = wait
-
-
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is reported as the error it is, not followed: urllib would carry the
-    Authorization header, or the key in the query, to wherever it points."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
 
 
 def _read(response: Any, deadline: float) -> bytes:

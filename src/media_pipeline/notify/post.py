@@ -19,7 +19,7 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None
     if basic and not any(name.lower() == "authorization" for name in headers):
         headers = {**headers, "Authorization": basic}
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    opener = urllib.request.build_opener(_RefuseRedirects)
+    opener = urllib.request.build_opener(RefuseRedirects)
     # urllib's timeout is for each wait; a server that sends its answer a byte at a time
     # would never reach it. The whole answer gets timeout too.
     deadline = time.monotonic() + timeout
@@ -29,10 +29,11 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> None
                 raise TimeoutError("the answer took longer than timeout_seconds")
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is reported as the error it is, not followed: urllib would carry the
-    Authorization header to wherever it points, another host included, and turn the
-    POST into a GET that drops the message."""
+    Authorization header (or a key in the query) to wherever it points, another host
+    included, and turn a POST into a GET that drops the message. The notifications and
+    the TMDB client (library/tmdb.py) both open with it."""
 
     def redirect_request(self, *args, **kwargs):
         return None
