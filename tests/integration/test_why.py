@@ -174,3 +174,20 @@ def test_a_failure_shows_the_end_of_its_log(pipeline):
     ), text
     assert len(ending) == 5 and ending[0].strip() == "frame=3", text
     assert "\x1b" not in text and "\\x1b]0;owned" in text, text
+
+
+def test_a_claim_time_beyond_any_date_in_a_running_name_is_no_time(pipeline):
+    """A share writer's running/ID.w1.1.tN with N past the year 9999 (helper-29) made
+    `mp why` print a traceback, or a sentence about the wrong thing; such a claim is no
+    sign of life, as reconcile judges it."""
+    ripped(pipeline)
+    pipeline.mp("dispatch")
+    (job_id,) = pipeline.queue("pending")
+    jobs = pipeline.staging / ".pipeline" / "jobs"
+    (jobs / "running").mkdir(exist_ok=True)
+    for claimed in ("253402300800", "99999999999999999"):
+        forged = f"{job_id}.w1.1.t{claimed}"
+        (jobs / "pending" / job_id).rename(jobs / "running" / forged)
+        said = why(pipeline)
+        assert "given no sign of life that can be believed; the next reconcile puts it" in said
+        (jobs / "running" / forged).rename(jobs / "pending" / job_id)

@@ -89,8 +89,10 @@ def _running_job(config: Config, queue: Queue, name: str, kind: str) -> str:
     else:
         beat = silent = queue.heartbeat_age(RUNNING, name, now)
     named = None  # the claim time its folder's name gives
-    if entry is not None and entry.claimed is not None:
-        named = datetime.fromtimestamp(entry.claimed, UTC).isoformat()
+    # Anyone's digits: a time past what mp could write (back_off_time's bound) is none.
+    claimed_at = back_off_time(entry.claimed) if entry is not None else None
+    if claimed_at is not None:
+        named = datetime.fromtimestamp(claimed_at, UTC).isoformat()
     claimed = queue.read_claimed_at(RUNNING, name, limit=4096) or named
     since = local_time(claimed) or "a time it did not write"
     untimely = ""
